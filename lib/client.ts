@@ -1,0 +1,260 @@
+import { randomUUID } from 'node:crypto';
+import type { App } from './core/app.js';
+import { formatDuration, toMilliseconds, type Duration } from './core/durations.js';
+import { InstanceNotFoundError, InvalidStateError, TimeoutError, ValidationError, type FailureDetails } from './core/errors.js';
+import type { HistoryEvent } from './core/history-events.js';
+import { validateEventName, validateInstanceId, validateName } from './core/names.js';
+import { toJsonPayload, type PayloadLoader } from './core/payload.js';
+import { isTerminal, type Clock, type InstanceRecord, type InstanceStatusName, type InstanceStore, type WorkQueues } from './ports.js';
+import { messageIds } from './runtime/messages.js';
+
+/** What `getStatus` and `list` return for an instance. */
+export interface InstanceStatus {
+  instanceId: string;
+  name: string;
+  version: string;
+  status: InstanceStatusName;
+  /** Counts continueAsNew restarts. */
+  generation: number;
+  input?: unknown;
+  output?: unknown;
+  error?: { name: string; message: string; code?: string };
+  parentInstanceId?: string;
+  /** Events in the current generation's history. */
+  historyLength: number;
+  /** ISO 8601. */
+  createdAt: string;
+  /** ISO 8601. */
+  updatedAt: string;
+}
+
+export interface StartOptions {
+  /** @defaultValue a random UUID */
+  instanceId?: string;
+  /** @defaultValue the latest registered version */
+  version?: string | number;
+}
+
+export interface WaitOptions {
+  /** Real time to wait before rejecting with a `TimeoutError`. @defaultValue '60s' */
+  timeout?: Duration;
+}
+
+export interface ListQuery {
+  status?: InstanceStatusName;
+  name?: string;
+  /** @defaultValue 100 */
+  limit?: number;
+  cursor?: string;
+}
+
+export interface ClientDependencies {
+  app: App;
+  store: InstanceStore;
+  queues: WorkQueues;
+  clock: Clock;
+  /** Resolves stored payloads (e.g. S3 references) in statuses and histories. */
+  loadPayload?: PayloadLoader;
+}
+
+/** Statuses a wait for completion returns on: the terminal ones, and Quarantined, which needs an operator. */
+const SETTLED: readonly InstanceStatusName[] = ['Completed', 'Failed', 'Terminated', 'Quarantined'];
+const STATUSES: readonly InstanceStatusName[] = ['Pending', 'Running', 'Completed', 'Failed', 'Terminated', 'Suspended', 'Quarantined', 'ContinuedAsNew'];
+
+/**
+ * Starts and manages orchestration instances. Every method validates its arguments before writing
+ * anything, so a rejected call changes nothing.
+ */
+export class Client {
+  constructor(protected readonly deps: ClientDependencies) {}
+
+  /**
+   * Starts an instance and returns its id. A second start with the same id is rejected with `InstanceExistsError`.
+   * @example const id = await client.start('order', { orderId: 'o-1' }, { instanceId: 'order-o-1' });
+   */
+  async start(name: string, input?: unknown, options: StartOptions = {}): Promise<string> {
+    validateName(name, 'orchestration name');
+    const instanceId = options.instanceId === undefined ? randomUUID() : validateInstanceId(options.instanceId);
+    const definition = this.deps.app.getOrchestration(name, options.version);
+    const payload = toJsonPayload(input, `input of orchestration '${name}'`);
+    const now = this.deps.clock.now();
+    const record: InstanceRecord = {
+      instanceId,
+      name,
+      version: definition.version,
+      status: 'Pending',
+      generation: 0,
+      input: payload,
+      createdAt: now,
+      updatedAt: now,
+      lastEventId: 0,
+      revision: 0,
+    };
+    await this.deps.store.createInstance(record, {
+      messageId: messageIds.start(0),
+      generation: 0,
+      receivedAt: now,
+      event: { type: 'ExecutionStarted', name, version: definition.version, input: payload },
+    });
+    await this.deps.queues.ringDoorbell(instanceId);
+    return instanceId;
+  }
+
+  /** The instance's current status; `InstanceNotFoundError` if there is none. */
+  async getStatus(instanceId: string): Promise<InstanceStatus> {
+    return this.toStatus(await this.getRecord(instanceId));
+  }
+
+  /**
+   * Waits until the instance is Completed, Failed, Terminated or Quarantined, and returns its status.
+   * @example const { status, output } = await client.waitForCompletion(id, { timeout: '5m' });
+   */
+  async waitForCompletion(instanceId: string, options: WaitOptions = {}): Promise<InstanceStatus> {
+    const timeoutMs = toMilliseconds(options.timeout ?? '60s', 'wait timeout');
+    const deadline = Date.now() + timeoutMs;
+    for (let delay = 10; ; delay = Math.min(delay * 2, 1_000)) {
+      const record = await this.getRecord(instanceId);
+      if (SETTLED.includes(record.status)) return this.toStatus(record);
+      if (Date.now() >= deadline) throw this.waitTimeout(record, timeoutMs);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - Date.now()))));
+    }
+  }
+
+  /**
+   * Sends an event to a running instance; `ctx.waitForEvent(eventName)` receives `data`.
+   * @example await client.raiseEvent(id, 'approval', { approved: true });
+   */
+  async raiseEvent(instanceId: string, eventName: string, data?: unknown): Promise<void> {
+    validateEventName(eventName);
+    const payload = toJsonPayload(data, `data of event '${eventName}'`);
+    const record = await this.getRecord(instanceId);
+    this.assertNotFinished(record, `raise event '${eventName}' on`);
+    await this.send(record, `E#${randomUUID()}`, { type: 'EventRaised', name: eventName, data: payload });
+  }
+
+  /** Ends a running, suspended or quarantined instance at its next step; its parent sees a failed sub-orchestration. */
+  async terminate(instanceId: string, reason?: string): Promise<void> {
+    checkReason(reason);
+    const record = await this.getRecord(instanceId);
+    this.assertNotFinished(record, 'terminate');
+    await this.send(record, 'X#terminate', { type: 'ExecutionTerminated', ...(reason ? { reason } : {}) });
+  }
+
+  /** Pauses the instance: results and events queue up in its inbox until `resume`. */
+  async suspend(instanceId: string, reason?: string): Promise<void> {
+    checkReason(reason);
+    const record = await this.getRecord(instanceId);
+    this.assertNotFinished(record, 'suspend');
+    await this.send(record, `X#suspend#${randomUUID()}`, { type: 'ExecutionSuspended', ...(reason ? { reason } : {}) });
+  }
+
+  /** Resumes a suspended instance, or retries the step of a quarantined one (after the fix is deployed). */
+  async resume(instanceId: string): Promise<void> {
+    const record = await this.getRecord(instanceId);
+    this.assertNotFinished(record, 'resume');
+    if (record.status === 'Quarantined') {
+      const { error: _cleared, ...rest } = record;
+      const resumed: InstanceRecord = { ...rest, status: record.lastEventId === 0 && record.generation === 0 ? 'Pending' : 'Running', updatedAt: this.deps.clock.now(), revision: record.revision + 1 };
+      if (!(await this.deps.store.updateInstance(resumed, record.revision))) {
+        throw new InvalidStateError(`Instance '${instanceId}' changed while it was being resumed; check its status and try again.`);
+      }
+      await this.deps.queues.ringDoorbell(instanceId);
+      return;
+    }
+    await this.send(record, `X#resume#${randomUUID()}`, { type: 'ExecutionResumed' });
+  }
+
+  /** The history of the current generation, or of an earlier one. */
+  async getHistory(instanceId: string, options: { generation?: number } = {}): Promise<HistoryEvent[]> {
+    const record = await this.getRecord(instanceId);
+    const generation = options.generation ?? record.generation;
+    if (!Number.isInteger(generation) || generation < 0 || generation > record.generation) {
+      throw new ValidationError(`Instance '${instanceId}' has generations 0 to ${record.generation}; got ${JSON.stringify(options.generation)}.`);
+    }
+    const history = await this.deps.store.readHistory(instanceId, generation);
+    return this.deps.loadPayload ? Promise.all(history.map((event) => this.loadEventPayloads(event))) : history;
+  }
+
+  /** Deletes a finished instance and all its data. Terminate a running instance first. */
+  async purge(instanceId: string): Promise<void> {
+    const record = await this.getRecord(instanceId);
+    if (!isTerminal(record.status)) {
+      throw new InvalidStateError(`Instance '${instanceId}' is ${record.status}; only Completed, Failed or Terminated instances can be purged. Terminate it first.`);
+    }
+    await this.deps.store.purgeInstance(instanceId);
+  }
+
+  /** Lists instances, newest activity first, filtered by status and/or name; pass `cursor` back for the next page. */
+  async list(query: ListQuery = {}): Promise<{ instances: InstanceStatus[]; cursor?: string }> {
+    if (query.status !== undefined && !STATUSES.includes(query.status)) {
+      throw new ValidationError(`Unknown status ${JSON.stringify(query.status)}: use one of ${STATUSES.join(', ')}.`);
+    }
+    if (query.name !== undefined) validateName(query.name, 'orchestration name');
+    const limit = query.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ValidationError(`limit must be an integer from 1 to 1000, got ${JSON.stringify(query.limit)}.`);
+    const page = await this.deps.store.listInstances({ ...query, limit });
+    const instances = await Promise.all(page.instances.map((record) => this.toStatus(record)));
+    return page.cursor ? { instances, cursor: page.cursor } : { instances };
+  }
+
+  protected async getRecord(instanceId: string): Promise<InstanceRecord> {
+    validateInstanceId(instanceId);
+    const record = await this.deps.store.getInstance(instanceId);
+    if (!record) throw new InstanceNotFoundError(instanceId);
+    return record;
+  }
+
+  protected async toStatus(record: InstanceRecord): Promise<InstanceStatus> {
+    const load = this.deps.loadPayload ?? ((value: unknown) => value);
+    const status: InstanceStatus = {
+      instanceId: record.instanceId,
+      name: record.name,
+      version: record.version,
+      status: record.status,
+      generation: record.generation,
+      historyLength: record.lastEventId,
+      createdAt: new Date(record.createdAt).toISOString(),
+      updatedAt: new Date(record.updatedAt).toISOString(),
+    };
+    if (record.input !== undefined) status.input = await load(record.input);
+    if (record.output !== undefined) status.output = await load(record.output);
+    if (record.error) status.error = publicError(record.error);
+    if (record.parent) status.parentInstanceId = record.parent.instanceId;
+    return status;
+  }
+
+  protected waitTimeout(record: InstanceRecord, timeoutMs: number): TimeoutError {
+    return new TimeoutError(
+      `Instance '${record.instanceId}' is still ${record.status} after waiting ${formatDuration(timeoutMs)}: it may be waiting for an event (raise it with raiseEvent) or a long timer. Wait longer with { timeout }.`,
+    );
+  }
+
+  private assertNotFinished(record: InstanceRecord, action: string): void {
+    if (isTerminal(record.status)) {
+      throw new InvalidStateError(`Cannot ${action} instance '${record.instanceId}': it is already ${record.status}.`);
+    }
+  }
+
+  private async send(record: InstanceRecord, messageId: string, event: Parameters<InstanceStore['deliver']>[1]['event']): Promise<void> {
+    const outcome = await this.deps.store.deliver(record.instanceId, { messageId, receivedAt: this.deps.clock.now(), event });
+    if (outcome === 'not-found') throw new InstanceNotFoundError(record.instanceId);
+    await this.deps.queues.ringDoorbell(record.instanceId);
+  }
+
+  private async loadEventPayloads(event: HistoryEvent): Promise<HistoryEvent> {
+    const load = this.deps.loadPayload!;
+    const copy = { ...event } as Record<string, unknown>;
+    for (const key of ['input', 'result', 'output', 'data']) if (copy[key] !== undefined) copy[key] = await load(copy[key]);
+    return copy as unknown as HistoryEvent;
+  }
+}
+
+function publicError(error: FailureDetails): { name: string; message: string; code?: string } {
+  return error.code ? { name: error.name, message: error.message, code: error.code } : { name: error.name, message: error.message };
+}
+
+function checkReason(reason: unknown): void {
+  if (reason !== undefined && (typeof reason !== 'string' || reason.length > 1000)) {
+    throw new ValidationError('reason must be a string of at most 1000 characters.');
+  }
+}

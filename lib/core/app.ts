@@ -1,0 +1,158 @@
+import { toMilliseconds } from './durations.js';
+import { ActivityNotFoundError, OrchestrationNotFoundError, ValidationError } from './errors.js';
+import { createJsonLogger, type Logger } from './logger.js';
+import { validateName } from './names.js';
+import { resolveRetryPolicy, type ResolvedRetryPolicy } from './retry-policy.js';
+import type { ActivityFunction, ActivityOptions, OrchestrationFunction, OrchestrationOptions } from './types.js';
+
+/** Options of {@link createApp}. */
+export interface AppOptions {
+  /** A generation's history may hold at most this many events; the step that would pass it fails the instance. @defaultValue 10000 */
+  maxHistoryEvents?: number;
+  /** From this many events on, `ctx.isContinueAsNewSuggested` is true and a warning is logged. @defaultValue 80% of maxHistoryEvents */
+  historyWarningEvents?: number;
+  /** Where the runtime and `ctx.log` write. @defaultValue JSON lines on stderr */
+  logger?: Logger;
+}
+
+export interface RegisteredActivity {
+  name: string;
+  fn: ActivityFunction<never, unknown>;
+  retry: ResolvedRetryPolicy | undefined;
+  timeoutMs: number;
+}
+
+export interface RegisteredOrchestration {
+  name: string;
+  version: string;
+  fn: OrchestrationFunction<never, unknown>;
+}
+
+const DEFAULT_ACTIVITY_TIMEOUT = '5m';
+
+/**
+ * The registry of a Perdure application: its activities and orchestrations (several versions of one
+ * name side by side). The same app runs on the in-memory test environment and on AWS.
+ */
+export class App {
+  readonly maxHistoryEvents: number;
+  readonly historyWarningEvents: number;
+  readonly logger: Logger;
+  private readonly activities = new Map<string, RegisteredActivity>();
+  private readonly orchestrations = new Map<string, Map<string, RegisteredOrchestration>>();
+
+  constructor(options: AppOptions = {}) {
+    this.maxHistoryEvents = options.maxHistoryEvents ?? 10_000;
+    if (!Number.isInteger(this.maxHistoryEvents) || this.maxHistoryEvents < 10) {
+      throw new ValidationError(`maxHistoryEvents must be an integer ≥ 10, got ${JSON.stringify(options.maxHistoryEvents)}.`);
+    }
+    this.historyWarningEvents = options.historyWarningEvents ?? Math.floor(this.maxHistoryEvents * 0.8);
+    this.logger = options.logger ?? createJsonLogger();
+  }
+
+  /**
+   * Registers an activity: the code that does the work (I/O, side effects). It runs at least once per call.
+   * @example app.activity('chargeCard', async (order: Order, actx) => payments.charge(order, { idempotencyKey: actx.idempotencyKey }));
+   */
+  activity<I, O>(name: string, fn: ActivityFunction<I, O>, options: ActivityOptions = {}): this {
+    validateName(name, 'activity name');
+    if (typeof fn !== 'function') throw new ValidationError(`Activity '${name}' must be a function.`);
+    if (this.activities.has(name)) throw new ValidationError(`Activity '${name}' is already registered.`);
+    this.activities.set(name, {
+      name,
+      fn: fn,
+      retry: options.retry === undefined ? undefined : resolveRetryPolicy(options.retry),
+      timeoutMs: toMilliseconds(options.timeout ?? DEFAULT_ACTIVITY_TIMEOUT, `timeout of activity '${name}'`),
+    });
+    return this;
+  }
+
+  /**
+   * Registers an orchestration: deterministic code that coordinates activities, timers and events.
+   * Register a changed orchestration under a new `version`: running instances keep the version they started on.
+   * @example app.orchestration('order', async (ctx, order: Order) => ctx.callActivity('chargeCard', order), { version: 2 });
+   */
+  orchestration<I, O>(name: string, fn: OrchestrationFunction<I, O>, options: OrchestrationOptions = {}): this {
+    validateName(name, 'orchestration name');
+    if (typeof fn !== 'function') throw new ValidationError(`Orchestration '${name}' must be a function.`);
+    const version = normalizeVersion(options.version ?? 1);
+    const versions = this.orchestrations.get(name) ?? new Map<string, RegisteredOrchestration>();
+    if (versions.has(version)) throw new ValidationError(`Orchestration '${name}' version ${version} is already registered.`);
+    versions.set(version, { name, version, fn: fn });
+    this.orchestrations.set(name, versions);
+    return this;
+  }
+
+  findActivity(name: string): RegisteredActivity | undefined {
+    return this.activities.get(name);
+  }
+
+  /** The activity, or an `ActivityNotFoundError` that lists the registered names. */
+  getActivity(name: string): RegisteredActivity {
+    const activity = this.activities.get(name);
+    if (!activity) {
+      throw new ActivityNotFoundError(`No activity named '${name}' is registered${listing(this.activities.keys())}; register it with app.activity('${name}', ...).`);
+    }
+    return activity;
+  }
+
+  /** The orchestration at `version` (the latest when omitted), or an `OrchestrationNotFoundError` that says what exists. */
+  getOrchestration(name: string, version?: string | number): RegisteredOrchestration {
+    const versions = this.orchestrations.get(name);
+    if (!versions) {
+      throw new OrchestrationNotFoundError(`No orchestration named '${name}' is registered${listing(this.orchestrations.keys())}.`);
+    }
+    const wanted = version === undefined ? this.latestVersion(name) : normalizeVersion(version);
+    const found = versions.get(wanted!);
+    if (!found) {
+      throw new OrchestrationNotFoundError(
+        `Orchestration '${name}' has no version ${wanted} registered (registered: ${[...versions.keys()].join(', ')}). Instances pinned to a version need it registered until they finish: keep it in the app, or terminate them.`,
+      );
+    }
+    return found;
+  }
+
+  /** The highest registered version of `name`, in natural order ('2' > '1', '1.10' > '1.9'). */
+  latestVersion(name: string): string | undefined {
+    const versions = this.orchestrations.get(name);
+    return versions ? [...versions.keys()].sort(compareVersions).at(-1) : undefined;
+  }
+
+  orchestrationNames(): string[] {
+    return [...this.orchestrations.keys()];
+  }
+
+  activityNames(): string[] {
+    return [...this.activities.keys()];
+  }
+}
+
+/**
+ * Creates an app to register activities and orchestrations on.
+ * @example
+ * const app = createApp();
+ * app.activity('greet', async (name: string) => `Hello, ${name}!`);
+ * app.orchestration('hello', async (ctx, name: string) => ctx.callActivity<string>('greet', name));
+ */
+export function createApp(options?: AppOptions): App {
+  return new App(options);
+}
+
+export function normalizeVersion(version: string | number): string {
+  const text = String(version);
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$/.test(text)) {
+    throw new ValidationError(`Invalid version ${JSON.stringify(version)}: use a number or up to 40 letters, digits and _ . -`);
+  }
+  return text;
+}
+
+const collator = new Intl.Collator('en', { numeric: true });
+
+export function compareVersions(a: string, b: string): number {
+  return collator.compare(a, b);
+}
+
+function listing(names: Iterable<string>): string {
+  const all = [...names];
+  return all.length ? ` (registered: ${all.join(', ')})` : ' (none are registered)';
+}

@@ -1,0 +1,59 @@
+import { ValidationError } from './errors.js';
+
+/**
+ * A span of time: milliseconds as a number, or a string of one or more `<number><unit>` parts
+ * with units `ms`, `s`, `m`, `h`, `d`, `w` (for example `'30s'`, `'5m'`, `'1h30m'`, `'3d'`).
+ */
+export type Duration = number | string;
+
+const UNIT_MS: Record<string, number> = {
+  ms: 1,
+  s: 1_000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+
+const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/gy;
+
+/** Parses a {@link Duration} into milliseconds; throws a `ValidationError` that says what is accepted. */
+export function toMilliseconds(duration: Duration, what = 'duration'): number {
+  if (typeof duration === 'number') {
+    if (!Number.isFinite(duration) || duration < 0) throw invalid(duration, what);
+    return Math.round(duration);
+  }
+  if (typeof duration !== 'string') throw invalid(duration, what);
+  const text = duration.trim();
+  let total = 0;
+  let consumed = 0;
+  PART.lastIndex = 0;
+  for (let match = PART.exec(text); match; match = PART.exec(text)) {
+    total += Number(match[1]) * (UNIT_MS[match[2]!] ?? Number.NaN);
+    consumed = PART.lastIndex;
+  }
+  if (text.length === 0 || consumed !== text.length || !Number.isFinite(total)) throw invalid(duration, what);
+  return Math.round(total);
+}
+
+/** Formats milliseconds as the shortest readable duration, e.g. `90000` → `'1m30s'`. */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  let rest = ms;
+  let text = '';
+  for (const unit of ['d', 'h', 'm', 's', 'ms'] as const) {
+    const size = UNIT_MS[unit]!;
+    const count = Math.floor(rest / size);
+    if (count > 0) {
+      text += `${count}${unit}`;
+      rest -= count * size;
+    }
+  }
+  return text;
+}
+
+function invalid(value: unknown, what: string): ValidationError {
+  return new ValidationError(
+    `Invalid ${what} ${JSON.stringify(value) ?? String(value)}: use a non-negative number of milliseconds or a string like '500ms', '30s', '5m', '2h', '3d' or '1h30m'.`,
+  );
+}

@@ -1,0 +1,184 @@
+import type { FailureDetails } from './errors.js';
+
+/**
+ * History: the append-only list of what happened to one orchestration instance. Replay feeds it back
+ * to the orchestration code; `taskId` ties a completion to the durable call that scheduled it.
+ */
+
+interface EventBase {
+  /** 1-based position in this generation's history. */
+  eventId: number;
+  /** When the event was recorded (ms since the epoch). */
+  timestamp: number;
+}
+
+/** Who started a sub-orchestration. */
+export interface ParentRef {
+  instanceId: string;
+  generation: number;
+  taskId: number;
+}
+
+export interface ExecutionStarted extends EventBase {
+  type: 'ExecutionStarted';
+  name: string;
+  version: string;
+  input: unknown;
+  parent?: ParentRef;
+}
+/** Opens each step; its timestamp is what `ctx.now()` returns until the next step. */
+export interface StepStarted extends EventBase {
+  type: 'StepStarted';
+}
+export interface ActivityScheduled extends EventBase {
+  type: 'ActivityScheduled';
+  taskId: number;
+  name: string;
+  input: unknown;
+  attempt: number;
+  /** Stable across the retries of one call: the activity sees it as `actx.idempotencyKey`. */
+  idempotencyKey: string;
+}
+export interface ActivityCompleted extends EventBase {
+  type: 'ActivityCompleted';
+  taskId: number;
+  result: unknown;
+}
+export interface ActivityFailed extends EventBase {
+  type: 'ActivityFailed';
+  taskId: number;
+  error: FailureDetails;
+}
+export interface TimerCreated extends EventBase {
+  type: 'TimerCreated';
+  taskId: number;
+  fireAt: number;
+  purpose: 'sleep' | 'retry' | 'timeout';
+}
+export interface TimerFired extends EventBase {
+  type: 'TimerFired';
+  taskId: number;
+}
+export interface SubOrchestrationScheduled extends EventBase {
+  type: 'SubOrchestrationScheduled';
+  taskId: number;
+  name: string;
+  version: string | undefined;
+  instanceId: string;
+  input: unknown;
+}
+export interface SubOrchestrationCompleted extends EventBase {
+  type: 'SubOrchestrationCompleted';
+  taskId: number;
+  output: unknown;
+}
+export interface SubOrchestrationFailed extends EventBase {
+  type: 'SubOrchestrationFailed';
+  taskId: number;
+  error: FailureDetails;
+}
+export interface EventRaised extends EventBase {
+  type: 'EventRaised';
+  name: string;
+  data: unknown;
+}
+/** Recorded by `ctx.patched(changeId)` on runs that take the new code path. */
+export interface PatchMarker extends EventBase {
+  type: 'PatchMarker';
+  changeId: string;
+}
+export interface ExecutionSuspended extends EventBase {
+  type: 'ExecutionSuspended';
+  reason?: string;
+}
+export interface ExecutionResumed extends EventBase {
+  type: 'ExecutionResumed';
+}
+export interface ContinuedAsNew extends EventBase {
+  type: 'ContinuedAsNew';
+  input: unknown;
+  version: string;
+}
+export interface ExecutionCompleted extends EventBase {
+  type: 'ExecutionCompleted';
+  output: unknown;
+}
+export interface ExecutionFailed extends EventBase {
+  type: 'ExecutionFailed';
+  error: FailureDetails;
+}
+export interface ExecutionTerminated extends EventBase {
+  type: 'ExecutionTerminated';
+  reason?: string;
+}
+
+export type HistoryEvent =
+  | ExecutionStarted
+  | StepStarted
+  | ActivityScheduled
+  | ActivityCompleted
+  | ActivityFailed
+  | TimerCreated
+  | TimerFired
+  | SubOrchestrationScheduled
+  | SubOrchestrationCompleted
+  | SubOrchestrationFailed
+  | EventRaised
+  | PatchMarker
+  | ExecutionSuspended
+  | ExecutionResumed
+  | ContinuedAsNew
+  | ExecutionCompleted
+  | ExecutionFailed
+  | ExecutionTerminated;
+
+export type HistoryEventType = HistoryEvent['type'];
+
+/** Omit distributed over the union, so each member keeps its own fields. */
+export type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** An event before it has a place in history. */
+export type NewHistoryEvent = DistributiveOmit<HistoryEvent, 'eventId' | 'timestamp'>;
+
+/** The events a durable call records when the code makes it. */
+export type ScheduleEvent = ActivityScheduled | TimerCreated | SubOrchestrationScheduled;
+/** The events that complete a scheduled durable call. */
+export type CompletionEvent =
+  | ActivityCompleted
+  | ActivityFailed
+  | TimerFired
+  | SubOrchestrationCompleted
+  | SubOrchestrationFailed;
+
+export function isScheduleEvent(event: { type: string }): event is ScheduleEvent {
+  return event.type === 'ActivityScheduled' || event.type === 'TimerCreated' || event.type === 'SubOrchestrationScheduled';
+}
+
+export function isCompletionEvent(event: { type: string }): event is CompletionEvent {
+  return (
+    event.type === 'ActivityCompleted' ||
+    event.type === 'ActivityFailed' ||
+    event.type === 'TimerFired' ||
+    event.type === 'SubOrchestrationCompleted' ||
+    event.type === 'SubOrchestrationFailed'
+  );
+}
+
+/** Describes a schedule event as the call that made it, e.g. `callActivity('chargeCard')`. */
+export function describeCall(event: NewHistoryEvent): string {
+  switch (event.type) {
+    case 'ActivityScheduled':
+      return `callActivity('${event.name}')`;
+    case 'TimerCreated':
+      return event.purpose === 'sleep' ? 'sleep()' : event.purpose === 'retry' ? 'a retry delay timer' : 'a timeout timer';
+    case 'SubOrchestrationScheduled':
+      return `callSubOrchestration('${event.name}')`;
+    default:
+      return event.type;
+  }
+}
+
+/** Appends new events after `lastEventId`, giving each its position and timestamp. */
+export function numberEvents(events: NewHistoryEvent[], lastEventId: number, timestamp: number): HistoryEvent[] {
+  return events.map((event, index) => ({ ...event, eventId: lastEventId + index + 1, timestamp }));
+}

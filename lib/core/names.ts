@@ -1,0 +1,29 @@
+import { ValidationError } from './errors.js';
+
+// Ids and names become storage keys and URL segments: a small alphabet keeps them safe in both.
+const INSTANCE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$/;
+const NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,99}$/;
+const EVENT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/;
+
+function check(pattern: RegExp, value: unknown, what: string, rule: string): string {
+  if (typeof value !== 'string' || !pattern.test(value)) {
+    const shown = typeof value === 'string' && value.length > 60 ? `${JSON.stringify(value.slice(0, 60))}... (${value.length} characters)` : JSON.stringify(value);
+    throw new ValidationError(`Invalid ${what} ${shown}: ${rule}`);
+  }
+  return value;
+}
+
+/** Checks an instance id: 1–200 characters of letters, digits and `_ . : @ -`, starting with a letter or digit. */
+export function validateInstanceId(value: unknown): string {
+  return check(INSTANCE_ID, value, 'instance id', 'use 1–200 characters of letters, digits and _ . : @ -, starting with a letter or digit.');
+}
+
+/** Checks an orchestration or activity name: a letter, then up to 99 letters, digits and `_ . -`. */
+export function validateName(value: unknown, what: 'orchestration name' | 'activity name'): string {
+  return check(NAME, value, what, 'use a letter followed by up to 99 letters, digits and _ . -');
+}
+
+/** Checks an external event name: 1–100 letters, digits and `_ . : -`. */
+export function validateEventName(value: unknown): string {
+  return check(EVENT_NAME, value, 'event name', 'use 1–100 characters of letters, digits and _ . : -, starting with a letter or digit.');
+}

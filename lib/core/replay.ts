@@ -1,0 +1,375 @@
+import type { App, RegisteredOrchestration } from './app.js';
+import { runGuarded, type GuardedExecution } from './determinism-guard.js';
+import { DeterministicRandom } from './deterministic-random.js';
+import { DeterminismViolationError, NonDeterminismError, toFailureDetails, type FailureDetails } from './errors.js';
+import { describeCall, type ExecutionStarted, type HistoryEvent, type NewHistoryEvent, type ScheduleEvent } from './history-events.js';
+import { silentLogger, type Logger } from './logger.js';
+import { OrchestrationContextImpl, ContinueAsNewSignal } from './orchestration-context.js';
+import { inlinePayloads, toJsonPayload, type PayloadLoader } from './payload.js';
+
+/** How an orchestration's code ended. */
+export type ExecutionOutcome =
+  | { type: 'completed'; output: unknown }
+  | { type: 'failed'; error: FailureDetails }
+  | { type: 'continuedAsNew'; input: unknown; version: string };
+
+/** A durable call's schedule event before it has a place in history. */
+export type NewScheduleEvent = Extract<NewHistoryEvent, { taskId: number; type: ScheduleEvent['type'] }>;
+
+export interface ExecutorOptions {
+  instanceId: string;
+  generation: number;
+  app: App;
+  /** Receives `ctx.log` lines outside replay. */
+  logger?: Logger;
+  /** Turns stored payloads (e.g. S3 references) into values; called only for results the code receives. */
+  loadPayload?: PayloadLoader;
+}
+
+interface OpenTask {
+  resolve(value: unknown): void;
+  reject(failure: TaskFailure): void;
+}
+
+/** How a durable call's recorded failure reaches the context, which turns it into the public error. */
+export class TaskFailure extends Error {
+  constructor(readonly failure: FailureDetails) {
+    super(failure.message);
+  }
+}
+
+interface PendingDecision {
+  event: NewScheduleEvent;
+  /** Where the code made the call, captured during replay only, where a mismatch can be reported. */
+  site?: Error;
+}
+
+interface EventWaiter {
+  resolve(data: unknown): void;
+}
+
+const realSetImmediate = setImmediate;
+/** Lets every continuation the last delivery woke run, until the code blocks on durable calls again. */
+const drain = (): Promise<void> => new Promise((resolve) => realSetImmediate(resolve));
+
+/**
+ * The replay engine for one orchestration instance. It runs the code against history: durable calls that
+ * history recorded get their recorded results, calls that do not match history raise a NonDeterminismError,
+ * and calls past the end of history become the step's decisions. An executor stays usable after a step, so
+ * a warm worker feeds the next step only the new events instead of replaying everything.
+ */
+export class OrchestrationExecutor implements GuardedExecution {
+  readonly instanceId: string;
+  readonly generation: number;
+  outcome: ExecutionOutcome | undefined;
+  /** A determinism violation (forbidden API, durable call outside a step): the step must not be committed. */
+  violation: Error | undefined;
+  /** Events applied so far. */
+  historyLength = 0;
+  definition: RegisteredOrchestration | undefined;
+
+  private readonly app: App;
+  private readonly logger: Logger;
+  private readonly loadPayload: PayloadLoader;
+  private readonly rng: DeterministicRandom;
+  private readonly open = new Map<number, OpenTask>();
+  private readonly settled = new Set<number>();
+  private readonly pending = new Map<number, PendingDecision>();
+  private readonly newMarkers: NewHistoryEvent[] = [];
+  private readonly recordedPatches = new Set<string>();
+  private readonly buffered = new Map<string, unknown[]>();
+  private readonly waiters = new Map<string, EventWaiter[]>();
+  private nextTaskId = 1;
+  private currentTime = 0;
+  private replaying = true;
+  private active = false;
+
+  constructor(options: ExecutorOptions) {
+    this.instanceId = options.instanceId;
+    this.generation = options.generation;
+    this.app = options.app;
+    this.logger = options.logger ?? silentLogger;
+    this.loadPayload = options.loadPayload ?? inlinePayloads;
+    this.rng = new DeterministicRandom(`${options.instanceId}#${options.generation}`);
+  }
+
+  /** Re-runs the code over recorded history. */
+  async replay(history: readonly HistoryEvent[]): Promise<void> {
+    for (const event of history) if (event.type === 'PatchMarker') this.recordedPatches.add(event.changeId);
+    this.replaying = true;
+    await this.apply(history);
+  }
+
+  /** Runs the code over this step's new events; afterwards `takeDecisions()` holds what it asked for. */
+  async advance(events: readonly HistoryEvent[]): Promise<void> {
+    this.replaying = false;
+    await this.apply(events);
+    if (!this.outcome && !this.violation && this.open.size === 0 && this.waiterCount() === 0 && this.definition) {
+      this.violation = new DeterminismViolationError(
+        `Orchestration ${this.describe()} has not returned but waits on no durable call: it awaits a promise Perdure does not control (fetch, a database client, setTimeout...). Move that work into an activity and call it with ctx.callActivity.`,
+      );
+    }
+  }
+
+  /** The step's decisions, in the order the code made them; empty once the code has ended. */
+  takeDecisions(): NewHistoryEvent[] {
+    if (this.outcome) return [];
+    const decisions: NewHistoryEvent[] = [...this.newMarkers];
+    for (const [taskId, decision] of this.pending) {
+      decisions.push(decision.event);
+      this.pending.delete(taskId);
+    }
+    this.newMarkers.length = 0;
+    return decisions;
+  }
+
+  /** False for a completion history already holds (a duplicate delivery) or of a call never made. */
+  expectsCompletion(taskId: number): boolean {
+    return taskId < this.nextTaskId && !this.settled.has(taskId);
+  }
+
+  /** Events raised but not yet awaited; continueAsNew carries them into the next generation. */
+  unconsumedEvents(): { name: string; data: unknown }[] {
+    return [...this.buffered].flatMap(([name, queue]) => queue.map((data) => ({ name, data })));
+  }
+
+  // --- called by the context -------------------------------------------------------------------------
+
+  get isReplaying(): boolean {
+    return this.replaying;
+  }
+
+  now(): number {
+    return this.currentTime;
+  }
+
+  random(): number {
+    return this.rng.next();
+  }
+
+  uuid(): string {
+    return this.rng.uuid();
+  }
+
+  recordViolation(error: Error): Error {
+    this.violation ??= error;
+    return error;
+  }
+
+  forbidden(api: string, advice: string): Error {
+    return this.recordViolation(
+      new DeterminismViolationError(`Orchestration ${this.describe()} called ${api}, which would make replay diverge: ${advice}.`),
+    );
+  }
+
+  /** Takes the next position and records a durable call; resolves with its recorded result. */
+  schedule(build: (taskId: number) => NewScheduleEvent): Promise<unknown> {
+    this.assertActive();
+    if (this.outcome) return new Promise<never>(() => {});
+    const taskId = this.nextTaskId++;
+    const event = build(taskId);
+    this.pending.set(taskId, this.replaying ? { event, site: new Error('call site') } : { event });
+    return new Promise((resolve, reject) => {
+      this.open.set(taskId, { resolve, reject });
+    });
+  }
+
+  /** Takes a buffered event of this name, or waits for one. `cancel` withdraws a wait not yet served. */
+  waitForEvent(name: string): { promise: Promise<unknown>; immediate: boolean; cancel(): boolean } {
+    this.assertActive();
+    const queue = this.buffered.get(name);
+    if (queue?.length) return { promise: Promise.resolve(queue.shift()), immediate: true, cancel: () => false };
+    let waiter!: EventWaiter;
+    const promise = new Promise<unknown>((resolve) => (waiter = { resolve }));
+    const list = this.waiters.get(name) ?? [];
+    list.push(waiter);
+    this.waiters.set(name, list);
+    return {
+      promise,
+      immediate: false,
+      cancel: () => {
+        const index = list.indexOf(waiter);
+        if (index >= 0) list.splice(index, 1);
+        return index >= 0;
+      },
+    };
+  }
+
+  patched(changeId: string): boolean {
+    this.assertActive();
+    if (this.recordedPatches.has(changeId)) return true;
+    if (this.replaying) return false;
+    this.recordedPatches.add(changeId);
+    if (!this.outcome) this.newMarkers.push({ type: 'PatchMarker', changeId });
+    return true;
+  }
+
+  continueAsNew(input: unknown, version: string): never {
+    this.assertActive();
+    this.outcome ??= { type: 'continuedAsNew', input, version };
+    throw new ContinueAsNewSignal();
+  }
+
+  describe(): string {
+    const name = this.definition ? `'${this.definition.name}' version ${this.definition.version}` : '(not started)';
+    return `${name} (instance '${this.instanceId}')`;
+  }
+
+  // --- replay ----------------------------------------------------------------------------------------
+
+  private async apply(events: readonly HistoryEvent[]): Promise<void> {
+    this.active = true;
+    try {
+      for (const event of events) {
+        this.historyLength++;
+        await this.applyOne(event);
+        if (this.violation) return;
+      }
+    } finally {
+      this.active = false;
+    }
+  }
+
+  private async applyOne(event: HistoryEvent): Promise<void> {
+    switch (event.type) {
+      case 'ExecutionStarted':
+        return this.start(event);
+      case 'StepStarted':
+        this.currentTime = event.timestamp;
+        return;
+      case 'ActivityScheduled':
+      case 'TimerCreated':
+      case 'SubOrchestrationScheduled':
+        return this.match(event);
+      case 'ActivityCompleted':
+        return this.settle(event.taskId, { result: event.result });
+      case 'SubOrchestrationCompleted':
+        return this.settle(event.taskId, { result: event.output });
+      case 'TimerFired':
+        return this.settle(event.taskId, { result: undefined });
+      case 'ActivityFailed':
+      case 'SubOrchestrationFailed':
+        return this.settle(event.taskId, { failure: event.error });
+      case 'EventRaised':
+        return this.deliver(event.name, event.data);
+      case 'PatchMarker':
+        this.recordedPatches.add(event.changeId);
+        return;
+      case 'ExecutionSuspended':
+      case 'ExecutionResumed':
+      case 'ContinuedAsNew':
+      case 'ExecutionCompleted':
+      case 'ExecutionFailed':
+      case 'ExecutionTerminated':
+        return;
+      default: {
+        const unknown: never = event;
+        throw new Error(`Unknown history event ${JSON.stringify(unknown)}`);
+      }
+    }
+  }
+
+  private async start(event: ExecutionStarted): Promise<void> {
+    this.definition = this.app.getOrchestration(event.name, event.version);
+    const definition = this.definition;
+    const input = await this.loadPayload(event.input);
+    const ctx = new OrchestrationContextImpl(this, this.app, definition, this.logger);
+    const running = runGuarded(this, async () => definition.fn(ctx, input as never));
+    running.then(
+      (output) => this.finish(() => ({ type: 'completed', output: toJsonPayload(output, `output of orchestration '${definition.name}'`) })),
+      (error: unknown) => {
+        if (!(error instanceof ContinueAsNewSignal)) this.finish(() => ({ type: 'failed', error: toFailureDetails(error) }));
+      },
+    );
+    await drain();
+  }
+
+  private finish(outcome: () => ExecutionOutcome): void {
+    if (this.outcome) return;
+    try {
+      this.outcome = outcome();
+    } catch (error) {
+      this.outcome = { type: 'failed', error: toFailureDetails(error) };
+    }
+  }
+
+  private match(recorded: ScheduleEvent): void {
+    const decision = this.pending.get(recorded.taskId);
+    if (decision && decision.event.type === recorded.type && callName(decision.event) === callName(recorded)) {
+      this.pending.delete(recorded.taskId);
+      return;
+    }
+    throw this.mismatch(recorded, decision);
+  }
+
+  private mismatch(recorded: ScheduleEvent, decision: PendingDecision | undefined): NonDeterminismError {
+    let asked: string;
+    if (decision) {
+      asked = `the code asked for ${describeCall(decision.event)}${callSite(decision.site)}`;
+    } else if (this.outcome) {
+      asked = `the code had already ${this.outcome.type === 'completed' ? 'returned' : this.outcome.type === 'failed' ? 'thrown' : 'called continueAsNew'}`;
+    } else {
+      asked = `the code asked for nothing there: it is waiting on other calls${this.open.size === 0 ? ' or on a promise that is not a durable call' : ''}`;
+    }
+    return new NonDeterminismError(
+      `Orchestration ${this.describe()} no longer matches its history at position ${recorded.taskId} (history event ${recorded.eventId}): ` +
+        `history recorded ${describeCall(recorded)}, ${asked}. ` +
+        `Deploy the change as a new version (app.orchestration('${this.definition?.name ?? '...'}', fn, { version: ... })) so running instances keep their code, or guard it with ctx.patched('<change-id>').`,
+    );
+  }
+
+  private async settle(taskId: number, settlement: { result?: unknown; failure?: FailureDetails }): Promise<void> {
+    this.settled.add(taskId);
+    const task = this.open.get(taskId);
+    // A completion nobody waits for: a duplicate, or a call of code that has since ended.
+    if (!task || this.outcome) return;
+    this.open.delete(taskId);
+    if (settlement.failure) task.reject(new TaskFailure(settlement.failure));
+    else task.resolve(await this.loadPayload(settlement.result));
+    await drain();
+  }
+
+  private async deliver(name: string, stored: unknown): Promise<void> {
+    const data = await this.loadPayload(stored);
+    const waiter = this.waiters.get(name)?.shift();
+    if (!waiter) {
+      const queue = this.buffered.get(name) ?? [];
+      queue.push(data);
+      this.buffered.set(name, queue);
+      return;
+    }
+    waiter.resolve(data);
+    await drain();
+  }
+
+  private assertActive(): void {
+    if (this.active) return;
+    throw this.recordViolation(
+      new DeterminismViolationError(
+        `Orchestration ${this.describe()} made a durable call outside a step: its code resumed after a promise Perdure does not control (a timer or I/O). Do that work in an activity.`,
+      ),
+    );
+  }
+
+  private waiterCount(): number {
+    let count = 0;
+    for (const list of this.waiters.values()) count += list.length;
+    return count;
+  }
+}
+
+function callName(event: NewScheduleEvent | ScheduleEvent): string {
+  return event.type === 'TimerCreated' ? 'timer' : event.name;
+}
+
+/** The first stack frame outside Perdure's core, e.g. ` (at order.ts:12:30)`. */
+function callSite(site: Error | undefined): string {
+  const frame = site?.stack
+    ?.split('\n')
+    .slice(1)
+    .map((line) => line.trim())
+    .find((line) => !line.includes('/lib/core/') && !line.includes('node:internal'));
+  if (!frame) return '';
+  const location = /\(?([^()\s]+:\d+:\d+)\)?$/.exec(frame)?.[1];
+  return location ? ` (at ${location})` : '';
+}

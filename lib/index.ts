@@ -1,0 +1,48 @@
+/**
+ * Perdure: durable functions for AWS Lambda. Orchestrations are plain async TypeScript, replayed from
+ * their history; activities do the work, at least once.
+ */
+export { createApp, App } from './core/app.js';
+export type { AppOptions, RegisteredActivity, RegisteredOrchestration } from './core/app.js';
+export type {
+  ActivityContext,
+  ActivityFunction,
+  ActivityOptions,
+  CallActivityOptions,
+  ContinueAsNewOptions,
+  MapOptions,
+  OrchestrationContext,
+  OrchestrationFunction,
+  OrchestrationOptions,
+  SubOrchestrationOptions,
+  WaitForEventOptions,
+} from './core/types.js';
+export type { Duration } from './core/durations.js';
+export { toMilliseconds, formatDuration } from './core/durations.js';
+export type { RetryPolicy } from './core/retry-policy.js';
+export {
+  PerdureError,
+  ValidationError,
+  NonDeterminismError,
+  DeterminismViolationError,
+  ActivityFailedError,
+  SubOrchestrationFailedError,
+  TimeoutError,
+  PoisonMessageError,
+  HistoryLimitError,
+  InstanceNotFoundError,
+  InstanceExistsError,
+  OrchestrationNotFoundError,
+  ActivityNotFoundError,
+  InvalidStateError,
+  NonRetryableError,
+} from './core/errors.js';
+export type { FailureDetails } from './core/errors.js';
+export type { HistoryEvent, HistoryEventType } from './core/history-events.js';
+export type { Logger, LogLevel } from './core/logger.js';
+export { createJsonLogger, silentLogger } from './core/logger.js';
+export { Client } from './client.js';
+export type { InstanceStatus, StartOptions, WaitOptions, ListQuery } from './client.js';
+export type { InstanceStatusName } from './ports.js';
+export { TestEnvironment, TestClient } from './testing.js';
+export type { TestEnvironmentOptions } from './testing.js';

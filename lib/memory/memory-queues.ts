@@ -1,0 +1,147 @@
+import type { ActivityTask, TimerTask, WorkQueues } from '../ports.js';
+import type { VirtualClock } from './virtual-clock.js';
+
+/** What the queues deliver work to. */
+export interface WorkHandlers {
+  step(instanceId: string): Promise<unknown>;
+  runActivity(task: ActivityTask): Promise<void>;
+  fireTimer(timer: TimerTask): Promise<void>;
+}
+
+const MAX_REAL_DELAY = 2_147_483_647;
+
+/**
+ * Queues in memory. Doorbells of one instance run one step at a time and coalesce while a step runs (as
+ * an SQS FIFO group serialises them); activities run concurrently, for real; timers fire when the virtual
+ * clock reaches them. With time skipping on, whenever nothing is running and timers are all that is
+ * left, the clock jumps to the next timer, so a 30-day sleep takes milliseconds.
+ */
+export class MemoryWorkQueues implements WorkQueues {
+  private handlers: WorkHandlers | undefined;
+  private readonly doorbells = new Map<string, 'queued' | 'running' | 'again'>();
+  private readonly timers = new Map<string, TimerTask>();
+  private busy = 0;
+  private skipping = 0;
+  private wake: NodeJS.Timeout | undefined;
+  private closed = false;
+  private idleWaiters: (() => void)[] = [];
+  /** Errors thrown by handlers (infrastructure errors; orchestration failures are recorded in history). */
+  readonly errors: unknown[] = [];
+
+  constructor(
+    private readonly clock: VirtualClock,
+    private readonly onError: (error: unknown, work: string) => void = () => {},
+  ) {}
+
+  attach(handlers: WorkHandlers): void {
+    this.handlers = handlers;
+  }
+
+  async ringDoorbell(instanceId: string): Promise<void> {
+    const state = this.doorbells.get(instanceId);
+    if (state === 'running') this.doorbells.set(instanceId, 'again');
+    if (state) return;
+    this.doorbells.set(instanceId, 'queued');
+    this.run(`step of ${instanceId}`, () => this.runDoorbell(instanceId));
+  }
+
+  async enqueueActivities(tasks: ActivityTask[]): Promise<void> {
+    for (const task of tasks) this.run(`activity ${task.name} of ${task.instanceId}`, () => this.handlers!.runActivity(task));
+  }
+
+  async scheduleTimers(timers: TimerTask[]): Promise<void> {
+    for (const timer of timers) this.timers.set(`${timer.instanceId}#${timer.generation}#${timer.taskId}`, timer);
+    this.fireDueTimers();
+  }
+
+  /** While held, the clock skips ahead whenever only timers are pending. Returns the release function. */
+  holdTimeSkipping(): () => void {
+    this.skipping++;
+    let released = false;
+    this.afterWork();
+    return () => {
+      if (!released) this.skipping--;
+      released = true;
+    };
+  }
+
+  /** Moves the clock forward and fires the timers that became due. */
+  advanceTime(ms: number): void {
+    this.clock.advance(ms);
+    this.fireDueTimers();
+  }
+
+  /** Resolves when no step, activity or timer delivery is running (timers may still be pending). */
+  idle(): Promise<void> {
+    if (this.busy === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  get pendingTimers(): number {
+    return this.timers.size;
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.wake);
+    this.timers.clear();
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  private async runDoorbell(instanceId: string): Promise<void> {
+    this.doorbells.set(instanceId, 'running');
+    try {
+      await this.handlers!.step(instanceId);
+    } finally {
+      if (this.doorbells.get(instanceId) === 'again') {
+        this.doorbells.set(instanceId, 'queued');
+        this.run(`step of ${instanceId}`, () => this.runDoorbell(instanceId));
+      } else {
+        this.doorbells.delete(instanceId);
+      }
+    }
+  }
+
+  private run(what: string, work: () => Promise<unknown>): void {
+    if (this.closed) return;
+    this.busy++;
+    setImmediate(() => {
+      work()
+        .catch((error: unknown) => {
+          this.errors.push(error);
+          this.onError(error, what);
+        })
+        .finally(() => {
+          this.busy--;
+          this.afterWork();
+        });
+    });
+  }
+
+  private afterWork(): void {
+    if (this.busy > 0 || this.closed) return;
+    if (this.skipping > 0 && this.timers.size > 0) {
+      this.clock.advanceTo(Math.min(...[...this.timers.values()].map((timer) => timer.fireAt)));
+      this.fireDueTimers();
+      if (this.busy > 0) return;
+    }
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  private fireDueTimers(): void {
+    if (this.closed) return;
+    const now = this.clock.now();
+    let next = Infinity;
+    for (const [key, timer] of this.timers) {
+      if (timer.fireAt <= now) {
+        this.timers.delete(key);
+        this.run(`timer ${timer.taskId} of ${timer.instanceId}`, () => this.handlers!.fireTimer(timer));
+      } else {
+        next = Math.min(next, timer.fireAt);
+      }
+    }
+    clearTimeout(this.wake);
+    this.wake = next === Infinity ? undefined : setTimeout(() => this.fireDueTimers(), Math.min(next - now, MAX_REAL_DELAY));
+    this.wake?.unref();
+  }
+}

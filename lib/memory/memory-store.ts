@@ -1,0 +1,106 @@
+import { InstanceExistsError } from '../core/errors.js';
+import type { HistoryEvent } from '../core/history-events.js';
+import type { InboxMessage, InstancePage, InstanceQuery, InstanceRecord, InstanceStore, StepCommit, StepState } from '../ports.js';
+
+interface StoredInstance {
+  record: InstanceRecord;
+  histories: HistoryEvent[][];
+  inbox: Map<string, InboxMessage>;
+}
+
+/**
+ * The instance store in memory, with the same atomicity and conditions as the DynamoDB store. Everything
+ * read is a copy, so code that mutates a value it received cannot change stored history.
+ */
+export class MemoryInstanceStore implements InstanceStore {
+  private readonly instances = new Map<string, StoredInstance>();
+  private readonly listeners = new Set<(instanceId: string) => void>();
+
+  /** Calls `listener` after every change to an instance record. Returns the unsubscribe function. */
+  onChange(listener: (instanceId: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async createInstance(instance: InstanceRecord, start: InboxMessage): Promise<void> {
+    const existing = this.instances.get(instance.instanceId);
+    if (existing) throw new InstanceExistsError(instance.instanceId, existing.record.name, existing.record.status);
+    this.instances.set(instance.instanceId, {
+      record: structuredClone(instance),
+      histories: [[]],
+      inbox: new Map([[start.messageId, structuredClone(start)]]),
+    });
+    this.changed(instance.instanceId);
+  }
+
+  async getInstance(instanceId: string): Promise<InstanceRecord | undefined> {
+    const stored = this.instances.get(instanceId);
+    return stored && structuredClone(stored.record);
+  }
+
+  async loadStep(instanceId: string, afterEventId: number): Promise<StepState | undefined> {
+    const stored = this.instances.get(instanceId);
+    if (!stored) return undefined;
+    const history = stored.histories[stored.record.generation] ?? [];
+    return structuredClone({ instance: stored.record, history: history.slice(afterEventId), inbox: [...stored.inbox.values()] });
+  }
+
+  async readHistory(instanceId: string, generation: number): Promise<HistoryEvent[]> {
+    return structuredClone(this.instances.get(instanceId)?.histories[generation] ?? []);
+  }
+
+  async commitStep(instanceId: string, commit: StepCommit): Promise<'committed' | 'conflict'> {
+    const stored = this.instances.get(instanceId);
+    if (!stored || stored.record.revision !== commit.expectedRevision) return 'conflict';
+    const history = stored.histories[stored.record.generation]!;
+    history.push(...structuredClone(commit.append));
+    for (const id of commit.consumed) stored.inbox.delete(id);
+    for (const message of commit.enqueue) stored.inbox.set(message.messageId, structuredClone(message));
+    stored.record = structuredClone(commit.instance);
+    while (stored.histories.length <= stored.record.generation) stored.histories.push([]);
+    this.changed(instanceId);
+    return 'committed';
+  }
+
+  async deliver(instanceId: string, message: InboxMessage): Promise<'delivered' | 'duplicate' | 'not-found'> {
+    const stored = this.instances.get(instanceId);
+    if (!stored) return 'not-found';
+    if (stored.inbox.has(message.messageId)) return 'duplicate';
+    stored.inbox.set(message.messageId, structuredClone(message));
+    return 'delivered';
+  }
+
+  async updateInstance(instance: InstanceRecord, expectedRevision: number): Promise<boolean> {
+    const stored = this.instances.get(instance.instanceId);
+    if (!stored || stored.record.revision !== expectedRevision) return false;
+    stored.record = structuredClone(instance);
+    this.changed(instance.instanceId);
+    return true;
+  }
+
+  async listInstances(query: InstanceQuery): Promise<InstancePage> {
+    const matching = [...this.instances.values()]
+      .map((stored) => stored.record)
+      .filter((record) => (!query.status || record.status === query.status) && (!query.name || record.name === query.name))
+      .sort((a, b) => b.updatedAt - a.updatedAt || a.instanceId.localeCompare(b.instanceId));
+    const offset = query.cursor ? Number(Buffer.from(query.cursor, 'base64url').toString()) || 0 : 0;
+    const limit = query.limit ?? 100;
+    const page = matching.slice(offset, offset + limit);
+    const next = offset + limit < matching.length ? Buffer.from(String(offset + limit)).toString('base64url') : undefined;
+    return next ? { instances: structuredClone(page), cursor: next } : { instances: structuredClone(page) };
+  }
+
+  async purgeInstance(instanceId: string): Promise<void> {
+    this.instances.delete(instanceId);
+    this.changed(instanceId);
+  }
+
+  /** Inbox messages waiting for a step (tests check that none are left behind). */
+  inboxSize(instanceId: string): number {
+    return this.instances.get(instanceId)?.inbox.size ?? 0;
+  }
+
+  private changed(instanceId: string): void {
+    for (const listener of this.listeners) listener(instanceId);
+  }
+}

@@ -1,0 +1,90 @@
+import type { App, RegisteredActivity } from '../core/app.js';
+import { formatDuration } from '../core/durations.js';
+import { TimeoutError, toFailureDetails } from '../core/errors.js';
+import { childLogger, type Logger } from '../core/logger.js';
+import { toJsonPayload } from '../core/payload.js';
+import type { ActivityTask, Clock, InboxEvent, InstanceStore, TimerTask, WorkQueues } from '../ports.js';
+import { messageIds } from './messages.js';
+
+export interface TaskWorkerDependencies {
+  app: App;
+  store: InstanceStore;
+  queues: WorkQueues;
+  clock: Clock;
+  logger: Logger;
+  loadPayload?: (stored: unknown) => unknown;
+}
+
+/** What the activity function receives besides its input. */
+export interface ActivityContextImpl {
+  instanceId: string;
+  activityName: string;
+  attempt: number;
+  idempotencyKey: string;
+  log: Logger;
+  /** Aborted when the attempt times out. */
+  signal: AbortSignal;
+}
+
+/**
+ * Runs activity tasks and fires timers. A result is written to the instance's inbox under an id derived
+ * from the task, so a duplicate run records its result once; then the instance's doorbell rings.
+ */
+export class TaskWorker {
+  constructor(private readonly deps: TaskWorkerDependencies) {}
+
+  async runActivity(task: ActivityTask): Promise<void> {
+    let activity: RegisteredActivity;
+    let event: InboxEvent;
+    try {
+      activity = this.deps.app.getActivity(task.name);
+      event = await this.execute(activity, task);
+    } catch (notFound) {
+      // Retrying cannot register the activity: fail the call at once.
+      event = { type: 'ActivityFailed', taskId: task.taskId, error: { ...toFailureDetails(notFound), nonRetryable: true } };
+    }
+    await this.record(task, messageIds.activity(task.generation, task.taskId), event);
+  }
+
+  async fireTimer(timer: TimerTask): Promise<void> {
+    await this.record(timer, messageIds.timer(timer.generation, timer.taskId), { type: 'TimerFired', taskId: timer.taskId });
+  }
+
+  private async execute(activity: RegisteredActivity, task: ActivityTask): Promise<InboxEvent> {
+    const controller = new AbortController();
+    const log = childLogger(this.deps.logger, { instanceId: task.instanceId, activity: task.name, attempt: task.attempt });
+    const actx: ActivityContextImpl = {
+      instanceId: task.instanceId,
+      activityName: task.name,
+      attempt: task.attempt,
+      idempotencyKey: task.idempotencyKey,
+      log,
+      signal: controller.signal,
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new TimeoutError(`Activity '${task.name}' ran longer than its timeout of ${formatDuration(activity.timeoutMs)} (attempt ${task.attempt}).`);
+        controller.abort(error);
+        reject(error);
+      }, activity.timeoutMs);
+    });
+    try {
+      const input = this.deps.loadPayload ? await this.deps.loadPayload(task.input) : task.input;
+      const running = Promise.resolve().then(() => activity.fn(input as never, actx));
+      const result = await Promise.race([running, timedOut]);
+      return { type: 'ActivityCompleted', taskId: task.taskId, result: toJsonPayload(result, `result of activity '${task.name}'`) };
+    } catch (error) {
+      log.warn('activity attempt failed', { error: error instanceof Error ? error.name : typeof error });
+      return { type: 'ActivityFailed', taskId: task.taskId, error: toFailureDetails(error) };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async record(task: { instanceId: string; generation: number }, messageId: string, event: InboxEvent): Promise<void> {
+    const outcome = await this.deps.store.deliver(task.instanceId, { messageId, generation: task.generation, receivedAt: this.deps.clock.now(), event });
+    // Ring on a duplicate too: the first delivery may have crashed before its doorbell.
+    if (outcome !== 'not-found') await this.deps.queues.ringDoorbell(task.instanceId);
+  }
+}

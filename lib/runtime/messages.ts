@@ -1,0 +1,28 @@
+import type { FailureDetails } from '../core/errors.js';
+import type { ParentRef } from '../core/history-events.js';
+import type { InboxMessage } from '../ports.js';
+
+/**
+ * Inbox message ids. A task's result gets an id derived from the task, so a second delivery of the same
+ * result (a duplicate queue message, a re-run activity) writes the same key and is recorded once.
+ */
+export const messageIds = {
+  start: (generation: number) => `start#${generation}`,
+  activity: (generation: number, taskId: number) => `A#${generation}#${taskId}`,
+  timer: (generation: number, taskId: number) => `T#${generation}#${taskId}`,
+  child: (generation: number, taskId: number) => `S#${generation}#${taskId}`,
+  carried: (generation: number, index: number) => `carried#${generation}#${index}`,
+};
+
+/** The message that tells a parent how its sub-orchestration ended. */
+export function childResultMessage(parent: ParentRef, now: number, result: { output: unknown } | { error: FailureDetails }): InboxMessage {
+  return {
+    messageId: messageIds.child(parent.generation, parent.taskId),
+    generation: parent.generation,
+    receivedAt: now,
+    event:
+      'error' in result
+        ? { type: 'SubOrchestrationFailed', taskId: parent.taskId, error: result.error }
+        : { type: 'SubOrchestrationCompleted', taskId: parent.taskId, output: result.output },
+  };
+}
