@@ -29,8 +29,9 @@ export class TestClient extends Client {
     super(deps);
   }
 
+  /** Like `Client.waitForCompletion`, with time skipping while it waits. @defaultValue timeout '20s' of real time */
   override async waitForCompletion(instanceId: string, options: WaitOptions = {}): Promise<InstanceStatus> {
-    const timeoutMs = toMilliseconds(options.timeout ?? '60s', 'wait timeout');
+    const timeoutMs = toMilliseconds(options.timeout ?? '20s', 'wait timeout');
     const first = await this.getRecord(instanceId);
     if (SETTLED.includes(first.status)) return this.toStatus(first);
     const release = this.env.timeSkipping ? this.env.queues.holdTimeSkipping() : () => {};
@@ -52,7 +53,7 @@ export class TestClient extends Client {
             (error: unknown) => {
               clearTimeout(timer);
               unsubscribe();
-              reject(error as Error);
+              reject(error instanceof Error ? error : new Error(String(error)));
             },
           );
         });

@@ -109,6 +109,8 @@ export interface ActivityContext {
   /** The same for every attempt and every redelivery of one `callActivity` call: use it to make side effects idempotent. */
   readonly idempotencyKey: string;
   readonly log: Logger;
+  /** Aborted when the attempt runs past the activity's timeout: pass it to fetch and other cancellable calls. */
+  readonly signal: AbortSignal;
 }
 
 export type OrchestrationFunction<I = never, O = unknown> = (ctx: OrchestrationContext, input: I) => Promise<O>;

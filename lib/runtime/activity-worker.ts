@@ -3,6 +3,7 @@ import { formatDuration } from '../core/durations.js';
 import { TimeoutError, toFailureDetails } from '../core/errors.js';
 import { childLogger, type Logger } from '../core/logger.js';
 import { toJsonPayload } from '../core/payload.js';
+import type { ActivityContext } from '../core/types.js';
 import type { ActivityTask, Clock, InboxEvent, InstanceStore, TimerTask, WorkQueues } from '../ports.js';
 import { messageIds } from './messages.js';
 
@@ -13,17 +14,6 @@ export interface TaskWorkerDependencies {
   clock: Clock;
   logger: Logger;
   loadPayload?: (stored: unknown) => unknown;
-}
-
-/** What the activity function receives besides its input. */
-export interface ActivityContextImpl {
-  instanceId: string;
-  activityName: string;
-  attempt: number;
-  idempotencyKey: string;
-  log: Logger;
-  /** Aborted when the attempt times out. */
-  signal: AbortSignal;
 }
 
 /**
@@ -53,7 +43,7 @@ export class TaskWorker {
   private async execute(activity: RegisteredActivity, task: ActivityTask): Promise<InboxEvent> {
     const controller = new AbortController();
     const log = childLogger(this.deps.logger, { instanceId: task.instanceId, activity: task.name, attempt: task.attempt });
-    const actx: ActivityContextImpl = {
+    const actx: ActivityContext = {
       instanceId: task.instanceId,
       activityName: task.name,
       attempt: task.attempt,

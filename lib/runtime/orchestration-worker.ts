@@ -347,30 +347,30 @@ export class OrchestrationWorker {
 }
 
 /**
- * Sorts the inbox into what this step applies, what it drops and what waits: results of an earlier
- * generation are dropped; a terminate wins over everything; while suspended only resume applies.
+ * Sorts the inbox into what this step applies and what it drops: results of an earlier generation are
+ * dropped; a terminate wins over everything; suspend and resume apply first, and while the instance
+ * ends the step suspended every other message waits in the inbox for the resume.
  */
 function sortInbox(inbox: InboxMessage[], generation: number, suspendedAtStart: boolean) {
-  const apply: InboxEvent[] = [];
-  const consumed: string[] = [];
+  const control: InboxMessage[] = [];
+  const others: InboxMessage[] = [];
+  const stale: string[] = [];
   let terminate: Extract<InboxEvent, { type: 'ExecutionTerminated' }> | undefined;
   let suspended = suspendedAtStart;
   for (const message of inbox) {
     const event = message.event;
     if (message.generation !== undefined && message.generation !== generation) {
-      consumed.push(message.messageId);
+      stale.push(message.messageId);
     } else if (event.type === 'ExecutionTerminated') {
       terminate ??= event;
-      consumed.push(message.messageId);
     } else if (event.type === 'ExecutionSuspended' || event.type === 'ExecutionResumed') {
       suspended = event.type === 'ExecutionSuspended';
-      apply.push(event);
-      consumed.push(message.messageId);
-    } else if (!suspended) {
-      apply.push(event);
-      consumed.push(message.messageId);
+      control.push(message);
+    } else {
+      others.push(message);
     }
   }
   if (terminate) return { apply: [], consumed: inbox.map((m) => m.messageId), terminate };
-  return { apply, consumed, terminate };
+  const applied = suspended ? control : [...control, ...others];
+  return { apply: applied.map((m) => m.event), consumed: [...stale, ...applied.map((m) => m.messageId)], terminate };
 }
