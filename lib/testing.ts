@@ -16,6 +16,8 @@ export interface TestEnvironmentOptions {
   logger?: Logger;
   /** Live executors kept between steps; 0 makes every step a full replay. @defaultValue 500 */
   executorCacheSize?: number;
+  /** Reuse the instances of another environment, e.g. to test a new deployment of the app against them. @defaultValue a new store */
+  store?: MemoryInstanceStore;
 }
 
 const SETTLED: readonly InstanceStatusName[] = ['Completed', 'Failed', 'Terminated', 'Quarantined'];
@@ -77,13 +79,14 @@ export class TestClient extends Client {
 export class TestEnvironment {
   readonly client: TestClient;
   readonly clock = new VirtualClock();
-  readonly store = new MemoryInstanceStore();
+  readonly store: MemoryInstanceStore;
   readonly queues: MemoryWorkQueues;
   readonly orchestrations: OrchestrationWorker;
   readonly tasks: TaskWorker;
 
   private constructor(readonly app: App, options: TestEnvironmentOptions) {
     const logger = options.logger ?? app.logger;
+    this.store = options.store ?? new MemoryInstanceStore();
     this.queues = new MemoryWorkQueues(this.clock, (error, work) => logger.error(`${work} failed`, { error: String(error) }));
     const deps = { app, store: this.store, queues: this.queues, clock: this.clock, logger };
     this.orchestrations = new OrchestrationWorker({ ...deps, executorCacheSize: options.executorCacheSize });

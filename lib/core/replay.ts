@@ -120,6 +120,8 @@ export class OrchestrationExecutor implements GuardedExecution {
       this.pending.delete(taskId);
     }
     this.newMarkers.length = 0;
+    // They become history right after this step's events, as a full replay would count them.
+    this.historyLength += decisions.length;
     return decisions;
   }
 
