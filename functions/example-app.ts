@@ -1,0 +1,115 @@
+/**
+ * The example the stack serves: an order saga. It reserves stock, charges the card (retried), waits for a
+ * person to approve large orders (with a timeout), packs the items in parallel, books shipping in a
+ * sub-orchestration, waits for the carrier's pickup window, and undoes what it did when a step fails.
+ */
+import { ActivityFailedError, createApp, NonRetryableError, TimeoutError, type AppOptions } from '../lib/index.js';
+
+export interface OrderItem {
+  sku: string;
+  quantity: number;
+}
+
+export interface Order {
+  orderId: string;
+  customer: string;
+  amount: number;
+  items: OrderItem[];
+}
+
+export interface OrderResult {
+  orderId: string;
+  status: 'shipped' | 'payment-failed' | 'out-of-stock' | 'rejected';
+  trackingNumber?: string;
+  invoiceBytes?: number;
+  reason?: string;
+}
+
+/** Orders above this amount wait for a person's approval. */
+export const APPROVAL_THRESHOLD = 1_000;
+
+export function createExampleApp(options: AppOptions = {}) {
+  const app = createApp(options);
+
+  app.activity('reserveStock', async (items: OrderItem[]) => {
+    const missing = items.find((item) => item.sku.startsWith('OUT-OF-STOCK'));
+    if (missing) throw new NonRetryableError(`no stock left for ${missing.sku}`, { details: { sku: missing.sku } });
+    return { reservationId: `res-${items.map((item) => item.sku).join('-')}` };
+  });
+  app.activity('releaseStock', async (reservationId: string) => ({ released: reservationId }));
+
+  app.activity(
+    'chargeCard',
+    async (charge: { orderId: string; amount: number; customer: string }, actx) => {
+      // A payment provider that fails now and then: the retry policy absorbs it.
+      if (charge.customer.includes('flaky') && actx.attempt === 1) throw new Error('payment provider timed out');
+      if (charge.customer.includes('declined')) throw new NonRetryableError('card declined');
+      return { paymentId: `pay-${charge.orderId}`, idempotencyKey: actx.idempotencyKey };
+    },
+    { retry: { maxAttempts: 3, initialInterval: '2s' } },
+  );
+  app.activity('refundPayment', async (paymentId: string) => ({ refunded: paymentId }));
+
+  app.activity('packItem', async (item: OrderItem) => ({ sku: item.sku, parcels: Math.ceil(item.quantity / 10) }));
+
+  // Large enough (about 300 KB) that the AWS runtime offloads it to S3.
+  app.activity('generateInvoice', async (order: Order) => ({
+    orderId: order.orderId,
+    pdfBase64: Buffer.alloc(225_000, order.orderId).toString('base64'),
+  }));
+
+  app.activity('bookCarrier', async (order: { orderId: string; parcels: number }) => ({ carrier: 'ACME', pickupSlot: `${order.parcels} parcels` }));
+  app.activity('printLabel', async (orderId: string) => ({ trackingNumber: `TRK-${orderId}` }));
+  app.activity('sendEmail', async (email: { to: string; subject: string }) => ({ sent: email.subject }));
+
+  app.orchestration('shipping', async (ctx, shipment: { orderId: string; parcels: number }) => {
+    await ctx.callActivity('bookCarrier', shipment);
+    const label = await ctx.callActivity<{ trackingNumber: string }>('printLabel', shipment.orderId);
+    return label.trackingNumber;
+  });
+
+  app.orchestration('order', async (ctx, order: Order): Promise<OrderResult> => {
+    let reservation: { reservationId: string };
+    try {
+      reservation = await ctx.callActivity('reserveStock', order.items);
+    } catch (error) {
+      return { orderId: order.orderId, status: 'out-of-stock', reason: (error as ActivityFailedError).failure.message };
+    }
+
+    let payment: { paymentId: string };
+    try {
+      payment = await ctx.callActivity('chargeCard', { orderId: order.orderId, amount: order.amount, customer: order.customer });
+    } catch (error) {
+      await ctx.callActivity('releaseStock', reservation.reservationId);
+      return { orderId: order.orderId, status: 'payment-failed', reason: (error as ActivityFailedError).failure.message };
+    }
+
+    if (order.amount > APPROVAL_THRESHOLD) {
+      ctx.log.info('waiting for approval', { orderId: order.orderId, amount: order.amount });
+      let approved = false;
+      let reason = 'rejected by the approver';
+      try {
+        approved = (await ctx.waitForEvent<{ approved: boolean }>('approval', { timeout: '3d' })).approved === true;
+      } catch (error) {
+        if (!(error instanceof TimeoutError)) throw error;
+        reason = 'no approval within 3 days';
+      }
+      if (!approved) {
+        // Compensate in reverse order.
+        await ctx.callActivity('refundPayment', payment.paymentId);
+        await ctx.callActivity('releaseStock', reservation.reservationId);
+        return { orderId: order.orderId, status: 'rejected', reason };
+      }
+    }
+
+    const packed = await ctx.map(order.items, (item) => ctx.callActivity<{ parcels: number }>('packItem', item), { concurrency: 5 });
+    const invoice = await ctx.callActivity<{ pdfBase64: string }>('generateInvoice', order);
+    await ctx.sleep('1d'); // the carrier collects once a day
+    const parcels = packed.reduce((sum, item) => sum + item.parcels, 0);
+    const trackingNumber = await ctx.callSubOrchestration<string>('shipping', { orderId: order.orderId, parcels });
+    await ctx.callActivity('sendEmail', { to: order.customer, subject: `Order ${order.orderId} shipped: ${trackingNumber}` });
+    return { orderId: order.orderId, status: 'shipped', trackingNumber, invoiceBytes: invoice.pdfBase64.length };
+  });
+
+  return app;
+}
