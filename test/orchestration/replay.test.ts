@@ -253,3 +253,45 @@ describe('history guardrails', () => {
     expect((await env.client.getHistory(id)).length).toBeLessThanOrEqual(52);
   });
 });
+
+describe('warm and cold replay', () => {
+  it('record the same history for the same run of a complex orchestration', async () => {
+    const shape = (history: HistoryEvent[]) =>
+      history.map((e) => {
+        const { timestamp: _t, ...rest } = e as HistoryEvent & { fireAt?: number };
+        if ('fireAt' in rest) rest.fireAt = 0;
+        return rest;
+      });
+    const run = async (executorCacheSize: number) => {
+      const { app, start } = testApp();
+      let failures = 0;
+      app.activity('work', async (n: number, actx) => {
+        if (n % 7 === 0 && actx.attempt === 1) {
+          failures++;
+          throw new Error(`flaky ${n}`);
+        }
+        return n * 10;
+      });
+      app.orchestration('child', async (ctx, n: number) => ctx.callActivity<number>('work', n + 100));
+      app.orchestration('complex', async (ctx, round: number) => {
+        const fanned = await Promise.all([1, 2, 3, 7].map((n) => ctx.callActivity<number>('work', n, { retry: { maxAttempts: 2 } })));
+        const mapped = await ctx.map([4, 5, 6, 14], (n) => ctx.callActivity<number>('work', n, { retry: { maxAttempts: 2 } }), { concurrency: 2 });
+        const [child, event] = await Promise.all([ctx.callSubOrchestration<number>('child', round), ctx.waitForEvent<number>('bonus', { timeout: '1h' }).catch(() => -1)]);
+        if (ctx.patched('v2')) await ctx.sleep('10m');
+        const token = ctx.uuid();
+        if (round < 2) ctx.continueAsNew(round + 1);
+        return { fanned, mapped, child, event, token: token.length, random: ctx.random() };
+      });
+      const env = await start({ executorCacheSize });
+      const id = await env.client.start('complex', 1, { instanceId: 'complex-1' });
+      const status = await env.client.waitForCompletion(id);
+      return { status, failures, histories: [shape(await env.client.getHistory(id, { generation: 0 })), shape(await env.client.getHistory(id))] };
+    };
+    const warm = await run(500);
+    const cold = await run(0);
+    expect(warm.status.status).toBe('Completed');
+    expect(warm.failures).toBe(4);
+    expect(cold.status.output).toEqual(warm.status.output);
+    expect(cold.histories).toEqual(warm.histories);
+  });
+});
