@@ -8,6 +8,9 @@ export interface Logger {
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
+// Captured before the determinism guard replaces Date: log lines carry real time, even from orchestration code.
+const RealDate = Date;
+
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
 /**
@@ -20,7 +23,7 @@ export function createJsonLogger(level: LogLevel = defaultLevel(), write: (line:
     (name: Exclude<LogLevel, 'silent'>) =>
     (message: string, fields?: Record<string, unknown>): void => {
       if (RANK[name] < min) return;
-      write(JSON.stringify({ level: name, time: new Date().toISOString(), message, ...fields }));
+      write(JSON.stringify({ level: name, time: new RealDate().toISOString(), message, ...fields }));
     };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
