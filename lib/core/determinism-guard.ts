@@ -14,14 +14,19 @@ export interface GuardedExecution {
   forbidden(api: string, advice: string): Error;
 }
 
-const storage = new AsyncLocalStorage<GuardedExecution>();
-const RealDate = globalThis.Date;
-const realRandom = Math.random;
-let installed = false;
+// One guard per process, even if two copies of this module are loaded (e.g. bundled twice).
+const GLOBAL_KEY = Symbol.for('perdure.determinism-guard');
+type GuardState = { storage: AsyncLocalStorage<GuardedExecution>; installed: boolean };
+const state: GuardState = ((globalThis as Record<symbol, unknown>)[GLOBAL_KEY] as GuardState | undefined) ?? {
+  storage: new AsyncLocalStorage<GuardedExecution>(),
+  installed: false,
+};
+(globalThis as Record<symbol, unknown>)[GLOBAL_KEY] = state;
+const storage = state.storage;
 
 /** Runs `fn` (and every continuation it awaits) as code of `execution`. */
 export function runGuarded<T>(execution: GuardedExecution, fn: () => T): T {
-  if (!installed) install();
+  if (!state.installed) install();
   return storage.run(execution, fn);
 }
 
@@ -31,7 +36,9 @@ export function currentExecution(): GuardedExecution | undefined {
 }
 
 function install(): void {
-  installed = true;
+  state.installed = true;
+  const RealDate = globalThis.Date;
+  const realRandom = Math.random;
 
   const GuardedDate = function (this: unknown, ...args: unknown[]): unknown {
     const execution = storage.getStore();
