@@ -1,0 +1,190 @@
+import { describe, expect, it } from 'vitest';
+import { InstanceExistsError } from '../../lib/core/errors.js';
+import { numberEvents, type NewHistoryEvent } from '../../lib/core/history-events.js';
+import type { InboxMessage, InstanceRecord, InstanceStore } from '../../lib/ports.js';
+
+/**
+ * The behaviour every InstanceStore must have. Run against each adapter: the runtime relies on exactly
+ * this, so an adapter that passes can replace another.
+ */
+export function describeInstanceStoreContract(adapter: string, createStore: () => Promise<InstanceStore> | InstanceStore): void {
+  let counter = 0;
+  const uniqueId = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${counter++}`;
+
+  const record = (instanceId: string, overrides: Partial<InstanceRecord> = {}): InstanceRecord => ({
+    instanceId,
+    name: 'order',
+    version: '1',
+    status: 'Pending',
+    generation: 0,
+    input: { orderId: 'o-1', items: [1, 2, 3] },
+    createdAt: 1_700_000_000_000,
+    updatedAt: 1_700_000_000_000,
+    lastEventId: 0,
+    revision: 0,
+    ...overrides,
+  });
+  const startMessage = (input: unknown = { orderId: 'o-1' }): InboxMessage => ({
+    messageId: 'start#0',
+    generation: 0,
+    receivedAt: 1_700_000_000_000,
+    event: { type: 'ExecutionStarted', name: 'order', version: '1', input },
+  });
+  const eventMessage = (messageId: string, data: unknown, receivedAt = 1_700_000_000_001): InboxMessage => ({
+    messageId,
+    receivedAt,
+    event: { type: 'EventRaised', name: 'approval', data },
+  });
+  const events = (count: number, from: number, payload = 'x'): ReturnType<typeof numberEvents> =>
+    numberEvents(
+      Array.from({ length: count }, (_, i): NewHistoryEvent => ({ type: 'ActivityScheduled', taskId: from + i + 1, name: 'work', input: payload, attempt: 1, idempotencyKey: `k${i}` })),
+      from,
+      1_700_000_000_100,
+    );
+
+  describe(`InstanceStore contract: ${adapter}`, () => {
+    it('creates an instance with its start message, and rejects a second create of the same id without changing it', async () => {
+      const store = await createStore();
+      const id = uniqueId('create');
+      await store.createInstance(record(id), startMessage());
+      await expect(store.createInstance(record(id, { name: 'other' }), startMessage({ other: true }))).rejects.toThrow(InstanceExistsError);
+      expect(await store.getInstance(id)).toEqual(record(id));
+      const state = await store.loadStep(id, 0);
+      expect(state?.inbox).toEqual([startMessage()]);
+      expect(state?.history).toEqual([]);
+    });
+
+    it('returns undefined for an unknown instance and refuses deliveries to it', async () => {
+      const store = await createStore();
+      expect(await store.getInstance('nobody-here')).toBeUndefined();
+      expect(await store.loadStep('nobody-here', 0)).toBeUndefined();
+      expect(await store.deliver('nobody-here', eventMessage('E#1', 1))).toBe('not-found');
+    });
+
+    it('records a delivered message once: a second delivery with the same id keeps the first', async () => {
+      const store = await createStore();
+      const id = uniqueId('deliver');
+      await store.createInstance(record(id), startMessage());
+      expect(await store.deliver(id, eventMessage('A#0#1', 'first'))).toBe('delivered');
+      expect(await store.deliver(id, eventMessage('A#0#1', 'second'))).toBe('duplicate');
+      const inbox = (await store.loadStep(id, 0))!.inbox;
+      expect(inbox.filter((m) => m.messageId === 'A#0#1')).toEqual([eventMessage('A#0#1', 'first')]);
+    });
+
+    it('returns the inbox in arrival order', async () => {
+      const store = await createStore();
+      const id = uniqueId('order');
+      await store.createInstance(record(id), startMessage());
+      await store.deliver(id, eventMessage('Z-last-id', 1, 1_700_000_000_010));
+      await store.deliver(id, eventMessage('A-first-id', 2, 1_700_000_000_020));
+      const inbox = (await store.loadStep(id, 0))!.inbox;
+      expect(inbox.map((m) => m.messageId)).toEqual(['start#0', 'Z-last-id', 'A-first-id']);
+    });
+
+    it('commits history, inbox deletions, new messages and the record together', async () => {
+      const store = await createStore();
+      const id = uniqueId('commit');
+      await store.createInstance(record(id), startMessage());
+      await store.deliver(id, eventMessage('E#keep', 'later'));
+      const append = events(3, 0);
+      const next = record(id, { status: 'Running', lastEventId: 3, revision: 1, updatedAt: 1_700_000_000_200 });
+      const result = await store.commitStep(id, { expectedRevision: 0, append, consumed: ['start#0'], enqueue: [eventMessage('E#new', 'n')], instance: next });
+      expect(result).toBe('committed');
+      expect(await store.getInstance(id)).toEqual(next);
+      const state = (await store.loadStep(id, 0))!;
+      expect(state.history).toEqual(append);
+      expect(state.inbox.map((m) => m.messageId).sort()).toEqual(['E#keep', 'E#new']);
+      expect((await store.loadStep(id, 2))!.history).toEqual(append.slice(2));
+    });
+
+    it('rejects a commit from a stale revision and changes nothing', async () => {
+      const store = await createStore();
+      const id = uniqueId('conflict');
+      await store.createInstance(record(id), startMessage());
+      const first = record(id, { status: 'Running', lastEventId: 1, revision: 1 });
+      expect(await store.commitStep(id, { expectedRevision: 0, append: events(1, 0), consumed: ['start#0'], enqueue: [], instance: first })).toBe('committed');
+      const stale = record(id, { status: 'Completed', lastEventId: 2, revision: 1 });
+      expect(await store.commitStep(id, { expectedRevision: 0, append: events(1, 1), consumed: [], enqueue: [eventMessage('E#x', 1)], instance: stale })).toBe('conflict');
+      expect(await store.getInstance(id)).toEqual(first);
+      const state = (await store.loadStep(id, 0))!;
+      expect(state.history).toHaveLength(1);
+      expect(state.inbox).toEqual([]);
+    });
+
+    it('updates a record only from the revision it read', async () => {
+      const store = await createStore();
+      const id = uniqueId('update');
+      await store.createInstance(record(id), startMessage());
+      expect(await store.updateInstance(record(id, { status: 'Quarantined', revision: 1 }), 0)).toBe(true);
+      expect(await store.updateInstance(record(id, { status: 'Running', revision: 1 }), 0)).toBe(false);
+      expect((await store.getInstance(id))?.status).toBe('Quarantined');
+    });
+
+    it('keeps each generation’s history apart after continue-as-new', async () => {
+      const store = await createStore();
+      const id = uniqueId('generations');
+      await store.createInstance(record(id), startMessage());
+      const gen0 = events(2, 0);
+      await store.commitStep(id, { expectedRevision: 0, append: gen0, consumed: ['start#0'], enqueue: [], instance: record(id, { generation: 1, lastEventId: 0, revision: 1 }) });
+      const gen1 = events(1, 0, 'second generation');
+      await store.commitStep(id, { expectedRevision: 1, append: gen1, consumed: [], enqueue: [], instance: record(id, { generation: 1, lastEventId: 1, revision: 2 }) });
+      expect(await store.readHistory(id, 0)).toEqual(gen0);
+      expect(await store.readHistory(id, 1)).toEqual(gen1);
+      expect((await store.loadStep(id, 0))!.history).toEqual(gen1);
+    });
+
+    it('reads a history longer than one storage page, in order', async () => {
+      const store = await createStore();
+      const id = uniqueId('long');
+      await store.createInstance(record(id), startMessage());
+      let revision = 0;
+      let last = 0;
+      const big = 'p'.repeat(2_000);
+      for (let step = 0; step < 12; step++) {
+        const append = events(50, last, big);
+        last += 50;
+        await store.commitStep(id, { expectedRevision: revision, append, consumed: [], enqueue: [], instance: record(id, { lastEventId: last, revision: revision + 1 }) });
+        revision++;
+      }
+      const history = (await store.loadStep(id, 0))!.history;
+      expect(history).toHaveLength(600);
+      expect(history.map((e) => e.eventId)).toEqual(Array.from({ length: 600 }, (_, i) => i + 1));
+      expect((await store.loadStep(id, 550))!.history.map((e) => e.eventId)).toEqual(Array.from({ length: 50 }, (_, i) => i + 551));
+    });
+
+    it('lists instances by status and name, in pages that cover each once', async () => {
+      const store = await createStore();
+      const name = `list${counter++}`;
+      const ids: string[] = [];
+      for (let i = 0; i < 7; i++) {
+        const id = uniqueId('list');
+        ids.push(id);
+        await store.createInstance(record(id, { name, status: i < 5 ? 'Completed' : 'Running', updatedAt: 1_700_000_000_000 + i }), startMessage());
+      }
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.listInstances({ name, status: 'Completed', limit: 2, cursor });
+        expect(page.instances.length).toBeLessThanOrEqual(2);
+        seen.push(...page.instances.map((i) => i.instanceId));
+        cursor = page.cursor;
+      } while (cursor);
+      expect(seen.sort()).toEqual(ids.slice(0, 5).sort());
+      const running = await store.listInstances({ name, status: 'Running' });
+      expect(running.instances.map((i) => i.instanceId).sort()).toEqual(ids.slice(5).sort());
+    });
+
+    it('purges an instance with every generation of its history and its inbox', async () => {
+      const store = await createStore();
+      const id = uniqueId('purge');
+      await store.createInstance(record(id), startMessage());
+      await store.commitStep(id, { expectedRevision: 0, append: events(2, 0), consumed: [], enqueue: [], instance: record(id, { status: 'Completed', lastEventId: 2, revision: 1 }) });
+      await store.purgeInstance(id);
+      expect(await store.getInstance(id)).toBeUndefined();
+      expect(await store.readHistory(id, 0)).toEqual([]);
+      expect(await store.deliver(id, eventMessage('E#late', 1))).toBe('not-found');
+      await store.createInstance(record(id), startMessage());
+      expect((await store.loadStep(id, 0))!.history).toEqual([]);
+    });
+  });
+}
