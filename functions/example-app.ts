@@ -3,7 +3,8 @@
  * person to approve large orders (with a timeout), packs the items in parallel, books shipping in a
  * sub-orchestration, waits for the carrier's pickup window, and undoes what it did when a step fails.
  */
-import { ActivityFailedError, createApp, NonRetryableError, TimeoutError, type AppOptions } from '../lib/index.js';
+import type { ActivityFailedError} from '../lib/index.js';
+import { createApp, NonRetryableError, TimeoutError, type AppOptions } from '../lib/index.js';
 
 export interface OrderItem {
   sku: string;

@@ -63,7 +63,7 @@ describe('replay', () => {
     expect(seen.length).toBeGreaterThanOrEqual(4);
     for (const values of seen) expect(values).toEqual(status.output);
     const scheduled = (await env.client.getHistory(id)).filter((e) => e.type === 'ActivityScheduled');
-    expect(scheduled.map((e) => (e as Extract<HistoryEvent, { type: 'ActivityScheduled' }>).input)).toEqual([status.output, status.output]);
+    expect(scheduled.map((e) => (e).input)).toEqual([status.output, status.output]);
     const output = status.output as { now: string; newDate: string; dateNow: number; uuid: string; randomUUID: string };
     expect(output.newDate).toBe(output.now);
     expect(output.dateNow).toBe(Date.parse(output.now));
