@@ -157,3 +157,12 @@ export interface Clock {
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
+
+/** Object storage for payloads too large to keep inline (S3 in production). */
+export interface BlobStore {
+  put(key: string, body: Uint8Array): Promise<void>;
+  /** Throws if the object does not exist. */
+  get(key: string): Promise<Uint8Array>;
+  /** Deletes every object whose key starts with `prefix`. */
+  deletePrefix(prefix: string): Promise<void>;
+}

@@ -1,0 +1,129 @@
+import { createHash } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { PerdureError } from '../core/errors.js';
+import type { BlobStore } from '../ports.js';
+
+/**
+ * How a payload is kept: inline JSON, inline gzip (base64), or a reference to an object in the blob
+ * store. Stores and queues keep these; `decode` turns them back into values.
+ */
+export type StoredPayload =
+  | { j: string }
+  | { z: string }
+  | { ref: { key: string; size: number; sha256: string } };
+
+export interface PayloadCodecOptions {
+  /** JSON larger than this is gzipped. @defaultValue 4096 bytes */
+  compressAboveBytes?: number;
+  /** A payload still larger than this after gzip (base64 counted) goes to the blob store. @defaultValue 65536 bytes */
+  inlineLimitBytes?: number;
+  /** Decoded blob payloads kept in memory, least recently used out first. @defaultValue 32 MiB */
+  cacheBytes?: number;
+}
+
+/** A stored payload could not be read back: its object is missing or does not match its checksum. */
+export class PayloadIntegrityError extends PerdureError {
+  constructor(message: string) {
+    super('PAYLOAD_INTEGRITY', message);
+  }
+}
+
+/**
+ * The payload codec: JSON, then gzip above a threshold, then the blob store above the inline limit
+ * (keys `payloads/<instanceId>/<sha256>`, so a payload written twice is stored once). Every input,
+ * output, activity result and event passes through it, both ways, without the user writing a line.
+ */
+export class PayloadCodec {
+  readonly compressAboveBytes: number;
+  readonly inlineLimitBytes: number;
+  private readonly cacheBytes: number;
+  private readonly cache = new Map<string, { value: string; size: number }>();
+  private cachedBytes = 0;
+
+  constructor(
+    private readonly blobs: BlobStore,
+    options: PayloadCodecOptions = {},
+  ) {
+    this.compressAboveBytes = options.compressAboveBytes ?? 4_096;
+    this.inlineLimitBytes = options.inlineLimitBytes ?? 65_536;
+    this.cacheBytes = options.cacheBytes ?? 32 * 1024 * 1024;
+  }
+
+  /** Encodes a JSON value; `undefined` stays `undefined`. */
+  async encode(value: unknown, instanceId: string): Promise<StoredPayload | undefined> {
+    if (value === undefined) return undefined;
+    const json = JSON.stringify(value);
+    if (json === undefined) return undefined;
+    const size = Buffer.byteLength(json);
+    if (size <= this.compressAboveBytes) return { j: json };
+    const zipped = gzipSync(json);
+    if (Math.ceil(zipped.length / 3) * 4 <= this.inlineLimitBytes) return { z: zipped.toString('base64') };
+    const sha256 = createHash('sha256').update(json).digest('hex');
+    const key = `${PayloadCodec.prefix(instanceId)}${sha256}`;
+    await this.blobs.put(key, zipped);
+    this.remember(key, json, size);
+    return { ref: { key, size, sha256 } };
+  }
+
+  /** Decodes what `encode` returned (`undefined` stays `undefined`). */
+  async decode(stored: unknown): Promise<unknown> {
+    if (stored === undefined) return undefined;
+    if (!isStoredPayload(stored)) throw new PayloadIntegrityError(`Not an encoded payload: ${JSON.stringify(stored)?.slice(0, 80)}`);
+    if ('j' in stored) return JSON.parse(stored.j) as unknown;
+    if ('z' in stored) return JSON.parse(gunzipSync(Buffer.from(stored.z, 'base64')).toString()) as unknown;
+    return JSON.parse(await this.fetch(stored.ref)) as unknown;
+  }
+
+  /** Deletes every blob of an instance (purge). */
+  async deleteInstance(instanceId: string): Promise<void> {
+    const prefix = PayloadCodec.prefix(instanceId);
+    for (const key of [...this.cache.keys()]) if (key.startsWith(prefix)) this.forget(key);
+    await this.blobs.deletePrefix(prefix);
+  }
+
+  static prefix(instanceId: string): string {
+    return `payloads/${instanceId}/`;
+  }
+
+  private async fetch(ref: { key: string; size: number; sha256: string }): Promise<string> {
+    const cached = this.cache.get(ref.key);
+    if (cached) {
+      this.cache.delete(ref.key);
+      this.cache.set(ref.key, cached);
+      return cached.value;
+    }
+    let body: Uint8Array;
+    try {
+      body = await this.blobs.get(ref.key);
+    } catch (error) {
+      throw new PayloadIntegrityError(`Payload object '${ref.key}' could not be read (${(error as Error).message}); it may have expired under the bucket's lifecycle rule or been deleted.`);
+    }
+    const json = gunzipSync(body).toString();
+    if (createHash('sha256').update(json).digest('hex') !== ref.sha256) {
+      throw new PayloadIntegrityError(`Payload object '${ref.key}' does not match its sha256; it was changed after it was written.`);
+    }
+    this.remember(ref.key, json, ref.size);
+    return json;
+  }
+
+  private remember(key: string, value: string, size: number): void {
+    if (size > this.cacheBytes) return;
+    this.forget(key);
+    this.cache.set(key, { value, size });
+    this.cachedBytes += size;
+    while (this.cachedBytes > this.cacheBytes) this.forget(this.cache.keys().next().value!);
+  }
+
+  private forget(key: string): void {
+    const entry = this.cache.get(key);
+    if (!entry) return;
+    this.cache.delete(key);
+    this.cachedBytes -= entry.size;
+  }
+}
+
+export function isStoredPayload(value: unknown): value is StoredPayload {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const keys = Object.keys(value);
+  return keys.length === 1 && (typeof (value as { j?: unknown }).j === 'string' || typeof (value as { z?: unknown }).z === 'string' || typeof (value as { ref?: unknown }).ref === 'object');
+}
