@@ -75,7 +75,9 @@ export interface InboxMessage {
 export interface StepCommit {
   /** The revision the step read; the commit fails with 'conflict' if the instance changed since. */
   expectedRevision: number;
-  /** New history events of the generation the step read. */
+  /** The generation the step read: `append` belongs to its history (the record may move to the next one). */
+  generation: number;
+  /** New history events of that generation. */
   append: HistoryEvent[];
   /** Inbox messages the step applied or dropped. */
   consumed: string[];
@@ -90,7 +92,15 @@ export interface StepState {
   instance: InstanceRecord;
   /** Events of the current generation after `afterEventId`. */
   history: HistoryEvent[];
+  /** 0 (the whole history) unless the caller's `after` was in the current generation. */
+  afterEventId: number;
   inbox: InboxMessage[];
+}
+
+/** The point of a history a caller already has. */
+export interface HistoryPosition {
+  generation: number;
+  eventId: number;
 }
 
 export interface InstanceQuery {
@@ -111,8 +121,11 @@ export interface InstanceStore {
   /** Creates the instance with its start message; throws InstanceExistsError if the id is taken (nothing changes). */
   createInstance(instance: InstanceRecord, start: InboxMessage): Promise<void>;
   getInstance(instanceId: string): Promise<InstanceRecord | undefined>;
-  /** The instance, its history of the current generation after `afterEventId`, and its inbox, in arrival order. */
-  loadStep(instanceId: string, afterEventId: number): Promise<StepState | undefined>;
+  /**
+   * The instance, its history of the current generation (only the events after `after` when the caller
+   * already has those of the current generation), and its inbox in arrival order. One read where possible.
+   */
+  loadStep(instanceId: string, after?: HistoryPosition): Promise<StepState | undefined>;
   readHistory(instanceId: string, generation: number): Promise<HistoryEvent[]>;
   commitStep(instanceId: string, commit: StepCommit): Promise<'committed' | 'conflict'>;
   /** Adds a message unless one with its id exists. */

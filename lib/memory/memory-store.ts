@@ -1,6 +1,6 @@
 import { InstanceExistsError } from '../core/errors.js';
 import type { HistoryEvent } from '../core/history-events.js';
-import type { InboxMessage, InstancePage, InstanceQuery, InstanceRecord, InstanceStore, StepCommit, StepState } from '../ports.js';
+import type { HistoryPosition, InboxMessage, InstancePage, InstanceQuery, InstanceRecord, InstanceStore, StepCommit, StepState } from '../ports.js';
 
 interface StoredInstance {
   record: InstanceRecord;
@@ -38,11 +38,12 @@ export class MemoryInstanceStore implements InstanceStore {
     return stored && structuredClone(stored.record);
   }
 
-  async loadStep(instanceId: string, afterEventId: number): Promise<StepState | undefined> {
+  async loadStep(instanceId: string, after?: HistoryPosition): Promise<StepState | undefined> {
     const stored = this.instances.get(instanceId);
     if (!stored) return undefined;
     const history = stored.histories[stored.record.generation] ?? [];
-    return structuredClone({ instance: stored.record, history: history.slice(afterEventId), inbox: [...stored.inbox.values()] });
+    const afterEventId = after && after.generation === stored.record.generation ? after.eventId : 0;
+    return structuredClone({ instance: stored.record, history: history.slice(afterEventId), afterEventId, inbox: [...stored.inbox.values()] });
   }
 
   async readHistory(instanceId: string, generation: number): Promise<HistoryEvent[]> {
@@ -52,7 +53,7 @@ export class MemoryInstanceStore implements InstanceStore {
   async commitStep(instanceId: string, commit: StepCommit): Promise<'committed' | 'conflict'> {
     const stored = this.instances.get(instanceId);
     if (!stored || stored.record.revision !== commit.expectedRevision) return 'conflict';
-    const history = stored.histories[stored.record.generation]!;
+    const history = stored.histories[commit.generation]!;
     history.push(...structuredClone(commit.append));
     for (const id of commit.consumed) stored.inbox.delete(id);
     for (const message of commit.enqueue) stored.inbox.set(message.messageId, structuredClone(message));

@@ -12,10 +12,11 @@ import {
   type InboxMessage,
   type InstanceRecord,
   type InstanceStore,
+  type StepState,
   type TimerTask,
   type WorkQueues,
 } from '../ports.js';
-import { ExecutorCache } from './executor-cache.js';
+import { ExecutorCache, type CachedExecution } from './executor-cache.js';
 import { childResultMessage, messageIds } from './messages.js';
 
 export interface WorkerDependencies {
@@ -64,7 +65,7 @@ export class OrchestrationWorker {
   private async tryStep(instanceId: string): Promise<StepResult> {
     const { store, clock } = this.deps;
     const cached = this.cache.take(instanceId);
-    const state = await store.loadStep(instanceId, cached?.lastEventId ?? 0);
+    const state = await store.loadStep(instanceId, cached && { generation: cached.generation, eventId: cached.lastEventId });
     if (!state) return 'missing';
     const { instance, inbox } = state;
     if (instance.dispatchPending) {
@@ -88,7 +89,7 @@ export class OrchestrationWorker {
 
     let executor: OrchestrationExecutor;
     try {
-      executor = await this.prepareExecutor(instance, state.history, cached);
+      executor = await this.prepareExecutor(state, cached);
     } catch (error) {
       return this.quarantine(instance, error);
     }
@@ -171,17 +172,14 @@ export class OrchestrationWorker {
     }
   }
 
-  private async prepareExecutor(
-    instance: InstanceRecord,
-    history: HistoryEvent[],
-    cached: { executor: OrchestrationExecutor; generation: number; lastEventId: number } | undefined,
-  ): Promise<OrchestrationExecutor> {
-    if (cached && cached.generation === instance.generation && cached.lastEventId <= instance.lastEventId) {
+  private async prepareExecutor(state: StepState, cached: CachedExecution | undefined): Promise<OrchestrationExecutor> {
+    const { instance, history } = state;
+    if (cached && cached.generation === instance.generation && state.afterEventId === cached.lastEventId && cached.lastEventId > 0) {
       // Another worker may have committed steps since: replay just that tail.
       if (history.length > 0) await cached.executor.replay(history);
       return cached.executor;
     }
-    const fullHistory = cached ? await this.deps.store.readHistory(instance.instanceId, instance.generation) : history;
+    const fullHistory = state.afterEventId === 0 ? history : await this.deps.store.readHistory(instance.instanceId, instance.generation);
     const executor = new OrchestrationExecutor({
       instanceId: instance.instanceId,
       generation: instance.generation,
@@ -206,7 +204,7 @@ export class OrchestrationWorker {
     const continued = next.generation !== instance.generation;
     next.revision = instance.revision + 1;
     next.dispatchPending = toDispatch.length > 0 || notifiesParent || continued;
-    const result = await this.deps.store.commitStep(instance.instanceId, { expectedRevision: instance.revision, append, consumed, enqueue, instance: next });
+    const result = await this.deps.store.commitStep(instance.instanceId, { expectedRevision: instance.revision, generation: instance.generation, append, consumed, enqueue, instance: next });
     if (result === 'conflict') return 'conflict';
     if (executor && !isTerminal(next.status) && !continued) {
       this.cache.put(instance.instanceId, { executor, generation: next.generation, lastEventId: next.lastEventId });

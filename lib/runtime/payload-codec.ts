@@ -21,6 +21,14 @@ export interface PayloadCodecOptions {
   cacheBytes?: number;
 }
 
+/**
+ * A payload as read from storage, not yet decoded. Replay decodes it only when the code receives it;
+ * writing it again (e.g. an inbox message appended to history) keeps the stored form as it is.
+ */
+export class EncodedPayload {
+  constructor(readonly stored: StoredPayload) {}
+}
+
 /** A stored payload could not be read back: its object is missing or does not match its checksum. */
 export class PayloadIntegrityError extends PerdureError {
   constructor(message: string) {
@@ -72,6 +80,23 @@ export class PayloadCodec {
     if ('j' in stored) return JSON.parse(stored.j) as unknown;
     if ('z' in stored) return JSON.parse(gunzipSync(Buffer.from(stored.z, 'base64')).toString()) as unknown;
     return JSON.parse(await this.fetch(stored.ref)) as unknown;
+  }
+
+  /**
+   * The stored form of a field value: an `EncodedPayload` keeps its stored form unless it is offloaded
+   * under another instance's prefix (a child's output delivered to its parent), which is copied so that
+   * purging one instance never breaks another's history.
+   */
+  async store(value: unknown, instanceId: string): Promise<StoredPayload | undefined> {
+    if (!(value instanceof EncodedPayload)) return this.encode(value, instanceId);
+    const stored = value.stored;
+    if ('ref' in stored && !stored.ref.key.startsWith(PayloadCodec.prefix(instanceId))) return this.encode(await this.decode(stored), instanceId);
+    return stored;
+  }
+
+  /** The value of a field: decodes an `EncodedPayload`, passes anything else through. */
+  async load(value: unknown): Promise<unknown> {
+    return value instanceof EncodedPayload ? this.decode(value.stored) : value;
   }
 
   /** Deletes every blob of an instance (purge). */

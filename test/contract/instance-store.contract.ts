@@ -49,7 +49,7 @@ export function describeInstanceStoreContract(adapter: string, createStore: () =
       await store.createInstance(record(id), startMessage());
       await expect(store.createInstance(record(id, { name: 'other' }), startMessage({ other: true }))).rejects.toThrow(InstanceExistsError);
       expect(await store.getInstance(id)).toEqual(record(id));
-      const state = await store.loadStep(id, 0);
+      const state = await store.loadStep(id);
       expect(state?.inbox).toEqual([startMessage()]);
       expect(state?.history).toEqual([]);
     });
@@ -57,7 +57,7 @@ export function describeInstanceStoreContract(adapter: string, createStore: () =
     it('returns undefined for an unknown instance and refuses deliveries to it', async () => {
       const store = await createStore();
       expect(await store.getInstance('nobody-here')).toBeUndefined();
-      expect(await store.loadStep('nobody-here', 0)).toBeUndefined();
+      expect(await store.loadStep('nobody-here')).toBeUndefined();
       expect(await store.deliver('nobody-here', eventMessage('E#1', 1))).toBe('not-found');
     });
 
@@ -67,7 +67,7 @@ export function describeInstanceStoreContract(adapter: string, createStore: () =
       await store.createInstance(record(id), startMessage());
       expect(await store.deliver(id, eventMessage('A#0#1', 'first'))).toBe('delivered');
       expect(await store.deliver(id, eventMessage('A#0#1', 'second'))).toBe('duplicate');
-      const inbox = (await store.loadStep(id, 0))!.inbox;
+      const inbox = (await store.loadStep(id))!.inbox;
       expect(inbox.filter((m) => m.messageId === 'A#0#1')).toEqual([eventMessage('A#0#1', 'first')]);
     });
 
@@ -77,7 +77,7 @@ export function describeInstanceStoreContract(adapter: string, createStore: () =
       await store.createInstance(record(id), startMessage());
       await store.deliver(id, eventMessage('Z-last-id', 1, 1_700_000_000_010));
       await store.deliver(id, eventMessage('A-first-id', 2, 1_700_000_000_020));
-      const inbox = (await store.loadStep(id, 0))!.inbox;
+      const inbox = (await store.loadStep(id))!.inbox;
       expect(inbox.map((m) => m.messageId)).toEqual(['start#0', 'Z-last-id', 'A-first-id']);
     });
 
@@ -88,13 +88,13 @@ export function describeInstanceStoreContract(adapter: string, createStore: () =
       await store.deliver(id, eventMessage('E#keep', 'later'));
       const append = events(3, 0);
       const next = record(id, { status: 'Running', lastEventId: 3, revision: 1, updatedAt: 1_700_000_000_200 });
-      const result = await store.commitStep(id, { expectedRevision: 0, append, consumed: ['start#0'], enqueue: [eventMessage('E#new', 'n')], instance: next });
+      const result = await store.commitStep(id, { expectedRevision: 0, generation: 0, append, consumed: ['start#0'], enqueue: [eventMessage('E#new', 'n')], instance: next });
       expect(result).toBe('committed');
       expect(await store.getInstance(id)).toEqual(next);
-      const state = (await store.loadStep(id, 0))!;
+      const state = (await store.loadStep(id))!;
       expect(state.history).toEqual(append);
       expect(state.inbox.map((m) => m.messageId).sort()).toEqual(['E#keep', 'E#new']);
-      expect((await store.loadStep(id, 2))!.history).toEqual(append.slice(2));
+      expect(await store.loadStep(id, { generation: 0, eventId: 2 })).toMatchObject({ afterEventId: 2, history: append.slice(2) });
     });
 
     it('rejects a commit from a stale revision and changes nothing', async () => {
@@ -102,11 +102,11 @@ export function describeInstanceStoreContract(adapter: string, createStore: () =
       const id = uniqueId('conflict');
       await store.createInstance(record(id), startMessage());
       const first = record(id, { status: 'Running', lastEventId: 1, revision: 1 });
-      expect(await store.commitStep(id, { expectedRevision: 0, append: events(1, 0), consumed: ['start#0'], enqueue: [], instance: first })).toBe('committed');
+      expect(await store.commitStep(id, { expectedRevision: 0, generation: 0, append: events(1, 0), consumed: ['start#0'], enqueue: [], instance: first })).toBe('committed');
       const stale = record(id, { status: 'Completed', lastEventId: 2, revision: 1 });
-      expect(await store.commitStep(id, { expectedRevision: 0, append: events(1, 1), consumed: [], enqueue: [eventMessage('E#x', 1)], instance: stale })).toBe('conflict');
+      expect(await store.commitStep(id, { expectedRevision: 0, generation: 0, append: events(1, 1), consumed: [], enqueue: [eventMessage('E#x', 1)], instance: stale })).toBe('conflict');
       expect(await store.getInstance(id)).toEqual(first);
-      const state = (await store.loadStep(id, 0))!;
+      const state = (await store.loadStep(id))!;
       expect(state.history).toHaveLength(1);
       expect(state.inbox).toEqual([]);
     });
@@ -125,12 +125,15 @@ export function describeInstanceStoreContract(adapter: string, createStore: () =
       const id = uniqueId('generations');
       await store.createInstance(record(id), startMessage());
       const gen0 = events(2, 0);
-      await store.commitStep(id, { expectedRevision: 0, append: gen0, consumed: ['start#0'], enqueue: [], instance: record(id, { generation: 1, lastEventId: 0, revision: 1 }) });
+      await store.commitStep(id, { expectedRevision: 0, generation: 0, append: gen0, consumed: ['start#0'], enqueue: [], instance: record(id, { generation: 1, lastEventId: 0, revision: 1 }) });
       const gen1 = events(1, 0, 'second generation');
-      await store.commitStep(id, { expectedRevision: 1, append: gen1, consumed: [], enqueue: [], instance: record(id, { generation: 1, lastEventId: 1, revision: 2 }) });
+      await store.commitStep(id, { expectedRevision: 1, generation: 1, append: gen1, consumed: [], enqueue: [], instance: record(id, { generation: 1, lastEventId: 1, revision: 2 }) });
       expect(await store.readHistory(id, 0)).toEqual(gen0);
       expect(await store.readHistory(id, 1)).toEqual(gen1);
-      expect((await store.loadStep(id, 0))!.history).toEqual(gen1);
+      expect((await store.loadStep(id))!.history).toEqual(gen1);
+      // A position in an earlier generation gets the whole current one.
+      expect(await store.loadStep(id, { generation: 0, eventId: 2 })).toMatchObject({ afterEventId: 0, history: gen1 });
+      expect(await store.loadStep(id, { generation: 1, eventId: 1 })).toMatchObject({ afterEventId: 1, history: [] });
     });
 
     it('reads a history longer than one storage page, in order', async () => {
@@ -143,13 +146,13 @@ export function describeInstanceStoreContract(adapter: string, createStore: () =
       for (let step = 0; step < 12; step++) {
         const append = events(50, last, big);
         last += 50;
-        await store.commitStep(id, { expectedRevision: revision, append, consumed: [], enqueue: [], instance: record(id, { lastEventId: last, revision: revision + 1 }) });
+        await store.commitStep(id, { expectedRevision: revision, generation: 0, append, consumed: [], enqueue: [], instance: record(id, { lastEventId: last, revision: revision + 1 }) });
         revision++;
       }
-      const history = (await store.loadStep(id, 0))!.history;
+      const history = (await store.loadStep(id))!.history;
       expect(history).toHaveLength(600);
       expect(history.map((e) => e.eventId)).toEqual(Array.from({ length: 600 }, (_, i) => i + 1));
-      expect((await store.loadStep(id, 550))!.history.map((e) => e.eventId)).toEqual(Array.from({ length: 50 }, (_, i) => i + 551));
+      expect((await store.loadStep(id, { generation: 0, eventId: 550 }))!.history.map((e) => e.eventId)).toEqual(Array.from({ length: 50 }, (_, i) => i + 551));
     });
 
     it('lists instances by status and name, in pages that cover each once', async () => {
@@ -178,13 +181,13 @@ export function describeInstanceStoreContract(adapter: string, createStore: () =
       const store = await createStore();
       const id = uniqueId('purge');
       await store.createInstance(record(id), startMessage());
-      await store.commitStep(id, { expectedRevision: 0, append: events(2, 0), consumed: [], enqueue: [], instance: record(id, { status: 'Completed', lastEventId: 2, revision: 1 }) });
+      await store.commitStep(id, { expectedRevision: 0, generation: 0, append: events(2, 0), consumed: [], enqueue: [], instance: record(id, { status: 'Completed', lastEventId: 2, revision: 1 }) });
       await store.purgeInstance(id);
       expect(await store.getInstance(id)).toBeUndefined();
       expect(await store.readHistory(id, 0)).toEqual([]);
       expect(await store.deliver(id, eventMessage('E#late', 1))).toBe('not-found');
       await store.createInstance(record(id), startMessage());
-      expect((await store.loadStep(id, 0))!.history).toEqual([]);
+      expect((await store.loadStep(id))!.history).toEqual([]);
     });
   });
 }
