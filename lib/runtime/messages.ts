@@ -14,6 +14,11 @@ export const messageIds = {
   carried: (generation: number, index: number) => `carried#${generation}#${index}`,
 };
 
+/** True for the id of a task's result: applying it twice is harmless, as the worker drops a completion history already holds. */
+export function isTaskResultId(messageId: string): boolean {
+  return /^[ATS]#\d+#\d+$/.test(messageId);
+}
+
 /** The message that tells a parent how its sub-orchestration ended. */
 export function childResultMessage(parent: ParentRef, now: number, result: { output: unknown } | { error: FailureDetails }): InboxMessage {
   return {

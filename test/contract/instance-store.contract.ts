@@ -7,7 +7,30 @@ import type { InboxMessage, InstanceRecord, InstanceStore } from '../../lib/port
  * The behaviour every InstanceStore must have. Run against each adapter: the runtime relies on exactly
  * this, so an adapter that passes can replace another.
  */
-export function describeInstanceStoreContract(adapter: string, createStore: () => Promise<InstanceStore> | InstanceStore): void {
+export function describeInstanceStoreContract(
+  adapter: string,
+  createStoreAs: () => Promise<InstanceStore> | InstanceStore,
+  /** Turns a payload field as the store returns it into its value (adapters may return encoded payloads). */
+  loadPayload: (value: unknown) => unknown = (value) => value,
+): void {
+  // Every read goes through `plain`, so the assertions see values whatever the adapter's lazy payload form.
+  const createStore = async (): Promise<InstanceStore> => {
+    const store = await createStoreAs();
+    return new Proxy(store, {
+      get(target, property, receiver) {
+        const member = Reflect.get(target, property, receiver) as unknown;
+        if (typeof member !== 'function') return member;
+        return async (...args: unknown[]) => plain(await (member as (...a: unknown[]) => Promise<unknown>).apply(target, args));
+      },
+    });
+  };
+  const plain = async (value: unknown): Promise<unknown> => {
+    if (Array.isArray(value)) return Promise.all(value.map(plain));
+    if (value === null || typeof value !== 'object') return value;
+    if (Object.getPrototypeOf(value) !== Object.prototype) return loadPayload(value);
+    const entries = await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await plain(v)] as const));
+    return Object.fromEntries(entries);
+  };
   let counter = 0;
   const uniqueId = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${counter++}`;
 
@@ -95,6 +118,42 @@ export function describeInstanceStoreContract(adapter: string, createStore: () =
       expect(state.history).toEqual(append);
       expect(state.inbox.map((m) => m.messageId).sort()).toEqual(['E#keep', 'E#new']);
       expect(await store.loadStep(id, { generation: 0, eventId: 2 })).toMatchObject({ afterEventId: 2, history: append.slice(2) });
+    });
+
+    it('commits a fan-out step: 150 task results consumed and 1,000 events appended', async () => {
+      const store = await createStore();
+      const id = uniqueId('fan-out');
+      await store.createInstance(record(id), startMessage());
+      const results = Array.from({ length: 150 }, (_, i): InboxMessage => ({
+        messageId: `A#0#${i + 1}`,
+        generation: 0,
+        receivedAt: 1_700_000_000_001 + i,
+        event: { type: 'ActivityCompleted', taskId: i + 1, result: { i, text: 'r'.repeat(500) } },
+      }));
+      for (const message of results) expect(await store.deliver(id, message)).toBe('delivered');
+      await store.deliver(id, eventMessage('E#approval', { approved: true }));
+      const append = events(1_000, 0, 'i'.repeat(400));
+      const next = record(id, { status: 'Running', lastEventId: 1_000, revision: 1 });
+      const consumed = ['start#0', 'E#approval', ...results.map((m) => m.messageId)];
+      expect(await store.commitStep(id, { expectedRevision: 0, generation: 0, append, consumed, enqueue: [], instance: next })).toBe('committed');
+      const state = (await store.loadStep(id))!;
+      expect(state.inbox).toEqual([]);
+      expect(state.history).toEqual(append);
+      expect(state.instance).toEqual(next);
+    });
+
+    it('keeps large payloads intact through history, inbox and record', async () => {
+      const store = await createStore();
+      const id = uniqueId('large');
+      const input = { blob: 'L'.repeat(300_000), n: 1 };
+      await store.createInstance(record(id, { input }), startMessage(input));
+      const append = events(2, 0, 'M'.repeat(200_000));
+      const next = record(id, { input, output: { out: 'O'.repeat(250_000) }, status: 'Completed', lastEventId: 2, revision: 1 });
+      await store.commitStep(id, { expectedRevision: 0, generation: 0, append, consumed: ['start#0'], enqueue: [], instance: next });
+      const state = (await store.loadStep(id))!;
+      expect(state.instance).toEqual(next);
+      expect(state.history).toEqual(append);
+      expect(await store.readHistory(id, 0)).toEqual(append);
     });
 
     it('rejects a commit from a stale revision and changes nothing', async () => {
