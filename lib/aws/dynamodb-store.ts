@@ -41,8 +41,8 @@ type Item = Record<string, AttributeValue>;
 const META = 'META';
 /** DynamoDB allows 100 actions per transaction. */
 const MAX_TRANSACTION_ITEMS = 100;
-/** History chunks stay far below the 400 KB item limit. */
-const MAX_CHUNK_CHARS = 300_000;
+/** A history item keeps at most this much inline (gzipped, base64), far below the 400 KB item limit. */
+const MAX_CHUNK_BYTES = 300_000;
 const MAX_CONSISTENT_READ_ATTEMPTS = 5;
 
 const pk = (instanceId: string) => `I#${instanceId}`;
@@ -124,7 +124,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
         else if (sortKey.startsWith('M#')) inbox.push(parseMessage(item));
         else if (!instance) return 'inconsistent';
         else if (generationOf(sortKey) !== instance.generation) done = true;
-        else chunks.push(parseChunk(item));
+        else chunks.push(await this.parseChunk(item));
         if (done) break;
       }
       startKey = page.LastEvaluatedKey;
@@ -156,7 +156,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
           ExclusiveStartKey: startKey,
         }),
       );
-      for (const item of page.Items ?? []) chunks.push(parseChunk(item));
+      for (const item of page.Items ?? []) chunks.push(await this.parseChunk(item));
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     return chunks.flat();
@@ -173,9 +173,8 @@ export class DynamoDbInstanceStore implements InstanceStore {
         },
       },
     ];
-    for (const chunk of await this.chunkItems(instanceId, commit.generation, commit.append)) {
-      required.push({ Put: { TableName: this.table, Item: chunk, ConditionExpression: 'attribute_not_exists(SK)' } });
-    }
+    const chunk = await this.chunkItem(instanceId, commit.generation, commit.append);
+    if (chunk) required.push({ Put: { TableName: this.table, Item: chunk, ConditionExpression: 'attribute_not_exists(SK)' } });
     for (const message of commit.enqueue) required.push({ Put: { TableName: this.table, Item: await this.messageItem(instanceId, message) } });
 
     // Deleting a consumed completion may wait until after the commit (a leftover is dropped as a duplicate);
@@ -320,28 +319,20 @@ export class DynamoDbInstanceStore implements InstanceStore {
     return { ...key(instanceId, messageKey(message.messageId)), receivedAt: { N: String(message.receivedAt) }, message: { S: JSON.stringify(stored) } };
   }
 
-  private async chunkItems(instanceId: string, generation: number, events: HistoryEvent[]): Promise<Item[]> {
-    const items: Item[] = [];
-    let chunk: string[] = [];
-    let chars = 0;
-    let first = events[0]?.eventId ?? 0;
-    const flush = (last: number) => {
-      if (chunk.length === 0) return;
-      items.push({ ...key(instanceId, historyKey(generation, first)), events: { S: `[${chunk.join(',')}]` }, last: { N: String(last) } });
-      chunk = [];
-      chars = 0;
-    };
-    for (const event of events) {
-      const json = JSON.stringify(await storeEvent(event, this.codec, instanceId));
-      if (chars + json.length > MAX_CHUNK_CHARS) {
-        flush(event.eventId - 1);
-        first = event.eventId;
-      }
-      chunk.push(json);
-      chars += json.length;
-    }
-    flush(events.at(-1)?.eventId ?? 0);
-    return items;
+  /**
+   * A step's events become one history item, so a commit stays within the transaction's item and size
+   * limits: large payloads inside were already offloaded one by one, and a chunk still over the inline
+   * size is gzipped and, if need be, offloaded as a whole.
+   */
+  private async chunkItem(instanceId: string, generation: number, events: HistoryEvent[]): Promise<Item | undefined> {
+    if (events.length === 0) return undefined;
+    const stored = await Promise.all(events.map((event) => storeEvent(event, this.codec, instanceId)));
+    const body = await this.codec.encode(stored, instanceId, MAX_CHUNK_BYTES);
+    return { ...key(instanceId, historyKey(generation, events[0]!.eventId)), events: { S: JSON.stringify(body) }, last: { N: String(events.at(-1)!.eventId) } };
+  }
+
+  private async parseChunk(item: Item): Promise<HistoryEvent[]> {
+    return ((await this.codec.decode(JSON.parse(item.events!.S!))) as HistoryEvent[]).map(readEvent);
   }
 }
 
@@ -357,10 +348,6 @@ function parseMessage(item: Item): InboxMessage {
   const message = JSON.parse(item.message!.S!) as InboxMessage;
   message.event = readEvent(message.event);
   return message;
-}
-
-function parseChunk(item: Item): HistoryEvent[] {
-  return (JSON.parse(item.events!.S!) as HistoryEvent[]).map(readEvent);
 }
 
 function reasonCode(error: unknown, index: number): string | undefined {

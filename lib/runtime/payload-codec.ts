@@ -57,15 +57,15 @@ export class PayloadCodec {
     this.cacheBytes = options.cacheBytes ?? 32 * 1024 * 1024;
   }
 
-  /** Encodes a JSON value; `undefined` stays `undefined`. */
-  async encode(value: unknown, instanceId: string): Promise<StoredPayload | undefined> {
+  /** Encodes a JSON value; `undefined` stays `undefined`. `inlineLimitBytes` overrides the codec's limit. */
+  async encode(value: unknown, instanceId: string, inlineLimitBytes = this.inlineLimitBytes): Promise<StoredPayload | undefined> {
     if (value === undefined) return undefined;
     const json = JSON.stringify(value);
     if (json === undefined) return undefined;
     const size = Buffer.byteLength(json);
     if (size <= this.compressAboveBytes) return { j: json };
     const zipped = gzipSync(json);
-    if (Math.ceil(zipped.length / 3) * 4 <= this.inlineLimitBytes) return { z: zipped.toString('base64') };
+    if (Math.ceil(zipped.length / 3) * 4 <= inlineLimitBytes) return { z: zipped.toString('base64') };
     const sha256 = createHash('sha256').update(json).digest('hex');
     const key = `${PayloadCodec.prefix(instanceId)}${sha256}`;
     await this.blobs.put(key, zipped);
