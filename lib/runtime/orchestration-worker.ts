@@ -17,7 +17,7 @@ import {
   type WorkQueues,
 } from '../ports.js';
 import { ExecutorCache, type CachedExecution } from './executor-cache.js';
-import { childResultMessage, messageIds } from './messages.js';
+import { childResultMessage, isTaskResultId, messageIds } from './messages.js';
 
 export interface WorkerDependencies {
   app: App;
@@ -34,6 +34,13 @@ export interface WorkerDependencies {
 export type StepResult = 'missing' | 'idle' | 'stepped' | 'quarantined' | 'conflict' | 'repaired';
 
 const MAX_CONFLICT_RETRIES = 8;
+/**
+ * A step applies at most this many messages; the rest wait for the next step (the worker rings again).
+ * Results of tasks can be many (a fan-out); other messages are deleted inside the commit's transaction,
+ * which has room for fewer.
+ */
+const MAX_RESULTS_PER_STEP = 1_000;
+const MAX_OTHER_MESSAGES_PER_STEP = 50;
 
 /**
  * Runs orchestration steps: load the instance and its inbox, replay the code (only the new events when a
@@ -137,7 +144,9 @@ export class OrchestrationWorker {
     const numberedTail = numberEvents(tail, lastStepEventId, now);
     const append = [...stepEvents, ...numberedTail];
     if (next.generation === instance.generation) next.lastEventId = instance.lastEventId + append.length;
-    return this.commit(instance, next, append, sorted.consumed, ending.enqueue, executor);
+    const result = await this.commit(instance, next, append, sorted.consumed, ending.enqueue, executor);
+    if (result === 'stepped' && sorted.deferred && !isTerminal(next.status)) await this.deps.queues.ringDoorbell(instanceId);
+    return result;
   }
 
   /** The terminal events of an ended execution, and the record changes that go with them. */
@@ -352,6 +361,9 @@ export class OrchestrationWorker {
 function sortInbox(inbox: InboxMessage[], generation: number, suspendedAtStart: boolean) {
   const control: InboxMessage[] = [];
   const others: InboxMessage[] = [];
+  let deferred = false;
+  let results = 0;
+  let otherMessages = 0;
   const stale: string[] = [];
   let terminate: Extract<InboxEvent, { type: 'ExecutionTerminated' }> | undefined;
   let suspended = suspendedAtStart;
@@ -364,11 +376,13 @@ function sortInbox(inbox: InboxMessage[], generation: number, suspendedAtStart: 
     } else if (event.type === 'ExecutionSuspended' || event.type === 'ExecutionResumed') {
       suspended = event.type === 'ExecutionSuspended';
       control.push(message);
-    } else {
+    } else if (isTaskResultId(message.messageId) ? results++ < MAX_RESULTS_PER_STEP : otherMessages++ < MAX_OTHER_MESSAGES_PER_STEP) {
       others.push(message);
+    } else {
+      deferred = true;
     }
   }
-  if (terminate) return { apply: [], consumed: inbox.map((m) => m.messageId), terminate };
+  if (terminate) return { apply: [], consumed: inbox.map((m) => m.messageId), terminate, deferred: false };
   const applied = suspended ? control : [...control, ...others];
-  return { apply: applied.map((m) => m.event), consumed: [...stale, ...applied.map((m) => m.messageId)], terminate };
+  return { apply: applied.map((m) => m.event), consumed: [...stale, ...applied.map((m) => m.messageId)], terminate, deferred: deferred && !suspended };
 }

@@ -76,6 +76,25 @@ describe('instance lifecycle', () => {
     ]);
   });
 
+  it('applies a burst of events over several steps, in order, losing none', async () => {
+    const { app, start } = testApp();
+    app.orchestration('collector', async (ctx) => {
+      const items: number[] = [];
+      while (items.length < 120) items.push(await ctx.waitForEvent<number>('item'));
+      return items;
+    });
+    const env = await start();
+    const id = await env.client.start('collector');
+    await env.client.suspend(id);
+    await env.idle();
+    for (let i = 0; i < 120; i++) await env.client.raiseEvent(id, 'item', i);
+    await env.client.resume(id);
+    const status = await env.client.waitForCompletion(id);
+    expect(status.output).toEqual(Array.from({ length: 120 }, (_, i) => i));
+    const steps = (await env.client.getHistory(id)).filter((e) => e.type === 'StepStarted');
+    expect(steps.length).toBeGreaterThanOrEqual(4);
+  });
+
   it('terminates a suspended instance', async () => {
     const { app, start } = testApp();
     app.orchestration('forever', async (ctx) => ctx.waitForEvent('never'));
