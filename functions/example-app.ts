@@ -3,8 +3,8 @@
  * person to approve large orders (with a timeout), packs the items in parallel, books shipping in a
  * sub-orchestration, waits for the carrier's pickup window, and undoes what it did when a step fails.
  */
-import type { ActivityFailedError} from '../lib/index.js';
-import { createApp, NonRetryableError, TimeoutError, type AppOptions } from '../lib/index.js';
+import { randomBytes } from 'node:crypto';
+import { createApp, NonRetryableError, TimeoutError, type ActivityFailedError, type AppOptions } from '../lib/index.js';
 
 export interface OrderItem {
   sku: string;
@@ -53,10 +53,10 @@ export function createExampleApp(options: AppOptions = {}) {
 
   app.activity('packItem', async (item: OrderItem) => ({ sku: item.sku, parcels: Math.ceil(item.quantity / 10) }));
 
-  // Large enough (about 300 KB) that the AWS runtime offloads it to S3.
+  // About 300 KB that does not compress (like a real PDF): the AWS runtime offloads it to S3.
   app.activity('generateInvoice', async (order: Order) => ({
     orderId: order.orderId,
-    pdfBase64: Buffer.alloc(225_000, order.orderId).toString('base64'),
+    pdfBase64: randomBytes(225_000).toString('base64'),
   }));
 
   app.activity('bookCarrier', async (order: { orderId: string; parcels: number }) => ({ carrier: 'ACME', pickupSlot: `${order.parcels} parcels` }));

@@ -1,0 +1,98 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { App } from '../core/app.js';
+import { ValidationError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { Client } from '../client.js';
+import { systemClock, type Clock } from '../ports.js';
+import { TaskWorker } from '../runtime/activity-worker.js';
+import { OrchestrationWorker } from '../runtime/orchestration-worker.js';
+import { PayloadCodec } from '../runtime/payload-codec.js';
+import { DynamoDbInstanceStore } from './dynamodb-store.js';
+import { S3BlobStore } from './s3-blob-store.js';
+import { QueueHandlers } from './sqs-handlers.js';
+import { SqsWorkQueues, type SqsQueueUrls } from './sqs-queues.js';
+
+/** Where the runtime's resources are. The CDK stack sets the matching environment variables. */
+export interface AwsRuntimeConfig {
+  region: string;
+  tableName: string;
+  bucketName: string;
+  queues: SqsQueueUrls & { activityDeadLetters?: string; orchestratorDeadLetters?: string };
+  /** One endpoint for every service (LocalStack, the embedded stack). The SDK also honours AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>. */
+  endpoint?: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** Per-service endpoints, when the services are not on one endpoint. */
+  endpoints?: { dynamodb?: string; sqs?: string; s3?: string };
+  maxReceiveCount?: number;
+  inlineLimitBytes?: number;
+  compressAboveBytes?: number;
+  retentionDays?: number;
+  maxTimerHopSeconds?: number;
+}
+
+/** Reads the configuration from the environment variables the CDK stack sets on every function. */
+export function configFromEnvironment(env: NodeJS.ProcessEnv = process.env): AwsRuntimeConfig {
+  const required = (name: string): string => {
+    const value = env[name];
+    if (!value) throw new ValidationError(`Environment variable ${name} is not set: it names a resource of the Perdure stack (the CDK construct sets it).`);
+    return value;
+  };
+  const number = (name: string): number | undefined => (env[name] ? Number(env[name]) : undefined);
+  return {
+    region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    tableName: required('PERDURE_TABLE'),
+    bucketName: required('PERDURE_BUCKET'),
+    queues: {
+      orchestrator: required('PERDURE_ORCHESTRATOR_QUEUE_URL'),
+      activities: required('PERDURE_ACTIVITY_QUEUE_URL'),
+      timers: required('PERDURE_TIMER_QUEUE_URL'),
+      activityDeadLetters: env.PERDURE_ACTIVITY_DLQ_URL,
+      orchestratorDeadLetters: env.PERDURE_ORCHESTRATOR_DLQ_URL,
+    },
+    maxReceiveCount: number('PERDURE_MAX_RECEIVE_COUNT'),
+    inlineLimitBytes: number('PERDURE_INLINE_LIMIT_BYTES'),
+    compressAboveBytes: number('PERDURE_COMPRESS_ABOVE_BYTES'),
+    retentionDays: number('PERDURE_RETENTION_DAYS'),
+  };
+}
+
+/** Everything a Lambda function (or the local stack) needs, wired once per process. */
+export interface AwsRuntime {
+  config: AwsRuntimeConfig;
+  clients: { dynamodb: DynamoDBClient; sqs: SQSClient; s3: S3Client };
+  codec: PayloadCodec;
+  store: DynamoDbInstanceStore;
+  queues: SqsWorkQueues;
+  orchestrations: OrchestrationWorker;
+  tasks: TaskWorker;
+  handlers: QueueHandlers;
+  client: Client;
+}
+
+export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: { clock?: Clock; logger?: Logger } = {}): AwsRuntime {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? app.logger;
+  const common = { region: config.region, ...(config.credentials ? { credentials: config.credentials } : {}) };
+  const endpointOf = (service: 'dynamodb' | 'sqs' | 's3') => config.endpoints?.[service] ?? config.endpoint;
+  const withEndpoint = (service: 'dynamodb' | 'sqs' | 's3') => (endpointOf(service) ? { endpoint: endpointOf(service) } : {});
+  const clients = {
+    dynamodb: new DynamoDBClient({ ...common, ...withEndpoint('dynamodb') }),
+    sqs: new SQSClient({ ...common, ...withEndpoint('sqs') }),
+    s3: new S3Client({ ...common, ...withEndpoint('s3'), forcePathStyle: !!endpointOf('s3') }),
+  };
+  const codec = new PayloadCodec(new S3BlobStore(clients.s3, config.bucketName), {
+    inlineLimitBytes: config.inlineLimitBytes,
+    compressAboveBytes: config.compressAboveBytes,
+  });
+  const store = new DynamoDbInstanceStore({ client: clients.dynamodb, tableName: config.tableName, codec, retentionDays: config.retentionDays });
+  const queues = new SqsWorkQueues({ client: clients.sqs, urls: config.queues, codec, clock, maxTimerHopSeconds: config.maxTimerHopSeconds });
+  const loadPayload = (value: unknown) => codec.load(value);
+  const deps = { app, store, queues, clock, logger, loadPayload };
+  const orchestrations = new OrchestrationWorker(deps);
+  const tasks = new TaskWorker(deps);
+  const handlers = new QueueHandlers({ store, queues, orchestrations, tasks, clock, logger, maxReceiveCount: config.maxReceiveCount ?? 5 });
+  const client = new Client(deps);
+  return { config, clients, codec, store, queues, orchestrations, tasks, handlers, client };
+}

@@ -1,0 +1,83 @@
+import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
+import { randomUUID } from 'node:crypto';
+import type { ActivityTask, Clock, TimerTask, WorkQueues } from '../ports.js';
+import type { PayloadCodec } from '../runtime/payload-codec.js';
+
+export interface SqsQueueUrls {
+  /** FIFO: doorbells, grouped by instance id. */
+  orchestrator: string;
+  /** Standard, with a redrive policy to its dead-letter queue. */
+  activities: string;
+  /** Standard: timers, delayed by up to 15 minutes a hop. */
+  timers: string;
+}
+
+export interface SqsQueuesOptions {
+  client: SQSClient;
+  urls: SqsQueueUrls;
+  codec: PayloadCodec;
+  clock: Clock;
+  /** The longest delay of one timer hop, in seconds (SQS allows 900). Tests make it short. @defaultValue 900 */
+  maxTimerHopSeconds?: number;
+}
+
+/** What a doorbell message carries. */
+export interface DoorbellMessage {
+  instanceId: string;
+}
+
+/**
+ * The work queues on SQS. Doorbells go to a FIFO queue with `MessageGroupId = instanceId`, so one
+ * instance's steps never run at the same time while different instances run in parallel. Activity tasks
+ * carry their input through the payload codec. A timer is a message delayed until it is due, in hops of at
+ * most 15 minutes; each hop's handler sends the next one until the timer fires.
+ */
+export class SqsWorkQueues implements WorkQueues {
+  readonly maxTimerHopSeconds: number;
+
+  constructor(private readonly options: SqsQueuesOptions) {
+    this.maxTimerHopSeconds = options.maxTimerHopSeconds ?? 900;
+  }
+
+  async ringDoorbell(instanceId: string): Promise<void> {
+    const body: DoorbellMessage = { instanceId };
+    // A unique deduplication id: a doorbell must never be dropped; a spare one costs an idle step.
+    await this.sendBatch(this.options.urls.orchestrator, [{ Id: '0', MessageBody: JSON.stringify(body), MessageGroupId: instanceId, MessageDeduplicationId: randomUUID() }]);
+  }
+
+  async enqueueActivities(tasks: ActivityTask[]): Promise<void> {
+    const entries = await Promise.all(
+      tasks.map(async (task, index) => ({
+        Id: String(index),
+        MessageBody: JSON.stringify({ ...task, input: await this.options.codec.store(task.input, task.instanceId) }),
+      })),
+    );
+    await this.sendBatch(this.options.urls.activities, entries);
+  }
+
+  async scheduleTimers(timers: TimerTask[]): Promise<void> {
+    const now = this.options.clock.now();
+    await this.sendBatch(
+      this.options.urls.timers,
+      timers.map((timer, index) => ({ Id: String(index), MessageBody: JSON.stringify(timer), DelaySeconds: this.hopSeconds(timer.fireAt, now) })),
+    );
+  }
+
+  /** The delay of the next hop toward `fireAt`. */
+  hopSeconds(fireAt: number, now: number): number {
+    return Math.max(0, Math.min(this.maxTimerHopSeconds, Math.ceil((fireAt - now) / 1000)));
+  }
+
+  private async sendBatch(queueUrl: string, entries: SendMessageBatchRequestEntry[]): Promise<void> {
+    for (let i = 0; i < entries.length; i += 10) {
+      let batch = entries.slice(i, i + 10);
+      for (let attempt = 0; batch.length > 0; attempt++) {
+        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 50 * 2 ** attempt)));
+        const result = await this.options.client.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: batch }));
+        const failed = new Set((result.Failed ?? []).map((failure) => failure.Id));
+        if (attempt >= 5 && failed.size > 0) throw new Error(`SQS refused ${failed.size} messages to ${queueUrl}: ${result.Failed?.[0]?.Message ?? ''}`);
+        batch = batch.filter((entry) => failed.has(entry.Id));
+      }
+    }
+  }
+}

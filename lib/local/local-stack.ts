@@ -1,0 +1,137 @@
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { join } from 'node:path';
+import type { App } from '../core/app.js';
+import type { Logger } from '../core/logger.js';
+import type { Clock } from '../ports.js';
+import { createAwsRuntime, type AwsRuntime, type AwsRuntimeConfig } from '../aws/aws-runtime.js';
+import { ensureTable } from '../aws/table.js';
+import { startDynamoDbLocal, type RunningEmulator } from './dynamodb-local.js';
+import { SqsPoller, type PollerOptions } from './sqs-poller.js';
+import { startSqsS3Local } from './sqs-s3-local.js';
+
+export interface LocalStackOptions {
+  /** Where the emulators keep their data; in memory when omitted. */
+  dataDir?: string;
+  /** @defaultValue 3 */
+  maxReceiveCount?: number;
+  /** Visibility timeout of received messages, in seconds (how long before a failed message is retried). @defaultValue 30 */
+  visibilityTimeout?: number;
+  /** @defaultValue 900 */
+  maxTimerHopSeconds?: number;
+  inlineLimitBytes?: number;
+  logger?: Logger;
+  /** The runtime's clock (tests move it forward to fire long timers). @defaultValue the system clock */
+  clock?: Clock;
+}
+
+export interface LocalStack {
+  runtime: AwsRuntime;
+  config: AwsRuntimeConfig;
+  stop(): Promise<void>;
+}
+
+const NAMES = { table: 'perdure-local', bucket: 'perdure-local-payloads' };
+
+/**
+ * The whole AWS runtime on this machine: DynamoDB Local and fauxqs (SQS + S3) on 127.0.0.1, the
+ * resources the CDK stack would create, and pollers standing in for the Lambda event source mappings.
+ * On start it re-dispatches the outstanding work of every unfinished instance, because queued messages
+ * do not survive a restart of the local SQS (the table does).
+ */
+export async function startLocalStack(app: App, options: LocalStackOptions = {}): Promise<LocalStack> {
+  const logger = options.logger ?? app.logger;
+  const emulators: RunningEmulator[] = [];
+  try {
+    const [dynamo, sqsS3] = await Promise.all([
+      startDynamoDbLocal(options.dataDir ? { dbPath: join(options.dataDir, 'dynamodb') } : {}),
+      startSqsS3Local(options.dataDir ? { dataDir: join(options.dataDir, 's3') } : {}),
+    ]);
+    emulators.push(dynamo, sqsS3);
+    const maxReceiveCount = options.maxReceiveCount ?? 3;
+    const base: AwsRuntimeConfig = {
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      endpoints: { dynamodb: dynamo.endpoint, sqs: sqsS3.endpoint, s3: sqsS3.endpoint },
+      tableName: NAMES.table,
+      bucketName: NAMES.bucket,
+      queues: { orchestrator: '', activities: '', timers: '' },
+      maxReceiveCount,
+      maxTimerHopSeconds: options.maxTimerHopSeconds,
+      inlineLimitBytes: options.inlineLimitBytes,
+    };
+    const bootstrap = createAwsRuntime(app, base, { logger, clock: options.clock });
+    await ensureTable(bootstrap.clients.dynamodb, NAMES.table);
+    await bootstrap.clients.s3.send(new CreateBucketCommand({ Bucket: NAMES.bucket })).catch((error: Error) => {
+      if (!/BucketAlready/.test(error.name)) throw error;
+    });
+    const queues = await createQueues(bootstrap.clients.sqs, maxReceiveCount, options.visibilityTimeout ?? 30);
+    const config: AwsRuntimeConfig = { ...base, queues };
+    const runtime = createAwsRuntime(app, config, { logger, clock: options.clock });
+
+    const visibilityTimeout = options.visibilityTimeout ?? 30;
+    const poll = (queueUrl: string, handler: PollerOptions['handler'], concurrency: number) =>
+      new SqsPoller({ client: runtime.clients.sqs, queueUrl, handler, logger, visibilityTimeout, concurrency });
+    const { handlers } = runtime;
+    const pollers = [
+      poll(queues.orchestrator, (records) => handlers.doorbells(records), 4),
+      poll(queues.activities, (records) => handlers.activities(records), 4),
+      poll(queues.timers, (records) => handlers.timers(records), 1),
+      poll(queues.activityDeadLetters!, (records) => handlers.activityDeadLetters(records), 1),
+      poll(queues.orchestratorDeadLetters!, (records) => handlers.orchestratorDeadLetters(records), 1),
+    ];
+    await recoverUnfinished(runtime);
+    for (const poller of pollers) poller.start();
+    return {
+      runtime,
+      config,
+      stop: async () => {
+        await Promise.all(pollers.map((poller) => poller.stop()));
+        for (const client of Object.values(runtime.clients)) client.destroy();
+        for (const client of Object.values(bootstrap.clients)) client.destroy();
+        await Promise.all(emulators.map((emulator) => emulator.stop()));
+      },
+    };
+  } catch (error) {
+    await Promise.allSettled(emulators.map((emulator) => emulator.stop()));
+    throw error;
+  }
+}
+
+async function createQueues(sqs: SQSClient, maxReceiveCount: number, visibilityTimeout: number): Promise<AwsRuntimeConfig['queues']> {
+  const create = async (name: string, attributes: Record<string, string> = {}) => {
+    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+    const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
+    return { url: QueueUrl!, arn: Attributes!.QueueArn! };
+  };
+  const redrive = (dlqArn: string) => JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount });
+  const visibility = String(visibilityTimeout);
+  const orchestratorDlq = await create('perdure-orchestrator-dlq.fifo', { FifoQueue: 'true' });
+  const activityDlq = await create('perdure-activities-dlq');
+  const timerDlq = await create('perdure-timers-dlq');
+  const orchestrator = await create('perdure-orchestrator.fifo', { FifoQueue: 'true', VisibilityTimeout: visibility, RedrivePolicy: redrive(orchestratorDlq.arn) });
+  const activities = await create('perdure-activities', { VisibilityTimeout: visibility, RedrivePolicy: redrive(activityDlq.arn) });
+  const timers = await create('perdure-timers', { VisibilityTimeout: visibility, RedrivePolicy: redrive(timerDlq.arn) });
+  return {
+    orchestrator: orchestrator.url,
+    activities: activities.url,
+    timers: timers.url,
+    activityDeadLetters: activityDlq.url,
+    orchestratorDeadLetters: orchestratorDlq.url,
+  };
+}
+
+/** Marks every unfinished instance for re-dispatch and rings its doorbell: its next step repairs what the lost queues held. */
+async function recoverUnfinished(runtime: AwsRuntime): Promise<void> {
+  for (const status of ['Pending', 'Running', 'Suspended'] as const) {
+    let cursor: string | undefined;
+    do {
+      const page = await runtime.store.listInstances({ status, limit: 100, cursor });
+      for (const instance of page.instances) {
+        await runtime.store.updateInstance({ ...instance, dispatchPending: true, revision: instance.revision + 1 }, instance.revision);
+        await runtime.queues.ringDoorbell(instance.instanceId);
+      }
+      cursor = page.cursor;
+    } while (cursor);
+  }
+}

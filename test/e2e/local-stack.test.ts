@@ -1,0 +1,145 @@
+import { GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createExampleApp } from '../../functions/example-app.js';
+import { silentLogger, type ActivityFailedError } from '../../lib/index.js';
+import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.js';
+import { VirtualClock } from '../../lib/memory/virtual-clock.js';
+import type { HistoryEvent } from '../../lib/index.js';
+
+const DAY = 86_400_000;
+
+/** The example app plus a few orchestrations that exercise the AWS runtime's edges. */
+function testApp() {
+  const app = createExampleApp({ logger: silentLogger });
+  const runs = new Map<string, number>();
+  app.activity('count', async (key: string) => {
+    runs.set(key, (runs.get(key) ?? 0) + 1);
+    return runs.get(key);
+  });
+  app.activity('echoSize', async (payload: { data: string }) => ({ size: payload.data.length, echo: 'R'.repeat(1024 * 1024) }));
+  app.activity('hang', async () => new Promise((resolve) => setTimeout(resolve, 8_000)), { timeout: '30s' });
+  app.orchestration('big', async (ctx, input: { data: string }) => {
+    const result = await ctx.callActivity<{ size: number; echo: string }>('echoSize', input);
+    return { inputSize: input.data.length, seen: result.size, echoSize: result.echo.length };
+  });
+  app.orchestration('nap', async (ctx, days: number) => {
+    const before = ctx.now().getTime();
+    await ctx.sleep(`${days}d`);
+    return ctx.now().getTime() - before;
+  });
+  app.orchestration('poison', async (ctx) => {
+    try {
+      await ctx.callActivity('hang');
+      return 'finished';
+    } catch (error) {
+      return (error as ActivityFailedError).failure.name;
+    }
+  });
+  app.orchestration('counted', async (ctx, key: string) => {
+    const first = await ctx.callActivity<number>('count', key);
+    await ctx.sleep('2s');
+    return first;
+  });
+  return { app, runs };
+}
+
+async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('AWS runtime on the embedded local stack', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'perdure-e2e-'));
+  const clock = new VirtualClock();
+  const { app, runs } = testApp();
+  let stack: LocalStack;
+  const start = () => startLocalStack(app, { dataDir, clock, maxReceiveCount: 2, visibilityTimeout: 2, maxTimerHopSeconds: 1, logger: silentLogger });
+
+  beforeAll(async () => {
+    stack = await start();
+  });
+  afterAll(async () => {
+    await stack?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('runs the example saga to completion: approval event, fan-out, offloaded invoice, a day of sleep, shipping', async () => {
+    const client = stack.runtime.client;
+    const id = await client.start('order', { orderId: 'o-9', customer: 'grace', amount: 2_500, items: [{ sku: 'desk', quantity: 1 }, { sku: 'chair', quantity: 4 }] });
+    await waitFor(() => client.getHistory(id), (history) => history.some((e) => e.type === 'ActivityCompleted'));
+    await client.raiseEvent(id, 'approval', { approved: true });
+    await waitFor(() => client.getHistory(id), (history) => history.some((e) => e.type === 'TimerCreated' && e.purpose === 'sleep'));
+    clock.advance(DAY);
+    const status = await client.waitForCompletion(id, { timeout: '30s' });
+    expect(status).toMatchObject({ status: 'Completed', output: { orderId: 'o-9', status: 'shipped', trackingNumber: 'TRK-o-9', invoiceBytes: 300_000 } });
+    // The 300 KB invoice lives in S3, and no table item comes near the 400 KB limit.
+    const objects = await stack.runtime.clients.s3.send(new ListObjectsV2Command({ Bucket: stack.config.bucketName, Prefix: `payloads/${id}/` }));
+    expect(objects.Contents?.length).toBeGreaterThanOrEqual(1);
+    const items = await stack.runtime.clients.dynamodb.send(new QueryCommand({ TableName: stack.config.tableName, KeyConditionExpression: 'PK = :pk', ExpressionAttributeValues: { ':pk': { S: `I#${id}` } } }));
+    for (const item of items.Items ?? []) expect(JSON.stringify(item).length).toBeLessThan(100_000);
+  });
+
+  it('round-trips a 5 MB input and a 1 MB activity result through S3, intact', async () => {
+    const client = stack.runtime.client;
+    const data = Array.from({ length: 5 * 1024 * 1024 / 32 }, (_, i) => i.toString(36).padStart(32, '-')).join('');
+    const id = await client.start('big', { data });
+    const status = await client.waitForCompletion(id, { timeout: '30s' });
+    expect(status.output).toEqual({ inputSize: data.length, seen: data.length, echoSize: 1024 * 1024 });
+    expect((status.input as { data: string }).data).toBe(data);
+  });
+
+  it('fires a 30-day sleep through 1-second timer hops when the clock moves on', async () => {
+    const client = stack.runtime.client;
+    const id = await client.start('nap', 30);
+    await waitFor(() => client.getHistory(id), (history) => history.some((e) => e.type === 'TimerCreated'));
+    clock.advance(30 * DAY);
+    const status = await client.waitForCompletion(id, { timeout: '20s' });
+    expect(status.status).toBe('Completed');
+    expect(status.output).toBeGreaterThanOrEqual(30 * DAY);
+  });
+
+  it('turns an activity that never finishes within its visibility timeout into a PoisonMessageError the orchestration catches', async () => {
+    const client = stack.runtime.client;
+    const id = await client.start('poison');
+    const status = await client.waitForCompletion(id, { timeout: '30s' });
+    expect(status).toMatchObject({ status: 'Completed', output: 'PoisonMessageError' });
+    const failed = (await client.getHistory(id)).find((e): e is Extract<HistoryEvent, { type: 'ActivityFailed' }> => e.type === 'ActivityFailed');
+    expect(failed?.error.message).toMatch(/^Activity 'hang' \(attempt 1\) was delivered 2 times and never finished/);
+  });
+
+  it('records a result once when the same activity task is delivered twice', async () => {
+    const { runtime } = stack;
+    const id = await runtime.client.start('counted', 'dup');
+    await waitFor(() => runtime.client.getHistory(id), (history) => history.some((e) => e.type === 'TimerCreated'));
+    const scheduled = (await runtime.client.getHistory(id)).find((e): e is Extract<HistoryEvent, { type: 'ActivityScheduled' }> => e.type === 'ActivityScheduled')!;
+    // Deliver the same task again, as SQS may.
+    await runtime.queues.enqueueActivities([{ instanceId: id, generation: 0, taskId: scheduled.taskId, name: 'count', input: 'dup', attempt: 1, idempotencyKey: scheduled.idempotencyKey }]);
+    await waitFor(async () => runs.get('dup'), (count) => count === 2);
+    clock.advance(5_000);
+    const status = await runtime.client.waitForCompletion(id, { timeout: '20s' });
+    expect(status.output).toBe(1);
+    expect((await runtime.client.getHistory(id)).filter((e) => e.type === 'ActivityCompleted')).toHaveLength(1);
+    const meta = await runtime.clients.dynamodb.send(new GetItemCommand({ TableName: stack.config.tableName, Key: { PK: { S: `I#${id}` }, SK: { S: 'META' } } }));
+    expect(meta.Item?.ttl?.N).toBeDefined();
+  });
+
+  it('loses nothing when the local stack restarts mid-orchestration', async () => {
+    let client = stack.runtime.client;
+    const id = await client.start('nap', 1);
+    await waitFor(() => client.getHistory(id), (history) => history.some((e) => e.type === 'TimerCreated'));
+    await stack.stop();
+    stack = await start();
+    client = stack.runtime.client;
+    clock.advance(DAY);
+    const status = await client.waitForCompletion(id, { timeout: '20s' });
+    expect(status.status).toBe('Completed');
+  });
+});
