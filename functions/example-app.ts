@@ -16,6 +16,8 @@ export interface Order {
   customer: string;
   amount: number;
   items: OrderItem[];
+  /** How long to wait for the carrier's pickup. @defaultValue '1d' */
+  pickupAfter?: string;
 }
 
 export interface OrderResult {
@@ -105,7 +107,7 @@ export function createExampleApp(options: AppOptions = {}) {
 
     const packed = await ctx.map(order.items, (item) => ctx.callActivity<{ parcels: number }>('packItem', item), { concurrency: 5 });
     const invoice = await ctx.callActivity<{ pdfBase64: string }>('generateInvoice', order);
-    await ctx.sleep('1d'); // the carrier collects once a day
+    await ctx.sleep(order.pickupAfter ?? '1d'); // the carrier collects once a day
     const parcels = packed.reduce((sum, item) => sum + item.parcels, 0);
     const trackingNumber = await ctx.callSubOrchestration<string>('shipping', { orderId: order.orderId, parcels });
     await ctx.callActivity('sendEmail', { to: order.customer, subject: `Order ${order.orderId} shipped: ${trackingNumber}` });

@@ -1,64 +1,46 @@
 /**
- * `npm start`: runs the example order saga on the in-memory runtime and prints what happens, step by
- * step. (The embedded AWS stack replaces this with the AWS runtime on local emulators.)
+ * `npm start`: the embedded local stack. DynamoDB Local and fauxqs (SQS + S3) on 127.0.0.1, the example
+ * app's handlers driven by queue pollers, and the HTTP API on http://127.0.0.1:$PORT (default 3000).
+ * Data stays in .perdure/ (git-ignored), so a restart loses nothing. No AWS account, no Docker.
  */
-import { formatDuration, silentLogger, TestEnvironment, type HistoryEvent } from '../lib/index.js';
-import { createExampleApp, type Order } from './example-app.js';
+import { HttpApi } from '../lib/runtime/http-api.js';
+import { startLocalStack } from '../lib/local/local-stack.js';
+import { serveHttpApi } from '../lib/local/http-server.js';
+import { createExampleApp } from './example-app.js';
 
-const app = createExampleApp({ logger: silentLogger });
-const env = await TestEnvironment.create(app);
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+const port = Number(process.env.PORT ?? 3000);
+const dataDir = process.env.PERDURE_DATA_DIR ?? '.perdure';
 
-const orders: { order: Order; approve?: boolean }[] = [
-  { order: { orderId: 'o-100', customer: 'ada@example.com', amount: 250, items: [{ sku: 'book', quantity: 2 }] } },
-  {
-    order: { orderId: 'o-200', customer: 'flaky-grace@example.com', amount: 4_200, items: [{ sku: 'laptop', quantity: 1 }, { sku: 'dock', quantity: 12 }] },
-    approve: true,
-  },
-  { order: { orderId: 'o-300', customer: 'linus@example.com', amount: 90, items: [{ sku: 'OUT-OF-STOCK-mug', quantity: 1 }] } },
-  { order: { orderId: 'o-400', customer: 'declined-alan@example.com', amount: 60, items: [{ sku: 'pen', quantity: 3 }] } },
-];
+const app = createExampleApp();
+const began = performance.now();
+const stack = await startLocalStack(app, { dataDir });
+const http = await serveHttpApi(new HttpApi({ client: stack.runtime.client }), port);
+const url = http.url;
 
-for (const { order, approve } of orders) {
-  const began = performance.now();
-  const id = await env.client.start('order', order, { instanceId: `order-${order.orderId}` });
-  if (approve !== undefined) {
-    await env.idle();
-    console.log(`\n${id}: ${(await env.client.getStatus(id)).status}; an approver approves it`);
-    await env.client.raiseEvent(id, 'approval', { approved: approve });
-  }
-  const status = await env.client.waitForCompletion(id);
-  const history = await env.client.getHistory(id);
-  console.log(`\n${id}: ${status.status} in ${(performance.now() - began).toFixed(0)} ms of real time`);
-  console.log(`  output: ${JSON.stringify(status.output)}`);
-  printTimeline(history);
-}
+console.log(`
+Perdure local stack is up in ${((performance.now() - began) / 1000).toFixed(1)} s: ${url}  (data in ${dataDir}/, Ctrl+C to stop)
 
-await env.close();
+Start an order that needs approval (amount > 1000) and ships 10 s after packing:
+  curl -s -X POST '${url}/orchestrations/order?instanceId=order-42' -H 'content-type: application/json' \\
+    -d '{"orderId":"42","customer":"ada@example.com","amount":1500,"items":[{"sku":"desk","quantity":1},{"sku":"chair","quantity":4}],"pickupAfter":"10s"}'
+Approve it:
+  curl -s -X POST ${url}/instances/order-42/events/approval -H 'content-type: application/json' -d '{"approved":true}'
+Read its status and history:
+  curl -s ${url}/instances/order-42
+  curl -s ${url}/instances/order-42/history
+List running instances:
+  curl -s '${url}/instances?status=Running'
+`);
 
-function printTimeline(history: HistoryEvent[]): void {
-  const start = history[0]?.timestamp ?? 0;
-  for (const event of history) {
-    if (event.type === 'StepStarted') continue;
-    const at = `+${formatDuration(event.timestamp - start)}`.padEnd(10);
-    console.log(`  ${at} #${String(event.eventId).padEnd(3)} ${describe(event)}`);
-  }
-}
-
-function describe(event: HistoryEvent): string {
-  switch (event.type) {
-    case 'ActivityScheduled':
-      return `${event.type} ${event.name}${event.attempt > 1 ? ` (attempt ${event.attempt})` : ''}`;
-    case 'ActivityFailed':
-    case 'SubOrchestrationFailed':
-    case 'ExecutionFailed':
-      return `${event.type} ${event.error.name}: ${event.error.message}`;
-    case 'TimerCreated':
-      return `${event.type} ${event.purpose} until +${formatDuration(event.fireAt - event.timestamp)}`;
-    case 'SubOrchestrationScheduled':
-      return `${event.type} ${event.name} as ${event.instanceId}`;
-    case 'EventRaised':
-      return `${event.type} ${event.name}`;
-    default:
-      return event.type;
-  }
-}
+let stopping = false;
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  console.log('stopping...');
+  await http.close();
+  await stack.stop();
+  process.exit(0);
+};
+process.on('SIGINT', () => void stop());
+process.on('SIGTERM', () => void stop());

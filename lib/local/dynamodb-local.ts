@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './free-port.js';
 
@@ -34,13 +34,14 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
   const port = options.port ?? (await freePort());
   const jarDir = findJarDir();
   const launcher = join(dirname(fileURLToPath(import.meta.url)), 'LoopbackDynamoDbLocal.java');
-  const storage = options.dbPath ? ['-dbPath', options.dbPath] : ['-inMemory'];
-  if (options.dbPath) mkdirSync(options.dbPath, { recursive: true });
+  const dbPath = options.dbPath && resolvePath(options.dbPath);
+  const storage = dbPath ? ['-dbPath', dbPath] : ['-inMemory'];
+  if (dbPath) mkdirSync(dbPath, { recursive: true });
   const child = spawn(
     'java',
     ['-Xss1m', '-XX:TieredStopAtLevel=1', `-Djava.library.path=${join(jarDir, 'DynamoDBLocal_lib')}`, '-cp', `${join(jarDir, 'DynamoDBLocal.jar')}:${join(jarDir, 'DynamoDBLocal_lib', '*')}`, launcher, ...storage, '-port', String(port)],
     // It writes a metadata file into its working directory.
-    { stdio: ['ignore', 'pipe', 'pipe'], cwd: options.dbPath ?? tmpdir() },
+    { stdio: ['ignore', 'pipe', 'pipe'], cwd: dbPath ?? tmpdir() },
   );
   running.add(child);
   let output = '';
@@ -57,7 +58,7 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
       if (started) return;
       clearTimeout(timer);
       child.kill('SIGKILL');
-      reject(new Error(`DynamoDB Local ${why}. Java 17 or later must be on the PATH. Output:\n${output.slice(-2_000)}`));
+      reject(new Error(`DynamoDB Local ${why}. Output:\n${output.slice(-2_000)}`));
     };
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
@@ -69,7 +70,7 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    child.once('error', (error) => fail(`could not be started (${error.message})`));
+    child.once('error', (error) => fail(`could not be started (${error.message}): Java 17 or later must be on the PATH`));
     child.once('exit', (code) => fail(`exited with code ${code}`));
   });
   return {

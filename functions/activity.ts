@@ -1,0 +1,5 @@
+import { createLambdaHandlers } from '../lib/aws/lambda-handlers.js';
+import { createExampleApp } from './example-app.js';
+
+/** Lambda entry point: the activity queue's event source mapping (ReportBatchItemFailures). */
+export const handler = createLambdaHandlers(createExampleApp()).activity;

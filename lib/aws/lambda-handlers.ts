@@ -1,0 +1,63 @@
+import type { App } from '../core/app.js';
+import { HttpApi, type HttpResponse } from '../runtime/http-api.js';
+import { configFromEnvironment, createAwsRuntime, type AwsRuntime } from './aws-runtime.js';
+import type { BatchResult, QueueRecord } from './sqs-handlers.js';
+
+/** The part of an API Gateway HTTP API (payload v2) event the API reads. */
+export interface ApiGatewayV2Event {
+  rawPath: string;
+  rawQueryString?: string;
+  headers?: Record<string, string | undefined>;
+  body?: string;
+  isBase64Encoded?: boolean;
+  requestContext: { http: { method: string }; stage?: string };
+}
+
+export interface SqsEvent {
+  Records: QueueRecord[];
+}
+
+/** The Lambda handlers of an app; each function of the stack exports one of them. */
+export interface LambdaHandlers {
+  orchestrator: (event: SqsEvent) => Promise<BatchResult>;
+  activity: (event: SqsEvent) => Promise<BatchResult>;
+  timer: (event: SqsEvent) => Promise<BatchResult>;
+  activityDeadLetters: (event: SqsEvent) => Promise<BatchResult>;
+  orchestratorDeadLetters: (event: SqsEvent) => Promise<BatchResult>;
+  api: (event: ApiGatewayV2Event) => Promise<HttpResponse>;
+}
+
+/**
+ * Builds the handlers of `app` from the environment the CDK stack sets. Clients are created on the first
+ * invocation and reused by the warm function, with its cache of live executors.
+ * @example
+ * // functions/orchestrator.ts
+ * export const handler = createLambdaHandlers(app).orchestrator;
+ */
+export function createLambdaHandlers(app: App, runtime: () => AwsRuntime = lazy(() => createAwsRuntime(app, configFromEnvironment()))): LambdaHandlers {
+  const api = lazy(() => new HttpApi({ client: runtime().client }));
+  return {
+    orchestrator: (event) => runtime().handlers.doorbells(event.Records),
+    activity: (event) => runtime().handlers.activities(event.Records),
+    timer: (event) => runtime().handlers.timers(event.Records),
+    activityDeadLetters: (event) => runtime().handlers.activityDeadLetters(event.Records),
+    orchestratorDeadLetters: (event) => runtime().handlers.orchestratorDeadLetters(event.Records),
+    api: (event) =>
+      api().handle({
+        method: event.requestContext.http.method,
+        path: stripStage(event.rawPath, event.requestContext.stage),
+        query: Object.fromEntries(new URLSearchParams(event.rawQueryString ?? '')),
+        headers: event.headers ?? {},
+        body: event.body === undefined ? undefined : event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString() : event.body,
+      }),
+  };
+}
+
+function stripStage(path: string, stage: string | undefined): string {
+  return stage && stage !== '$default' && path.startsWith(`/${stage}/`) ? path.slice(stage.length + 1) : path;
+}
+
+function lazy<T>(make: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= make());
+}

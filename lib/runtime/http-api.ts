@@ -1,0 +1,194 @@
+import { PerdureError } from '../core/errors.js';
+import type { Client } from '../client.js';
+import type { InstanceStatusName } from '../ports.js';
+
+/** An HTTP request, as the API Gateway event or the local server hands it over. */
+export interface HttpRequest {
+  method: string;
+  /** The path without the stage, e.g. `/instances/abc/history`. */
+  path: string;
+  query: Record<string, string | undefined>;
+  headers: Record<string, string | undefined>;
+  body?: string;
+}
+
+export interface HttpResponse {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface HttpApiOptions {
+  client: Client;
+  /** Requests with a larger body are rejected with 413. @defaultValue 6 MiB */
+  maxBodyBytes?: number;
+}
+
+/** The status code of each error code; anything else is a 500. */
+const STATUS_OF_CODE: Record<string, number> = {
+  VALIDATION: 400,
+  MALFORMED_JSON: 400,
+  INSTANCE_NOT_FOUND: 404,
+  ORCHESTRATION_NOT_FOUND: 404,
+  ROUTE_NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  INSTANCE_EXISTS: 409,
+  INVALID_STATE: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+};
+
+class HttpError extends PerdureError {}
+
+type Handler = (request: HttpRequest, params: string[]) => Promise<HttpResponse>;
+
+/**
+ * The HTTP API: routes map to client calls, errors map to status codes in one table, and every body in
+ * and out is JSON. A request is validated completely before the client writes anything.
+ */
+export class HttpApi {
+  private readonly client: Client;
+  private readonly maxBodyBytes: number;
+  private readonly routes: { method: string; pattern: RegExp; handler: Handler }[];
+
+  constructor(options: HttpApiOptions) {
+    this.client = options.client;
+    this.maxBodyBytes = options.maxBodyBytes ?? 6 * 1024 * 1024;
+    const id = '([^/]+)';
+    this.routes = [
+      { method: 'POST', pattern: route(`/orchestrations/${id}`), handler: (r, [name]) => this.start(r, name!) },
+      { method: 'GET', pattern: route('/instances'), handler: (r) => this.list(r) },
+      { method: 'GET', pattern: route(`/instances/${id}`), handler: async (_r, [instanceId]) => json(200, await this.client.getStatus(instanceId!)) },
+      { method: 'DELETE', pattern: route(`/instances/${id}`), handler: async (_r, [instanceId]) => (await this.client.purge(instanceId!), empty(204)) },
+      { method: 'GET', pattern: route(`/instances/${id}/history`), handler: (r, [instanceId]) => this.history(r, instanceId!) },
+      { method: 'POST', pattern: route(`/instances/${id}/events/${id}`), handler: (r, [instanceId, event]) => this.raiseEvent(r, instanceId!, event!) },
+      { method: 'POST', pattern: route(`/instances/${id}/terminate`), handler: (r, [instanceId]) => this.terminate(r, instanceId!) },
+      { method: 'POST', pattern: route(`/instances/${id}/suspend`), handler: (r, [instanceId]) => this.suspend(r, instanceId!) },
+      { method: 'POST', pattern: route(`/instances/${id}/resume`), handler: async (_r, [instanceId]) => (await this.client.resume(instanceId!), accepted(instanceId!)) },
+    ];
+  }
+
+  async handle(request: HttpRequest): Promise<HttpResponse> {
+    try {
+      const path = request.path.replace(/\/+$/, '') || '/';
+      const matching = this.routes.map((r) => ({ r, match: r.pattern.exec(path) })).filter((m) => m.match);
+      if (matching.length === 0) throw new HttpError('ROUTE_NOT_FOUND', `No route ${request.method} ${path}. See the README for the API.`);
+      const found = matching.find((m) => m.r.method === request.method.toUpperCase());
+      if (!found) throw new HttpError('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${path}; use ${matching.map((m) => m.r.method).join(' or ')}.`);
+      const params = found.match!.slice(1).map((segment) => decodeSegment(segment));
+      return await found.r.handler(request, params);
+    } catch (error) {
+      return errorResponse(error);
+    }
+  }
+
+  private async start(request: HttpRequest, name: string): Promise<HttpResponse> {
+    const input = this.readJson(request);
+    const instanceId = request.query.instanceId;
+    const version = request.query.version;
+    const id = await this.client.start(name, input, { instanceId, version });
+    return accepted(id, 'Pending');
+  }
+
+  private async list(request: HttpRequest): Promise<HttpResponse> {
+    const { status, name, limit, cursor } = request.query;
+    const parsedLimit = limit === undefined ? undefined : Number(limit);
+    if (parsedLimit !== undefined && !Number.isInteger(parsedLimit)) throw new HttpError('VALIDATION', `limit must be an integer from 1 to 1000, got ${JSON.stringify(limit)}.`);
+    return json(200, await this.client.list({ status: status as InstanceStatusName | undefined, name, limit: parsedLimit, cursor }));
+  }
+
+  private async history(request: HttpRequest, instanceId: string): Promise<HttpResponse> {
+    const generation = request.query.generation;
+    if (generation !== undefined && !/^\d+$/.test(generation)) throw new HttpError('VALIDATION', `generation must be a non-negative integer, got ${JSON.stringify(generation)}.`);
+    const history = await this.client.getHistory(instanceId, generation === undefined ? {} : { generation: Number(generation) });
+    return json(200, { instanceId, events: history });
+  }
+
+  private async raiseEvent(request: HttpRequest, instanceId: string, eventName: string): Promise<HttpResponse> {
+    const data = this.readJson(request);
+    await this.client.raiseEvent(instanceId, eventName, data);
+    return accepted(instanceId);
+  }
+
+  private async terminate(request: HttpRequest, instanceId: string): Promise<HttpResponse> {
+    await this.client.terminate(instanceId, this.readReason(request));
+    return accepted(instanceId);
+  }
+
+  private async suspend(request: HttpRequest, instanceId: string): Promise<HttpResponse> {
+    await this.client.suspend(instanceId, this.readReason(request));
+    return accepted(instanceId);
+  }
+
+  private readReason(request: HttpRequest): string | undefined {
+    const body = this.readJson(request);
+    if (body === undefined) return undefined;
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError('VALIDATION', 'The body must be a JSON object such as {"reason": "..."}, or empty.');
+    const { reason, ...extra } = body as { reason?: unknown };
+    const unknownFields = Object.keys(extra);
+    if (unknownFields.length) throw new HttpError('VALIDATION', `Unknown field${unknownFields.length > 1 ? 's' : ''} ${unknownFields.join(', ')}: only "reason" is accepted.`);
+    if (reason !== undefined && typeof reason !== 'string') throw new HttpError('VALIDATION', '"reason" must be a string.');
+    return reason;
+  }
+
+  /** The JSON body, or undefined when there is none. */
+  private readJson(request: HttpRequest): unknown {
+    const body = request.body;
+    if (body === undefined || body === '') return undefined;
+    if (Buffer.byteLength(body) > this.maxBodyBytes) {
+      throw new HttpError('PAYLOAD_TOO_LARGE', `The body is ${Buffer.byteLength(body)} bytes; the limit is ${this.maxBodyBytes}. Pass large data by reference (e.g. an S3 key).`);
+    }
+    const contentType = headerOf(request, 'content-type');
+    if (contentType !== undefined && !/^application\/(.+\+)?json\b/i.test(contentType)) {
+      throw new HttpError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${contentType} is not accepted: send JSON with Content-Type: application/json.`);
+    }
+    try {
+      return JSON.parse(body) as unknown;
+    } catch (error) {
+      throw new HttpError('MALFORMED_JSON', `The body is not valid JSON (${(error as Error).message}).`);
+    }
+  }
+}
+
+function route(pattern: string): RegExp {
+  return new RegExp(`^${pattern}$`);
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError('VALIDATION', `The path segment ${JSON.stringify(segment)} is not valid percent-encoding.`);
+  }
+}
+
+function headerOf(request: HttpRequest, name: string): string | undefined {
+  const key = Object.keys(request.headers).find((header) => header.toLowerCase() === name);
+  return key === undefined ? undefined : request.headers[key];
+}
+
+function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResponse {
+  return { statusCode, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+}
+
+function empty(statusCode: number): HttpResponse {
+  return { statusCode, headers: {}, body: '' };
+}
+
+function accepted(instanceId: string, status?: string): HttpResponse {
+  const base = `/instances/${encodeURIComponent(instanceId)}`;
+  return json(
+    202,
+    { instanceId, ...(status ? { status } : {}), statusUrl: base, historyUrl: `${base}/history`, eventUrl: `${base}/events/{eventName}`, terminateUrl: `${base}/terminate` },
+    { location: base },
+  );
+}
+
+function errorResponse(error: unknown): HttpResponse {
+  if (error instanceof PerdureError && STATUS_OF_CODE[error.code]) {
+    return json(STATUS_OF_CODE[error.code]!, { error: { code: error.code, message: error.message } });
+  }
+  // Unexpected errors: say nothing internal to the caller.
+  console.error('perdure http api: unexpected error', error);
+  return json(500, { error: { code: 'INTERNAL', message: 'An internal error occurred; see the server logs.' } });
+}
