@@ -131,6 +131,60 @@ describe('AWS runtime on the embedded local stack', () => {
     expect(meta.Item?.ttl?.N).toBeDefined();
   });
 
+  it('quarantines an instance whose steps crash every time, while other instances keep running', async () => {
+    const { runtime } = stack;
+    const store = runtime.store;
+    const commit = store.commitStep.bind(store);
+    // Fault injection: every commit of this one instance fails, as a step that crashes its worker would.
+    store.commitStep = async (instanceId, step) => {
+      if (instanceId === 'always-crashes') throw new Error('injected crash');
+      return commit(instanceId, step);
+    };
+    try {
+      const doomed = await runtime.client.start('counted', 'doomed', { instanceId: 'always-crashes' });
+      const healthy = await runtime.client.start('big', { data: 'small' });
+      expect((await runtime.client.waitForCompletion(healthy, { timeout: '20s' })).status).toBe('Completed');
+      const status = await runtime.client.waitForCompletion(doomed, { timeout: '30s' });
+      expect(status.status).toBe('Quarantined');
+      expect(status.error?.name).toBe('PoisonMessageError');
+      expect(status.error?.message).toContain("The steps of instance 'always-crashes' failed 2 times in a row");
+    } finally {
+      store.commitStep = commit;
+    }
+    // After the fix, resume carries on from where it stopped.
+    await runtime.client.resume('always-crashes');
+    await waitFor(() => runtime.client.getHistory('always-crashes'), (history) => history.some((e) => e.type === 'TimerCreated'));
+    clock.advance(5_000);
+    expect((await runtime.client.waitForCompletion('always-crashes', { timeout: '20s' })).status).toBe('Completed');
+  });
+
+  it('recovers a step whose worker died between commit and dispatch, with no lost or doubled step', async () => {
+    const { runtime } = stack;
+    const queues = runtime.queues;
+    const enqueue = queues.enqueueActivities.bind(queues);
+    let crashes = 0;
+    // Fault injection: the first dispatch after the commit dies, as a worker killed at that point would.
+    queues.enqueueActivities = async (tasks) => {
+      if (tasks.some((task) => task.instanceId === 'crash-after-commit') && crashes === 0) {
+        crashes++;
+        throw new Error('injected crash after commit');
+      }
+      return enqueue(tasks);
+    };
+    try {
+      const id = await runtime.client.start('counted', 'after-commit', { instanceId: 'crash-after-commit' });
+      await waitFor(() => runtime.client.getHistory(id), (history) => history.some((e) => e.type === 'TimerCreated'), 20_000);
+      clock.advance(5_000);
+      const status = await runtime.client.waitForCompletion(id, { timeout: '20s' });
+      expect(status).toMatchObject({ status: 'Completed', output: 1 });
+      expect(crashes).toBe(1);
+      expect(runs.get('after-commit')).toBe(1);
+      expect((await runtime.client.getHistory(id)).filter((e) => e.type === 'ActivityScheduled')).toHaveLength(1);
+    } finally {
+      queues.enqueueActivities = enqueue;
+    }
+  });
+
   it('loses nothing when the local stack restarts mid-orchestration', async () => {
     let client = stack.runtime.client;
     const id = await client.start('nap', 1);
