@@ -40,7 +40,7 @@ export interface InstanceRecord {
   lastEventId: number;
   /** Optimistic lock: every commit expects the revision it read and writes the next one. */
   revision: number;
-  /** Set by a commit whose decisions are not yet dispatched; a step that finds it set re-dispatches (crash repair). */
+  /** Asks the next step to re-dispatch the instance's outstanding work first (set when queued work may be lost). */
   dispatchPending?: boolean;
 }
 

@@ -48,7 +48,9 @@ export class QueueHandlers {
     await Promise.all(
       [...byInstance].map(async ([instanceId, group]) => {
         try {
-          await this.deps.orchestrations.step(instanceId);
+          // A redelivered doorbell means a worker took it and did not finish: its dispatch may be missing.
+          const redelivered = group.some((record) => Number(record.attributes?.ApproximateReceiveCount ?? 1) > 1);
+          await this.deps.orchestrations.step(instanceId, { redelivered });
         } catch (error) {
           this.deps.logger.error('step failed; the doorbell will be delivered again', { instanceId, error: toFailureDetails(error).message });
           failures.push(...group.map((record) => record.messageId));

@@ -45,8 +45,10 @@ const MAX_OTHER_MESSAGES_PER_STEP = 50;
 /**
  * Runs orchestration steps: load the instance and its inbox, replay the code (only the new events when a
  * live executor is cached), commit history + inbox deletions + the instance record in one write guarded
- * by the record's revision, then dispatch the step's decisions. A crash between commit and dispatch leaves
- * `dispatchPending` set, and the next step re-dispatches the outstanding work (every dispatch is idempotent).
+ * by the record's revision, then dispatch the step's decisions. A crash between commit and dispatch means
+ * the doorbell was not acknowledged: it comes back as a redelivery, and that step first re-dispatches the
+ * outstanding work of the instance (every dispatch is idempotent). `dispatchPending` on the record asks the
+ * same of the next step (the local stack sets it on start, when its queues were lost).
  */
 export class OrchestrationWorker {
   private readonly cache: ExecutorCache;
@@ -55,10 +57,15 @@ export class OrchestrationWorker {
     this.cache = new ExecutorCache(deps.executorCacheSize ?? 500);
   }
 
-  /** Handles one doorbell of the instance. Throws only on infrastructure errors (the doorbell is then retried). */
-  async step(instanceId: string): Promise<StepResult> {
+  /**
+   * Handles one doorbell of the instance. Throws only on infrastructure errors (the doorbell is then retried).
+   * @param options.redelivered the doorbell was delivered before and not acknowledged: repair dispatch first
+   */
+  async step(instanceId: string, options: { redelivered?: boolean } = {}): Promise<StepResult> {
+    let repair = options.redelivered ?? false;
     for (let attempt = 1; ; attempt++) {
-      const result = await this.tryStep(instanceId);
+      const result = await this.tryStep(instanceId, repair);
+      repair = false;
       if ((result !== 'conflict' && result !== 'repaired') || attempt >= MAX_CONFLICT_RETRIES) return result;
     }
   }
@@ -69,13 +76,13 @@ export class OrchestrationWorker {
     else this.cache.delete(instanceId);
   }
 
-  private async tryStep(instanceId: string): Promise<StepResult> {
+  private async tryStep(instanceId: string, repair: boolean): Promise<StepResult> {
     const { store, clock } = this.deps;
     const cached = this.cache.take(instanceId);
     const state = await store.loadStep(instanceId, cached && { generation: cached.generation, eventId: cached.lastEventId });
     if (!state) return 'missing';
     const { instance, inbox } = state;
-    if (instance.dispatchPending) {
+    if (repair || instance.dispatchPending) {
       await this.repairDispatch(instance);
       return 'repaired';
     }
@@ -212,16 +219,12 @@ export class OrchestrationWorker {
     const notifiesParent = !!instance.parent && !isTerminal(instance.status) && isTerminal(next.status);
     const continued = next.generation !== instance.generation;
     next.revision = instance.revision + 1;
-    next.dispatchPending = toDispatch.length > 0 || notifiesParent || continued;
     const result = await this.deps.store.commitStep(instance.instanceId, { expectedRevision: instance.revision, generation: instance.generation, append, consumed, enqueue, instance: next });
     if (result === 'conflict') return 'conflict';
     if (executor && !isTerminal(next.status) && !continued) {
       this.cache.put(instance.instanceId, { executor, generation: next.generation, lastEventId: next.lastEventId });
     }
-    if (next.dispatchPending) {
-      await this.dispatch(next, toDispatch, instance.generation, notifiesParent);
-      await this.deps.store.updateInstance({ ...next, dispatchPending: false, revision: next.revision + 1 }, next.revision);
-    }
+    if (toDispatch.length > 0 || notifiesParent || continued) await this.dispatch(next, toDispatch, instance.generation, notifiesParent);
     return 'stepped';
   }
 
@@ -307,13 +310,13 @@ export class OrchestrationWorker {
   /** After a crash between commit and dispatch: dispatch again whatever is still outstanding. */
   private async repairDispatch(instance: InstanceRecord): Promise<void> {
     const { store, logger } = this.deps;
-    logger.warn('re-dispatching the outstanding work of an interrupted step', { instanceId: instance.instanceId });
+    logger.warn('re-dispatching the outstanding work of the instance (its last doorbell was not acknowledged)', { instanceId: instance.instanceId });
     const history = await store.readHistory(instance.instanceId, instance.generation);
     const settled = new Set(history.flatMap((event) => (isCompletionEvent(event) ? [event.taskId] : [])));
     const outstanding = history.filter((event): event is ScheduleEvent => isScheduleEvent(event) && !settled.has(event.taskId));
     await this.dispatch(instance, isTerminal(instance.status) ? [] : outstanding, instance.generation, isTerminal(instance.status));
     if (instance.generation > 0 && instance.lastEventId === 0) await this.deps.queues.ringDoorbell(instance.instanceId);
-    await store.updateInstance({ ...instance, dispatchPending: false, revision: instance.revision + 1 }, instance.revision);
+    if (instance.dispatchPending) await store.updateInstance({ ...instance, dispatchPending: false, revision: instance.revision + 1 }, instance.revision);
   }
 
   private async terminate(instance: InstanceRecord, event: Extract<InboxEvent, { type: 'ExecutionTerminated' }>, consumed: string[], now: number): Promise<StepResult> {

@@ -1,0 +1,27 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+
+/** Counts every AWS request a client sends, by service and operation, with SDK middleware. */
+export class RequestCounter {
+  readonly counts = new Map<string, number>();
+
+  attach(service: string, client: DynamoDBClient | SQSClient | S3Client): void {
+    (client.middlewareStack as { add: (mw: unknown, options: unknown) => void }).add(
+      (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: unknown) => {
+        const key = `${service}.${(context.commandName ?? 'Unknown').replace(/Command$/, '')}`;
+        this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+        return next(args);
+      },
+      { step: 'initialize', name: 'perdureRequestCounter' },
+    );
+  }
+
+  reset(): void {
+    this.counts.clear();
+  }
+
+  total(filter: (key: string) => boolean = () => true): number {
+    return [...this.counts].filter(([key]) => filter(key)).reduce((sum, [, count]) => sum + count, 0);
+  }
+}
