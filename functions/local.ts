@@ -15,7 +15,7 @@ const dataDir = process.env.PERDURE_DATA_DIR ?? '.perdure';
 const app = createExampleApp();
 const began = performance.now();
 const stack = await startLocalStack(app, { dataDir });
-const http = await serveHttpApi(new HttpApi({ client: stack.runtime.client }), port);
+const http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters }), port);
 const url = http.url;
 
 console.log(`
@@ -29,8 +29,9 @@ Approve it:
 Read its status and history:
   curl -s ${url}/instances/order-42
   curl -s ${url}/instances/order-42/history
-List running instances:
+List running instances, and the dead letters:
   curl -s '${url}/instances?status=Running'
+  curl -s ${url}/dlq/activities
 `);
 
 let stopping = false;

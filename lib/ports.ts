@@ -179,3 +179,25 @@ export interface BlobStore {
   /** Deletes every object whose key starts with `prefix`. */
   deletePrefix(prefix: string): Promise<void>;
 }
+
+export type DeadLetterQueue = 'activities' | 'orchestrations';
+
+/** A message a dead-letter queue received, kept for operators after its handler dealt with it. */
+export interface DeadLetter {
+  queue: DeadLetterQueue;
+  messageId: string;
+  instanceId: string;
+  /** What the handler did about it. */
+  outcome: string;
+  /** ISO 8601. */
+  deadAt: string;
+  /** The message as it was sent (an activity task or a doorbell). */
+  message: unknown;
+}
+
+/** Inspecting and redriving dead letters (the AWS runtime; the in-memory runtime has no dead-letter queues). */
+export interface DeadLetterOperations {
+  list(queue: DeadLetterQueue, options?: { limit?: number; cursor?: string }): Promise<{ deadLetters: DeadLetter[]; cursor?: string }>;
+  /** Sends one message (or all) back to work; returns the ids redriven and those not found. */
+  redrive(queue: DeadLetterQueue, messageId?: string): Promise<{ redriven: string[]; notFound: string[] }>;
+}

@@ -9,6 +9,7 @@ import { systemClock, type Clock } from '../ports.js';
 import { TaskWorker } from '../runtime/activity-worker.js';
 import { OrchestrationWorker } from '../runtime/orchestration-worker.js';
 import { PayloadCodec } from '../runtime/payload-codec.js';
+import { DynamoDbDeadLetters } from './dead-letters.js';
 import { DynamoDbInstanceStore } from './dynamodb-store.js';
 import { S3BlobStore } from './s3-blob-store.js';
 import { QueueHandlers } from './sqs-handlers.js';
@@ -69,6 +70,7 @@ export interface AwsRuntime {
   tasks: TaskWorker;
   handlers: QueueHandlers;
   client: Client;
+  deadLetters: DynamoDbDeadLetters;
 }
 
 export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: { clock?: Clock; logger?: Logger } = {}): AwsRuntime {
@@ -92,7 +94,17 @@ export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: { 
   const deps = { app, store, queues, clock, logger, loadPayload };
   const orchestrations = new OrchestrationWorker(deps);
   const tasks = new TaskWorker(deps);
-  const handlers = new QueueHandlers({ store, queues, orchestrations, tasks, clock, logger, maxReceiveCount: config.maxReceiveCount ?? 5 });
   const client = new Client(deps);
-  return { config, clients, codec, store, queues, orchestrations, tasks, handlers, client };
+  const deadLetters = new DynamoDbDeadLetters({ dynamodb: clients.dynamodb, sqs: clients.sqs, tableName: config.tableName, activityQueueUrl: config.queues.activities, client });
+  const handlers = new QueueHandlers({
+    store,
+    queues,
+    orchestrations,
+    tasks,
+    clock,
+    logger,
+    maxReceiveCount: config.maxReceiveCount ?? 5,
+    archive: (queue, entry) => deadLetters.archive(queue, entry),
+  });
+  return { config, clients, codec, store, queues, orchestrations, tasks, handlers, client, deadLetters };
 }

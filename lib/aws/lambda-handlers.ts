@@ -35,7 +35,7 @@ export interface LambdaHandlers {
  * export const handler = createLambdaHandlers(app).orchestrator;
  */
 export function createLambdaHandlers(app: App, runtime: () => AwsRuntime = lazy(() => createAwsRuntime(app, configFromEnvironment()))): LambdaHandlers {
-  const api = lazy(() => new HttpApi({ client: runtime().client }));
+  const api = lazy(() => new HttpApi({ client: runtime().client, deadLetters: runtime().deadLetters }));
   return {
     orchestrator: (event) => runtime().handlers.doorbells(event.Records),
     activity: (event) => runtime().handlers.activities(event.Records),

@@ -1,6 +1,6 @@
 import { toFailureDetails, PoisonMessageError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { ActivityTask, Clock, InstanceRecord, InstanceStore, TimerTask } from '../ports.js';
+import { isTerminal, type ActivityTask, type Clock, type DeadLetterQueue, type InstanceRecord, type InstanceStore, type TimerTask } from '../ports.js';
 import type { TaskWorker } from '../runtime/activity-worker.js';
 import { messageIds } from '../runtime/messages.js';
 import type { OrchestrationWorker } from '../runtime/orchestration-worker.js';
@@ -28,6 +28,8 @@ export interface HandlerDependencies {
   logger: Logger;
   /** The activity queue's maxReceiveCount, named in PoisonMessageError. */
   maxReceiveCount: number;
+  /** Keeps each dead letter for operators to list and redrive. */
+  archive?: (queue: DeadLetterQueue, entry: { messageId: string; instanceId: string; outcome: string; body: string; deadAt: number }) => Promise<void>;
 }
 
 /**
@@ -89,6 +91,13 @@ export class QueueHandlers {
         event: { type: 'ActivityFailed', taskId: task.taskId, error: { ...toFailureDetails(error), nonRetryable: true } },
       });
       if (outcome !== 'not-found') await this.deps.queues.ringDoorbell(task.instanceId);
+      await this.deps.archive?.('activities', {
+        messageId: record.messageId,
+        instanceId: task.instanceId,
+        outcome: outcome === 'not-found' ? 'instance not found' : `call failed with PoisonMessageError (${outcome})`,
+        body: record.body,
+        deadAt: this.deps.clock.now(),
+      });
     });
   }
 
@@ -96,23 +105,31 @@ export class QueueHandlers {
   async orchestratorDeadLetters(records: QueueRecord[]): Promise<BatchResult> {
     return this.each(records, async (record) => {
       const { instanceId } = JSON.parse(record.body) as DoorbellMessage;
-      for (let attempt = 0; attempt < 5; attempt++) {
-        const instance = await this.deps.store.getInstance(instanceId);
-        if (!instance || instance.status === 'Quarantined' || ['Completed', 'Failed', 'Terminated'].includes(instance.status)) return;
-        const quarantined: InstanceRecord = {
-          ...instance,
-          status: 'Quarantined',
-          error: toFailureDetails(
-            new PoisonMessageError(
-              `The steps of instance '${instanceId}' failed ${this.deps.maxReceiveCount} times in a row (the orchestrator crashed, ran out of memory or timed out), so it was set aside. Check the logs, deploy a fix, then resume it.`,
-            ),
-          ),
-          updatedAt: this.deps.clock.now(),
-          revision: instance.revision + 1,
-        };
-        if (await this.deps.store.updateInstance(quarantined, instance.revision)) return;
-      }
+      const outcome = await this.quarantine(instanceId);
+      await this.deps.archive?.('orchestrations', { messageId: record.messageId, instanceId, outcome, body: record.body, deadAt: this.deps.clock.now() });
     });
+  }
+
+  /** Sets the instance aside for an operator; returns what happened, for the archive. */
+  private async quarantine(instanceId: string): Promise<string> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const instance = await this.deps.store.getInstance(instanceId);
+      if (!instance) return 'instance not found';
+      if (instance.status === 'Quarantined' || isTerminal(instance.status)) return `instance already ${instance.status}`;
+      const quarantined: InstanceRecord = {
+        ...instance,
+        status: 'Quarantined',
+        error: toFailureDetails(
+          new PoisonMessageError(
+            `The steps of instance '${instanceId}' failed ${this.deps.maxReceiveCount} times in a row (the orchestrator crashed, ran out of memory or timed out), so it was set aside. Check the logs, deploy a fix, then resume it.`,
+          ),
+        ),
+        updatedAt: this.deps.clock.now(),
+        revision: instance.revision + 1,
+      };
+      if (await this.deps.store.updateInstance(quarantined, instance.revision)) return 'instance quarantined';
+    }
+    throw new Error(`Instance '${instanceId}' kept changing while it was being quarantined.`);
   }
 
   private async each(records: QueueRecord[], handle: (record: QueueRecord) => Promise<void>): Promise<BatchResult> {

@@ -1,6 +1,6 @@
 import { PerdureError } from '../core/errors.js';
 import type { Client } from '../client.js';
-import type { InstanceStatusName } from '../ports.js';
+import type { DeadLetterOperations, DeadLetterQueue, InstanceStatusName } from '../ports.js';
 
 /** An HTTP request, as the API Gateway event or the local server hands it over. */
 export interface HttpRequest {
@@ -20,6 +20,8 @@ export interface HttpResponse {
 
 export interface HttpApiOptions {
   client: Client;
+  /** Dead-letter inspection and redrive (the AWS runtime). */
+  deadLetters?: DeadLetterOperations;
   /** Requests with a larger body are rejected with 413. @defaultValue 6 MiB */
   maxBodyBytes?: number;
 }
@@ -29,6 +31,7 @@ const STATUS_OF_CODE: Record<string, number> = {
   VALIDATION: 400,
   MALFORMED_JSON: 400,
   INSTANCE_NOT_FOUND: 404,
+  DEAD_LETTER_NOT_FOUND: 404,
   ORCHESTRATION_NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
@@ -48,11 +51,13 @@ type Handler = (request: HttpRequest, params: string[]) => Promise<HttpResponse>
  */
 export class HttpApi {
   private readonly client: Client;
+  private readonly deadLetters: DeadLetterOperations | undefined;
   private readonly maxBodyBytes: number;
   private readonly routes: { method: string; pattern: RegExp; handler: Handler }[];
 
   constructor(options: HttpApiOptions) {
     this.client = options.client;
+    this.deadLetters = options.deadLetters;
     this.maxBodyBytes = options.maxBodyBytes ?? 6 * 1024 * 1024;
     const id = '([^/]+)';
     this.routes = [
@@ -65,6 +70,8 @@ export class HttpApi {
       { method: 'POST', pattern: route(`/instances/${id}/terminate`), handler: (r, [instanceId]) => this.terminate(r, instanceId!) },
       { method: 'POST', pattern: route(`/instances/${id}/suspend`), handler: (r, [instanceId]) => this.suspend(r, instanceId!) },
       { method: 'POST', pattern: route(`/instances/${id}/resume`), handler: async (_r, [instanceId]) => (await this.client.resume(instanceId!), accepted(instanceId!)) },
+      { method: 'GET', pattern: route(`/dlq/${id}`), handler: (r, [queue]) => this.listDeadLetters(r, queue!) },
+      { method: 'POST', pattern: route(`/dlq/${id}/redrive`), handler: (r, [queue]) => this.redrive(r, queue!) },
     ];
   }
 
@@ -120,6 +127,31 @@ export class HttpApi {
     return accepted(instanceId);
   }
 
+  private async listDeadLetters(request: HttpRequest, queue: string): Promise<HttpResponse> {
+    const limit = request.query.limit === undefined ? undefined : Number(request.query.limit);
+    return json(200, await this.requireDeadLetters().list(checkQueue(queue), { limit, cursor: request.query.cursor }));
+  }
+
+  private async redrive(request: HttpRequest, queue: string): Promise<HttpResponse> {
+    const body = this.readJson(request);
+    if (body !== undefined && (typeof body !== 'object' || body === null || Array.isArray(body))) {
+      throw new HttpError('VALIDATION', 'The body must be empty (redrive all) or {"messageId": "..."} (redrive one).');
+    }
+    const { messageId, ...extra } = (body ?? {}) as { messageId?: unknown };
+    if (Object.keys(extra).length) throw new HttpError('VALIDATION', `Unknown fields ${Object.keys(extra).join(', ')}: only "messageId" is accepted.`);
+    if (messageId !== undefined && (typeof messageId !== 'string' || messageId.length === 0 || messageId.length > 200)) {
+      throw new HttpError('VALIDATION', '"messageId" must be a non-empty string.');
+    }
+    const result = await this.requireDeadLetters().redrive(checkQueue(queue), messageId);
+    if (messageId !== undefined && result.notFound.length) throw new HttpError('DEAD_LETTER_NOT_FOUND', `No dead letter ${JSON.stringify(messageId)} in the ${queue} queue: list them with GET /dlq/${queue}.`);
+    return json(200, result);
+  }
+
+  private requireDeadLetters(): DeadLetterOperations {
+    if (!this.deadLetters) throw new HttpError('ROUTE_NOT_FOUND', 'This runtime has no dead-letter queues (the in-memory runtime); they come with the AWS runtime.');
+    return this.deadLetters;
+  }
+
   private readReason(request: HttpRequest): string | undefined {
     const body = this.readJson(request);
     if (body === undefined) return undefined;
@@ -148,6 +180,13 @@ export class HttpApi {
       throw new HttpError('MALFORMED_JSON', `The body is not valid JSON (${(error as Error).message}).`);
     }
   }
+}
+
+function checkQueue(queue: string): DeadLetterQueue {
+  if (queue !== 'activities' && queue !== 'orchestrations') {
+    throw new HttpError('ROUTE_NOT_FOUND', `Unknown dead-letter queue ${JSON.stringify(queue)}: use /dlq/activities or /dlq/orchestrations.`);
+  }
+  return queue;
 }
 
 function route(pattern: string): RegExp {

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createExampleApp } from '../../functions/example-app.js';
 import { silentLogger, type ActivityFailedError } from '../../lib/index.js';
 import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.js';
+import { HttpApi } from '../../lib/runtime/http-api.js';
 import { VirtualClock } from '../../lib/memory/virtual-clock.js';
 import type { HistoryEvent } from '../../lib/index.js';
 
@@ -113,6 +114,13 @@ describe('AWS runtime on the embedded local stack', () => {
     expect(status).toMatchObject({ status: 'Completed', output: 'PoisonMessageError' });
     const failed = (await client.getHistory(id)).find((e): e is Extract<HistoryEvent, { type: 'ActivityFailed' }> => e.type === 'ActivityFailed');
     expect(failed?.error.message).toMatch(/^Activity 'hang' \(attempt 1\) was delivered 2 times and never finished/);
+    // The dead letter is kept for operators, over the HTTP API.
+    const api = new HttpApi({ client, deadLetters: stack.runtime.deadLetters });
+    const listed = await api.handle({ method: 'GET', path: '/dlq/activities', query: {}, headers: {} });
+    const { deadLetters } = JSON.parse(listed.body) as { deadLetters: { instanceId: string; outcome: string; message: { name: string } }[] };
+    expect(deadLetters.find((letter) => letter.instanceId === id)).toMatchObject({ outcome: 'call failed with PoisonMessageError (delivered)', message: { name: 'hang' } });
+    const missing = await api.handle({ method: 'POST', path: '/dlq/activities/redrive', query: {}, headers: {}, body: '{"messageId":"nope"}' });
+    expect(missing.statusCode).toBe(404);
   });
 
   it('records a result once when the same activity task is delivered twice', async () => {
@@ -151,8 +159,11 @@ describe('AWS runtime on the embedded local stack', () => {
     } finally {
       store.commitStep = commit;
     }
-    // After the fix, resume carries on from where it stopped.
-    await runtime.client.resume('always-crashes');
+    // After the fix, redriving its dead letter resumes it from where it stopped.
+    const { deadLetters } = await runtime.deadLetters.list('orchestrations');
+    const letter = deadLetters.find((entry) => entry.instanceId === 'always-crashes')!;
+    expect(letter.outcome).toBe('instance quarantined');
+    expect(await runtime.deadLetters.redrive('orchestrations', letter.messageId)).toEqual({ redriven: [letter.messageId], notFound: [] });
     await waitFor(() => runtime.client.getHistory('always-crashes'), (history) => history.some((e) => e.type === 'TimerCreated'));
     clock.advance(5_000);
     expect((await runtime.client.waitForCompletion('always-crashes', { timeout: '20s' })).status).toBe('Completed');

@@ -66,6 +66,8 @@ describe('HTTP API', () => {
     ['a non-numeric limit', 'GET', '/instances?limit=ten', undefined, 400, 'VALIDATION'],
     ['a terminate body with unknown fields', 'POST', '/instances/ghost/terminate', { reason: 'x', force: true }, 400, 'VALIDATION'],
     ['a bad history generation', 'GET', '/instances/ghost/history?generation=-1', undefined, 400, 'VALIDATION'],
+    ['dead letters of a runtime without queues', 'GET', '/dlq/activities', undefined, 404, 'ROUTE_NOT_FOUND'],
+    ['an unknown dead-letter queue', 'POST', '/dlq/timers/redrive', undefined, 404, 'ROUTE_NOT_FOUND'],
   ])('rejects %s with %i and writes nothing', async (_what, method, path, body, status, code) => {
     const { env, call } = await setup();
     const response = await call(method, path, body);
