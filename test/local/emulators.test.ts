@@ -1,4 +1,4 @@
-import { CreateTableCommand, DynamoDBClient, ListTablesCommand, PutItemCommand, QueryCommand, TransactWriteItemsCommand, TransactionCanceledException, ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, ListTablesCommand, PutItemCommand, QueryCommand, TransactWriteItemsCommand, TransactionCanceledException, ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -6,6 +6,7 @@ import { connect } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureTable } from '../../lib/aws/table.js';
 import { startDynamoDbLocal, type RunningEmulator } from '../../lib/local/dynamodb-local.js';
 import { startSqsS3Local } from '../../lib/local/sqs-s3-local.js';
 
@@ -33,25 +34,7 @@ describe('DynamoDB Local (embedded)', () => {
   beforeAll(async () => {
     dynamo = await startDynamoDbLocal({ dbPath: dataDir });
     client = new DynamoDBClient({ endpoint: dynamo.endpoint, region, credentials, maxAttempts: 1 });
-    await client.send(
-      new CreateTableCommand({
-        TableName: 'perdure-test',
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: 'PK', AttributeType: 'S' },
-          { AttributeName: 'SK', AttributeType: 'S' },
-          { AttributeName: 'status', AttributeType: 'S' },
-          { AttributeName: 'updatedAt', AttributeType: 'N' },
-        ],
-        KeySchema: [
-          { AttributeName: 'PK', KeyType: 'HASH' },
-          { AttributeName: 'SK', KeyType: 'RANGE' },
-        ],
-        GlobalSecondaryIndexes: [
-          { IndexName: 'byStatus', KeySchema: [{ AttributeName: 'status', KeyType: 'HASH' }, { AttributeName: 'updatedAt', KeyType: 'RANGE' }], Projection: { ProjectionType: 'ALL' } },
-        ],
-      }),
-    );
+    await ensureTable(client, 'perdure-test');
   });
   afterAll(async () => {
     await dynamo?.stop();
