@@ -58,7 +58,7 @@ export interface ClientDependencies {
 }
 
 /** Statuses a wait for completion returns on: the terminal ones, and Quarantined, which needs an operator. */
-const SETTLED: readonly InstanceStatusName[] = ['Completed', 'Failed', 'Terminated', 'Quarantined'];
+export const SETTLED: readonly InstanceStatusName[] = ['Completed', 'Failed', 'Terminated', 'Quarantined'];
 const STATUSES: readonly InstanceStatusName[] = ['Pending', 'Running', 'Completed', 'Failed', 'Terminated', 'Suspended', 'Quarantined', 'ContinuedAsNew'];
 
 /**

@@ -1,11 +1,10 @@
 import type { App } from './core/app.js';
 import { toMilliseconds, type Duration } from './core/durations.js';
 import type { Logger } from './core/logger.js';
-import { Client, type InstanceStatus, type WaitOptions } from './client.js';
+import { Client, SETTLED, type InstanceStatus, type WaitOptions } from './client.js';
 import { MemoryWorkQueues } from './memory/memory-queues.js';
 import { MemoryInstanceStore } from './memory/memory-store.js';
 import { VirtualClock } from './memory/virtual-clock.js';
-import type { InstanceStatusName } from './ports.js';
 import { TaskWorker } from './runtime/activity-worker.js';
 import { OrchestrationWorker } from './runtime/orchestration-worker.js';
 
@@ -19,8 +18,6 @@ export interface TestEnvironmentOptions {
   /** Reuse the instances of another environment, e.g. to test a new deployment of the app against them. @defaultValue a new store */
   store?: MemoryInstanceStore;
 }
-
-const SETTLED: readonly InstanceStatusName[] = ['Completed', 'Failed', 'Terminated', 'Quarantined'];
 
 /** The client of a test environment: `waitForCompletion` lets the clock skip ahead while it waits. */
 export class TestClient extends Client {

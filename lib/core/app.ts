@@ -117,14 +117,6 @@ export class App {
     const versions = this.orchestrations.get(name);
     return versions ? [...versions.keys()].sort(compareVersions).at(-1) : undefined;
   }
-
-  orchestrationNames(): string[] {
-    return [...this.orchestrations.keys()];
-  }
-
-  activityNames(): string[] {
-    return [...this.activities.keys()];
-  }
 }
 
 /**

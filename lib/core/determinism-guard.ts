@@ -30,11 +30,6 @@ export function runGuarded<T>(execution: GuardedExecution, fn: () => T): T {
   return storage.run(execution, fn);
 }
 
-/** The orchestration execution the calling code belongs to, if any. */
-export function currentExecution(): GuardedExecution | undefined {
-  return storage.getStore();
-}
-
 function install(): void {
   state.installed = true;
   const RealDate = globalThis.Date;

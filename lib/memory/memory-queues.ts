@@ -77,10 +77,6 @@ export class MemoryWorkQueues implements WorkQueues {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  get pendingTimers(): number {
-    return this.timers.size;
-  }
-
   close(): void {
     this.closed = true;
     clearTimeout(this.wake);

@@ -38,8 +38,4 @@ export class ExecutorCache {
   delete(instanceId: string): void {
     this.entries.delete(instanceId);
   }
-
-  get size(): number {
-    return this.entries.size;
-  }
 }
