@@ -8,6 +8,7 @@ import { createExampleApp } from '../../functions/example-app.js';
 import { silentLogger, type ActivityFailedError } from '../../lib/index.js';
 import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.js';
 import { HttpApi } from '../../lib/runtime/http-api.js';
+import { serveHttpApi } from '../../lib/local/http-server.js';
 import { VirtualClock } from '../../lib/memory/virtual-clock.js';
 import type { HistoryEvent } from '../../lib/index.js';
 
@@ -72,19 +73,30 @@ describe('AWS runtime on the embedded local stack', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('runs the example saga to completion: approval event, fan-out, offloaded invoice, a day of sleep, shipping', async () => {
-    const client = stack.runtime.client;
-    const id = await client.start('order', { orderId: 'o-9', customer: 'grace', amount: 2_500, items: [{ sku: 'desk', quantity: 1 }, { sku: 'chair', quantity: 4 }] });
-    await waitFor(() => client.getHistory(id), (history) => history.some((e) => e.type === 'ActivityCompleted'));
-    await client.raiseEvent(id, 'approval', { approved: true });
-    await waitFor(() => client.getHistory(id), (history) => history.some((e) => e.type === 'TimerCreated' && e.purpose === 'sleep'));
-    clock.advance(DAY);
-    const status = await client.waitForCompletion(id, { timeout: '30s' });
-    expect(status).toMatchObject({ status: 'Completed', output: { orderId: 'o-9', status: 'shipped', trackingNumber: 'TRK-o-9', invoiceBytes: 300_000 } });
+  it('runs the example saga to completion through the HTTP API: approval event, fan-out, offloaded invoice, a day of sleep, shipping', async () => {
+    const http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters }), 0);
+    try {
+      const call = async (method: string, path: string, body?: unknown) => {
+        const response = await fetch(`${http.url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+        return { status: response.status, body: (await response.json()) as Record<string, any> };
+      };
+      const order = { orderId: 'o-9', customer: 'grace', amount: 2_500, items: [{ sku: 'desk', quantity: 1 }, { sku: 'chair', quantity: 4 }] };
+      const started = await call('POST', '/orchestrations/order?instanceId=order-o-9', order);
+      expect(started).toMatchObject({ status: 202, body: { instanceId: 'order-o-9' } });
+      const history = async () => ((await call('GET', '/instances/order-o-9/history')).body.events as HistoryEvent[]) ?? [];
+      await waitFor(history, (events) => events.some((e) => e.type === 'ActivityCompleted'));
+      expect((await call('POST', '/instances/order-o-9/events/approval', { approved: true })).status).toBe(202);
+      await waitFor(history, (events) => events.some((e) => e.type === 'TimerCreated' && e.purpose === 'sleep'));
+      clock.advance(DAY);
+      const status = await waitFor(() => call('GET', '/instances/order-o-9'), (response) => response.body.status === 'Completed');
+      expect(status.body).toMatchObject({ status: 'Completed', output: { orderId: 'o-9', status: 'shipped', trackingNumber: 'TRK-o-9', invoiceBytes: 300_000 } });
+    } finally {
+      await http.close();
+    }
     // The 300 KB invoice lives in S3, and no table item comes near the 400 KB limit.
-    const objects = await stack.runtime.clients.s3.send(new ListObjectsV2Command({ Bucket: stack.config.bucketName, Prefix: `payloads/${id}/` }));
+    const objects = await stack.runtime.clients.s3.send(new ListObjectsV2Command({ Bucket: stack.config.bucketName, Prefix: 'payloads/order-o-9/' }));
     expect(objects.Contents?.length).toBeGreaterThanOrEqual(1);
-    const items = await stack.runtime.clients.dynamodb.send(new QueryCommand({ TableName: stack.config.tableName, KeyConditionExpression: 'PK = :pk', ExpressionAttributeValues: { ':pk': { S: `I#${id}` } } }));
+    const items = await stack.runtime.clients.dynamodb.send(new QueryCommand({ TableName: stack.config.tableName, KeyConditionExpression: 'PK = :pk', ExpressionAttributeValues: { ':pk': { S: 'I#order-o-9' } } }));
     for (const item of items.Items ?? []) expect(JSON.stringify(item).length).toBeLessThan(100_000);
   });
 
