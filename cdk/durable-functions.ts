@@ -1,0 +1,277 @@
+import { CfnOutput, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination, type IHttpRouteAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { Alarm, ComparisonOperator, Dashboard, GraphWidget, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { Effect, PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
+import { Architecture, Runtime, type IFunction } from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket } from 'aws-cdk-lib/aws-s3';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+/** How callers of the HTTP API authenticate. */
+export type ApiAuth = { type: 'iam' } | { type: 'jwt'; issuer: string; audience: string[] };
+
+export interface DurableFunctionsProps {
+  /**
+   * The module whose named exports are the handlers of the app: `orchestrator`, `activity`, `timer`,
+   * `activityDeadLetters`, `orchestratorDeadLetters`, `api` — `export const { ... } = createLambdaHandlers(app)`.
+   */
+  readonly entry: string;
+  /** Days a finished instance (its items and payload objects) is kept. @defaultValue 30 */
+  readonly retentionDays?: number;
+  /** Payloads above this many bytes (after gzip) go to S3. @defaultValue 65536 */
+  readonly inlineLimitBytes?: number;
+  /** Payloads above this many bytes are gzipped. @defaultValue 4096 */
+  readonly compressAboveBytes?: number;
+  /** Deliveries of a message before it moves to its dead-letter queue. @defaultValue 5 */
+  readonly maxReceiveCount?: number;
+  /** @defaultValue 512 */
+  readonly memorySize?: number;
+  /** One orchestration step (replay + commit + dispatch). @defaultValue 30 seconds */
+  readonly orchestratorTimeout?: Duration;
+  /** One activity attempt; keep it above the activities' own timeouts. @defaultValue 5 minutes */
+  readonly activityTimeout?: Duration;
+  /** @defaultValue IAM (SigV4-signed requests) */
+  readonly apiAuth?: ApiAuth;
+  /** What happens to the table and bucket when the stack is deleted. @defaultValue RETAIN */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/** AWS's guidance for SQS event sources: a visibility timeout of at least six times the function timeout. */
+const VISIBILITY_FACTOR = 6;
+
+/**
+ * Durable functions for one app: the DynamoDB event table, the SQS queues (each with a dead-letter queue),
+ * the S3 payload bucket, the Lambda functions with their event sources, an authenticated HTTP API, DLQ
+ * alarms and a dashboard. Everything is encrypted, TLS-only and granted the exact actions it uses.
+ * @example
+ * new DurableFunctions(stack, 'Orders', { entry: 'functions/handlers.ts' });
+ */
+export class DurableFunctions extends Construct {
+  readonly table: Table;
+  readonly bucket: Bucket;
+  readonly queues: { orchestrator: Queue; activities: Queue; timers: Queue };
+  readonly deadLetterQueues: { orchestrator: Queue; activities: Queue; timers: Queue };
+  readonly functions: Record<'orchestrator' | 'activity' | 'timer' | 'activityDeadLetters' | 'orchestratorDeadLetters' | 'api', NodejsFunction>;
+  readonly api: HttpApi;
+  readonly alarms: Alarm[];
+
+  constructor(scope: Construct, id: string, props: DurableFunctionsProps) {
+    super(scope, id);
+    const retentionDays = props.retentionDays ?? 30;
+    const maxReceiveCount = props.maxReceiveCount ?? 5;
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const orchestratorTimeout = props.orchestratorTimeout ?? Duration.seconds(30);
+    const activityTimeout = props.activityTimeout ?? Duration.minutes(5);
+    const shortTimeout = Duration.seconds(30);
+
+    this.table = new Table(this, 'Events', {
+      partitionKey: { name: 'PK', type: AttributeType.STRING },
+      sortKey: { name: 'SK', type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: 'ttl',
+      encryption: TableEncryption.AWS_MANAGED,
+      removalPolicy,
+    });
+    this.table.addGlobalSecondaryIndex({
+      indexName: 'byStatus',
+      partitionKey: { name: 'status', type: AttributeType.STRING },
+      sortKey: { name: 'updatedAt', type: AttributeType.NUMBER },
+    });
+
+    const accessLogs = new Bucket(this, 'PayloadAccessLogs', {
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      removalPolicy,
+      autoDeleteObjects: removalPolicy === RemovalPolicy.DESTROY,
+      lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(90) }],
+    });
+    Validations.of(accessLogs).acknowledge({ id: 'AwsSolutions::AwsSolutions-S1', reason: 'This is the access-log bucket of the payload bucket; logging its own access would loop.' });
+
+    this.bucket = new Bucket(this, 'Payloads', {
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      serverAccessLogsBucket: accessLogs,
+      serverAccessLogsPrefix: 'payloads-bucket/',
+      removalPolicy,
+      autoDeleteObjects: removalPolicy === RemovalPolicy.DESTROY,
+      lifecycleRules: [
+        { id: 'expire-payloads', prefix: 'payloads/', expiration: Duration.days(retentionDays), abortIncompleteMultipartUploadAfter: Duration.days(1) },
+        { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+    });
+
+    const queue = (name: string, visibilityTimeout: Duration, fifo: boolean) => {
+      const deadLetters = new Queue(this, `${name}DeadLetters`, {
+        fifo: fifo || undefined,
+        retentionPeriod: Duration.days(14),
+        encryption: QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+      });
+      const main = new Queue(this, `${name}Queue`, {
+        fifo: fifo || undefined,
+        visibilityTimeout,
+        encryption: QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        deadLetterQueue: { queue: deadLetters, maxReceiveCount },
+      });
+      return { main, deadLetters };
+    };
+    const orchestrator = queue('Orchestrator', Duration.seconds(orchestratorTimeout.toSeconds() * VISIBILITY_FACTOR), true);
+    const activities = queue('Activities', Duration.seconds(activityTimeout.toSeconds() * VISIBILITY_FACTOR), false);
+    const timers = queue('Timers', Duration.seconds(shortTimeout.toSeconds() * VISIBILITY_FACTOR), false);
+    this.queues = { orchestrator: orchestrator.main, activities: activities.main, timers: timers.main };
+    this.deadLetterQueues = { orchestrator: orchestrator.deadLetters, activities: activities.deadLetters, timers: timers.deadLetters };
+
+    const environment: Record<string, string> = {
+      PERDURE_TABLE: this.table.tableName,
+      PERDURE_BUCKET: this.bucket.bucketName,
+      PERDURE_ORCHESTRATOR_QUEUE_URL: orchestrator.main.queueUrl,
+      PERDURE_ACTIVITY_QUEUE_URL: activities.main.queueUrl,
+      PERDURE_TIMER_QUEUE_URL: timers.main.queueUrl,
+      PERDURE_MAX_RECEIVE_COUNT: String(maxReceiveCount),
+      PERDURE_RETENTION_DAYS: String(retentionDays),
+      NODE_OPTIONS: '--enable-source-maps',
+    };
+    if (props.inlineLimitBytes !== undefined) environment.PERDURE_INLINE_LIMIT_BYTES = String(props.inlineLimitBytes);
+    if (props.compressAboveBytes !== undefined) environment.PERDURE_COMPRESS_ABOVE_BYTES = String(props.compressAboveBytes);
+
+    const fn = (name: keyof DurableFunctions['functions'], timeout: Duration) =>
+      new NodejsFunction(this, `${name[0]!.toUpperCase()}${name.slice(1)}Function`, {
+        entry: props.entry,
+        handler: name,
+        runtime: Runtime.NODEJS_22_X,
+        architecture: Architecture.ARM_64,
+        memorySize: props.memorySize ?? 512,
+        timeout,
+        environment,
+        logGroup: new LogGroup(this, `${name[0]!.toUpperCase()}${name.slice(1)}Logs`, { retention: RetentionDays.ONE_MONTH, removalPolicy }),
+        bundling: {
+          format: OutputFormat.ESM,
+          target: 'node22',
+          minify: true,
+          sourceMap: true,
+          // ESM bundles of CommonJS dependencies need `require`.
+          banner: "import { createRequire as __perdureCreateRequire } from 'node:module'; const require = __perdureCreateRequire(import.meta.url);",
+          forceDockerBundling: false,
+        },
+      });
+    this.functions = {
+      orchestrator: fn('orchestrator', orchestratorTimeout),
+      activity: fn('activity', activityTimeout),
+      timer: fn('timer', shortTimeout),
+      activityDeadLetters: fn('activityDeadLetters', shortTimeout),
+      orchestratorDeadLetters: fn('orchestratorDeadLetters', shortTimeout),
+      api: fn('api', shortTimeout),
+    };
+
+    const source = (q: Queue) => new SqsEventSource(q, { batchSize: 10, reportBatchItemFailures: true });
+    this.functions.orchestrator.addEventSource(source(orchestrator.main));
+    this.functions.activity.addEventSource(source(activities.main));
+    this.functions.timer.addEventSource(source(timers.main));
+    this.functions.activityDeadLetters.addEventSource(source(activities.deadLetters));
+    this.functions.orchestratorDeadLetters.addEventSource(source(orchestrator.deadLetters));
+
+    // Least privilege: each function gets the exact actions its code calls, on these resources only.
+    const tableActions = {
+      step: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:TransactWriteItems', 'dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+      deliver: ['dynamodb:TransactWriteItems', 'dynamodb:ConditionCheckItem', 'dynamodb:PutItem', 'dynamodb:GetItem'],
+      api: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:TransactWriteItems', 'dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:Scan'],
+    };
+    const tableArns = [this.table.tableArn, `${this.table.tableArn}/index/byStatus`];
+    const objects = this.bucket.arnForObjects('payloads/*');
+    const allow = (grantee: IGrantable, actions: string[], resources: string[]) =>
+      grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ effect: Effect.ALLOW, actions, resources }));
+    const send = (grantee: IGrantable, ...queues: Queue[]) => allow(grantee, ['sqs:SendMessage'], queues.map((q) => q.queueArn));
+
+    const { orchestrator: orchestratorFn, activity, timer, activityDeadLetters, orchestratorDeadLetters, api } = this.functions;
+    allow(orchestratorFn, tableActions.step, tableArns);
+    allow(orchestratorFn, ['s3:GetObject', 's3:PutObject'], [objects]);
+    send(orchestratorFn, orchestrator.main, activities.main, timers.main);
+
+    allow(activity, tableActions.deliver, [this.table.tableArn]);
+    allow(activity, ['s3:GetObject', 's3:PutObject'], [objects]);
+    send(activity, orchestrator.main);
+
+    allow(timer, tableActions.deliver, [this.table.tableArn]);
+    send(timer, orchestrator.main, timers.main);
+
+    for (const handler of [activityDeadLetters, orchestratorDeadLetters]) {
+      allow(handler, tableActions.deliver, [this.table.tableArn]);
+      send(handler, orchestrator.main);
+    }
+
+    allow(api, tableActions.api, tableArns);
+    allow(api, ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], [objects]);
+    allow(api, ['s3:ListBucket'], [this.bucket.bucketArn]);
+    send(api, orchestrator.main, activities.main);
+
+    const authorizer: IHttpRouteAuthorizer =
+      props.apiAuth?.type === 'jwt'
+        ? new HttpJwtAuthorizer('JwtAuthorizer', props.apiAuth.issuer, { jwtAudience: props.apiAuth.audience })
+        : new HttpIamAuthorizer();
+    this.api = new HttpApi(this, 'Api', { createDefaultStage: false, defaultAuthorizer: authorizer });
+    new HttpStage(this, 'ApiStage', {
+      httpApi: this.api,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: { rateLimit: 200, burstLimit: 400 },
+      accessLogSettings: { destination: new LogGroupLogDestination(new LogGroup(this, 'ApiAccessLogs', { retention: RetentionDays.ONE_MONTH, removalPolicy })) },
+    });
+    const integration = new HttpLambdaIntegration('ApiIntegration', api);
+    this.api.addRoutes({ path: '/{proxy+}', methods: [HttpMethod.GET, HttpMethod.POST, HttpMethod.DELETE], integration });
+
+    this.alarms = Object.entries(this.deadLetterQueues).map(
+      ([name, dlq]) =>
+        new Alarm(this, `${name[0]!.toUpperCase()}${name.slice(1)}DeadLettersAlarm`, {
+          alarmDescription: `Messages in the ${name} dead-letter queue: inspect them with GET /dlq/... and redrive.`,
+          metric: dlq.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1) }),
+          threshold: 1,
+          evaluationPeriods: 1,
+          comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        }),
+    );
+
+    const dashboard = new Dashboard(this, 'Dashboard');
+    dashboard.addWidgets(
+      new GraphWidget({ title: 'Queue depth', left: Object.values(this.queues).map((q) => q.metricApproximateNumberOfMessagesVisible()) }),
+      new GraphWidget({ title: 'Dead letters', left: Object.values(this.deadLetterQueues).map((q) => q.metricApproximateNumberOfMessagesVisible()) }),
+      new GraphWidget({ title: 'Function errors', left: Object.values(this.functions).map((f: IFunction) => f.metricErrors()) }),
+      new GraphWidget({ title: 'Step duration (ms)', left: [this.functions.orchestrator.metricDuration()] }),
+    );
+
+    this.acknowledgeAcceptedFindings();
+
+    const output = (name: string, value: string) => new CfnOutput(this, name, { value });
+    output('ApiUrl', this.api.apiEndpoint);
+    output('TableName', this.table.tableName);
+    output('BucketName', this.bucket.bucketName);
+    output('OrchestratorQueueUrl', orchestrator.main.queueUrl);
+    output('ActivityQueueUrl', activities.main.queueUrl);
+    output('TimerQueueUrl', timers.main.queueUrl);
+  }
+
+  /** The cdk-nag findings this construct accepts, each with its reason; any other finding stops the synth. */
+  private acknowledgeAcceptedFindings(): void {
+    const accept = (id: string, reason: string) => Validations.of(this).acknowledge({ id: `AwsSolutions::${id}`, reason });
+    accept(
+      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      'AWSLambdaBasicExecutionRole only lets each function write its own CloudWatch logs: the standard managed policy for exactly that.',
+    );
+    accept('AwsSolutions-L1', 'Node.js 22 is the runtime Perdure supports and tests its bundles on; a newer runtime is adopted once the suite passes on it.');
+    const bucketId = Stack.of(this).getLogicalId(this.bucket.node.defaultChild as CfnBucket);
+    accept(
+      `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/payloads/*]`,
+      'Payload objects are keyed payloads/<instanceId>/<sha256>, so the functions need the objects under that prefix of the one payload bucket; the actions are listed exactly, without wildcards.',
+    );
+  }
+}

@@ -1,5 +1,0 @@
-import { createLambdaHandlers } from '../lib/aws/lambda-handlers.js';
-import { createExampleApp } from './example-app.js';
-
-/** Lambda entry point: the timer queue's event source mapping (ReportBatchItemFailures). */
-export const handler = createLambdaHandlers(createExampleApp()).timer;
