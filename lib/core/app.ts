@@ -1,5 +1,5 @@
 import { toMilliseconds } from './durations.js';
-import { ActivityNotFoundError, OrchestrationNotFoundError, ValidationError } from './errors.js';
+import { ActivityNotFoundError, describeValue, OrchestrationNotFoundError, ValidationError } from './errors.js';
 import { createJsonLogger, type Logger } from './logger.js';
 import { validateName } from './names.js';
 import { resolveRetryPolicy, type ResolvedRetryPolicy } from './retry-policy.js';
@@ -44,9 +44,12 @@ export class App {
   constructor(options: AppOptions = {}) {
     this.maxHistoryEvents = options.maxHistoryEvents ?? 10_000;
     if (!Number.isInteger(this.maxHistoryEvents) || this.maxHistoryEvents < 10) {
-      throw new ValidationError(`maxHistoryEvents must be an integer ≥ 10, got ${JSON.stringify(options.maxHistoryEvents)}.`);
+      throw new ValidationError(`maxHistoryEvents must be an integer ≥ 10, got ${describeValue(options.maxHistoryEvents)}.`);
     }
     this.historyWarningEvents = options.historyWarningEvents ?? Math.floor(this.maxHistoryEvents * 0.8);
+    if (!Number.isInteger(this.historyWarningEvents) || this.historyWarningEvents < 1 || this.historyWarningEvents > this.maxHistoryEvents) {
+      throw new ValidationError(`historyWarningEvents must be an integer from 1 to maxHistoryEvents (${this.maxHistoryEvents}), got ${describeValue(options.historyWarningEvents)}.`);
+    }
     this.logger = options.logger ?? createJsonLogger();
   }
 
@@ -133,7 +136,7 @@ export function createApp(options?: AppOptions): App {
 export function normalizeVersion(version: string | number): string {
   const text = String(version);
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$/.test(text)) {
-    throw new ValidationError(`Invalid version ${JSON.stringify(version)}: use a number or up to 40 letters, digits and _ . -`);
+    throw new ValidationError(`Invalid version ${describeValue(version)}: use a number or up to 40 letters, digits and _ . -`);
   }
   return text;
 }

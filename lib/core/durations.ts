@@ -1,4 +1,4 @@
-import { ValidationError } from './errors.js';
+import { describeValue, ValidationError } from './errors.js';
 
 /**
  * A span of time: milliseconds as a number, or a string of one or more `<number><unit>` parts
@@ -54,6 +54,6 @@ export function formatDuration(ms: number): string {
 
 function invalid(value: unknown, what: string): ValidationError {
   return new ValidationError(
-    `Invalid ${what} ${JSON.stringify(value) ?? String(value)}: use a non-negative number of milliseconds or a string like '500ms', '30s', '5m', '2h', '3d' or '1h30m'.`,
+    `Invalid ${what} ${describeValue(value)}: use a non-negative number of milliseconds or a string like '500ms', '30s', '5m', '2h', '3d' or '1h30m'.`,
   );
 }

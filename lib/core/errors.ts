@@ -3,6 +3,18 @@
  * what happened and what to do. Failures recorded in history are rebuilt as the same class on replay.
  */
 
+/**
+ * A value as an error message shows it: JSON where JSON can say it, otherwise `String(value)`, so that a
+ * message about a bad BigInt or a circular object never fails itself.
+ */
+export function describeValue(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return typeof value === 'bigint' ? `${value}n` : String(value);
+  }
+}
+
 /** Base class of every error Perdure throws. */
 export class PerdureError extends Error {
   /** A stable, machine-readable code, e.g. `NON_DETERMINISM`. */
@@ -165,7 +177,7 @@ export function toFailureDetails(thrown: unknown): FailureDetails {
     if (thrown instanceof PerdureError) failure.code = thrown.code;
     return failure;
   }
-  return { name: 'Error', message: typeof thrown === 'string' ? thrown : JSON.stringify(thrown) ?? String(thrown) };
+  return { name: 'Error', message: typeof thrown === 'string' ? thrown : describeValue(thrown) };
 }
 
 /** Rebuilds an error from its recorded details, with the same name, message, stack and details. */

@@ -1,4 +1,4 @@
-import { ValidationError } from './errors.js';
+import { describeValue, ValidationError } from './errors.js';
 
 // Ids and names become storage keys and URL segments: a small alphabet keeps them safe in both.
 const INSTANCE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$/;
@@ -7,7 +7,7 @@ const EVENT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/;
 
 function check(pattern: RegExp, value: unknown, what: string, rule: string): string {
   if (typeof value !== 'string' || !pattern.test(value)) {
-    const shown = typeof value === 'string' && value.length > 60 ? `${JSON.stringify(value.slice(0, 60))}... (${value.length} characters)` : JSON.stringify(value);
+    const shown = typeof value === 'string' && value.length > 60 ? `${JSON.stringify(value.slice(0, 60))}... (${value.length} characters)` : describeValue(value);
     throw new ValidationError(`Invalid ${what} ${shown}: ${rule}`);
   }
   return value;

@@ -1,7 +1,7 @@
 import type { App, RegisteredOrchestration } from './app.js';
 import { normalizeVersion } from './app.js';
 import { toMilliseconds, formatDuration, type Duration } from './durations.js';
-import { ActivityFailedError, SubOrchestrationFailedError, TimeoutError, ValidationError } from './errors.js';
+import { ActivityFailedError, describeValue, SubOrchestrationFailedError, TimeoutError, ValidationError } from './errors.js';
 import { childLogger, type Logger } from './logger.js';
 import { validateEventName, validateInstanceId, validateName } from './names.js';
 import { toJsonPayload } from './payload.js';
@@ -140,7 +140,7 @@ export class OrchestrationContextImpl implements OrchestrationContext {
     const concurrency = options.concurrency ?? items.length;
     if (!Number.isInteger(concurrency) || concurrency < 1) {
       if (items.length === 0) return [];
-      throw new ValidationError(`ctx.map concurrency must be an integer ≥ 1, got ${JSON.stringify(options.concurrency)}.`);
+      throw new ValidationError(`ctx.map concurrency must be an integer ≥ 1, got ${describeValue(options.concurrency)}.`);
     }
     const results = new Array<O>(items.length);
     let next = 0;
@@ -179,7 +179,7 @@ export class OrchestrationContextImpl implements OrchestrationContext {
 
   patched(changeId: string): boolean {
     if (typeof changeId !== 'string' || changeId.length === 0 || changeId.length > 100) {
-      throw new ValidationError(`ctx.patched needs a change id of 1–100 characters, got ${JSON.stringify(changeId)}.`);
+      throw new ValidationError(`ctx.patched needs a change id of 1–100 characters, got ${describeValue(changeId)}.`);
     }
     return this.executor.patched(changeId);
   }

@@ -1,5 +1,5 @@
 import { toMilliseconds, type Duration } from './durations.js';
-import { ValidationError, type FailureDetails } from './errors.js';
+import { describeValue, ValidationError, type FailureDetails } from './errors.js';
 
 /**
  * How a failed activity is retried. Every delay is a durable timer, so retries are visible in history
@@ -42,15 +42,15 @@ export const NO_RETRY: ResolvedRetryPolicy = Object.freeze({
 export function resolveRetryPolicy(policy: RetryPolicy | undefined): ResolvedRetryPolicy {
   if (policy === undefined) return NO_RETRY;
   if (typeof policy !== 'object' || policy === null) {
-    throw new ValidationError(`Invalid retry policy ${JSON.stringify(policy)}: pass an object such as { maxAttempts: 3, initialInterval: '1s' }.`);
+    throw new ValidationError(`Invalid retry policy ${describeValue(policy)}: pass an object such as { maxAttempts: 3, initialInterval: '1s' }.`);
   }
   const maxAttempts = policy.maxAttempts ?? 3;
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
-    throw new ValidationError(`Invalid retry policy: maxAttempts must be an integer ≥ 1, got ${JSON.stringify(policy.maxAttempts)}.`);
+    throw new ValidationError(`Invalid retry policy: maxAttempts must be an integer ≥ 1, got ${describeValue(policy.maxAttempts)}.`);
   }
   const backoffCoefficient = policy.backoffCoefficient ?? 2;
   if (typeof backoffCoefficient !== 'number' || !Number.isFinite(backoffCoefficient) || backoffCoefficient < 1) {
-    throw new ValidationError(`Invalid retry policy: backoffCoefficient must be a number ≥ 1, got ${JSON.stringify(policy.backoffCoefficient)}.`);
+    throw new ValidationError(`Invalid retry policy: backoffCoefficient must be a number ≥ 1, got ${describeValue(policy.backoffCoefficient)}.`);
   }
   const initialIntervalMs = toMilliseconds(policy.initialInterval ?? '1s', 'retry initialInterval');
   const maxIntervalMs = toMilliseconds(policy.maxInterval ?? '10m', 'retry maxInterval');
