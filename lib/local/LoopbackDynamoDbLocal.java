@@ -8,17 +8,53 @@ import software.amazon.dynamodb.services.local.server.DynamoDBProxyServer;
 /**
  * Starts DynamoDB Local bound to 127.0.0.1 only: its own command line listens on every interface and
  * has no host option, so this sets the host of its Jetty connector before the server starts.
+ *
+ * Takes DynamoDB Local's own arguments. `-port 0` (which its command line rejects) lets the connector
+ * pick a free port. Prints `PERDURE_DYNAMODB_READY port=<port>` once listening. Exits as soon as its
+ * standard input closes, so it never outlives the Node process that started it, however that one ends.
  */
 public class LoopbackDynamoDbLocal {
   public static void main(String[] args) throws Exception {
+    boolean anyPort = false;
+    for (int i = 0; i + 1 < args.length; i++) {
+      if (args[i].equals("-port") && args[i + 1].equals("0")) {
+        args[i + 1] = "8000"; // a placeholder for the parser; the connector gets port 0 below
+        anyPort = true;
+      }
+    }
     DynamoDBProxyServer proxy = ServerRunner.createServerFromCommandLineArgs(args);
     Field field = DynamoDBProxyServer.class.getDeclaredField("server");
     field.setAccessible(true);
     Server server = (Server) field.get(proxy);
-    for (Connector connector : server.getConnectors()) {
-      if (connector instanceof ServerConnector) ((ServerConnector) connector).setHost("127.0.0.1");
+    ServerConnector connector = null;
+    for (Connector candidate : server.getConnectors()) {
+      if (candidate instanceof ServerConnector) {
+        connector = (ServerConnector) candidate;
+        connector.setHost("127.0.0.1");
+        if (anyPort) connector.setPort(0);
+      }
     }
+    if (connector == null) throw new IllegalStateException("DynamoDB Local has no network connector to bind to 127.0.0.1");
+
+    Thread watchdog = new Thread(() -> {
+      try {
+        while (System.in.read() != -1) {}
+      } catch (Exception ignored) {
+        // A broken pipe means the parent is gone too.
+      }
+      try {
+        proxy.stop();
+      } catch (Exception ignored) {
+        // Exiting anyway.
+      } finally {
+        Runtime.getRuntime().halt(0);
+      }
+    }, "perdure-parent-watchdog");
+    watchdog.setDaemon(true);
+    watchdog.start();
+
     proxy.start();
-    System.out.println("PERDURE_DYNAMODB_READY");
+    System.out.println("PERDURE_DYNAMODB_READY port=" + connector.getLocalPort());
+    System.out.flush();
   }
 }

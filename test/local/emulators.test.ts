@@ -1,86 +1,142 @@
-import { DynamoDBClient, ListTablesCommand, PutItemCommand, QueryCommand, TransactWriteItemsCommand, TransactionCanceledException, ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { mkdtempSync, rmSync } from 'node:fs';
+import {
+  ConditionalCheckFailedException,
+  DescribeTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  ListTablesCommand,
+  PutItemCommand,
+  QueryCommand,
+  TransactionCanceledException,
+  TransactWriteItemsCommand,
+} from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateQueueCommand,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureTable } from '../../lib/aws/table.js';
+import { ensureTable, TABLE_SCHEMA } from '../../lib/aws/table.js';
 import { startDynamoDbLocal, type RunningEmulator } from '../../lib/local/dynamodb-local.js';
 import { startSqsS3Local } from '../../lib/local/sqs-s3-local.js';
 
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 const region = 'us-east-1';
+const TABLE = 'perdure-test';
 
-function refusesOn(host: string, port: number): Promise<boolean> {
+/** How a TCP connection to host:port ends: 'connected', or the error code (ECONNREFUSED when nothing listens there). */
+function tryConnect(host: string, port: number): Promise<string> {
   return new Promise((resolve) => {
     const socket = connect({ host, port, timeout: 2_000 });
-    socket.once('connect', () => (socket.destroy(), resolve(false)));
-    socket.once('error', () => resolve(true));
-    socket.once('timeout', () => (socket.destroy(), resolve(true)));
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('connected');
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve('timeout');
+    });
   });
 }
 
 const externalAddress = Object.values(networkInterfaces())
   .flat()
-  .find((address) => address && address.family === 'IPv4' && !address.internal)?.address;
+  .find((address) => address?.family === 'IPv4' && !address.internal)?.address;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('DynamoDB Local (embedded)', () => {
   let dynamo: RunningEmulator;
   let client: DynamoDBClient;
   const dataDir = mkdtempSync(join(tmpdir(), 'perdure-ddb-'));
+  const connectClient = () => new DynamoDBClient({ endpoint: dynamo.endpoint, region, credentials, maxAttempts: 1 });
 
   beforeAll(async () => {
     dynamo = await startDynamoDbLocal({ dbPath: dataDir });
-    client = new DynamoDBClient({ endpoint: dynamo.endpoint, region, credentials, maxAttempts: 1 });
-    await ensureTable(client, 'perdure-test');
+    client = connectClient();
   });
   afterAll(async () => {
+    client?.destroy();
     await dynamo?.stop();
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('rejects a conditional put of an existing key', async () => {
-    const put = () => client.send(new PutItemCommand({ TableName: 'perdure-test', Item: { PK: { S: 'a' }, SK: { S: 'META' } }, ConditionExpression: 'attribute_not_exists(PK)' }));
+  it('serves on 127.0.0.1 at the port it reports', () => {
+    expect(dynamo.endpoint).toBe(`http://127.0.0.1:${dynamo.port}`);
+    expect(dynamo.port).toBeGreaterThan(0);
+  });
+
+  it('creates a table with a global secondary index and queries the index', async () => {
+    await ensureTable(client, TABLE);
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: TABLE }));
+    expect(Table?.GlobalSecondaryIndexes?.map((index) => [index.IndexName, index.IndexStatus])).toEqual([[TABLE_SCHEMA.statusIndex, 'ACTIVE']]);
+    await client.send(new PutItemCommand({ TableName: TABLE, Item: { PK: { S: 'I#gsi' }, SK: { S: 'META' }, status: { S: 'Running' }, updatedAt: { N: '42' } } }));
+    const { Items } = await client.send(
+      new QueryCommand({ TableName: TABLE, IndexName: TABLE_SCHEMA.statusIndex, KeyConditionExpression: '#s = :s', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':s': { S: 'Running' } } }),
+    );
+    expect(Items?.map((item) => item.PK?.S)).toEqual(['I#gsi']);
+  });
+
+  it('rejects a conditional put (attribute_not_exists) of an existing key', async () => {
+    const put = () => client.send(new PutItemCommand({ TableName: TABLE, Item: { PK: { S: 'a' }, SK: { S: 'META' }, revision: { N: '1' } }, ConditionExpression: 'attribute_not_exists(PK)' }));
     await put();
     await expect(put()).rejects.toBeInstanceOf(ConditionalCheckFailedException);
   });
 
-  it('cancels a transaction whose condition fails, with a reason per item', async () => {
+  it('cancels a whole transaction whose condition check fails, with a reason per action', async () => {
     const error = await client
       .send(
         new TransactWriteItemsCommand({
           TransactItems: [
-            { Put: { TableName: 'perdure-test', Item: { PK: { S: 'b' }, SK: { S: 'H#1' } } } },
-            { ConditionCheck: { TableName: 'perdure-test', Key: { PK: { S: 'a' }, SK: { S: 'META' } }, ConditionExpression: 'revision = :r', ExpressionAttributeValues: { ':r': { N: '7' } } } },
+            { Put: { TableName: TABLE, Item: { PK: { S: 'b' }, SK: { S: 'H#1' } } } },
+            { ConditionCheck: { TableName: TABLE, Key: { PK: { S: 'a' }, SK: { S: 'META' } }, ConditionExpression: 'revision = :r', ExpressionAttributeValues: { ':r': { N: '7' } } } },
           ],
         }),
       )
       .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(TransactionCanceledException);
     expect((error as TransactionCanceledException).CancellationReasons?.map((reason) => reason.Code)).toEqual(['None', 'ConditionalCheckFailed']);
+    // Nothing of a cancelled transaction is written.
+    expect((await client.send(new GetItemCommand({ TableName: TABLE, Key: { PK: { S: 'b' }, SK: { S: 'H#1' } }, ConsistentRead: true }))).Item).toBeUndefined();
   });
 
   it('pages a query with Limit and ExclusiveStartKey', async () => {
-    for (let i = 0; i < 5; i++) await client.send(new PutItemCommand({ TableName: 'perdure-test', Item: { PK: { S: 'paged' }, SK: { S: `H#${i}` } } }));
-    const first = await client.send(new QueryCommand({ TableName: 'perdure-test', KeyConditionExpression: 'PK = :pk', ExpressionAttributeValues: { ':pk': { S: 'paged' } }, Limit: 3 }));
-    const second = await client.send(
-      new QueryCommand({ TableName: 'perdure-test', KeyConditionExpression: 'PK = :pk', ExpressionAttributeValues: { ':pk': { S: 'paged' } }, Limit: 3, ExclusiveStartKey: first.LastEvaluatedKey }),
-    );
+    for (let i = 0; i < 5; i++) await client.send(new PutItemCommand({ TableName: TABLE, Item: { PK: { S: 'paged' }, SK: { S: `H#${i}` } } }));
+    const query = (ExclusiveStartKey?: QueryCommand['input']['ExclusiveStartKey']) =>
+      client.send(new QueryCommand({ TableName: TABLE, KeyConditionExpression: 'PK = :pk', ExpressionAttributeValues: { ':pk': { S: 'paged' } }, Limit: 3, ExclusiveStartKey }));
+    const first = await query();
+    expect(first.Items).toHaveLength(3);
+    expect(first.LastEvaluatedKey).toEqual({ PK: { S: 'paged' }, SK: { S: 'H#2' } });
+    const second = await query(first.LastEvaluatedKey);
     expect([...first.Items!, ...second.Items!].map((item) => item.SK!.S)).toEqual(['H#0', 'H#1', 'H#2', 'H#3', 'H#4']);
+    expect(second.LastEvaluatedKey).toBeUndefined();
   });
 
-  it('keeps its tables on disk across a restart', async () => {
+  it.runIf(externalAddress)(`listens on 127.0.0.1 only (refused on ${externalAddress})`, async () => {
+    expect(await tryConnect(externalAddress!, dynamo.port)).toBe('ECONNREFUSED');
+    expect(await tryConnect('127.0.0.1', dynamo.port)).toBe('connected');
+  });
+
+  it('keeps its tables and items on disk (dbPath) across a stop and a start', async () => {
+    const port = dynamo.port;
+    client.destroy();
     await dynamo.stop();
-    dynamo = await startDynamoDbLocal({ dbPath: dataDir, port: dynamo.port });
-    client = new DynamoDBClient({ endpoint: dynamo.endpoint, region, credentials, maxAttempts: 1 });
-    expect((await client.send(new ListTablesCommand({}))).TableNames).toContain('perdure-test');
-  });
-
-  it.runIf(externalAddress)('listens on 127.0.0.1 only', async () => {
-    expect(await refusesOn(externalAddress!, dynamo.port)).toBe(true);
-    expect(await refusesOn('127.0.0.1', dynamo.port)).toBe(false);
+    expect(await tryConnect('127.0.0.1', port)).toBe('ECONNREFUSED'); // stop() waited for the process to exit
+    dynamo = await startDynamoDbLocal({ dbPath: dataDir, port });
+    expect(dynamo.port).toBe(port);
+    client = connectClient();
+    expect((await client.send(new ListTablesCommand({}))).TableNames).toContain(TABLE);
+    expect((await client.send(new GetItemCommand({ TableName: TABLE, Key: { PK: { S: 'a' }, SK: { S: 'META' } } }))).Item?.revision).toEqual({ N: '1' });
   });
 });
 
@@ -89,31 +145,44 @@ describe('fauxqs SQS and S3 (embedded)', () => {
   let sqs: SQSClient;
   let s3: S3Client;
   const dataDir = mkdtempSync(join(tmpdir(), 'perdure-s3-'));
+  const connectClients = () => {
+    sqs = new SQSClient({ endpoint: emulator.endpoint, region, credentials, maxAttempts: 1 });
+    s3 = new S3Client({ endpoint: emulator.endpoint, region, credentials, maxAttempts: 1, forcePathStyle: true });
+  };
+  const restart = async () => {
+    sqs.destroy();
+    s3.destroy();
+    await emulator.stop();
+    emulator = await startSqsS3Local({ dataDir, port: emulator.port });
+    connectClients();
+  };
+  const queueArn = async (QueueUrl: string | undefined) =>
+    (await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
+  const getBytes = async (Bucket: string, Key: string) => Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket, Key }))).Body!.transformToByteArray());
 
   beforeAll(async () => {
     emulator = await startSqsS3Local({ dataDir });
-    sqs = new SQSClient({ endpoint: emulator.endpoint, region, credentials, maxAttempts: 1 });
-    s3 = new S3Client({ endpoint: emulator.endpoint, region, credentials, maxAttempts: 1, forcePathStyle: true });
+    connectClients();
   });
-  const restart = async () => {
-    await emulator.stop();
-    emulator = await startSqsS3Local({ dataDir, port: emulator.port });
-    s3 = new S3Client({ endpoint: emulator.endpoint, region, credentials, maxAttempts: 1, forcePathStyle: true });
-  };
   afterAll(async () => {
+    sqs?.destroy();
+    s3?.destroy();
     await emulator?.stop();
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('serves a FIFO queue with deduplication and in-group order', async () => {
+  it('serves a FIFO queue with deduplication within the window and one message per group in flight', async () => {
     const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'doorbells.fifo', Attributes: { FifoQueue: 'true' } }));
-    for (const body of ['1', '2', '2']) {
-      await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: body, MessageGroupId: 'instance-1', MessageDeduplicationId: `d${body}` }));
-    }
+    const send = (body: string, dedup: string) => sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: body, MessageGroupId: 'instance-1', MessageDeduplicationId: dedup }));
+    await send('1', 'd1');
+    const second = await send('2', 'd2');
+    const duplicate = await send('2 again', 'd2');
+    expect(duplicate.MessageId).toBe(second.MessageId); // accepted, but not enqueued again
     const bodies: string[] = [];
     for (let i = 0; i < 3; i++) {
-      // While a message of the group is in flight, the group yields nothing else: one instance, one step at a time.
+      // While a message of the group is in flight, the group yields nothing else.
       const received = await sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 30 }));
+      expect(received.Messages?.length ?? 0).toBeLessThanOrEqual(i < 2 ? 1 : 0);
       for (const message of received.Messages ?? []) {
         bodies.push(message.Body!);
         await sqs.send(new DeleteMessageCommand({ QueueUrl, ReceiptHandle: message.ReceiptHandle }));
@@ -122,47 +191,83 @@ describe('fauxqs SQS and S3 (embedded)', () => {
     expect(bodies).toEqual(['1', '2']);
   });
 
-  it('moves a message to the dead-letter queue after maxReceiveCount receives', async () => {
+  it('moves a message to the dead-letter queue after maxReceiveCount (2) receives without a delete', async () => {
     const dlq = await sqs.send(new CreateQueueCommand({ QueueName: 'tasks-dlq' }));
-    const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlq.QueueUrl, AttributeNames: ['QueueArn'] }));
     const { QueueUrl } = await sqs.send(
-      new CreateQueueCommand({ QueueName: 'tasks', Attributes: { VisibilityTimeout: '0', RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes!.QueueArn, maxReceiveCount: 2 }) } }),
+      new CreateQueueCommand({ QueueName: 'tasks', Attributes: { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: await queueArn(dlq.QueueUrl), maxReceiveCount: 2 }) } }),
     );
     await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'poison' }));
-    for (let i = 0; i < 2; i++) expect((await sqs.send(new ReceiveMessageCommand({ QueueUrl }))).Messages?.[0]?.Body).toBe('poison');
+    for (const count of ['1', '2']) {
+      // VisibilityTimeout 0: visible again at once, as if the consumer had failed.
+      const { Messages } = await sqs.send(new ReceiveMessageCommand({ QueueUrl, VisibilityTimeout: 0, MessageSystemAttributeNames: ['ApproximateReceiveCount'] }));
+      expect(Messages?.map((message) => [message.Body, message.Attributes?.ApproximateReceiveCount])).toEqual([['poison', count]]);
+    }
     expect((await sqs.send(new ReceiveMessageCommand({ QueueUrl }))).Messages ?? []).toEqual([]);
-    expect((await sqs.send(new ReceiveMessageCommand({ QueueUrl: dlq.QueueUrl }))).Messages?.[0]?.Body).toBe('poison');
+    expect((await sqs.send(new ReceiveMessageCommand({ QueueUrl: dlq.QueueUrl }))).Messages?.map((message) => message.Body)).toEqual(['poison']);
   });
 
-  it('delays a message by DelaySeconds and sends batches of 10', async () => {
+  it('delays delivery by DelaySeconds', async () => {
     const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'timers' }));
     await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'later', DelaySeconds: 1 }));
     expect((await sqs.send(new ReceiveMessageCommand({ QueueUrl }))).Messages ?? []).toEqual([]);
-    await new Promise((resolve) => setTimeout(resolve, 1_100));
-    expect((await sqs.send(new ReceiveMessageCommand({ QueueUrl }))).Messages?.[0]?.Body).toBe('later');
+    await sleep(1_100);
+    expect((await sqs.send(new ReceiveMessageCommand({ QueueUrl }))).Messages?.map((message) => message.Body)).toEqual(['later']);
+  });
+
+  it('sends a batch of 10 and delivers all of them', async () => {
+    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'activities' }));
     const batch = await sqs.send(new SendMessageBatchCommand({ QueueUrl, Entries: Array.from({ length: 10 }, (_, i) => ({ Id: `m${i}`, MessageBody: `${i}` })) }));
     expect(batch.Successful).toHaveLength(10);
+    expect(batch.Failed ?? []).toEqual([]);
+    const bodies: string[] = [];
+    for (let attempt = 0; attempt < 10 && bodies.length < 10; attempt++) {
+      const { Messages } = await sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 30 }));
+      bodies.push(...(Messages ?? []).map((message) => message.Body!));
+    }
+    expect(bodies.sort((a, b) => Number(a) - Number(b))).toEqual(Array.from({ length: 10 }, (_, i) => `${i}`));
   });
 
-  it('round-trips a 5 MB object byte for byte, lists by prefix, deletes, and keeps objects across a restart', async () => {
+  it('round-trips a 5 MB object byte for byte, lists by prefix and deletes', async () => {
     await s3.send(new CreateBucketCommand({ Bucket: 'payloads' }));
-    const body = Buffer.alloc(5 * 1024 * 1024, 'perdure');
+    const body = randomBytes(5 * 1024 * 1024);
     await s3.send(new PutObjectCommand({ Bucket: 'payloads', Key: 'payloads/i-1/big', Body: body }));
     await s3.send(new PutObjectCommand({ Bucket: 'payloads', Key: 'payloads/i-2/small', Body: 'x' }));
-    const got = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: 'payloads', Key: 'payloads/i-1/big' }))).Body!.transformToByteArray());
-    expect(got.equals(body)).toBe(true);
+    expect((await getBytes('payloads', 'payloads/i-1/big')).equals(body)).toBe(true);
     const listed = await s3.send(new ListObjectsV2Command({ Bucket: 'payloads', Prefix: 'payloads/i-1/' }));
-    expect(listed.Contents?.map((o) => o.Key)).toEqual(['payloads/i-1/big']);
+    expect(listed.Contents?.map((object) => [object.Key, object.Size])).toEqual([['payloads/i-1/big', body.length]]);
 
-    await restart();
-    const again = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: 'payloads', Key: 'payloads/i-1/big' }))).Body!.transformToByteArray());
-    expect(again.equals(body)).toBe(true);
     await s3.send(new DeleteObjectCommand({ Bucket: 'payloads', Key: 'payloads/i-1/big' }));
-    await restart();
-    expect((await s3.send(new ListObjectsV2Command({ Bucket: 'payloads' }))).Contents?.map((o) => o.Key)).toEqual(['payloads/i-2/small']);
+    await expect(s3.send(new GetObjectCommand({ Bucket: 'payloads', Key: 'payloads/i-1/big' }))).rejects.toBeInstanceOf(NoSuchKey);
+    expect((await s3.send(new ListObjectsV2Command({ Bucket: 'payloads', Prefix: 'payloads/' }))).Contents?.map((object) => object.Key)).toEqual(['payloads/i-2/small']);
   });
 
-  it.runIf(externalAddress)('listens on 127.0.0.1 only', async () => {
-    expect(await refusesOn(externalAddress!, emulator.port)).toBe(true);
+  it('keeps S3 objects (not SQS queues) in dataDir across a restart, keys longer than a file name included', async () => {
+    const longKey = `payloads/${'i:'.repeat(100)}/${'f'.repeat(64)}`; // ~400 characters once URL-encoded
+    const body = randomBytes(64 * 1024);
+    await s3.send(new PutObjectCommand({ Bucket: 'payloads', Key: longKey, Body: body, ContentType: 'application/x-perdure' }));
+    await s3.send(new PutObjectCommand({ Bucket: 'payloads', Key: 'payloads/i-3/gone', Body: 'deleted before the restart' }));
+    await s3.send(new DeleteObjectCommand({ Bucket: 'payloads', Key: 'payloads/i-3/gone' }));
+    // An object in the layout of the first version of the disk store (encoded key + .meta.json) is migrated.
+    const legacyDir = join(dataDir, 'legacy');
+    mkdirSync(legacyDir);
+    writeFileSync(join(legacyDir, encodeURIComponent('payloads/old/1')), 'old');
+    writeFileSync(join(legacyDir, `${encodeURIComponent('payloads/old/1')}.meta.json`), JSON.stringify({ contentType: 'text/plain', metadata: {} }));
+
+    await restart();
+    const keys = async (Bucket: string) => (await s3.send(new ListObjectsV2Command({ Bucket }))).Contents?.map((object) => object.Key);
+    expect(await keys('payloads')).toEqual([longKey, 'payloads/i-2/small'].sort());
+    const got = await s3.send(new GetObjectCommand({ Bucket: 'payloads', Key: longKey }));
+    expect(got.ContentType).toBe('application/x-perdure');
+    expect(Buffer.from(await got.Body!.transformToByteArray()).equals(body)).toBe(true);
+    expect(await keys('legacy')).toEqual(['payloads/old/1']);
+    expect((await getBytes('legacy', 'payloads/old/1')).toString()).toBe('old');
+    expect(readdirSync(legacyDir).every((name) => /^[0-9a-f]{64}(\.json)?$/.test(name))).toBe(true);
+    // Queues are in memory only.
+    await expect(sqs.send(new GetQueueAttributesCommand({ QueueUrl: `${emulator.endpoint}/000000000000/timers`, AttributeNames: ['QueueArn'] }))).rejects.toThrow();
+  });
+
+  it.runIf(externalAddress)(`listens on 127.0.0.1 only (refused on ${externalAddress})`, async () => {
+    expect(await tryConnect(externalAddress!, emulator.port)).toBe('ECONNREFUSED');
+    expect(await tryConnect('127.0.0.1', emulator.port)).toBe('connected');
   });
 });
