@@ -45,4 +45,6 @@ export { Client } from './client.js';
 export type { InstanceStatus, StartOptions, WaitOptions, ListQuery } from './client.js';
 export type { InstanceStatusName } from './ports.js';
 export { TestEnvironment, TestClient } from './testing.js';
+export { checkReplay, replayHistories } from './replay-check.js';
+export type { RecordedHistory, ReplayCheckResult } from './replay-check.js';
 export type { TestEnvironmentOptions } from './testing.js';
