@@ -46,6 +46,21 @@ export interface ListQuery {
   /** @defaultValue 100 */
   limit?: number;
   cursor?: string;
+  /**
+   * Include each instance's input and output. Off by default: a page of 100 would otherwise fetch up to 200
+   * offloaded payloads from S3. `getStatus` always includes them.
+   */
+  includePayloads?: boolean;
+}
+
+export interface HistoryOptions {
+  /** @defaultValue the current generation */
+  generation?: number;
+  /**
+   * `resolve` (default) replaces offloaded and compressed payloads by their values; `keep` leaves each
+   * offloaded payload as a `{ $ref: { key, size, sha256 } }` reference, which is cheaper and keeps an export small.
+   */
+  payloads?: 'resolve' | 'keep';
 }
 
 export interface ClientDependencies {
@@ -55,6 +70,8 @@ export interface ClientDependencies {
   clock: Clock;
   /** Resolves stored payloads (e.g. S3 references) in statuses and histories. */
   loadPayload?: PayloadLoader;
+  /** Like `loadPayload`, but leaves offloaded payloads as `{ $ref }` references (histories exported with `payloads: 'keep'`). */
+  loadInlinePayload?: PayloadLoader;
 }
 
 /** Statuses a wait for completion returns on: the terminal ones, and Quarantined, which needs an operator. */
@@ -76,7 +93,7 @@ export class Client {
     validateName(name, 'orchestration name');
     const instanceId = options.instanceId === undefined ? randomUUID() : validateInstanceId(options.instanceId);
     const definition = this.deps.app.getOrchestration(name, options.version);
-    const payload = toJsonPayload(input, `input of orchestration '${name}'`);
+    const payload = toPayload(input, `input of orchestration '${name}'`);
     const now = this.deps.clock.now();
     const record: InstanceRecord = {
       instanceId,
@@ -126,7 +143,7 @@ export class Client {
    */
   async raiseEvent(instanceId: string, eventName: string, data?: unknown): Promise<void> {
     validateEventName(eventName);
-    const payload = toJsonPayload(data, `data of event '${eventName}'`);
+    const payload = toPayload(data, `data of event '${eventName}'`);
     const record = await this.getRecord(instanceId);
     this.assertNotFinished(record, `raise event '${eventName}' on`);
     await this.send(record, `E#${randomUUID()}`, { type: 'EventRaised', name: eventName, data: payload });
@@ -165,14 +182,18 @@ export class Client {
   }
 
   /** The history of the current generation, or of an earlier one. */
-  async getHistory(instanceId: string, options: { generation?: number } = {}): Promise<HistoryEvent[]> {
+  async getHistory(instanceId: string, options: HistoryOptions = {}): Promise<HistoryEvent[]> {
+    if (options.payloads !== undefined && options.payloads !== 'resolve' && options.payloads !== 'keep') {
+      throw new ValidationError(`payloads must be 'resolve' or 'keep', got ${JSON.stringify(options.payloads)}.`);
+    }
     const record = await this.getRecord(instanceId);
     const generation = options.generation ?? record.generation;
     if (!Number.isInteger(generation) || generation < 0 || generation > record.generation) {
       throw new ValidationError(`Instance '${instanceId}' has generations 0 to ${record.generation}; got ${JSON.stringify(options.generation)}.`);
     }
     const history = await this.deps.store.readHistory(instanceId, generation);
-    return this.deps.loadPayload ? Promise.all(history.map((event) => this.loadEventPayloads(event))) : history;
+    const load = options.payloads === 'keep' ? (this.deps.loadInlinePayload ?? this.deps.loadPayload) : this.deps.loadPayload;
+    return load ? Promise.all(history.map((event) => loadEventPayloads(event, load))) : history;
   }
 
   /** Deletes a finished instance and all its data. Terminate a running instance first. */
@@ -193,7 +214,7 @@ export class Client {
     const limit = query.limit ?? 100;
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ValidationError(`limit must be an integer from 1 to 1000, got ${JSON.stringify(query.limit)}.`);
     const page = await this.deps.store.listInstances({ ...query, limit });
-    const instances = await Promise.all(page.instances.map((record) => this.toStatus(record)));
+    const instances = await Promise.all(page.instances.map((record) => this.toStatus(record, query.includePayloads === true)));
     return page.cursor ? { instances, cursor: page.cursor } : { instances };
   }
 
@@ -204,7 +225,7 @@ export class Client {
     return record;
   }
 
-  protected async toStatus(record: InstanceRecord): Promise<InstanceStatus> {
+  protected async toStatus(record: InstanceRecord, includePayloads = true): Promise<InstanceStatus> {
     const load = this.deps.loadPayload ?? ((value: unknown) => value);
     const status: InstanceStatus = {
       instanceId: record.instanceId,
@@ -216,8 +237,8 @@ export class Client {
       createdAt: new Date(record.createdAt).toISOString(),
       updatedAt: new Date(record.updatedAt).toISOString(),
     };
-    if (record.input !== undefined) status.input = await load(record.input);
-    if (record.output !== undefined) status.output = await load(record.output);
+    if (includePayloads && record.input !== undefined) status.input = await load(record.input);
+    if (includePayloads && record.output !== undefined) status.output = await load(record.output);
     if (record.error) status.error = publicError(record.error);
     if (record.parent) status.parentInstanceId = record.parent.instanceId;
     return status;
@@ -231,7 +252,9 @@ export class Client {
 
   private assertNotFinished(record: InstanceRecord, action: string): void {
     if (isTerminal(record.status)) {
-      throw new InvalidStateError(`Cannot ${action} instance '${record.instanceId}': it is already ${record.status}.`);
+      throw new InvalidStateError(
+        `Cannot ${action} instance '${record.instanceId}': it is already ${record.status}. A finished instance takes no more events or commands: start a new instance instead.`,
+      );
     }
   }
 
@@ -241,16 +264,24 @@ export class Client {
     await this.deps.queues.ringDoorbell(record.instanceId);
   }
 
-  private async loadEventPayloads(event: HistoryEvent): Promise<HistoryEvent> {
-    const load = this.deps.loadPayload!;
-    const copy = { ...event } as Record<string, unknown>;
-    for (const key of ['input', 'result', 'output', 'data']) if (copy[key] !== undefined) copy[key] = await load(copy[key]);
-    return copy as unknown as HistoryEvent;
-  }
+}
+
+async function loadEventPayloads(event: HistoryEvent, load: PayloadLoader): Promise<HistoryEvent> {
+  const copy = { ...event } as Record<string, unknown>;
+  for (const key of ['input', 'result', 'output', 'data']) if (copy[key] !== undefined) copy[key] = await load(copy[key]);
+  return copy as unknown as HistoryEvent;
 }
 
 function publicError(error: FailureDetails): { name: string; message: string; code?: string } {
   return error.code ? { name: error.name, message: error.message, code: error.code } : { name: error.name, message: error.message };
+}
+
+/** JSON would turn a function or a symbol into nothing, and the instance would start (or the event arrive) without its data. */
+function toPayload(value: unknown, what: string): unknown {
+  if (typeof value === 'function' || typeof value === 'symbol') {
+    throw new ValidationError(`The ${what} is a ${typeof value}, which JSON cannot carry: pass plain data (objects, arrays, strings, numbers, booleans, null).`);
+  }
+  return toJsonPayload(value, what);
 }
 
 function checkReason(reason: unknown): void {

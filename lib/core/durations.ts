@@ -17,11 +17,14 @@ const UNIT_MS: Record<string, number> = {
 
 const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/gy;
 
+/** 100 years: longer spans are mistakes, and would put timers past the dates JavaScript can represent. */
+const MAX_MS = 36_500 * 86_400_000;
+
 /** Parses a {@link Duration} into milliseconds; throws a `ValidationError` that says what is accepted. */
 export function toMilliseconds(duration: Duration, what = 'duration'): number {
   if (typeof duration === 'number') {
     if (!Number.isFinite(duration) || duration < 0) throw invalid(duration, what);
-    return Math.round(duration);
+    return checkMaximum(Math.round(duration), duration, what);
   }
   if (typeof duration !== 'string') throw invalid(duration, what);
   const text = duration.trim();
@@ -33,7 +36,7 @@ export function toMilliseconds(duration: Duration, what = 'duration'): number {
     consumed = PART.lastIndex;
   }
   if (text.length === 0 || consumed !== text.length || !Number.isFinite(total)) throw invalid(duration, what);
-  return Math.round(total);
+  return checkMaximum(Math.round(total), duration, what);
 }
 
 /** Formats milliseconds as the shortest readable duration, e.g. `90000` → `'1m30s'`. */
@@ -52,8 +55,15 @@ export function formatDuration(ms: number): string {
   return text;
 }
 
+function checkMaximum(ms: number, value: Duration, what: string): number {
+  if (ms > MAX_MS) throw new ValidationError(`Invalid ${what} ${describeValue(value)}: it must be at most 36500d (100 years).`);
+  return ms;
+}
+
 function invalid(value: unknown, what: string): ValidationError {
+  // JSON shows NaN and Infinity as null.
+  const shown = typeof value === 'number' ? String(value) : describeValue(value);
   return new ValidationError(
-    `Invalid ${what} ${describeValue(value)}: use a non-negative number of milliseconds or a string like '500ms', '30s', '5m', '2h', '3d' or '1h30m'.`,
+    `Invalid ${what} ${shown}: use a non-negative number of milliseconds or a string like '500ms', '30s', '5m', '2h', '3d' or '1h30m'.`,
   );
 }

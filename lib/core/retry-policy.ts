@@ -38,11 +38,17 @@ export const NO_RETRY: ResolvedRetryPolicy = Object.freeze({
   nonRetryableErrors: [],
 });
 
+const POLICY_FIELDS = ['maxAttempts', 'initialInterval', 'backoffCoefficient', 'maxInterval', 'nonRetryableErrors'] as const satisfies readonly (keyof RetryPolicy)[];
+
 /** Validates a policy and fills in the defaults; throws a `ValidationError` naming the bad field. */
 export function resolveRetryPolicy(policy: RetryPolicy | undefined): ResolvedRetryPolicy {
   if (policy === undefined) return NO_RETRY;
-  if (typeof policy !== 'object' || policy === null) {
+  if (typeof policy !== 'object' || policy === null || Array.isArray(policy)) {
     throw new ValidationError(`Invalid retry policy ${describeValue(policy)}: pass an object such as { maxAttempts: 3, initialInterval: '1s' }.`);
+  }
+  const unknownFields = Object.keys(policy).filter((key) => !(POLICY_FIELDS as readonly string[]).includes(key));
+  if (unknownFields.length) {
+    throw new ValidationError(`Invalid retry policy: unknown field${unknownFields.length > 1 ? 's' : ''} ${unknownFields.join(', ')}; use ${POLICY_FIELDS.slice(0, -1).join(', ')} or ${POLICY_FIELDS.at(-1)}.`);
   }
   const maxAttempts = policy.maxAttempts ?? 3;
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {

@@ -8,9 +8,11 @@ export async function serveHttpApi(api: HttpApi, port: number, maxBodyBytes = 6 
     let size = 0;
     let tooLarge = false;
     request.on('data', (chunk: Buffer) => {
+      // Keep up to limit + 1 bytes, including the head of the chunk that crosses it.
+      const room = maxBodyBytes + 1 - size;
       size += chunk.length;
+      if (room > 0) chunks.push(chunk.subarray(0, room));
       if (size > maxBodyBytes + 1) tooLarge = true;
-      else chunks.push(chunk);
     });
     request.on('end', () => {
       const url = new URL(request.url ?? '/', 'http://127.0.0.1');

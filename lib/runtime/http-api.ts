@@ -1,6 +1,7 @@
 import { PerdureError } from '../core/errors.js';
 import type { Client } from '../client.js';
 import type { DeadLetterOperations, DeadLetterQueue, InstanceStatusName } from '../ports.js';
+import { WEB_UI_HEADERS, WEB_UI_HTML } from './web-ui.js';
 
 /** An HTTP request, as the API Gateway event or the local server hands it over. */
 export interface HttpRequest {
@@ -62,6 +63,7 @@ export class HttpApi {
     const id = '([^/]+)';
     this.routes = [
       { method: 'POST', pattern: route(`/orchestrations/${id}`), handler: (r, [name]) => this.start(r, name!) },
+      { method: 'GET', pattern: route('/ui'), handler: async () => ({ statusCode: 200, headers: { ...WEB_UI_HEADERS }, body: WEB_UI_HTML }) },
       { method: 'GET', pattern: route('/instances'), handler: (r) => this.list(r) },
       { method: 'GET', pattern: route(`/instances/${id}`), handler: async (_r, [instanceId]) => json(200, await this.client.getStatus(instanceId!)) },
       { method: 'DELETE', pattern: route(`/instances/${id}`), handler: async (_r, [instanceId]) => (await this.client.purge(instanceId!), empty(204)) },
@@ -69,7 +71,7 @@ export class HttpApi {
       { method: 'POST', pattern: route(`/instances/${id}/events/${id}`), handler: (r, [instanceId, event]) => this.raiseEvent(r, instanceId!, event!) },
       { method: 'POST', pattern: route(`/instances/${id}/terminate`), handler: (r, [instanceId]) => this.terminate(r, instanceId!) },
       { method: 'POST', pattern: route(`/instances/${id}/suspend`), handler: (r, [instanceId]) => this.suspend(r, instanceId!) },
-      { method: 'POST', pattern: route(`/instances/${id}/resume`), handler: async (_r, [instanceId]) => (await this.client.resume(instanceId!), accepted(instanceId!)) },
+      { method: 'POST', pattern: route(`/instances/${id}/resume`), handler: async (r, [instanceId]) => (this.readReason(r), await this.client.resume(instanceId!), accepted(instanceId!)) },
       { method: 'GET', pattern: route(`/dlq/${id}`), handler: (r, [queue]) => this.listDeadLetters(r, queue!) },
       { method: 'POST', pattern: route(`/dlq/${id}/redrive`), handler: (r, [queue]) => this.redrive(r, queue!) },
     ];
@@ -90,6 +92,9 @@ export class HttpApi {
   }
 
   private async start(request: HttpRequest, name: string): Promise<HttpResponse> {
+    // A misspelled parameter (instanceID) would otherwise start an instance under a random id.
+    const unknownParameters = Object.keys(request.query).filter((key) => key !== 'instanceId' && key !== 'version');
+    if (unknownParameters.length) throw new HttpError('VALIDATION', `Unknown query parameter ${unknownParameters.join(', ')}: use instanceId or version.`);
     const input = this.readJson(request);
     const instanceId = request.query.instanceId;
     const version = request.query.version;
@@ -98,16 +103,18 @@ export class HttpApi {
   }
 
   private async list(request: HttpRequest): Promise<HttpResponse> {
-    const { status, name, limit, cursor } = request.query;
+    const { status, name, limit, cursor, payloads } = request.query;
     const parsedLimit = limit === undefined ? undefined : Number(limit);
     if (parsedLimit !== undefined && !Number.isInteger(parsedLimit)) throw new HttpError('VALIDATION', `limit must be an integer from 1 to 1000, got ${JSON.stringify(limit)}.`);
-    return json(200, await this.client.list({ status: status as InstanceStatusName | undefined, name, limit: parsedLimit, cursor }));
+    if (payloads !== undefined && payloads !== 'true' && payloads !== 'false') throw new HttpError('VALIDATION', `payloads must be true or false, got ${JSON.stringify(payloads)}.`);
+    return json(200, await this.client.list({ status: status as InstanceStatusName | undefined, name, limit: parsedLimit, cursor, includePayloads: payloads === 'true' }).catch(rejectForeignCursor(cursor)));
   }
 
   private async history(request: HttpRequest, instanceId: string): Promise<HttpResponse> {
     const generation = request.query.generation;
     if (generation !== undefined && !/^\d+$/.test(generation)) throw new HttpError('VALIDATION', `generation must be a non-negative integer, got ${JSON.stringify(generation)}.`);
-    const history = await this.client.getHistory(instanceId, generation === undefined ? {} : { generation: Number(generation) });
+    const payloads = request.query.payloads as 'resolve' | 'keep' | undefined;
+    const history = await this.client.getHistory(instanceId, { ...(generation === undefined ? {} : { generation: Number(generation) }), ...(payloads === undefined ? {} : { payloads }) });
     return json(200, { instanceId, events: history });
   }
 
@@ -128,8 +135,10 @@ export class HttpApi {
   }
 
   private async listDeadLetters(request: HttpRequest, queue: string): Promise<HttpResponse> {
-    const limit = request.query.limit === undefined ? undefined : Number(request.query.limit);
-    return json(200, await this.requireDeadLetters().list(checkQueue(queue), { limit, cursor: request.query.cursor }));
+    const { limit, cursor } = request.query;
+    const parsedLimit = limit === undefined ? undefined : Number(limit);
+    if (parsedLimit !== undefined && !Number.isInteger(parsedLimit)) throw new HttpError('VALIDATION', `limit must be an integer from 1 to 1000, got ${JSON.stringify(limit)}.`);
+    return json(200, await this.requireDeadLetters().list(checkQueue(queue), { limit: parsedLimit, cursor }).catch(rejectForeignCursor(cursor)));
   }
 
   private async redrive(request: HttpRequest, queue: string): Promise<HttpResponse> {
@@ -177,7 +186,7 @@ export class HttpApi {
     try {
       return JSON.parse(body) as unknown;
     } catch (error) {
-      throw new HttpError('MALFORMED_JSON', `The body is not valid JSON (${(error as Error).message}).`);
+      throw new HttpError('MALFORMED_JSON', `The body is not valid JSON (${(error as Error).message}): send a JSON value with Content-Type: application/json.`);
     }
   }
 }
@@ -197,8 +206,22 @@ function decodeSegment(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    throw new HttpError('VALIDATION', `The path segment ${JSON.stringify(segment)} is not valid percent-encoding.`);
+    throw new HttpError('VALIDATION', `The path segment ${JSON.stringify(segment)} is not valid percent-encoding: encode it as UTF-8 (as encodeURIComponent does).`);
   }
+}
+
+/**
+ * A cursor this API did not hand out fails inside the store (its JSON does not parse, or DynamoDB rejects
+ * it as a start key): that is the caller's mistake, a 400, not a 500.
+ */
+function rejectForeignCursor(cursor: string | undefined): (error: unknown) => never {
+  return (error) => {
+    if (cursor !== undefined && (error instanceof SyntaxError || (error instanceof Error && error.name === 'ValidationException'))) {
+      const shown = cursor.length > 60 ? `${JSON.stringify(cursor.slice(0, 60))}...` : JSON.stringify(cursor);
+      throw new HttpError('VALIDATION', `cursor ${shown} is not one this API returned: pass back the cursor of the previous page unchanged, or omit it for the first page.`);
+    }
+    throw error;
+  };
 }
 
 function headerOf(request: HttpRequest, name: string): string | undefined {

@@ -99,6 +99,15 @@ export class PayloadCodec {
     return value instanceof EncodedPayload ? this.decode(value.stored) : value;
   }
 
+  /**
+   * Like `load`, but an offloaded payload stays a reference, `{ $ref: { key, size, sha256 } }`, and is not
+   * fetched: for listings and exports that should not pull megabytes from the blob store.
+   */
+  async loadInline(value: unknown): Promise<unknown> {
+    if (value instanceof EncodedPayload && 'ref' in value.stored) return { $ref: { ...value.stored.ref } };
+    return this.load(value);
+  }
+
   /** Deletes every blob of an instance (purge). */
   async deleteInstance(instanceId: string): Promise<void> {
     const prefix = PayloadCodec.prefix(instanceId);

@@ -133,7 +133,9 @@ describe('external events', () => {
     await expect(env.client.raiseEvent('nobody', 'go')).rejects.toThrow(InstanceNotFoundError);
     const id = await env.client.start('quick');
     await env.client.waitForCompletion(id);
-    await expect(env.client.raiseEvent(id, 'go')).rejects.toThrow(new InvalidStateError(`Cannot raise event 'go' on instance '${id}': it is already Completed.`));
+    await expect(env.client.raiseEvent(id, 'go')).rejects.toThrow(
+      new InvalidStateError(`Cannot raise event 'go' on instance '${id}': it is already Completed. A finished instance takes no more events or commands: start a new instance instead.`),
+    );
     await expect(env.client.raiseEvent(id, 'bad/name')).rejects.toThrow(ValidationError);
   });
 });

@@ -1,0 +1,639 @@
+/**
+ * Bad input, table by table: every row is a request or call that must be rejected with a 4xx status or a
+ * typed error whose message says what to fix, and that must leave every store exactly as it was.
+ *
+ * "Nothing was written" is checked on the whole in-memory state, read through the public ports: every
+ * instance record, every generation's history, every inbox, everything handed to the work queues, the
+ * dead letters and the app's registry. The same HTTP rows then run over the wire against the embedded
+ * local stack (DynamoDB Local, SQS and S3 on 127.0.0.1), where "nothing was written" is a full scan of the
+ * table (every item, so the item count too) and a listing of the payload bucket.
+ */
+import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  createApp,
+  InstanceExistsError,
+  InstanceNotFoundError,
+  InvalidStateError,
+  OrchestrationNotFoundError,
+  PerdureError,
+  silentLogger,
+  TestEnvironment,
+  toMilliseconds,
+  ValidationError,
+  type App,
+  type Client,
+  type RetryPolicy,
+} from '../lib/index.js';
+import { resolveRetryPolicy } from '../lib/core/retry-policy.js';
+import type { DeadLetter, DeadLetterOperations, DeadLetterQueue, InstanceRecord } from '../lib/ports.js';
+import { serveHttpApi } from '../lib/local/http-server.js';
+import { startLocalStack, type LocalStack } from '../lib/local/local-stack.js';
+import { HttpApi, type HttpRequest } from '../lib/runtime/http-api.js';
+
+/** The instances every row starts from, one per state a bad request can run into. */
+const IDS = { waiting: 'w-1', done: 'done-1', stopped: 'stopped-1', paused: 'paused-1', gone: 'gone-1' } as const;
+const BODY_LIMIT = 2_048;
+
+/** The app of every table: one activity, one orchestration that waits for an 'approve' event. */
+function buildApp(): App {
+  const app = createApp({ logger: silentLogger });
+  app.activity('greet', async (name: string) => `Hello, ${name}!`, { retry: { maxAttempts: 2 } });
+  app.orchestration('hello', async (ctx, input: { name: string }) => {
+    const approved = await ctx.waitForEvent<boolean>('approve');
+    return approved ? ctx.callActivity<string>('greet', input.name) : 'rejected';
+  });
+  return app;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// HTTP rows. Paths are written as a client would send them (percent-encoded); bodies are raw strings.
+// ---------------------------------------------------------------------------------------------------
+
+interface HttpRow {
+  what: string;
+  method: string;
+  /** Path and query, percent-encoded. */
+  path: string;
+  body?: string;
+  /** @defaultValue 'application/json' */
+  contentType?: string;
+  status: number;
+  code: string;
+  /** The message must say what to fix. */
+  message: RegExp;
+}
+
+const json = (value: unknown) => JSON.stringify(value);
+const TEN_KB_ID = 'a'.repeat(10 * 1024);
+const ID_RULE = /use 1–200 characters of letters, digits and _ \. : @ -, starting with a letter or digit/;
+const EVENT_RULE = /use 1–100 characters of letters, digits and _ \. : -, starting with a letter or digit/;
+const NAME_RULE = /use a letter followed by up to 99 letters, digits and _ \. -/;
+const NOT_JSON = /The body is not valid JSON \(.+\): send/;
+const SEND_JSON = /send JSON with Content-Type: application\/json/;
+const TOO_LARGE = new RegExp(`the limit is ${BODY_LIMIT}\\. Pass large data by reference`);
+const LIMIT_RULE = /limit must be an integer from 1 to 1000/;
+const GONE = /No orchestration instance 'gone-1' exists: check the id, or it may have been purged/;
+const FINISHED = /it is already (Completed|Terminated)\. .*start a new instance/;
+
+const HTTP_ROWS: HttpRow[] = [
+  // Malformed JSON
+  { what: 'a truncated JSON body on start', method: 'POST', path: '/orchestrations/hello', body: '{"name":', status: 400, code: 'MALFORMED_JSON', message: NOT_JSON },
+  { what: 'single-quoted JSON on start', method: 'POST', path: '/orchestrations/hello', body: "{'name': 'Ada'}", status: 400, code: 'MALFORMED_JSON', message: NOT_JSON },
+  { what: 'a byte-order mark before the JSON', method: 'POST', path: '/orchestrations/hello', body: '\uFEFF{"name":"Ada"}', status: 400, code: 'MALFORMED_JSON', message: NOT_JSON },
+  { what: 'the word undefined as event data', method: 'POST', path: `/instances/${IDS.waiting}/events/approve`, body: 'undefined', status: 400, code: 'MALFORMED_JSON', message: NOT_JSON },
+  { what: 'trailing garbage after a terminate body', method: 'POST', path: `/instances/${IDS.waiting}/terminate`, body: '{"reason":"x"} and more', status: 400, code: 'MALFORMED_JSON', message: NOT_JSON },
+  { what: 'malformed JSON on resume', method: 'POST', path: `/instances/${IDS.paused}/resume`, body: '{bad', status: 400, code: 'MALFORMED_JSON', message: NOT_JSON },
+  { what: 'malformed JSON on redrive', method: 'POST', path: '/dlq/activities/redrive', body: '{"messageId":', status: 400, code: 'MALFORMED_JSON', message: NOT_JSON },
+
+  // JSON that is not the object the route needs
+  { what: 'an array as a terminate body', method: 'POST', path: `/instances/${IDS.waiting}/terminate`, body: '[]', status: 400, code: 'VALIDATION', message: /must be a JSON object such as \{"reason": "\.\.\."\}, or empty/ },
+  { what: 'a string as a suspend body', method: 'POST', path: `/instances/${IDS.waiting}/suspend`, body: '"maintenance"', status: 400, code: 'VALIDATION', message: /must be a JSON object such as \{"reason": "\.\.\."\}, or empty/ },
+  { what: 'an array as a resume body', method: 'POST', path: `/instances/${IDS.paused}/resume`, body: '[1]', status: 400, code: 'VALIDATION', message: /must be a JSON object such as \{"reason": "\.\.\."\}, or empty/ },
+  { what: 'a number as a redrive body', method: 'POST', path: '/dlq/activities/redrive', body: '42', status: 400, code: 'VALIDATION', message: /must be empty \(redrive all\) or \{"messageId": "\.\.\."\}/ },
+  { what: 'null as a redrive body', method: 'POST', path: '/dlq/activities/redrive', body: 'null', status: 400, code: 'VALIDATION', message: /must be empty \(redrive all\) or \{"messageId": "\.\.\."\}/ },
+
+  // Missing, misspelled and extra fields
+  { what: 'an extra field next to reason', method: 'POST', path: `/instances/${IDS.waiting}/terminate`, body: json({ reason: 'x', force: true }), status: 400, code: 'VALIDATION', message: /Unknown field force: only "reason" is accepted/ },
+  { what: 'a misspelled reason (Reason)', method: 'POST', path: `/instances/${IDS.waiting}/suspend`, body: json({ Reason: 'x' }), status: 400, code: 'VALIDATION', message: /Unknown field Reason: only "reason" is accepted/ },
+  { what: 'an extra field on resume', method: 'POST', path: `/instances/${IDS.paused}/resume`, body: json({ now: true }), status: 400, code: 'VALIDATION', message: /Unknown field now: only "reason" is accepted/ },
+  { what: 'a reason that is a number', method: 'POST', path: `/instances/${IDS.waiting}/terminate`, body: json({ reason: 42 }), status: 400, code: 'VALIDATION', message: /"reason" must be a string/ },
+  { what: 'a reason over 1000 characters', method: 'POST', path: `/instances/${IDS.waiting}/terminate`, body: json({ reason: 'r'.repeat(1_001) }), status: 400, code: 'VALIDATION', message: /reason must be a string of at most 1000 characters/ },
+  { what: 'a misspelled messageId (messageID) on redrive', method: 'POST', path: '/dlq/activities/redrive', body: json({ messageID: 'dl-1' }), status: 400, code: 'VALIDATION', message: /Unknown fields messageID: only "messageId" is accepted/ },
+  { what: 'an empty messageId on redrive', method: 'POST', path: '/dlq/activities/redrive', body: json({ messageId: '' }), status: 400, code: 'VALIDATION', message: /"messageId" must be a non-empty string/ },
+  { what: 'a numeric messageId on redrive', method: 'POST', path: '/dlq/activities/redrive', body: json({ messageId: 7 }), status: 400, code: 'VALIDATION', message: /"messageId" must be a non-empty string/ },
+  { what: 'a misspelled instanceId query parameter (instanceID) on start', method: 'POST', path: '/orchestrations/hello?instanceID=typo-1', body: json({ name: 'Ada' }), status: 400, code: 'VALIDATION', message: /Unknown query parameter instanceID: use instanceId or version/ },
+  { what: 'an unknown query parameter on start', method: 'POST', path: '/orchestrations/hello?instanceId=x-1&dryRun=true', body: json({ name: 'Ada' }), status: 400, code: 'VALIDATION', message: /Unknown query parameter dryRun: use instanceId or version/ },
+
+  // Content types
+  { what: 'a text/plain start body', method: 'POST', path: '/orchestrations/hello', body: json({ name: 'Ada' }), contentType: 'text/plain', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: SEND_JSON },
+  { what: 'a form-encoded event', method: 'POST', path: `/instances/${IDS.waiting}/events/approve`, body: 'approved=true', contentType: 'application/x-www-form-urlencoded', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: SEND_JSON },
+  { what: 'a multipart terminate body', method: 'POST', path: `/instances/${IDS.waiting}/terminate`, body: '--b\r\n\r\nx\r\n--b--', contentType: 'multipart/form-data; boundary=b', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: SEND_JSON },
+  { what: 'application/jsonp (not JSON)', method: 'POST', path: '/orchestrations/hello', body: json({ name: 'Ada' }), contentType: 'application/jsonp', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: SEND_JSON },
+
+  // Bodies over the limit
+  { what: 'a start body over the limit', method: 'POST', path: '/orchestrations/hello', body: json({ name: 'x'.repeat(BODY_LIMIT) }), status: 413, code: 'PAYLOAD_TOO_LARGE', message: TOO_LARGE },
+  { what: 'event data over the limit', method: 'POST', path: `/instances/${IDS.waiting}/events/approve`, body: json(['y'.repeat(BODY_LIMIT)]), status: 413, code: 'PAYLOAD_TOO_LARGE', message: TOO_LARGE },
+  { what: 'a body over the limit in bytes but not in characters', method: 'POST', path: '/orchestrations/hello', body: json({ name: '€'.repeat(700) }), status: 413, code: 'PAYLOAD_TOO_LARGE', message: TOO_LARGE },
+
+  // Instance ids
+  { what: 'an empty instance id', method: 'POST', path: '/orchestrations/hello?instanceId=', body: json({ name: 'Ada' }), status: 400, code: 'VALIDATION', message: ID_RULE },
+  { what: 'a 10 KB instance id on start', method: 'POST', path: `/orchestrations/hello?instanceId=${TEN_KB_ID}`, body: json({ name: 'Ada' }), status: 400, code: 'VALIDATION', message: /\(10240 characters\): use 1–200 characters/ },
+  { what: 'a 10 KB instance id in the path', method: 'GET', path: `/instances/${TEN_KB_ID}`, status: 400, code: 'VALIDATION', message: ID_RULE },
+  { what: 'an encoded path separator in the instance id (start)', method: 'POST', path: '/orchestrations/hello?instanceId=a%2Fb', body: json({ name: 'Ada' }), status: 400, code: 'VALIDATION', message: ID_RULE },
+  { what: 'an encoded path separator in the instance id (path)', method: 'GET', path: '/instances/a%2Fb', status: 400, code: 'VALIDATION', message: ID_RULE },
+  { what: 'an encoded ../ in the instance id', method: 'DELETE', path: '/instances/..%2F..%2Fetc', status: 400, code: 'VALIDATION', message: ID_RULE },
+  { what: 'a newline in the instance id', method: 'POST', path: '/orchestrations/hello?instanceId=a%0Ab', body: json({ name: 'Ada' }), status: 400, code: 'VALIDATION', message: ID_RULE },
+  { what: 'a NUL in the instance id', method: 'POST', path: '/instances/w%00-1/terminate', status: 400, code: 'VALIDATION', message: ID_RULE },
+  { what: 'an escape character in the instance id', method: 'GET', path: '/instances/w-1%1B%5B2J', status: 400, code: 'VALIDATION', message: ID_RULE },
+  { what: 'a right-to-left override in the instance id', method: 'POST', path: '/orchestrations/hello?instanceId=%E2%80%AEevil', body: json({ name: 'Ada' }), status: 400, code: 'VALIDATION', message: ID_RULE },
+  { what: 'a zero-width space in the instance id', method: 'POST', path: '/instances/w-1%E2%80%8B/events/approve', body: 'true', status: 400, code: 'VALIDATION', message: ID_RULE },
+  { what: 'a lone surrogate (%ED%A0%80) in the instance id path', method: 'GET', path: '/instances/%ED%A0%80', status: 400, code: 'VALIDATION', message: /not valid percent-encoding: encode it as UTF-8/ },
+  { what: 'a lone surrogate (%ED%A0%80) in the instance id query', method: 'POST', path: '/orchestrations/hello?instanceId=x%ED%A0%80', body: json({ name: 'Ada' }), status: 400, code: 'VALIDATION', message: ID_RULE },
+  { what: 'a broken percent-escape in the path', method: 'GET', path: '/instances/w-1%E0%A4%A', status: 400, code: 'VALIDATION', message: /not valid percent-encoding: encode it as UTF-8/ },
+  { what: 'an instance id starting with a dash', method: 'GET', path: '/instances/-w-1/history', status: 400, code: 'VALIDATION', message: ID_RULE },
+  { what: 'a space in the instance id', method: 'POST', path: '/instances/w%201/suspend', status: 400, code: 'VALIDATION', message: ID_RULE },
+
+  // Orchestration names
+  { what: 'an unknown orchestration', method: 'POST', path: '/orchestrations/nope', body: json({}), status: 404, code: 'ORCHESTRATION_NOT_FOUND', message: /No orchestration named 'nope' is registered \(registered: hello\)/ },
+  { what: 'an orchestration name in the wrong case', method: 'POST', path: '/orchestrations/Hello', body: json({}), status: 404, code: 'ORCHESTRATION_NOT_FOUND', message: /\(registered: hello\)/ },
+  { what: 'a right-to-left override in the orchestration name', method: 'POST', path: '/orchestrations/%E2%80%AEhello', body: json({}), status: 400, code: 'VALIDATION', message: NAME_RULE },
+  { what: 'an encoded path separator in the orchestration name', method: 'POST', path: '/orchestrations/hel%2Flo', body: json({}), status: 400, code: 'VALIDATION', message: NAME_RULE },
+
+  // Routes and methods
+  { what: 'the root path', method: 'GET', path: '/', status: 404, code: 'ROUTE_NOT_FOUND', message: /See the README for the API/ },
+  { what: 'a path below history', method: 'GET', path: `/instances/${IDS.waiting}/history/extra`, status: 404, code: 'ROUTE_NOT_FOUND', message: /See the README for the API/ },
+  { what: 'an event route without an event name', method: 'POST', path: `/instances/${IDS.waiting}/events`, body: 'true', status: 404, code: 'ROUTE_NOT_FOUND', message: /See the README for the API/ },
+  { what: 'an empty instance id segment', method: 'POST', path: '/instances//terminate', status: 404, code: 'ROUTE_NOT_FOUND', message: /See the README for the API/ },
+  { what: 'PUT on an instance', method: 'PUT', path: `/instances/${IDS.waiting}`, body: json({}), status: 405, code: 'METHOD_NOT_ALLOWED', message: /use GET or DELETE/ },
+  { what: 'GET on a start route', method: 'GET', path: '/orchestrations/hello', status: 405, code: 'METHOD_NOT_ALLOWED', message: /use POST/ },
+  { what: 'DELETE on the instance list', method: 'DELETE', path: '/instances', status: 405, code: 'METHOD_NOT_ALLOWED', message: /use GET/ },
+  { what: 'GET on terminate', method: 'GET', path: `/instances/${IDS.waiting}/terminate`, status: 405, code: 'METHOD_NOT_ALLOWED', message: /use POST/ },
+  { what: 'an unknown dead-letter queue', method: 'GET', path: '/dlq/timers', status: 404, code: 'ROUTE_NOT_FOUND', message: /use \/dlq\/activities or \/dlq\/orchestrations/ },
+
+  // Event names
+  { what: 'a space in the event name', method: 'POST', path: `/instances/${IDS.waiting}/events/bad%20name`, body: 'true', status: 400, code: 'VALIDATION', message: EVENT_RULE },
+  { what: 'a zero-width space in the event name', method: 'POST', path: `/instances/${IDS.waiting}/events/%E2%80%8Bapprove`, body: 'true', status: 400, code: 'VALIDATION', message: EVENT_RULE },
+  { what: 'a NUL in the event name', method: 'POST', path: `/instances/${IDS.waiting}/events/approve%00`, body: 'true', status: 400, code: 'VALIDATION', message: EVENT_RULE },
+  { what: 'an event name of 101 characters', method: 'POST', path: `/instances/${IDS.waiting}/events/${'e'.repeat(101)}`, body: 'true', status: 400, code: 'VALIDATION', message: EVENT_RULE },
+
+  // Finished and purged instances
+  { what: 'an event for a Completed instance', method: 'POST', path: `/instances/${IDS.done}/events/approve`, body: 'true', status: 409, code: 'INVALID_STATE', message: FINISHED },
+  { what: 'terminating a Completed instance', method: 'POST', path: `/instances/${IDS.done}/terminate`, status: 409, code: 'INVALID_STATE', message: FINISHED },
+  { what: 'suspending a Terminated instance', method: 'POST', path: `/instances/${IDS.stopped}/suspend`, body: json({ reason: 'x' }), status: 409, code: 'INVALID_STATE', message: FINISHED },
+  { what: 'resuming a Completed instance', method: 'POST', path: `/instances/${IDS.done}/resume`, status: 409, code: 'INVALID_STATE', message: FINISHED },
+  { what: 'an event for a purged instance', method: 'POST', path: `/instances/${IDS.gone}/events/approve`, body: 'true', status: 404, code: 'INSTANCE_NOT_FOUND', message: GONE },
+  { what: 'terminating a purged instance', method: 'POST', path: `/instances/${IDS.gone}/terminate`, status: 404, code: 'INSTANCE_NOT_FOUND', message: GONE },
+  { what: 'suspending a purged instance', method: 'POST', path: `/instances/${IDS.gone}/suspend`, status: 404, code: 'INSTANCE_NOT_FOUND', message: GONE },
+  { what: 'purging a purged instance', method: 'DELETE', path: `/instances/${IDS.gone}`, status: 404, code: 'INSTANCE_NOT_FOUND', message: GONE },
+  { what: 'the history of a purged instance', method: 'GET', path: `/instances/${IDS.gone}/history`, status: 404, code: 'INSTANCE_NOT_FOUND', message: GONE },
+  { what: 'purging a running instance', method: 'DELETE', path: `/instances/${IDS.waiting}`, status: 409, code: 'INVALID_STATE', message: /Terminate it first/ },
+
+  // Duplicate starts
+  { what: 'a duplicate start of a running instance', method: 'POST', path: `/orchestrations/hello?instanceId=${IDS.waiting}`, body: json({ name: 'again' }), status: 409, code: 'INSTANCE_EXISTS', message: /Use another instance id, or purge the old instance first/ },
+  { what: 'a duplicate start of a Completed instance', method: 'POST', path: `/orchestrations/hello?instanceId=${IDS.done}`, body: json({ name: 'again' }), status: 409, code: 'INSTANCE_EXISTS', message: /Use another instance id, or purge the old instance first/ },
+
+  // Dead letters
+  { what: 'redriving a missing dead letter', method: 'POST', path: '/dlq/activities/redrive', body: json({ messageId: 'nope' }), status: 404, code: 'DEAD_LETTER_NOT_FOUND', message: /list them with GET \/dlq\/activities/ },
+  { what: 'redriving a dead letter from the other queue', method: 'POST', path: '/dlq/orchestrations/redrive', body: json({ messageId: 'dl-1' }), status: 404, code: 'DEAD_LETTER_NOT_FOUND', message: /list them with GET \/dlq\/orchestrations/ },
+  { what: 'redriving an unknown queue', method: 'POST', path: '/dlq/timers/redrive', status: 404, code: 'ROUTE_NOT_FOUND', message: /use \/dlq\/activities or \/dlq\/orchestrations/ },
+  { what: 'a non-numeric dead-letter limit', method: 'GET', path: '/dlq/activities?limit=ten', status: 400, code: 'VALIDATION', message: /limit must be an integer from 1 to 1000, got "ten"/ },
+
+  // Instance lists
+  { what: 'limit=0', method: 'GET', path: '/instances?limit=0', status: 400, code: 'VALIDATION', message: LIMIT_RULE },
+  { what: 'limit=1001', method: 'GET', path: '/instances?limit=1001', status: 400, code: 'VALIDATION', message: LIMIT_RULE },
+  { what: 'limit=ten', method: 'GET', path: '/instances?limit=ten', status: 400, code: 'VALIDATION', message: LIMIT_RULE },
+  { what: 'limit=1.5', method: 'GET', path: '/instances?limit=1.5', status: 400, code: 'VALIDATION', message: LIMIT_RULE },
+  { what: 'limit=-1', method: 'GET', path: '/instances?limit=-1', status: 400, code: 'VALIDATION', message: LIMIT_RULE },
+  { what: 'an unknown status', method: 'GET', path: '/instances?status=Sleeping', status: 400, code: 'VALIDATION', message: /Unknown status "Sleeping": use one of Pending, Running, Completed/ },
+  { what: 'a status in the wrong case', method: 'GET', path: '/instances?status=completed', status: 400, code: 'VALIDATION', message: /use one of Pending, Running, Completed/ },
+  { what: 'an invalid name filter', method: 'GET', path: '/instances?name=bad%20name', status: 400, code: 'VALIDATION', message: NAME_RULE },
+
+  // History generations
+  { what: 'generation=-1', method: 'GET', path: `/instances/${IDS.waiting}/history?generation=-1`, status: 400, code: 'VALIDATION', message: /generation must be a non-negative integer/ },
+  { what: 'generation=1.5', method: 'GET', path: `/instances/${IDS.waiting}/history?generation=1.5`, status: 400, code: 'VALIDATION', message: /generation must be a non-negative integer/ },
+  { what: 'generation=one', method: 'GET', path: `/instances/${IDS.waiting}/history?generation=one`, status: 400, code: 'VALIDATION', message: /generation must be a non-negative integer/ },
+  { what: 'an empty generation', method: 'GET', path: `/instances/${IDS.waiting}/history?generation=`, status: 400, code: 'VALIDATION', message: /generation must be a non-negative integer/ },
+  { what: 'a generation the instance has not reached', method: 'GET', path: `/instances/${IDS.waiting}/history?generation=5`, status: 400, code: 'VALIDATION', message: /has generations 0 to 0; got 5/ },
+
+  // Versions on start
+  { what: 'an empty version', method: 'POST', path: '/orchestrations/hello?version=', body: json({ name: 'Ada' }), status: 400, code: 'VALIDATION', message: /use a number or up to 40 letters, digits and _ \. -/ },
+  { what: 'a version with a space', method: 'POST', path: '/orchestrations/hello?version=v%202', body: json({ name: 'Ada' }), status: 400, code: 'VALIDATION', message: /use a number or up to 40 letters, digits and _ \. -/ },
+  { what: 'a version of 41 characters', method: 'POST', path: `/orchestrations/hello?version=${'9'.repeat(41)}`, body: json({ name: 'Ada' }), status: 400, code: 'VALIDATION', message: /use a number or up to 40 letters, digits and _ \. -/ },
+  { what: 'a version that is not registered', method: 'POST', path: '/orchestrations/hello?version=9', body: json({ name: 'Ada' }), status: 404, code: 'ORCHESTRATION_NOT_FOUND', message: /has no version 9 registered \(registered: 1\)/ },
+];
+
+/** Turns a row into the request the local HTTP server would hand to the API. */
+function toRequest(row: Pick<HttpRow, 'method' | 'path' | 'body' | 'contentType'>): HttpRequest {
+  const url = new URL(row.path, 'http://127.0.0.1');
+  return {
+    method: row.method,
+    path: url.pathname,
+    query: Object.fromEntries(url.searchParams),
+    headers: row.body === undefined ? {} : { 'content-type': row.contentType ?? 'application/json' },
+    body: row.body,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The world every row starts from, and a snapshot of all of it.
+// ---------------------------------------------------------------------------------------------------
+
+/** Dead letters in memory (the in-memory runtime has no queues of its own), with the AWS behaviour. */
+class MemoryDeadLetters implements DeadLetterOperations {
+  letters: DeadLetter[] = [
+    { queue: 'activities', messageId: 'dl-1', instanceId: IDS.waiting, outcome: 'call failed with PoisonMessageError (delivered)', deadAt: '2026-01-01T00:00:00.000Z', message: { name: 'greet' } },
+  ];
+
+  async list(queue: DeadLetterQueue): Promise<{ deadLetters: DeadLetter[] }> {
+    return { deadLetters: structuredClone(this.letters.filter((letter) => letter.queue === queue)) };
+  }
+
+  async redrive(queue: DeadLetterQueue, messageId?: string): Promise<{ redriven: string[]; notFound: string[] }> {
+    const targets = this.letters.filter((letter) => letter.queue === queue && (messageId === undefined || letter.messageId === messageId));
+    this.letters = this.letters.filter((letter) => !targets.includes(letter));
+    const redriven = targets.map((letter) => letter.messageId);
+    return { redriven, notFound: messageId !== undefined && redriven.length === 0 ? [messageId] : [] };
+  }
+}
+
+/** Names the registry snapshot looks up: every name a row tries to register, valid or not. */
+const REGISTRY_PROBES = ['greet', 'hello', 'ship', 'order', '', '1charge', 'has space', 'a/b', 'x'.repeat(101), '\u202Echarge', 'charge\u200B', 'chärge', 'charge\u0000'];
+
+/** What the app has registered, read through its public methods (functions compare by identity). */
+function registrySnapshot(app: App): unknown {
+  return REGISTRY_PROBES.map((name) => {
+    let versions: string;
+    try {
+      app.getOrchestration(name, 'no-such-version');
+      versions = 'probe version exists';
+    } catch (error) {
+      versions = (error as Error).message; // lists the registered versions, or that none is
+    }
+    let latest: unknown;
+    try {
+      latest = app.getOrchestration(name);
+    } catch {
+      latest = undefined;
+    }
+    return { name, activity: app.findActivity(name), latest, versions };
+  });
+}
+
+interface World {
+  app: App;
+  env: TestEnvironment;
+  client: Client;
+  api: HttpApi;
+  snapshot(): Promise<unknown>;
+}
+
+/**
+ * Five instances (waiting for an event, Completed, Terminated, Suspended, purged), a dead letter, and a
+ * log of everything handed to the work queues from now on.
+ */
+async function createWorld(): Promise<World> {
+  const app = buildApp();
+  const env = await TestEnvironment.create(app);
+  const client = env.client;
+  for (const [key, id] of Object.entries(IDS)) await client.start('hello', { name: key }, { instanceId: id });
+  await env.idle();
+  await client.raiseEvent(IDS.done, 'approve', true);
+  await client.raiseEvent(IDS.gone, 'approve', false);
+  await client.terminate(IDS.stopped, 'fixture');
+  await client.suspend(IDS.paused, 'fixture');
+  for (const id of [IDS.done, IDS.gone, IDS.stopped]) await client.waitForCompletion(id);
+  await client.purge(IDS.gone);
+  await env.idle();
+  const statuses = Object.fromEntries(await Promise.all([IDS.waiting, IDS.done, IDS.stopped, IDS.paused].map(async (id) => [id, (await client.getStatus(id)).status])));
+  expect(statuses).toEqual({ [IDS.waiting]: 'Running', [IDS.done]: 'Completed', [IDS.stopped]: 'Terminated', [IDS.paused]: 'Suspended' });
+
+  // From here on, every call to the queues is recorded: a rejected request must not enqueue anything.
+  const queued: unknown[] = [];
+  const queues = env.queues as unknown as Record<string, (...args: unknown[]) => Promise<void>>;
+  for (const method of ['ringDoorbell', 'enqueueActivities', 'scheduleTimers']) {
+    const original = queues[method]!.bind(env.queues);
+    queues[method] = async (...args: unknown[]) => {
+      queued.push({ method, args: structuredClone(args) });
+      return original(...args);
+    };
+  }
+  const deadLetters = new MemoryDeadLetters();
+  const api = new HttpApi({ client, deadLetters, maxBodyBytes: BODY_LIMIT });
+
+  const snapshot = async () => {
+    await env.idle();
+    const records: InstanceRecord[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await env.store.listInstances({ limit: 1000, cursor });
+      records.push(...page.instances);
+      cursor = page.cursor;
+    } while (cursor);
+    records.sort((a, b) => a.instanceId.localeCompare(b.instanceId));
+    const instances = [];
+    for (const record of records) {
+      const state = await env.store.loadStep(record.instanceId);
+      const histories = [];
+      for (let generation = 0; generation <= record.generation; generation++) histories.push(await env.store.readHistory(record.instanceId, generation));
+      instances.push({ record, inbox: state?.inbox, histories });
+    }
+    return {
+      instances,
+      queued: structuredClone(queued),
+      deadLetters: structuredClone(deadLetters.letters),
+      registry: registrySnapshot(app),
+      workerErrors: env.workerErrors.length,
+    };
+  };
+  return { app, env, client, api, snapshot };
+}
+
+let world: World;
+
+/** Runs `action` and checks that the whole state is the same afterwards. */
+async function expectNothingWritten<T>(action: () => Promise<T>): Promise<T> {
+  const before = await world.snapshot();
+  const result = await action();
+  expect(await world.snapshot()).toEqual(before);
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Surface 1: the HTTP API over the in-memory runtime.
+// ---------------------------------------------------------------------------------------------------
+
+
+// ---------------------------------------------------------------------------------------------------
+// Surface 2: the client, called directly.
+// ---------------------------------------------------------------------------------------------------
+
+type ErrorClass = new (...args: never[]) => PerdureError;
+
+interface ClientRow {
+  what: string;
+  call: (client: Client) => Promise<unknown>;
+  error: ErrorClass;
+  code: string;
+  message: RegExp;
+}
+
+const cyclic: Record<string, unknown> = { name: 'loop' };
+cyclic.self = cyclic;
+const PLAIN_DATA = /pass plain data \(objects, arrays, strings, numbers, booleans, null\)/;
+
+const CLIENT_ROWS: ClientRow[] = [
+  // start
+  { what: 'start of an unknown orchestration', call: (c) => c.start('nope', {}), error: OrchestrationNotFoundError, code: 'ORCHESTRATION_NOT_FOUND', message: /No orchestration named 'nope' is registered \(registered: hello\)/ },
+  { what: 'start with an empty orchestration name', call: (c) => c.start('', {}), error: ValidationError, code: 'VALIDATION', message: NAME_RULE },
+  { what: 'start with an orchestration name holding a zero-width space', call: (c) => c.start('hello\u200B', {}), error: ValidationError, code: 'VALIDATION', message: NAME_RULE },
+  { what: 'start with an empty instance id', call: (c) => c.start('hello', {}, { instanceId: '' }), error: ValidationError, code: 'VALIDATION', message: ID_RULE },
+  { what: 'start with a 10 KB instance id', call: (c) => c.start('hello', {}, { instanceId: TEN_KB_ID }), error: ValidationError, code: 'VALIDATION', message: /\(10240 characters\): use 1–200 characters/ },
+  { what: 'start with a path separator in the instance id', call: (c) => c.start('hello', {}, { instanceId: 'a/b' }), error: ValidationError, code: 'VALIDATION', message: ID_RULE },
+  { what: 'start with a control character in the instance id', call: (c) => c.start('hello', {}, { instanceId: 'a\u0007b' }), error: ValidationError, code: 'VALIDATION', message: ID_RULE },
+  { what: 'start with a NUL in the instance id', call: (c) => c.start('hello', {}, { instanceId: 'a\u0000' }), error: ValidationError, code: 'VALIDATION', message: ID_RULE },
+  { what: 'start with a right-to-left override in the instance id', call: (c) => c.start('hello', {}, { instanceId: 'abc\u202Efdp.exe' }), error: ValidationError, code: 'VALIDATION', message: ID_RULE },
+  { what: 'start with a lone surrogate in the instance id', call: (c) => c.start('hello', {}, { instanceId: 'a\uD800' }), error: ValidationError, code: 'VALIDATION', message: ID_RULE },
+  { what: 'start with a number as the instance id', call: (c) => c.start('hello', {}, { instanceId: 42 as never }), error: ValidationError, code: 'VALIDATION', message: ID_RULE },
+  { what: 'start with a version that is not registered', call: (c) => c.start('hello', {}, { version: 9 }), error: OrchestrationNotFoundError, code: 'ORCHESTRATION_NOT_FOUND', message: /has no version 9 registered \(registered: 1\)/ },
+  { what: 'start with an invalid version', call: (c) => c.start('hello', {}, { version: 'v 2' }), error: ValidationError, code: 'VALIDATION', message: /use a number or up to 40 letters, digits and _ \. -/ },
+  { what: 'a duplicate start', call: (c) => c.start('hello', {}, { instanceId: IDS.waiting }), error: InstanceExistsError, code: 'INSTANCE_EXISTS', message: /Use another instance id, or purge the old instance first/ },
+  // events
+  { what: 'an event name with a space', call: (c) => c.raiseEvent(IDS.waiting, 'bad name', true), error: ValidationError, code: 'VALIDATION', message: EVENT_RULE },
+  { what: 'an empty event name', call: (c) => c.raiseEvent(IDS.waiting, '', true), error: ValidationError, code: 'VALIDATION', message: EVENT_RULE },
+  { what: 'an event for a Completed instance', call: (c) => c.raiseEvent(IDS.done, 'approve', true), error: InvalidStateError, code: 'INVALID_STATE', message: FINISHED },
+  { what: 'an event for a purged instance', call: (c) => c.raiseEvent(IDS.gone, 'approve', true), error: InstanceNotFoundError, code: 'INSTANCE_NOT_FOUND', message: GONE },
+  { what: 'an event for an invalid instance id', call: (c) => c.raiseEvent('w-1/../x', 'approve', true), error: ValidationError, code: 'VALIDATION', message: ID_RULE },
+  // control
+  { what: 'terminating a Completed instance', call: (c) => c.terminate(IDS.done), error: InvalidStateError, code: 'INVALID_STATE', message: FINISHED },
+  { what: 'terminating a purged instance', call: (c) => c.terminate(IDS.gone), error: InstanceNotFoundError, code: 'INSTANCE_NOT_FOUND', message: GONE },
+  { what: 'terminating with a reason that is not a string', call: (c) => c.terminate(IDS.waiting, { why: 'x' } as never), error: ValidationError, code: 'VALIDATION', message: /reason must be a string of at most 1000 characters/ },
+  { what: 'suspending with a reason over 1000 characters', call: (c) => c.suspend(IDS.waiting, 'r'.repeat(1_001)), error: ValidationError, code: 'VALIDATION', message: /reason must be a string of at most 1000 characters/ },
+  { what: 'suspending a Terminated instance', call: (c) => c.suspend(IDS.stopped), error: InvalidStateError, code: 'INVALID_STATE', message: FINISHED },
+  { what: 'suspending a purged instance', call: (c) => c.suspend(IDS.gone), error: InstanceNotFoundError, code: 'INSTANCE_NOT_FOUND', message: GONE },
+  { what: 'resuming a Terminated instance', call: (c) => c.resume(IDS.stopped), error: InvalidStateError, code: 'INVALID_STATE', message: FINISHED },
+  { what: 'purging a running instance', call: (c) => c.purge(IDS.waiting), error: InvalidStateError, code: 'INVALID_STATE', message: /only Completed, Failed or Terminated instances can be purged\. Terminate it first/ },
+  { what: 'purging a purged instance', call: (c) => c.purge(IDS.gone), error: InstanceNotFoundError, code: 'INSTANCE_NOT_FOUND', message: GONE },
+  // reads
+  { what: 'the status of an empty instance id', call: (c) => c.getStatus(''), error: ValidationError, code: 'VALIDATION', message: ID_RULE },
+  { what: 'a negative history generation', call: (c) => c.getHistory(IDS.waiting, { generation: -1 }), error: ValidationError, code: 'VALIDATION', message: /has generations 0 to 0; got -1/ },
+  { what: 'a fractional history generation', call: (c) => c.getHistory(IDS.waiting, { generation: 0.5 }), error: ValidationError, code: 'VALIDATION', message: /has generations 0 to 0; got 0\.5/ },
+  { what: 'a history generation not reached yet', call: (c) => c.getHistory(IDS.waiting, { generation: 3 }), error: ValidationError, code: 'VALIDATION', message: /has generations 0 to 0; got 3/ },
+  { what: 'a list with an unknown status', call: (c) => c.list({ status: 'Sleeping' as never }), error: ValidationError, code: 'VALIDATION', message: /use one of Pending, Running, Completed/ },
+  { what: 'a list with limit 0', call: (c) => c.list({ limit: 0 }), error: ValidationError, code: 'VALIDATION', message: LIMIT_RULE },
+  { what: 'a list with limit NaN', call: (c) => c.list({ limit: Number.NaN }), error: ValidationError, code: 'VALIDATION', message: LIMIT_RULE },
+  { what: 'a list with an invalid name', call: (c) => c.list({ name: 'has space' }), error: ValidationError, code: 'VALIDATION', message: NAME_RULE },
+  { what: 'a wait with an invalid timeout', call: (c) => c.waitForCompletion(IDS.waiting, { timeout: '5 fortnights' }), error: ValidationError, code: 'VALIDATION', message: /Invalid wait timeout "5 fortnights": use a non-negative number/ },
+];
+
+
+// ---------------------------------------------------------------------------------------------------
+// Surface 3: the core (durations, retry policies, registration, payloads).
+// ---------------------------------------------------------------------------------------------------
+
+interface CoreRow {
+  what: string;
+  run: (world: World) => unknown;
+  message: RegExp;
+}
+
+const DURATION_RULE = /use a non-negative number of milliseconds or a string like '500ms', '30s', '5m', '2h', '3d' or '1h30m'/;
+const TOO_LONG = /must be at most 36500d \(100 years\)/;
+const noop = async () => undefined;
+const retry = (policy: unknown) => (w: World) => w.app.activity('ship', noop, { retry: policy as RetryPolicy });
+
+const CORE_ROWS: CoreRow[] = [
+  // Durations
+  { what: "duration ''", run: () => toMilliseconds(''), message: DURATION_RULE },
+  { what: "duration '   '", run: () => toMilliseconds('   '), message: DURATION_RULE },
+  { what: "duration '-1s'", run: () => toMilliseconds('-1s'), message: DURATION_RULE },
+  { what: "duration '5 fortnights'", run: () => toMilliseconds('5 fortnights'), message: /Invalid duration "5 fortnights": use a non-negative/ },
+  { what: "duration '1h 30m' (a space between parts)", run: () => toMilliseconds('1h 30m'), message: DURATION_RULE },
+  { what: "duration '5' (a string without a unit)", run: () => toMilliseconds('5'), message: DURATION_RULE },
+  { what: "duration '1e3s'", run: () => toMilliseconds('1e3s'), message: DURATION_RULE },
+  { what: 'duration NaN', run: () => toMilliseconds(Number.NaN), message: /Invalid duration NaN: use a non-negative/ },
+  { what: 'duration Infinity', run: () => toMilliseconds(Number.POSITIVE_INFINITY), message: /Invalid duration Infinity: use a non-negative/ },
+  { what: 'duration -1', run: () => toMilliseconds(-1), message: /Invalid duration -1: use a non-negative/ },
+  { what: 'duration null', run: () => toMilliseconds(null as never), message: DURATION_RULE },
+  { what: 'duration 1e300 (beyond any date)', run: () => toMilliseconds(1e300), message: TOO_LONG },
+  { what: "duration '99999999999999999999999d'", run: () => toMilliseconds('99999999999999999999999d'), message: TOO_LONG },
+  { what: "duration '36501d'", run: () => toMilliseconds('36501d'), message: TOO_LONG },
+  { what: "activity timeout '5 fortnights'", run: (w) => w.app.activity('ship', noop, { timeout: '5 fortnights' }), message: /Invalid timeout of activity 'ship' "5 fortnights": use a non-negative/ },
+  { what: 'activity timeout NaN', run: (w) => w.app.activity('ship', noop, { timeout: Number.NaN }), message: /Invalid timeout of activity 'ship' NaN/ },
+
+  // Retry policies (directly, and on a registration that must not happen)
+  { what: 'retry maxAttempts 0', run: retry({ maxAttempts: 0 }), message: /maxAttempts must be an integer ≥ 1, got 0/ },
+  { what: 'retry maxAttempts 1.5', run: retry({ maxAttempts: 1.5 }), message: /maxAttempts must be an integer ≥ 1, got 1\.5/ },
+  { what: 'retry maxAttempts -3', run: () => resolveRetryPolicy({ maxAttempts: -3 }), message: /maxAttempts must be an integer ≥ 1, got -3/ },
+  { what: 'retry maxAttempts Infinity', run: () => resolveRetryPolicy({ maxAttempts: Number.POSITIVE_INFINITY }), message: /maxAttempts must be an integer ≥ 1/ },
+  { what: "retry maxAttempts '3' (a string)", run: () => resolveRetryPolicy({ maxAttempts: '3' as never }), message: /maxAttempts must be an integer ≥ 1, got "3"/ },
+  { what: 'retry backoffCoefficient 0.5', run: retry({ backoffCoefficient: 0.5 }), message: /backoffCoefficient must be a number ≥ 1, got 0\.5/ },
+  { what: 'retry backoffCoefficient 0', run: () => resolveRetryPolicy({ backoffCoefficient: 0 }), message: /backoffCoefficient must be a number ≥ 1, got 0/ },
+  { what: 'retry backoffCoefficient NaN', run: () => resolveRetryPolicy({ backoffCoefficient: Number.NaN }), message: /backoffCoefficient must be a number ≥ 1/ },
+  { what: 'retry initialInterval -1', run: retry({ initialInterval: -1 }), message: /Invalid retry initialInterval -1: use a non-negative/ },
+  { what: "retry initialInterval '-1s'", run: () => resolveRetryPolicy({ initialInterval: '-1s' }), message: /Invalid retry initialInterval "-1s": use a non-negative/ },
+  { what: 'retry maxInterval -5', run: () => resolveRetryPolicy({ maxInterval: -5 }), message: /Invalid retry maxInterval -5: use a non-negative/ },
+  { what: 'retry maxInterval shorter than initialInterval', run: retry({ initialInterval: '1m', maxInterval: '10s' }), message: /maxInterval \(10000 ms\) is shorter than initialInterval \(60000 ms\)/ },
+  { what: 'retry nonRetryableErrors as a string', run: () => resolveRetryPolicy({ nonRetryableErrors: 'TypeError' as never }), message: /nonRetryableErrors must be an array of error names/ },
+  { what: 'retry with a misspelled field (maxAttempt)', run: retry({ maxAttempt: 5 }), message: /unknown field maxAttempt; use maxAttempts, initialInterval, backoffCoefficient, maxInterval or nonRetryableErrors/ },
+  { what: 'retry with an unknown field (retries)', run: () => resolveRetryPolicy({ retries: 5, maxAttempts: 2 } as never), message: /unknown field retries; use maxAttempts/ },
+  { what: 'retry policy as an array', run: () => resolveRetryPolicy([5] as never), message: /pass an object such as \{ maxAttempts: 3, initialInterval: '1s' \}/ },
+  { what: "retry policy as a string 'fast'", run: retry('fast'), message: /Invalid retry policy "fast": pass an object/ },
+
+  // Names and registrations
+  { what: "activity name ''", run: (w) => w.app.activity('', noop), message: NAME_RULE },
+  { what: "activity name '1charge' (starts with a digit)", run: (w) => w.app.activity('1charge', noop), message: NAME_RULE },
+  { what: "activity name 'has space'", run: (w) => w.app.activity('has space', noop), message: NAME_RULE },
+  { what: "activity name 'a/b'", run: (w) => w.app.activity('a/b', noop), message: NAME_RULE },
+  { what: 'activity name of 101 characters', run: (w) => w.app.activity('x'.repeat(101), noop), message: /\(101 characters\): use a letter followed by/ },
+  { what: 'activity name with a right-to-left override', run: (w) => w.app.activity('\u202Echarge', noop), message: NAME_RULE },
+  { what: 'activity name with a zero-width space', run: (w) => w.app.activity('charge\u200B', noop), message: NAME_RULE },
+  { what: 'activity name with a NUL', run: (w) => w.app.activity('charge\u0000', noop), message: NAME_RULE },
+  { what: "orchestration name 'chärge' (non-ASCII)", run: (w) => w.app.orchestration('chärge', noop), message: NAME_RULE },
+  { what: "orchestration name ''", run: (w) => w.app.orchestration('', noop), message: NAME_RULE },
+  { what: "orchestration name 'a/b'", run: (w) => w.app.orchestration('a/b', noop), message: NAME_RULE },
+  { what: 'a duplicate activity', run: (w) => w.app.activity('greet', noop), message: /Activity 'greet' is already registered/ },
+  { what: 'a duplicate orchestration version', run: (w) => w.app.orchestration('hello', noop), message: /Orchestration 'hello' version 1 is already registered/ },
+  { what: "a duplicate orchestration version given as '1'", run: (w) => w.app.orchestration('hello', noop, { version: '1' }), message: /Orchestration 'hello' version 1 is already registered/ },
+  { what: 'an activity that is not a function', run: (w) => w.app.activity('ship', 'ship' as never), message: /Activity 'ship' must be a function/ },
+  { what: 'an orchestration with an invalid version', run: (w) => w.app.orchestration('order', noop, { version: 'v 2' }), message: /Invalid version "v 2": use a number or up to 40 letters/ },
+
+  // Inputs that JSON cannot carry
+  { what: 'a BigInt input to start', run: (w) => w.client.start('hello', 10n), message: PLAIN_DATA },
+  { what: 'a BigInt nested in the input to start', run: (w) => w.client.start('hello', { amount: 10n }), message: PLAIN_DATA },
+  { what: 'a cyclic input to start', run: (w) => w.client.start('hello', cyclic), message: PLAIN_DATA },
+  { what: 'a function as the input to start', run: (w) => w.client.start('hello', () => ({ name: 'Ada' })), message: PLAIN_DATA },
+  { what: 'a symbol as the input to start', run: (w) => w.client.start('hello', Symbol('Ada')), message: PLAIN_DATA },
+  { what: 'a function as event data', run: (w) => w.client.raiseEvent(IDS.waiting, 'approve', () => true), message: PLAIN_DATA },
+  { what: 'a cyclic object as event data', run: (w) => w.client.raiseEvent(IDS.waiting, 'approve', cyclic), message: PLAIN_DATA },
+];
+
+// ---------------------------------------------------------------------------------------------------
+// The three surfaces in memory.
+// ---------------------------------------------------------------------------------------------------
+
+describe('in memory', () => {
+  beforeEach(async () => {
+    world = await createWorld();
+  });
+  afterEach(async () => {
+    await world.env.close();
+  });
+
+  describe('HTTP API: bad requests get a 4xx that says what to fix, and write nothing', () => {
+    it('has a row for every family of bad input', () => {
+      expect(HTTP_ROWS.length).toBeGreaterThanOrEqual(45);
+      expect(new Set(HTTP_ROWS.map((row) => row.what)).size).toBe(HTTP_ROWS.length);
+    });
+
+    it.each(HTTP_ROWS)('$what → $status $code', async (row) => {
+      const response = await expectNothingWritten(() => world.api.handle(toRequest(row)));
+      const body = JSON.parse(response.body) as { error: { code: string; message: string } };
+      expect({ status: response.statusCode, code: body.error.code }).toEqual({ status: row.status, code: row.code });
+      expect(body.error.message).toMatch(row.message);
+      expect(response.headers['content-type']).toBe('application/json');
+    });
+  });
+
+  describe('Client: bad arguments throw typed errors that say what to fix, and write nothing', () => {
+    it.each(CLIENT_ROWS)('$what → $code', async (row) => {
+      const error = await expectNothingWritten(() => row.call(world.client).then(() => undefined, (thrown: unknown) => thrown));
+      expect(error).toBeInstanceOf(PerdureError);
+      expect(error).toBeInstanceOf(row.error);
+      expect(error).toMatchObject({ code: row.code, name: row.error.name });
+      expect((error as Error).message).toMatch(row.message);
+    });
+  });
+
+  describe('Core: invalid durations, retry policies, registrations and payloads throw a ValidationError that says what to fix', () => {
+    it.each(CORE_ROWS)('$what', async (row) => {
+      const error = await expectNothingWritten(async () => {
+        try {
+          await row.run(world);
+          return undefined;
+        } catch (thrown) {
+          return thrown;
+        }
+      });
+      expect(error).toBeInstanceOf(ValidationError);
+      expect(error).toMatchObject({ code: 'VALIDATION', name: 'ValidationError' });
+      expect((error as Error).message).toMatch(row.message);
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Surface 4: the HTTP rows over the wire, on the embedded local stack.
+// ---------------------------------------------------------------------------------------------------
+
+/** Rows only the AWS runtime can answer: its dead-letter listing, and cursors DynamoDB has to decode. */
+const FOREIGN_CURSOR = /is not one this API returned: pass back the cursor of the previous page unchanged, or omit it for the first page/;
+const WIRE_ONLY_ROWS: HttpRow[] = [
+  { what: 'a cursor that is not base64url JSON', method: 'GET', path: '/instances?cursor=garbage!!', status: 400, code: 'VALIDATION', message: FOREIGN_CURSOR },
+  { what: 'a cursor that is JSON but no start key ({})', method: 'GET', path: `/instances?cursor=${Buffer.from('{}').toString('base64url')}`, status: 400, code: 'VALIDATION', message: FOREIGN_CURSOR },
+  { what: 'a cursor naming a key of another table', method: 'GET', path: `/instances?status=Running&cursor=${Buffer.from(json({ id: { S: 'x' } })).toString('base64url')}`, status: 400, code: 'VALIDATION', message: FOREIGN_CURSOR },
+  { what: 'a dead-letter cursor that is not base64url JSON', method: 'GET', path: '/dlq/activities?cursor=%7Bnope', status: 400, code: 'VALIDATION', message: FOREIGN_CURSOR },
+  { what: 'a dead-letter limit of 0', method: 'GET', path: '/dlq/activities?limit=0', status: 400, code: 'VALIDATION', message: LIMIT_RULE },
+  { what: 'a dead-letter limit of 5000', method: 'GET', path: '/dlq/orchestrations?limit=5000', status: 400, code: 'VALIDATION', message: LIMIT_RULE },
+];
+
+describe('over the wire on the embedded local stack: the same bad requests, and the table is unchanged', () => {
+  let stack: LocalStack;
+  let http: Awaited<ReturnType<typeof serveHttpApi>>;
+
+  /** Every item of the table, in key order, and every object of the payload bucket. */
+  const storage = async () => {
+    const items: Record<string, AttributeValue>[] = [];
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await stack.runtime.clients.dynamodb.send(new ScanCommand({ TableName: stack.config.tableName, ConsistentRead: true, ExclusiveStartKey: startKey }));
+      items.push(...(page.Items ?? []));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    const key = (item: Record<string, AttributeValue>) => `${item.PK!.S}|${item.SK!.S}`;
+    items.sort((a, b) => key(a).localeCompare(key(b)));
+    const objects = await stack.runtime.clients.s3.send(new ListObjectsV2Command({ Bucket: stack.config.bucketName }));
+    return { itemCount: items.length, items, objects: (objects.Contents ?? []).map((object) => object.Key).sort() };
+  };
+
+  const waitUntil = async (check: () => Promise<boolean>, what: string) => {
+    for (const deadline = Date.now() + 30_000; !(await check()); ) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+
+  beforeAll(async () => {
+    stack = await startLocalStack(buildApp(), { logger: silentLogger, visibilityTimeout: 5 });
+    const client = stack.runtime.client;
+    const status = async (id: string) => (await client.getStatus(id)).status;
+    for (const [key, id] of Object.entries(IDS)) await client.start('hello', { name: key }, { instanceId: id });
+    for (const id of Object.values(IDS)) await waitUntil(async () => (await status(id)) === 'Running', `${id} runs`);
+    await client.raiseEvent(IDS.done, 'approve', true);
+    await client.raiseEvent(IDS.gone, 'approve', false);
+    await client.terminate(IDS.stopped, 'fixture');
+    await client.suspend(IDS.paused, 'fixture');
+    await waitUntil(async () => (await status(IDS.done)) === 'Completed', 'done-1 completes');
+    await waitUntil(async () => (await status(IDS.gone)) === 'Completed', 'gone-1 completes');
+    await waitUntil(async () => (await status(IDS.stopped)) === 'Terminated', 'stopped-1 is terminated');
+    await waitUntil(async () => (await status(IDS.paused)) === 'Suspended', 'paused-1 is suspended');
+    await client.purge(IDS.gone);
+    // Quiet: two reads half a second apart see the same table.
+    let last = '';
+    await waitUntil(async () => {
+      const now = JSON.stringify(await storage());
+      const same = now === last;
+      last = now;
+      if (!same) await new Promise((resolve) => setTimeout(resolve, 500));
+      return same;
+    }, 'the table is quiet');
+    const api = new HttpApi({ client, deadLetters: stack.runtime.deadLetters, maxBodyBytes: BODY_LIMIT });
+    http = await serveHttpApi(api, 0, BODY_LIMIT);
+  }, 120_000);
+
+  afterAll(async () => {
+    await http?.close();
+    await stack?.stop();
+  });
+
+  it('has at least 15 rows to send', () => {
+    expect(HTTP_ROWS.length + WIRE_ONLY_ROWS.length).toBeGreaterThanOrEqual(15);
+  });
+
+  it.each([...HTTP_ROWS, ...WIRE_ONLY_ROWS])('$what → $status $code', async (row) => {
+    const before = await storage();
+    const response = await fetch(`${http.url}${row.path}`, {
+      method: row.method,
+      headers: row.body === undefined ? {} : { 'content-type': row.contentType ?? 'application/json' },
+      body: row.body,
+    });
+    const body = (await response.json()) as { error: { code: string; message: string } };
+    expect({ status: response.status, code: body.error.code }).toEqual({ status: row.status, code: row.code });
+    expect(body.error.message).toMatch(row.message);
+    expect(response.headers.get('content-type')).toBe('application/json');
+    const after = await storage();
+    expect(after.itemCount).toBe(before.itemCount);
+    expect(after).toEqual(before);
+  });
+});
