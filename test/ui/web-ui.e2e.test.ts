@@ -1,0 +1,253 @@
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createExampleApp, type Order } from '../../functions/example-app.js';
+import { silentLogger, type HistoryEvent } from '../../lib/index.js';
+import { serveHttpApi } from '../../lib/local/http-server.js';
+import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.js';
+import { HttpApi } from '../../lib/runtime/http-api.js';
+
+/**
+ * The web view (GET /ui) end to end: the example app on the embedded local stack, the page in a real
+ * Chromium (Debian's package, driven by playwright-core), checked for what a person would see.
+ */
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const SCREENSHOT = fileURLToPath(new URL('../../scratch/ui-instance.png', import.meta.url));
+const XSS = '<img src=x onerror=window.__xss=1>';
+
+const runnable = existsSync(CHROMIUM) || Boolean(process.env.CI);
+if (!runnable) console.warn(`Skipping the web UI end-to-end test: ${CHROMIUM} is missing (install it with "apt-get install -y chromium"; in CI the test fails instead).`);
+
+async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out waiting; last value: ${JSON.stringify(value).slice(0, 300)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Waits for what the page shows (longer than expect.poll's 1 s default: the machine may be busy). */
+const poll = <T>(read: () => Promise<T>) => expect.poll(read, { timeout: 10_000 });
+
+const order = (orderId: string, customer: string, amount: number): Order => ({
+  orderId,
+  customer,
+  amount,
+  items: [{ sku: 'desk', quantity: 1 }, { sku: 'chair', quantity: 4 }],
+  pickupAfter: '2s',
+});
+
+describe.skipIf(!runnable)('web view (GET /ui) in Chromium on the local stack', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'perdure-ui-'));
+  let stack: LocalStack;
+  let http: Awaited<ReturnType<typeof serveHttpApi>>;
+  let browser: Browser;
+  let page: Page;
+  const pageErrors: string[] = [];
+
+  const rows = () => page.getByTestId('instance-row');
+  const idsOf = async (locator: Locator) => (await locator.all()).map((row) => row.getAttribute('data-instance-id'));
+  const listedIds = async () => Promise.all(await idsOf(rows()));
+  const openInstance = async (id: string) => {
+    await page.goto(`${http.url}/ui#/instances/${id}`);
+    await poll(() => page.getByTestId('instance-id').textContent()).toBe(id);
+  };
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (.ci/run does).`);
+    stack = await startLocalStack(createExampleApp({ logger: silentLogger }), { dataDir, logger: silentLogger });
+    http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters }), 0);
+    const client = stack.runtime.client;
+    const waitingForApproval = (id: string) => waitFor(() => client.getHistory(id), (events: HistoryEvent[]) => events.some((e) => e.type === 'TimerCreated' && e.purpose === 'timeout'));
+
+    // 1001: the card fails once (a retried attempt), then approval, packing, a 2 s pickup wait, shipping.
+    // 1002: the approval comes without data, so the orchestration fails. 1003 and 1004 wait for approval.
+    await client.start('order', order('1001', 'flaky.buyer@example.com', 1_500), { instanceId: 'order-1001' });
+    await client.start('order', order('1002', 'ada@example.com', 2_000), { instanceId: 'order-1002' });
+    await client.start('order', order('1003', XSS, 5_000), { instanceId: 'order-1003' });
+    await client.start('order', order('1004', 'grace@example.com', 7_000), { instanceId: 'order-1004' });
+    await Promise.all(['order-1001', 'order-1002', 'order-1003', 'order-1004'].map(waitingForApproval));
+    await client.raiseEvent('order-1001', 'approval', { approved: true });
+    await client.raiseEvent('order-1002', 'approval');
+    expect((await client.waitForCompletion('order-1001', { timeout: '30s' })).status).toBe('Completed');
+    expect((await client.waitForCompletion('order-1002', { timeout: '30s' })).status).toBe('Failed');
+
+    // A dead letter: an activity task of an instance that is gone, as if its worker had crashed on it every time.
+    const task = { instanceId: 'order-gone', generation: 0, taskId: 1, name: 'sendEmail', input: { j: '{"to":"x@example.com","subject":"hi"}' }, attempt: 1, idempotencyKey: 'order-gone:0:1' };
+    await stack.runtime.clients.sqs.send(new SendMessageCommand({ QueueUrl: stack.config.queues.activityDeadLetters!, MessageBody: JSON.stringify(task) }));
+    await waitFor(() => stack.runtime.deadLetters.list('activities'), (listed) => listed.deadLetters.length === 1);
+
+    // chromium.launch gives every browser a fresh temporary profile (user-data-dir).
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 20_000 });
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.setDefaultTimeout(10_000);
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    page.on('console', (message) => {
+      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) pageErrors.push(message.text());
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await http?.close();
+    await stack?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('serves one self-contained page with a strict Content-Security-Policy', async () => {
+    const response = await fetch(`${http.url}/ui`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    const csp = response.headers.get('content-security-policy')!;
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toMatch(/script-src 'sha256-[A-Za-z0-9+/]+=*'(;|$)/);
+    expect(csp).not.toContain('unsafe');
+    expect(await response.text()).not.toMatch(/https?:\/\//);
+  });
+
+  it('lists the instances with their statuses, filters them by status and version, and pages with the cursor', async () => {
+    await page.goto(`${http.url}/ui`);
+    await poll(listedIds).toEqual(expect.arrayContaining(['order-1001', 'order-1002', 'order-1003', 'order-1004']));
+    const statusOf = (id: string) => page.locator(`[data-testid=instance-row][data-instance-id="${id}"]`).getByTestId('status').textContent();
+    expect(await statusOf('order-1001')).toBe('Completed');
+    expect(await statusOf('order-1002')).toBe('Failed');
+    expect(await statusOf('order-1003')).toBe('Running');
+
+    await page.getByLabel('Status').selectOption('Failed');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await poll(listedIds).toEqual(['order-1002']);
+    expect(page.url()).toContain('status=Failed');
+
+    await page.getByLabel('Status').selectOption('');
+    await page.getByLabel('Version (this page)').fill('2');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.getByTestId('empty').waitFor();
+
+    await page.goto(`${http.url}/ui#/?name=order&limit=3`);
+    await poll(async () => (await listedIds()).length).toBe(3);
+    const firstPage = await listedIds();
+    await page.getByTestId('next-page').click();
+    await poll(async () => (await listedIds()).every((id) => !firstPage.includes(id))).toBe(true);
+    expect([...firstPage, ...(await listedIds())].sort()).toEqual(['order-1001', 'order-1002', 'order-1003', 'order-1004']);
+  });
+
+  it('finds the API from its own address behind a stage prefix, as in API Gateway', async () => {
+    // A stand-in for an API Gateway stage: /prod/* is the API, nothing else is.
+    const stage = createServer((request, response) => {
+      if (!request.url?.startsWith('/prod/')) return void response.writeHead(404).end();
+      void fetch(http.url + request.url.slice('/prod'.length)).then(async (upstream) => {
+        response.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? '', 'content-security-policy': upstream.headers.get('content-security-policy') ?? '' });
+        response.end(Buffer.from(await upstream.arrayBuffer()));
+      });
+    });
+    await new Promise<void>((resolve) => stage.listen(0, '127.0.0.1', resolve));
+    try {
+      await page.goto(`http://127.0.0.1:${(stage.address() as AddressInfo).port}/prod/ui#/?status=Failed`);
+      await poll(listedIds).toEqual(['order-1002']);
+    } finally {
+      await new Promise((resolve) => stage.close(resolve));
+    }
+  });
+
+  it('shows an instance: summary, input on demand, a timeline with every attempt, timer and event, and the history', async () => {
+    await page.goto(`${http.url}/ui`);
+    await page.getByRole('link', { name: 'order-1001', exact: true }).click();
+    await poll(() => page.getByTestId('instance-id').textContent()).toBe('order-1001');
+    expect(await page.locator('h1').getByTestId('status').textContent()).toBe('Completed');
+    expect(await page.getByRole('region', { name: 'Summary' }).textContent()).toContain('order@1');
+
+    const input = page.getByTestId('input-json');
+    expect(await input.isVisible()).toBe(false);
+    await page.getByTestId('input-details').locator('summary').click();
+    await poll(() => input.textContent()).toContain('flaky.buyer@example.com');
+
+    const timelineRows = page.getByTestId('timeline-row');
+    const labels = async (kind: string) => Promise.all((await timelineRows.and(page.locator(`[data-kind=${kind}]`)).all()).map((row) => row.locator('.tl-label').getAttribute('title')));
+    expect(await labels('activity')).toEqual(['reserveStock', 'chargeCard', 'chargeCard · attempt 2', 'packItem', 'packItem', 'generateInvoice', 'sendEmail']);
+    expect(await labels('timer')).toEqual(['retry timer', 'timeout timer', 'sleep']);
+    expect(await labels('sub')).toEqual(['↳ shipping']);
+    expect(await labels('event')).toEqual(['event: approval']);
+    const failed = timelineRows.and(page.locator('[data-state=failed]'));
+    expect(await failed.count()).toBe(1);
+    expect(await failed.getByTestId('timeline-bar').getAttribute('title')).toContain('payment provider timed out');
+    expect(await page.getByTestId('timeline-marker').getAttribute('title')).toContain('approval');
+    // Bars sit on one time axis: the 2 s sleep is wider than an activity, and starts after it.
+    const sleep = await timelineRows.filter({ has: page.locator('.tl-label[title=sleep]') }).getByTestId('timeline-bar').boundingBox();
+    const invoice = await timelineRows.filter({ has: page.locator('.tl-label[title=generateInvoice]') }).getByTestId('timeline-bar').boundingBox();
+    expect(sleep!.width).toBeGreaterThan(invoice!.width * 2);
+    expect(sleep!.x).toBeGreaterThanOrEqual(invoice!.x);
+    expect(await page.locator('.tl-axis span').count()).toBeGreaterThan(1);
+
+    const history = await stack.runtime.client.getHistory('order-1001');
+    expect(await page.getByTestId('history-table').locator('tbody tr').count()).toBe(history.length);
+    mkdirSync(join(SCREENSHOT, '..'), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    expect(statSync(SCREENSHOT).size).toBeGreaterThan(10_000);
+  });
+
+  it('shows why a failed instance failed', async () => {
+    await openInstance('order-1002');
+    expect(await page.getByTestId('instance-error').textContent()).toBe("TypeError: Cannot read properties of undefined (reading 'approved')");
+    expect(await page.locator('[data-testid=timeline-row][data-kind=execution]').getAttribute('data-state')).toBe('failed');
+    expect(await page.getByRole('button', { name: 'Terminate' }).isDisabled()).toBe(true);
+  });
+
+  it('raises an event and terminates an instance from its page, showing payloads as text', async () => {
+    await openInstance('order-1003');
+    await page.getByTestId('input-details').locator('summary').click();
+    await poll(() => page.getByTestId('input-json').textContent()).toContain(XSS);
+    expect(await page.evaluate(() => (globalThis as { __xss?: number }).__xss)).toBeUndefined();
+    await page.getByLabel('Event name').fill('approval');
+    await page.getByLabel('Data (JSON, optional)').fill('{"approved": false}');
+    await page.getByRole('button', { name: 'Raise event' }).click();
+    await poll(() => page.getByTestId('action-result').textContent()).toContain('sent');
+    const output = await stack.runtime.client.waitForCompletion('order-1003', { timeout: '20s' });
+    expect(output.output).toMatchObject({ status: 'rejected' });
+
+    await openInstance('order-1004');
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.getByRole('button', { name: 'Terminate' }).click();
+    await poll(() => page.getByTestId('action-result').textContent()).toContain('Terminate sent');
+    await waitFor(() => stack.runtime.client.getStatus('order-1004'), (status) => status.status === 'Terminated');
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await poll(() => page.locator('h1').getByTestId('status').textContent()).toBe('Terminated');
+
+    await page.goto(`${http.url}/ui#/instances/no-such-order`);
+    await poll(() => page.getByRole('alert').textContent()).toContain('no-such-order');
+  });
+
+  it('lists dead letters and redrives one; a runtime without dead-letter queues says so', async () => {
+    await page.goto(`${http.url}/ui`);
+    await page.getByRole('link', { name: 'Dead letters' }).click();
+    const activities = page.getByTestId('dlq-activities');
+    await poll(() => activities.getByTestId('dead-letter').count()).toBe(1);
+    expect(await activities.getByTestId('dead-letter').textContent()).toContain('order-gone');
+    expect(await activities.getByTestId('dead-letter').textContent()).toContain('instance not found');
+    await page.getByTestId('dlq-orchestrations').getByTestId('dlq-empty').waitFor();
+    await activities.getByTestId('dead-letter').getByRole('button', { name: /^Redrive/ }).click();
+    await poll(() => page.getByTestId('dlq-activities').getByTestId('dlq-result').textContent()).toBe('Redriven 1 message.');
+    await page.getByTestId('dlq-activities').getByTestId('dlq-empty').waitFor();
+    expect((await stack.runtime.deadLetters.list('activities')).deadLetters).toEqual([]);
+
+    const memoryLike = await serveHttpApi(new HttpApi({ client: stack.runtime.client }), 0);
+    try {
+      await page.goto(`${memoryLike.url}/ui#/dlq`);
+      await poll(() => page.getByTestId('dlq-unavailable').count()).toBe(2);
+    } finally {
+      await memoryLike.close();
+    }
+    expect(pageErrors).toEqual([]);
+  });
+});
