@@ -115,6 +115,11 @@ export class App {
     return found;
   }
 
+  /** Every registered orchestration name with its versions, oldest first. */
+  orchestrationVersions(): { name: string; versions: string[] }[] {
+    return [...this.orchestrations].map(([name, versions]) => ({ name, versions: [...versions.keys()].sort(compareVersions) }));
+  }
+
   /** The highest registered version of `name`, in natural order ('2' > '1', '1.10' > '1.9'). */
   latestVersion(name: string): string | undefined {
     const versions = this.orchestrations.get(name);

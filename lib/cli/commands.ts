@@ -1,0 +1,453 @@
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { InstanceStatus } from '../client.js';
+import { App } from '../core/app.js';
+import { toMilliseconds } from '../core/durations.js';
+import type { HistoryEvent } from '../core/history-events.js';
+import type { DeadLetter, DeadLetterQueue } from '../ports.js';
+import { checkReplay, replayHistories, type RecordedHistory, type ReplayCheckResult } from '../replay-check.js';
+import { CliError, type ApiClient } from './api-client.js';
+import { brief, historyTable, progressBar, table } from './format.js';
+
+/** Where a command writes: results to `out`, progress and notes to `err` (so `--json | jq` stays clean). */
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+  /** Rewrites the current terminal line (progress bars); absent when stderr is not a terminal. */
+  progress?(text: string): void;
+}
+
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+export interface CommandContext {
+  values: Values;
+  positionals: string[];
+  io: CliIo;
+  /** The API, created on first use so that offline commands need no endpoint. */
+  api: () => ApiClient;
+}
+
+/** A command-line option: parseArgs' own fields plus the text `--help` shows. */
+export interface CliOption {
+  type: 'string' | 'boolean';
+  short?: string;
+  description: string;
+}
+
+export interface Command {
+  name: string;
+  /** Positional arguments as shown in the usage line, e.g. `<instanceId> <eventName>`. */
+  args: string;
+  summary: string;
+  options?: Record<string, CliOption>;
+  /** Lines after the options in `--help`: examples, notes. */
+  notes?: string[];
+  /** How many positionals it takes: [min, max]. */
+  arity: [number, number];
+  run(context: CommandContext): Promise<number | void>;
+}
+
+const STATUSES = ['Pending', 'Running', 'Completed', 'Failed', 'Terminated', 'Suspended', 'Quarantined', 'ContinuedAsNew'];
+const IN_FLIGHT = ['Pending', 'Running', 'Suspended', 'Quarantined'];
+const enc = encodeURIComponent;
+
+function str(values: Values, key: string): string | undefined {
+  const value = values[key];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function parseJsonOption(text: string | undefined, what: string): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new CliError(`${what} is not valid JSON (${(error as Error).message}). Quote it for the shell, e.g. --input '{"orderId":"42"}'.`);
+  }
+}
+
+async function readJsonInput(values: Values, inline: string, file: string): Promise<unknown> {
+  const text = str(values, inline);
+  const path = str(values, file);
+  if (text !== undefined && path !== undefined) throw new CliError(`Pass --${inline} or --${file}, not both.`);
+  if (path === undefined) return parseJsonOption(text, `--${inline}`);
+  let content: string;
+  try {
+    content = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new CliError(`Cannot read --${file} ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}.`);
+  }
+  return parseJsonOption(content, `The file ${path}`);
+}
+
+function positiveInt(values: Values, key: string, max: number): number | undefined {
+  const text = str(values, key);
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1 || value > max) throw new CliError(`--${key} must be an integer from 1 to ${max}, got ${JSON.stringify(text)}.`);
+  return value;
+}
+
+function checkStatus(status: string | undefined): string | undefined {
+  if (status !== undefined && !STATUSES.includes(status)) throw new CliError(`Unknown status ${JSON.stringify(status)}: use one of ${STATUSES.join(', ')}.`);
+  return status;
+}
+
+function checkQueue(queue: string): DeadLetterQueue {
+  if (queue !== 'activities' && queue !== 'orchestrations') throw new CliError(`Unknown dead-letter queue ${JSON.stringify(queue)}: use activities or orchestrations.`);
+  return queue;
+}
+
+function printJson(io: CliIo, value: unknown): void {
+  io.out(JSON.stringify(value, null, 2));
+}
+
+function statusLines(status: InstanceStatus): string {
+  const lines: [string, string][] = [
+    ['instance', status.instanceId],
+    ['orchestration', `${status.name}@${status.version}`],
+    ['status', status.status],
+    ['generation', String(status.generation)],
+    ['history', `${status.historyLength} events`],
+    ['created', status.createdAt],
+    ['updated', status.updatedAt],
+  ];
+  if (status.parentInstanceId) lines.push(['parent', status.parentInstanceId]);
+  if (status.input !== undefined) lines.push(['input', brief(status.input, 200)]);
+  if (status.output !== undefined) lines.push(['output', brief(status.output, 200)]);
+  if (status.error) lines.push(['error', `${status.error.name}${status.error.code ? ` (${status.error.code})` : ''}: ${status.error.message}`]);
+  return lines.map(([key, value]) => `${key.padEnd(14)}${value}`).join('\n');
+}
+
+/** Every page of a listing, following the cursor. */
+async function* allInstances(api: ApiClient, query: Record<string, string | undefined>): AsyncGenerator<InstanceStatus> {
+  let cursor: string | undefined;
+  do {
+    const page = await api.get<{ instances: InstanceStatus[]; cursor?: string }>('/instances', { ...query, limit: 1000, cursor });
+    yield* page.instances;
+    cursor = page.cursor;
+  } while (cursor);
+}
+
+async function allDeadLetters(api: ApiClient, queue: DeadLetterQueue): Promise<DeadLetter[]> {
+  const letters: DeadLetter[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await api.get<{ deadLetters: DeadLetter[]; cursor?: string }>(`/dlq/${queue}`, { limit: 100, cursor });
+    letters.push(...page.deadLetters);
+    cursor = page.cursor;
+  } while (cursor);
+  return letters;
+}
+
+/** A file name for an instance id: readable when the id is, a hash when it is long or exotic. */
+export function historyFileName(instanceId: string, generation: number): string {
+  const safe = /^[A-Za-z0-9._-]{1,100}$/.test(instanceId) && !instanceId.startsWith('.') ? instanceId : `id-${createHash('sha256').update(instanceId).digest('hex').slice(0, 24)}`;
+  return `${safe}${generation > 0 ? `.g${generation}` : ''}.history.json`;
+}
+
+/** Loads the user's app from a module: its default export, `app`, or the named export; a factory is called. */
+export async function loadApp(modulePath: string, exportName?: string): Promise<App> {
+  const url = pathToFileURL(resolve(modulePath)).href;
+  let module: Record<string, unknown>;
+  try {
+    module = (await import(url)) as Record<string, unknown>;
+  } catch (error) {
+    throw new CliError(`Cannot load the app module ${modulePath}: ${(error as Error).message}. Pass the file that registers your orchestrations (a .ts file needs the CLI run through tsx).`);
+  }
+  const names = exportName ? [exportName] : ['default', 'app', ...Object.keys(module)];
+  for (const name of names) {
+    let candidate = module[name];
+    if (typeof candidate === 'function' && !(candidate instanceof App) && (exportName || /^create\w*App$/.test(name))) candidate = await (candidate as () => unknown)();
+    if (candidate instanceof App) return candidate;
+  }
+  throw new CliError(
+    `${modulePath} exports no Perdure app${exportName ? ` named ${exportName}` : ''}: export the app (export default app, or export const app) or a createXxxApp() factory, or name it with --export.`,
+  );
+}
+
+async function historyFiles(paths: string[]): Promise<{ path: string; folder: boolean }[]> {
+  const found: { path: string; folder: boolean }[] = [];
+  for (const path of paths) {
+    try {
+      found.push({ path, folder: (await stat(path)).isDirectory() });
+    } catch {
+      throw new CliError(`No such file or folder: ${path}. Export histories first with \`perdure export-history\`.`);
+    }
+  }
+  return found;
+}
+
+const json = { json: { type: 'boolean', description: 'print JSON instead of a table' } } as const;
+
+export const COMMANDS: Command[] = [
+  {
+    name: 'start',
+    args: '<orchestration>',
+    summary: 'start an orchestration instance',
+    arity: [1, 1],
+    options: {
+      input: { type: 'string', description: 'the input as JSON' },
+      'input-file': { type: 'string', description: 'read the input from a JSON file' },
+      id: { type: 'string', description: 'the instance id (default: a random UUID); a second start with the same id is refused' },
+      version: { type: 'string', description: 'the version to start (default: the latest)' },
+    },
+    notes: [`perdure start order --id order-42 --input '{"orderId":"42","amount":1500}'`],
+    async run({ api, values, positionals, io }) {
+      const input = await readJsonInput(values, 'input', 'input-file');
+      const result = await api().post<{ instanceId: string }>(`/orchestrations/${enc(positionals[0]!)}`, input, { instanceId: str(values, 'id'), version: str(values, 'version') });
+      io.out(result.instanceId);
+    },
+  },
+  {
+    name: 'status',
+    args: '<instanceId>',
+    summary: "an instance's status, input, output and error",
+    arity: [1, 1],
+    options: { ...json },
+    async run({ api, values, positionals, io }) {
+      const status = await api().get<InstanceStatus>(`/instances/${enc(positionals[0]!)}`);
+      if (values.json) printJson(io, status);
+      else io.out(statusLines(status));
+    },
+  },
+  {
+    name: 'history',
+    args: '<instanceId>',
+    summary: "an instance's history as a table",
+    arity: [1, 1],
+    options: { ...json, generation: { type: 'string', description: 'an earlier generation (continueAsNew)' } },
+    async run({ api, values, positionals, io }) {
+      const history = await api().get<{ events: HistoryEvent[] }>(`/instances/${enc(positionals[0]!)}/history`, { generation: str(values, 'generation') });
+      if (values.json) printJson(io, history);
+      else io.out(historyTable(history.events));
+    },
+  },
+  {
+    name: 'raise-event',
+    args: '<instanceId> <eventName>',
+    summary: 'send an external event to an instance',
+    arity: [2, 2],
+    options: { data: { type: 'string', description: 'the event data as JSON' }, 'data-file': { type: 'string', description: 'read the data from a JSON file' } },
+    notes: [`perdure raise-event order-42 approval --data '{"approved":true}'`],
+    async run({ api, values, positionals, io }) {
+      const data = await readJsonInput(values, 'data', 'data-file');
+      await api().post(`/instances/${enc(positionals[0]!)}/events/${enc(positionals[1]!)}`, data);
+      io.err(`Event ${positionals[1]} sent to ${positionals[0]}.`);
+    },
+  },
+  ...(['terminate', 'suspend'] as const).map(
+    (action): Command => ({
+      name: action,
+      args: '<instanceId>',
+      summary: action === 'terminate' ? 'end a running instance now (its activities in flight finish, their results are dropped)' : 'pause an instance until resume',
+      arity: [1, 1],
+      options: { reason: { type: 'string', description: 'recorded in history' } },
+      async run({ api, values, positionals, io }) {
+        const reason = str(values, 'reason');
+        await api().post(`/instances/${enc(positionals[0]!)}/${action}`, reason === undefined ? undefined : { reason });
+        io.err(`${action === 'terminate' ? 'Termination' : 'Suspension'} of ${positionals[0]} requested.`);
+      },
+    }),
+  ),
+  {
+    name: 'resume',
+    args: '<instanceId>',
+    summary: 'resume a suspended instance, or retry a quarantined one after a fix',
+    arity: [1, 1],
+    async run({ api, positionals, io }) {
+      await api().post(`/instances/${enc(positionals[0]!)}/resume`);
+      io.err(`Resume of ${positionals[0]} requested.`);
+    },
+  },
+  {
+    name: 'purge',
+    args: '<instanceId>',
+    summary: 'delete a finished instance, its history and its payloads',
+    arity: [1, 1],
+    async run({ api, positionals, io }) {
+      await api().delete(`/instances/${enc(positionals[0]!)}`);
+      io.err(`Purged ${positionals[0]}.`);
+    },
+  },
+  {
+    name: 'list',
+    args: '',
+    summary: 'instances, newest activity first',
+    arity: [0, 0],
+    options: {
+      ...json,
+      status: { type: 'string', description: `one of ${STATUSES.join(', ')}` },
+      name: { type: 'string', description: 'an orchestration name' },
+      limit: { type: 'string', description: 'instances per page, 1 to 1000 (default 50)' },
+      cursor: { type: 'string', description: 'the cursor a previous page printed' },
+      all: { type: 'boolean', description: 'follow the cursor through every page' },
+    },
+    async run({ api, values, io }) {
+      const query = { status: checkStatus(str(values, 'status')), name: str(values, 'name') };
+      let instances: InstanceStatus[];
+      let cursor: string | undefined;
+      if (values.all) {
+        instances = [];
+        for await (const instance of allInstances(api(), query)) instances.push(instance);
+      } else {
+        const page = await api().get<{ instances: InstanceStatus[]; cursor?: string }>('/instances', { ...query, limit: positiveInt(values, 'limit', 1000) ?? 50, cursor: str(values, 'cursor') });
+        ({ instances, cursor } = page);
+      }
+      if (values.json) return printJson(io, cursor ? { instances, cursor } : { instances });
+      io.out(table(['instance', 'orchestration', 'status', 'events', 'updated'], instances.map((i) => [i.instanceId, `${i.name}@${i.version}`, i.status, String(i.historyLength), i.updatedAt])));
+      if (cursor) io.err(`More: perdure list --cursor ${cursor}`);
+    },
+  },
+  {
+    name: 'versions',
+    args: '',
+    summary: 'in-flight instances per orchestration and version: a version can go once its count is 0',
+    arity: [0, 0],
+    options: { ...json, app: { type: 'string', description: "the app module: also lists its registered versions that have no instance in flight" }, export: { type: 'string', description: 'the export of --app' } },
+    async run({ api, values, io }) {
+      const counts = new Map<string, { name: string; version: string; byStatus: Record<string, number> }>();
+      for (const status of IN_FLIGHT) {
+        for await (const instance of allInstances(api(), { status })) {
+          const key = `${instance.name}@${instance.version}`;
+          const entry = counts.get(key) ?? { name: instance.name, version: instance.version, byStatus: {} };
+          entry.byStatus[status] = (entry.byStatus[status] ?? 0) + 1;
+          counts.set(key, entry);
+        }
+      }
+      const appPath = str(values, 'app');
+      const registered = appPath ? (await loadApp(appPath, str(values, 'export'))).orchestrationVersions() : [];
+      for (const { name, versions } of registered) for (const version of versions) if (!counts.has(`${name}@${version}`)) counts.set(`${name}@${version}`, { name, version, byStatus: {} });
+      const latest = new Map(registered.map(({ name, versions }) => [name, versions.at(-1)]));
+      const rows = [...counts.values()]
+        .sort((a, b) => a.name.localeCompare(b.name) || a.version.localeCompare(b.version, undefined, { numeric: true }))
+        .map((entry) => {
+          const total = Object.values(entry.byStatus).reduce((sum, n) => sum + n, 0);
+          const note = !appPath ? '' : latest.get(entry.name) === entry.version ? 'latest' : total === 0 ? 'no instance in flight: safe to remove' : registered.some((r) => r.name === entry.name && r.versions.includes(entry.version)) ? 'keep' : 'NOT REGISTERED: these instances cannot run';
+          return { ...entry, total, note };
+        });
+      if (values.json) return printJson(io, rows);
+      io.out(table(['orchestration', 'version', ...IN_FLIGHT, 'in flight', ...(appPath ? ['note'] : [])], rows.map((r) => [r.name, r.version, ...IN_FLIGHT.map((s) => String(r.byStatus[s] ?? 0)), String(r.total), ...(appPath ? [r.note] : [])])));
+    },
+  },
+  {
+    name: 'export-history',
+    args: '[instanceId...]',
+    summary: 'write histories as JSON files, for replay-check and golden-history tests',
+    arity: [0, 1000],
+    options: {
+      out: { type: 'string', description: 'the folder to write into (default: ./histories)' },
+      status: { type: 'string', description: 'export every instance with this status (instead of ids)' },
+      name: { type: 'string', description: 'with --status: only this orchestration' },
+      since: { type: 'string', description: 'with --status: only instances updated in this window, e.g. 7d' },
+      payloads: { type: 'string', description: 'resolve (default: offloaded payloads fetched) or keep (left as {"$ref"} references)' },
+    },
+    notes: ['perdure export-history order-42 order-43 --out test/histories', 'perdure export-history --status Completed --since 7d --out test/histories'],
+    async run({ api, values, positionals, io }) {
+      const status = checkStatus(str(values, 'status'));
+      if (!positionals.length && !status) throw new CliError('Name the instances to export, or select them with --status (and --since, --name).');
+      if (positionals.length && status) throw new CliError('Pass instance ids or --status, not both.');
+      const payloads = str(values, 'payloads') ?? 'resolve';
+      if (payloads !== 'resolve' && payloads !== 'keep') throw new CliError(`--payloads must be resolve or keep, got ${JSON.stringify(payloads)}.`);
+      const sinceText = str(values, 'since');
+      const since = sinceText === undefined ? undefined : Date.now() - toMilliseconds(sinceText, '--since');
+      const out = str(values, 'out') ?? 'histories';
+      await mkdir(out, { recursive: true });
+      const ids: string[] = [...positionals];
+      if (status) {
+        for await (const instance of allInstances(api(), { status, name: str(values, 'name') })) {
+          if (since !== undefined && Date.parse(instance.updatedAt) < since) break; // newest first: the rest are older
+          ids.push(instance.instanceId);
+        }
+      }
+      for (const [index, instanceId] of ids.entries()) {
+        const recorded = await api().get<RecordedHistory>(`/instances/${enc(instanceId)}/history`, { payloads });
+        const file = join(out, historyFileName(instanceId, recorded.generation ?? 0));
+        await writeFile(file, `${JSON.stringify({ instanceId, generation: recorded.generation ?? 0, events: recorded.events }, null, 1)}\n`);
+        io.progress?.(progressBar(index + 1, ids.length));
+      }
+      io.err(`Exported ${ids.length} histor${ids.length === 1 ? 'y' : 'ies'} to ${out}/.`);
+    },
+  },
+  {
+    name: 'replay-check',
+    args: '<history files or folders...>',
+    summary: "replay recorded histories against the app's current code; exits 1 when any no longer replays",
+    arity: [1, 10_000],
+    options: { ...json, app: { type: 'string', description: 'the module that builds your app (required)' }, export: { type: 'string', description: 'the export to use (default: default, app, or a createXxxApp factory)' } },
+    notes: ['perdure replay-check --app src/app.ts test/histories', 'Run it in CI before deploy: a change that breaks in-flight instances fails the build.'],
+    async run({ values, positionals, io }) {
+      const appPath = str(values, 'app');
+      if (!appPath) throw new CliError('replay-check needs --app <module>: the file that builds your app with createApp().');
+      const app = await loadApp(appPath, str(values, 'export'));
+      const results: ReplayCheckResult[] = [];
+      for (const { path, folder } of await historyFiles(positionals)) {
+        if (folder) results.push(...(await replayHistories(app, path)).map((result) => ({ ...result, file: join(path, result.file!) })));
+        else results.push({ ...(await checkReplay(app, JSON.parse(await readFile(path, 'utf8')) as RecordedHistory)), file: path });
+      }
+      const failed = results.filter((result) => !result.ok);
+      if (values.json) printJson(io, results);
+      else {
+        for (const result of failed) io.out(`FAIL ${result.instanceId} (${result.orchestration})${result.file ? ` in ${result.file}` : ''}\n  ${result.problem}`);
+        io.out(`${results.length - failed.length} of ${results.length} histories replay${failed.length ? `; ${failed.length} no longer do` : ''}.`);
+      }
+      if (results.length === 0) io.err('No *.history.json files found.');
+      return failed.length ? 1 : 0;
+    },
+  },
+  {
+    name: 'dlq list',
+    args: '<activities|orchestrations>',
+    summary: 'messages the dead-letter queue received',
+    arity: [1, 1],
+    options: { ...json, limit: { type: 'string', description: 'messages per page (default 50)' }, cursor: { type: 'string', description: 'the cursor a previous page printed' } },
+    async run({ api, values, positionals, io }) {
+      const queue = checkQueue(positionals[0]!);
+      const page = await api().get<{ deadLetters: DeadLetter[]; cursor?: string }>(`/dlq/${queue}`, { limit: positiveInt(values, 'limit', 100) ?? 50, cursor: str(values, 'cursor') });
+      if (values.json) return printJson(io, page);
+      io.out(table(['message', 'instance', 'dead at', 'outcome'], page.deadLetters.map((d) => [d.messageId, d.instanceId, d.deadAt, d.outcome])));
+      if (page.cursor) io.err(`More: perdure dlq list ${queue} --cursor ${page.cursor}`);
+    },
+  },
+  {
+    name: 'dlq show',
+    args: '<activities|orchestrations> <messageId>',
+    summary: 'one dead letter with its message',
+    arity: [2, 2],
+    async run({ api, positionals, io }) {
+      const queue = checkQueue(positionals[0]!);
+      const letter = (await allDeadLetters(api(), queue)).find((d) => d.messageId === positionals[1]);
+      if (!letter) throw new CliError(`No dead letter ${JSON.stringify(positionals[1])} in the ${queue} queue: list them with \`perdure dlq list ${queue}\`.`);
+      printJson(io, letter);
+    },
+  },
+  {
+    name: 'dlq redrive',
+    args: '<activities|orchestrations> [messageId]',
+    summary: 'send one dead letter (or --all) back to work',
+    arity: [1, 2],
+    options: { all: { type: 'boolean', description: 'redrive every message of the queue' } },
+    async run({ api, values, positionals, io }) {
+      const queue = checkQueue(positionals[0]!);
+      const messageId = positionals[1];
+      if (!messageId && !values.all) throw new CliError(`Name the message to redrive, or pass --all: \`perdure dlq redrive ${queue} <messageId>\`.`);
+      if (messageId && values.all) throw new CliError('Pass a message id or --all, not both.');
+      const ids = messageId ? [messageId] : (await allDeadLetters(api(), queue)).map((d) => d.messageId);
+      const summary = { redriven: 0, notFound: [] as string[], failed: [] as string[] };
+      for (const [index, id] of ids.entries()) {
+        try {
+          await api().post(`/dlq/${queue}/redrive`, { messageId: id });
+          summary.redriven++;
+        } catch (error) {
+          if (error instanceof CliError && error.status === 404 && messageId === undefined) summary.notFound.push(id);
+          else if (messageId === undefined) summary.failed.push(`${id}: ${(error as Error).message}`);
+          else throw error;
+        }
+        io.progress?.(progressBar(index + 1, ids.length));
+      }
+      io.out(`Redriven ${summary.redriven} of ${ids.length}${summary.notFound.length ? `; ${summary.notFound.length} already gone (redriven or expired)` : ''}${summary.failed.length ? `; ${summary.failed.length} failed:\n  ${summary.failed.join('\n  ')}` : ''}.`);
+      return summary.failed.length ? 1 : 0;
+    },
+  },
+];

@@ -1,0 +1,242 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createExampleApp } from '../../functions/example-app.js';
+import { runCli } from '../../lib/cli/main.js';
+import { silentLogger } from '../../lib/index.js';
+import { serveHttpApi } from '../../lib/local/http-server.js';
+import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.js';
+import { HttpApi } from '../../lib/runtime/http-api.js';
+
+interface Run {
+  code: number;
+  out: string;
+  err: string;
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('the perdure CLI against the local stack', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'perdure-cli-'));
+  const outDir = mkdtempSync(join(tmpdir(), 'perdure-cli-out-'));
+  const app = createExampleApp({ logger: silentLogger });
+  app.activity('hang', async () => new Promise((resolve) => setTimeout(resolve, 5_000)), { timeout: '30s' });
+  app.orchestration('poison', async (ctx) => ctx.callActivity('hang').catch((error: Error) => error.name));
+  let stack: LocalStack;
+  let http: Awaited<ReturnType<typeof serveHttpApi>>;
+  const cli = async (...argv: string[]): Promise<Run> => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runCli(argv, { out: (text) => out.push(text), err: (text) => err.push(text) }, { PERDURE_ENDPOINT: http.url });
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  };
+  const statusOf = async (id: string) => (JSON.parse((await cli('status', id, '--json')).out) as { status: string }).status;
+
+  beforeAll(async () => {
+    stack = await startLocalStack(app, { dataDir, visibilityTimeout: 1, maxReceiveCount: 2, maxTimerHopSeconds: 1, logger: silentLogger });
+    http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters }), 0);
+  });
+  afterAll(async () => {
+    await http?.close();
+    await stack?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(outDir, { recursive: true, force: true });
+  });
+
+  it('runs an order from start to finish: start, raise-event, status, history, list, versions', async () => {
+    const order = { orderId: 'c-1', customer: 'ada', amount: 1500, items: [{ sku: 'desk', quantity: 1 }], pickupAfter: '1s' };
+    expect(await cli('start', 'order', '--id', 'cli-order', '--input', JSON.stringify(order))).toMatchObject({ code: 0, out: 'cli-order' });
+    const duplicate = await cli('start', 'order', '--id', 'cli-order', '--input', '{}');
+    expect(duplicate.code).toBe(1);
+    expect(duplicate.err).toMatch(/already exists/);
+
+    await waitFor(async () => (await cli('history', 'cli-order')).out.includes('ActivityCompleted'));
+    const versions = await cli('versions', '--app', 'test/cli/fixtures/changed-app.ts', '--export', 'sideBySide');
+    expect(versions.code).toBe(0);
+    expect(versions.out).toMatch(/order\s+1\s+0\s+1\s+0\s+0\s+1\s+keep/);
+    expect(versions.out).toMatch(/order\s+2\s+0\s+0\s+0\s+0\s+0\s+latest/);
+    expect(versions.out).toMatch(/shipping\s+1\s+.*latest/);
+
+    expect(await cli('raise-event', 'cli-order', 'approval', '--data', '{"approved":true}')).toMatchObject({ code: 0 });
+    await waitFor(async () => (await statusOf('cli-order')) === 'Completed');
+
+    const status = await cli('status', 'cli-order');
+    expect(status.out).toMatch(/orchestration\s+order@1/);
+    expect(status.out).toMatch(/status\s+Completed/);
+    expect(status.out).toMatch(/output\s+\{"orderId":"c-1","status":"shipped"/);
+
+    const history = await cli('history', 'cli-order');
+    expect(history.out.split('\n')[0]).toMatch(/^#\s+time\s+event\s+task\s+details$/);
+    expect(history.out).toMatch(/ActivityScheduled\s+1\s+reserveStock attempt 1/);
+    expect(history.out).toMatch(/EventRaised\s+approval \{"approved":true\}/);
+    expect(history.out).toMatch(/TimerCreated\s+\d+\s+sleep until/);
+    expect(history.out).toMatch(/ExecutionCompleted\s+output/);
+
+    const list = await cli('list', '--status', 'Completed', '--name', 'order');
+    expect(list.out).toMatch(/cli-order\s+order@1\s+Completed/);
+    expect(JSON.parse((await cli('list', '--json', '--limit', '1')).out)).toMatchObject({ instances: [expect.objectContaining({ instanceId: expect.any(String) })] });
+  });
+
+  it('exports histories that replay-check accepts with the current code and rejects after an incompatible change', async () => {
+    const exported = await cli('export-history', 'cli-order', '--out', outDir);
+    expect(exported).toMatchObject({ code: 0, err: expect.stringMatching(/Exported 1 history/) });
+    expect(readdirSync(outDir)).toEqual(['cli-order.history.json']);
+
+    const ok = await cli('replay-check', '--app', 'functions/example-app.ts', outDir, 'test/histories');
+    expect(ok).toMatchObject({ code: 0, out: '5 of 5 histories replay.' });
+
+    const broken = await cli('replay-check', '--app', 'test/cli/fixtures/changed-app.ts', outDir);
+    expect(broken.code).toBe(1);
+    expect(broken.out).toMatch(/^FAIL cli-order \(order@1\) in .*cli-order\.history\.json\n {2}.*position|event/);
+    expect(broken.out).toMatch(/reserveStock/);
+    expect(broken.out).toMatch(/chargeCard/);
+    expect(broken.out).toMatch(/0 of 1 histories replay; 1 no longer do\./);
+
+    // --payloads keep leaves the offloaded invoice as a reference; --status selects by status.
+    const kept = mkdtempSync(join(tmpdir(), 'perdure-cli-keep-'));
+    expect((await cli('export-history', '--status', 'Completed', '--since', '1h', '--name', 'order', '--payloads', 'keep', '--out', kept)).code).toBe(0);
+    const file = JSON.parse(readFileSync(join(kept, 'cli-order.history.json'), 'utf8')) as { events: { type: string; result?: unknown }[] };
+    const invoice = file.events.filter((e) => e.type === 'ActivityCompleted').map((e) => e.result as { $ref?: { key: string; size: number } });
+    expect(invoice.some((result) => result.$ref?.key.startsWith('payloads/cli-order/') && result.$ref.size > 300_000)).toBe(true);
+    rmSync(kept, { recursive: true });
+  });
+
+  it('suspends, resumes, terminates and purges, and says what to do when an action does not fit', async () => {
+    expect((await cli('start', 'order', '--id', 'cli-wait', '--input', JSON.stringify({ orderId: 'w', customer: 'w', amount: 5000, items: [] }))).code).toBe(0);
+    await waitFor(async () => (await statusOf('cli-wait')) === 'Running');
+    const purgeRunning = await cli('purge', 'cli-wait');
+    expect(purgeRunning).toMatchObject({ code: 1, err: expect.stringMatching(/Terminate it first/) });
+    expect((await cli('suspend', 'cli-wait', '--reason', 'maintenance')).code).toBe(0);
+    await waitFor(async () => (await statusOf('cli-wait')) === 'Suspended');
+    expect((await cli('resume', 'cli-wait')).code).toBe(0);
+    await waitFor(async () => (await statusOf('cli-wait')) === 'Running');
+    expect((await cli('terminate', 'cli-wait', '--reason', 'test')).code).toBe(0);
+    await waitFor(async () => (await statusOf('cli-wait')) === 'Terminated');
+    expect((await cli('purge', 'cli-wait')).code).toBe(0);
+    const gone = await cli('status', 'cli-wait');
+    expect(gone).toMatchObject({ code: 1, err: expect.stringMatching(/No orchestration instance 'cli-wait' exists: check the id/) });
+  });
+
+  it('lists, shows and redrives dead letters with a summary', async () => {
+    expect((await cli('start', 'poison', '--id', 'cli-poison')).code).toBe(0);
+    await waitFor(async () => (await statusOf('cli-poison')) === 'Completed', 40_000);
+    const listed = await cli('dlq', 'list', 'activities');
+    expect(listed.out).toMatch(/cli-poison/);
+    const messageId = (JSON.parse((await cli('dlq', 'list', 'activities', '--json')).out) as { deadLetters: { messageId: string; instanceId: string }[] }).deadLetters.find((d) => d.instanceId === 'cli-poison')!.messageId;
+    expect(JSON.parse((await cli('dlq', 'show', 'activities', messageId)).out)).toMatchObject({ messageId, instanceId: 'cli-poison', message: { name: 'hang' } });
+    const missing = await cli('dlq', 'redrive', 'activities', 'no-such-message');
+    expect(missing).toMatchObject({ code: 1, err: expect.stringMatching(/No dead letter "no-such-message"/) });
+    const all = await cli('dlq', 'redrive', 'activities', '--all');
+    expect(all).toMatchObject({ code: 0, out: expect.stringMatching(/^Redriven 1 of 1/) });
+  }, 60_000);
+
+  it.each([
+    [['frobnicate'], 2, /Unknown command "frobnicate"/],
+    [['dlq'], 2, /needs a subcommand: list, show, redrive/],
+    [['status'], 2, /Missing arguments/],
+    [['status', 'a', 'b'], 2, /Unexpected argument "b"/],
+    [['list', '--colour'], 2, /Unknown option '--colour'/],
+    [['start', 'order', '--input', '{oops'], 1, /--input is not valid JSON/],
+    [['start', 'order', '--input-file', '/no/such/file.json'], 1, /Cannot read --input-file \/no\/such\/file.json: ENOENT/],
+    [['start', 'nope'], 1, /No orchestration named 'nope'/],
+    [['list', '--status', 'Sleeping'], 1, /Unknown status "Sleeping": use one of/],
+    [['list', '--limit', '0'], 1, /--limit must be an integer from 1 to 1000/],
+    [['dlq', 'list', 'letters'], 1, /use activities or orchestrations/],
+    [['dlq', 'redrive', 'activities'], 1, /or pass --all/],
+    [['export-history'], 1, /Name the instances to export, or select them with --status/],
+    [['export-history', '--status', 'Completed', '--since', 'a week'], 1, /--since/],
+    [['replay-check', 'test/histories'], 1, /needs --app/],
+    [['replay-check', '--app', 'test/cli/fixtures/nope.ts', 'test/histories'], 1, /Cannot load the app module/],
+    [['replay-check', '--app', 'functions/example-app.ts', 'no-such-folder'], 1, /No such file or folder: no-such-folder/],
+    [['status', 'x', '--endpoint', 'not a url'], 1, /is not a URL/],
+    [['status', 'x', '--endpoint', 'http://127.0.0.1:9'], 1, /Cannot reach the Perdure API at http:\/\/127.0.0.1:9 .*npm start/],
+    [['status', 'x', '--auth', 'magic'], 1, /--auth must be none, iam or token/],
+    [['status', 'x', '--auth', 'token'], 1, /needs a token/],
+    [['status', 'x', '--endpoint', 'http://api.example.com', '--token', 't'], 1, /Refusing to send credentials over plain http/],
+  ])('%j exits %i with a message that says what to fix', async (argv, code, message) => {
+    const run = await cli(...argv);
+    expect(run.code).toBe(code);
+    expect(run.err).toMatch(message);
+  });
+
+  it('prints help for every command', async () => {
+    for (const command of ['start', 'status', 'history', 'raise-event', 'terminate', 'suspend', 'resume', 'purge', 'list', 'versions', 'export-history', 'replay-check', 'dlq list', 'dlq show', 'dlq redrive']) {
+      const help = await cli(...command.split(' '), '--help');
+      expect(help.code).toBe(0);
+      expect(help.out).toMatch(new RegExp(`^Usage: perdure ${command}`));
+      expect(help.out).toMatch(/--endpoint/);
+    }
+  });
+
+  it('runs as a program: exit codes and streams', async () => {
+    const run = promisify(execFile);
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', '--help']);
+    expect(stdout).toMatch(/^Usage: perdure <command>/);
+    const failed = await run(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', 'status', 'x', '--endpoint', 'http://127.0.0.1:9']).catch((error: { code: number; stderr: string }) => error);
+    expect(failed).toMatchObject({ code: 1, stderr: expect.stringMatching(/Cannot reach the Perdure API/) });
+  });
+});
+
+describe('the CLI against a deployed API', () => {
+  it('signs requests with SigV4 for execute-api when --auth iam, from the standard credential chain', async () => {
+    const { createServer } = await import('node:http');
+    const seen: Record<string, string | string[] | undefined>[] = [];
+    const server = createServer((request, response) => {
+      seen.push(request.headers);
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ instances: [] }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    const saved = { ...process.env };
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret', AWS_SESSION_TOKEN: 'session' });
+    try {
+      const out: string[] = [];
+      const code = await runCli(['list', '--auth', 'iam', '--region', 'eu-west-1', '--endpoint', `http://127.0.0.1:${port}/prod`], { out: (t) => out.push(t), err: () => undefined });
+      expect(code).toBe(0);
+      const authorization = String(seen[0]!.authorization);
+      expect(authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/execute-api\/aws4_request, SignedHeaders=[a-z0-9;-]*host;[a-z0-9;-]*x-amz-date[a-z0-9;-]*, Signature=[0-9a-f]{64}$/);
+      expect(seen[0]!['x-amz-security-token']).toBe('session');
+    } finally {
+      process.env = saved;
+      server.close();
+    }
+  });
+
+  it('says how to provide credentials when there are none, and how to authenticate on a 403', async () => {
+    const saved = { ...process.env };
+    for (const key of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI']) delete process.env[key];
+    Object.assign(process.env, { AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent' });
+    try {
+      const err: string[] = [];
+      const code = await runCli(['list', '--endpoint', 'https://abc123.execute-api.eu-west-1.amazonaws.com'], { out: () => undefined, err: (t) => err.push(t) });
+      expect(code).toBe(1);
+      expect(err.join('\n')).toMatch(/No AWS credentials to sign the request with .*AWS_PROFILE/);
+    } finally {
+      process.env = saved;
+    }
+    const { createServer } = await import('node:http');
+    const server = createServer((_request, response) => {
+      response.writeHead(403, { 'content-type': 'application/json' });
+      response.end('{"message":"Forbidden"}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const err: string[] = [];
+      const code = await runCli(['list', '--endpoint', `http://127.0.0.1:${(server.address() as { port: number }).port}`], { out: () => undefined, err: (t) => err.push(t) });
+      expect(code).toBe(1);
+      expect(err.join('\n')).toMatch(/refused the request \(403\): it needs credentials: use --auth iam/);
+    } finally {
+      server.close();
+    }
+  });
+});
