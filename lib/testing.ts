@@ -7,6 +7,8 @@ import { MemoryInstanceStore } from './memory/memory-store.js';
 import { VirtualClock } from './memory/virtual-clock.js';
 import { TaskWorker } from './runtime/activity-worker.js';
 import { OrchestrationWorker } from './runtime/orchestration-worker.js';
+import { withFaults, type FaultInjector } from './faults.js';
+import type { ActivityTask, InstanceStore, TimerTask, WorkQueues } from './ports.js';
 
 export interface TestEnvironmentOptions {
   /** Skip ahead to the next timer whenever a `waitForCompletion` is waiting and nothing else is running. @defaultValue true */
@@ -17,6 +19,26 @@ export interface TestEnvironmentOptions {
   executorCacheSize?: number;
   /** Reuse the instances of another environment, e.g. to test a new deployment of the app against them. @defaultValue a new store */
   store?: MemoryInstanceStore;
+  /**
+   * Fault injection: the workers' store and queue calls fail as the injector decides, workers crash at its
+   * crash points, task messages may be delivered twice, and failed work is delivered again (as SQS does).
+   * The client is not affected.
+   */
+  faults?: FaultInjector;
+}
+
+const STORE_METHODS = ['createInstance', 'getInstance', 'loadStep', 'readHistory', 'commitStep', 'deliver', 'updateInstance', 'listInstances', 'purgeInstance'] as const;
+const QUEUE_METHODS = ['ringDoorbell', 'enqueueActivities', 'scheduleTimers'] as const;
+
+/** The queues as faulty workers see them: calls may fail, and activity tasks and timers may be sent twice. */
+function faultyQueues(queues: MemoryWorkQueues, faults: FaultInjector): WorkQueues {
+  const twice = <T>(items: T[], what: string): T[] => items.flatMap((item) => (faults.duplicate(what) ? [item, item] : [item]));
+  const duplicating: WorkQueues = {
+    ringDoorbell: (instanceId) => queues.ringDoorbell(instanceId),
+    enqueueActivities: (tasks: ActivityTask[]) => queues.enqueueActivities(twice(tasks, 'queues.enqueueActivities')),
+    scheduleTimers: (timers: TimerTask[]) => queues.scheduleTimers(twice(timers, 'queues.scheduleTimers')),
+  };
+  return withFaults(duplicating, faults, 'queues', QUEUE_METHODS);
 }
 
 /** The client of a test environment: `waitForCompletion` lets the clock skip ahead while it waits. */
@@ -84,12 +106,16 @@ export class TestEnvironment {
   private constructor(readonly app: App, options: TestEnvironmentOptions) {
     const logger = options.logger ?? app.logger;
     this.store = options.store ?? new MemoryInstanceStore();
-    this.queues = new MemoryWorkQueues(this.clock, (error, work) => logger.error(`${work} failed`, { error: String(error) }));
+    const faults = options.faults;
+    this.queues = new MemoryWorkQueues(this.clock, (error, work) => logger.error(`${work} failed`, { error: String(error) }), !!faults);
     const deps = { app, store: this.store, queues: this.queues, clock: this.clock, logger };
-    this.orchestrations = new OrchestrationWorker({ ...deps, executorCacheSize: options.executorCacheSize });
-    this.tasks = new TaskWorker(deps);
+    const workerDeps = faults
+      ? { ...deps, store: withFaults<InstanceStore>(this.store, faults, 'store', STORE_METHODS), queues: faultyQueues(this.queues, faults), crash: faults.crashHook }
+      : deps;
+    this.orchestrations = new OrchestrationWorker({ ...workerDeps, executorCacheSize: options.executorCacheSize });
+    this.tasks = new TaskWorker(workerDeps);
     this.queues.attach({
-      step: (instanceId) => this.orchestrations.step(instanceId),
+      step: (instanceId, { redelivered }) => this.orchestrations.step(instanceId, { redelivered }),
       runActivity: (task) => this.tasks.runActivity(task),
       fireTimer: (timer) => this.tasks.fireTimer(timer),
     });

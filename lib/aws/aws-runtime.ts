@@ -8,6 +8,7 @@ import { Client } from '../client.js';
 import { systemClock, type Clock } from '../ports.js';
 import { TaskWorker } from '../runtime/activity-worker.js';
 import { OrchestrationWorker } from '../runtime/orchestration-worker.js';
+import type { CrashHook } from '../runtime/crash-points.js';
 import { PayloadCodec } from '../runtime/payload-codec.js';
 import { DynamoDbDeadLetters } from './dead-letters.js';
 import { DynamoDbInstanceStore } from './dynamodb-store.js';
@@ -73,7 +74,7 @@ export interface AwsRuntime {
   deadLetters: DynamoDbDeadLetters;
 }
 
-export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: { clock?: Clock; logger?: Logger } = {}): AwsRuntime {
+export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: { clock?: Clock; logger?: Logger; crash?: CrashHook } = {}): AwsRuntime {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? app.logger;
   const common = { region: config.region, ...(config.credentials ? { credentials: config.credentials } : {}) };
@@ -91,9 +92,10 @@ export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: { 
   const store = new DynamoDbInstanceStore({ client: clients.dynamodb, tableName: config.tableName, codec, retentionDays: config.retentionDays });
   const queues = new SqsWorkQueues({ client: clients.sqs, urls: config.queues, codec, clock, maxTimerHopSeconds: config.maxTimerHopSeconds });
   const loadPayload = (value: unknown) => codec.load(value);
-  const deps = { app, store, queues, clock, logger, loadPayload };
-  const orchestrations = new OrchestrationWorker(deps);
-  const tasks = new TaskWorker(deps);
+  const loadInlinePayload = (value: unknown) => codec.loadInline(value);
+  const deps = { app, store, queues, clock, logger, loadPayload, loadInlinePayload };
+  const orchestrations = new OrchestrationWorker({ ...deps, crash: options.crash });
+  const tasks = new TaskWorker({ ...deps, crash: options.crash });
   const client = new Client(deps);
   const deadLetters = new DynamoDbDeadLetters({ dynamodb: clients.dynamodb, sqs: clients.sqs, tableName: config.tableName, activityQueueUrl: config.queues.activities, client });
   const handlers = new QueueHandlers({

@@ -1,7 +1,7 @@
 import type { App, RegisteredOrchestration } from './app.js';
 import { runGuarded, type GuardedExecution } from './determinism-guard.js';
 import { DeterministicRandom } from './deterministic-random.js';
-import { DeterminismViolationError, NonDeterminismError, toFailureDetails, type FailureDetails } from './errors.js';
+import { DeterminismViolationError, NonDeterminismError, PerdureError, toFailureDetails, type FailureDetails } from './errors.js';
 import { describeCall, type ExecutionStarted, type HistoryEvent, type NewHistoryEvent, type ScheduleEvent } from './history-events.js';
 import { silentLogger, type Logger } from './logger.js';
 import { OrchestrationContextImpl, ContinueAsNewSignal } from './orchestration-context.js';
@@ -266,7 +266,7 @@ export class OrchestrationExecutor implements GuardedExecution {
         return;
       default: {
         const unknown: never = event;
-        throw new Error(`Unknown history event ${JSON.stringify(unknown)}`);
+        throw new PerdureError('CORRUPT_HISTORY', `Unknown history event ${JSON.stringify(unknown)}: the history was written by a newer Perdure or changed by hand.`);
       }
     }
   }

@@ -6,6 +6,7 @@ import type { Logger } from '../core/logger.js';
 import type { Clock } from '../ports.js';
 import { createAwsRuntime, type AwsRuntime, type AwsRuntimeConfig } from '../aws/aws-runtime.js';
 import { ensureTable } from '../aws/table.js';
+import { injectSdkFaults, type FaultInjector } from '../faults.js';
 import { startDynamoDbLocal, type RunningEmulator } from './dynamodb-local.js';
 import { SqsPoller, type PollerOptions } from './sqs-poller.js';
 import { startSqsS3Local } from './sqs-s3-local.js';
@@ -23,6 +24,11 @@ export interface LocalStackOptions {
   logger?: Logger;
   /** The runtime's clock (tests move it forward to fire long timers). @defaultValue the system clock */
   clock?: Clock;
+  /**
+   * Fault injection (tests and the chaos run): the runtime's AWS calls fail as the injector decides, its
+   * workers crash at the crash points, and activity tasks and timers may be sent twice.
+   */
+  faults?: FaultInjector;
 }
 
 export interface LocalStack {
@@ -67,7 +73,7 @@ export async function startLocalStack(app: App, options: LocalStackOptions = {})
     });
     const queues = await createQueues(bootstrap.clients.sqs, maxReceiveCount, options.visibilityTimeout ?? 30);
     const config: AwsRuntimeConfig = { ...base, queues };
-    const runtime = createAwsRuntime(app, config, { logger, clock: options.clock });
+    const runtime = createAwsRuntime(app, config, { logger, clock: options.clock, crash: options.faults?.crashHook });
 
     const visibilityTimeout = options.visibilityTimeout ?? 30;
     const poll = (queueUrl: string, handler: PollerOptions['handler'], concurrency: number) =>
@@ -81,6 +87,7 @@ export async function startLocalStack(app: App, options: LocalStackOptions = {})
       poll(queues.orchestratorDeadLetters!, (records) => handlers.orchestratorDeadLetters(records), 1),
     ];
     await recoverUnfinished(runtime);
+    if (options.faults) injectSdkFaults(runtime.clients, options.faults, { duplicateQueues: [queues.activities, queues.timers] });
     for (const poller of pollers) poller.start();
     return {
       runtime,

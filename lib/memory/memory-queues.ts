@@ -3,12 +3,14 @@ import type { VirtualClock } from './virtual-clock.js';
 
 /** What the queues deliver work to. */
 export interface WorkHandlers {
-  step(instanceId: string): Promise<unknown>;
+  step(instanceId: string, options: { redelivered: boolean }): Promise<unknown>;
   runActivity(task: ActivityTask): Promise<void>;
   fireTimer(timer: TimerTask): Promise<void>;
 }
 
 const MAX_REAL_DELAY = 2_147_483_647;
+/** How long failed work waits before it is delivered again (SQS's visibility timeout, shortened). */
+const REDELIVERY_DELAY_MS = 2;
 
 /**
  * Queues in memory. Doorbells of one instance run one step at a time and coalesce while a step runs (as
@@ -28,9 +30,14 @@ export class MemoryWorkQueues implements WorkQueues {
   /** Errors thrown by handlers (infrastructure errors; orchestration failures are recorded in history). */
   readonly errors: unknown[] = [];
 
+  /**
+   * @param redeliverFailures deliver failed work again after a moment, as SQS does after a visibility
+   *   timeout (fault-injection runs); otherwise a failure is recorded in `errors` and the work dropped.
+   */
   constructor(
     private readonly clock: VirtualClock,
     private readonly onError: (error: unknown, work: string) => void = () => {},
+    private readonly redeliverFailures = false,
   ) {}
 
   attach(handlers: WorkHandlers): void {
@@ -84,34 +91,41 @@ export class MemoryWorkQueues implements WorkQueues {
     for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
-  private async runDoorbell(instanceId: string): Promise<void> {
+  private async runDoorbell(instanceId: string, redelivered = false): Promise<void> {
     this.doorbells.set(instanceId, 'running');
+    let failed = false;
     try {
-      await this.handlers!.step(instanceId);
+      await this.handlers!.step(instanceId, { redelivered });
+    } catch (error) {
+      if (!this.redeliverFailures) throw error;
+      failed = true;
+      this.onError(error, `step of ${instanceId}`);
     } finally {
-      if (this.doorbells.get(instanceId) === 'again') {
+      if (failed || this.doorbells.get(instanceId) === 'again') {
         this.doorbells.set(instanceId, 'queued');
-        this.run(`step of ${instanceId}`, () => this.runDoorbell(instanceId));
+        this.run(`step of ${instanceId}`, () => this.runDoorbell(instanceId, failed), failed ? REDELIVERY_DELAY_MS : 0);
       } else {
         this.doorbells.delete(instanceId);
       }
     }
   }
 
-  private run(what: string, work: () => Promise<unknown>): void {
+  private run(what: string, work: () => Promise<unknown>, delayMs = 0): void {
     if (this.closed) return;
     this.busy++;
-    setImmediate(() => {
-      work()
+    const start = () =>
+      void work()
         .catch((error: unknown) => {
-          this.errors.push(error);
           this.onError(error, what);
+          if (this.redeliverFailures) this.run(what, work, REDELIVERY_DELAY_MS);
+          else this.errors.push(error);
         })
         .finally(() => {
           this.busy--;
           this.afterWork();
         });
-    });
+    if (delayMs > 0) setTimeout(start, delayMs);
+    else setImmediate(start);
   }
 
   private afterWork(): void {

@@ -5,6 +5,7 @@ import { childLogger, type Logger } from '../core/logger.js';
 import { toJsonPayload } from '../core/payload.js';
 import type { ActivityContext } from '../core/types.js';
 import type { ActivityTask, Clock, InboxEvent, InstanceStore, TimerTask, WorkQueues } from '../ports.js';
+import type { CrashHook } from './crash-points.js';
 import { messageIds } from './messages.js';
 
 export interface TaskWorkerDependencies {
@@ -14,6 +15,8 @@ export interface TaskWorkerDependencies {
   clock: Clock;
   logger: Logger;
   loadPayload?: (stored: unknown) => unknown;
+  /** Fault-injection tests only: called at each crash point, may throw to simulate a crashed function. */
+  crash?: CrashHook;
 }
 
 /**
@@ -25,22 +28,22 @@ export class TaskWorker {
 
   async runActivity(task: ActivityTask): Promise<void> {
     let activity: RegisteredActivity;
-    let event: InboxEvent;
     try {
       activity = this.deps.app.getActivity(task.name);
-      event = await this.execute(activity, task);
     } catch (notFound) {
       // Retrying cannot register the activity: fail the call at once.
-      event = { type: 'ActivityFailed', taskId: task.taskId, error: { ...toFailureDetails(notFound), nonRetryable: true } };
+      return this.finish(task, { type: 'ActivityFailed', taskId: task.taskId, error: { ...toFailureDetails(notFound), nonRetryable: true } });
     }
-    await this.record(task, messageIds.activity(task.generation, task.taskId), event);
+    // Loading an offloaded input is infrastructure: when it fails the task is delivered again; it is not the activity failing.
+    const input = this.deps.loadPayload ? await this.deps.loadPayload(task.input) : task.input;
+    await this.finish(task, await this.execute(activity, task, input));
   }
 
   async fireTimer(timer: TimerTask): Promise<void> {
     await this.record(timer, messageIds.timer(timer.generation, timer.taskId), { type: 'TimerFired', taskId: timer.taskId });
   }
 
-  private async execute(activity: RegisteredActivity, task: ActivityTask): Promise<InboxEvent> {
+  private async execute(activity: RegisteredActivity, task: ActivityTask, input: unknown): Promise<InboxEvent> {
     const controller = new AbortController();
     const log = childLogger(this.deps.logger, { instanceId: task.instanceId, activity: task.name, attempt: task.attempt });
     const actx: ActivityContext = {
@@ -60,7 +63,6 @@ export class TaskWorker {
       }, activity.timeoutMs);
     });
     try {
-      const input = this.deps.loadPayload ? await this.deps.loadPayload(task.input) : task.input;
       const running = Promise.resolve().then(() => activity.fn(input as never, actx));
       const result = await Promise.race([running, timedOut]);
       return { type: 'ActivityCompleted', taskId: task.taskId, result: toJsonPayload(result, `result of activity '${task.name}'`) };
@@ -70,6 +72,12 @@ export class TaskWorker {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  private async finish(task: ActivityTask, event: InboxEvent): Promise<void> {
+    this.deps.crash?.('activity:before-record', task.instanceId);
+    await this.record(task, messageIds.activity(task.generation, task.taskId), event);
+    this.deps.crash?.('activity:before-ack', task.instanceId);
   }
 
   private async record(task: { instanceId: string; generation: number }, messageId: string, event: InboxEvent): Promise<void> {

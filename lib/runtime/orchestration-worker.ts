@@ -1,5 +1,5 @@
 import type { App } from '../core/app.js';
-import { HistoryLimitError, InstanceExistsError, toFailureDetails, type FailureDetails } from '../core/errors.js';
+import { HistoryLimitError, InstanceExistsError, PerdureError, toFailureDetails, type FailureDetails } from '../core/errors.js';
 import { isCompletionEvent, isScheduleEvent, numberEvents, type HistoryEvent, type NewHistoryEvent, type ScheduleEvent } from '../core/history-events.js';
 import type { Logger } from '../core/logger.js';
 import type { PayloadLoader } from '../core/payload.js';
@@ -16,6 +16,7 @@ import {
   type TimerTask,
   type WorkQueues,
 } from '../ports.js';
+import type { CrashHook } from './crash-points.js';
 import { ExecutorCache, type CachedExecution } from './executor-cache.js';
 import { childResultMessage, isTaskResultId, messageIds } from './messages.js';
 
@@ -28,6 +29,8 @@ export interface WorkerDependencies {
   loadPayload?: PayloadLoader;
   /** Live executors kept between steps. @defaultValue 500 */
   executorCacheSize?: number;
+  /** Fault-injection tests only: called at each crash point, may throw to simulate a crashed function. */
+  crash?: CrashHook;
 }
 
 /** What a step did. */
@@ -66,7 +69,10 @@ export class OrchestrationWorker {
     for (let attempt = 1; ; attempt++) {
       const result = await this.tryStep(instanceId, repair);
       repair = false;
-      if ((result !== 'conflict' && result !== 'repaired') || attempt >= MAX_CONFLICT_RETRIES) return result;
+      if ((result !== 'conflict' && result !== 'repaired') || attempt >= MAX_CONFLICT_RETRIES) {
+        this.deps.crash?.('step:before-ack', instanceId);
+        return result;
+      }
     }
   }
 
@@ -105,7 +111,7 @@ export class OrchestrationWorker {
     try {
       executor = await this.prepareExecutor(state, cached);
     } catch (error) {
-      return this.quarantine(instance, error);
+      return this.quarantineOrRethrow(instance, error);
     }
 
     const applied = sorted.apply.filter((event) => !('taskId' in event) || executor.expectsCompletion(event.taskId));
@@ -127,7 +133,7 @@ export class OrchestrationWorker {
     try {
       await executor.advance(stepEvents);
     } catch (error) {
-      return this.quarantine(instance, error);
+      return this.quarantineOrRethrow(instance, error);
     }
     if (executor.violation) return this.quarantine(instance, executor.violation);
 
@@ -148,6 +154,7 @@ export class OrchestrationWorker {
     }
     this.warnOnLongHistory(instance, lastStepEventId + tail.length);
 
+    this.deps.crash?.('step:before-commit', instanceId);
     const numberedTail = numberEvents(tail, lastStepEventId, now);
     const append = [...stepEvents, ...numberedTail];
     if (next.generation === instance.generation) next.lastEventId = instance.lastEventId + append.length;
@@ -221,6 +228,7 @@ export class OrchestrationWorker {
     next.revision = instance.revision + 1;
     const result = await this.deps.store.commitStep(instance.instanceId, { expectedRevision: instance.revision, generation: instance.generation, append, consumed, enqueue, instance: next });
     if (result === 'conflict') return 'conflict';
+    this.deps.crash?.('step:after-commit', instance.instanceId);
     if (executor && !isTerminal(next.status) && !continued) {
       this.cache.put(instance.instanceId, { executor, generation: next.generation, lastEventId: next.lastEventId });
     }
@@ -325,6 +333,16 @@ export class OrchestrationWorker {
     const next: InstanceRecord = { ...instance, status: 'Terminated', error, updatedAt: now, lastEventId: instance.lastEventId + append.length };
     this.cache.delete(instance.instanceId);
     return this.commit(instance, next, append, consumed, []);
+  }
+
+  /**
+   * What replay reports about the code or the history (non-determinism, a missing version, a corrupt
+   * history) quarantines the instance; anything else, such as a failed read of history or of an offloaded
+   * payload, is infrastructure: it is thrown, and the doorbell is delivered again.
+   */
+  private quarantineOrRethrow(instance: InstanceRecord, error: unknown): Promise<StepResult> {
+    if (!(error instanceof PerdureError)) throw error;
+    return this.quarantine(instance, error);
   }
 
   /** Holds the instance for an operator: nothing is committed, and `resume` retries the step after a fix. */

@@ -1,0 +1,162 @@
+/**
+ * One chaos run: the same seeded programs, first without faults in memory (the reference), then under
+ * faults (in memory, or on the embedded local stack), and every invariant checked. Used by the bounded
+ * run in `npm test` and by `npm run chaos`.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FaultInjector, type FaultRates } from '../lib/faults.js';
+import { silentLogger, TestEnvironment, type Client, type InstanceStatus } from '../lib/index.js';
+import { startLocalStack } from '../lib/local/local-stack.js';
+import { createAwsRuntime } from '../lib/aws/aws-runtime.js';
+import { systemClock, type InstanceStore } from '../lib/ports.js';
+import { OrchestrationWorker } from '../lib/runtime/orchestration-worker.js';
+import { allInstanceIds, checkRun, createChaosApp, generatePrograms, persist, type EffectCounter, type Outcome, type Program } from './programs.js';
+
+export interface ChaosOptions {
+  seed: number;
+  instances: number;
+  runtime: 'memory' | 'local';
+  rates?: FaultRates;
+  /** Instances in flight at once. @defaultValue 50 */
+  concurrency?: number;
+  /** Prints progress. */
+  log?: (line: string) => void;
+}
+
+export interface ChaosReport {
+  seed: number;
+  runtime: string;
+  instances: number;
+  /** Children included. */
+  instancesChecked: number;
+  faults: string;
+  faultCount: number;
+  violations: string[];
+  seconds: number;
+}
+
+export const DEFAULT_RATES: FaultRates = { throttle: 0.02, serverError: 0.01, lostResponse: 0.02, crash: 0.03, duplicate: 0.1 };
+
+function outcomeOf(status: InstanceStatus): Outcome {
+  return { status: status.status, ...(status.output !== undefined ? { output: status.output } : {}), ...(status.error ? { error: `${status.error.name}: ${status.error.message}` } : {}) };
+}
+
+interface Target {
+  client: Client;
+  store: InstanceStore;
+  /** A second worker stepping instances beside the queue's own: two workers on one instance. */
+  rogue?: OrchestrationWorker;
+  rogueIntervalMs: number;
+  close(): Promise<void>;
+}
+
+/** Starts each program, raises its events, and waits for it to settle, `concurrency` at a time. */
+async function runPrograms(target: Target, programs: Program[], concurrency: number, timeout: string, log?: (line: string) => void): Promise<Map<string, Outcome>> {
+  const outcomes = new Map<string, Outcome>();
+  let nextIndex = 0;
+  let done = 0;
+  const worker = async () => {
+    while (nextIndex < programs.length) {
+      const program = programs[nextIndex++]!;
+      await persist(() => target.client.start('program', { ops: program.ops }, { instanceId: program.instanceId })).catch((error: Error) => {
+        if (error.name !== 'InstanceExistsError') throw error; // a start whose response was lost
+      });
+      for (const [name, data] of Object.entries(program.events)) await persist(() => target.client.raiseEvent(program.instanceId, name, data));
+      let settled = false;
+      const meddling = (async () => {
+        // One step at a time, as a second worker that took a stray doorbell of the instance would.
+        while (target.rogue && !settled) {
+          await target.rogue.step(program.instanceId).catch(() => undefined);
+          await new Promise((resolve) => setTimeout(resolve, target.rogueIntervalMs));
+        }
+      })();
+      try {
+        outcomes.set(program.instanceId, outcomeOf(await target.client.waitForCompletion(program.instanceId, { timeout })));
+      } catch (error) {
+        outcomes.set(program.instanceId, { status: 'NotSettled', error: (error as Error).message });
+      } finally {
+        settled = true;
+        await meddling;
+      }
+      if (++done % 100 === 0) log?.(`  ${done}/${programs.length} settled`);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, programs.length) }, worker));
+  return outcomes;
+}
+
+/** Waits until the runtime has drained: every inbox empty (late duplicates consumed), or the deadline. */
+async function drained(target: Target, ids: string[], deadlineMs: number): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  for (const id of ids) {
+    while (Date.now() < deadline) {
+      const state = await target.store.loadStep(id);
+      if (!state || state.inbox.length === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
+export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
+  const began = performance.now();
+  const { seed, log } = options;
+  const concurrency = options.concurrency ?? 50;
+  const programs = generatePrograms(seed, options.instances);
+  const effects: EffectCounter = new Map();
+
+  // The reference: no faults, in memory.
+  const reference = await TestEnvironment.create(createChaosApp(effects, 'reference'), { logger: silentLogger });
+  const expected = await runPrograms({ client: reference.client, store: reference.store, rogueIntervalMs: 0, close: async () => undefined }, programs, concurrency, '120s');
+  await reference.close();
+  const referenceEffects = [...effects.keys()].filter((key) => key.startsWith('reference/')).map((key) => key.slice('reference/'.length));
+
+  const faults = new FaultInjector(seed, options.rates ?? DEFAULT_RATES);
+  const app = createChaosApp(effects, 'faults');
+  let target: Target;
+  let dataDir: string | undefined;
+  if (options.runtime === 'memory') {
+    const env = await TestEnvironment.create(app, { logger: silentLogger, faults });
+    const rogue = new OrchestrationWorker({ app, store: env.store, queues: env.queues, clock: env.clock, logger: silentLogger });
+    target = { client: env.client, store: env.store, rogue, rogueIntervalMs: 20, close: () => env.close() };
+  } else {
+    dataDir = mkdtempSync(join(tmpdir(), 'perdure-chaos-'));
+    const stack = await startLocalStack(app, { dataDir, faults, visibilityTimeout: 1, maxReceiveCount: 25, maxTimerHopSeconds: 1, logger: silentLogger });
+    // The driver and the second worker get clients of their own: the faults are the stack's runtime's.
+    const observer = createAwsRuntime(app, stack.config, { logger: silentLogger });
+    const rogue = new OrchestrationWorker({ app, store: observer.store, queues: observer.queues, clock: systemClock, logger: silentLogger, loadPayload: (value) => observer.codec.load(value) });
+    const close = async () => {
+      for (const client of Object.values(observer.clients)) client.destroy();
+      await stack.stop();
+    };
+    target = { client: observer.client, store: observer.store, rogue, rogueIntervalMs: 1_000, close };
+  }
+  const violations: string[] = [];
+  let ids: string[] = [];
+  try {
+    const actual = await runPrograms(target, programs, concurrency, options.runtime === 'memory' ? '120s' : '300s', log);
+    faults.enabled = false; // let late duplicates drain, and check without faults in the way
+    for (const program of programs) {
+      const want = expected.get(program.instanceId);
+      const got = actual.get(program.instanceId);
+      if (JSON.stringify(want) !== JSON.stringify(got)) violations.push(`${program.instanceId}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`);
+    }
+    ids = await allInstanceIds(target.store);
+    await drained(target, ids, 30_000);
+    violations.push(...(await checkRun({ client: target.client, store: target.store, ids, effects, run: 'faults', referenceEffects })));
+  } finally {
+    await target.close();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  }
+  return {
+    seed,
+    runtime: options.runtime,
+    instances: programs.length,
+    instancesChecked: ids.length,
+    faults: faults.summary(),
+    faultCount: faults.total,
+    violations,
+    seconds: (performance.now() - began) / 1000,
+  };
+}

@@ -1,0 +1,206 @@
+/**
+ * Fault injection for tests and the chaos run: AWS SDK middleware that fails chosen or random calls the
+ * way the services do (throttling, 5xx, a response lost after the write happened), proxies that do the
+ * same to the in-memory ports, and crash points that kill a worker between two writes. Seeded, so a
+ * failing run reproduces from its seed.
+ */
+import { ProvisionedThroughputExceededException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import type { CrashHook, CrashPoint } from './runtime/crash-points.js';
+import { DeterministicRandom } from './core/deterministic-random.js';
+
+/** What a call can suffer: refused before it runs (throttle, server-error), or run and then reported failed (lost-response). */
+export type CallFault = 'throttle' | 'server-error' | 'lost-response';
+
+export interface FaultRates {
+  /** Probability that a call is throttled (DynamoDB ProvisionedThroughputExceeded / TransactionConflict, SQS/S3 503). */
+  throttle?: number;
+  /** Probability of a 500 before the call runs. */
+  serverError?: number;
+  /** Probability that the call runs and its response is lost (a timeout): the most dangerous fault for idempotency. */
+  lostResponse?: number;
+  /** Probability that a worker crashes at each crash point it passes. */
+  crash?: number;
+  /** Probability that an activity task or timer message is sent twice. */
+  duplicate?: number;
+}
+
+/** A fault at a chosen call: the `nth` (1-based) call whose operation matches. */
+export interface FaultRule {
+  operation: string | RegExp;
+  nth: number;
+  fault: CallFault | 'crash';
+}
+
+/** Thrown at a crash point: the invocation dies here, as a Lambda function killed mid-flight. */
+export class SimulatedCrash extends Error {
+  constructor(readonly point: CrashPoint) {
+    super(`simulated crash at ${point}`);
+    this.name = 'SimulatedCrash';
+  }
+}
+
+/** A fault the injector raised; `lost-response` ones happened after the call took effect. */
+export class InjectedFault extends Error {
+  constructor(
+    message: string,
+    readonly fault: CallFault,
+  ) {
+    super(message);
+  }
+}
+
+/** Decides which calls fail, counts what it injected, and can be switched off (e.g. to let a run drain). */
+export class FaultInjector {
+  /** Injected faults by `fault operation`, e.g. `throttle DynamoDB.TransactWriteItems`. */
+  readonly injected = new Map<string, number>();
+  enabled = true;
+  private readonly random: DeterministicRandom;
+  private readonly seen = new Map<FaultRule, number>();
+
+  constructor(
+    readonly seed: number,
+    private readonly rates: FaultRates = {},
+    private readonly rules: FaultRule[] = [],
+  ) {
+    this.random = new DeterministicRandom(`faults-${seed}`);
+  }
+
+  get total(): number {
+    let sum = 0;
+    for (const count of this.injected.values()) sum += count;
+    return sum;
+  }
+
+  /** The fault for this call of `operation` (e.g. `DynamoDB.TransactWriteItems`), if any. */
+  callFault(operation: string): CallFault | undefined {
+    const chosen = this.ruleFor(operation);
+    if (chosen) return chosen === 'crash' ? undefined : this.count(chosen, operation);
+    if (!this.enabled) return undefined;
+    const roll = this.random.next();
+    const { throttle = 0, serverError = 0, lostResponse = 0 } = this.rates;
+    if (roll < throttle) return this.count('throttle', operation);
+    if (roll < throttle + serverError) return this.count('server-error', operation);
+    if (roll < throttle + serverError + lostResponse) return this.count('lost-response', operation);
+    return undefined;
+  }
+
+  /** Whether to send this message twice. */
+  duplicate(operation: string): boolean {
+    if (!this.enabled || this.random.next() >= (this.rates.duplicate ?? 0)) return false;
+    this.count('duplicate', operation);
+    return true;
+  }
+
+  /** The hook the workers call at their crash points. */
+  readonly crashHook: CrashHook = (point) => {
+    const chosen = this.ruleFor(point) === 'crash';
+    if (chosen || (this.enabled && this.random.next() < (this.rates.crash ?? 0))) {
+      this.count('crash', point);
+      throw new SimulatedCrash(point);
+    }
+  };
+
+  /** A one-line summary: `12 faults: 5 throttle DynamoDB.Query, ...`. */
+  summary(): string {
+    const parts = [...this.injected].sort((a, b) => b[1] - a[1]).map(([what, n]) => `${n} ${what}`);
+    return `${this.total} faults${parts.length ? `: ${parts.join(', ')}` : ''}`;
+  }
+
+  private ruleFor(operation: string): FaultRule['fault'] | undefined {
+    for (const rule of this.rules) {
+      const matches = typeof rule.operation === 'string' ? rule.operation === operation : rule.operation.test(operation);
+      if (!matches) continue;
+      const n = (this.seen.get(rule) ?? 0) + 1;
+      this.seen.set(rule, n);
+      if (n === rule.nth) return rule.fault;
+    }
+    return undefined;
+  }
+
+  private count<T extends string>(fault: T, operation: string): T {
+    const key = `${fault} ${operation}`;
+    this.injected.set(key, (this.injected.get(key) ?? 0) + 1);
+    return fault;
+  }
+}
+
+/** The error a service returns for the fault, with the SDK's own classes where our code tells them apart. */
+function serviceError(service: string, operation: string, fault: CallFault): Error {
+  const $metadata = { httpStatusCode: fault === 'throttle' ? (service === 'DynamoDB' ? 400 : 503) : 500, attempts: 1 };
+  if (fault === 'throttle' && service === 'DynamoDB') {
+    if (operation === 'TransactWriteItems') {
+      return new TransactionCanceledException({
+        message: 'Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict]',
+        $metadata,
+        CancellationReasons: [{ Code: 'TransactionConflict', Message: 'Transaction is ongoing for the item' }],
+      });
+    }
+    return new ProvisionedThroughputExceededException({ message: 'The level of configured provisioned throughput for the table was exceeded (injected).', $metadata });
+  }
+  const error = new InjectedFault(
+    fault === 'lost-response' ? `${service}.${operation}: socket hang up after the request was sent (injected)` : `${service}.${operation}: ${fault === 'throttle' ? 'SlowDown / ServiceUnavailable' : 'InternalError'} (injected)`,
+    fault,
+  );
+  error.name = fault === 'lost-response' ? 'TimeoutError' : fault === 'throttle' ? 'ServiceUnavailable' : 'InternalError';
+  Object.assign(error, { $metadata, $fault: 'server' });
+  return error;
+}
+
+interface MiddlewareClient {
+  middlewareStack: { add(middleware: unknown, options: { step: 'initialize'; name: string; priority?: 'high' | 'low' }): void };
+}
+
+/** The operation and the message count of an SDK command, as the middleware sees it. */
+interface MiddlewareArgs {
+  input: { Entries?: unknown[] };
+}
+type Next = (args: MiddlewareArgs) => Promise<unknown>;
+interface HandlerContext {
+  commandName?: string;
+}
+
+/**
+ * Adds fault middleware to AWS SDK clients, in the initialize step (before the SDK's own retries, so each
+ * injected fault reaches Perdure's code as a failed call would after the SDK gave up). Sends of activity
+ * tasks and timers (`SendMessageBatch` to a standard queue) may also be duplicated.
+ */
+export function injectSdkFaults(clients: Record<string, MiddlewareClient>, injector: FaultInjector, options: { duplicateQueues?: string[] } = {}): void {
+  for (const [key, client] of Object.entries(clients)) {
+    const service = key === 'dynamodb' ? 'DynamoDB' : key === 'sqs' ? 'SQS' : key === 's3' ? 'S3' : key;
+    client.middlewareStack.add(
+      (next: Next, context: HandlerContext) => async (args: MiddlewareArgs) => {
+        const operation = (context.commandName ?? 'Unknown').replace(/Command$/, '');
+        const fault = injector.callFault(`${service}.${operation}`);
+        if (fault === 'throttle' || fault === 'server-error') throw serviceError(service, operation, fault);
+        const output = await next(args);
+        if (fault === 'lost-response') throw serviceError(service, operation, fault);
+        const queueUrl = (args.input as { QueueUrl?: string }).QueueUrl;
+        if (operation === 'SendMessageBatch' && queueUrl && options.duplicateQueues?.includes(queueUrl) && injector.duplicate(`${service}.${operation}`)) {
+          await next(args);
+        }
+        return output;
+      },
+      { step: 'initialize', name: 'perdureFaultInjection', priority: 'high' },
+    );
+  }
+}
+
+/**
+ * The same faults for an in-memory port: each of the named async methods may be refused before it runs
+ * or have its result lost after it ran. `service` names it in the counts, e.g. `store.commitStep`.
+ */
+export function withFaults<T extends object>(target: T, injector: FaultInjector, service: string, methods: readonly (keyof T & string)[]): T {
+  return new Proxy(target, {
+    get(object, property, receiver) {
+      const value = Reflect.get(object, property, receiver) as unknown;
+      if (typeof value !== 'function' || typeof property !== 'string' || !methods.includes(property as keyof T & string)) return value;
+      return async (...args: unknown[]) => {
+        const fault = injector.callFault(`${service}.${property}`);
+        if (fault === 'throttle' || fault === 'server-error') throw new InjectedFault(`${service}.${property}: ${fault} (injected)`, fault);
+        const result: unknown = await (value as (...a: unknown[]) => Promise<unknown>).apply(object, args);
+        if (fault === 'lost-response') throw new InjectedFault(`${service}.${property}: response lost (injected)`, fault);
+        return result;
+      };
+    },
+  });
+}

@@ -1,0 +1,18 @@
+/**
+ * Places in the workers where a Lambda function can die between two writes. Production passes no hook;
+ * fault-injection tests pass one that throws, and the handler fails as a crashed invocation would: its
+ * message is not acknowledged and comes back.
+ */
+export type CrashPoint =
+  /** The step replayed and decided, nothing is committed yet. */
+  | 'step:before-commit'
+  /** The step is committed; its activities, timers and children are not dispatched yet. */
+  | 'step:after-commit'
+  /** The step committed and dispatched; the doorbell is not acknowledged yet. */
+  | 'step:before-ack'
+  /** The activity ran; its result is not recorded yet (it will run again). */
+  | 'activity:before-record'
+  /** The result is recorded; the task message is not acknowledged yet (a duplicate delivery follows). */
+  | 'activity:before-ack';
+
+export type CrashHook = (point: CrashPoint, instanceId: string) => void;
