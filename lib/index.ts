@@ -39,7 +39,7 @@ export {
 } from './core/errors.js';
 export type { FailureDetails } from './core/errors.js';
 export type { HistoryEvent, HistoryEventType } from './core/history-events.js';
-export type { Logger, LogLevel } from './core/logger.js';
+export type { JsonLoggerOptions, Logger, LogLevel } from './core/logger.js';
 export { createJsonLogger, silentLogger } from './core/logger.js';
 export { Client } from './client.js';
 export type { InstanceStatus, StartOptions, WaitOptions, ListQuery } from './client.js';

@@ -13,19 +13,42 @@ const RealDate = Date;
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
-/**
- * A logger that writes one JSON object a line to stderr, dropping lines below `level`.
- * @defaultValue level: the `PERDURE_LOG_LEVEL` environment variable, else `'info'`
- */
-export function createJsonLogger(level: LogLevel = defaultLevel(), write: (line: string) => void = (line) => process.stderr.write(line + '\n')): Logger {
-  const min = RANK[level] ?? RANK.info;
+export interface JsonLoggerOptions {
+  /** Lines below this level are dropped. @defaultValue the `PERDURE_LOG_LEVEL` environment variable, else `'info'` */
+  level?: LogLevel;
+  /**
+   * Field names whose values are replaced by `"[redacted]"`, at any depth (case-insensitive), for the
+   * fields your code logs with `ctx.log` or `actx.log`: e.g. `['email', 'cardNumber']`.
+   * @defaultValue the comma-separated `PERDURE_LOG_REDACT` environment variable
+   */
+  redact?: string[];
+  /** @defaultValue a line on stderr */
+  write?: (line: string) => void;
+}
+
+/** A logger that writes one JSON object a line, drops lines below its level, and redacts the named fields. */
+export function createJsonLogger(options: JsonLoggerOptions = {}): Logger {
+  const min = RANK[options.level ?? defaultLevel()] ?? RANK.info;
+  const write = options.write ?? ((line: string) => process.stderr.write(line + '\n'));
+  const redacted = new Set((options.redact ?? defaultRedact()).map((name) => name.toLowerCase()));
   const at =
     (name: Exclude<LogLevel, 'silent'>) =>
     (message: string, fields?: Record<string, unknown>): void => {
       if (RANK[name] < min) return;
-      write(JSON.stringify({ level: name, time: new RealDate().toISOString(), message, ...fields }));
+      const shown = redacted.size && fields ? (redact(fields, redacted) as Record<string, unknown>) : fields;
+      write(JSON.stringify({ level: name, time: new RealDate().toISOString(), message, ...shown }));
     };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+function redact(value: unknown, names: Set<string>, depth = 0): unknown {
+  if (typeof value !== 'object' || value === null || depth > 8) return value;
+  if (Array.isArray(value)) return value.map((item) => redact(item, names, depth + 1));
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, names.has(key.toLowerCase()) ? '[redacted]' : redact(item, names, depth + 1)]));
+}
+
+function defaultRedact(): string[] {
+  return (process.env.PERDURE_LOG_REDACT ?? '').split(',').map((name) => name.trim()).filter(Boolean);
 }
 
 /** A logger that drops everything. */
