@@ -5,6 +5,7 @@
 import { createApp, silentLogger, TestEnvironment, type HistoryEvent } from '../lib/index.js';
 import { numberEvents } from '../lib/core/history-events.js';
 import { OrchestrationExecutor } from '../lib/core/replay.js';
+import { summarize } from './summary.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 
@@ -99,6 +100,7 @@ for (const [label, name, n] of [
   ['ctx.map over 1,000, concurrency 10', 'map', 1_000],
 ] as const) {
   const result = await overhead(name, n);
+  summarize({ area: 'in memory', metric: `${label}: per step`, result: `${((result.wallMs * 1000) / n).toFixed(0)} µs (${result.wallMs.toFixed(0)} ms, peak RSS ${result.peakRssMb.toFixed(0)} MB)` });
   console.log(
     `${label.padEnd(34)} ${result.wallMs.toFixed(0).padStart(7)}  ${result.cpuMs.toFixed(0).padStart(7)}  ${((result.wallMs * 1000) / n).toFixed(0).padStart(12)}  ${result.peakRssMb.toFixed(0).padStart(12)}`,
   );
@@ -106,5 +108,9 @@ for (const [label, name, n] of [
 console.log('\nreplay cost of the next step        events   cold (full replay) CPU ms   warm (cached executor) CPU ms');
 for (const size of [100, 1_000, 10_000]) {
   const result = await replayCost(size);
+  summarize(
+    { area: 'replay', metric: `next step, ${result.events} events, cold (full replay)`, result: `${result.coldMs.toFixed(2)} ms CPU`, ...(size === 10_000 ? { target: '< 100 ms', met: result.coldMs < 100 } : {}) },
+    { area: 'replay', metric: `next step, ${result.events} events, warm`, result: `${result.warmMs.toFixed(3)} ms CPU`, ...(size === 10_000 ? { target: 'flat', met: result.warmMs < 1 } : {}) },
+  );
   console.log(`${''.padEnd(35)} ${String(result.events).padStart(6)}   ${result.coldMs.toFixed(2).padStart(24)}   ${result.warmMs.toFixed(3).padStart(28)}`);
 }

@@ -64,10 +64,13 @@ export class PayloadCodec {
     if (json === undefined) return undefined;
     const size = Buffer.byteLength(json);
     if (size <= this.compressAboveBytes) return { j: json };
-    const zipped = gzipSync(json);
-    if (Math.ceil(zipped.length / 3) * 4 <= inlineLimitBytes) return { z: zipped.toString('base64') };
     const sha256 = createHash('sha256').update(json).digest('hex');
     const key = `${PayloadCodec.prefix(instanceId)}${sha256}`;
+    // The same payload is often stored twice in a row (an input in the record and in its start message,
+    // an output in the record and its event): when this codec already holds its object, skip gzip and PUT.
+    if (this.cache.has(key)) return { ref: { key, size, sha256 } };
+    const zipped = gzipSync(json);
+    if (Math.ceil(zipped.length / 3) * 4 <= inlineLimitBytes) return { z: zipped.toString('base64') };
     await this.blobs.put(key, zipped);
     this.remember(key, json, size);
     return { ref: { key, size, sha256 } };

@@ -14,6 +14,21 @@ describe('payload codec', () => {
     expect(await codec.decode(undefined)).toBeUndefined();
   });
 
+  it('writes a payload stored twice in a row once: the second encode finds its object in the cache', async () => {
+    const blobs = new MemoryBlobStore();
+    const puts: string[] = [];
+    const put = blobs.put.bind(blobs);
+    blobs.put = async (key, body) => (puts.push(key), put(key, body));
+    const codec = new PayloadCodec(blobs);
+    const value = { pdf: bigText(300_000) };
+    const first = await codec.encode(value, 'order-1');
+    expect(await codec.encode(value, 'order-1')).toEqual(first);
+    expect(puts).toHaveLength(1);
+    await codec.deleteInstance('order-1');
+    await codec.encode(value, 'order-1');
+    expect(puts).toHaveLength(2); // after a purge it is written again
+  });
+
   it('gzips payloads above the threshold that still fit inline', async () => {
     const blobs = new MemoryBlobStore();
     const codec = new PayloadCodec(blobs);
