@@ -69,23 +69,30 @@ export class ApiClient {
     return this.call<void>('DELETE', path, {});
   }
 
-  private async call<T>(method: string, path: string, query: Record<string, string | number | boolean | undefined>, body?: unknown): Promise<T> {
-    const url = new URL(this.endpoint + path);
-    for (const [key, value] of Object.entries(query)) if (value !== undefined) url.searchParams.set(key, String(value));
-    const payload = body === undefined ? undefined : JSON.stringify(body);
+  /**
+   * Sends one request as it is (the `perdure ui` proxy forwards the browser's requests through it),
+   * authenticated; `pathAndQuery` is relative to the endpoint, e.g. `/instances?limit=5`.
+   */
+  async send(method: string, pathAndQuery: string, body?: string, contentType?: string): Promise<Response> {
+    const url = new URL(this.endpoint + pathAndQuery);
     const headers: Record<string, string> = { accept: 'application/json', host: url.host };
-    if (payload !== undefined) headers['content-type'] = 'application/json';
+    if (body !== undefined) headers['content-type'] = contentType ?? 'application/json';
     if (this.auth === 'token') headers.authorization = `Bearer ${this.token}`;
-    if (this.auth === 'iam') Object.assign(headers, await this.sign(method, url, headers, payload));
+    if (this.auth === 'iam') Object.assign(headers, await this.sign(method, url, headers, body));
     delete headers.host; // fetch sets it; it was only needed for the signature.
-
-    let response: Response;
     try {
-      response = await this.fetch(url, { method, headers, body: payload });
+      return await this.fetch(url, { method, headers, body });
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
       throw new CliError(`Cannot reach the Perdure API at ${this.endpoint} (${cause}). Is \`npm start\` running? Otherwise pass --endpoint or set PERDURE_ENDPOINT to your stack's ApiUrl.`);
     }
+  }
+
+  private async call<T>(method: string, path: string, query: Record<string, string | number | boolean | undefined>, body?: unknown): Promise<T> {
+    const search = new URLSearchParams();
+    for (const [key, value] of Object.entries(query)) if (value !== undefined) search.set(key, String(value));
+    const url = new URL(this.endpoint + path);
+    const response = await this.send(method, `${path}${search.size ? `?${search.toString()}` : ''}`, body === undefined ? undefined : JSON.stringify(body));
     const text = await response.text();
     if (response.ok) return (text ? JSON.parse(text) : undefined) as T;
     let error: { code?: string; message?: string } | undefined;

@@ -5,7 +5,9 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createExampleApp } from '../../functions/example-app.js';
+import { ApiClient } from '../../lib/cli/api-client.js';
 import { runCli } from '../../lib/cli/main.js';
+import { serveUiProxy } from '../../lib/cli/ui-proxy.js';
 import { silentLogger } from '../../lib/index.js';
 import { serveHttpApi } from '../../lib/local/http-server.js';
 import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.js';
@@ -168,8 +170,32 @@ describe('the perdure CLI against the local stack', () => {
     expect(run.err).toMatch(message);
   });
 
+  it('perdure ui serves the web view and forwards its API calls, to this origin only', async () => {
+    const proxy = await serveUiProxy(new ApiClient({ endpoint: http.url }), 0);
+    try {
+      const page = await fetch(`${proxy.url}/ui`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
+      expect(await page.text()).toMatch(/<html/i);
+      const listed = (await (await fetch(`${proxy.url}/instances?status=Completed&name=order`)).json()) as { instances: { instanceId: string }[] };
+      expect(listed.instances.map((i) => i.instanceId)).toContain('cli-order');
+      const missing = await fetch(`${proxy.url}/instances/nope`);
+      expect(missing.status).toBe(404);
+      const crossSite = await fetch(`${proxy.url}/instances/cli-order/terminate`, { method: 'POST', headers: { origin: 'https://evil.example' } });
+      expect(crossSite.status).toBe(403);
+      const { request } = await import('node:http');
+      const rebound = await new Promise<number>((resolve, reject) => {
+        const { port } = new URL(proxy.url);
+        request({ host: '127.0.0.1', port, path: '/instances', headers: { host: `attacker.example:${port}` } }, (response) => resolve(response.statusCode!)).on('error', reject).end();
+      });
+      expect(rebound).toBe(403);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('prints help for every command', async () => {
-    for (const command of ['start', 'status', 'history', 'raise-event', 'terminate', 'suspend', 'resume', 'purge', 'list', 'versions', 'export-history', 'replay-check', 'dlq list', 'dlq show', 'dlq redrive']) {
+    for (const command of ['ui', 'start', 'status', 'history', 'raise-event', 'terminate', 'suspend', 'resume', 'purge', 'list', 'versions', 'export-history', 'replay-check', 'dlq list', 'dlq show', 'dlq redrive']) {
       const help = await cli(...command.split(' '), '--help');
       expect(help.code).toBe(0);
       expect(help.out).toMatch(new RegExp(`^Usage: perdure ${command}`));
