@@ -37,7 +37,7 @@ export interface ChaosReport {
   seconds: number;
 }
 
-export const DEFAULT_RATES: FaultRates = { throttle: 0.02, serverError: 0.01, lostResponse: 0.02, crash: 0.03, duplicate: 0.1 };
+export const DEFAULT_RATES: FaultRates = { throttle: 0.02, serverError: 0.01, lostResponse: 0.02, crash: 0.03, duplicate: 0.1, reorder: 0.5 };
 
 function outcomeOf(status: InstanceStatus): Outcome {
   return { status: status.status, ...(status.output !== undefined ? { output: status.output } : {}), ...(status.error ? { error: `${status.error.name}: ${status.error.message}` } : {}) };

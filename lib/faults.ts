@@ -20,8 +20,10 @@ export interface FaultRates {
   lostResponse?: number;
   /** Probability that a worker crashes at each crash point it passes. */
   crash?: number;
-  /** Probability that an activity task or timer message is sent twice. */
+  /** Probability that a message (activity task, timer, doorbell) is sent twice. */
   duplicate?: number;
+  /** Probability that a batch of messages is delivered in another order. */
+  reorder?: number;
 }
 
 /** A fault at a chosen call: the `nth` (1-based) call whose operation matches. */
@@ -89,6 +91,18 @@ export class FaultInjector {
     if (!this.enabled || this.random.next() >= (this.rates.duplicate ?? 0)) return false;
     this.count('duplicate', operation);
     return true;
+  }
+
+  /** The items in another order, sometimes. */
+  reorder<T>(items: T[], operation: string): T[] {
+    if (items.length < 2 || !this.enabled || this.random.next() >= (this.rates.reorder ?? 0)) return items;
+    this.count('reorder', operation);
+    const shuffled = [...items];
+    for (let i = shuffled.length - 1; i > 0; i--) {
+      const j = Math.floor(this.random.next() * (i + 1));
+      [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
+    }
+    return shuffled;
   }
 
   /** The hook the workers call at their crash points. */
@@ -161,8 +175,8 @@ interface HandlerContext {
 
 /**
  * Adds fault middleware to AWS SDK clients, in the initialize step (before the SDK's own retries, so each
- * injected fault reaches Perdure's code as a failed call would after the SDK gave up). Sends of activity
- * tasks and timers (`SendMessageBatch` to a standard queue) may also be duplicated.
+ * injected fault reaches Perdure's code as a failed call would after the SDK gave up). Sends to the
+ * `duplicateQueues` may also be duplicated, the copy in another order.
  */
 export function injectSdkFaults(clients: Record<string, MiddlewareClient>, injector: FaultInjector, options: { duplicateQueues?: string[] } = {}): void {
   for (const [key, client] of Object.entries(clients)) {
@@ -174,9 +188,13 @@ export function injectSdkFaults(clients: Record<string, MiddlewareClient>, injec
         if (fault === 'throttle' || fault === 'server-error') throw serviceError(service, operation, fault);
         const output = await next(args);
         if (fault === 'lost-response') throw serviceError(service, operation, fault);
-        const queueUrl = (args.input as { QueueUrl?: string }).QueueUrl;
-        if (operation === 'SendMessageBatch' && queueUrl && options.duplicateQueues?.includes(queueUrl) && injector.duplicate(`${service}.${operation}`)) {
-          await next(args);
+        const input = args.input as { QueueUrl?: string; Entries?: unknown[] };
+        if (operation === 'SendMessageBatch' && input.QueueUrl && options.duplicateQueues?.includes(input.QueueUrl) && injector.duplicate(`${service}.${operation}`)) {
+          // The same messages again, possibly in another order (FIFO queues get new deduplication ids, or they would be dropped).
+          const entries = injector.reorder(input.Entries ?? [], `${service}.${operation}`).map((entry) =>
+            (entry as { MessageDeduplicationId?: string }).MessageDeduplicationId ? { ...(entry as object), MessageDeduplicationId: `${(entry as { MessageDeduplicationId: string }).MessageDeduplicationId}-again` } : entry,
+          );
+          await next({ ...args, input: { ...input, Entries: entries } });
         }
         return output;
       },

@@ -30,11 +30,14 @@ export interface TestEnvironmentOptions {
 const STORE_METHODS = ['createInstance', 'getInstance', 'loadStep', 'readHistory', 'commitStep', 'deliver', 'updateInstance', 'listInstances', 'purgeInstance'] as const;
 const QUEUE_METHODS = ['ringDoorbell', 'enqueueActivities', 'scheduleTimers'] as const;
 
-/** The queues as faulty workers see them: calls may fail, and activity tasks and timers may be sent twice. */
+/** The queues as faulty workers see them: calls may fail, messages may be sent twice and in another order. */
 function faultyQueues(queues: MemoryWorkQueues, faults: FaultInjector): WorkQueues {
-  const twice = <T>(items: T[], what: string): T[] => items.flatMap((item) => (faults.duplicate(what) ? [item, item] : [item]));
+  const twice = <T>(items: T[], what: string): T[] => faults.reorder(items.flatMap((item) => (faults.duplicate(what) ? [item, item] : [item])), what);
   const duplicating: WorkQueues = {
-    ringDoorbell: (instanceId) => queues.ringDoorbell(instanceId),
+    ringDoorbell: async (instanceId) => {
+      await queues.ringDoorbell(instanceId);
+      if (faults.duplicate('queues.ringDoorbell')) await queues.ringDoorbell(instanceId);
+    },
     enqueueActivities: (tasks: ActivityTask[]) => queues.enqueueActivities(twice(tasks, 'queues.enqueueActivities')),
     scheduleTimers: (timers: TimerTask[]) => queues.scheduleTimers(twice(timers, 'queues.scheduleTimers')),
   };

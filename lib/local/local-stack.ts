@@ -26,7 +26,7 @@ export interface LocalStackOptions {
   clock?: Clock;
   /**
    * Fault injection (tests and the chaos run): the runtime's AWS calls fail as the injector decides, its
-   * workers crash at the crash points, and activity tasks and timers may be sent twice.
+   * workers crash at the crash points, and messages may be sent twice and out of order.
    */
   faults?: FaultInjector;
 }
@@ -87,7 +87,7 @@ export async function startLocalStack(app: App, options: LocalStackOptions = {})
       poll(queues.orchestratorDeadLetters!, (records) => handlers.orchestratorDeadLetters(records), 1),
     ];
     await recoverUnfinished(runtime);
-    if (options.faults) injectSdkFaults(runtime.clients, options.faults, { duplicateQueues: [queues.activities, queues.timers] });
+    if (options.faults) injectSdkFaults(runtime.clients, options.faults, { duplicateQueues: [queues.orchestrator, queues.activities, queues.timers] });
     for (const poller of pollers) poller.start();
     return {
       runtime,
