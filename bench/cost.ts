@@ -53,10 +53,10 @@ const KB = 1024;
 // - a write is 1 WRU per started KB of the item (the larger of the old and the new item); inside
 //   TransactWriteItems every action (Put, Delete, ConditionCheck) is 2 WRU per started KB;
 // - a strongly consistent read is 1 RRU per started 4 KB, summed over the items a Query returns;
-// - the byStatus index (projection ALL) is written like the table: a Put of META whose status or
-//   updatedAt (the index keys) changed deletes the old index entry and puts the new one (two writes of
-//   the item's size), otherwise one; inside a transaction these count double too (as DynamoDB Local
-//   reports them; the conservative reading of the docs).
+// - the byStatus index (keys status, createdAt; projects name) is written only when a Put of META
+//   changes one of those: a new status deletes the old entry and puts the new one (two small writes);
+//   inside a transaction these count double too (as DynamoDB Local reports them; the conservative
+//   reading of the docs). A step that keeps the status writes nothing to it.
 
 /** An item's size as DynamoDB counts it: each attribute's name (UTF-8) plus its value. */
 function itemBytes(item: Record<string, AttributeValue>): number {
@@ -173,8 +173,11 @@ function meterDynamoDb(stack: LocalStack, m: Measurement): void {
     m.wru.table += (transactional ? 2 : 1) * kb(Math.max(size, old ? itemBytes(old) : 0));
     if (item.SK?.S === 'META') {
       m.itemSizes.meta = size;
-      const moved = !old || old.status?.S !== item.status?.S || old.updatedAt?.N !== item.updatedAt?.N;
-      m.wru.index += (transactional ? 2 : 1) * (old && moved ? kb(itemBytes(old)) + kb(size) : kb(size));
+      // The byStatus index holds (status, createdAt) and projects name: it is written only when one of those changes.
+      const entry = (of: Item): Item => ({ PK: of.PK!, SK: of.SK!, status: of.status!, createdAt: of.createdAt!, name: of.name! });
+      const moved = old && (old.status?.S !== item.status?.S || old.createdAt?.N !== item.createdAt?.N);
+      const changed = !old || moved || old.name?.S !== item.name?.S;
+      if (changed) m.wru.index += (transactional ? 2 : 1) * (moved ? kb(itemBytes(entry(old))) + kb(itemBytes(entry(item))) : kb(itemBytes(entry(item))));
     } else if (item.SK?.S?.startsWith('H#')) m.itemSizes.history = Math.max(m.itemSizes.history, size);
     else if (item.SK?.S?.startsWith('M#')) m.itemSizes.inbox = Math.max(m.itemSizes.inbox, size);
     known.set(keyOf(item), item);
@@ -370,9 +373,9 @@ Assumptions:
 - One step = one activity of a sequential orchestration of ${steps} (the start and the end are spread over the ${steps} steps).
   Payloads are tiny (a number), so S3 is never used and every item fits in 1 KB; large payloads cost more (bench/payloads.ts).
 - DynamoDB units are estimated from the items' sizes with DynamoDB's rules: 2 WRU per started KB for every action of a
-  TransactWriteItems (ConditionCheck included), 1 per KB for single writes; the byStatus index (projection ALL) is rewritten
-  on each META write that changes updatedAt (a delete and a put of the index entry, doubled inside a transaction as
-  DynamoDB Local reports it); a strongly consistent Query is 1 RRU per started 4 KB of the items returned.
+  TransactWriteItems (ConditionCheck included), 1 per KB for single writes; the byStatus index (status, createdAt;
+  projects name) is written only when the status changes (a delete and a put of the index entry, doubled inside a
+  transaction as DynamoDB Local reports it); a strongly consistent Query is 1 RRU per started 4 KB of the items returned.
 - Lambda: one invocation per SQS batch (here each batch holds one message, as a sequential orchestration gives); duration =
   the handler's time on the local stack, rounded up to the ms per invocation, warm (no cold starts). Handlers mostly wait
   on the emulators (latencies above), which answer slower than DynamoDB and SQS usually do in-region, so this likely

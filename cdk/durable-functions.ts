@@ -3,7 +3,7 @@ import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination, type IHttpRoute
 import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Alarm, ComparisonOperator, Dashboard, GraphWidget, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
-import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { Effect, PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime, type IFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -82,7 +82,10 @@ export class DurableFunctions extends Construct {
     this.table.addGlobalSecondaryIndex({
       indexName: 'byStatus',
       partitionKey: { name: 'status', type: AttributeType.STRING },
-      sortKey: { name: 'updatedAt', type: AttributeType.NUMBER },
+      sortKey: { name: 'createdAt', type: AttributeType.NUMBER },
+      // Keys and names only: a step that keeps the status writes nothing to the index.
+      projectionType: ProjectionType.INCLUDE,
+      nonKeyAttributes: ['name'],
     });
 
     const accessLogs = new Bucket(this, 'PayloadAccessLogs', {

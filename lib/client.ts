@@ -205,7 +205,7 @@ export class Client {
     await this.deps.store.purgeInstance(instanceId);
   }
 
-  /** Lists instances, newest activity first, filtered by status and/or name; pass `cursor` back for the next page. */
+  /** Lists instances, newest created first when filtered by status, filtered by status and/or name; pass `cursor` back for the next page. */
   async list(query: ListQuery = {}): Promise<{ instances: InstanceStatus[]; cursor?: string }> {
     if (query.status !== undefined && !STATUSES.includes(query.status)) {
       throw new ValidationError(`Unknown status ${JSON.stringify(query.status)}: use one of ${STATUSES.join(', ')}.`);

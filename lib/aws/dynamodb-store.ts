@@ -1,4 +1,5 @@
 import {
+  BatchGetItemCommand,
   BatchWriteItemCommand,
   GetItemCommand,
   PutItemCommand,
@@ -7,6 +8,7 @@ import {
   TransactionCanceledException,
   TransactWriteItemsCommand,
   type AttributeValue,
+  type BatchGetItemCommandOutput,
   type DynamoDBClient,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
@@ -264,7 +266,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
               ExpressionAttributeValues: { ':meta': { S: META }, ...(query.name ? { ':name': { S: query.name } } : {}) },
             }),
           );
-      for (const item of page.Items ?? []) instances.push(parseRecord(item));
+      instances.push(...(query.status ? await this.recordsOf(page.Items ?? []) : (page.Items ?? []).map(parseRecord)));
       startKey = page.LastEvaluatedKey;
     } while (startKey && instances.length < limit);
     return startKey ? { instances, cursor: Buffer.from(JSON.stringify(startKey)).toString('base64url') } : { instances };
@@ -300,12 +302,32 @@ export class DynamoDbInstanceStore implements InstanceStore {
     }
   }
 
+  /**
+   * The records behind index entries, in the index's order. The index holds keys and names only, so a
+   * step that does not change the status writes nothing to it (about 4 of 14 write units a step before).
+   */
+  private async recordsOf(entries: Item[]): Promise<InstanceRecord[]> {
+    const found = new Map<string, InstanceRecord>();
+    for (let i = 0; i < entries.length; i += 100) {
+      let keys: Item[] | undefined = entries.slice(i, i + 100).map((entry) => ({ PK: entry.PK!, SK: entry.SK! }));
+      for (let attempt = 0; keys?.length; attempt++) {
+        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 50 * 2 ** attempt)));
+        const output: BatchGetItemCommandOutput = await this.client.send(new BatchGetItemCommand({ RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } } }));
+        for (const item of output.Responses?.[this.table] ?? []) found.set(item.PK!.S!, parseRecord(item));
+        keys = output.UnprocessedKeys?.[this.table]?.Keys;
+      }
+    }
+    // An instance purged between the two reads is left out.
+    return entries.flatMap((entry) => found.get(entry.PK!.S!) ?? []);
+  }
+
   private async recordItem(instance: InstanceRecord): Promise<Item> {
     const stored = await storeRecordPayloads(instance, this.codec, instance.instanceId);
     const item: Item = {
       ...key(instance.instanceId, META),
       status: { S: instance.status },
       updatedAt: { N: String(instance.updatedAt) },
+      createdAt: { N: String(instance.createdAt) },
       name: { S: instance.name },
       revision: { N: String(instance.revision) },
       record: { S: JSON.stringify(stored) },

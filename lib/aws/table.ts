@@ -3,7 +3,8 @@ import { CreateTableCommand, DescribeTableCommand, ResourceInUseException, Updat
 /**
  * The one table of an app. Keys: `PK = I#<instanceId>`; `SK = META` (the instance record),
  * `H#<generation>#<firstEventId>` (a chunk of history events), `M#<messageId>` (an inbox message).
- * The `byStatus` index (status, updatedAt) serves listing. `ttl` expires finished instances.
+ * The `byStatus` index (status, createdAt), projecting only `name`, serves listing: a step that keeps
+ * the status writes nothing to it. `ttl` expires finished instances.
  */
 export const TABLE_SCHEMA = {
   partitionKey: 'PK',
@@ -23,7 +24,7 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
           { AttributeName: 'PK', AttributeType: 'S' },
           { AttributeName: 'SK', AttributeType: 'S' },
           { AttributeName: 'status', AttributeType: 'S' },
-          { AttributeName: 'updatedAt', AttributeType: 'N' },
+          { AttributeName: 'createdAt', AttributeType: 'N' },
         ],
         KeySchema: [
           { AttributeName: 'PK', KeyType: 'HASH' },
@@ -34,9 +35,9 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
             IndexName: TABLE_SCHEMA.statusIndex,
             KeySchema: [
               { AttributeName: 'status', KeyType: 'HASH' },
-              { AttributeName: 'updatedAt', KeyType: 'RANGE' },
+              { AttributeName: 'createdAt', KeyType: 'RANGE' },
             ],
-            Projection: { ProjectionType: 'ALL' },
+            Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['name'] },
           },
         ],
       }),

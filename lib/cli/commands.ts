@@ -275,7 +275,7 @@ export const COMMANDS: Command[] = [
   {
     name: 'list',
     args: '',
-    summary: 'instances, newest activity first',
+    summary: 'instances, newest first (with --status; without, in no particular order)',
     arity: [0, 0],
     options: {
       ...json,
@@ -358,7 +358,7 @@ export const COMMANDS: Command[] = [
       const ids: string[] = [...positionals];
       if (status) {
         for await (const instance of allInstances(api(), { status, name: str(values, 'name') })) {
-          if (since !== undefined && Date.parse(instance.updatedAt) < since) break; // newest first: the rest are older
+          if (since !== undefined && Date.parse(instance.updatedAt) < since) continue; // the listing is by creation time, so read on
           ids.push(instance.instanceId);
         }
       }

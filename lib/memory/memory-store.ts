@@ -83,7 +83,7 @@ export class MemoryInstanceStore implements InstanceStore {
     const matching = [...this.instances.values()]
       .map((stored) => stored.record)
       .filter((record) => (!query.status || record.status === query.status) && (!query.name || record.name === query.name))
-      .sort((a, b) => b.updatedAt - a.updatedAt || a.instanceId.localeCompare(b.instanceId));
+      .sort((a, b) => b.createdAt - a.createdAt || a.instanceId.localeCompare(b.instanceId));
     const offset = query.cursor ? Number(Buffer.from(query.cursor, 'base64url').toString()) || 0 : 0;
     const limit = query.limit ?? 100;
     const page = matching.slice(offset, offset + limit);
