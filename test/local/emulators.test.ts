@@ -80,11 +80,13 @@ describe('DynamoDB Local (embedded)', () => {
     await ensureTable(client, TABLE);
     const { Table } = await client.send(new DescribeTableCommand({ TableName: TABLE }));
     expect(Table?.GlobalSecondaryIndexes?.map((index) => [index.IndexName, index.IndexStatus])).toEqual([[TABLE_SCHEMA.statusIndex, 'ACTIVE']]);
-    await client.send(new PutItemCommand({ TableName: TABLE, Item: { PK: { S: 'I#gsi' }, SK: { S: 'META' }, status: { S: 'Running' }, updatedAt: { N: '42' } } }));
+    await client.send(new PutItemCommand({ TableName: TABLE, Item: { PK: { S: 'I#gsi' }, SK: { S: 'META' }, status: { S: 'Running' }, createdAt: { N: '42' }, name: { S: 'order' }, record: { S: '{}' } } }));
     const { Items } = await client.send(
       new QueryCommand({ TableName: TABLE, IndexName: TABLE_SCHEMA.statusIndex, KeyConditionExpression: '#s = :s', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':s': { S: 'Running' } } }),
     );
     expect(Items?.map((item) => item.PK?.S)).toEqual(['I#gsi']);
+    // The index projects the keys and the name only.
+    expect(Object.keys(Items![0]!).sort()).toEqual(['PK', 'SK', 'createdAt', 'name', 'status']);
   });
 
   it('rejects a conditional put (attribute_not_exists) of an existing key', async () => {
