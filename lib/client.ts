@@ -93,7 +93,7 @@ export class Client {
     validateName(name, 'orchestration name');
     const instanceId = options.instanceId === undefined ? randomUUID() : validateInstanceId(options.instanceId);
     const definition = this.deps.app.getOrchestration(name, options.version);
-    const payload = toPayload(input, `input of orchestration '${name}'`);
+    const payload = toJsonPayload(input, `input of orchestration '${name}'`);
     const now = this.deps.clock.now();
     const record: InstanceRecord = {
       instanceId,
@@ -143,7 +143,7 @@ export class Client {
    */
   async raiseEvent(instanceId: string, eventName: string, data?: unknown): Promise<void> {
     validateEventName(eventName);
-    const payload = toPayload(data, `data of event '${eventName}'`);
+    const payload = toJsonPayload(data, `data of event '${eventName}'`);
     const record = await this.getRecord(instanceId);
     this.assertNotFinished(record, `raise event '${eventName}' on`);
     await this.send(record, `E#${randomUUID()}`, { type: 'EventRaised', name: eventName, data: payload });
@@ -276,13 +276,6 @@ function publicError(error: FailureDetails): { name: string; message: string; co
   return error.code ? { name: error.name, message: error.message, code: error.code } : { name: error.name, message: error.message };
 }
 
-/** JSON would turn a function or a symbol into nothing, and the instance would start (or the event arrive) without its data. */
-function toPayload(value: unknown, what: string): unknown {
-  if (typeof value === 'function' || typeof value === 'symbol') {
-    throw new ValidationError(`The ${what} is a ${typeof value}, which JSON cannot carry: pass plain data (objects, arrays, strings, numbers, booleans, null).`);
-  }
-  return toJsonPayload(value, what);
-}
 
 function checkReason(reason: unknown): void {
   if (reason !== undefined && (typeof reason !== 'string' || reason.length > 1000)) {

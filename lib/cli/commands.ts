@@ -121,24 +121,21 @@ function statusLines(status: InstanceStatus): string {
   return lines.map(([key, value]) => `${key.padEnd(14)}${value}`).join('\n');
 }
 
-/** Every page of a listing, following the cursor. */
-async function* allInstances(api: ApiClient, query: Record<string, string | undefined>): AsyncGenerator<InstanceStatus> {
+/** Every item of a paged listing (`/instances` or `/dlq/...`), following the cursor. */
+async function* everyItem<T>(api: ApiClient, path: string, field: 'instances' | 'deadLetters', query: Record<string, string | undefined> = {}): AsyncGenerator<T> {
   let cursor: string | undefined;
   do {
-    const page = await api.get<{ instances: InstanceStatus[]; cursor?: string }>('/instances', { ...query, limit: 1000, cursor });
-    yield* page.instances;
+    const page = await api.get<Record<typeof field, T[]> & { cursor?: string }>(path, { ...query, limit: field === 'instances' ? 1000 : 100, cursor });
+    yield* page[field];
     cursor = page.cursor;
   } while (cursor);
 }
 
+const allInstances = (api: ApiClient, query: Record<string, string | undefined>) => everyItem<InstanceStatus>(api, '/instances', 'instances', query);
+
 async function allDeadLetters(api: ApiClient, queue: DeadLetterQueue): Promise<DeadLetter[]> {
   const letters: DeadLetter[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await api.get<{ deadLetters: DeadLetter[]; cursor?: string }>(`/dlq/${queue}`, { limit: 100, cursor });
-    letters.push(...page.deadLetters);
-    cursor = page.cursor;
-  } while (cursor);
+  for await (const letter of everyItem<DeadLetter>(api, `/dlq/${queue}`, 'deadLetters')) letters.push(letter);
   return letters;
 }
 

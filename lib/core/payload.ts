@@ -7,6 +7,10 @@ import { ValidationError } from './errors.js';
  */
 export function toJsonPayload(value: unknown, what: string): unknown {
   if (value === undefined) return undefined;
+  // JSON would turn these into nothing, and the call would go on without its data.
+  if (typeof value === 'function' || typeof value === 'symbol') {
+    throw new ValidationError(`The ${what} is a ${typeof value}, which JSON cannot carry: pass plain data (objects, arrays, strings, numbers, booleans, null).`);
+  }
   let text: string | undefined;
   try {
     text = JSON.stringify(value);
