@@ -1,5 +1,6 @@
 import type { App } from './core/app.js';
 import { toMilliseconds, type Duration } from './core/durations.js';
+import { ValidationError } from './core/errors.js';
 import type { Logger } from './core/logger.js';
 import { Client, SETTLED, type InstanceStatus, type WaitOptions } from './client.js';
 import { MemoryWorkQueues } from './memory/memory-queues.js';
@@ -26,6 +27,9 @@ export interface TestEnvironmentOptions {
    */
   faults?: FaultInjector;
 }
+
+/** The longest delay setTimeout takes; a longer one fires at once. */
+const MAX_TIMER_MS = 2_147_483_647;
 
 const STORE_METHODS = ['createInstance', 'getInstance', 'loadStep', 'readHistory', 'commitStep', 'deliver', 'updateInstance', 'listInstances', 'purgeInstance'] as const;
 const QUEUE_METHODS = ['ringDoorbell', 'enqueueActivities', 'scheduleTimers'] as const;
@@ -56,6 +60,7 @@ export class TestClient extends Client {
   /** Like `Client.waitForCompletion`, with time skipping while it waits. @defaultValue timeout '20s' of real time */
   override async waitForCompletion(instanceId: string, options: WaitOptions = {}): Promise<InstanceStatus> {
     const timeoutMs = toMilliseconds(options.timeout ?? '20s', 'wait timeout');
+    if (timeoutMs > MAX_TIMER_MS) throw new ValidationError(`The wait timeout is real time, at most 24 days (${MAX_TIMER_MS} ms), got ${options.timeout}: timers in the workflow are skipped anyway.`);
     const first = await this.getRecord(instanceId);
     if (SETTLED.includes(first.status)) return this.toStatus(first);
     const release = this.env.timeSkipping ? this.env.queues.holdTimeSkipping() : () => {};

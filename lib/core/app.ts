@@ -60,7 +60,7 @@ export class App {
   activity<I, O>(name: string, fn: ActivityFunction<I, O>, options: ActivityOptions = {}): this {
     validateName(name, 'activity name');
     if (typeof fn !== 'function') throw new ValidationError(`Activity '${name}' must be a function.`);
-    if (this.activities.has(name)) throw new ValidationError(`Activity '${name}' is already registered.`);
+    if (this.activities.has(name)) throw new ValidationError(`Activity '${name}' is already registered: give the new one another name.`);
     this.activities.set(name, {
       name,
       fn: fn,
@@ -80,7 +80,7 @@ export class App {
     if (typeof fn !== 'function') throw new ValidationError(`Orchestration '${name}' must be a function.`);
     const version = normalizeVersion(options.version ?? 1);
     const versions = this.orchestrations.get(name) ?? new Map<string, RegisteredOrchestration>();
-    if (versions.has(version)) throw new ValidationError(`Orchestration '${name}' version ${version} is already registered.`);
+    if (versions.has(version)) throw new ValidationError(`Orchestration '${name}' version ${version} is already registered: register a changed orchestration under a new version ({ version: ... }).`);
     versions.set(version, { name, version, fn: fn });
     this.orchestrations.set(name, versions);
     return this;

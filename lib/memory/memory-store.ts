@@ -1,4 +1,4 @@
-import { InstanceExistsError } from '../core/errors.js';
+import { InstanceExistsError, ValidationError } from '../core/errors.js';
 import type { HistoryEvent } from '../core/history-events.js';
 import type { HistoryPosition, InboxMessage, InstancePage, InstanceQuery, InstanceRecord, InstanceStore, StepCommit, StepState } from '../ports.js';
 
@@ -84,7 +84,10 @@ export class MemoryInstanceStore implements InstanceStore {
       .map((stored) => stored.record)
       .filter((record) => (!query.status || record.status === query.status) && (!query.name || record.name === query.name))
       .sort((a, b) => b.createdAt - a.createdAt || a.instanceId.localeCompare(b.instanceId));
-    const offset = query.cursor ? Number(Buffer.from(query.cursor, 'base64url').toString()) || 0 : 0;
+    const offset = query.cursor === undefined ? 0 : Number(Buffer.from(query.cursor, 'base64url').toString());
+    if (!Number.isInteger(offset) || offset < 0) {
+      throw new ValidationError(`cursor ${JSON.stringify(query.cursor!.slice(0, 60))} is not one this API returned: pass back the cursor of the previous page unchanged, or omit it for the first page.`);
+    }
     const limit = query.limit ?? 100;
     const page = matching.slice(offset, offset + limit);
     const next = offset + limit < matching.length ? Buffer.from(String(offset + limit)).toString('base64url') : undefined;

@@ -122,6 +122,8 @@ describe('instance lifecycle', () => {
     expect(page2.cursor).toBeUndefined();
     expect(new Set([...page1.instances, ...page2.instances].map((i) => i.instanceId)).size).toBe(5);
     await expect(env.client.list({ status: 'Sleeping' as never })).rejects.toThrow(/Unknown status "Sleeping"/);
+    await expect(env.client.list({ cursor: 'garbage!' })).rejects.toThrow(/cursor "garbage!" is not one this API returned/);
+    await expect(env.client.waitForCompletion(slow, { timeout: '30d' })).rejects.toThrow(/real time, at most 24 days/);
 
     await expect(env.client.purge(slow)).rejects.toThrow(/only Completed, Failed or Terminated instances can be purged/);
     await env.client.purge('q-0');

@@ -26,13 +26,13 @@ describe('createApp', () => {
 
   it('rejects registering an activity name twice', () => {
     const app = createApp({ logger: silentLogger }).activity('charge', () => 1);
-    expect(() => app.activity('charge', () => 2)).toThrow(new ValidationError("Activity 'charge' is already registered."));
+    expect(() => app.activity('charge', () => 2)).toThrow(new ValidationError("Activity 'charge' is already registered: give the new one another name."));
   });
 
   it('rejects registering the same orchestration version twice, with the version given as a number or a string', () => {
     const app = appWithVersions('order', [1]);
     expect(() => app.orchestration('order', async () => 0, { version: '1' })).toThrow(ValidationError);
-    expect(() => app.orchestration('order', async () => 0)).toThrow("Orchestration 'order' version 1 is already registered.");
+    expect(() => app.orchestration('order', async () => 0)).toThrow("Orchestration 'order' version 1 is already registered: register a changed orchestration under a new version");
   });
 
   it.each<[string, (app: App) => unknown, RegExp]>([
