@@ -32,6 +32,8 @@ Read its status and history:
 List running instances, and the dead letters:
   curl -s '${url}/instances?status=Running'
   curl -s ${url}/dlq/activities
+The web view: ${url}/ui
+The CLI (another terminal): npm run perdure -- list --status Completed${port === 3000 ? '' : ` --endpoint ${url}`}
 `);
 
 let stopping = false;
