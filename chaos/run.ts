@@ -63,7 +63,7 @@ async function runPrograms(target: Target, programs: Program[], concurrency: num
       await persist(() => target.client.start('program', { ops: program.ops }, { instanceId: program.instanceId })).catch((error: Error) => {
         if (error.name !== 'InstanceExistsError') throw error; // a start whose response was lost
       });
-      for (const [name, data] of Object.entries(program.events)) await persist(() => target.client.raiseEvent(program.instanceId, name, data));
+      for (const [name, data] of Object.entries(program.events)) await persist(() => target.client.raiseEvent(program.instanceId, name, data, { eventId: `${program.instanceId}.${name}` }));
       let settled = false;
       const meddling = (async () => {
         // One step at a time, as a second worker that took a stray doorbell of the instance would.

@@ -3,7 +3,7 @@ import type { App } from './core/app.js';
 import { formatDuration, toMilliseconds, type Duration } from './core/durations.js';
 import { InstanceNotFoundError, InvalidStateError, TimeoutError, ValidationError, type FailureDetails } from './core/errors.js';
 import type { HistoryEvent } from './core/history-events.js';
-import { validateEventName, validateInstanceId, validateName } from './core/names.js';
+import { validateEventId, validateEventName, validateInstanceId, validateName } from './core/names.js';
 import { toJsonPayload, type PayloadLoader } from './core/payload.js';
 import { isTerminal, type Clock, type InstanceRecord, type InstanceStatusName, type InstanceStore, type WorkQueues } from './ports.js';
 import { messageIds } from './runtime/messages.js';
@@ -38,6 +38,14 @@ export interface StartOptions {
 export interface WaitOptions {
   /** Real time to wait before rejecting with a `TimeoutError`. @defaultValue '60s' */
   timeout?: Duration;
+}
+
+export interface RaiseEventOptions {
+  /**
+   * An idempotency key: raising the event again with the same key (a retry after a lost response) records
+   * it once, within 7 days on AWS. Without it, every call raises a new event.
+   */
+  eventId?: string;
 }
 
 export interface ListQuery {
@@ -141,12 +149,14 @@ export class Client {
    * Sends an event to a running instance; `ctx.waitForEvent(eventName)` receives `data`.
    * @example await client.raiseEvent(id, 'approval', { approved: true });
    */
-  async raiseEvent(instanceId: string, eventName: string, data?: unknown): Promise<void> {
+  async raiseEvent(instanceId: string, eventName: string, data?: unknown, options: RaiseEventOptions = {}): Promise<void> {
     validateEventName(eventName);
+    if (options.eventId !== undefined) validateEventId(options.eventId);
     const payload = toJsonPayload(data, `data of event '${eventName}'`);
     const record = await this.getRecord(instanceId);
     this.assertNotFinished(record, `raise event '${eventName}' on`);
-    await this.send(record, `E#${randomUUID()}`, { type: 'EventRaised', name: eventName, data: payload });
+    const messageId = options.eventId === undefined ? `E#${randomUUID()}` : messageIds.keyedEvent(options.eventId);
+    await this.send(record, messageId, { type: 'EventRaised', name: eventName, data: payload });
   }
 
   /** Ends a running, suspended or quarantined instance at its next step; its parent sees a failed sub-orchestration. */

@@ -25,7 +25,7 @@ import {
   type StepCommit,
   type StepState,
 } from '../ports.js';
-import { isTaskResultId } from '../runtime/messages.js';
+import { isKeyedEventId, isTaskResultId } from '../runtime/messages.js';
 import type { PayloadCodec } from '../runtime/payload-codec.js';
 import { readEvent, readRecordPayloads, storeEvent, storeRecordPayloads } from './payload-fields.js';
 import { TABLE_SCHEMA } from './table.js';
@@ -51,6 +51,8 @@ const pk = (instanceId: string) => `I#${instanceId}`;
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
 const historyKey = (generation: number, firstEventId: number) => `H#${pad(generation, 6)}#${pad(firstEventId, 10)}`;
 const messageKey = (messageId: string) => `M#${messageId}`;
+/** How long a consumed keyed event is remembered: retries of its raise within this window are recorded once. */
+const KEYED_EVENT_WINDOW_SECONDS = 7 * 86_400;
 const generationOf = (sortKey: string) => Number(sortKey.slice(2, 8));
 
 /**
@@ -123,7 +125,9 @@ export class DynamoDbInstanceStore implements InstanceStore {
       for (const item of page.Items ?? []) {
         const sortKey = item.SK!.S!;
         if (sortKey === META) instance = parseRecord(item);
-        else if (sortKey.startsWith('M#')) inbox.push(parseMessage(item));
+        else if (sortKey.startsWith('M#')) {
+          if (!item.consumed) inbox.push(parseMessage(item));
+        }
         else if (!instance) return 'inconsistent';
         else if (generationOf(sortKey) !== instance.generation) done = true;
         else chunks.push(await this.parseChunk(item));
@@ -189,7 +193,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
     if (deferred.some((d) => !d.deferrable) || room < 0) {
       throw new Error(`A step of '${instanceId}' writes more than ${MAX_TRANSACTION_ITEMS} items; apply fewer inbox messages per step.`);
     }
-    const items = [...required, ...inTransaction.map(({ messageId }) => ({ Delete: { TableName: this.table, Key: key(instanceId, messageKey(messageId)) } }))];
+    const items = [...required, ...inTransaction.map(({ messageId }) => (isKeyedEventId(messageId) ? { Put: { TableName: this.table, Item: this.tombstone(instanceId, messageId) } } : { Delete: { TableName: this.table, Key: key(instanceId, messageKey(messageId)) } }))];
     try {
       await this.client.send(new TransactWriteItemsCommand({ TransactItems: items }));
     } catch (error) {
@@ -334,6 +338,14 @@ export class DynamoDbInstanceStore implements InstanceStore {
     };
     if (isTerminal(instance.status)) item[TABLE_SCHEMA.ttlAttribute] = { N: String(Math.floor(instance.updatedAt / 1000) + this.retentionSeconds) };
     return item;
+  }
+
+  /**
+   * What a consumed keyed event leaves behind for KEYED_EVENT_WINDOW_SECONDS: its key, so that `deliver`
+   * (which puts only where no item is) reports a retried raise as a duplicate; then TTL removes it.
+   */
+  private tombstone(instanceId: string, messageId: string): Item {
+    return { ...key(instanceId, messageKey(messageId)), consumed: { BOOL: true }, [TABLE_SCHEMA.ttlAttribute]: { N: String(Math.floor(Date.now() / 1000) + KEYED_EVENT_WINDOW_SECONDS) } };
   }
 
   private async messageItem(instanceId: string, message: InboxMessage): Promise<Item> {

@@ -61,8 +61,8 @@ export class ApiClient {
     return this.call<T>('GET', path, query);
   }
 
-  post<T>(path: string, body?: unknown, query: Record<string, string | number | boolean | undefined> = {}): Promise<T> {
-    return this.call<T>('POST', path, query, body);
+  post<T>(path: string, body?: unknown, query: Record<string, string | number | boolean | undefined> = {}, headers: Record<string, string> = {}): Promise<T> {
+    return this.call<T>('POST', path, query, body, headers);
   }
 
   delete(path: string): Promise<void> {
@@ -73,9 +73,9 @@ export class ApiClient {
    * Sends one request as it is (the `perdure ui` proxy forwards the browser's requests through it),
    * authenticated; `pathAndQuery` is relative to the endpoint, e.g. `/instances?limit=5`.
    */
-  async send(method: string, pathAndQuery: string, body?: string, contentType?: string): Promise<Response> {
+  async send(method: string, pathAndQuery: string, body?: string, contentType?: string, extraHeaders: Record<string, string> = {}): Promise<Response> {
     const url = new URL(this.endpoint + pathAndQuery);
-    const headers: Record<string, string> = { accept: 'application/json', host: url.host };
+    const headers: Record<string, string> = { ...extraHeaders, accept: 'application/json', host: url.host };
     if (body !== undefined) headers['content-type'] = contentType ?? 'application/json';
     if (this.auth === 'token') headers.authorization = `Bearer ${this.token}`;
     if (this.auth === 'iam') Object.assign(headers, await this.sign(method, url, headers, body));
@@ -88,11 +88,11 @@ export class ApiClient {
     }
   }
 
-  private async call<T>(method: string, path: string, query: Record<string, string | number | boolean | undefined>, body?: unknown): Promise<T> {
+  private async call<T>(method: string, path: string, query: Record<string, string | number | boolean | undefined>, body?: unknown, extraHeaders: Record<string, string> = {}): Promise<T> {
     const search = new URLSearchParams();
     for (const [key, value] of Object.entries(query)) if (value !== undefined) search.set(key, String(value));
     const url = new URL(this.endpoint + path);
-    const response = await this.send(method, `${path}${search.size ? `?${search.toString()}` : ''}`, body === undefined ? undefined : JSON.stringify(body));
+    const response = await this.send(method, `${path}${search.size ? `?${search.toString()}` : ''}`, body === undefined ? undefined : JSON.stringify(body), undefined, extraHeaders);
     const text = await response.text();
     if (response.ok) return (text ? JSON.parse(text) : undefined) as T;
     let error: { code?: string; message?: string } | undefined;

@@ -227,11 +227,16 @@ export const COMMANDS: Command[] = [
     args: '<instanceId> <eventName>',
     summary: 'send an external event to an instance',
     arity: [2, 2],
-    options: { data: { type: 'string', description: 'the event data as JSON' }, 'data-file': { type: 'string', description: 'read the data from a JSON file' } },
-    notes: [`perdure raise-event order-42 approval --data '{"approved":true}'`],
+    options: {
+      data: { type: 'string', description: 'the event data as JSON' },
+      'data-file': { type: 'string', description: 'read the data from a JSON file' },
+      'event-id': { type: 'string', description: 'an idempotency key: raising again with the same key records the event once' },
+    },
+    notes: [`perdure raise-event order-42 approval --data '{"approved":true}' --event-id approval-42`],
     async run({ api, values, positionals, io }) {
       const data = await readJsonInput(values, 'data', 'data-file');
-      await api().post(`/instances/${enc(positionals[0]!)}/events/${enc(positionals[1]!)}`, data);
+      const eventId = str(values, 'event-id');
+      await api().post(`/instances/${enc(positionals[0]!)}/events/${enc(positionals[1]!)}`, data, {}, eventId === undefined ? {} : { 'idempotency-key': eventId });
       io.err(`Event ${positionals[1]} sent to ${positionals[0]}.`);
     },
   },

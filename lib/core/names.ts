@@ -27,3 +27,8 @@ export function validateName(value: unknown, what: 'orchestration name' | 'activ
 export function validateEventName(value: unknown): string {
   return check(EVENT_NAME, value, 'event name', 'use 1–100 characters of letters, digits and _ . : -, starting with a letter or digit.');
 }
+
+/** Checks an event's idempotency key (the same alphabet as instance ids). */
+export function validateEventId(value: unknown): string {
+  return check(INSTANCE_ID, value, 'event id', 'use 1–200 characters of letters, digits and _ . : @ -, starting with a letter or digit (a UUID works).');
+}

@@ -1,11 +1,14 @@
 import { InstanceExistsError, ValidationError } from '../core/errors.js';
 import type { HistoryEvent } from '../core/history-events.js';
+import { isKeyedEventId } from '../runtime/messages.js';
 import type { HistoryPosition, InboxMessage, InstancePage, InstanceQuery, InstanceRecord, InstanceStore, StepCommit, StepState } from '../ports.js';
 
 interface StoredInstance {
   record: InstanceRecord;
   histories: HistoryEvent[][];
   inbox: Map<string, InboxMessage>;
+  /** Keyed events already consumed: a second delivery is a duplicate. */
+  consumedKeys: Set<string>;
 }
 
 /**
@@ -29,6 +32,7 @@ export class MemoryInstanceStore implements InstanceStore {
       record: structuredClone(instance),
       histories: [[]],
       inbox: new Map([[start.messageId, structuredClone(start)]]),
+      consumedKeys: new Set(),
     });
     this.changed(instance.instanceId);
   }
@@ -55,7 +59,10 @@ export class MemoryInstanceStore implements InstanceStore {
     if (!stored || stored.record.revision !== commit.expectedRevision) return 'conflict';
     const history = stored.histories[commit.generation]!;
     history.push(...structuredClone(commit.append));
-    for (const id of commit.consumed) stored.inbox.delete(id);
+    for (const id of commit.consumed) {
+      stored.inbox.delete(id);
+      if (isKeyedEventId(id)) stored.consumedKeys.add(id);
+    }
     for (const message of commit.enqueue) stored.inbox.set(message.messageId, structuredClone(message));
     stored.record = structuredClone(commit.instance);
     while (stored.histories.length <= stored.record.generation) stored.histories.push([]);
@@ -66,7 +73,7 @@ export class MemoryInstanceStore implements InstanceStore {
   async deliver(instanceId: string, message: InboxMessage): Promise<'delivered' | 'duplicate' | 'not-found'> {
     const stored = this.instances.get(instanceId);
     if (!stored) return 'not-found';
-    if (stored.inbox.has(message.messageId)) return 'duplicate';
+    if (stored.inbox.has(message.messageId) || stored.consumedKeys.has(message.messageId)) return 'duplicate';
     stored.inbox.set(message.messageId, structuredClone(message));
     return 'delivered';
   }

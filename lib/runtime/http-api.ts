@@ -120,7 +120,9 @@ export class HttpApi {
 
   private async raiseEvent(request: HttpRequest, instanceId: string, eventName: string): Promise<HttpResponse> {
     const data = this.readJson(request);
-    await this.client.raiseEvent(instanceId, eventName, data);
+    // A client that retries after a lost response sends the same Idempotency-Key: the event is recorded once.
+    const eventId = headerOf(request, 'idempotency-key');
+    await this.client.raiseEvent(instanceId, eventName, data, eventId === undefined ? {} : { eventId });
     return accepted(instanceId);
   }
 

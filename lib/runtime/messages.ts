@@ -12,7 +12,14 @@ export const messageIds = {
   timer: (generation: number, taskId: number) => `T#${generation}#${taskId}`,
   child: (generation: number, taskId: number) => `S#${generation}#${taskId}`,
   carried: (generation: number, index: number) => `carried#${generation}#${index}`,
+  /** An external event raised with an idempotency key: its id is remembered after it is consumed. */
+  keyedEvent: (eventId: string) => `K#${eventId}`,
 };
+
+/** True for the id of a keyed event: consuming it leaves a tombstone, so a retried raise is recorded once. */
+export function isKeyedEventId(messageId: string): boolean {
+  return messageId.startsWith('K#');
+}
 
 /** True for the id of a task's result: applying it twice is harmless, as the worker drops a completion history already holds. */
 export function isTaskResultId(messageId: string): boolean {

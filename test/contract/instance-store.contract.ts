@@ -94,6 +94,23 @@ export function describeInstanceStoreContract(
       expect(inbox.filter((m) => m.messageId === 'A#0#1')).toEqual([eventMessage('A#0#1', 'first')]);
     });
 
+    it('remembers a keyed event after it is consumed: a later delivery with the same id is a duplicate', async () => {
+      const store = await createStore();
+      const id = uniqueId('keyed');
+      await store.createInstance(record(id), startMessage());
+      expect(await store.deliver(id, eventMessage('K#approval-1', 'yes'))).toBe('delivered');
+      const consumed = ['start#0', 'K#approval-1', 'E#plain'];
+      expect(await store.deliver(id, eventMessage('E#plain', 'once'))).toBe('delivered');
+      expect(await store.commitStep(id, { expectedRevision: 0, generation: 0, append: events(2, 0), consumed, enqueue: [], instance: record(id, { status: 'Running', lastEventId: 2, revision: 1 }) })).toBe('committed');
+      expect((await store.loadStep(id))!.inbox).toEqual([]);
+      expect(await store.deliver(id, eventMessage('K#approval-1', 'retried'))).toBe('duplicate');
+      expect(await store.deliver(id, eventMessage('E#plain', 'again'))).toBe('delivered'); // unkeyed ids are not remembered
+      expect((await store.loadStep(id))!.inbox.map((m) => m.messageId)).toEqual(['E#plain']);
+      await store.purgeInstance(id);
+      await store.createInstance(record(id), startMessage());
+      expect(await store.deliver(id, eventMessage('K#approval-1', 'new instance'))).toBe('delivered');
+    });
+
     it('returns the inbox in arrival order', async () => {
       const store = await createStore();
       const id = uniqueId('order');

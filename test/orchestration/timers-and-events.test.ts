@@ -51,6 +51,23 @@ describe('timers', () => {
 });
 
 describe('external events', () => {
+  it('records a keyed event once, however often it is raised again, even after it was consumed', async () => {
+    const { app, start } = testApp();
+    app.orchestration('adder', async (ctx) => (await ctx.waitForEvent<number>('add')) + (await ctx.waitForEvent<number>('add')));
+    const env = await start();
+    const id = await env.client.start('adder');
+    await env.client.raiseEvent(id, 'add', 5, { eventId: 'add-a' });
+    await env.client.raiseEvent(id, 'add', 5, { eventId: 'add-a' }); // a retry while it waits in the inbox
+    await env.idle();
+    expect(eventTypes(await env.client.getHistory(id)).filter((type) => type === 'EventRaised')).toHaveLength(1);
+    await env.client.raiseEvent(id, 'add', 5, { eventId: 'add-a' }); // a retry after it was consumed
+    await env.idle();
+    expect((await env.client.getStatus(id)).status).toBe('Running');
+    await env.client.raiseEvent(id, 'add', 7, { eventId: 'add-b' });
+    expect((await env.client.waitForCompletion(id)).output).toBe(12);
+    await expect(env.client.raiseEvent(id, 'add', 1, { eventId: 'bad/key' })).rejects.toThrow(/Invalid event id "bad\/key"/);
+  });
+
   it('delivers the data of a raised event to the waiting code', async () => {
     const { app, start } = testApp();
     app.orchestration('approve', async (ctx) => ctx.waitForEvent<{ approved: boolean }>('approval'));

@@ -21,6 +21,18 @@ async function setup() {
 }
 
 describe('HTTP API', () => {
+  it('records an event raised twice with the same Idempotency-Key once', async () => {
+    const { env, call } = await setup();
+    await call('POST', '/orchestrations/hello?instanceId=k-1', { name: 'Ada' });
+    const headers = { 'content-type': 'application/json', 'idempotency-key': 'approve-k-1' };
+    expect((await call('POST', '/instances/k-1/events/approve', false, headers)).status).toBe(202);
+    expect((await call('POST', '/instances/k-1/events/approve', false, headers)).status).toBe(202);
+    expect((await call('POST', '/instances/k-1/events/approve', true, { ...headers, 'idempotency-key': 'bad key' })).status).toBe(400);
+    const status = await env.client.waitForCompletion('k-1');
+    expect(status.output).toBe('rejected');
+    expect((await env.client.getHistory('k-1')).filter((event) => event.type === 'EventRaised')).toHaveLength(1);
+  });
+
   it('starts an instance, raises its event and reads status and history', async () => {
     const { env, call } = await setup();
     const started = await call('POST', '/orchestrations/hello?instanceId=h-1', { name: 'Ada' });
