@@ -91,7 +91,6 @@ export class ApiClient {
   private async call<T>(method: string, path: string, query: Record<string, string | number | boolean | undefined>, body?: unknown, extraHeaders: Record<string, string> = {}): Promise<T> {
     const search = new URLSearchParams();
     for (const [key, value] of Object.entries(query)) if (value !== undefined) search.set(key, String(value));
-    const url = new URL(this.endpoint + path);
     const response = await this.send(method, `${path}${search.size ? `?${search.toString()}` : ''}`, body === undefined ? undefined : JSON.stringify(body), undefined, extraHeaders);
     const text = await response.text();
     if (response.ok) return (text ? JSON.parse(text) : undefined) as T;
@@ -108,7 +107,7 @@ export class ApiClient {
         response.status,
       );
     }
-    throw new CliError(`${method} ${url.pathname} answered ${response.status}: ${text.slice(0, 300)}`, response.status);
+    throw new CliError(`${method} ${path} answered ${response.status}: ${text.slice(0, 300)}`, response.status);
   }
 
   private async sign(method: string, url: URL, headers: Record<string, string>, body: string | undefined): Promise<Record<string, string>> {

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { persist } from '../../chaos/programs.js';
 import { runChaos } from '../../chaos/run.js';
 import { FaultInjector, type FaultRule } from '../../lib/faults.js';
 import { createApp, silentLogger, TestEnvironment, type HistoryEvent } from '../../lib/index.js';
@@ -115,29 +116,20 @@ describe('faults through the AWS SDK on the local stack', () => {
     try {
       const client = stack.runtime.client;
       faults.enabled = false; // rules still fire; no random faults
-      const retry = async <T>(call: () => Promise<T>): Promise<T> => {
-        for (let i = 0; ; i++) {
-          try {
-            return await call();
-          } catch (error) {
-            if (i > 20) throw error;
-          }
-        }
-      };
       const id = 'saga-faults';
-      await retry(() => client.start('saga', 'o-1', { instanceId: id }).catch((error: Error) => {
+      await persist(() => client.start('saga', 'o-1', { instanceId: id }).catch((error: Error) => {
         if (error.name !== 'InstanceExistsError') throw error;
         return id;
       }));
-      await retry(() => client.raiseEvent(id, 'approval', 'yes'));
-      let status = await retry(() => client.getStatus(id));
+      await persist(() => client.raiseEvent(id, 'approval', 'yes'));
+      let status = await persist(() => client.getStatus(id));
       const deadline = Date.now() + 60_000;
       while (status.status !== 'Completed' && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 200));
-        status = await retry(() => client.getStatus(id));
+        status = await persist(() => client.getStatus(id));
       }
       expect(status).toMatchObject({ status: 'Completed', output: EXPECTED });
-      expectRecordedOnce(await retry(() => client.getHistory(id)));
+      expectRecordedOnce(await persist(() => client.getHistory(id)));
       for (const key of ['charge o-1', 'pack 1', 'pack 2', 'pack 3']) expect(effects.get(key)).toBeGreaterThanOrEqual(1);
       expect(faults.total).toBe(chosen.length);
     } finally {
