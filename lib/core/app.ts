@@ -20,6 +20,8 @@ export interface RegisteredActivity {
   fn: ActivityFunction<never, unknown>;
   retry: ResolvedRetryPolicy | undefined;
   timeoutMs: number;
+  /** Calls may run inside the orchestrator's invocation. */
+  inline: boolean;
 }
 
 export interface RegisteredOrchestration {
@@ -66,6 +68,7 @@ export class App {
       fn: fn,
       retry: options.retry === undefined ? undefined : resolveRetryPolicy(options.retry),
       timeoutMs: toMilliseconds(options.timeout ?? DEFAULT_ACTIVITY_TIMEOUT, `timeout of activity '${name}'`),
+      inline: validateInline(options.inline, name),
     });
     return this;
   }
@@ -150,6 +153,11 @@ const collator = new Intl.Collator('en', { numeric: true });
 
 export function compareVersions(a: string, b: string): number {
   return collator.compare(a, b);
+}
+
+function validateInline(inline: unknown, name: string): boolean {
+  if (inline !== undefined && typeof inline !== 'boolean') throw new ValidationError(`The inline option of activity '${name}' must be true or false, got ${describeValue(inline)}.`);
+  return inline === true;
 }
 
 function listing(names: Iterable<string>): string {

@@ -16,11 +16,12 @@ export interface GuardedExecution {
 
 // One guard per process, even if two copies of this module are loaded (e.g. bundled twice).
 const GLOBAL_KEY = Symbol.for('perdure.determinism-guard');
-type GuardState = { storage: AsyncLocalStorage<GuardedExecution>; installed: boolean };
+type GuardState = { storage: AsyncLocalStorage<GuardedExecution>; steps?: AsyncLocalStorage<string>; installed: boolean };
 const state: GuardState = ((globalThis as Record<symbol, unknown>)[GLOBAL_KEY] as GuardState | undefined) ?? {
   storage: new AsyncLocalStorage<GuardedExecution>(),
   installed: false,
 };
+state.steps ??= new AsyncLocalStorage<string>();
 (globalThis as Record<symbol, unknown>)[GLOBAL_KEY] = state;
 const storage = state.storage;
 
@@ -28,6 +29,19 @@ const storage = state.storage;
 export function runGuarded<T>(execution: GuardedExecution, fn: () => T): T {
   if (!state.installed) install();
   return storage.run(execution, fn);
+}
+
+/**
+ * Runs the function of `ctx.step(name)` as ordinary code (the real clock and randomness), and marks it so
+ * that a durable call made from inside it is reported instead of recorded.
+ */
+export function runAsStep<T>(name: string, fn: () => T): T {
+  return storage.exit(() => state.steps!.run(name, fn));
+}
+
+/** The name of the `ctx.step` whose function is running here, if any. */
+export function currentStep(): string | undefined {
+  return storage.getStore() ? undefined : state.steps!.getStore();
 }
 
 function install(): void {

@@ -67,12 +67,17 @@ export class ActivityFailedError extends PerdureError {
     readonly activityName: string,
     readonly attempts: number,
     readonly failure: FailureDetails,
+    what = `Activity '${activityName}'`,
+    code = 'ACTIVITY_FAILED',
   ) {
-    super(
-      'ACTIVITY_FAILED',
-      `Activity '${activityName}' failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${failure.name}: ${failure.message}`,
-      { cause: rebuildError(failure) },
-    );
+    super(code, `${what} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${failure.name}: ${failure.message}`, { cause: rebuildError(failure) });
+  }
+}
+
+/** A `ctx.step` failed after its last attempt. `failure` and `cause` hold the step function's own error. */
+export class StepFailedError extends ActivityFailedError {
+  constructor(stepName: string, attempts: number, failure: FailureDetails) {
+    super(stepName, attempts, failure, `Step '${stepName}'`, 'STEP_FAILED');
   }
 }
 

@@ -38,6 +38,8 @@ export interface ActivityScheduled extends EventBase {
   attempt: number;
   /** Stable across the retries of one call: the activity sees it as `actx.idempotencyKey`. */
   idempotencyKey: string;
+  /** Set for `ctx.step`: `name` is the step's name and the function is the code's own closure, not a registered activity. */
+  step?: true;
 }
 export interface ActivityCompleted extends EventBase {
   type: 'ActivityCompleted';
@@ -168,7 +170,7 @@ export function isCompletionEvent(event: { type: string }): event is CompletionE
 export function describeCall(event: NewHistoryEvent): string {
   switch (event.type) {
     case 'ActivityScheduled':
-      return `callActivity('${event.name}')`;
+      return event.step ? `step('${event.name}')` : `callActivity('${event.name}')`;
     case 'TimerCreated':
       return event.purpose === 'sleep' ? 'sleep()' : event.purpose === 'retry' ? 'a retry delay timer' : 'a timeout timer';
     case 'SubOrchestrationScheduled':

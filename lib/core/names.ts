@@ -4,6 +4,8 @@ import { describeValue, ValidationError } from './errors.js';
 const INSTANCE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$/;
 const NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,99}$/;
 const EVENT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/;
+/** Names of steps and other operations are labels in history and views: a space and `# /` are allowed too. */
+const OPERATION_NAME = /^[A-Za-z0-9][A-Za-z0-9 _.:#/-]{0,99}$/;
 
 function check(pattern: RegExp, value: unknown, what: string, rule: string): string {
   if (typeof value !== 'string' || !pattern.test(value)) {
@@ -21,6 +23,11 @@ export function validateInstanceId(value: unknown): string {
 /** Checks an orchestration or activity name: a letter, then up to 99 letters, digits and `_ . -`. */
 export function validateName(value: unknown, what: 'orchestration name' | 'activity name'): string {
   return check(NAME, value, what, 'use a letter followed by up to 99 letters, digits and _ . -');
+}
+
+/** Checks the name of a `ctx.step` (or another named operation): 1–100 letters, digits, spaces and `_ . : # / -`. */
+export function validateOperationName(value: unknown, what: string): string {
+  return check(OPERATION_NAME, value, what, 'use 1–100 characters of letters, digits, spaces and _ . : # / -, starting with a letter or digit.');
 }
 
 /** Checks an external event name: 1–100 letters, digits and `_ . : -`. */

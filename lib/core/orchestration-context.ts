@@ -1,20 +1,25 @@
 import type { App, RegisteredOrchestration } from './app.js';
 import { normalizeVersion } from './app.js';
 import { toMilliseconds, formatDuration, type Duration } from './durations.js';
-import { ActivityFailedError, describeValue, SubOrchestrationFailedError, TimeoutError, ValidationError } from './errors.js';
+import { ActivityFailedError, describeValue, StepFailedError, SubOrchestrationFailedError, TimeoutError, ValidationError } from './errors.js';
 import { childLogger, type Logger } from './logger.js';
-import { validateEventName, validateInstanceId, validateName } from './names.js';
+import { validateEventName, validateInstanceId, validateName, validateOperationName } from './names.js';
 import { toJsonPayload } from './payload.js';
-import type { OrchestrationExecutor, TaskFailure } from './replay.js';
-import { nextRetryDelay, resolveRetryPolicy, NO_RETRY } from './retry-policy.js';
+import type { OrchestrationExecutor, StepCode, TaskFailure } from './replay.js';
+import { nextRetryDelay, resolveRetryPolicy, NO_RETRY, type ResolvedRetryPolicy } from './retry-policy.js';
 import type {
   CallActivityOptions,
+  StepFunction,
+  StepOptions,
   ContinueAsNewOptions,
   MapOptions,
   OrchestrationContext,
   SubOrchestrationOptions,
   WaitForEventOptions,
 } from './types.js';
+
+/** How long one attempt of a `ctx.step` may run when the step does not say. */
+const DEFAULT_STEP_TIMEOUT = '1m';
 
 /** Thrown by `ctx.continueAsNew` to unwind the orchestration code; never seen by users who do not catch everything. */
 export class ContinueAsNewSignal extends Error {
@@ -72,6 +77,10 @@ export class OrchestrationContextImpl implements OrchestrationContext {
     return observed(this.runActivity<T>(name, input, options));
   }
 
+  step<T = unknown>(name: string, fn: StepFunction<T>, options: StepOptions = {}): Promise<T> {
+    return observed(this.runStep<T>(name, fn, options));
+  }
+
   sleep(duration: Duration): Promise<void> {
     return observed(this.timer(toMilliseconds(duration, 'sleep duration'), 'sleep').then(() => undefined));
   }
@@ -91,18 +100,29 @@ export class OrchestrationContextImpl implements OrchestrationContext {
   private async runActivity<T>(name: string, input: unknown, options: CallActivityOptions): Promise<T> {
     validateName(name, 'activity name');
     const policy = options.retry !== undefined ? resolveRetryPolicy(options.retry) : (this.app.findActivity(name)?.retry ?? NO_RETRY);
-    const payload = toJsonPayload(input, `input of activity '${name}'`);
+    return this.attempts<T>(name, toJsonPayload(input, `input of activity '${name}'`), policy);
+  }
+
+  private async runStep<T>(name: string, fn: StepFunction<T>, options: StepOptions): Promise<T> {
+    validateOperationName(name, 'step name');
+    if (typeof fn !== 'function') throw new ValidationError(`ctx.step('${name}') needs a function, got ${describeValue(fn)}.`);
+    const timeoutMs = toMilliseconds(options.timeout ?? DEFAULT_STEP_TIMEOUT, `timeout of step '${name}'`);
+    return this.attempts<T>(name, undefined, resolveRetryPolicy(options.retry ?? {}), { fn: fn, timeoutMs });
+  }
+
+  /** The attempts of one activity call or step, each its own position, with a durable retry timer between them. */
+  private async attempts<T>(name: string, input: unknown, policy: ResolvedRetryPolicy, step?: StepCode): Promise<T> {
     let idempotencyKey = '';
     for (let attempt = 1; ; attempt++) {
       try {
         return (await this.executor.schedule((taskId) => {
           idempotencyKey ||= `${this.instanceId}:${this.generation}:${taskId}`;
-          return { type: 'ActivityScheduled', taskId, name, input: payload, attempt, idempotencyKey };
-        })) as T;
+          return { type: 'ActivityScheduled', taskId, name, input, attempt, idempotencyKey, ...(step ? { step: true as const } : {}) };
+        }, step)) as T;
       } catch (thrown) {
         const failure = (thrown as TaskFailure).failure;
         const delay = nextRetryDelay(policy, attempt, failure);
-        if (delay === undefined) throw new ActivityFailedError(name, attempt, failure);
+        if (delay === undefined) throw step ? new StepFailedError(name, attempt, failure) : new ActivityFailedError(name, attempt, failure);
         await this.timer(delay, 'retry');
       }
     }

@@ -1,11 +1,18 @@
 import type { App, RegisteredOrchestration } from './app.js';
-import { runGuarded, type GuardedExecution } from './determinism-guard.js';
+import { currentStep, runGuarded, type GuardedExecution } from './determinism-guard.js';
 import { DeterministicRandom } from './deterministic-random.js';
-import { DeterminismViolationError, NonDeterminismError, PerdureError, toFailureDetails, type FailureDetails } from './errors.js';
+import { DeterminismViolationError, NonDeterminismError, PerdureError, toFailureDetails, ValidationError, type FailureDetails } from './errors.js';
 import { describeCall, type ExecutionStarted, type HistoryEvent, type NewHistoryEvent, type ScheduleEvent } from './history-events.js';
 import { silentLogger, type Logger } from './logger.js';
 import { OrchestrationContextImpl, ContinueAsNewSignal } from './orchestration-context.js';
 import { inlinePayloads, toJsonPayload, type PayloadLoader } from './payload.js';
+import type { StepFunction } from './types.js';
+
+/** The function of a `ctx.step` with its attempt timeout, as the code passed them in this execution. */
+export interface StepCode {
+  fn: StepFunction;
+  timeoutMs: number;
+}
 
 /** How an orchestration's code ended. */
 export type ExecutionOutcome =
@@ -29,6 +36,16 @@ export interface ExecutorOptions {
 interface OpenTask {
   resolve(value: unknown): void;
   reject(failure: TaskFailure): void;
+  event: NewScheduleEvent;
+  step?: StepCode;
+}
+
+/** A durable call that was made and has no result yet. */
+export interface OpenCall {
+  taskId: number;
+  event: NewScheduleEvent;
+  /** The code of a `ctx.step`. */
+  step?: StepCode;
 }
 
 /** How a durable call's recorded failure reaches the context, which turns it into the public error. */
@@ -111,9 +128,11 @@ export class OrchestrationExecutor implements GuardedExecution {
     }
   }
 
-  /** The step's decisions, in the order the code made them; empty once the code has ended. */
+  /**
+   * The step's decisions, in the order the code made them. Calls made in the step where the code ended are
+   * decisions too: recorded and run, as calls of earlier steps are, though nothing waits for their results.
+   */
   takeDecisions(): NewHistoryEvent[] {
-    if (this.outcome) return [];
     const decisions: NewHistoryEvent[] = [...this.newMarkers];
     for (const [taskId, decision] of this.pending) {
       decisions.push(decision.event);
@@ -128,6 +147,11 @@ export class OrchestrationExecutor implements GuardedExecution {
   /** False for a completion history already holds (a duplicate delivery) or of a call never made. */
   expectsCompletion(taskId: number): boolean {
     return taskId < this.nextTaskId && !this.settled.has(taskId);
+  }
+
+  /** The calls that have no result yet, oldest first. */
+  openCalls(): OpenCall[] {
+    return [...this.open].map(([taskId, task]) => ({ taskId, event: task.event, ...(task.step ? { step: task.step } : {}) }));
   }
 
   /** Events raised but not yet awaited; continueAsNew carries them into the next generation. */
@@ -164,15 +188,18 @@ export class OrchestrationExecutor implements GuardedExecution {
     );
   }
 
-  /** Takes the next position and records a durable call; resolves with its recorded result. */
-  schedule(build: (taskId: number) => NewScheduleEvent): Promise<unknown> {
+  /**
+   * Takes the next position and records a durable call; resolves with its recorded result.
+   * @param step the code of a `ctx.step`, which the worker runs inside the invocation
+   */
+  schedule(build: (taskId: number) => NewScheduleEvent, step?: StepCode): Promise<unknown> {
     this.assertActive();
     if (this.outcome) return new Promise<never>(() => {});
     const taskId = this.nextTaskId++;
     const event = build(taskId);
     this.pending.set(taskId, this.replaying ? { event, site: new Error('call site') } : { event });
     return new Promise((resolve, reject) => {
-      this.open.set(taskId, { resolve, reject });
+      this.open.set(taskId, { resolve, reject, event, ...(step ? { step } : {}) });
     });
   }
 
@@ -324,8 +351,9 @@ export class OrchestrationExecutor implements GuardedExecution {
     this.settled.add(taskId);
     const task = this.open.get(taskId);
     // A completion nobody waits for: a duplicate, or a call of code that has since ended.
-    if (!task || this.outcome) return;
+    if (!task) return;
     this.open.delete(taskId);
+    if (this.outcome) return;
     if (settlement.failure) task.reject(new TaskFailure(settlement.failure));
     else task.resolve(await this.loadPayload(settlement.result));
     await drain();
@@ -345,6 +373,12 @@ export class OrchestrationExecutor implements GuardedExecution {
   }
 
   private assertActive(): void {
+    const step = currentStep();
+    if (step !== undefined) {
+      throw new ValidationError(
+        `A durable call was made inside the function of ctx.step('${step}') (instance '${this.instanceId}'): a step's function runs once as plain code and cannot make durable calls. Make the calls in the orchestration around the step, or group them with a sub-orchestration.`,
+      );
+    }
     if (this.active) return;
     throw this.recordViolation(
       new DeterminismViolationError(

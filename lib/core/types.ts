@@ -8,6 +8,17 @@ export interface CallActivityOptions {
   retry?: RetryPolicy;
 }
 
+/** Options of `ctx.step`. */
+export interface StepOptions {
+  /** How failed attempts are retried; each delay is a durable timer. @defaultValue `{ maxAttempts: 3 }` (1 s, then 2 s) */
+  retry?: RetryPolicy;
+  /** An attempt that runs longer fails with a `TimeoutError` (and is retried by the policy). @defaultValue '1m' */
+  timeout?: Duration;
+}
+
+/** The function of a `ctx.step`: it runs inside the orchestrator's invocation, at least once. */
+export type StepFunction<T = unknown> = (actx: ActivityContext) => Promise<T> | T;
+
 /** Options of `ctx.waitForEvent`. */
 export interface WaitForEventOptions {
   /** When set, the wait rejects with a `TimeoutError` after this long. */
@@ -62,6 +73,15 @@ export interface OrchestrationContext {
    */
   callActivity<T = unknown>(name: string, input?: unknown, options?: CallActivityOptions): Promise<T>;
   /**
+   * Runs `fn` inside this invocation, as a step: its result is recorded with the next commit, so a replay
+   * returns it without running `fn` again. At least once: a crash before the commit runs it again, with the
+   * same `actx.idempotencyKey`. Failed attempts are retried by `retry` (durable timers, as for activities).
+   * Make no durable calls inside `fn`. Prefer `callActivity` for long, CPU-heavy work or work that needs
+   * other permissions or memory than the orchestrator.
+   * @example const quote = await ctx.step('fetchQuote', () => pricing.quote(order.sku), { retry: { maxAttempts: 5 } });
+   */
+  step<T = unknown>(name: string, fn: StepFunction<T>, options?: StepOptions): Promise<T>;
+  /**
    * Waits durably: the instance is unloaded and resumed by a timer.
    * @example await ctx.sleep('3d');
    */
@@ -109,7 +129,7 @@ export interface ActivityContext {
   /** The same for every attempt and every redelivery of one `callActivity` call: use it to make side effects idempotent. */
   readonly idempotencyKey: string;
   readonly log: Logger;
-  /** Aborted when the attempt runs past the activity's timeout: pass it to fetch and other cancellable calls. */
+  /** Aborted when the attempt runs past its timeout: pass it to fetch and other cancellable calls. */
   readonly signal: AbortSignal;
 }
 
@@ -122,6 +142,14 @@ export interface ActivityOptions {
   retry?: RetryPolicy;
   /** An attempt that runs longer fails with a `TimeoutError` (and is retried by the policy). @defaultValue '5m' */
   timeout?: Duration;
+  /**
+   * Run calls of this activity inside the orchestrator's invocation (like `ctx.step`) when its timeout fits
+   * the invocation's remaining time, instead of sending them to the activity queue: no queue hop and one
+   * write a step. The orchestrator function then needs what the activity needs (permissions, memory).
+   * A call whose invocation crashed is sent to the activity queue, so a crashing activity still ends as a
+   * `PoisonMessageError`. @defaultValue false
+   */
+  inline?: boolean;
 }
 
 /** Options of `app.orchestration`. */
