@@ -181,7 +181,8 @@ export class Client {
     this.assertNotFinished(record, 'resume');
     if (record.status === 'Quarantined') {
       const { error: _cleared, ...rest } = record;
-      const resumed: InstanceRecord = { ...rest, status: record.lastEventId === 0 && record.generation === 0 ? 'Pending' : 'Running', updatedAt: this.deps.clock.now(), revision: record.revision + 1 };
+      // dispatchPending: the step re-sends work that was in flight and re-runs the ctx.step calls that were running.
+      const resumed: InstanceRecord = { ...rest, status: record.lastEventId === 0 && record.generation === 0 ? 'Pending' : 'Running', dispatchPending: true, updatedAt: this.deps.clock.now(), revision: record.revision + 1 };
       if (!(await this.deps.store.updateInstance(resumed, record.revision))) {
         throw new InvalidStateError(`Instance '${instanceId}' changed while it was being resumed; check its status and try again.`);
       }
@@ -201,7 +202,7 @@ export class Client {
     if (!Number.isInteger(generation) || generation < 0 || generation > record.generation) {
       throw new ValidationError(`Instance '${instanceId}' has generations 0 to ${record.generation}; got ${JSON.stringify(options.generation)}.`);
     }
-    const history = await this.deps.store.readHistory(instanceId, generation);
+    const history = await this.deps.store.readHistory(instanceId, generation, record.incarnation);
     const load = options.payloads === 'keep' ? (this.deps.loadInlinePayload ?? this.deps.loadPayload) : this.deps.loadPayload;
     return load ? Promise.all(history.map((event) => loadEventPayloads(event, load))) : history;
   }

@@ -4,7 +4,7 @@
  * in-memory ports, and crash points that kill a worker between two writes. The AWS SDK middleware is in
  * `aws/sdk-faults.ts`. Seeded, so a failing run reproduces from its seed.
  */
-import type { CrashHook, CrashPoint } from './runtime/crash-points.js';
+import { SimulatedCrash, type CrashHook } from './runtime/crash-points.js';
 import { DeterministicRandom } from './core/deterministic-random.js';
 
 /** What a call can suffer: refused before it runs (throttle, server-error), or run and then reported failed (lost-response). */
@@ -32,13 +32,7 @@ export interface FaultRule {
   fault: CallFault | 'crash';
 }
 
-/** Thrown at a crash point: the invocation dies here, as a Lambda function killed mid-flight. */
-export class SimulatedCrash extends Error {
-  constructor(readonly point: CrashPoint) {
-    super(`simulated crash at ${point}`);
-    this.name = 'SimulatedCrash';
-  }
-}
+export { SimulatedCrash };
 
 /** A fault the injector raised; `lost-response` ones happened after the call took effect. */
 export class InjectedFault extends Error {

@@ -36,12 +36,21 @@ export interface InstanceRecord {
   parent?: ParentRef;
   createdAt: number;
   updatedAt: number;
-  /** The id of the last history event of the current generation. */
+  /**
+   * The id of the last history event of the current generation. Stores read it from the history itself
+   * (a step that only appends history does not write the record); `getInstance` may return it as of the
+   * record's last write.
+   */
   lastEventId: number;
-  /** Optimistic lock: every commit expects the revision it read and writes the next one. */
+  /** Optimistic lock of the record: every write of the record expects the revision it read and writes the next one. */
   revision: number;
   /** Asks the next step to re-dispatch the instance's outstanding work first (set when queued work may be lost). */
   dispatchPending?: boolean;
+  /**
+   * Set by the store: which life of this instance id the record and its history belong to. An id reused
+   * after its expired record was removed starts a new incarnation and never reads the old one's history.
+   */
+  incarnation?: string;
 }
 
 /** The events that arrive from outside a step and wait in the instance's inbox. */
@@ -71,20 +80,30 @@ export interface InboxMessage {
   event: InboxEvent;
 }
 
-/** What one step writes, atomically. */
+/**
+ * What one step writes, atomically. History is a chain: the step appends right after the last event it
+ * read, and two steps that read the same history cannot both append (the second gets 'conflict').
+ */
 export interface StepCommit {
-  /** The revision the step read; the commit fails with 'conflict' if the instance changed since. */
-  expectedRevision: number;
   /** The generation the step read: `append` belongs to its history (the record may move to the next one). */
   generation: number;
+  /** The last event of that generation the step read; `append` starts right after it. */
+  afterEventId: number;
   /** New history events of that generation. */
   append: HistoryEvent[];
-  /** Inbox messages the step applied or dropped. */
+  /** Stored inbox messages the step applied or dropped. */
   consumed: string[];
   /** Messages to add to the inbox (the next generation's start after continueAsNew). */
   enqueue: InboxMessage[];
-  /** The new instance record (its revision is expectedRevision + 1). */
-  instance: InstanceRecord;
+  /**
+   * The new instance record when the step changes it (status, generation, output, error), its revision
+   * `expectedRevision + 1`; absent when the step only appends history (the common case: one write).
+   */
+  instance?: InstanceRecord;
+  /** The record's revision the step read; a commit that writes the record fails with 'conflict' if it changed. */
+  expectedRevision: number;
+  /** The incarnation the step read (the record's), which keys its history. */
+  incarnation?: string;
 }
 
 /** What a step needs to run: the instance, the history it does not have yet, and the inbox. */
@@ -101,6 +120,8 @@ export interface StepState {
 export interface HistoryPosition {
   generation: number;
   eventId: number;
+  /** The incarnation it belongs to: a position in another one is no position at all. */
+  incarnation?: string;
 }
 
 export interface InstanceQuery {
@@ -126,7 +147,8 @@ export interface InstanceStore {
    * already has those of the current generation), and its inbox in arrival order. One read where possible.
    */
   loadStep(instanceId: string, after?: HistoryPosition): Promise<StepState | undefined>;
-  readHistory(instanceId: string, generation: number): Promise<HistoryEvent[]>;
+  /** One generation's history; `incarnation` saves the store a read of the record. */
+  readHistory(instanceId: string, generation: number, incarnation?: string): Promise<HistoryEvent[]>;
   commitStep(instanceId: string, commit: StepCommit): Promise<'committed' | 'conflict'>;
   /** Adds a message unless one with its id exists. */
   deliver(instanceId: string, message: InboxMessage): Promise<'delivered' | 'duplicate' | 'not-found'>;
@@ -135,6 +157,18 @@ export interface InstanceStore {
   listInstances(query: InstanceQuery): Promise<InstancePage>;
   /** Deletes the instance, every generation of its history and its inbox. */
   purgeInstance(instanceId: string): Promise<void>;
+  /**
+   * Crash evidence. Records that an attempt of `key` (a step at a history position, an activity attempt)
+   * starts and may run until `deadline`, and returns how many earlier recorded attempts of it at the same
+   * position died: did not end before their deadline. Only redelivered work records attempts, so the
+   * normal path writes nothing; an attempt that was received but never run (throttling) records nothing.
+   */
+  beginAttempt(instanceId: string, key: string, attempt: { position: number; now: number; deadline: number }): Promise<number>;
+  /**
+   * Marks the attempt of `key` begun last as ended (it stopped on an error it caught, or without progress):
+   * not a crash. `forget` deletes the evidence instead (after it quarantined the instance, so that a resume starts afresh).
+   */
+  endAttempt(instanceId: string, key: string, options?: { forget?: boolean }): Promise<void>;
 }
 
 /** An activity to run. */
@@ -156,10 +190,18 @@ export interface TimerTask {
   fireAt: number;
 }
 
+/** What a doorbell carries besides the instance it wakes. */
+export interface Doorbell {
+  /** Results (and other inbox messages) for the step to apply; it stores in the inbox those it cannot apply yet. */
+  messages?: InboxMessage[];
+  /** Hands the instance's outstanding inline calls to the step this doorbell starts (the last invocation ran out of time). */
+  runInline?: boolean;
+}
+
 /** Carries work between steps: doorbells that wake an instance, activity tasks, timers. */
 export interface WorkQueues {
-  /** Wakes the instance so a step applies its inbox. Work of one instance is serialised. */
-  ringDoorbell(instanceId: string): Promise<void>;
+  /** Wakes the instance so a step applies its inbox and what the doorbell carries. Work of one instance is serialised. */
+  ringDoorbell(instanceId: string, doorbell?: Doorbell): Promise<void>;
   enqueueActivities(tasks: ActivityTask[]): Promise<void>;
   /** Delivers each timer as TimerFired once its `fireAt` has passed (however long that is). */
   scheduleTimers(timers: TimerTask[]): Promise<void>;

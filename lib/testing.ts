@@ -31,16 +31,16 @@ export interface TestEnvironmentOptions {
 /** The longest delay setTimeout takes; a longer one fires at once. */
 const MAX_TIMER_MS = 2_147_483_647;
 
-const STORE_METHODS = ['createInstance', 'getInstance', 'loadStep', 'readHistory', 'commitStep', 'deliver', 'updateInstance', 'listInstances', 'purgeInstance'] as const;
+const STORE_METHODS = ['createInstance', 'getInstance', 'loadStep', 'readHistory', 'commitStep', 'deliver', 'updateInstance', 'listInstances', 'purgeInstance', 'beginAttempt', 'endAttempt'] as const;
 const QUEUE_METHODS = ['ringDoorbell', 'enqueueActivities', 'scheduleTimers'] as const;
 
 /** The queues as faulty workers see them: calls may fail, messages may be sent twice and in another order. */
 function faultyQueues(queues: MemoryWorkQueues, faults: FaultInjector): WorkQueues {
   const twice = <T>(items: T[], what: string): T[] => faults.reorder(items.flatMap((item) => (faults.duplicate(what) ? [item, item] : [item])), what);
   const duplicating: WorkQueues = {
-    ringDoorbell: async (instanceId) => {
-      await queues.ringDoorbell(instanceId);
-      if (faults.duplicate('queues.ringDoorbell')) await queues.ringDoorbell(instanceId);
+    ringDoorbell: async (instanceId, doorbell) => {
+      await queues.ringDoorbell(instanceId, doorbell);
+      if (faults.duplicate('queues.ringDoorbell')) await queues.ringDoorbell(instanceId, doorbell);
     },
     enqueueActivities: (tasks: ActivityTask[]) => queues.enqueueActivities(twice(tasks, 'queues.enqueueActivities')),
     scheduleTimers: (timers: TimerTask[]) => queues.scheduleTimers(twice(timers, 'queues.scheduleTimers')),
@@ -123,8 +123,8 @@ export class TestEnvironment {
     this.orchestrations = new OrchestrationWorker({ ...workerDeps, executorCacheSize: options.executorCacheSize });
     this.tasks = new TaskWorker(workerDeps);
     this.queues.attach({
-      step: (instanceId, { redelivered }) => this.orchestrations.step(instanceId, { redelivered }),
-      runActivity: (task) => this.tasks.runActivity(task),
+      step: (instanceId, options) => this.orchestrations.step(instanceId, options),
+      runActivity: (task, delivery) => this.tasks.runActivity(task, delivery),
       fireTimer: (timer) => this.tasks.fireTimer(timer),
     });
     this.client = new TestClient(deps, { store: this.store, queues: this.queues, timeSkipping: options.timeSkipping ?? true });

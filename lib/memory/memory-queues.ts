@@ -1,11 +1,18 @@
-import type { ActivityTask, TimerTask, WorkQueues } from '../ports.js';
+import type { ActivityTask, Doorbell, InboxMessage, TimerTask, WorkQueues } from '../ports.js';
 import type { VirtualClock } from './virtual-clock.js';
 
 /** What the queues deliver work to. */
 export interface WorkHandlers {
-  step(instanceId: string, options: { redelivered: boolean }): Promise<unknown>;
-  runActivity(task: ActivityTask): Promise<void>;
+  step(instanceId: string, options: { redelivered: boolean; messages: InboxMessage[]; runInline: boolean }): Promise<unknown>;
+  runActivity(task: ActivityTask, delivery: { redelivered: boolean }): Promise<void>;
   fireTimer(timer: TimerTask): Promise<void>;
+}
+
+/** The doorbells of one instance waiting for its next step, merged as a FIFO group's batch would be. */
+interface PendingDoorbells {
+  state: 'queued' | 'running' | 'again';
+  messages: InboxMessage[];
+  runInline: boolean;
 }
 
 const MAX_REAL_DELAY = 2_147_483_647;
@@ -20,7 +27,7 @@ const REDELIVERY_DELAY_MS = 2;
  */
 export class MemoryWorkQueues implements WorkQueues {
   private handlers: WorkHandlers | undefined;
-  private readonly doorbells = new Map<string, 'queued' | 'running' | 'again'>();
+  private readonly doorbells = new Map<string, PendingDoorbells>();
   private readonly timers = new Map<string, TimerTask>();
   private busy = 0;
   private skipping = 0;
@@ -44,16 +51,21 @@ export class MemoryWorkQueues implements WorkQueues {
     this.handlers = handlers;
   }
 
-  async ringDoorbell(instanceId: string): Promise<void> {
-    const state = this.doorbells.get(instanceId);
-    if (state === 'running') this.doorbells.set(instanceId, 'again');
-    if (state) return;
-    this.doorbells.set(instanceId, 'queued');
+  async ringDoorbell(instanceId: string, doorbell: Doorbell = {}): Promise<void> {
+    const pending = this.doorbells.get(instanceId);
+    const messages = structuredClone(doorbell.messages ?? []);
+    if (pending) {
+      pending.messages.push(...messages);
+      pending.runInline ||= doorbell.runInline === true;
+      if (pending.state === 'running') pending.state = 'again';
+      return;
+    }
+    this.doorbells.set(instanceId, { state: 'queued', messages, runInline: doorbell.runInline === true });
     this.run(`step of ${instanceId}`, () => this.runDoorbell(instanceId));
   }
 
   async enqueueActivities(tasks: ActivityTask[]): Promise<void> {
-    for (const task of tasks) this.run(`activity ${task.name} of ${task.instanceId}`, () => this.handlers!.runActivity(task));
+    for (const task of tasks) this.run(`activity ${task.name} of ${task.instanceId}`, (redelivered) => this.handlers!.runActivity(task, { redelivered }));
   }
 
   async scheduleTimers(timers: TimerTask[]): Promise<void> {
@@ -92,17 +104,22 @@ export class MemoryWorkQueues implements WorkQueues {
   }
 
   private async runDoorbell(instanceId: string, redelivered = false): Promise<void> {
-    this.doorbells.set(instanceId, 'running');
+    const pending = this.doorbells.get(instanceId)!;
+    const { messages, runInline } = pending;
+    Object.assign(pending, { state: 'running', messages: [], runInline: false });
     let failed = false;
     try {
-      await this.handlers!.step(instanceId, { redelivered });
+      await this.handlers!.step(instanceId, { redelivered, messages, runInline });
     } catch (error) {
       if (!this.redeliverFailures) throw error;
       failed = true;
       this.onError(error, `step of ${instanceId}`);
+      // Not acknowledged: what the doorbell carried comes back with it.
+      pending.messages.unshift(...messages);
+      pending.runInline ||= runInline;
     } finally {
-      if (failed || this.doorbells.get(instanceId) === 'again') {
-        this.doorbells.set(instanceId, 'queued');
+      if (failed || pending.state === 'again') {
+        pending.state = 'queued';
         this.run(`step of ${instanceId}`, () => this.runDoorbell(instanceId, failed), failed ? REDELIVERY_DELAY_MS : 0);
       } else {
         this.doorbells.delete(instanceId);
@@ -110,14 +127,15 @@ export class MemoryWorkQueues implements WorkQueues {
     }
   }
 
-  private run(what: string, work: () => Promise<unknown>, delayMs = 0): void {
+  /** Runs `work` soon; with redelivery on, work that fails runs again (as redelivered) after a moment. */
+  private run(what: string, work: (redelivered: boolean) => Promise<unknown>, delayMs = 0, redelivered = false): void {
     if (this.closed) return;
     this.busy++;
     const start = () =>
-      void work()
+      void work(redelivered)
         .catch((error: unknown) => {
           this.onError(error, what);
-          if (this.redeliverFailures) this.run(what, work, REDELIVERY_DELAY_MS);
+          if (this.redeliverFailures) this.run(what, work, REDELIVERY_DELAY_MS, true);
           else this.errors.push(error);
         })
         .finally(() => {

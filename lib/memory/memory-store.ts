@@ -1,5 +1,6 @@
 import { InstanceExistsError, ValidationError } from '../core/errors.js';
 import type { HistoryEvent } from '../core/history-events.js';
+import { crashesBefore } from '../core/crash-evidence.js';
 import { isKeyedEventId } from '../runtime/messages.js';
 import type { HistoryPosition, InboxMessage, InstancePage, InstanceQuery, InstanceRecord, InstanceStore, StepCommit, StepState } from '../ports.js';
 
@@ -9,6 +10,12 @@ interface StoredInstance {
   inbox: Map<string, InboxMessage>;
   /** Keyed events already consumed: a second delivery is a duplicate. */
   consumedKeys: Set<string>;
+  attempts: Map<string, { position: number; crashes: number; deadline: number; ended: boolean }>;
+}
+
+/** The record with `lastEventId` read from the history, as stores that do not write the record every step report it. */
+function current(stored: StoredInstance): InstanceRecord {
+  return { ...stored.record, lastEventId: stored.histories[stored.record.generation]?.length ?? 0 };
 }
 
 /**
@@ -33,13 +40,14 @@ export class MemoryInstanceStore implements InstanceStore {
       histories: [[]],
       inbox: new Map([[start.messageId, structuredClone(start)]]),
       consumedKeys: new Set(),
+      attempts: new Map(),
     });
     this.changed(instance.instanceId);
   }
 
   async getInstance(instanceId: string): Promise<InstanceRecord | undefined> {
     const stored = this.instances.get(instanceId);
-    return stored && structuredClone(stored.record);
+    return stored && structuredClone(current(stored));
   }
 
   async loadStep(instanceId: string, after?: HistoryPosition): Promise<StepState | undefined> {
@@ -47,7 +55,7 @@ export class MemoryInstanceStore implements InstanceStore {
     if (!stored) return undefined;
     const history = stored.histories[stored.record.generation] ?? [];
     const afterEventId = after && after.generation === stored.record.generation ? after.eventId : 0;
-    return structuredClone({ instance: stored.record, history: history.slice(afterEventId), afterEventId, inbox: [...stored.inbox.values()] });
+    return structuredClone({ instance: current(stored), history: history.slice(afterEventId), afterEventId, inbox: [...stored.inbox.values()] });
   }
 
   async readHistory(instanceId: string, generation: number): Promise<HistoryEvent[]> {
@@ -56,15 +64,18 @@ export class MemoryInstanceStore implements InstanceStore {
 
   async commitStep(instanceId: string, commit: StepCommit): Promise<'committed' | 'conflict'> {
     const stored = this.instances.get(instanceId);
-    if (!stored || stored.record.revision !== commit.expectedRevision) return 'conflict';
+    if (!stored || stored.record.generation !== commit.generation) return 'conflict';
+    if (commit.instance && stored.record.revision !== commit.expectedRevision) return 'conflict';
     const history = stored.histories[commit.generation]!;
+    // The chain: a step appends right after the history it read, or not at all.
+    if (commit.append.length > 0 && history.length !== commit.afterEventId) return 'conflict';
     history.push(...structuredClone(commit.append));
     for (const id of commit.consumed) {
       stored.inbox.delete(id);
       if (isKeyedEventId(id)) stored.consumedKeys.add(id);
     }
     for (const message of commit.enqueue) stored.inbox.set(message.messageId, structuredClone(message));
-    stored.record = structuredClone(commit.instance);
+    if (commit.instance) stored.record = structuredClone(commit.instance);
     while (stored.histories.length <= stored.record.generation) stored.histories.push([]);
     this.changed(instanceId);
     return 'committed';
@@ -104,6 +115,23 @@ export class MemoryInstanceStore implements InstanceStore {
   async purgeInstance(instanceId: string): Promise<void> {
     this.instances.delete(instanceId);
     this.changed(instanceId);
+  }
+
+  async beginAttempt(instanceId: string, key: string, attempt: { position: number; now: number; deadline: number }): Promise<number> {
+    const stored = this.instances.get(instanceId);
+    if (!stored) return 0;
+    const crashes = crashesBefore(stored.attempts.get(key), attempt);
+    stored.attempts.set(key, { position: attempt.position, crashes, deadline: attempt.deadline, ended: false });
+    return crashes;
+  }
+
+  async endAttempt(instanceId: string, key: string, options: { forget?: boolean } = {}): Promise<void> {
+    const attempts = this.instances.get(instanceId)?.attempts;
+    if (options.forget) attempts?.delete(key);
+    else {
+      const marker = attempts?.get(key);
+      if (marker) marker.ended = true;
+    }
   }
 
   /** Inbox messages waiting for a step (tests check that none are left behind). */

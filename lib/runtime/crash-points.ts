@@ -13,6 +13,18 @@ export type CrashPoint =
   /** The activity ran; its result is not recorded yet (it will run again). */
   | 'activity:before-record'
   /** The result is recorded; the task message is not acknowledged yet (a duplicate delivery follows). */
-  | 'activity:before-ack';
+  | 'activity:before-ack'
+  /** The step committed inline calls; none of them has run yet. */
+  | 'inline:before-run'
+  /** Inline calls ran; their results are not committed yet (they will run again). */
+  | 'inline:before-commit';
 
 export type CrashHook = (point: CrashPoint, instanceId: string) => void;
+
+/** Thrown at a crash point: the invocation dies here, as a Lambda function killed mid-flight, and cleans up nothing. */
+export class SimulatedCrash extends Error {
+  constructor(readonly point: CrashPoint) {
+    super(`simulated crash at ${point}`);
+    this.name = 'SimulatedCrash';
+  }
+}

@@ -5,6 +5,7 @@ export interface CachedExecution {
   generation: number;
   /** The history event the executor has applied up to. */
   lastEventId: number;
+  incarnation?: string;
 }
 
 /**

@@ -1,9 +1,10 @@
 import type { App } from '../core/app.js';
-import { HistoryLimitError, InstanceExistsError, PerdureError, toFailureDetails, type FailureDetails } from '../core/errors.js';
-import { isCompletionEvent, isScheduleEvent, numberEvents, type HistoryEvent, type NewHistoryEvent, type ScheduleEvent } from '../core/history-events.js';
+import { attemptKeys } from '../core/crash-evidence.js';
+import { HistoryLimitError, InstanceExistsError, PerdureError, PoisonMessageError, toFailureDetails, type FailureDetails } from '../core/errors.js';
+import { isCompletionEvent, isScheduleEvent, numberEvents, type ActivityScheduled, type HistoryEvent, type NewHistoryEvent, type ScheduleEvent } from '../core/history-events.js';
 import type { Logger } from '../core/logger.js';
 import type { PayloadLoader } from '../core/payload.js';
-import { OrchestrationExecutor } from '../core/replay.js';
+import { OrchestrationExecutor, type NewScheduleEvent, type OpenCall } from '../core/replay.js';
 import {
   isTerminal,
   type ActivityTask,
@@ -16,9 +17,20 @@ import {
   type TimerTask,
   type WorkQueues,
 } from '../ports.js';
-import type { CrashHook } from './crash-points.js';
+import { runAttempt, type AttemptOutcome } from './attempt.js';
+import { SimulatedCrash, type CrashHook } from './crash-points.js';
 import { ExecutorCache, type CachedExecution } from './executor-cache.js';
 import { childResultMessage, isTaskResultId, messageIds } from './messages.js';
+
+/** How inline calls (`ctx.step`, activities registered `inline`) run inside the orchestrator's invocation. */
+export interface InlineOptions {
+  /** False sends every registered activity to the activity queue (`ctx.step` always runs inline). @defaultValue true */
+  activities?: boolean;
+  /** Inline steps (commits) one invocation runs before it hands the rest to the next invocation. @defaultValue 100 */
+  maxStepsPerInvocation?: number;
+  /** Inline calls of one step run at once (a fan-out). @defaultValue 32 */
+  concurrency?: number;
+}
 
 export interface WorkerDependencies {
   app: App;
@@ -31,6 +43,27 @@ export interface WorkerDependencies {
   executorCacheSize?: number;
   /** Fault-injection tests only: called at each crash point, may throw to simulate a crashed function. */
   crash?: CrashHook;
+  inline?: InlineOptions;
+  /**
+   * A step, or the function of a `ctx.step`, whose invocation died this many times (counted from attempt
+   * markers, not from queue receives) is poison: the instance is quarantined, the step fails with a
+   * `PoisonMessageError`. @defaultValue 3
+   */
+  poisonAfterCrashes?: number;
+  /** Told of each instance quarantined because its step kept crashing, e.g. to keep it with the dead letters. */
+  onPoison?: (instanceId: string, reason: string) => Promise<void>;
+}
+
+/** What the doorbell (or the doorbells of one batch) that starts a step brings. */
+export interface StepOptions {
+  /** The doorbell was delivered before and not acknowledged: repair dispatch first, and record crash evidence. */
+  redelivered?: boolean;
+  /** Results and events the doorbells carried. */
+  messages?: InboxMessage[];
+  /** The doorbell hands over the instance's outstanding inline calls. */
+  runInline?: boolean;
+  /** When this invocation ends at the latest (ms since the epoch, real time), e.g. Lambda's remaining time. */
+  deadline?: number;
 }
 
 /** What a step did. */
@@ -44,36 +77,92 @@ const MAX_CONFLICT_RETRIES = 8;
  */
 const MAX_RESULTS_PER_STEP = 1_000;
 const MAX_OTHER_MESSAGES_PER_STEP = 50;
+/** Without a deadline (tests, a worker outside Lambda), an attempt is taken to be over after this long. */
+const DEFAULT_INVOCATION_MS = 60_000;
+/** Time kept free at the end of an invocation for the last commit and the acknowledgement. */
+const SAFETY_MARGIN_MS = 2_000;
+
+/** One invocation's work on an instance, across the steps it commits. */
+class Invocation {
+  /** Messages the doorbell carried (and inline results) that no commit has applied or dropped yet. */
+  readonly carried = new Map<string, InboxMessage>();
+  /** Inline calls this invocation may run: it committed them, was handed them, or recovers them. */
+  readonly owned = new Set<number>();
+  /** Of those, `ctx.step` calls found outstanding after a crash: each records crash evidence before it runs. */
+  readonly recovering = new Set<number>();
+  inlineSteps = 0;
+  /** A step attempt marker was recorded and not yet ended. */
+  stepMarker = false;
+  /** Take the outstanding inline calls at the next load (a hand-over, a resume, a recovery). */
+  takeOver: 'inline' | 'steps' | undefined;
+  readonly deadline: number | undefined;
+  readonly startedAt = Date.now();
+
+  constructor(options: StepOptions) {
+    for (const message of options.messages ?? []) this.carried.set(message.messageId, message);
+    this.takeOver = options.runInline ? 'inline' : undefined;
+    this.deadline = options.deadline;
+  }
+
+  /** Real milliseconds left for inline work, the safety margin kept free. */
+  remaining(): number {
+    if (this.deadline === undefined) return Infinity;
+    const margin = Math.min(SAFETY_MARGIN_MS, (this.deadline - this.startedAt) / 10);
+    return this.deadline - Date.now() - margin;
+  }
+}
+
+/** The instance as of the end of its last commit in this invocation, and its executor. */
+interface Live {
+  instance: InstanceRecord;
+  executor: OrchestrationExecutor;
+  /** The executor matches the committed history (false after an uncommitted advance). */
+  clean: boolean;
+}
 
 /**
  * Runs orchestration steps: load the instance and its inbox, replay the code (only the new events when a
- * live executor is cached), commit history + inbox deletions + the instance record in one write guarded
- * by the record's revision, then dispatch the step's decisions. A crash between commit and dispatch means
- * the doorbell was not acknowledged: it comes back as a redelivery, and that step first re-dispatches the
- * outstanding work of the instance (every dispatch is idempotent). `dispatchPending` on the record asks the
- * same of the next step (the local stack sets it on start, when its queues were lost).
+ * live executor is cached), append the step's events to the history chain in one write, then dispatch
+ * its decisions. Inline calls (`ctx.step`, activities registered `inline`) then run here, and their results
+ * are committed as the next step, until none is left or the invocation's budget is spent. A crash between
+ * commit and dispatch means the doorbell was not acknowledged: it comes back as a redelivery, and that
+ * step first re-dispatches the outstanding work of the instance (every dispatch is idempotent) and records
+ * crash evidence, so a step that keeps crashing is quarantined while one that was only slow is not.
  */
 export class OrchestrationWorker {
   private readonly cache: ExecutorCache;
+  private readonly poisonAfterCrashes: number;
+  private readonly inline: Required<InlineOptions>;
 
   constructor(private readonly deps: WorkerDependencies) {
     this.cache = new ExecutorCache(deps.executorCacheSize ?? 500);
+    this.poisonAfterCrashes = deps.poisonAfterCrashes ?? 3;
+    this.inline = { activities: true, maxStepsPerInvocation: 100, concurrency: 32, ...deps.inline };
   }
 
   /**
-   * Handles one doorbell of the instance. Throws only on infrastructure errors (the doorbell is then retried).
-   * @param options.redelivered the doorbell was delivered before and not acknowledged: repair dispatch first
+   * Handles the doorbells of one instance. Throws only on infrastructure errors (the doorbell is then
+   * retried); messages it carried that no step applied are stored in the inbox before it returns.
    */
-  async step(instanceId: string, options: { redelivered?: boolean } = {}): Promise<StepResult> {
+  async step(instanceId: string, options: StepOptions = {}): Promise<StepResult> {
+    const invocation = new Invocation(options);
     let repair = options.redelivered ?? false;
-    for (let attempt = 1; ; attempt++) {
-      const result = await this.tryStep(instanceId, repair);
-      repair = false;
-      if ((result !== 'conflict' && result !== 'repaired') || attempt >= MAX_CONFLICT_RETRIES) {
-        this.deps.crash?.('step:before-ack', instanceId);
-        return result;
+    let result: StepResult = 'idle';
+    try {
+      for (let attempt = 1; ; attempt++) {
+        result = await this.tryStep(instanceId, invocation, repair);
+        repair = false;
+        if ((result !== 'conflict' && result !== 'repaired') || attempt >= MAX_CONFLICT_RETRIES) break;
       }
+      await this.endStepMarker(instanceId, invocation);
+      await this.keepUnapplied(instanceId, invocation, result);
+    } catch (error) {
+      // An error the invocation caught is not a crash: end its attempt marker, so it is not counted as one.
+      if (!(error instanceof SimulatedCrash)) await this.endStepMarker(instanceId, invocation).catch(() => undefined);
+      throw error;
     }
+    this.deps.crash?.('step:before-ack', instanceId);
+    return result;
   }
 
   /** Forgets the live executor of an instance (tests use it to force a full replay). */
@@ -82,29 +171,30 @@ export class OrchestrationWorker {
     else this.cache.delete(instanceId);
   }
 
-  private async tryStep(instanceId: string, repair: boolean): Promise<StepResult> {
+  private async tryStep(instanceId: string, invocation: Invocation, repair: boolean): Promise<StepResult> {
     const { store, clock } = this.deps;
     const cached = this.cache.take(instanceId);
-    const state = await store.loadStep(instanceId, cached && { generation: cached.generation, eventId: cached.lastEventId });
-    if (!state) return 'missing';
-    const { instance, inbox } = state;
-    if (repair || instance.dispatchPending) {
-      await this.repairDispatch(instance);
-      return 'repaired';
+    const state = await store.loadStep(instanceId, cached && { generation: cached.generation, eventId: cached.lastEventId, incarnation: cached.incarnation });
+    if (!state) {
+      invocation.carried.clear();
+      return 'missing';
     }
-    if (inbox.length === 0) {
-      if (cached) this.cache.put(instanceId, cached);
-      return 'idle';
-    }
+    const { instance } = state;
+    if (repair || instance.dispatchPending) return this.repair(instance, invocation);
+    const stored = new Set(state.inbox.map((message) => message.messageId));
+    const inbox = [...state.inbox, ...[...invocation.carried.values()].filter((message) => !stored.has(message.messageId))];
+    const storedOnly = (ids: string[]) => ids.filter((id) => stored.has(id));
     const now = clock.now();
 
     if (isTerminal(instance.status)) {
-      // Events for a finished instance have nowhere to go: drop them.
-      return this.commit(instance, { ...instance }, [], inbox.map((m) => m.messageId), []);
+      // Results and events for a finished instance have nowhere to go: drop them.
+      invocation.carried.clear();
+      if (stored.size === 0) return 'idle';
+      return this.commitRecord(instance, undefined, [], [...stored], []);
     }
 
     const sorted = sortInbox(inbox, instance.generation, instance.status === 'Suspended');
-    if (sorted.terminate) return this.terminate(instance, sorted.terminate, sorted.consumed, now);
+    if (sorted.terminate) return this.terminate(instance, sorted.terminate, storedOnly(sorted.consumed), invocation, now);
     if (instance.status === 'Quarantined') return 'quarantined';
 
     let executor: OrchestrationExecutor;
@@ -113,23 +203,47 @@ export class OrchestrationWorker {
     } catch (error) {
       return this.quarantineOrRethrow(instance, error);
     }
+    const live: Live = { instance, executor, clean: true };
+    this.takeOver(live, invocation);
 
     const applied = sorted.apply.filter((event) => !('taskId' in event) || executor.expectsCompletion(event.taskId));
+    let result: StepResult = 'idle';
+    if (applied.length > 0 || storedOnly(sorted.consumed).length > 0) {
+      result = await this.advanceAndCommit(live, applied, storedOnly(sorted.consumed), sorted.consumed, invocation, now);
+      if (result !== 'stepped') return result;
+      if (applied.some((event) => event.type === 'ExecutionResumed')) invocation.takeOver ??= 'steps';
+      this.takeOver(live, invocation);
+      if (sorted.deferred && !isTerminal(live.instance.status)) await this.deps.queues.ringDoorbell(instanceId);
+    } else {
+      // Nothing to apply: what was carried is already in history (duplicates).
+      for (const id of sorted.consumed) invocation.carried.delete(id);
+    }
+    // A redelivered step that made progress leaves its marker behind at the old position, where it counts no more.
+    if (result === 'stepped') invocation.stepMarker = false;
+    else await this.endStepMarker(instanceId, invocation);
+    const inlineResult = await this.runInline(live, invocation);
+    if (live.clean && !isTerminal(live.instance.status) && live.instance.generation === instance.generation) {
+      this.cache.put(instanceId, { executor: live.executor, generation: live.instance.generation, lastEventId: live.instance.lastEventId, incarnation: live.instance.incarnation });
+    }
+    return inlineResult ?? (result === 'idle' && invocation.inlineSteps > 0 ? 'stepped' : result);
+  }
+
+  /**
+   * Applies `events` as one step: the code advances over them, and its decisions (and its end, if it
+   * ended) are appended to history in one commit, with the record when the step changes it.
+   * @param consumed stored inbox messages the step applied or dropped (deleted by the commit)
+   * @param carriedIds messages of the invocation the step applied or dropped (forgotten once committed)
+   */
+  private async advanceAndCommit(live: Live, events: InboxEvent[], consumed: string[], carriedIds: string[], invocation: Invocation, now: number): Promise<StepResult> {
+    const { instance, executor } = live;
     let status = instance.status;
-    for (const event of applied) {
+    for (const event of events) {
       if (event.type === 'ExecutionStarted') status = 'Running';
       else if (event.type === 'ExecutionSuspended') status = 'Suspended';
       else if (event.type === 'ExecutionResumed') status = 'Running';
     }
-    if (applied.length === 0) {
-      if (sorted.consumed.length === 0) {
-        this.cache.put(instanceId, { executor, generation: instance.generation, lastEventId: instance.lastEventId });
-        return 'idle';
-      }
-      return this.commit(instance, { ...instance }, [], sorted.consumed, [], executor);
-    }
-
-    const stepEvents = numberEvents([{ type: 'StepStarted' }, ...applied], instance.lastEventId, now);
+    const stepEvents = numberEvents([{ type: 'StepStarted' }, ...events], instance.lastEventId, now);
+    live.clean = false;
     try {
       await executor.advance(stepEvents);
     } catch (error) {
@@ -138,7 +252,7 @@ export class OrchestrationWorker {
     if (executor.violation) return this.quarantine(instance, executor.violation);
 
     const decisions = executor.takeDecisions();
-    const next: InstanceRecord = { ...instance, status, updatedAt: now };
+    const next: InstanceRecord = { ...instance, status };
     const ending = this.ending(executor, next, now);
     let tail = [...decisions, ...ending.events];
     const lastStepEventId = instance.lastEventId + stepEvents.length;
@@ -154,13 +268,40 @@ export class OrchestrationWorker {
     }
     this.warnOnLongHistory(instance, lastStepEventId + tail.length);
 
-    this.deps.crash?.('step:before-commit', instanceId);
-    const numberedTail = numberEvents(tail, lastStepEventId, now);
-    const append = [...stepEvents, ...numberedTail];
-    if (next.generation === instance.generation) next.lastEventId = instance.lastEventId + append.length;
-    const result = await this.commit(instance, next, append, sorted.consumed, ending.enqueue, executor);
-    if (result === 'stepped' && sorted.deferred && !isTerminal(next.status)) await this.deps.queues.ringDoorbell(instanceId);
-    return result;
+    this.deps.crash?.('step:before-commit', instance.instanceId);
+    const append = [...stepEvents, ...numberEvents(tail, lastStepEventId, now)];
+    next.lastEventId = next.generation === instance.generation ? instance.lastEventId + append.length : 0;
+    const result = await this.commitRecord(instance, recordChanged(instance, next) ? next : undefined, append, consumed, ending.enqueue);
+    if (result !== 'stepped') return result;
+    for (const id of carriedIds) invocation.carried.delete(id);
+    live.instance = next;
+    live.clean = true;
+    await this.dispatchStep(live, invocation, append.filter(isScheduleEvent), instance.generation, !!instance.parent && isTerminal(next.status));
+    return 'stepped';
+  }
+
+  /**
+   * Appends to the history chain and, when `next` is given, writes the record in the same commit
+   * (status changes, the end, continue-as-new). On success `next` carries its new revision.
+   */
+  private async commitRecord(instance: InstanceRecord, next: InstanceRecord | undefined, append: HistoryEvent[], consumed: string[], enqueue: InboxMessage[]): Promise<StepResult> {
+    if (next) {
+      next.revision = instance.revision + 1;
+      next.updatedAt = this.deps.clock.now();
+    }
+    const result = await this.deps.store.commitStep(instance.instanceId, {
+      generation: instance.generation,
+      afterEventId: instance.lastEventId,
+      append,
+      consumed,
+      enqueue,
+      expectedRevision: instance.revision,
+      ...(instance.incarnation !== undefined ? { incarnation: instance.incarnation } : {}),
+      ...(next ? { instance: next } : {}),
+    });
+    if (result === 'conflict') return 'conflict';
+    this.deps.crash?.('step:after-commit', instance.instanceId);
+    return 'stepped';
   }
 
   /** The terminal events of an ended execution, and the record changes that go with them. */
@@ -189,7 +330,7 @@ export class OrchestrationWorker {
             event: { type: 'EventRaised', name: event.name, data: event.data },
           }),
         );
-        Object.assign(next, { status: 'Running', generation, version: outcome.version, input: outcome.input, lastEventId: 0 });
+        Object.assign(next, { status: 'Running', generation, version: outcome.version, input: outcome.input });
         return { events: [{ type: 'ContinuedAsNew', input: outcome.input, version: outcome.version }], enqueue: [start, ...carried], final: true };
       }
     }
@@ -197,12 +338,12 @@ export class OrchestrationWorker {
 
   private async prepareExecutor(state: StepState, cached: CachedExecution | undefined): Promise<OrchestrationExecutor> {
     const { instance, history } = state;
-    if (cached && cached.generation === instance.generation && state.afterEventId === cached.lastEventId && cached.lastEventId > 0) {
+    if (cached && cached.generation === instance.generation && cached.incarnation === instance.incarnation && state.afterEventId === cached.lastEventId && cached.lastEventId > 0) {
       // Another worker may have committed steps since: replay just that tail.
       if (history.length > 0) await cached.executor.replay(history);
       return cached.executor;
     }
-    const fullHistory = state.afterEventId === 0 ? history : await this.deps.store.readHistory(instance.instanceId, instance.generation);
+    const fullHistory = state.afterEventId === 0 ? history : await this.deps.store.readHistory(instance.instanceId, instance.generation, instance.incarnation);
     const executor = new OrchestrationExecutor({
       instanceId: instance.instanceId,
       generation: instance.generation,
@@ -214,26 +355,136 @@ export class OrchestrationWorker {
     return executor;
   }
 
-  private async commit(
-    instance: InstanceRecord,
-    next: InstanceRecord,
-    append: HistoryEvent[],
-    consumed: string[],
-    enqueue: InboxMessage[],
-    executor?: OrchestrationExecutor,
-  ): Promise<StepResult> {
-    const toDispatch = append.filter(isScheduleEvent);
-    const notifiesParent = !!instance.parent && !isTerminal(instance.status) && isTerminal(next.status);
-    const continued = next.generation !== instance.generation;
-    next.revision = instance.revision + 1;
-    const result = await this.deps.store.commitStep(instance.instanceId, { expectedRevision: instance.revision, generation: instance.generation, append, consumed, enqueue, instance: next });
-    if (result === 'conflict') return 'conflict';
-    this.deps.crash?.('step:after-commit', instance.instanceId);
-    if (executor && !isTerminal(next.status) && !continued) {
-      this.cache.put(instance.instanceId, { executor, generation: next.generation, lastEventId: next.lastEventId });
+  // --- inline calls ----------------------------------------------------------------------------------
+
+  /** True for a call that runs inside the orchestrator: a `ctx.step`, or an activity registered `inline`. */
+  private isInline(event: ScheduleEvent): event is ActivityScheduled {
+    if (event.type !== 'ActivityScheduled') return false;
+    return event.step === true || (this.inline.activities && this.deps.app.findActivity(event.name)?.inline === true);
+  }
+
+  /** Takes ownership of outstanding inline calls when the invocation was handed them or recovers them. */
+  private takeOver(live: Live, invocation: Invocation): void {
+    if (!invocation.takeOver) return;
+    for (const call of live.executor.openCalls()) {
+      if (!this.isInline(call.event as ScheduleEvent)) continue;
+      // Registered activities were sent to the queue by a repair or a suspension; a handed-over call of either kind runs here.
+      if (invocation.takeOver === 'inline' || (call.event as ActivityScheduled).step) invocation.owned.add(call.taskId);
     }
-    if (toDispatch.length > 0 || notifiesParent || continued) await this.dispatch(next, toDispatch, instance.generation, notifiesParent);
-    return 'stepped';
+    invocation.takeOver = undefined;
+  }
+
+  /**
+   * Runs the inline calls this invocation owns and commits their results as the next step, again and
+   * again, until none is left, the step count is reached or the deadline is near; then it hands what is
+   * left to the next invocation with a doorbell. Returns a result only when a commit did not succeed.
+   */
+  private async runInline(live: Live, invocation: Invocation): Promise<StepResult | undefined> {
+    const { instanceId } = live.instance;
+    for (;;) {
+      if (!live.clean || live.instance.status !== 'Running') return undefined;
+      const calls = live.executor.openCalls().filter((call): call is InlineCall => invocation.owned.has(call.taskId));
+      if (calls.length === 0) return undefined;
+      if (invocation.inlineSteps >= this.inline.maxStepsPerInvocation) return this.handOff(instanceId, invocation);
+      const remaining = invocation.remaining();
+      // A registered activity whose timeout no longer fits this invocation (or that is no longer registered) goes to the activity queue.
+      const queued = calls.filter((call) => !call.event.step && !((this.deps.app.findActivity(call.event.name)?.timeoutMs ?? Infinity) <= remaining));
+      if (queued.length > 0) {
+        await this.enqueue(queued.map((call) => this.activityTask(live.instance, call.event)));
+        for (const call of queued) invocation.owned.delete(call.taskId);
+      }
+      const toRun = calls.filter((call) => !queued.includes(call));
+      if (toRun.length === 0) return undefined;
+      // A step whose timeout no longer fits goes to a fresh invocation, unless this one has not run any yet.
+      if (invocation.inlineSteps > 0 && toRun.some((call) => (call.step?.timeoutMs ?? 0) > remaining)) return this.handOff(instanceId, invocation);
+
+      this.deps.crash?.('inline:before-run', instanceId);
+      const outcomes = await mapConcurrent(toRun, this.inline.concurrency, (call) => this.runInlineCall(live.instance, call, invocation));
+      for (const call of toRun) invocation.owned.delete(call.taskId);
+      invocation.inlineSteps++;
+      this.deps.crash?.('inline:before-commit', instanceId);
+      // From here the results are carried: if their commit does not succeed, a later step applies them (or the inbox keeps them).
+      const generation = live.instance.generation;
+      const now = this.deps.clock.now();
+      const messages = outcomes.map((event): InboxMessage => ({ messageId: messageIds.activity(generation, event.taskId), generation, receivedAt: now, event }));
+      for (const message of messages) invocation.carried.set(message.messageId, message);
+      const result = await this.advanceAndCommit(live, outcomes, [], messages.map((message) => message.messageId), invocation, now);
+      if (result !== 'stepped') return result;
+    }
+  }
+
+  /** One attempt of an inline call. A `ctx.step` recovered after a crash first records crash evidence, and is poison after too many. */
+  private async runInlineCall(instance: InstanceRecord, call: InlineCall, invocation: Invocation): Promise<AttemptOutcome> {
+    const event = call.event;
+    const spec = { instanceId: instance.instanceId, taskId: call.taskId, name: event.name, attempt: event.attempt, idempotencyKey: event.idempotencyKey, logger: this.deps.logger };
+    if (event.step) {
+      const timeoutMs = Math.max(1_000, Math.min(call.step?.timeoutMs ?? 60_000, invocation.remaining()));
+      if (invocation.recovering.has(call.taskId)) {
+        invocation.recovering.delete(call.taskId);
+        const now = Date.now();
+        const key = attemptKeys.inlineStep(instance.generation, call.taskId);
+        const crashes = await this.deps.store.beginAttempt(instance.instanceId, key, { position: event.attempt, now, deadline: invocation.deadline ?? now + timeoutMs });
+        if (crashes >= this.poisonAfterCrashes) {
+          const error = new PoisonMessageError(
+            `Step '${event.name}' (attempt ${event.attempt}) crashed its invocation ${crashes} times (the process died, ran out of memory or timed out while it ran), so it was failed instead of run again.`,
+          );
+          return { type: 'ActivityFailed', taskId: call.taskId, error: { ...toFailureDetails(error), nonRetryable: true } };
+        }
+      }
+      if (!call.step) {
+        return { type: 'ActivityFailed', taskId: call.taskId, error: { name: 'Error', message: `The code no longer passes the function of step '${event.name}'.`, nonRetryable: true } };
+      }
+      return runAttempt(call.step.fn, { ...spec, kind: 'step', timeoutMs });
+    }
+    const activity = this.deps.app.getActivity(event.name);
+    const input = this.deps.loadPayload ? await this.deps.loadPayload(event.input) : event.input;
+    return runAttempt((actx) => activity.fn(input as never, actx), { ...spec, kind: 'activity', timeoutMs: activity.timeoutMs });
+  }
+
+  /** The next invocation runs what is left: this one has spent its step count or its time. */
+  private async handOff(instanceId: string, invocation: Invocation): Promise<undefined> {
+    invocation.owned.clear();
+    await this.deps.queues.ringDoorbell(instanceId, { runInline: true });
+    return undefined;
+  }
+
+  // --- dispatch ---------------------------------------------------------------------------------------
+
+  /**
+   * After a commit: inline calls become the invocation's to run (while the instance runs), everything else
+   * is dispatched: activity tasks, timers, child starts, the parent's result, the next generation's start.
+   */
+  private async dispatchStep(live: Live, invocation: Invocation, scheduled: ScheduleEvent[], generation: number, notifyParent: boolean): Promise<void> {
+    const running = live.instance.status === 'Running' && live.instance.generation === generation;
+    const toDispatch: ScheduleEvent[] = [];
+    const unowned: ActivityScheduled[] = [];
+    for (const event of scheduled) {
+      if (!this.isInline(event)) toDispatch.push(event);
+      else if (running) invocation.owned.add(event.taskId);
+      // Suspended or ended: a registered activity runs from the queue; a ctx.step waits for the resume (or runs once, unrecorded, after the end).
+      else if (!event.step) toDispatch.push(event);
+      else unowned.push(event);
+    }
+    await this.dispatch(live.instance, toDispatch, generation, notifyParent);
+    if (isTerminal(live.instance.status)) await this.runAfterEnd(live, unowned);
+  }
+
+  /** `ctx.step` calls made in the step where the code ended: they run once, and nothing waits for them. */
+  private async runAfterEnd(live: Live, steps: ActivityScheduled[]): Promise<void> {
+    const open = new Map(live.executor.openCalls().map((call) => [call.taskId, call]));
+    for (const event of steps) {
+      const call = open.get(event.taskId);
+      if (!call?.step) continue;
+      await runAttempt(call.step.fn, { instanceId: live.instance.instanceId, taskId: event.taskId, name: event.name, kind: 'step', attempt: event.attempt, idempotencyKey: event.idempotencyKey, timeoutMs: call.step.timeoutMs, logger: this.deps.logger });
+    }
+  }
+
+  private activityTask(instance: InstanceRecord, event: NewActivityScheduled, generation = instance.generation): ActivityTask {
+    return { instanceId: instance.instanceId, generation, taskId: event.taskId, name: event.name, input: event.input, attempt: event.attempt, idempotencyKey: event.idempotencyKey };
+  }
+
+  private async enqueue(tasks: ActivityTask[]): Promise<void> {
+    if (tasks.length > 0) await this.deps.queues.enqueueActivities(tasks);
   }
 
   private async dispatch(instance: InstanceRecord, scheduled: ScheduleEvent[], generation: number, notifyParent: boolean): Promise<void> {
@@ -242,17 +493,17 @@ export class OrchestrationWorker {
     const timers: TimerTask[] = [];
     const children: Promise<void>[] = [];
     for (const event of scheduled) {
-      const task = { instanceId: instance.instanceId, generation, taskId: event.taskId };
       if (event.type === 'ActivityScheduled') {
-        activities.push({ ...task, name: event.name, input: event.input, attempt: event.attempt, idempotencyKey: event.idempotencyKey });
+        // A ctx.step has no registered code for the activity queue to run.
+        if (!event.step) activities.push(this.activityTask(instance, event, generation));
       } else if (event.type === 'TimerCreated') {
-        timers.push({ ...task, fireAt: event.fireAt });
+        timers.push({ instanceId: instance.instanceId, generation, taskId: event.taskId, fireAt: event.fireAt });
       } else {
         children.push(this.startChild(instance, generation, event));
       }
     }
     await Promise.all([
-      activities.length ? queues.enqueueActivities(activities) : undefined,
+      this.enqueue(activities),
       timers.length ? queues.scheduleTimers(timers) : undefined,
       ...children,
       notifyParent ? this.notifyParent(instance, clock.now()) : undefined,
@@ -264,10 +515,7 @@ export class OrchestrationWorker {
     const { app, store, queues, clock } = this.deps;
     const parentRef = { instanceId: parent.instanceId, generation, taskId: event.taskId };
     const now = clock.now();
-    const failParent = async (error: unknown) => {
-      await store.deliver(parent.instanceId, childResultMessage(parentRef, now, { error: toFailureDetails(error) }));
-      await queues.ringDoorbell(parent.instanceId);
-    };
+    const failParent = (error: unknown) => queues.ringDoorbell(parent.instanceId, { messages: [childResultMessage(parentRef, now, { error: toFailureDetails(error) })] });
     let version: string;
     try {
       version = app.getOrchestration(event.name, event.version).version;
@@ -311,28 +559,76 @@ export class OrchestrationWorker {
       instance.status === 'Completed'
         ? { output: instance.output }
         : { error: instance.error ?? { name: 'TerminatedError', message: `Sub-orchestration '${instance.instanceId}' was terminated.` } };
-    await this.deps.store.deliver(parent.instanceId, childResultMessage(parent, now, result));
-    await this.deps.queues.ringDoorbell(parent.instanceId);
+    await this.deps.queues.ringDoorbell(parent.instanceId, { messages: [childResultMessage(parent, now, result)] });
   }
 
-  /** After a crash between commit and dispatch: dispatch again whatever is still outstanding. */
-  private async repairDispatch(instance: InstanceRecord): Promise<void> {
+  // --- crashes, repair, the inbox ---------------------------------------------------------------------
+
+  /**
+   * A redelivered doorbell: the last invocation may have died. Records crash evidence for the step (and
+   * quarantines the instance when its step keeps dying), re-dispatches the outstanding work, and lets the
+   * next load take over the `ctx.step` calls that were running, each after its own crash evidence.
+   */
+  private async repair(instance: InstanceRecord, invocation: Invocation): Promise<StepResult> {
     const { store, logger } = this.deps;
+    const now = Date.now();
+    const key = attemptKeys.step();
+    const crashes = await store.beginAttempt(instance.instanceId, key, { position: instance.lastEventId, now, deadline: invocation.deadline ?? now + DEFAULT_INVOCATION_MS });
+    invocation.stepMarker = true;
+    if (crashes >= this.poisonAfterCrashes && !isTerminal(instance.status) && instance.status !== 'Quarantined') {
+      await store.endAttempt(instance.instanceId, key, { forget: true });
+      invocation.stepMarker = false;
+      const error = new PoisonMessageError(
+        `The step of instance '${instance.instanceId}' after history event ${instance.lastEventId} crashed its invocation ${crashes} times in a row (the orchestrator died, ran out of memory or timed out), so the instance was set aside. Check the logs, deploy a fix, then resume it.`,
+      );
+      const result = await this.quarantine(instance, error);
+      if (result === 'quarantined') await this.deps.onPoison?.(instance.instanceId, error.message);
+      return result;
+    }
     logger.warn('re-dispatching the outstanding work of the instance (its last doorbell was not acknowledged)', { instanceId: instance.instanceId });
-    const history = await store.readHistory(instance.instanceId, instance.generation);
+    const history = await store.readHistory(instance.instanceId, instance.generation, instance.incarnation);
     const settled = new Set(history.flatMap((event) => (isCompletionEvent(event) ? [event.taskId] : [])));
     const outstanding = history.filter((event): event is ScheduleEvent => isScheduleEvent(event) && !settled.has(event.taskId));
+    for (const event of outstanding) if (event.type === 'ActivityScheduled' && event.step) invocation.recovering.add(event.taskId);
     await this.dispatch(instance, isTerminal(instance.status) ? [] : outstanding, instance.generation, isTerminal(instance.status));
     if (instance.generation > 0 && instance.lastEventId === 0) await this.deps.queues.ringDoorbell(instance.instanceId);
     if (instance.dispatchPending) await store.updateInstance({ ...instance, dispatchPending: false, revision: instance.revision + 1 }, instance.revision);
+    invocation.takeOver = 'steps';
+    return 'repaired';
   }
 
-  private async terminate(instance: InstanceRecord, event: Extract<InboxEvent, { type: 'ExecutionTerminated' }>, consumed: string[], now: number): Promise<StepResult> {
+  /** Ends the step attempt marker of a redelivered step that made no progress: it did not crash. */
+  private async endStepMarker(instanceId: string, invocation: Invocation): Promise<void> {
+    if (!invocation.stepMarker) return;
+    invocation.stepMarker = false;
+    await this.deps.store.endAttempt(instanceId, attemptKeys.step());
+  }
+
+  /**
+   * Messages the doorbell carried that no step applied (the instance is suspended or quarantined, the
+   * step could not win its commit, or it applied a limited number): stored in the inbox, so the doorbell
+   * can be acknowledged without losing them.
+   */
+  private async keepUnapplied(instanceId: string, invocation: Invocation, result: StepResult): Promise<void> {
+    if (invocation.carried.size === 0 || result === 'missing') return;
+    let delivered = false;
+    for (const message of invocation.carried.values()) {
+      if ((await this.deps.store.deliver(instanceId, message)) === 'delivered') delivered = true;
+    }
+    invocation.carried.clear();
+    if (delivered && result === 'conflict') await this.deps.queues.ringDoorbell(instanceId);
+  }
+
+  private async terminate(instance: InstanceRecord, event: Extract<InboxEvent, { type: 'ExecutionTerminated' }>, consumed: string[], invocation: Invocation, now: number): Promise<StepResult> {
     const append = numberEvents([{ type: 'StepStarted' }, event], instance.lastEventId, now);
     const error: FailureDetails = { name: 'TerminatedError', message: `Instance '${instance.instanceId}' was terminated${event.reason ? `: ${event.reason}` : '.'}` };
-    const next: InstanceRecord = { ...instance, status: 'Terminated', error, updatedAt: now, lastEventId: instance.lastEventId + append.length };
+    const next: InstanceRecord = { ...instance, status: 'Terminated', error, lastEventId: instance.lastEventId + append.length };
     this.cache.delete(instance.instanceId);
-    return this.commit(instance, next, append, consumed, []);
+    const result = await this.commitRecord(instance, next, append, consumed, []);
+    if (result !== 'stepped') return result;
+    invocation.carried.clear();
+    if (instance.parent) await this.notifyParent(next, now);
+    return result;
   }
 
   /**
@@ -372,6 +668,36 @@ export class OrchestrationWorker {
       });
     }
   }
+}
+
+type NewActivityScheduled = Extract<NewScheduleEvent, { type: 'ActivityScheduled' }>;
+/** An open call of an activity or a `ctx.step` that runs inline. */
+type InlineCall = OpenCall & { event: NewActivityScheduled };
+
+/** Whether a step changes what the record holds (not just how long the history is). */
+function recordChanged(before: InstanceRecord, after: InstanceRecord): boolean {
+  return (
+    before.status !== after.status ||
+    before.generation !== after.generation ||
+    before.version !== after.version ||
+    before.output !== after.output ||
+    before.error !== after.error ||
+    before.input !== after.input
+  );
+}
+
+/** Runs `fn` over the items, at most `limit` at once, results in item order. */
+async function mapConcurrent<I, O>(items: I[], limit: number, fn: (item: I) => Promise<O>): Promise<O[]> {
+  const results = new Array<O>(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
 }
 
 /**

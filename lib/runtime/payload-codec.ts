@@ -4,13 +4,22 @@ import { PerdureError } from '../core/errors.js';
 import type { BlobStore } from '../ports.js';
 
 /**
- * How a payload is kept: inline JSON, inline gzip (base64), or a reference to an object in the blob
- * store. Stores and queues keep these; `decode` turns them back into values.
+ * How a payload is kept: inline JSON, inline gzip (base64), the value itself inside an item that is
+ * compressed as a whole, or a reference to an object in the blob store. Stores and queues keep these;
+ * `decode` turns them back into values.
  */
 export type StoredPayload =
   | { j: string }
   | { z: string }
-  | { ref: { key: string; size: number; sha256: string } };
+  | { v: unknown }
+  | { ref: BlobRef };
+
+/** Where an offloaded payload is, and how to check it. */
+export interface BlobRef {
+  key: string;
+  size: number;
+  sha256: string;
+}
 
 export interface PayloadCodecOptions {
   /** JSON larger than this is gzipped. @defaultValue 4096 bytes */
@@ -76,10 +85,36 @@ export class PayloadCodec {
     return { ref: { key, size, sha256 } };
   }
 
+  /** Puts a JSON value in the blob store (once per content) and returns its reference. */
+  async offload(value: unknown, instanceId: string): Promise<{ ref: BlobRef }> {
+    const json = JSON.stringify(value);
+    const size = Buffer.byteLength(json);
+    const sha256 = createHash('sha256').update(json).digest('hex');
+    const key = `${PayloadCodec.prefix(instanceId)}${sha256}`;
+    if (!this.cache.has(key)) {
+      await this.blobs.put(key, gzipSync(json));
+      this.remember(key, json, size);
+    }
+    return { ref: { key, size, sha256 } };
+  }
+
+  /**
+   * A field's form inside an item that is stored (and compressed) as a whole: the value itself, or its
+   * reference when it is already offloaded under this instance.
+   */
+  async inline(value: unknown, instanceId: string): Promise<{ v: unknown } | { ref: BlobRef }> {
+    if (!(value instanceof EncodedPayload)) return { v: value };
+    const stored = value.stored;
+    if ('ref' in stored && stored.ref.key.startsWith(PayloadCodec.prefix(instanceId))) return { ref: stored.ref };
+    if ('v' in stored) return { v: stored.v };
+    return { v: await this.decode(stored) };
+  }
+
   /** Decodes what `encode` returned (`undefined` stays `undefined`). */
   async decode(stored: unknown): Promise<unknown> {
     if (stored === undefined) return undefined;
     if (!isStoredPayload(stored)) throw new PayloadIntegrityError(`Not an encoded payload: ${JSON.stringify(stored)?.slice(0, 80)}`);
+    if ('v' in stored) return stored.v;
     if ('j' in stored) return JSON.parse(stored.j) as unknown;
     if ('z' in stored) return JSON.parse(gunzipSync(Buffer.from(stored.z, 'base64')).toString()) as unknown;
     return JSON.parse(await this.fetch(stored.ref)) as unknown;
@@ -93,6 +128,8 @@ export class PayloadCodec {
   async store(value: unknown, instanceId: string): Promise<StoredPayload | undefined> {
     if (!(value instanceof EncodedPayload)) return this.encode(value, instanceId);
     const stored = value.stored;
+    // A value kept inside a compressed item is encoded on its own when it leaves it.
+    if ('v' in stored) return this.encode(stored.v, instanceId);
     if ('ref' in stored && !stored.ref.key.startsWith(PayloadCodec.prefix(instanceId))) return this.encode(await this.decode(stored), instanceId);
     return stored;
   }
@@ -122,7 +159,7 @@ export class PayloadCodec {
     return `payloads/${instanceId}/`;
   }
 
-  private async fetch(ref: { key: string; size: number; sha256: string }): Promise<string> {
+  private async fetch(ref: BlobRef): Promise<string> {
     const cached = this.cache.get(ref.key);
     if (cached) {
       this.cache.delete(ref.key);
@@ -162,5 +199,5 @@ export class PayloadCodec {
 export function isStoredPayload(value: unknown): value is StoredPayload {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const keys = Object.keys(value);
-  return keys.length === 1 && (typeof (value as { j?: unknown }).j === 'string' || typeof (value as { z?: unknown }).z === 'string' || typeof (value as { ref?: unknown }).ref === 'object');
+  return keys.length === 1 && (typeof (value as { j?: unknown }).j === 'string' || typeof (value as { z?: unknown }).z === 'string' || keys[0] === 'v' || typeof (value as { ref?: unknown }).ref === 'object');
 }
