@@ -32,6 +32,12 @@ export interface AwsRuntimeConfig {
   compressAboveBytes?: number;
   retentionDays?: number;
   maxTimerHopSeconds?: number;
+  /** A step or activity attempt whose invocation died this many times is poison. @defaultValue 3 */
+  poisonAfterCrashes?: number;
+  /** False sends activities registered `inline` to the activity queue anyway. @defaultValue true */
+  inlineActivities?: boolean;
+  /** Inline steps one orchestrator invocation commits before it hands over. @defaultValue 100 */
+  maxInlineSteps?: number;
 }
 
 /** Reads the configuration from the environment variables the CDK stack sets on every function. */
@@ -57,6 +63,9 @@ export function configFromEnvironment(env: NodeJS.ProcessEnv = process.env): Aws
     inlineLimitBytes: number('PERDURE_INLINE_LIMIT_BYTES'),
     compressAboveBytes: number('PERDURE_COMPRESS_ABOVE_BYTES'),
     retentionDays: number('PERDURE_RETENTION_DAYS'),
+    poisonAfterCrashes: number('PERDURE_POISON_AFTER_CRASHES'),
+    inlineActivities: env.PERDURE_INLINE_ACTIVITIES === undefined ? undefined : env.PERDURE_INLINE_ACTIVITIES !== 'false',
+    maxInlineSteps: number('PERDURE_MAX_INLINE_STEPS'),
   };
 }
 
@@ -94,10 +103,26 @@ export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: { 
   const loadPayload = (value: unknown) => codec.load(value);
   const loadInlinePayload = (value: unknown) => codec.loadInline(value);
   const deps = { app, store, queues, clock, logger, loadPayload, loadInlinePayload };
-  const orchestrations = new OrchestrationWorker({ ...deps, crash: options.crash });
-  const tasks = new TaskWorker({ ...deps, crash: options.crash });
   const client = new Client(deps);
   const deadLetters = new DynamoDbDeadLetters({ dynamodb: clients.dynamodb, sqs: clients.sqs, tableName: config.tableName, activityQueueUrl: config.queues.activities, client });
+  const poisonAfterCrashes = config.poisonAfterCrashes;
+  const orchestrations = new OrchestrationWorker({
+    ...deps,
+    crash: options.crash,
+    poisonAfterCrashes,
+    inline: { activities: config.inlineActivities, maxStepsPerInvocation: config.maxInlineSteps },
+    // Instances quarantined from crash evidence are listed with the dead letters, where operators look.
+    onPoison: (instanceId, reason) => deadLetters.archive('orchestrations', { messageId: `crashed#${instanceId}#${clock.now()}`, instanceId, outcome: `instance quarantined: ${reason}`, body: JSON.stringify({ instanceId }), deadAt: clock.now() }),
+  });
+  const tasks = new TaskWorker({
+    ...deps,
+    crash: options.crash,
+    poisonAfterCrashes,
+    onPoison: async (task, reason) => {
+      const body = JSON.stringify({ ...task, input: await codec.store(task.input, task.instanceId) });
+      await deadLetters.archive('activities', { messageId: `crashed#${task.instanceId}#${task.generation}#${task.taskId}#${task.attempt}`, instanceId: task.instanceId, outcome: `call failed with PoisonMessageError: ${reason}`, body, deadAt: clock.now() });
+    },
+  });
   const handlers = new QueueHandlers({
     store,
     queues,
@@ -105,7 +130,7 @@ export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: { 
     tasks,
     clock,
     logger,
-    maxReceiveCount: config.maxReceiveCount ?? 5,
+    maxReceiveCount: config.maxReceiveCount ?? 10,
     archive: (queue, entry) => deadLetters.archive(queue, entry),
   });
   return { config, clients, codec, store, queues, orchestrations, tasks, handlers, client, deadLetters };

@@ -1,17 +1,22 @@
 import {
   BatchGetItemCommand,
   BatchWriteItemCommand,
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
   ScanCommand,
   TransactionCanceledException,
   TransactWriteItemsCommand,
+  UpdateItemCommand,
   type AttributeValue,
   type BatchGetItemCommandOutput,
   type DynamoDBClient,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
+import { randomUUID } from 'node:crypto';
+import { crashesBefore, type AttemptMarker } from '../core/crash-evidence.js';
 import { InstanceExistsError } from '../core/errors.js';
 import type { HistoryEvent } from '../core/history-events.js';
 import {
@@ -27,7 +32,8 @@ import {
 } from '../ports.js';
 import { isKeyedEventId, isTaskResultId } from '../runtime/messages.js';
 import type { PayloadCodec } from '../runtime/payload-codec.js';
-import { readEvent, readRecordPayloads, storeEvent, storeRecordPayloads } from './payload-fields.js';
+import { hasBody, inlineFields, packBody, unpackBody } from './item-packing.js';
+import { eventPayloadFields, readEvent, readRecordPayloads, RECORD_PAYLOAD_FIELDS, storeEvent } from './payload-fields.js';
 import { TABLE_SCHEMA } from './table.js';
 
 export interface DynamoDbStoreOptions {
@@ -36,55 +42,75 @@ export interface DynamoDbStoreOptions {
   codec: PayloadCodec;
   /** Finished instances expire (DynamoDB TTL) this long after they finish. @defaultValue 30 */
   retentionDays?: number;
+  /**
+   * History, inbox and crash-evidence items expire this long (plus the retention) after they are written:
+   * the longest a generation of an instance's history may live. @defaultValue 365
+   */
+  maxLifetimeDays?: number;
 }
 
 type Item = Record<string, AttributeValue>;
 
+/** The layout this store writes: a history chain keyed by incarnation, one write a step. Records without it are upgraded when first read. */
+const FORMAT = 2;
 const META = 'META';
 /** DynamoDB allows 100 actions per transaction. */
 const MAX_TRANSACTION_ITEMS = 100;
-/** A history item keeps at most this much inline (gzipped, base64), far below the 400 KB item limit. */
-const MAX_CHUNK_BYTES = 300_000;
 const MAX_CONSISTENT_READ_ATTEMPTS = 5;
+/** How long a consumed keyed event is remembered: retries of its raise within this window are recorded once. */
+const KEYED_EVENT_WINDOW_SECONDS = 7 * 86_400;
 
 const pk = (instanceId: string) => `I#${instanceId}`;
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
-const historyKey = (generation: number, firstEventId: number) => `H#${pad(generation, 6)}#${pad(firstEventId, 10)}`;
+/** History keys: `H#<incarnation>#<generation>#<first event>`; records written before incarnations have none. */
+const historyPrefix = (incarnation: string, generation: number) => `H#${incarnation ? `${incarnation}#` : ''}${pad(generation, 6)}#`;
+const chunkKey = (incarnation: string, generation: number, firstEventId: number) => `${historyPrefix(incarnation, generation)}${pad(firstEventId, 10)}`;
 const messageKey = (messageId: string) => `M#${messageId}`;
-/** How long a consumed keyed event is remembered: retries of its raise within this window are recorded once. */
-const KEYED_EVENT_WINDOW_SECONDS = 7 * 86_400;
-const generationOf = (sortKey: string) => Number(sortKey.slice(2, 8));
+const markerKey = (key: string) => `C#${key}`;
+/** An incarnation sorts after every earlier one of the same id (its creation time, base 36). */
+const newIncarnation = (createdAt: number) => `r${createdAt.toString(36).padStart(9, '0')}`;
+/** The start message of a generation travels inside the record (one write to start an instance). */
+const isStartId = (messageId: string) => /^start#\d+$/.test(messageId);
+
+/** A history chunk as read: where it sits in the chain, and (when decoded) its events. */
+interface Chunk {
+  first: number;
+  last: number;
+  /** The record revision written in the same transaction, if any. */
+  revision?: number;
+  item: Item;
+}
 
 /**
- * The instance store on one DynamoDB table. A step's commit is one TransactWriteItems guarded by the
- * record's revision; a step's read is one Query (newest first: the record, the inbox, then the history
- * chunks of the current generation, stopping at what the caller already has).
+ * The instance store on one DynamoDB table. History is a chain of chunks, one per step, each put at the
+ * position right after the history its step read (`attribute_not_exists`): two steps that read the same
+ * history cannot both append, and a step that only appends (most do) is one PutItem. A step that changes
+ * the record (status, the end, continue-as-new) or consumes stored messages writes them in the same
+ * transaction. A step's read is one Query, newest first: the record, the inbox, then the history chunks of
+ * the current incarnation and generation, down to what the caller already has.
  */
 export class DynamoDbInstanceStore implements InstanceStore {
   private readonly client: DynamoDBClient;
   private readonly table: string;
   private readonly codec: PayloadCodec;
   private readonly retentionSeconds: number;
+  private readonly lifetimeSeconds: number;
 
   constructor(options: DynamoDbStoreOptions) {
     this.client = options.client;
     this.table = options.tableName;
     this.codec = options.codec;
     this.retentionSeconds = (options.retentionDays ?? 30) * 86_400;
+    this.lifetimeSeconds = (options.maxLifetimeDays ?? 365) * 86_400;
   }
 
+  /** One conditional PutItem: the record with the start message inside it. */
   async createInstance(instance: InstanceRecord, start: InboxMessage): Promise<void> {
+    const created = { ...instance, incarnation: newIncarnation(instance.createdAt) };
     try {
-      await this.client.send(
-        new TransactWriteItemsCommand({
-          TransactItems: [
-            { Put: { TableName: this.table, Item: await this.recordItem(instance), ConditionExpression: 'attribute_not_exists(PK)' } },
-            { Put: { TableName: this.table, Item: await this.messageItem(instance.instanceId, start) } },
-          ],
-        }),
-      );
+      await this.client.send(new PutItemCommand({ TableName: this.table, Item: await this.recordItem(created, start), ConditionExpression: 'attribute_not_exists(PK)' }));
     } catch (error) {
-      if (reasonCode(error, 0) !== 'ConditionalCheckFailed') throw error;
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
       const existing = await this.getInstance(instance.instanceId);
       throw new InstanceExistsError(instance.instanceId, existing?.name ?? '?', existing?.status ?? '?');
     }
@@ -92,25 +118,42 @@ export class DynamoDbInstanceStore implements InstanceStore {
 
   async getInstance(instanceId: string): Promise<InstanceRecord | undefined> {
     const { Item } = await this.client.send(new GetItemCommand({ TableName: this.table, Key: key(instanceId, META), ConsistentRead: true }));
-    return Item ? parseRecord(Item) : undefined;
+    if (!Item) return undefined;
+    const { record } = await this.parseRecordItem(Item);
+    if (record.incarnation === undefined) return record;
+    // The record is written when the status changes; the history's end is the newest chunk's.
+    const { Items } = await this.client.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
+        ExpressionAttributeValues: { ':pk': { S: pk(instanceId) }, ':prefix': { S: historyPrefix(record.incarnation, record.generation) } },
+        ScanIndexForward: false,
+        Limit: 1,
+        ProjectionExpression: '#last',
+        ExpressionAttributeNames: { '#last': 'last' },
+        ConsistentRead: true,
+      }),
+    );
+    return { ...record, lastEventId: Math.max(record.lastEventId, Number(Items?.[0]?.last?.N ?? 0)) };
   }
 
   async loadStep(instanceId: string, after?: HistoryPosition): Promise<StepState | undefined> {
     for (let attempt = 1; ; attempt++) {
       const state = await this.readStep(instanceId, after);
       if (state !== 'inconsistent') return state;
-      // A commit landed between the pages of the read: read again.
+      // A commit landed between the pages of the read (or a record was just upgraded): read again.
       if (attempt >= MAX_CONSISTENT_READ_ATTEMPTS) throw new Error(`Could not read a consistent state of instance '${instanceId}'.`);
     }
   }
 
   private async readStep(instanceId: string, after?: HistoryPosition): Promise<StepState | 'inconsistent' | undefined> {
-    let instance: InstanceRecord | undefined;
+    let parsed: Awaited<ReturnType<DynamoDbInstanceStore['parseRecordItem']>> | undefined;
     const inbox: InboxMessage[] = [];
-    const chunks: HistoryEvent[][] = [];
+    const storedStarts: Item[] = [];
+    const chunks: Chunk[] = [];
     let startKey: Item | undefined;
     let done = false;
-    const lowest = after ? historyKey(after.generation, after.eventId) : 'H#';
+    const lowest = after?.incarnation !== undefined ? chunkKey(after.incarnation, after.generation, after.eventId) : 'H#';
     do {
       const page = await this.client.send(
         new QueryCommand({
@@ -124,87 +167,157 @@ export class DynamoDbInstanceStore implements InstanceStore {
       );
       for (const item of page.Items ?? []) {
         const sortKey = item.SK!.S!;
-        if (sortKey === META) instance = parseRecord(item);
-        else if (sortKey.startsWith('M#')) {
-          if (!item.consumed) inbox.push(parseMessage(item));
+        if (sortKey === META) {
+          parsed = await this.parseRecordItem(item);
+        } else if (sortKey.startsWith('M#')) {
+          if (item.consumed) continue;
+          const message = parseMessage(item);
+          inbox.push(message);
+          if (isStartId(message.messageId)) storedStarts.push(item);
+        } else if (sortKey.startsWith('H#')) {
+          if (!parsed) return 'inconsistent';
+          const record = parsed.record;
+          if (!sortKey.startsWith(historyPrefix(record.incarnation ?? '', record.generation))) {
+            done = true;
+            break;
+          }
+          chunks.push({ first: Number(sortKey.slice(-10)), last: Number(item.last!.N), revision: item.rev ? Number(item.rev.N) : undefined, item });
         }
-        else if (!instance) return 'inconsistent';
-        else if (generationOf(sortKey) !== instance.generation) done = true;
-        else chunks.push(await this.parseChunk(item));
-        if (done) break;
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey && !done);
-    if (!instance) return undefined;
-    const afterEventId = after && after.generation === instance.generation ? after.eventId : 0;
-    let history = chunks.reverse().flat();
-    if (afterEventId > 0 && instance.lastEventId > afterEventId && history[0]?.eventId !== afterEventId + 1) {
+    if (!parsed) return undefined;
+    const { record, start } = parsed;
+    if (record.incarnation === undefined) return this.upgrade(record, parsed.item, storedStarts);
+
+    // A position without an incarnation is taken to be in the current one.
+    const sameHistory = after && (after.incarnation ?? record.incarnation) === record.incarnation && after.generation === record.generation;
+    const afterEventId = sameHistory ? after.eventId : 0;
+    chunks.reverse();
+    while (chunks.length > 0 && chunks[0]!.last <= afterEventId) chunks.shift();
+    let history: HistoryEvent[];
+    if (afterEventId > 0 && chunks.length > 0 && chunks[0]!.first <= afterEventId) {
       // `after` fell inside a chunk (a step always ends one, so only callers outside the runtime get here).
-      history = (await this.readHistory(instanceId, instance.generation)).filter((event) => event.eventId > afterEventId);
+      history = (await this.readHistory(instanceId, record.generation, record.incarnation)).filter((event) => event.eventId > afterEventId);
+    } else {
+      let expected = afterEventId + 1;
+      for (const chunk of chunks) {
+        if (chunk.first !== expected) return 'inconsistent';
+        expected = chunk.last + 1;
+      }
+      history = (await Promise.all(chunks.map((chunk) => this.parseChunk(chunk.item)))).flat();
     }
-    // The history read must end where the record says it does, or a commit came in between pages.
     const lastEventId = history.at(-1)?.eventId ?? afterEventId;
-    if (lastEventId !== instance.lastEventId || (history.length > 0 && history[0]!.eventId !== afterEventId + 1)) return 'inconsistent';
+    // The record is never ahead of the chain, nor behind a chunk written in its own transaction: else a commit came in between pages.
+    if (lastEventId < record.lastEventId || chunks.some((chunk) => (chunk.revision ?? 0) > record.revision)) return 'inconsistent';
+    if (start && lastEventId === 0) inbox.push(start);
     inbox.sort((a, b) => a.receivedAt - b.receivedAt || a.messageId.localeCompare(b.messageId));
-    return { instance, history, afterEventId, inbox };
+    return { instance: { ...record, lastEventId }, history, afterEventId, inbox };
   }
 
-  async readHistory(instanceId: string, generation: number): Promise<HistoryEvent[]> {
-    const chunks: HistoryEvent[][] = [];
+  /**
+   * A record written before history chains (by an earlier Perdure) becomes one: its chunks keep their keys
+   * (incarnation ''), its stored start message moves into the record. One transaction, once per instance.
+   */
+  private async upgrade(record: InstanceRecord, item: Item, storedStarts: Item[]): Promise<'inconsistent'> {
+    const start = storedStarts.length ? parseMessage(storedStarts.at(-1)!) : undefined;
+    const upgraded: InstanceRecord = { ...record, incarnation: '', revision: record.revision + 1 };
+    const items: TransactWriteItem[] = [
+      {
+        Put: {
+          TableName: this.table,
+          Item: await this.recordItem(upgraded, start),
+          ConditionExpression: 'revision = :revision AND attribute_not_exists(fmt)',
+          ExpressionAttributeValues: { ':revision': { N: item.revision!.N! } },
+        },
+      },
+      ...storedStarts.map((start) => ({ Delete: { TableName: this.table, Key: { PK: start.PK!, SK: start.SK! } } })),
+    ];
+    try {
+      await this.client.send(new TransactWriteItemsCommand({ TransactItems: items }));
+    } catch (error) {
+      if (!isConflict(error)) throw error;
+    }
+    return 'inconsistent';
+  }
+
+  async readHistory(instanceId: string, generation: number, incarnation?: string): Promise<HistoryEvent[]> {
+    const run = incarnation ?? (await this.getInstance(instanceId))?.incarnation ?? '';
+    const items: Item[] = [];
     let startKey: Item | undefined;
     do {
       const page = await this.client.send(
         new QueryCommand({
           TableName: this.table,
           KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
-          ExpressionAttributeValues: { ':pk': { S: pk(instanceId) }, ':prefix': { S: `H#${pad(generation, 6)}#` } },
+          ExpressionAttributeValues: { ':pk': { S: pk(instanceId) }, ':prefix': { S: historyPrefix(run, generation) } },
           ConsistentRead: true,
           ExclusiveStartKey: startKey,
         }),
       );
-      for (const item of page.Items ?? []) chunks.push(await this.parseChunk(item));
+      items.push(...(page.Items ?? []));
       startKey = page.LastEvaluatedKey;
     } while (startKey);
-    return chunks.flat();
+    return (await Promise.all(items.map((item) => this.parseChunk(item)))).flat();
   }
 
   async commitStep(instanceId: string, commit: StepCommit): Promise<'committed' | 'conflict'> {
-    const required: TransactWriteItem[] = [
-      {
+    const incarnation = commit.incarnation ?? '';
+    const commitId = randomUUID();
+    const chunk = commit.append.length ? await this.chunkItem(instanceId, incarnation, commit, commitId) : undefined;
+    const nextStart = commit.enqueue.find((message) => isStartId(message.messageId));
+    const required: TransactWriteItem[] = [];
+    if (commit.instance) {
+      required.push({
         Put: {
           TableName: this.table,
-          Item: await this.recordItem(commit.instance),
+          Item: await this.recordItem({ ...commit.instance, incarnation }, nextStart),
           ConditionExpression: 'revision = :revision',
           ExpressionAttributeValues: { ':revision': { N: String(commit.expectedRevision) } },
         },
-      },
-    ];
-    const chunk = await this.chunkItem(instanceId, commit.generation, commit.append);
+      });
+    }
     if (chunk) required.push({ Put: { TableName: this.table, Item: chunk, ConditionExpression: 'attribute_not_exists(SK)' } });
-    for (const message of commit.enqueue) required.push({ Put: { TableName: this.table, Item: await this.messageItem(instanceId, message) } });
+    for (const message of commit.enqueue) if (message !== nextStart) required.push({ Put: { TableName: this.table, Item: await this.messageItem(instanceId, message) } });
 
-    // Deleting a consumed completion may wait until after the commit (a leftover is dropped as a duplicate);
-    // every other consumed message is deleted inside the transaction.
-    const deletes = commit.consumed.map((messageId) => ({ messageId, deferrable: isTaskResultId(messageId) }));
-    deletes.sort((a, b) => Number(a.deferrable) - Number(b.deferrable));
-    const room = MAX_TRANSACTION_ITEMS - required.length;
-    const inTransaction = deletes.slice(0, Math.max(0, room));
-    const deferred = deletes.slice(inTransaction.length);
-    if (deferred.some((d) => !d.deferrable) || room < 0) {
-      throw new Error(`A step of '${instanceId}' writes more than ${MAX_TRANSACTION_ITEMS} items; apply fewer inbox messages per step.`);
-    }
-    const items = [...required, ...inTransaction.map(({ messageId }) => (isKeyedEventId(messageId) ? { Put: { TableName: this.table, Item: this.tombstone(instanceId, messageId) } } : { Delete: { TableName: this.table, Key: key(instanceId, messageKey(messageId)) } }))];
-    try {
-      await this.client.send(new TransactWriteItemsCommand({ TransactItems: items }));
-    } catch (error) {
-      if (error instanceof TransactionCanceledException) {
-        const reasons = error.CancellationReasons ?? [];
-        if (reasons[0]?.Code === 'ConditionalCheckFailed' || reasons.some((reason) => reason.Code === 'TransactionConflict')) return 'conflict';
+    // Deleting a consumed task result may wait until after the commit (a leftover is dropped as a duplicate);
+    // every other consumed message is deleted (a keyed event: tombstoned) inside the transaction.
+    const consumed = commit.consumed.filter((messageId) => !isStartId(messageId));
+    const atomic = consumed.filter((messageId) => !isTaskResultId(messageId));
+    const deferred = consumed.filter((messageId) => isTaskResultId(messageId));
+    const room = MAX_TRANSACTION_ITEMS - required.length - atomic.length;
+    if (room < 0) throw new Error(`A step of '${instanceId}' writes more than ${MAX_TRANSACTION_ITEMS} items; apply fewer inbox messages per step.`);
+    const inTransaction = [...atomic, ...(required.length + atomic.length > 1 ? deferred.splice(0, room) : [])];
+    const removals = inTransaction.map((messageId): TransactWriteItem =>
+      isKeyedEventId(messageId) ? { Put: { TableName: this.table, Item: this.tombstone(instanceId, messageId) } } : { Delete: { TableName: this.table, Key: key(instanceId, messageKey(messageId)) } },
+    );
+    const items = [...required, ...removals];
+    if (items.length === 1 && chunk && items[0]!.Put?.Item === chunk) {
+      if ((await this.appendChunk(chunk, commitId)) === 'conflict') return 'conflict';
+    } else if (items.length > 0) {
+      try {
+        await this.client.send(new TransactWriteItemsCommand({ TransactItems: items }));
+      } catch (error) {
+        if (isConflict(error)) return 'conflict';
+        throw error;
       }
-      throw error;
     }
-    await this.deleteKeys(deferred.map(({ messageId }) => key(instanceId, messageKey(messageId))));
+    await this.deleteKeys(deferred.map((messageId) => key(instanceId, messageKey(messageId))));
     return 'committed';
+  }
+
+  /**
+   * The one-write commit: the chunk goes at its position unless one is there. When the SDK retried a put
+   * whose response was lost, the chunk found there is this commit's own (same commit id): committed.
+   */
+  private async appendChunk(chunk: Item, commitId: string): Promise<'committed' | 'conflict'> {
+    try {
+      await this.client.send(new PutItemCommand({ TableName: this.table, Item: chunk, ConditionExpression: 'attribute_not_exists(SK)', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }));
+      return 'committed';
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return error.Item?.commit?.S === commitId ? 'committed' : 'conflict';
+    }
   }
 
   async deliver(instanceId: string, message: InboxMessage): Promise<'delivered' | 'duplicate' | 'not-found'> {
@@ -225,19 +338,26 @@ export class DynamoDbInstanceStore implements InstanceStore {
     }
   }
 
+  /** Rewrites the record's fields (not the start message it may carry) if its revision is still `expectedRevision`. */
   async updateInstance(instance: InstanceRecord, expectedRevision: number): Promise<boolean> {
+    const item = await this.recordItem(instance);
+    const bodies = ['rec', 'recz', 'recref'];
+    const set = ['status', 'updatedAt', 'revision', 'fmt', 'run', ...bodies.filter((name) => item[name]), ...(item.ttl ? ['ttl'] : [])];
+    const remove = bodies.filter((name) => !item[name]);
     try {
       await this.client.send(
-        new PutItemCommand({
+        new UpdateItemCommand({
           TableName: this.table,
-          Item: await this.recordItem(instance),
-          ConditionExpression: 'revision = :revision',
-          ExpressionAttributeValues: { ':revision': { N: String(expectedRevision) } },
+          Key: key(instance.instanceId, META),
+          UpdateExpression: `SET ${set.map((name) => `#${name} = :${name}`).join(', ')} REMOVE ${remove.map((name) => `#${name}`).join(', ')}`,
+          ConditionExpression: 'revision = :expected',
+          ExpressionAttributeNames: Object.fromEntries([...set, ...remove].map((name) => [`#${name}`, name])),
+          ExpressionAttributeValues: { ...Object.fromEntries(set.map((name) => [`:${name}`, item[name]!])), ':expected': { N: String(expectedRevision) } },
         }),
       );
       return true;
     } catch (error) {
-      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+      if (error instanceof ConditionalCheckFailedException) return false;
       throw error;
     }
   }
@@ -270,7 +390,8 @@ export class DynamoDbInstanceStore implements InstanceStore {
               ExpressionAttributeValues: { ':meta': { S: META }, ...(query.name ? { ':name': { S: query.name } } : {}) },
             }),
           );
-      instances.push(...(query.status ? await this.recordsOf(page.Items ?? []) : (page.Items ?? []).map(parseRecord)));
+      const records = query.status ? await this.recordsOf(page.Items ?? []) : await Promise.all((page.Items ?? []).map(async (item) => (await this.parseRecordItem(item)).record));
+      instances.push(...records);
       startKey = page.LastEvaluatedKey;
     } while (startKey && instances.length < limit);
     return startKey ? { instances, cursor: Buffer.from(JSON.stringify(startKey)).toString('base64url') } : { instances };
@@ -295,6 +416,44 @@ export class DynamoDbInstanceStore implements InstanceStore {
     await this.codec.deleteInstance(instanceId);
   }
 
+  async beginAttempt(instanceId: string, attemptKey: string, attempt: { position: number; now: number; deadline: number }): Promise<number> {
+    const { Item } = await this.client.send(new GetItemCommand({ TableName: this.table, Key: key(instanceId, markerKey(attemptKey)), ConsistentRead: true }));
+    const previous: AttemptMarker | undefined = Item && {
+      position: Number(Item.position!.N),
+      crashes: Number(Item.crashes!.N),
+      deadline: Number(Item.deadline!.N),
+      ended: Item.ended?.BOOL === true,
+    };
+    const crashes = crashesBefore(previous, attempt);
+    await this.client.send(
+      new PutItemCommand({
+        TableName: this.table,
+        Item: {
+          ...key(instanceId, markerKey(attemptKey)),
+          position: { N: String(attempt.position) },
+          crashes: { N: String(crashes) },
+          deadline: { N: String(attempt.deadline) },
+          ended: { BOOL: false },
+          ttl: { N: String(this.expiry()) },
+        },
+      }),
+    );
+    return crashes;
+  }
+
+  async endAttempt(instanceId: string, attemptKey: string, options: { forget?: boolean } = {}): Promise<void> {
+    const Key = key(instanceId, markerKey(attemptKey));
+    if (options.forget) {
+      await this.client.send(new DeleteItemCommand({ TableName: this.table, Key }));
+      return;
+    }
+    try {
+      await this.client.send(new UpdateItemCommand({ TableName: this.table, Key, UpdateExpression: 'SET ended = :true', ConditionExpression: 'attribute_exists(SK)', ExpressionAttributeValues: { ':true': { BOOL: true } } }));
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
   private async deleteKeys(keys: Item[]): Promise<void> {
     for (let i = 0; i < keys.length; i += 25) {
       let requests = keys.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } }));
@@ -308,25 +467,37 @@ export class DynamoDbInstanceStore implements InstanceStore {
 
   /**
    * The records behind index entries, in the index's order. The index holds keys and names only, so a
-   * step that does not change the status writes nothing to it (about 4 of 14 write units a step before).
+   * step that does not change the status writes nothing to it.
    */
   private async recordsOf(entries: Item[]): Promise<InstanceRecord[]> {
-    const found = new Map<string, InstanceRecord>();
+    const found = new Map<string, Item>();
     for (let i = 0; i < entries.length; i += 100) {
       let keys: Item[] | undefined = entries.slice(i, i + 100).map((entry) => ({ PK: entry.PK!, SK: entry.SK! }));
       for (let attempt = 0; keys?.length; attempt++) {
         if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 50 * 2 ** attempt)));
         const output: BatchGetItemCommandOutput = await this.client.send(new BatchGetItemCommand({ RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } } }));
-        for (const item of output.Responses?.[this.table] ?? []) found.set(item.PK!.S!, parseRecord(item));
+        for (const item of output.Responses?.[this.table] ?? []) found.set(item.PK!.S!, item);
         keys = output.UnprocessedKeys?.[this.table]?.Keys;
       }
     }
     // An instance purged between the two reads is left out.
-    return entries.flatMap((entry) => found.get(entry.PK!.S!) ?? []);
+    const items = entries.flatMap((entry): Item[] => { const item = found.get(entry.PK!.S!); return item ? [item] : []; });
+    return Promise.all(items.map(async (item) => (await this.parseRecordItem(item)).record));
   }
 
-  private async recordItem(instance: InstanceRecord): Promise<Item> {
-    const stored = await storeRecordPayloads(instance, this.codec, instance.instanceId);
+  /** When an item written now expires: after the longest life of a history, plus the retention. */
+  private expiry(): number {
+    return Math.floor(Date.now() / 1000) + this.lifetimeSeconds + this.retentionSeconds;
+  }
+
+  /**
+   * The record item: keys and index fields as attributes, the record as a packed body, and the start
+   * message not yet consumed as another (so that `updateInstance` rewrites the record and keeps it).
+   */
+  private async recordItem(instance: InstanceRecord, start?: InboxMessage): Promise<Item> {
+    const { incarnation, ...fields } = instance;
+    const record: Record<string, unknown> = { ...fields };
+    const slots = await inlineFields(record, RECORD_PAYLOAD_FIELDS, this.codec, instance.instanceId);
     const item: Item = {
       ...key(instance.instanceId, META),
       status: { S: instance.status },
@@ -334,10 +505,26 @@ export class DynamoDbInstanceStore implements InstanceStore {
       createdAt: { N: String(instance.createdAt) },
       name: { S: instance.name },
       revision: { N: String(instance.revision) },
-      record: { S: JSON.stringify(stored) },
+      fmt: { N: String(FORMAT) },
+      run: { S: incarnation ?? '' },
+      ...(await packBody('rec', record, slots, this.codec, instance.instanceId)),
     };
+    if (start) {
+      const event: Record<string, unknown> = { ...start.event };
+      const startSlots = await inlineFields(event, eventPayloadFields(start.event.type), this.codec, instance.instanceId);
+      Object.assign(item, await packBody('start', { ...start, event }, startSlots, this.codec, instance.instanceId));
+    }
     if (isTerminal(instance.status)) item[TABLE_SCHEMA.ttlAttribute] = { N: String(Math.floor(instance.updatedAt / 1000) + this.retentionSeconds) };
     return item;
+  }
+
+  /** The record, and the start message it carries; a record written before history chains has no incarnation. */
+  private async parseRecordItem(item: Item): Promise<{ record: InstanceRecord; start?: InboxMessage; item: Item }> {
+    if (!hasBody(item, 'rec')) return { record: readRecordPayloads(JSON.parse(item.record!.S!) as InstanceRecord), item };
+    const record = readRecordPayloads({ ...((await unpackBody(item, 'rec', this.codec)) as InstanceRecord), incarnation: item.run?.S ?? '' });
+    const start = (await unpackBody(item, 'start', this.codec)) as InboxMessage | undefined;
+    if (start) start.event = readEvent(start.event);
+    return { record, ...(start ? { start } : {}), item };
   }
 
   /**
@@ -350,32 +537,38 @@ export class DynamoDbInstanceStore implements InstanceStore {
 
   private async messageItem(instanceId: string, message: InboxMessage): Promise<Item> {
     const stored: InboxMessage = { ...message, event: await storeEvent(message.event, this.codec, instanceId) };
-    return { ...key(instanceId, messageKey(message.messageId)), receivedAt: { N: String(message.receivedAt) }, message: { S: JSON.stringify(stored) } };
+    return {
+      ...key(instanceId, messageKey(message.messageId)),
+      receivedAt: { N: String(message.receivedAt) },
+      message: { S: JSON.stringify(stored) },
+      [TABLE_SCHEMA.ttlAttribute]: { N: String(this.expiry()) },
+    };
   }
 
-  /**
-   * A step's events become one history item, so a commit stays within the transaction's item and size
-   * limits: large payloads inside were already offloaded one by one, and a chunk still over the inline
-   * size is gzipped and, if need be, offloaded as a whole.
-   */
-  private async chunkItem(instanceId: string, generation: number, events: HistoryEvent[]): Promise<Item | undefined> {
-    if (events.length === 0) return undefined;
-    const stored = await Promise.all(events.map((event) => storeEvent(event, this.codec, instanceId)));
-    const body = await this.codec.encode(stored, instanceId, MAX_CHUNK_BYTES);
-    return { ...key(instanceId, historyKey(generation, events[0]!.eventId)), events: { S: JSON.stringify(body) }, last: { N: String(events.at(-1)!.eventId) } };
+  /** A step's events as one history item at its chain position, with the commit's id (and the record revision its transaction writes). */
+  private async chunkItem(instanceId: string, incarnation: string, commit: StepCommit, commitId: string): Promise<Item> {
+    const events = commit.append.map((event) => ({ ...event }));
+    const slots = [];
+    for (const event of events) slots.push(...(await inlineFields(event, eventPayloadFields(event.type), this.codec, instanceId)));
+    return {
+      ...key(instanceId, chunkKey(incarnation, commit.generation, commit.append[0]!.eventId)),
+      last: { N: String(commit.append.at(-1)!.eventId) },
+      commit: { S: commitId },
+      ...(commit.instance ? { rev: { N: String(commit.instance.revision) } } : {}),
+      [TABLE_SCHEMA.ttlAttribute]: { N: String(this.expiry()) },
+      ...(await packBody('ev', events, slots, this.codec, instanceId)),
+    };
   }
 
   private async parseChunk(item: Item): Promise<HistoryEvent[]> {
-    return ((await this.codec.decode(JSON.parse(item.events!.S!))) as HistoryEvent[]).map(readEvent);
+    // Chunks written before history chains hold their events encoded by the payload codec.
+    const events = hasBody(item, 'ev') ? ((await unpackBody(item, 'ev', this.codec)) as HistoryEvent[]) : ((await this.codec.decode(JSON.parse(item.events!.S!))) as HistoryEvent[]);
+    return events.map(readEvent);
   }
 }
 
 function key(instanceId: string, sortKey: string): Item {
   return { PK: { S: pk(instanceId) }, SK: { S: sortKey } };
-}
-
-function parseRecord(item: Item): InstanceRecord {
-  return readRecordPayloads(JSON.parse(item.record!.S!) as InstanceRecord);
 }
 
 function parseMessage(item: Item): InboxMessage {
@@ -386,4 +579,10 @@ function parseMessage(item: Item): InboxMessage {
 
 function reasonCode(error: unknown, index: number): string | undefined {
   return error instanceof TransactionCanceledException ? error.CancellationReasons?.[index]?.Code : undefined;
+}
+
+/** A transaction that lost to another writer: a condition on the record or the chain, or a concurrent transaction. */
+function isConflict(error: unknown): boolean {
+  if (!(error instanceof TransactionCanceledException)) return false;
+  return (error.CancellationReasons ?? []).some((reason) => reason.Code === 'ConditionalCheckFailed' || reason.Code === 'TransactionConflict');
 }

@@ -17,10 +17,15 @@ export interface SqsEvent {
   Records: QueueRecord[];
 }
 
+/** The part of Lambda's context object the handlers read. */
+export interface LambdaContext {
+  getRemainingTimeInMillis(): number;
+}
+
 /** The Lambda handlers of an app; each function of the stack exports one of them. */
 export interface LambdaHandlers {
-  orchestrator: (event: SqsEvent) => Promise<BatchResult>;
-  activity: (event: SqsEvent) => Promise<BatchResult>;
+  orchestrator: (event: SqsEvent, context?: LambdaContext) => Promise<BatchResult>;
+  activity: (event: SqsEvent, context?: LambdaContext) => Promise<BatchResult>;
   timer: (event: SqsEvent) => Promise<BatchResult>;
   activityDeadLetters: (event: SqsEvent) => Promise<BatchResult>;
   orchestratorDeadLetters: (event: SqsEvent) => Promise<BatchResult>;
@@ -37,8 +42,8 @@ export interface LambdaHandlers {
 export function createLambdaHandlers(app: App, runtime: () => AwsRuntime = lazy(() => createAwsRuntime(app, configFromEnvironment()))): LambdaHandlers {
   const api = lazy(() => new HttpApi({ client: runtime().client, deadLetters: runtime().deadLetters }));
   return {
-    orchestrator: (event) => runtime().handlers.doorbells(event.Records),
-    activity: (event) => runtime().handlers.activities(event.Records),
+    orchestrator: (event, context) => runtime().handlers.doorbells(event.Records, invocation(context)),
+    activity: (event, context) => runtime().handlers.activities(event.Records, invocation(context)),
     timer: (event) => runtime().handlers.timers(event.Records),
     activityDeadLetters: (event) => runtime().handlers.activityDeadLetters(event.Records),
     orchestratorDeadLetters: (event) => runtime().handlers.orchestratorDeadLetters(event.Records),
@@ -51,6 +56,11 @@ export function createLambdaHandlers(app: App, runtime: () => AwsRuntime = lazy(
         body: event.body === undefined ? undefined : event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString() : event.body,
       }),
   };
+}
+
+/** The invocation's deadline, from Lambda's remaining time. */
+function invocation(context: LambdaContext | undefined): { deadline?: number } {
+  return context ? { deadline: Date.now() + context.getRemainingTimeInMillis() } : {};
 }
 
 function stripStage(path: string, stage: string | undefined): string {

@@ -13,7 +13,12 @@ const EVENT_PAYLOAD_FIELDS: Partial<Record<HistoryEventType, readonly string[]>>
   ExecutionCompleted: ['output'],
 };
 
-const RECORD_PAYLOAD_FIELDS = ['input', 'output'] as const;
+export const RECORD_PAYLOAD_FIELDS = ['input', 'output'] as const;
+
+/** The payload fields of an event of this type. */
+export function eventPayloadFields(type: string): readonly string[] {
+  return EVENT_PAYLOAD_FIELDS[type as HistoryEventType] ?? [];
+}
 
 type Fields = Record<string, unknown>;
 
@@ -42,10 +47,7 @@ export function readEvent<T extends { type: string }>(event: T): T {
   return wrapFields(event, EVENT_PAYLOAD_FIELDS[event.type as HistoryEventType] ?? []);
 }
 
-export function storeRecordPayloads<T extends object>(record: T, codec: PayloadCodec, instanceId: string): Promise<T> {
-  return storeFields(record, RECORD_PAYLOAD_FIELDS, codec, instanceId);
-}
-
+/** A record as read: its input and output wrapped as `EncodedPayload`. */
 export function readRecordPayloads<T extends object>(record: T): T {
   return wrapFields(record, RECORD_PAYLOAD_FIELDS);
 }

@@ -1,11 +1,11 @@
-import { toFailureDetails, PoisonMessageError } from '../core/errors.js';
+import { PoisonMessageError, toFailureDetails } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { isTerminal, type ActivityTask, type Clock, type DeadLetterQueue, type InstanceRecord, type InstanceStore, type TimerTask } from '../ports.js';
-import type { TaskWorker } from '../runtime/activity-worker.js';
+import { isTerminal, type ActivityTask, type Clock, type DeadLetterQueue, type InboxMessage, type InstanceRecord, type InstanceStore, type TimerTask } from '../ports.js';
+import { poison, type TaskWorker } from '../runtime/activity-worker.js';
 import { messageIds } from '../runtime/messages.js';
 import type { OrchestrationWorker } from '../runtime/orchestration-worker.js';
 import { EncodedPayload, type StoredPayload } from '../runtime/payload-codec.js';
-import type { DoorbellMessage, SqsWorkQueues } from './sqs-queues.js';
+import { parseDoorbell, type SqsWorkQueues } from './sqs-queues.js';
 
 /** The part of an SQS record (as Lambda delivers it) the handlers read. */
 export interface QueueRecord {
@@ -19,6 +19,12 @@ export interface BatchResult {
   batchItemFailures: { itemIdentifier: string }[];
 }
 
+/** What the handlers know about the invocation they run in. */
+export interface InvocationContext {
+  /** When the invocation ends at the latest (ms since the epoch): Lambda's remaining time. */
+  deadline?: number;
+}
+
 export interface HandlerDependencies {
   store: InstanceStore;
   queues: SqsWorkQueues;
@@ -26,33 +32,51 @@ export interface HandlerDependencies {
   tasks: TaskWorker;
   clock: Clock;
   logger: Logger;
-  /** The activity queue's maxReceiveCount, named in PoisonMessageError. */
+  /** The queues' maxReceiveCount, named in messages. */
   maxReceiveCount: number;
+  /**
+   * How many times a dead letter without crash evidence (its deliveries were throttled or slow, not
+   * crashed) is sent back to work before it is given up as poison. @defaultValue 3
+   */
+  maxDeadLetterRounds?: number;
   /** Keeps each dead letter for operators to list and redrive. */
   archive?: (queue: DeadLetterQueue, entry: { messageId: string; instanceId: string; outcome: string; body: string; deadAt: number }) => Promise<void>;
 }
 
+type Task = ActivityTask & { dlqRounds?: number };
+
 /**
  * The queue handlers behind the Lambda functions (and the local pollers): each takes a batch of SQS
- * records and reports the ones to deliver again.
+ * records and reports the ones to deliver again. Receive counts say only that a message came back, not
+ * why: the workers decide what crashed from attempt markers, and a message that reaches a dead-letter
+ * queue without such evidence is sent back to work a few times before it is given up.
  */
 export class QueueHandlers {
-  constructor(private readonly deps: HandlerDependencies) {}
+  private readonly maxDeadLetterRounds: number;
 
-  /** Doorbells (FIFO): one step per instance in the batch; a failure fails the instance's later records too. */
-  async doorbells(records: QueueRecord[]): Promise<BatchResult> {
+  constructor(private readonly deps: HandlerDependencies) {
+    this.maxDeadLetterRounds = deps.maxDeadLetterRounds ?? 3;
+  }
+
+  /** Doorbells (FIFO): one step per instance in the batch, with what its doorbells carry; a failure fails the instance's records. */
+  async doorbells(records: QueueRecord[], context: InvocationContext = {}): Promise<BatchResult> {
     const byInstance = new Map<string, QueueRecord[]>();
     for (const record of records) {
-      const { instanceId } = JSON.parse(record.body) as DoorbellMessage;
+      const { instanceId } = JSON.parse(record.body) as { instanceId: string };
       byInstance.set(instanceId, [...(byInstance.get(instanceId) ?? []), record]);
     }
     const failures: string[] = [];
     await Promise.all(
       [...byInstance].map(async ([instanceId, group]) => {
         try {
-          // A redelivered doorbell means a worker took it and did not finish: its dispatch may be missing.
-          const redelivered = group.some((record) => Number(record.attributes?.ApproximateReceiveCount ?? 1) > 1);
-          await this.deps.orchestrations.step(instanceId, { redelivered });
+          const doorbells = group.map((record) => parseDoorbell(record.body));
+          await this.deps.orchestrations.step(instanceId, {
+            // A redelivered doorbell means a worker took it and did not finish: its dispatch may be missing.
+            redelivered: group.some(redelivered),
+            messages: doorbells.flatMap((doorbell) => doorbell.messages ?? []),
+            runInline: doorbells.some((doorbell) => doorbell.runInline),
+            deadline: context.deadline,
+          });
         } catch (error) {
           this.deps.logger.error('step failed; the doorbell will be delivered again', { instanceId, error: toFailureDetails(error).message });
           failures.push(...group.map((record) => record.messageId));
@@ -63,8 +87,8 @@ export class QueueHandlers {
   }
 
   /** Activity tasks: a throwing activity is a recorded failure, not a batch failure; only infrastructure errors redeliver. */
-  async activities(records: QueueRecord[]): Promise<BatchResult> {
-    return this.each(records, async (record) => this.deps.tasks.runActivity(parseTask(record.body)));
+  async activities(records: QueueRecord[], context: InvocationContext = {}): Promise<BatchResult> {
+    return this.each(records, async (record) => this.deps.tasks.runActivity(parseTask(record.body), { redelivered: redelivered(record), deadline: context.deadline }));
   }
 
   /** Timer hops: a due timer fires; one not yet due goes back on the queue for its next hop. */
@@ -76,42 +100,58 @@ export class QueueHandlers {
     });
   }
 
-  /** The activity DLQ: a task that crashed or timed out its worker every time fails its call with a PoisonMessageError. */
+  /**
+   * The activity DLQ: the task's deliveries ran out without it finishing and without the worker finding it
+   * crashed (that fails it at once): its deliveries were throttled or slow. It goes back to the queue after
+   * a delay, a few times; then its call fails with a PoisonMessageError the orchestration can catch.
+   */
   async activityDeadLetters(records: QueueRecord[]): Promise<BatchResult> {
     return this.each(records, async (record) => {
       const task = parseTask(record.body);
-      const error = new PoisonMessageError(
-        `Activity '${task.name}' (attempt ${task.attempt}) was delivered ${this.deps.maxReceiveCount} times and never finished: its worker crashed or timed out each time. The task was moved to the dead-letter queue.`,
-      );
+      const rounds = (task.dlqRounds ?? 0) + 1;
+      if (rounds <= this.maxDeadLetterRounds) {
+        this.deps.logger.warn('activity task reached the dead-letter queue without crash evidence (throttled or slow?); sending it back', { instanceId: task.instanceId, activity: task.name, taskId: task.taskId, round: rounds });
+        await this.deps.queues.resendActivity({ ...task, dlqRounds: rounds }, 60 * rounds);
+        return;
+      }
+      const received = rounds * this.deps.maxReceiveCount;
       this.deps.logger.error('activity task dead-lettered', { instanceId: task.instanceId, activity: task.name, taskId: task.taskId });
-      const outcome = await this.deps.store.deliver(task.instanceId, {
+      const message: InboxMessage = {
         messageId: messageIds.activity(task.generation, task.taskId),
         generation: task.generation,
         receivedAt: this.deps.clock.now(),
-        event: { type: 'ActivityFailed', taskId: task.taskId, error: { ...toFailureDetails(error), nonRetryable: true } },
-      });
-      if (outcome !== 'not-found') await this.deps.queues.ringDoorbell(task.instanceId);
-      await this.deps.archive?.('activities', {
-        messageId: record.messageId,
-        instanceId: task.instanceId,
-        outcome: outcome === 'not-found' ? 'instance not found' : `call failed with PoisonMessageError (${outcome})`,
-        body: record.body,
-        deadAt: this.deps.clock.now(),
-      });
+        event: poison(task, 0, `was delivered about ${received} times and never finished, without a recorded crash (its worker may be throttled, or die before it can record one)`),
+      };
+      const exists = (await this.deps.store.getInstance(task.instanceId)) !== undefined;
+      if (exists) await this.deps.queues.ringDoorbell(task.instanceId, { messages: [message] });
+      const outcome = exists ? 'call failed with PoisonMessageError' : 'instance not found';
+      await this.deps.archive?.('activities', { messageId: record.messageId, instanceId: task.instanceId, outcome, body: record.body, deadAt: this.deps.clock.now() });
     });
   }
 
-  /** The orchestrator DLQ: an instance whose steps kept failing is quarantined with the reason, for an operator. */
+  /**
+   * The orchestrator DLQ: the doorbell's deliveries ran out without the worker finding its step crashed
+   * (it quarantines such an instance itself). What the doorbell carried is stored in the inbox, and the
+   * doorbell goes back a few times; then the instance is quarantined for an operator.
+   */
   async orchestratorDeadLetters(records: QueueRecord[]): Promise<BatchResult> {
     return this.each(records, async (record) => {
-      const { instanceId } = JSON.parse(record.body) as DoorbellMessage;
-      const outcome = await this.quarantine(instanceId);
+      const doorbell = parseDoorbell(record.body);
+      const { instanceId } = doorbell;
+      for (const message of doorbell.messages ?? []) await this.deps.store.deliver(instanceId, message);
+      const rounds = (doorbell.dlqRounds ?? 0) + 1;
+      if (rounds <= this.maxDeadLetterRounds) {
+        this.deps.logger.warn('doorbell reached the dead-letter queue without crash evidence (throttled or slow?); ringing again', { instanceId, round: rounds });
+        await this.deps.queues.ringDoorbell(instanceId, { dlqRounds: rounds });
+        return;
+      }
+      const outcome = await this.quarantine(instanceId, rounds * this.deps.maxReceiveCount);
       await this.deps.archive?.('orchestrations', { messageId: record.messageId, instanceId, outcome, body: record.body, deadAt: this.deps.clock.now() });
     });
   }
 
   /** Sets the instance aside for an operator; returns what happened, for the archive. */
-  private async quarantine(instanceId: string): Promise<string> {
+  private async quarantine(instanceId: string, received: number): Promise<string> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const instance = await this.deps.store.getInstance(instanceId);
       if (!instance) return 'instance not found';
@@ -121,7 +161,7 @@ export class QueueHandlers {
         status: 'Quarantined',
         error: toFailureDetails(
           new PoisonMessageError(
-            `The steps of instance '${instanceId}' failed ${this.deps.maxReceiveCount} times in a row (the orchestrator crashed, ran out of memory or timed out), so it was set aside. Check the logs, deploy a fix, then resume it.`,
+            `The doorbell of instance '${instanceId}' was delivered about ${received} times and no step finished, without a recorded crash (the orchestrator may be throttled, or die before it can record one), so it was set aside. Check the logs, deploy a fix, then resume it.`,
           ),
         ),
         updatedAt: this.deps.clock.now(),
@@ -148,8 +188,12 @@ export class QueueHandlers {
   }
 }
 
-function parseTask(body: string): ActivityTask {
-  const task = JSON.parse(body) as ActivityTask & { input: StoredPayload | undefined };
+function redelivered(record: QueueRecord): boolean {
+  return Number(record.attributes?.ApproximateReceiveCount ?? 1) > 1;
+}
+
+function parseTask(body: string): Task {
+  const task = JSON.parse(body) as Task & { input: StoredPayload | undefined };
   return { ...task, input: task.input === undefined ? undefined : new EncodedPayload(task.input) };
 }
 

@@ -1,7 +1,8 @@
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
 import { randomUUID } from 'node:crypto';
-import type { ActivityTask, Clock, TimerTask, WorkQueues } from '../ports.js';
+import type { ActivityTask, Clock, Doorbell, InboxMessage, TimerTask, WorkQueues } from '../ports.js';
 import type { PayloadCodec } from '../runtime/payload-codec.js';
+import { readEvent, storeEvent } from './payload-fields.js';
 
 export interface SqsQueueUrls {
   /** FIFO: doorbells, grouped by instance id. */
@@ -21,9 +22,13 @@ export interface SqsQueuesOptions {
   maxTimerHopSeconds?: number;
 }
 
-/** What a doorbell message carries. */
+/** What a doorbell message carries: the instance, and what the step should apply (payloads stored by the codec). */
 export interface DoorbellMessage {
   instanceId: string;
+  messages?: InboxMessage[];
+  runInline?: boolean;
+  /** How many times the orchestrator's dead-letter handler sent this doorbell back. */
+  dlqRounds?: number;
 }
 
 /**
@@ -39,20 +44,28 @@ export class SqsWorkQueues implements WorkQueues {
     this.maxTimerHopSeconds = options.maxTimerHopSeconds ?? 900;
   }
 
-  async ringDoorbell(instanceId: string): Promise<void> {
+  async ringDoorbell(instanceId: string, doorbell: Doorbell & { dlqRounds?: number } = {}): Promise<void> {
     const body: DoorbellMessage = { instanceId };
+    if (doorbell.messages?.length) {
+      body.messages = await Promise.all(doorbell.messages.map(async (message) => ({ ...message, event: await storeEvent(message.event, this.options.codec, instanceId) })));
+    }
+    if (doorbell.runInline) body.runInline = true;
+    if (doorbell.dlqRounds) body.dlqRounds = doorbell.dlqRounds;
     // A unique deduplication id: a doorbell must never be dropped; a spare one costs an idle step.
     await this.sendBatch(this.options.urls.orchestrator, [{ Id: '0', MessageBody: JSON.stringify(body), MessageGroupId: instanceId, MessageDeduplicationId: randomUUID() }]);
   }
 
+  /** Re-sends an activity task that reached the dead-letter queue without crash evidence, after a delay. */
+  async resendActivity(task: ActivityTask & { dlqRounds?: number }, delaySeconds: number): Promise<void> {
+    await this.sendBatch(this.options.urls.activities, [{ ...(await this.taskEntry(task, 0)), DelaySeconds: Math.min(900, delaySeconds) }]);
+  }
+
+  private async taskEntry(task: ActivityTask, index: number): Promise<SendMessageBatchRequestEntry> {
+    return { Id: String(index), MessageBody: JSON.stringify({ ...task, input: await this.options.codec.store(task.input, task.instanceId) }) };
+  }
+
   async enqueueActivities(tasks: ActivityTask[]): Promise<void> {
-    const entries = await Promise.all(
-      tasks.map(async (task, index) => ({
-        Id: String(index),
-        MessageBody: JSON.stringify({ ...task, input: await this.options.codec.store(task.input, task.instanceId) }),
-      })),
-    );
-    await this.sendBatch(this.options.urls.activities, entries);
+    await this.sendBatch(this.options.urls.activities, await Promise.all(tasks.map((task, index) => this.taskEntry(task, index))));
   }
 
   async scheduleTimers(timers: TimerTask[]): Promise<void> {
@@ -80,4 +93,11 @@ export class SqsWorkQueues implements WorkQueues {
       }
     }
   }
+}
+
+/** A doorbell as received: its carried messages with their payloads wrapped for lazy decoding. */
+export function parseDoorbell(body: string): DoorbellMessage {
+  const doorbell = JSON.parse(body) as DoorbellMessage;
+  for (const message of doorbell.messages ?? []) message.event = readEvent(message.event);
+  return doorbell;
 }

@@ -15,10 +15,20 @@ import { startSqsS3Local } from './sqs-s3-local.js';
 export interface LocalStackOptions {
   /** Where the emulators keep their data; in memory when omitted. */
   dataDir?: string;
-  /** @defaultValue 3 */
+  /** @defaultValue 10 */
   maxReceiveCount?: number;
   /** Visibility timeout of received messages, in seconds (how long before a failed message is retried). @defaultValue 30 */
   visibilityTimeout?: number;
+  /**
+   * How long a handler may run, in seconds (Lambda's function timeout): inline steps fit in it, and a handler
+   * past it counts as dead. Keep it below the visibility timeout (AWS uses a sixth), so that a message comes
+   * back only after the invocation that took it is over. @defaultValue half the visibility timeout
+   */
+  functionTimeout?: number;
+  /** A step or activity attempt whose invocation died this many times is poison. @defaultValue 3 */
+  poisonAfterCrashes?: number;
+  /** False sends activities registered `inline` to the activity queue anyway. @defaultValue true */
+  inlineActivities?: boolean;
   /** @defaultValue 900 */
   maxTimerHopSeconds?: number;
   inlineLimitBytes?: number;
@@ -55,7 +65,7 @@ export async function startLocalStack(app: App, options: LocalStackOptions = {})
       startSqsS3Local(options.dataDir ? { dataDir: join(options.dataDir, 's3') } : {}),
     ]);
     emulators.push(dynamo, sqsS3);
-    const maxReceiveCount = options.maxReceiveCount ?? 3;
+    const maxReceiveCount = options.maxReceiveCount ?? 10;
     const base: AwsRuntimeConfig = {
       region: 'us-east-1',
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
@@ -66,6 +76,8 @@ export async function startLocalStack(app: App, options: LocalStackOptions = {})
       maxReceiveCount,
       maxTimerHopSeconds: options.maxTimerHopSeconds,
       inlineLimitBytes: options.inlineLimitBytes,
+      poisonAfterCrashes: options.poisonAfterCrashes,
+      inlineActivities: options.inlineActivities,
     };
     const bootstrap = createAwsRuntime(app, base, { logger, clock: options.clock });
     await ensureTable(bootstrap.clients.dynamodb, NAMES.table);
@@ -77,12 +89,13 @@ export async function startLocalStack(app: App, options: LocalStackOptions = {})
     const runtime = createAwsRuntime(app, config, { logger, clock: options.clock, crash: options.faults?.crashHook });
 
     const visibilityTimeout = options.visibilityTimeout ?? 30;
+    const functionTimeout = options.functionTimeout ?? visibilityTimeout / 2;
     const poll = (queueUrl: string, handler: PollerOptions['handler'], concurrency: number) =>
-      new SqsPoller({ client: runtime.clients.sqs, queueUrl, handler, logger, visibilityTimeout, concurrency });
+      new SqsPoller({ client: runtime.clients.sqs, queueUrl, handler, logger, visibilityTimeout, functionTimeout, concurrency });
     const { handlers } = runtime;
     const pollers = [
-      poll(queues.orchestrator, (records) => handlers.doorbells(records), 4),
-      poll(queues.activities, (records) => handlers.activities(records), 4),
+      poll(queues.orchestrator, (records, context) => handlers.doorbells(records, context), 4),
+      poll(queues.activities, (records, context) => handlers.activities(records, context), 4),
       poll(queues.timers, (records) => handlers.timers(records), 1),
       poll(queues.activityDeadLetters!, (records) => handlers.activityDeadLetters(records), 1),
       poll(queues.orchestratorDeadLetters!, (records) => handlers.orchestratorDeadLetters(records), 1),

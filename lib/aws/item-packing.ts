@@ -1,0 +1,68 @@
+import { gunzipSync, gzipSync } from 'node:zlib';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import type { PayloadCodec } from '../runtime/payload-codec.js';
+
+/**
+ * Items whose body (a step's events, an instance record) is stored as one unit: JSON as a string while it
+ * is small, gzipped bytes (a DynamoDB binary) above the codec's compression threshold, and, when even the
+ * compressed body would pass the codec's inline limit, with its largest payloads moved to S3 one by one
+ * (the whole body last). So the bytes stored, not the JSON's size, decide what leaves the item, and a
+ * payload is compressed once, with its neighbours, instead of base64-encoded inside JSON.
+ */
+
+type Item = Record<string, AttributeValue>;
+
+/** A payload field of the body, `{ v: value }`, that may be moved to the blob store. */
+export interface PayloadSlot {
+  holder: Record<string, unknown>;
+  field: string;
+}
+
+/** Replaces each payload field by its form inside a packed item (the value, or its reference) and returns the slots. */
+export async function inlineFields(holder: Record<string, unknown>, fields: readonly string[], codec: PayloadCodec, instanceId: string): Promise<PayloadSlot[]> {
+  const slots: PayloadSlot[] = [];
+  for (const field of fields) {
+    if (holder[field] === undefined) continue;
+    holder[field] = await codec.inline(holder[field], instanceId);
+    if ('v' in (holder[field] as object)) slots.push({ holder, field });
+  }
+  return slots;
+}
+
+/**
+ * The attributes that hold `body` under `name`: `<name>` (JSON), `<name>z` (gzip) or `<name>ref` (a
+ * reference to the body in the blob store).
+ */
+export async function packBody(name: string, body: unknown, slots: PayloadSlot[], codec: PayloadCodec, instanceId: string): Promise<Item> {
+  const pending = [...slots];
+  for (;;) {
+    const json = JSON.stringify(body);
+    if (Buffer.byteLength(json) <= codec.compressAboveBytes) return { [name]: { S: json } };
+    const zipped = gzipSync(json);
+    if (zipped.length <= codec.inlineLimitBytes) return { [`${name}z`]: { B: zipped } };
+    // Too big even compressed: move the largest payload still inline to the blob store, and try again.
+    const sizes = pending.map((slot) => JSON.stringify((slot.holder[slot.field] as { v: unknown }).v)?.length ?? 0);
+    const largest = sizes.indexOf(Math.max(...sizes));
+    if (largest < 0 || sizes[largest]! < 1_024) {
+      const { ref } = await codec.offload(body, instanceId);
+      return { [`${name}ref`]: { S: JSON.stringify(ref) } };
+    }
+    const [slot] = pending.splice(largest, 1);
+    slot!.holder[slot!.field] = await codec.offload((slot!.holder[slot!.field] as { v: unknown }).v, instanceId);
+  }
+}
+
+/** The body `packBody` stored under `name`, or undefined when the item has none. */
+export async function unpackBody(item: Item, name: string, codec: PayloadCodec): Promise<unknown> {
+  if (item[name]?.S !== undefined) return JSON.parse(item[name].S) as unknown;
+  const zipped = item[`${name}z`]?.B;
+  if (zipped !== undefined) return JSON.parse(gunzipSync(zipped).toString()) as unknown;
+  const ref = item[`${name}ref`]?.S;
+  if (ref !== undefined) return codec.decode({ ref: JSON.parse(ref) as never });
+  return undefined;
+}
+
+/** True when the item holds a body under `name` in any of its forms. */
+export function hasBody(item: Item, name: string): boolean {
+  return item[name] !== undefined || item[`${name}z`] !== undefined || item[`${name}ref`] !== undefined;
+}
