@@ -1,5 +1,5 @@
 /**
- * `npm run chaos -- --instances 1000 [--seed 42] [--runtime local|memory] [--concurrency 50]`: the long
+ * `npm run chaos -- --instances 1000 [--seed 42] [--runtime local|memory] [--inline] [--concurrency 50]`: the long
  * chaos run. Prints instances, faults injected and violations (must be 0), and the seed to reproduce.
  */
 import { parseArgs } from 'node:util';
@@ -12,17 +12,18 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     runtime: { type: 'string', default: 'local' },
     concurrency: { type: 'string', default: '50' },
+    inline: { type: 'boolean', default: false },
   },
 });
 const seed = values.seed === undefined ? Math.floor(Math.random() * 1_000_000) : Number(values.seed);
 const runtime = values.runtime === 'memory' ? 'memory' : 'local';
-console.log(`chaos: ${values.instances} programs on the ${runtime} runtime, seed ${seed}`);
-const report = await runChaos({ seed, instances: Number(values.instances), runtime, concurrency: Number(values.concurrency), log: console.log });
+console.log(`chaos: ${values.instances} programs on the ${runtime} runtime${values.inline ? ', activities inline' : ''}, seed ${seed}`);
+const report = await runChaos({ seed, instances: Number(values.instances), runtime, inline: values.inline, concurrency: Number(values.concurrency), log: console.log });
 console.log(`
 instances        ${report.instances} programs, ${report.instancesChecked} instances with their children
 faults injected  ${report.faults}
 violations       ${report.violations.length}
 time             ${report.seconds.toFixed(1)} s`);
 for (const violation of report.violations.slice(0, 50)) console.log(`  ${violation}`);
-if (report.violations.length) console.log(`\nReproduce: npm run chaos -- --instances ${report.instances} --runtime ${runtime} --seed ${seed}`);
+if (report.violations.length) console.log(`\nReproduce: npm run chaos -- --instances ${report.instances} --runtime ${runtime}${values.inline ? ' --inline' : ''} --seed ${seed}`);
 process.exitCode = report.violations.length ? 1 : 0;

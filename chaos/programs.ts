@@ -65,16 +65,24 @@ export function generatePrograms(seed: number, count: number, prefix = `chaos-${
 /** Side effects per activity call, keyed `run/instance/op`: a call may run more than once, never zero times. */
 export type EffectCounter = Map<string, number>;
 
-/** The app that runs programs: one orchestration interprets them, one activity counts its effects. */
-export function createChaosApp(effects: EffectCounter, run: string): App {
+/**
+ * The app that runs programs: one orchestration interprets them, one activity counts its effects. With
+ * `inline`, the activities run inside the orchestrator's invocation, and unretried calls are `ctx.step`s.
+ */
+export function createChaosApp(effects: EffectCounter, run: string, options: { inline?: boolean } = {}): App {
   const app = createApp({ logger: silentLogger });
   const effect = async ({ key, failures }: { key: string; failures: number }, actx: { attempt: number }) => {
     effects.set(`${run}/${key}`, (effects.get(`${run}/${key}`) ?? 0) + 1);
     if (actx.attempt <= failures) throw new Error(`planned failure of attempt ${actx.attempt}`);
     return `ok@${actx.attempt}`;
   };
-  app.activity('effect', effect);
-  app.activity('effectRetried', effect, { retry: { maxAttempts: 3, initialInterval: '1s', backoffCoefficient: 1 } });
+  const inline = options.inline ? { inline: true, timeout: '500ms' } : {};
+  app.activity('effect', effect, inline);
+  app.activity('effectRetried', effect, { retry: { maxAttempts: 3, initialInterval: '1s', backoffCoefficient: 1 }, ...inline });
+  const call = (ctx: OrchestrationContext, retried: boolean, input: { key: string; failures: number }) =>
+    options.inline && !retried
+      ? ctx.step('effect', (actx) => effect(input, actx), { retry: { maxAttempts: 1 }, timeout: '500ms' })
+      : ctx.callActivity<string>(retried ? 'effectRetried' : 'effect', input);
 
   const runOps = async (ctx: OrchestrationContext, ops: Op[], results: string[], from = 0): Promise<string[] | { continueAt: number; results: string[] }> => {
     for (let i = from; i < ops.length; i++) {
@@ -83,7 +91,7 @@ export function createChaosApp(effects: EffectCounter, run: string): App {
         case 'activity': {
           const key = `${ctx.instanceId}/${op.id}`;
           try {
-            results.push(`${op.id}:${await ctx.callActivity<string>(op.retried ? 'effectRetried' : 'effect', { key, failures: op.failures })}`);
+            results.push(`${op.id}:${await call(ctx, op.retried, { key, failures: op.failures })}`);
           } catch (error) {
             results.push(`${op.id}:failed(${(error as Error).name})`);
           }

@@ -18,6 +18,8 @@ export interface ChaosOptions {
   seed: number;
   instances: number;
   runtime: 'memory' | 'local';
+  /** Run the programs' activities inline (and unretried calls as ctx.step). */
+  inline?: boolean;
   rates?: FaultRates;
   /** Instances in flight at once. @defaultValue 50 */
   concurrency?: number;
@@ -107,13 +109,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const effects: EffectCounter = new Map();
 
   // The reference: no faults, in memory.
-  const reference = await TestEnvironment.create(createChaosApp(effects, 'reference'), { logger: silentLogger });
+  const reference = await TestEnvironment.create(createChaosApp(effects, 'reference', { inline: options.inline }), { logger: silentLogger });
   const expected = await runPrograms({ client: reference.client, store: reference.store, rogueIntervalMs: 0, close: async () => undefined }, programs, concurrency, '120s');
   await reference.close();
   const referenceEffects = [...effects.keys()].filter((key) => key.startsWith('reference/')).map((key) => key.slice('reference/'.length));
 
   const faults = new FaultInjector(seed, options.rates ?? DEFAULT_RATES);
-  const app = createChaosApp(effects, 'faults');
+  const app = createChaosApp(effects, 'faults', { inline: options.inline });
   let target: Target;
   let dataDir: string | undefined;
   if (options.runtime === 'memory') {
@@ -122,7 +124,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     target = { client: env.client, store: env.store, rogue, rogueIntervalMs: 20, close: () => env.close() };
   } else {
     dataDir = mkdtempSync(join(tmpdir(), 'perdure-chaos-'));
-    const stack = await startLocalStack(app, { dataDir, faults, visibilityTimeout: 1, maxReceiveCount: 25, maxTimerHopSeconds: 1, logger: silentLogger });
+    const stack = await startLocalStack(app, { dataDir, faults, visibilityTimeout: 2, functionTimeout: 1, maxTimerHopSeconds: 1, logger: silentLogger });
     // The driver and the second worker get clients of their own: the faults are the stack's runtime's.
     const observer = createAwsRuntime(app, stack.config, { logger: silentLogger });
     const rogue = new OrchestrationWorker({ app, store: observer.store, queues: observer.queues, clock: systemClock, logger: silentLogger, loadPayload: (value) => observer.codec.load(value) });

@@ -5,24 +5,29 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { persist } from '../../chaos/programs.js';
 import { runChaos } from '../../chaos/run.js';
-import { FaultInjector, type FaultRule } from '../../lib/faults.js';
+import { FaultInjector, SimulatedCrash, type FaultRule } from '../../lib/faults.js';
 import { createApp, silentLogger, TestEnvironment, type HistoryEvent } from '../../lib/index.js';
 import { startLocalStack } from '../../lib/local/local-stack.js';
 import type { CrashPoint } from '../../lib/runtime/crash-points.js';
+import { OrchestrationWorker } from '../../lib/runtime/orchestration-worker.js';
 
-/** A saga in small: two activities, a fan-out, a timer, an event. Counts each activity's side effects. */
-function sagaApp() {
+/**
+ * A saga in small: two activities, a fan-out, a timer, an event. Counts each activity's side effects.
+ * With `inline`, the activities run inside the orchestrator's invocation.
+ */
+function sagaApp(options: { inline?: boolean } = {}) {
   const effects = new Map<string, number>();
   const app = createApp({ logger: silentLogger });
+  const inline = { inline: options.inline === true, timeout: '1s' };
   app.activity('charge', async (order: string) => {
     effects.set(`charge ${order}`, (effects.get(`charge ${order}`) ?? 0) + 1);
     // A receipt too large to keep inline (it does not compress): the AWS runtime offloads it to S3.
     return { paid: `paid ${order}`, receipt: randomBytes(120_000).toString('base64') };
-  });
+  }, inline);
   app.activity('pack', async (item: number) => {
     effects.set(`pack ${item}`, (effects.get(`pack ${item}`) ?? 0) + 1);
     return item * 10;
-  });
+  }, inline);
   app.orchestration('saga', async (ctx, order: string) => {
     const { paid } = await ctx.callActivity<{ paid: string }>('charge', order);
     const packed = await Promise.all([1, 2, 3].map((item) => ctx.callActivity<number>('pack', item)));
@@ -43,24 +48,32 @@ function expectRecordedOnce(history: HistoryEvent[]): void {
 }
 
 describe('chosen faults in the in-memory runtime', () => {
-  const crashPoints: CrashPoint[] = ['step:before-commit', 'step:after-commit', 'step:before-ack', 'activity:before-record', 'activity:before-ack'];
-  const rules: [string, FaultRule[]][] = [
-    ...crashPoints.flatMap((point): [string, FaultRule[]][] => [
+  // Inline runs take fewer invocations (and doorbells): their later faults come sooner.
+  const crashesAt = (points: CrashPoint[], later: number) =>
+    points.flatMap((point): [string, FaultRule[]][] => [
       [`a crash at ${point} (first time)`, [{ operation: point, nth: 1, fault: 'crash' }]],
-      [`a crash at ${point} (third time)`, [{ operation: point, nth: 3, fault: 'crash' }]],
-    ]),
+      [`a crash at ${point} (time ${later})`, [{ operation: point, nth: later, fault: 'crash' }]],
+    ]);
+  const common = (later: number): [string, FaultRule[]][] => [
+    ...crashesAt(['step:before-commit', 'step:after-commit', 'step:before-ack'], later),
     ['a lost response of the first commit', [{ operation: 'store.commitStep', nth: 1, fault: 'lost-response' }]],
     ['a lost response of the second commit', [{ operation: 'store.commitStep', nth: 2, fault: 'lost-response' }]],
-    ['a lost response of a result delivery', [{ operation: 'store.deliver', nth: 2, fault: 'lost-response' }]],
+    ['a lost response of the third commit', [{ operation: 'store.commitStep', nth: 3, fault: 'lost-response' }]],
     ['a throttled step load', [{ operation: 'store.loadStep', nth: 2, fault: 'throttle' }]],
+    ['a failed timer dispatch', [{ operation: 'queues.scheduleTimers', nth: 1, fault: 'server-error' }]],
+    ['a failed doorbell', [{ operation: 'queues.ringDoorbell', nth: later - 1, fault: 'server-error' }]],
+  ];
+  const queued: [string, FaultRule[]][] = [
+    ...common(3),
+    ...crashesAt(['activity:before-record', 'activity:before-ack'], 3),
+    ['a lost response of a doorbell carrying a result', [{ operation: 'queues.ringDoorbell', nth: 2, fault: 'lost-response' }]],
     ['a failed dispatch of activities', [{ operation: 'queues.enqueueActivities', nth: 2, fault: 'server-error' }]],
     ['a lost response of a dispatch of activities', [{ operation: 'queues.enqueueActivities', nth: 2, fault: 'lost-response' }]],
-    ['a failed timer dispatch', [{ operation: 'queues.scheduleTimers', nth: 1, fault: 'server-error' }]],
-    ['a failed doorbell', [{ operation: 'queues.ringDoorbell', nth: 3, fault: 'server-error' }]],
   ];
+  const inline: [string, FaultRule[]][] = [...common(2), ...crashesAt(['inline:before-run', 'inline:before-commit'], 2)];
 
-  it.each(rules)('%s: the instance completes, each result recorded once, each activity run at least once', async (_what, chosen) => {
-    const { app, effects } = sagaApp();
+  const runSaga = async (chosen: FaultRule[], options: { inline?: boolean } = {}) => {
+    const { app, effects } = sagaApp(options);
     const faults = new FaultInjector(1, {}, chosen);
     const env = await TestEnvironment.create(app, { faults });
     try {
@@ -68,9 +81,39 @@ describe('chosen faults in the in-memory runtime', () => {
       await env.client.raiseEvent(id, 'approval', 'yes');
       const status = await env.client.waitForCompletion(id, { timeout: '10s' });
       expect(status).toMatchObject({ status: 'Completed', output: EXPECTED });
-      expect(faults.total).toBe(1);
       expectRecordedOnce(await env.client.getHistory(id));
       for (const key of ['charge o-1', 'pack 1', 'pack 2', 'pack 3']) expect(effects.get(key)).toBeGreaterThanOrEqual(1);
+      await env.idle();
+      expect(faults.total).toBe(1);
+      expect((await env.store.loadStep(id))?.inbox).toEqual([]);
+    } finally {
+      await env.close();
+    }
+  };
+
+  it.each(queued)('%s: the instance completes, each result recorded once, each activity run at least once', async (_what, chosen) => runSaga(chosen));
+  it.each(inline)('inline activities, %s: the instance completes, each result recorded once, each activity run at least once', async (_what, chosen) => runSaga(chosen, { inline: true }));
+
+  it('an inline commit that loses to another worker leaves its results to be applied, once, by the next step', async () => {
+    const { app, effects } = sagaApp({ inline: true });
+    // Between the inline run and its commit, a second worker steps the instance: the commit finds the chain moved on.
+    class Meddler extends FaultInjector {
+      interfered = 0;
+      override readonly crashHook = (point: CrashPoint, instanceId: string) => {
+        if (point !== 'inline:before-commit' || this.interfered++ > 0) return;
+        void env.store.deliver(instanceId, { messageId: 'E#early', receivedAt: env.clock.now(), event: { type: 'EventRaised', name: 'approval', data: 'yes' } }).then(() => rogue.step(instanceId));
+        throw new SimulatedCrash(point);
+      };
+    }
+    const faults = new Meddler(1);
+    const env = await TestEnvironment.create(app, { faults });
+    const rogue = new OrchestrationWorker({ app, store: env.store, queues: env.queues, clock: env.clock, logger: silentLogger });
+    try {
+      const id = await env.client.start('saga', 'o-1');
+      expect(await env.client.waitForCompletion(id, { timeout: '10s' })).toMatchObject({ status: 'Completed', output: EXPECTED });
+      expect(faults.interfered).toBeGreaterThan(0);
+      expectRecordedOnce(await env.client.getHistory(id));
+      expect(effects.get('charge o-1')).toBeGreaterThanOrEqual(1);
       await env.idle();
       expect((await env.store.loadStep(id))?.inbox).toEqual([]);
     } finally {
@@ -99,8 +142,11 @@ describe('faults through the AWS SDK on the local stack', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'perdure-faults-'));
     const { app, effects } = sagaApp();
     const chosen: FaultRule[] = [
-      { operation: 'DynamoDB.TransactWriteItems', nth: 2, fault: 'lost-response' },
-      { operation: 'DynamoDB.TransactWriteItems', nth: 4, fault: 'throttle' },
+      { operation: 'DynamoDB.PutItem', nth: 1, fault: 'lost-response' }, // the start: retried, found there
+      { operation: 'DynamoDB.PutItem', nth: 3, fault: 'lost-response' }, // a one-write commit
+      { operation: 'DynamoDB.PutItem', nth: 4, fault: 'throttle' },
+      { operation: 'DynamoDB.TransactWriteItems', nth: 1, fault: 'lost-response' }, // the first step's commit
+      { operation: 'DynamoDB.TransactWriteItems', nth: 2, fault: 'throttle' },
       { operation: 'DynamoDB.Query', nth: 3, fault: 'throttle' },
       { operation: 'DynamoDB.Query', nth: 5, fault: 'server-error' },
       { operation: 'SQS.SendMessageBatch', nth: 3, fault: 'server-error' },
@@ -112,7 +158,7 @@ describe('faults through the AWS SDK on the local stack', () => {
       { operation: 'activity:before-record', nth: 1, fault: 'crash' },
     ];
     const faults = new FaultInjector(3, {}, chosen);
-    const stack = await startLocalStack(app, { dataDir, faults, visibilityTimeout: 1, maxReceiveCount: 10, maxTimerHopSeconds: 1, logger: silentLogger });
+    const stack = await startLocalStack(app, { dataDir, faults, visibilityTimeout: 1, maxTimerHopSeconds: 1, logger: silentLogger });
     try {
       const client = stack.runtime.client;
       faults.enabled = false; // rules still fire; no random faults
@@ -140,10 +186,15 @@ describe('faults through the AWS SDK on the local stack', () => {
 });
 
 describe('randomized orchestrations under random faults (bounded; `npm run chaos` runs the long one)', () => {
-  it.each([1, 2])('in memory, seed %i: 150 programs reach the reference outcome with every invariant held', async (seed) => {
-    const report = await runChaos({ seed, instances: 150, runtime: 'memory' });
+  it.each([
+    [1, false],
+    [2, false],
+    [1, true],
+    [2, true],
+  ])('in memory, seed %i, inline %s: 150 programs reach the reference outcome with every invariant held', async (seed, inline) => {
+    const report = await runChaos({ seed, instances: 150, runtime: 'memory', inline });
     expect(report.faultCount, `seed ${seed}`).toBeGreaterThan(100);
-    expect(report.violations, `seed ${seed}: reproduce with npm run chaos -- --runtime memory --instances 150 --seed ${seed}`).toEqual([]);
+    expect(report.violations, `seed ${seed}: reproduce with npm run chaos -- --runtime memory --instances 150 --seed ${seed}${inline ? ' --inline' : ''}`).toEqual([]);
   }, 120_000);
 
   it('on the local stack, seed 3: 12 programs under SDK faults, crashes, duplicates and a second worker', async () => {

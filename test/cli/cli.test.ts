@@ -31,7 +31,8 @@ describe('the perdure CLI against the local stack', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'perdure-cli-'));
   const outDir = mkdtempSync(join(tmpdir(), 'perdure-cli-out-'));
   const app = createExampleApp({ logger: silentLogger });
-  app.activity('hang', async () => new Promise((resolve) => setTimeout(resolve, 5_000)), { timeout: '30s' });
+  // Runs past its function timeout every time, as a task that kills its worker would.
+  app.activity('hang', async () => new Promise(() => {}), { timeout: '60s' });
   app.orchestration('poison', async (ctx) => ctx.callActivity('hang').catch((error: Error) => error.name));
   let stack: LocalStack;
   let http: Awaited<ReturnType<typeof serveHttpApi>>;
@@ -44,7 +45,7 @@ describe('the perdure CLI against the local stack', () => {
   const statusOf = async (id: string) => (JSON.parse((await cli('status', id, '--json')).out) as { status: string }).status;
 
   beforeAll(async () => {
-    stack = await startLocalStack(app, { dataDir, visibilityTimeout: 1, maxReceiveCount: 2, maxTimerHopSeconds: 1, logger: silentLogger });
+    stack = await startLocalStack(app, { dataDir, visibilityTimeout: 2, functionTimeout: 1, poisonAfterCrashes: 2, maxTimerHopSeconds: 1, logger: silentLogger });
     http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters }), 0);
   });
   afterAll(async () => {

@@ -82,8 +82,8 @@ describe.skipIf(!runnable)('web view (GET /ui) in Chromium on the local stack', 
     expect((await client.waitForCompletion('order-1001', { timeout: '30s' })).status).toBe('Completed');
     expect((await client.waitForCompletion('order-1002', { timeout: '30s' })).status).toBe('Failed');
 
-    // A dead letter: an activity task of an instance that is gone, as if its worker had crashed on it every time.
-    const task = { instanceId: 'order-gone', generation: 0, taskId: 1, name: 'sendEmail', input: { j: '{"to":"x@example.com","subject":"hi"}' }, attempt: 1, idempotencyKey: 'order-gone:0:1' };
+    // A dead letter: an activity task of an instance that is gone, back in the dead-letter queue after its last round.
+    const task = { instanceId: 'order-gone', generation: 0, taskId: 1, name: 'sendEmail', input: { j: '{"to":"x@example.com","subject":"hi"}' }, attempt: 1, idempotencyKey: 'order-gone:0:1', dlqRounds: 3 };
     await stack.runtime.clients.sqs.send(new SendMessageCommand({ QueueUrl: stack.config.queues.activityDeadLetters!, MessageBody: JSON.stringify(task) }));
     await waitFor(() => stack.runtime.deadLetters.list('activities'), (listed) => listed.deadLetters.length === 1);
 
