@@ -73,3 +73,18 @@ export function refuseForeignRequest(request: Pick<IncomingMessage, 'method' | '
   }
   return undefined;
 }
+
+/**
+ * The emulators (DynamoDB Local, fauxqs) answer programs, the AWS SDK, and nothing else: a request under
+ * another Host name (DNS rebinding) or one a browser makes (it sends Origin or Sec-Fetch-* headers) is
+ * refused, so that no web page reaches the table, the queues or the payloads. The Java launcher of
+ * DynamoDB Local applies the same rule (`LoopbackDynamoDbLocal.java`).
+ */
+export function refuseBrowserRequest(request: Pick<IncomingMessage, 'headers' | 'rawHeaders'>, port: number): Refusal | undefined {
+  const host = loopbackHost(request, port);
+  if (typeof host !== 'string') return host;
+  if (request.headers.origin !== undefined || Object.keys(request.headers).some((name) => name.startsWith('sec-fetch-'))) {
+    return { status: 403, code: 'CROSS_SITE_REQUEST', message: 'The local emulators answer programs (the AWS SDK), not web pages.' };
+  }
+  return undefined;
+}

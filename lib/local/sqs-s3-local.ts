@@ -2,6 +2,7 @@ import { buildApp, type BuildAppOptions } from 'fauxqs';
 import type { AddressInfo } from 'node:net';
 import { createDiskS3Store } from './disk-s3-store.js';
 import type { RunningEmulator } from './dynamodb-local.js';
+import { refuseBrowserRequest } from './loopback-guard.js';
 
 export interface SqsS3LocalOptions {
   /** 0 or omitted: a free port. */
@@ -17,12 +18,20 @@ export interface SqsS3LocalOptions {
 
 /**
  * Starts fauxqs (SQS and S3 on one endpoint, in this process) on 127.0.0.1 only. S3 clients need
- * `forcePathStyle: true`.
+ * `forcePathStyle: true`. It answers programs only: a request under another Host name (DNS rebinding)
+ * or from a browser (Origin, Sec-Fetch-*) is refused with 403, so no web page reaches the queues or
+ * the payloads.
  */
 export async function startSqsS3Local(options: SqsS3LocalOptions = {}): Promise<RunningEmulator> {
   // buildApp falls back to a fresh in-memory store for each store it is not given.
   const stores = options.dataDir ? ({ s3Store: await createDiskS3Store(options.dataDir, { cacheBytes: options.cacheBytes }) } as BuildAppOptions['stores']) : undefined;
   const app = buildApp({ logger: false, ...(stores ? { stores } : {}) });
+  let listening = 0;
+  app.addHook('onRequest', (request, reply, done) => {
+    const refusal = refuseBrowserRequest(request.raw, listening);
+    if (refusal) void reply.code(refusal.status).header('connection', 'close').type('text/plain').send(refusal.message);
+    else done();
+  });
   try {
     await app.listen({ port: options.port ?? 0, host: '127.0.0.1' });
   } catch (error) {
@@ -30,6 +39,7 @@ export async function startSqsS3Local(options: SqsS3LocalOptions = {}): Promise<
     throw error;
   }
   const { port } = app.server.address() as AddressInfo;
+  listening = port;
   let closed: Promise<void> | undefined;
   return {
     endpoint: `http://127.0.0.1:${port}`,

@@ -28,8 +28,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTable, TABLE_SCHEMA } from '../../lib/aws/table.js';
 import { startDynamoDbLocal, type RunningEmulator } from '../../lib/local/dynamodb-local.js';
 import { startSqsS3Local } from '../../lib/local/sqs-s3-local.js';
+import { rawRequest } from './raw-http.js';
 
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+/** An Authorization header of the shape DynamoDB Local checks (it does not verify signatures). */
+const SIGNED = 'AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0000';
 const region = 'us-east-1';
 const TABLE = 'perdure-test';
 
@@ -127,6 +130,19 @@ describe('DynamoDB Local (embedded)', () => {
   it.runIf(externalAddress)(`listens on 127.0.0.1 only (refused on ${externalAddress})`, async () => {
     expect(await tryConnect(externalAddress!, dynamo.port)).toBe('ECONNREFUSED');
     expect(await tryConnect('127.0.0.1', dynamo.port)).toBe('connected');
+  });
+
+  it('refuses a request under another Host name (DNS rebinding) or from a browser, before DynamoDB Local reads it', async () => {
+    const listTables = (headers: Record<string, string>) =>
+      rawRequest(dynamo.endpoint, 'POST', { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'DynamoDB_20120810.ListTables', authorization: SIGNED, ...headers }, '{}');
+    expect((await listTables({})).status).toBe(200);
+    expect((await listTables({ host: `localhost:${dynamo.port}` })).status).toBe(200);
+    const foreign: Record<string, string>[] = [{ host: `rebind.attacker.example:${dynamo.port}` }, { host: '127.0.0.1:1' }, { origin: 'http://evil.example' }, { 'sec-fetch-site': 'same-site' }];
+    for (const headers of foreign) {
+      const refused = await listTables(headers);
+      expect(refused.status).toBe(403);
+      expect(refused.body).not.toContain(TABLE);
+    }
   });
 
   it('keeps its tables and items on disk (dbPath) across a stop and a start', async () => {
@@ -266,6 +282,24 @@ describe('fauxqs SQS and S3 (embedded)', () => {
     expect(readdirSync(legacyDir).every((name) => /^[0-9a-f]{64}(\.json)?$/.test(name))).toBe(true);
     // Queues are in memory only.
     await expect(sqs.send(new GetQueueAttributesCommand({ QueueUrl: `${emulator.endpoint}/000000000000/timers`, AttributeNames: ['QueueArn'] }))).rejects.toThrow();
+  });
+
+  it('refuses a request under another Host name (DNS rebinding, virtual-hosted buckets) or from a browser, on S3 and SQS', async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: 'payloads' }));
+    await s3.send(new PutObjectCommand({ Bucket: 'payloads', Key: 'payloads/i-9/secret', Body: 'the payload' }));
+    const port = emulator.port;
+    const refused = [
+      await rawRequest(`${emulator.endpoint}/payloads/payloads/i-9/secret`, 'GET', { host: `rebind.attacker.example:${port}` }),
+      await rawRequest(`${emulator.endpoint}/payloads/i-9/secret`, 'GET', { host: `payloads.attacker.example:${port}` }),
+      await rawRequest(`${emulator.endpoint}/payloads/payloads/i-9/secret`, 'GET', { 'sec-fetch-site': 'cross-site' }),
+      await rawRequest(`${emulator.endpoint}/payloads`, 'POST', { origin: 'http://evil.example', 'content-type': 'text/plain' }, '<Delete><Object><Key>payloads/i-9/secret</Key></Object></Delete>'),
+      await rawRequest(`${emulator.endpoint}/`, 'POST', { origin: 'http://evil.example', 'content-type': 'application/x-www-form-urlencoded' }, 'Action=ListQueues'),
+    ];
+    for (const response of refused) {
+      expect(response.status).toBe(403);
+      expect(response.body).not.toContain('the payload');
+    }
+    expect((await getBytes('payloads', 'payloads/i-9/secret')).toString()).toBe('the payload');
   });
 
   it.runIf(externalAddress)(`listens on 127.0.0.1 only (refused on ${externalAddress})`, async () => {
