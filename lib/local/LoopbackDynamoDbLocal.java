@@ -1,6 +1,12 @@
+import java.io.IOException;
 import java.lang.reflect.Field;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.stream.Stream;
 import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.server.Connector;
@@ -22,7 +28,9 @@ import software.amazon.dynamodb.services.local.server.DynamoDBProxyServer;
  *
  * Takes DynamoDB Local's own arguments. `-port 0` (which its command line rejects) lets the connector
  * pick a free port. Prints `PERDURE_DYNAMODB_READY port=<port>` once listening. Exits as soon as its
- * standard input closes, so it never outlives the Node process that started it, however that one ends.
+ * standard input closes, so it never outlives the Node process that started it, however that one ends;
+ * then it removes the folder named by the system property `perdure.ownedTmpdir` (its java.io.tmpdir),
+ * which halting skips.
  */
 public class LoopbackDynamoDbLocal {
   public static void main(String[] args) throws Exception {
@@ -62,6 +70,7 @@ public class LoopbackDynamoDbLocal {
       } catch (Exception ignored) {
         // Exiting anyway.
       } finally {
+        removeOwnedTmpdir();
         Runtime.getRuntime().halt(0);
       }
     }, "perdure-parent-watchdog");
@@ -71,6 +80,16 @@ public class LoopbackDynamoDbLocal {
     proxy.start();
     System.out.println("PERDURE_DYNAMODB_READY port=" + connector.getLocalPort());
     System.out.flush();
+  }
+
+  private static void removeOwnedTmpdir() {
+    String owned = System.getProperty("perdure.ownedTmpdir");
+    if (owned == null || owned.isEmpty()) return;
+    try (Stream<Path> paths = Files.walk(Paths.get(owned))) {
+      paths.sorted(Comparator.reverseOrder()).forEach((path) -> path.toFile().delete());
+    } catch (IOException ignored) {
+      // Already gone, or the Node side removes it.
+    }
   }
 
   /** Refuses what is not a program on this machine talking to 127.0.0.1 (see the class comment). */

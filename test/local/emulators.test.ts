@@ -158,6 +158,29 @@ describe('DynamoDB Local (embedded)', () => {
   });
 });
 
+describe('DynamoDB Local and the temporary folder', () => {
+  it('leaves nothing in the system temporary folder after a start and a stop', async () => {
+    // The JVM ignores TMPDIR: JAVA_TOOL_OPTIONS points its default temporary folder at the same fresh folder.
+    const systemTmp = mkdtempSync(join(tmpdir(), 'perdure-system-tmp-'));
+    const saved = { TMPDIR: process.env.TMPDIR, JAVA_TOOL_OPTIONS: process.env.JAVA_TOOL_OPTIONS };
+    Object.assign(process.env, { TMPDIR: systemTmp, JAVA_TOOL_OPTIONS: `-Djava.io.tmpdir=${systemTmp}` });
+    try {
+      const dynamo = await startDynamoDbLocal();
+      const client = new DynamoDBClient({ endpoint: dynamo.endpoint, region, credentials, maxAttempts: 1 });
+      await ensureTable(client, TABLE); // SQLite is loaded and used
+      client.destroy();
+      await dynamo.stop();
+      expect(readdirSync(systemTmp)).toEqual([]);
+    } finally {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      rmSync(systemTmp, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('fauxqs SQS and S3 (embedded)', () => {
   let emulator: RunningEmulator;
   let sqs: SQSClient;
