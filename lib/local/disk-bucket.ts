@@ -260,8 +260,13 @@ export class DiskBucket extends Map<string, S3Object> {
   private writeAtomically(file: string, data: Buffer | string): void {
     const scratch = `${file}.tmp-${randomBytes(4).toString('hex')}`;
     // 'wx' creates a new file and fails on anything already there, a link included; the rename then replaces a link, never its target.
-    writeFileSync(scratch, data, { flag: 'wx' });
-    renameSync(scratch, file);
+    try {
+      writeFileSync(scratch, data, { flag: 'wx' });
+      renameSync(scratch, file);
+    } catch (error) {
+      rmSync(scratch, { force: true });
+      throw error;
+    }
   }
 
   private fileOf(key: string): string {

@@ -32,6 +32,15 @@ export async function startSqsS3Local(options: SqsS3LocalOptions = {}): Promise<
     if (refusal) void reply.code(refusal.status).header('connection', 'close').type('text/plain').send(refusal.message);
     else done();
   });
+  // Fastify's default answer to an unexpected error carries its message, which names paths of the data folder.
+  app.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => {
+    if (error.statusCode !== undefined && error.statusCode < 500) return reply.code(error.statusCode).type('text/plain').send(error.message);
+    console.error('perdure local SQS/S3: unexpected error', error);
+    return reply.code(500).type('application/xml').send('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code><Message>The local emulator failed; see its log.</Message></Error>');
+  });
+  // Slow clients get as long as on the local API server (Node's defaults are 60 s and 5 min).
+  app.server.headersTimeout = 10_000;
+  app.server.requestTimeout = 60_000;
   try {
     await app.listen({ port: options.port ?? 0, host: '127.0.0.1' });
   } catch (error) {

@@ -175,6 +175,16 @@ describe('the local S3 store on disk', () => {
     expect(readFileSync(join(outside, 'secret.txt'), 'utf8')).toBe('not for the emulator');
   });
 
+  it('answers a failed write without naming paths of the data folder', async () => {
+    mkdirSync(join(s3Dir, 'payloads', hashOf('blocked'), 'in-the-way'), { recursive: true });
+    const response = await rawRequest(`${emulator.endpoint}/payloads/blocked`, 'PUT', {}, 'bytes');
+    expect(response.status).toBe(500);
+    expect(response.body).toContain('<Code>InternalError</Code>');
+    expect(response.body).not.toContain(root);
+    expect(readdirSync(join(s3Dir, 'payloads')).filter((name) => name.includes('.tmp-'))).toEqual([]);
+    rmSync(join(s3Dir, 'payloads', hashOf('blocked')), { recursive: true });
+  });
+
   it('does not take a linked metadata file for an object', async () => {
     const key = 'payloads/linked-meta';
     writeFileSync(join(outside, 'meta.json'), JSON.stringify({ key, contentType: 'text/plain', metadata: {}, etag: '"x"', lastModified: new Date().toISOString() }));
