@@ -30,7 +30,7 @@ export interface UiProxy {
 export async function serveUiProxy(api: ApiClient, port: number): Promise<UiProxy> {
   const key = randomBytes(32).toString('base64url');
   const keyDigest = digest(key);
-  const matches = (candidate: string | undefined) => candidate !== undefined && timingSafeEqual(digest(candidate), keyDigest);
+  const matches = (candidate: string) => timingSafeEqual(digest(candidate), keyDigest);
   let cookieName = '';
 
   const server = await serveOnLoopback(port, (request, response) => {
@@ -43,7 +43,7 @@ export async function serveUiProxy(api: ApiClient, port: number): Promise<UiProx
       // Trade the key for a cookie, and leave the key out of the page's address.
       return send(response, 303, { location: '/ui', 'set-cookie': `${cookieName}=${key}; HttpOnly; SameSite=Strict; Path=/` }, '');
     }
-    if (!matches(cookieOf(request, cookieName))) {
+    if (!cookiesOf(request, cookieName).some(matches)) {
       return refuse('KEY_REQUIRED', 'perdure ui acts with your AWS credentials, so it answers only the browser that opened the address it printed (http://127.0.0.1:<port>/ui?key=...): open that address.');
     }
     if (request.method === 'GET' && (target.pathname === '/' || target.pathname === '/ui')) {
@@ -70,13 +70,15 @@ function forward(api: ApiClient, request: IncomingMessage, response: ServerRespo
   });
 }
 
-/** The value of cookie `name`, undefined when absent. */
-function cookieOf(request: IncomingMessage, name: string): string | undefined {
-  for (const pair of (request.headers.cookie ?? '').split(';')) {
+/**
+ * The values of cookie `name`: more than one when a page on another port of 127.0.0.1 (cookies do not
+ * tell ports apart) set one of the same name for a narrower path, which would otherwise lock us out.
+ */
+function cookiesOf(request: IncomingMessage, name: string): string[] {
+  return (request.headers.cookie ?? '').split(';').flatMap((pair) => {
     const [cookieName, ...value] = pair.trim().split('=');
-    if (cookieName === name) return value.join('=');
-  }
-  return undefined;
+    return cookieName === name ? [value.join('=')] : [];
+  });
 }
 
 const digest = (text: string) => createHash('sha256').update(text).digest();

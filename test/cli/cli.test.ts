@@ -243,6 +243,13 @@ describe('perdure ui against requests not from the browser that opened it', () =
     expect(forwarded).toEqual(['POST /instances/o-1/terminate']);
   });
 
+  it('is not locked out by a cookie of the same name that a page on another port set first', async () => {
+    forwarded.length = 0;
+    const tossed = await rawRequest(`${proxy.url}/instances`, 'GET', { cookie: `perdure-ui-${port}=tossed; ${cookie}` });
+    expect(tossed.status).toBe(200);
+    expect(forwarded).toEqual(['GET /instances']);
+  });
+
   it.each([
     ['a read without the cookie (another local user or process)', 'GET', '/instances?payloads=true', {}],
     ['a write without the cookie', 'POST', '/instances/o-1/terminate', { 'content-type': 'application/json' }],
