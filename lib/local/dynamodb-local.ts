@@ -77,8 +77,8 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
       '-disableTelemetry',
     ],
     // stdin stays open: the launcher exits when it closes. The working directory is never written to
-    // with -disableTelemetry, but keep it out of the work tree anyway.
-    { stdio: ['pipe', 'pipe', 'pipe'], cwd: dbPath ?? tmpdir() },
+    // with -disableTelemetry; should that change, it is the emulator's own scratch folder.
+    { stdio: ['pipe', 'pipe', 'pipe'], cwd: scratch },
   );
   running.add(child);
   const exited = new Promise<void>((resolve) =>
