@@ -23,7 +23,7 @@ import software.amazon.dynamodb.services.local.server.DynamoDBProxyServer;
  * Starts DynamoDB Local bound to 127.0.0.1 only: its own command line listens on every interface and
  * has no host option, so this sets the host of its Jetty connector before the server starts. It answers
  * programs only (the rule of `refuseBrowserRequest` in loopback-guard.ts): a request under another Host
- * name than 127.0.0.1 or localhost with its port (DNS rebinding), or one a browser makes (Origin or
+ * name than 127.0.0.1, localhost or [::1] with its port (DNS rebinding), or one a browser makes (Origin or
  * Sec-Fetch-* headers), is refused with 403 before DynamoDB Local sees it.
  *
  * Takes DynamoDB Local's own arguments. `-port 0` (which its command line rejects) lets the connector
@@ -105,7 +105,7 @@ public class LoopbackDynamoDbLocal {
       int port = connector.getLocalPort();
       List<String> hosts = request.getHeaders().getValuesList(HttpHeader.HOST);
       String host = hosts.size() == 1 ? hosts.get(0).toLowerCase(Locale.ROOT) : "";
-      boolean ownHost = host.equals("127.0.0.1:" + port) || host.equals("localhost:" + port);
+      boolean ownHost = host.equals("127.0.0.1:" + port) || host.equals("localhost:" + port) || host.equals("[::1]:" + port);
       boolean fromBrowser = false;
       for (HttpField field : request.getHeaders()) {
         String name = field.getName().toLowerCase(Locale.ROOT);
@@ -113,7 +113,7 @@ public class LoopbackDynamoDbLocal {
       }
       if (!ownHost || fromBrowser) {
         response.getHeaders().put(HttpHeader.CONNECTION, "close");
-        Response.writeError(request, response, callback, 403, ownHost ? "The local emulators answer programs (the AWS SDK), not web pages." : "This server answers only to 127.0.0.1 or localhost with its port.");
+        Response.writeError(request, response, callback, 403, ownHost ? "The local emulators answer programs (the AWS SDK), not web pages." : "This server answers only to 127.0.0.1, localhost or [::1] with its port.");
         return true;
       }
       return super.handle(request, response, callback);
