@@ -31,6 +31,7 @@ import type { DeadLetter, DeadLetterOperations, DeadLetterQueue, InstanceRecord 
 import { serveHttpApi } from '../lib/local/http-server.js';
 import { startLocalStack, type LocalStack } from '../lib/local/local-stack.js';
 import { HttpApi, type HttpRequest } from '../lib/runtime/http-api.js';
+import { rawRequest } from './local/raw-http.js';
 
 /** The instances every row starts from, one per state a bad request can run into. */
 const IDS = { waiting: 'w-1', done: 'done-1', stopped: 'stopped-1', paused: 'paused-1', gone: 'gone-1' } as const;
@@ -57,8 +58,10 @@ interface HttpRow {
   /** Path and query, percent-encoded. */
   path: string;
   body?: string;
-  /** @defaultValue 'application/json' */
-  contentType?: string;
+  /** @defaultValue 'application/json' (over the wire, on every request but a GET); null sends none */
+  contentType?: string | null;
+  /** More request headers (over the wire only): Origin, Host, Sec-Fetch-Site. */
+  headers?: Record<string, string>;
   status: number;
   code: string;
   /** The message must say what to fix. */
@@ -211,7 +214,7 @@ function toRequest(row: Pick<HttpRow, 'method' | 'path' | 'body' | 'contentType'
     method: row.method,
     path: url.pathname,
     query: Object.fromEntries(url.searchParams),
-    headers: row.body === undefined ? {} : { 'content-type': row.contentType ?? 'application/json' },
+    headers: row.body === undefined || row.contentType === null ? {} : { 'content-type': row.contentType ?? 'application/json' },
     body: row.body,
   };
 }
@@ -558,6 +561,28 @@ const WIRE_ONLY_ROWS: HttpRow[] = [
   { what: 'a dead-letter limit of 5000', method: 'GET', path: '/dlq/orchestrations?limit=5000', status: 400, code: 'VALIDATION', message: LIMIT_RULE },
 ];
 
+/**
+ * Rows only the local server refuses, before the API reads them (`lib/local/loopback-guard.ts`): what a
+ * web page on another origin or a rebound DNS name can make a browser send. The deployed API is
+ * IAM-authorized, which no browser can forge, and has no such rows.
+ */
+const CROSS_SITE = /are refused: only this server's own page \(http:\/\/127\.0\.0\.1:\d+\/ui\) and programs such as curl or the perdure CLI may call it/;
+const REBOUND = /This server answers only to http:\/\/127\.0\.0\.1:\d+ \(or localhost, \[::1\]\) .*Use http:\/\/127\.0\.0\.1:\d+\./;
+const EVIL = 'http://evil.example';
+const LOOPBACK_ROWS: HttpRow[] = [
+  { what: 'a cross-site approval with no Content-Type (issue 17)', method: 'POST', path: `/instances/${IDS.waiting}/events/approve`, body: 'true', contentType: null, headers: { origin: EVIL }, status: 403, code: 'CROSS_SITE_REQUEST', message: CROSS_SITE },
+  { what: 'a cross-site JSON start', method: 'POST', path: '/orchestrations/hello?instanceId=evil-1', body: json({ name: 'Eve' }), headers: { origin: EVIL }, status: 403, code: 'CROSS_SITE_REQUEST', message: CROSS_SITE },
+  { what: 'a terminate from a page on another port of 127.0.0.1 (Sec-Fetch-Site: same-site)', method: 'POST', path: `/instances/${IDS.waiting}/terminate`, headers: { 'sec-fetch-site': 'same-site', origin: 'http://127.0.0.1:1' }, status: 403, code: 'CROSS_SITE_REQUEST', message: CROSS_SITE },
+  { what: 'a purge from a sandboxed frame (Origin: null)', method: 'DELETE', path: `/instances/${IDS.done}`, headers: { origin: 'null' }, status: 403, code: 'CROSS_SITE_REQUEST', message: CROSS_SITE },
+  { what: 'a cross-site image GET of every payload', method: 'GET', path: '/instances?payloads=true', headers: { 'sec-fetch-site': 'cross-site' }, status: 403, code: 'CROSS_SITE_REQUEST', message: CROSS_SITE },
+  { what: 'a read under a rebound host name (DNS rebinding)', method: 'GET', path: '/instances?payloads=true', headers: { host: 'rebind.attacker.example:3000' }, status: 403, code: 'HOST_NOT_ALLOWED', message: REBOUND },
+  { what: 'a start under a rebound host name', method: 'POST', path: '/orchestrations/hello?instanceId=evil-2', body: json({ name: 'Eve' }), headers: { host: 'perdure.attacker.example' }, status: 403, code: 'HOST_NOT_ALLOWED', message: REBOUND },
+  { what: 'an empty form post to terminate (no Content-Type, no body)', method: 'POST', path: `/instances/${IDS.waiting}/terminate`, contentType: null, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: SEND_JSON },
+  { what: 'a redrive of every dead letter without Content-Type', method: 'POST', path: '/dlq/activities/redrive', contentType: null, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: SEND_JSON },
+  { what: 'a purge without Content-Type', method: 'DELETE', path: `/instances/${IDS.done}`, contentType: null, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: SEND_JSON },
+  { what: 'a text/plain event (what a no-cors fetch sends)', method: 'POST', path: `/instances/${IDS.waiting}/events/approve`, body: 'true', contentType: 'text/plain;charset=UTF-8', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: SEND_JSON },
+];
+
 describe('over the wire on the embedded local stack: the same bad requests, and the table is unchanged', () => {
   let stack: LocalStack;
   let http: Awaited<ReturnType<typeof serveHttpApi>>;
@@ -618,20 +643,18 @@ describe('over the wire on the embedded local stack: the same bad requests, and 
   });
 
   it('has at least 15 rows to send', () => {
-    expect(HTTP_ROWS.length + WIRE_ONLY_ROWS.length).toBeGreaterThanOrEqual(15);
+    expect(HTTP_ROWS.length + WIRE_ONLY_ROWS.length + LOOPBACK_ROWS.length).toBeGreaterThanOrEqual(15);
   });
 
-  it.each([...HTTP_ROWS, ...WIRE_ONLY_ROWS])('$what → $status $code', async (row) => {
+  it.each([...HTTP_ROWS, ...WIRE_ONLY_ROWS, ...LOOPBACK_ROWS])('$what → $status $code', async (row) => {
     const before = await storage();
-    const response = await fetch(`${http.url}${row.path}`, {
-      method: row.method,
-      headers: row.body === undefined ? {} : { 'content-type': row.contentType ?? 'application/json' },
-      body: row.body,
-    });
-    const body = (await response.json()) as { error: { code: string; message: string } };
+    // As the CLI sends them: every request but a GET says its body is JSON, unless the row says otherwise.
+    const contentType: Record<string, string> = row.contentType === null || (row.method === 'GET' && row.contentType === undefined) ? {} : { 'content-type': row.contentType ?? 'application/json' };
+    const response = await rawRequest(`${http.url}${row.path}`, row.method, { ...contentType, ...row.headers }, row.body);
+    const body = JSON.parse(response.body) as { error: { code: string; message: string } };
     expect({ status: response.status, code: body.error.code }).toEqual({ status: row.status, code: row.code });
     expect(body.error.message).toMatch(row.message);
-    expect(response.headers.get('content-type')).toBe('application/json');
+    expect(response.headers['content-type']).toBe('application/json');
     const after = await storage();
     expect(after.itemCount).toBe(before.itemCount);
     expect(after).toEqual(before);

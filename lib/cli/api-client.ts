@@ -76,7 +76,8 @@ export class ApiClient {
   async send(method: string, pathAndQuery: string, body?: string, contentType?: string, extraHeaders: Record<string, string> = {}): Promise<Response> {
     const url = new URL(this.endpoint + pathAndQuery);
     const headers: Record<string, string> = { ...extraHeaders, accept: 'application/json', host: url.host };
-    if (body !== undefined) headers['content-type'] = contentType ?? 'application/json';
+    // Every write says it is JSON, empty bodies included: the local server refuses writes that do not (cross-site forms).
+    if (body !== undefined || (method !== 'GET' && method !== 'HEAD')) headers['content-type'] = contentType ?? 'application/json';
     if (this.auth === 'token') headers.authorization = `Bearer ${this.token}`;
     if (this.auth === 'iam') Object.assign(headers, await this.sign(method, url, headers, body));
     delete headers.host; // fetch sets it; it was only needed for the signature.

@@ -10,6 +10,7 @@ import type { DeadLetter, DeadLetterQueue } from '../ports.js';
 import { checkReplay, replayHistories, type RecordedHistory, type ReplayCheckResult } from '../replay-check.js';
 import { CliError, type ApiClient } from './api-client.js';
 import { brief, historyTable, progressBar, table } from './format.js';
+import { openInBrowser } from './open-in-browser.js';
 import { serveUiProxy } from './ui-proxy.js';
 
 /** Where a command writes: results to `out`, progress and notes to `err` (so `--json | jq` stays clean). */
@@ -404,12 +405,17 @@ export const COMMANDS: Command[] = [
     args: '',
     summary: "serve the web view on 127.0.0.1 for a deployed stack: its API calls are signed with your credentials",
     arity: [0, 0],
-    options: { port: { type: 'string', description: 'the local port (default 4000)' } },
-    notes: ['perdure ui --endpoint https://abc123.execute-api.eu-west-1.amazonaws.com', 'With npm start, the web view is at http://127.0.0.1:3000/ui already.'],
+    options: { port: { type: 'string', description: 'the local port (default 4000)' }, open: { type: 'boolean', description: 'open the address in the default browser' } },
+    notes: [
+      'perdure ui --endpoint https://abc123.execute-api.eu-west-1.amazonaws.com',
+      'The address it prints carries a key made for this run: whoever has it acts with your credentials until you stop perdure ui.',
+      'With npm start, the web view is at http://127.0.0.1:3000/ui already.',
+    ],
     async run({ api, values, io }) {
       const port = values.port === undefined ? 4000 : positiveInt(values, 'port', 65_535)!;
       const proxy = await serveUiProxy(api(), port);
-      io.out(`The web view of ${api().endpoint} is at ${proxy.url}/ui (Ctrl+C to stop).`);
+      io.out(`The web view of ${api().endpoint}: open ${proxy.openUrl}\n(the key in it works for this run only; keep it to yourself. Ctrl+C to stop.)`);
+      if (values.open && !(await openInBrowser(proxy.openUrl))) io.err('Could not open a browser here: open the address above yourself.');
       await new Promise<void>((resolve) => process.once('SIGINT', resolve));
       await proxy.close();
     },

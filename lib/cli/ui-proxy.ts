@@ -1,56 +1,84 @@
-import { createServer, type IncomingMessage } from 'node:http';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { readCapped, send, sendJson, serveOnLoopback } from '../local/loopback-server.js';
 import { WEB_UI_HEADERS, WEB_UI_HTML } from '../runtime/web-ui.js';
-import type { ApiClient } from './api-client.js';
+import { CliError, type ApiClient } from './api-client.js';
 
 const MAX_BODY_BYTES = 6 * 1024 * 1024;
+
+export interface UiProxy {
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  /** The address to open: the web view, with this run's key. Whoever has it acts with your credentials. */
+  openUrl: string;
+  server: Server;
+  close: () => Promise<void>;
+}
 
 /**
  * `perdure ui`: the web view on 127.0.0.1, for a deployed stack whose API a browser cannot call itself
  * (IAM authorization needs SigV4). The page comes from here; its API calls are forwarded to the endpoint,
- * signed with the operator's credentials. Only this origin may use it: a request from another site (its
- * Origin) or under another host name (DNS rebinding) is refused, so no web page can borrow the credentials.
+ * signed with the operator's credentials. So only the operator's browser may use it:
+ * - every run makes a new random key; the address it prints carries it once (`/ui?key=...`), and the
+ *   proxy trades it for a cookie (HttpOnly, SameSite=Strict) and sends the browser on to `/ui`;
+ * - every other request needs that cookie, compared in constant time: other local users and processes,
+ *   and requests a browser makes for another site (images, forms), have none;
+ * - the loopback guard refuses other Host names (DNS rebinding), other origins and `Sec-Fetch-Site` other
+ *   than same-origin (another port of 127.0.0.1 included, which is sent the cookie), and writes without
+ *   the JSON type.
  */
-export async function serveUiProxy(api: ApiClient, port: number): Promise<{ url: string; close(): Promise<void> }> {
-  let origin = '';
-  const server = createServer((request, response) => {
-    const send = (status: number, body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) => {
-      response.writeHead(status, headers);
-      response.end(body);
-    };
-    const refuse = (message: string) => send(403, JSON.stringify({ error: { code: 'FORBIDDEN', message } }));
-    if (request.headers.host !== new URL(origin).host) return refuse('Use the address perdure ui printed.');
-    if (request.headers.origin !== undefined && request.headers.origin !== origin) return refuse(`Requests from ${request.headers.origin} are not forwarded.`);
-    const path = request.url ?? '/';
-    if (request.method === 'GET' && (path === '/' || path === '/ui' || path === '/ui/')) {
-      if (path === '/') return send(302, '', { location: '/ui' });
-      return send(200, WEB_UI_HTML, { ...WEB_UI_HEADERS });
+export async function serveUiProxy(api: ApiClient, port: number): Promise<UiProxy> {
+  const key = randomBytes(32).toString('base64url');
+  const keyDigest = digest(key);
+  const matches = (candidate: string) => timingSafeEqual(digest(candidate), keyDigest);
+  let cookieName = '';
+
+  const server = await serveOnLoopback(port, (request, response) => {
+    const refuse = (code: string, message: string, status = 403) => sendJson(response, status, { error: { code, message } }, { connection: 'close' });
+    // Origin-form only (`/path?query`): an absolute or odd request target must not choose where the signed request goes.
+    if (!request.url?.startsWith('/') || request.url.startsWith('//')) return refuse('BAD_REQUEST', 'The request target must be a path such as /instances.', 400);
+    const target = new URL(request.url, 'http://127.0.0.1');
+    if (request.method === 'GET' && target.pathname === '/ui' && target.searchParams.has('key')) {
+      if (!matches(target.searchParams.get('key')!)) return refuse('WRONG_KEY', 'This is not the key of this run of perdure ui: open the address it printed last (each run makes a new one).');
+      // Trade the key for a cookie, and leave the key out of the page's address.
+      return send(response, 303, { location: '/ui', 'set-cookie': `${cookieName}=${key}; HttpOnly; SameSite=Strict; Path=/` }, '');
     }
-    readBody(request)
-      .then(async (body) => {
-        if (body === null) return send(413, JSON.stringify({ error: { code: 'PAYLOAD_TOO_LARGE', message: `The body is over ${MAX_BODY_BYTES} bytes.` } }));
-        const forwarded = await api.send(request.method ?? 'GET', path, body, request.headers['content-type']);
-        send(forwarded.status, await forwarded.text(), { 'content-type': forwarded.headers.get('content-type') ?? 'application/json' });
-      })
-      .catch((error: unknown) => send(502, JSON.stringify({ error: { code: 'BAD_GATEWAY', message: (error as Error).message } })));
+    if (!cookiesOf(request, cookieName).some(matches)) {
+      return refuse('KEY_REQUIRED', 'perdure ui acts with your AWS credentials, so it answers only the browser that opened the address it printed (http://127.0.0.1:<port>/ui?key=...): open that address.');
+    }
+    if (request.method === 'GET' && (target.pathname === '/' || target.pathname === '/ui')) {
+      if (target.pathname === '/') return send(response, 302, { location: '/ui' }, '');
+      return send(response, 200, { ...WEB_UI_HEADERS }, WEB_UI_HTML);
+    }
+    forward(api, request, response, `${target.pathname}${target.search}`);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', resolve);
-  });
-  origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-  return { url: origin, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  cookieName = `perdure-ui-${server.port}`;
+  return { url: server.url, openUrl: `${server.url}/ui?key=${key}`, server: server.server, close: server.close };
 }
 
-/** The body as text, undefined when empty, null when over the limit. */
-function readBody(request: IncomingMessage): Promise<string | undefined | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    request.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-    });
-    request.on('end', () => resolve(size > MAX_BODY_BYTES ? null : size === 0 ? undefined : Buffer.concat(chunks).toString()));
-    request.on('error', reject);
+function forward(api: ApiClient, request: IncomingMessage, response: ServerResponse, pathAndQuery: string): void {
+  readCapped(request, MAX_BODY_BYTES, (body, cut) => {
+    if (cut) return sendJson(response, 413, { error: { code: 'PAYLOAD_TOO_LARGE', message: `The body is over ${MAX_BODY_BYTES} bytes.` } }, { connection: 'close' });
+    api
+      .send(request.method ?? 'GET', pathAndQuery, body, request.headers['content-type'])
+      .then(async (forwarded) => send(response, forwarded.status, { 'content-type': forwarded.headers.get('content-type') ?? 'application/json' }, Buffer.from(await forwarded.arrayBuffer())))
+      .catch((error: unknown) => {
+        const message = error instanceof CliError ? error.message : 'The request could not be forwarded; see the perdure ui output.';
+        if (!(error instanceof CliError)) console.error('perdure ui: forwarding failed', error);
+        sendJson(response, 502, { error: { code: 'BAD_GATEWAY', message } });
+      });
   });
 }
+
+/**
+ * The values of cookie `name`: more than one when a page on another port of 127.0.0.1 (cookies do not
+ * tell ports apart) set one of the same name for a narrower path, which would otherwise lock us out.
+ */
+function cookiesOf(request: IncomingMessage, name: string): string[] {
+  return (request.headers.cookie ?? '').split(';').flatMap((pair) => {
+    const [cookieName, ...value] = pair.trim().split('=');
+    return cookieName === name ? [value.join('=')] : [];
+  });
+}
+
+const digest = (text: string) => createHash('sha256').update(text).digest();

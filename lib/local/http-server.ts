@@ -1,23 +1,16 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { HttpApi } from '../runtime/http-api.js';
+import { readCapped, send, sendJson, serveOnLoopback } from './loopback-server.js';
 
-/** Serves the HTTP API on 127.0.0.1 (never on other interfaces), as API Gateway does in AWS. */
+/**
+ * Serves the HTTP API on 127.0.0.1 (never on other interfaces), as API Gateway does in AWS. Before the
+ * API sees a request, the loopback guard refuses foreign Host names (DNS rebinding), requests from other
+ * sites, and writes without `Content-Type: application/json` (cross-site forms): see `loopback-guard.ts`.
+ */
 export async function serveHttpApi(api: HttpApi, port: number, maxBodyBytes = 6 * 1024 * 1024): Promise<{ server: Server; url: string; close(): Promise<void> }> {
-  const server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooLarge = false;
-    request.on('data', (chunk: Buffer) => {
-      // Keep up to limit + 1 bytes, including the head of the chunk that crosses it.
-      const room = maxBodyBytes + 1 - size;
-      size += chunk.length;
-      if (room > 0) chunks.push(chunk.subarray(0, room));
-      if (size > maxBodyBytes + 1) tooLarge = true;
-    });
-    request.on('end', () => {
+  const { server, url, close } = await serveOnLoopback(port, (request, response) => {
+    readCapped(request, maxBodyBytes, (body, cut) => {
       const url = new URL(request.url ?? '/', 'http://127.0.0.1');
-      // An oversized body is cut at the limit + 1 byte: enough for the API to answer 413 without buffering it all.
-      const body = chunks.length || tooLarge ? Buffer.concat(chunks).toString() + (tooLarge ? ' ' : '') : undefined;
       api
         .handle({
           method: request.method ?? 'GET',
@@ -26,25 +19,13 @@ export async function serveHttpApi(api: HttpApi, port: number, maxBodyBytes = 6 
           headers: Object.fromEntries(Object.entries(request.headers).map(([key, value]) => [key, Array.isArray(value) ? value.join(', ') : value])),
           body,
         })
-        .then((result) => {
-          response.writeHead(result.statusCode, result.headers);
-          response.end(result.body);
-        })
+        // The API answers a cut body with 413; the rest of it is not read, so the connection is closed.
+        .then((result) => send(response, result.statusCode, cut ? { ...result.headers, connection: 'close' } : result.headers, result.body))
         .catch((error: unknown) => {
-          response.writeHead(500, { 'content-type': 'application/json' });
-          response.end(JSON.stringify({ error: { code: 'INTERNAL', message: String(error) } }));
+          console.error('perdure local server: unexpected error', error);
+          sendJson(response, 500, { error: { code: 'INTERNAL', message: 'An internal error occurred; see the server log.' } });
         });
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  const actualPort = typeof address === 'object' && address ? address.port : port;
-  return {
-    server,
-    url: `http://127.0.0.1:${actualPort}`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
+  return { server, url, close };
 }

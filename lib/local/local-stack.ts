@@ -1,5 +1,6 @@
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { App } from '../core/app.js';
 import type { Logger } from '../core/logger.js';
@@ -61,8 +62,8 @@ export async function startLocalStack(app: App, options: LocalStackOptions = {})
   const emulators: RunningEmulator[] = [];
   try {
     const [dynamo, sqsS3] = await Promise.all([
-      startDynamoDbLocal(options.dataDir ? { dbPath: join(options.dataDir, 'dynamodb') } : {}),
-      startSqsS3Local(options.dataDir ? { dataDir: join(options.dataDir, 's3') } : {}),
+      startDynamoDbLocal(options.dataDir ? { dbPath: privateFolder(join(options.dataDir, 'dynamodb')) } : {}),
+      startSqsS3Local(options.dataDir ? { dataDir: privateFolder(join(options.dataDir, 's3')) } : {}),
     ]);
     emulators.push(dynamo, sqsS3);
     const maxReceiveCount = options.maxReceiveCount ?? 10;
@@ -117,6 +118,13 @@ export async function startLocalStack(app: App, options: LocalStackOptions = {})
     await Promise.allSettled(emulators.map((emulator) => emulator.stop()));
     throw error;
   }
+}
+
+/** Creates `folder` for this user only, or makes it so: the table and the payloads are nobody else's to read. */
+function privateFolder(folder: string): string {
+  mkdirSync(folder, { recursive: true, mode: 0o700 });
+  if (process.platform !== 'win32' && (statSync(folder).mode & 0o077) !== 0) chmodSync(folder, 0o700);
+  return folder;
 }
 
 async function createQueues(sqs: SQSClient, maxReceiveCount: number, visibilityTimeout: number): Promise<AwsRuntimeConfig['queues']> {

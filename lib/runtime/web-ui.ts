@@ -91,7 +91,9 @@ function h(tag, attrs, ...children) {
 
 async function api(method, path, body) {
   const init = { method, headers: { accept: 'application/json' } };
-  if (body !== undefined) { init.headers['content-type'] = 'application/json'; init.body = JSON.stringify(body); }
+  // The local server and perdure ui refuse a write without this type, empty or not: no other site can send it.
+  if (method !== 'GET') init.headers['content-type'] = 'application/json';
+  if (body !== undefined) init.body = JSON.stringify(body);
   const response = await fetch(base + path, init);
   const text = await response.text();
   let data;

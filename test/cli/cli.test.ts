@@ -2,6 +2,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createExampleApp } from '../../functions/example-app.js';
@@ -12,6 +14,7 @@ import { silentLogger } from '../../lib/index.js';
 import { serveHttpApi } from '../../lib/local/http-server.js';
 import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.js';
 import { HttpApi } from '../../lib/runtime/http-api.js';
+import { rawExchange, rawRequest } from '../local/raw-http.js';
 
 interface Run {
   code: number;
@@ -171,25 +174,23 @@ describe('the perdure CLI against the local stack', () => {
     expect(run.err).toMatch(message);
   });
 
-  it('perdure ui serves the web view and forwards its API calls, to this origin only', async () => {
+  it('perdure ui serves the web view and forwards its API calls to the browser that opened its address', async () => {
     const proxy = await serveUiProxy(new ApiClient({ endpoint: http.url }), 0);
     try {
-      const page = await fetch(`${proxy.url}/ui`);
+      expect(proxy.openUrl).toMatch(new RegExp(`^${proxy.url}/ui\\?key=[A-Za-z0-9_-]{43}$`));
+      const opened = await rawRequest(proxy.openUrl, 'GET', { 'sec-fetch-site': 'none' });
+      expect(opened.status).toBe(303);
+      expect(opened.headers.location).toBe('/ui');
+      const cookie = String(opened.headers['set-cookie']);
+      expect(cookie).toMatch(new RegExp(`^perdure-ui-${new URL(proxy.url).port}=[A-Za-z0-9_-]{43}; HttpOnly; SameSite=Strict; Path=/$`));
+      const withCookie = { cookie: cookie.split(';')[0]! };
+      const page = await rawRequest(`${proxy.url}/ui`, 'GET', withCookie);
       expect(page.status).toBe(200);
-      expect(page.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
-      expect(await page.text()).toMatch(/<html/i);
-      const listed = (await (await fetch(`${proxy.url}/instances?status=Completed&name=order`)).json()) as { instances: { instanceId: string }[] };
-      expect(listed.instances.map((i) => i.instanceId)).toContain('cli-order');
-      const missing = await fetch(`${proxy.url}/instances/nope`);
-      expect(missing.status).toBe(404);
-      const crossSite = await fetch(`${proxy.url}/instances/cli-order/terminate`, { method: 'POST', headers: { origin: 'https://evil.example' } });
-      expect(crossSite.status).toBe(403);
-      const { request } = await import('node:http');
-      const rebound = await new Promise<number>((resolve, reject) => {
-        const { port } = new URL(proxy.url);
-        request({ host: '127.0.0.1', port, path: '/instances', headers: { host: `attacker.example:${port}` } }, (response) => resolve(response.statusCode!)).on('error', reject).end();
-      });
-      expect(rebound).toBe(403);
+      expect(page.headers['content-security-policy']).toMatch(/default-src 'none'/);
+      expect(page.body).toMatch(/<html/i);
+      const listed = await rawRequest(`${proxy.url}/instances?status=Completed&name=order`, 'GET', withCookie);
+      expect((JSON.parse(listed.body) as { instances: { instanceId: string }[] }).instances.map((i) => i.instanceId)).toContain('cli-order');
+      expect((await rawRequest(`${proxy.url}/instances/nope`, 'GET', withCookie)).status).toBe(404);
     } finally {
       await proxy.close();
     }
@@ -210,6 +211,72 @@ describe('the perdure CLI against the local stack', () => {
     expect(stdout).toMatch(/^Usage: perdure <command>/);
     const failed = await run(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', 'status', 'x', '--endpoint', 'http://127.0.0.1:9']).catch((error: { code: number; stderr: string }) => error);
     expect(failed).toMatchObject({ code: 1, stderr: expect.stringMatching(/Cannot reach the Perdure API/) });
+  });
+});
+
+describe('perdure ui against requests not from the browser that opened it', () => {
+  const forwarded: string[] = [];
+  let upstream: Server;
+  let proxy: Awaited<ReturnType<typeof serveUiProxy>>;
+  let port: number;
+  let cookie: string;
+
+  beforeAll(async () => {
+    // A stand-in for the deployed API that records what reached it.
+    upstream = createServer((request, response) => {
+      forwarded.push(`${request.method} ${request.url}`);
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{"instances":[]}');
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    proxy = await serveUiProxy(new ApiClient({ endpoint: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` }), 0);
+    port = Number(new URL(proxy.url).port);
+    cookie = String((await rawRequest(proxy.openUrl, 'GET')).headers['set-cookie']).split(';')[0]!;
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    upstream?.close();
+  });
+
+  it('forwards a request from its own page, with the cookie', async () => {
+    forwarded.length = 0;
+    const own = await rawRequest(`${proxy.url}/instances/o-1/terminate`, 'POST', { cookie, origin: proxy.url, 'sec-fetch-site': 'same-origin', 'content-type': 'application/json' }, '{}');
+    expect(own.status).toBe(200);
+    expect(forwarded).toEqual(['POST /instances/o-1/terminate']);
+  });
+
+  it('is not locked out by a cookie of the same name that a page on another port set first', async () => {
+    forwarded.length = 0;
+    const tossed = await rawRequest(`${proxy.url}/instances`, 'GET', { cookie: `perdure-ui-${port}=tossed; ${cookie}` });
+    expect(tossed.status).toBe(200);
+    expect(forwarded).toEqual(['GET /instances']);
+  });
+
+  it.each([
+    ['a read without the cookie (another local user or process)', 'GET', '/instances?payloads=true', {}],
+    ['a write without the cookie', 'POST', '/instances/o-1/terminate', { 'content-type': 'application/json' }],
+    ['the page without the cookie', 'GET', '/ui', {}],
+    ['a cookie with another key', 'GET', '/instances', { cookie: 'COOKIE_NAME=not-the-key' }],
+    ['the address with another key', 'GET', '/ui?key=not-the-key', {}],
+    ['an image on another site (Sec-Fetch-Site: cross-site), with the cookie', 'GET', '/instances?payloads=true', { cookie: 'COOKIE', 'sec-fetch-site': 'cross-site' }],
+    ['a page on another port of 127.0.0.1 (same-site: it is sent the cookie)', 'GET', '/instances', { cookie: 'COOKIE', 'sec-fetch-site': 'same-site' }],
+    ['a form post from another site, with the cookie', 'POST', '/instances/o-1/terminate', { cookie: 'COOKIE', origin: 'https://evil.example', 'content-type': 'application/x-www-form-urlencoded' }],
+    ['a write without Content-Type: application/json, with the cookie', 'POST', '/instances/o-1/terminate', { cookie: 'COOKIE' }],
+    ['a rebound host name, with the cookie', 'GET', '/instances', { cookie: 'COOKIE', host: 'attacker.example:PORT' }],
+  ])('refuses %s and forwards nothing', async (_what, method, path, headers: Record<string, string>) => {
+    forwarded.length = 0;
+    const filled = Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, value.replace('COOKIE_NAME', `perdure-ui-${port}`).replace('COOKIE', cookie).replace('PORT', String(port))]));
+    const response = await rawRequest(`${proxy.url}${path}`, method, filled);
+    expect(response.status).toBeGreaterThanOrEqual(400);
+    expect(response.status).toBeLessThan(500);
+    expect((JSON.parse(response.body) as { error: { message: string } }).error.message).toMatch(/perdure ui|refused|answers only|Content-Type: application\/json/);
+    expect(forwarded).toEqual([]);
+  });
+
+  it('refuses an absolute request target, which could point the signed request elsewhere', async () => {
+    forwarded.length = 0;
+    const { status } = await rawExchange(port, `GET http://evil.example/instances HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nCookie: ${cookie}\r\nConnection: close\r\n\r\n`);
+    expect(status).toBe(400);
+    expect(forwarded).toEqual([]);
   });
 });
 

@@ -1,6 +1,6 @@
 import { GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -101,6 +101,10 @@ describe('AWS runtime on the embedded local stack', () => {
     expect(objects.Contents?.length).toBeGreaterThanOrEqual(1);
     const items = await stack.runtime.clients.dynamodb.send(new QueryCommand({ TableName: stack.config.tableName, KeyConditionExpression: 'PK = :pk', ExpressionAttributeValues: { ':pk': { S: 'I#order-o-9' } } }));
     for (const item of items.Items ?? []) expect(JSON.stringify(item).length).toBeLessThan(100_000);
+  });
+
+  it.skipIf(process.platform === 'win32')('keeps the table and the payloads in folders only their user may open', () => {
+    for (const folder of ['dynamodb', 's3']) expect(statSync(join(dataDir, folder)).mode & 0o077).toBe(0);
   });
 
   it('round-trips a 5 MB input and a 1 MB activity result through S3, intact', async () => {

@@ -28,8 +28,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTable, TABLE_SCHEMA } from '../../lib/aws/table.js';
 import { startDynamoDbLocal, type RunningEmulator } from '../../lib/local/dynamodb-local.js';
 import { startSqsS3Local } from '../../lib/local/sqs-s3-local.js';
+import { rawRequest } from './raw-http.js';
 
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+/** An Authorization header of the shape DynamoDB Local checks (it does not verify signatures). */
+const SIGNED = 'AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0000';
 const region = 'us-east-1';
 const TABLE = 'perdure-test';
 
@@ -129,6 +132,19 @@ describe('DynamoDB Local (embedded)', () => {
     expect(await tryConnect('127.0.0.1', dynamo.port)).toBe('connected');
   });
 
+  it('refuses a request under another Host name (DNS rebinding) or from a browser, before DynamoDB Local reads it', async () => {
+    const listTables = (headers: Record<string, string>) =>
+      rawRequest(dynamo.endpoint, 'POST', { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'DynamoDB_20120810.ListTables', authorization: SIGNED, ...headers }, '{}');
+    expect((await listTables({})).status).toBe(200);
+    expect((await listTables({ host: `localhost:${dynamo.port}` })).status).toBe(200);
+    const foreign: Record<string, string>[] = [{ host: `rebind.attacker.example:${dynamo.port}` }, { host: '127.0.0.1:1' }, { origin: 'http://evil.example' }, { 'sec-fetch-site': 'same-site' }];
+    for (const headers of foreign) {
+      const refused = await listTables(headers);
+      expect(refused.status).toBe(403);
+      expect(refused.body).not.toContain(TABLE);
+    }
+  });
+
   it('keeps its tables and items on disk (dbPath) across a stop and a start', async () => {
     const port = dynamo.port;
     client.destroy();
@@ -139,6 +155,29 @@ describe('DynamoDB Local (embedded)', () => {
     client = connectClient();
     expect((await client.send(new ListTablesCommand({}))).TableNames).toContain(TABLE);
     expect((await client.send(new GetItemCommand({ TableName: TABLE, Key: { PK: { S: 'a' }, SK: { S: 'META' } } }))).Item?.revision).toEqual({ N: '1' });
+  });
+});
+
+describe('DynamoDB Local and the temporary folder', () => {
+  it('leaves nothing in the system temporary folder after a start and a stop', async () => {
+    // The JVM ignores TMPDIR: JAVA_TOOL_OPTIONS points its default temporary folder at the same fresh folder.
+    const systemTmp = mkdtempSync(join(tmpdir(), 'perdure-system-tmp-'));
+    const saved = { TMPDIR: process.env.TMPDIR, JAVA_TOOL_OPTIONS: process.env.JAVA_TOOL_OPTIONS };
+    Object.assign(process.env, { TMPDIR: systemTmp, JAVA_TOOL_OPTIONS: `-Djava.io.tmpdir=${systemTmp}` });
+    try {
+      const dynamo = await startDynamoDbLocal();
+      const client = new DynamoDBClient({ endpoint: dynamo.endpoint, region, credentials, maxAttempts: 1 });
+      await ensureTable(client, TABLE); // SQLite is loaded and used
+      client.destroy();
+      await dynamo.stop();
+      expect(readdirSync(systemTmp)).toEqual([]);
+    } finally {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      rmSync(systemTmp, { recursive: true, force: true });
+    }
   });
 });
 
@@ -266,6 +305,24 @@ describe('fauxqs SQS and S3 (embedded)', () => {
     expect(readdirSync(legacyDir).every((name) => /^[0-9a-f]{64}(\.json)?$/.test(name))).toBe(true);
     // Queues are in memory only.
     await expect(sqs.send(new GetQueueAttributesCommand({ QueueUrl: `${emulator.endpoint}/000000000000/timers`, AttributeNames: ['QueueArn'] }))).rejects.toThrow();
+  });
+
+  it('refuses a request under another Host name (DNS rebinding, virtual-hosted buckets) or from a browser, on S3 and SQS', async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: 'payloads' }));
+    await s3.send(new PutObjectCommand({ Bucket: 'payloads', Key: 'payloads/i-9/secret', Body: 'the payload' }));
+    const port = emulator.port;
+    const refused = [
+      await rawRequest(`${emulator.endpoint}/payloads/payloads/i-9/secret`, 'GET', { host: `rebind.attacker.example:${port}` }),
+      await rawRequest(`${emulator.endpoint}/payloads/i-9/secret`, 'GET', { host: `payloads.attacker.example:${port}` }),
+      await rawRequest(`${emulator.endpoint}/payloads/payloads/i-9/secret`, 'GET', { 'sec-fetch-site': 'cross-site' }),
+      await rawRequest(`${emulator.endpoint}/payloads`, 'POST', { origin: 'http://evil.example', 'content-type': 'text/plain' }, '<Delete><Object><Key>payloads/i-9/secret</Key></Object></Delete>'),
+      await rawRequest(`${emulator.endpoint}/`, 'POST', { origin: 'http://evil.example', 'content-type': 'application/x-www-form-urlencoded' }, 'Action=ListQueues'),
+    ];
+    for (const response of refused) {
+      expect(response.status).toBe(403);
+      expect(response.body).not.toContain('the payload');
+    }
+    expect((await getBytes('payloads', 'payloads/i-9/secret')).toString()).toBe('the payload');
   });
 
   it.runIf(externalAddress)(`listens on 127.0.0.1 only (refused on ${externalAddress})`, async () => {

@@ -1,6 +1,6 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,8 @@ import { silentLogger, type HistoryEvent } from '../../lib/index.js';
 import { serveHttpApi } from '../../lib/local/http-server.js';
 import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.js';
 import { HttpApi } from '../../lib/runtime/http-api.js';
+import { ApiClient } from '../../lib/cli/api-client.js';
+import { serveUiProxy } from '../../lib/cli/ui-proxy.js';
 
 /**
  * The web view (GET /ui) end to end: the example app on the embedded local stack, the page in a real
@@ -202,6 +204,83 @@ describe.skipIf(!runnable)('web view (GET /ui) in Chromium on the local stack', 
     expect(await page.getByTestId('instance-error').textContent()).toBe("TypeError: Cannot read properties of undefined (reading 'approved')");
     expect(await page.locator('[data-testid=timeline-row][data-kind=execution]').getAttribute('data-state')).toBe('failed');
     expect(await page.getByRole('button', { name: 'Terminate' }).isDisabled()).toBe(true);
+  });
+
+  /**
+   * What a page on another port of 127.0.0.1 tries against `target` (the local API or perdure ui): form
+   * posts (one into each frame, so that none cancels another), no-cors fetches, a beacon and images.
+   */
+  const attackPage = (target: string) => `<!doctype html><html><body>
+<iframe name="f1"></iframe><iframe name="f2"></iframe><iframe name="f3"></iframe>
+<form id="approve" method="POST" target="f1" enctype="text/plain" action="${target}/instances/order-1003/events/approval"><input name='{"approved":true,"x":"' value='"}'></form>
+<form id="terminate" method="POST" target="f2" action="${target}/instances/order-1004/terminate"></form>
+<form id="start" method="POST" target="f3" enctype="text/plain" action="${target}/orchestrations/order?instanceId=evil-1"><input name='{"orderId":"evil","x":"' value='"}'></form>
+<img src="${target}/instances?payloads=true"><img src="${target}/instances/order-1003">
+<script>
+for (const form of document.forms) form.submit();
+fetch('${target}/instances/order-1003/events/approval', { method: 'POST', mode: 'no-cors', body: '{"approved":true}' });
+fetch('${target}/instances/order-1004/terminate', { method: 'POST', mode: 'no-cors' });
+navigator.sendBeacon('${target}/instances/order-1004/suspend', '{}');
+</script></body></html>`;
+  const ATTACK_REQUESTS = 8;
+
+  /**
+   * Opens the attack page on a server of its own (another port of 127.0.0.1) and returns the status the
+   * target's server answered to each request the page made. (The browser hides most of them from the
+   * page, and from playwright too: the same-origin resource policy blocks the response.)
+   */
+  const attack = async (target: string, targetServer: Server): Promise<number[]> => {
+    const attacker = createServer((_request, response) => void response.writeHead(200, { 'content-type': 'text/html' }).end(attackPage(target)));
+    await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+    const attackerPage = await browser.newPage();
+    const statuses: number[] = [];
+    let answered = () => {};
+    const all = new Promise<void>((resolve) => (answered = resolve));
+    const record = (_request: IncomingMessage, response: ServerResponse) =>
+      response.once('finish', () => {
+        statuses.push(response.statusCode);
+        if (statuses.length === ATTACK_REQUESTS) answered();
+      });
+    targetServer.on('request', record);
+    try {
+      await attackerPage.goto(`http://127.0.0.1:${(attacker.address() as AddressInfo).port}/attack`);
+      await all;
+      return statuses;
+    } finally {
+      targetServer.off('request', record);
+      await attackerPage.close();
+      await new Promise((resolve) => attacker.close(resolve));
+    }
+  };
+
+  /** What an attack could change: the instances and the histories of the two waiting orders. */
+  const written = async () => ({
+    instances: (await stack.runtime.client.list({ limit: 100 })).instances.map((i) => [i.instanceId, i.status]),
+    histories: await Promise.all(['order-1003', 'order-1004'].map((id) => stack.runtime.client.getHistory(id))),
+  });
+
+  it('refuses every request a page on another port of 127.0.0.1 makes to the local API (forms, no-cors fetches, a beacon, images), and nothing is written', async () => {
+    const before = await written();
+    const statuses = await attack(http.url, http.server);
+    expect(statuses.sort()).toEqual([403, 403, 403, 403, 403, 403, 403, 403]);
+    expect(await written()).toEqual(before);
+  });
+
+  it('perdure ui: the browser that opened its address uses the view; a page on another port gets nothing forwarded, cookie or not', async () => {
+    const proxy = await serveUiProxy(new ApiClient({ endpoint: http.url }), 0);
+    try {
+      await page.goto(proxy.openUrl);
+      expect(page.url()).toBe(`${proxy.url}/ui`);
+      await poll(listedIds).toEqual(expect.arrayContaining(['order-1001', 'order-1002', 'order-1003', 'order-1004']));
+      expect(await page.evaluate(() => (globalThis as unknown as { document: { cookie: string } }).document.cookie)).toBe(''); // HttpOnly: the page's script cannot read the key
+
+      const before = await written();
+      const statuses = await attack(proxy.url, proxy.server);
+      expect(statuses.sort()).toEqual([403, 403, 403, 403, 403, 403, 403, 403]);
+      expect(await written()).toEqual(before);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('raises an event and terminates an instance from its page, showing payloads as text', async () => {
