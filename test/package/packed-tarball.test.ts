@@ -143,6 +143,10 @@ describe('the packed package, installed into a fresh app', () => {
   });
 
   it('lints orchestration code with perdure/eslint: Date.now() in the orchestration, not in the activity', async () => {
+    expect(JSON.parse(await node(app, 'build/eslint-plugin.js'))).toEqual({
+      rules: ['deterministic-orchestrations'],
+      recommended: { 'perdure/deterministic-orchestrations': 'error' },
+    });
     const eslint = join(app, 'node_modules', '.bin', 'eslint');
     const linted = await run(eslint, ['--format', 'json', 'orchestrations.js'], app);
     expect(linted.code).toBe(1);
