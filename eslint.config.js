@@ -3,7 +3,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'cdk.out/', 'node_modules/', '.perdure/', 'coverage/', 'scratch/'] },
+  // test/package/consumer is a separate app, compiled and linted by the packed-package test against the tarball.
+  { ignores: ['dist/', 'cdk.out/', 'node_modules/', '.perdure/', 'coverage/', 'scratch/', 'test/package/consumer/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * `perdure`: the operator's command line. It talks to the HTTP API: `npm start`'s local stack by default,
  * a deployed stack with --endpoint (requests signed with your AWS credentials, or a --token).
@@ -112,21 +111,4 @@ export async function runCli(argv: string[], io: CliIo, env: Record<string, stri
 function checkAuth(auth: string | undefined): AuthMode | undefined {
   if (auth === undefined || auth === 'none' || auth === 'iam' || auth === 'token') return auth;
   throw new CliError(`--auth must be none, iam or token, got ${JSON.stringify(auth)}.`);
-}
-
-const invokedDirectly = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').pop()!.replace(/\.ts$/, '') + (import.meta.url.endsWith('.ts') ? '.ts' : '.js'));
-if (invokedDirectly) {
-  const progress = process.stderr.isTTY ? (text: string) => process.stderr.write(`\r${text}`) : undefined;
-  const io: CliIo = {
-    out: (text) => process.stdout.write(`${text}\n`),
-    err: (text) => process.stderr.write(`${progress ? '\n' : ''}${text}\n`),
-    ...(progress ? { progress } : {}),
-  };
-  runCli(process.argv.slice(2), io).then(
-    (code) => (process.exitCode = code),
-    (error: unknown) => {
-      process.stderr.write(`perdure: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
-      process.exitCode = 1;
-    },
-  );
 }

@@ -207,9 +207,9 @@ describe('the perdure CLI against the local stack', () => {
 
   it('runs as a program: exit codes and streams', async () => {
     const run = promisify(execFile);
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', '--help']);
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'lib/cli/bin.ts', '--help']);
     expect(stdout).toMatch(/^Usage: perdure <command>/);
-    const failed = await run(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', 'status', 'x', '--endpoint', 'http://127.0.0.1:9']).catch((error: { code: number; stderr: string }) => error);
+    const failed = await run(process.execPath, ['--import', 'tsx', 'lib/cli/bin.ts', 'status', 'x', '--endpoint', 'http://127.0.0.1:9']).catch((error: { code: number; stderr: string }) => error);
     expect(failed).toMatchObject({ code: 1, stderr: expect.stringMatching(/Cannot reach the Perdure API/) });
   });
 });

@@ -1,0 +1,3 @@
+import perdure from 'perdure/eslint';
+
+export default [perdure.configs.recommended];
