@@ -14,6 +14,8 @@ export type {
   OrchestrationContext,
   OrchestrationFunction,
   OrchestrationOptions,
+  StepFunction,
+  StepOptions,
   SubOrchestrationOptions,
   WaitForEventOptions,
 } from './core/types.js';
@@ -26,6 +28,7 @@ export {
   NonDeterminismError,
   DeterminismViolationError,
   ActivityFailedError,
+  StepFailedError,
   SubOrchestrationFailedError,
   TimeoutError,
   PoisonMessageError,

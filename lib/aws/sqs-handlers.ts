@@ -75,6 +75,7 @@ export class QueueHandlers {
             redelivered: group.some(redelivered),
             messages: doorbells.flatMap((doorbell) => doorbell.messages ?? []),
             runInline: doorbells.some((doorbell) => doorbell.runInline),
+            carriedOnly: doorbells.every((doorbell) => (doorbell.messages?.length ?? 0) > 0),
             deadline: context.deadline,
           });
         } catch (error) {

@@ -5,7 +5,7 @@ import { ActivityFailedError, describeValue, StepFailedError, SubOrchestrationFa
 import { childLogger, type Logger } from './logger.js';
 import { validateEventName, validateInstanceId, validateName, validateOperationName } from './names.js';
 import { toJsonPayload } from './payload.js';
-import type { OrchestrationExecutor, StepCode, TaskFailure } from './replay.js';
+import { TaskFailure, type OrchestrationExecutor, type StepCode } from './replay.js';
 import { nextRetryDelay, resolveRetryPolicy, NO_RETRY, type ResolvedRetryPolicy } from './retry-policy.js';
 import type {
   CallActivityOptions,
@@ -120,7 +120,9 @@ export class OrchestrationContextImpl implements OrchestrationContext {
           return { type: 'ActivityScheduled', taskId, name, input, attempt, idempotencyKey, ...(step ? { step: true as const } : {}) };
         }, step)) as T;
       } catch (thrown) {
-        const failure = (thrown as TaskFailure).failure;
+        // Only a recorded failure is the call's; anything else (a durable call inside a step) is the code's own.
+        if (!(thrown instanceof TaskFailure)) throw thrown;
+        const failure = thrown.failure;
         const delay = nextRetryDelay(policy, attempt, failure);
         if (delay === undefined) throw step ? new StepFailedError(name, attempt, failure) : new ActivityFailedError(name, attempt, failure);
         await this.timer(delay, 'retry');
@@ -152,7 +154,8 @@ export class OrchestrationContextImpl implements OrchestrationContext {
         return { type: 'SubOrchestrationScheduled', taskId, name, version, instanceId: childId, input: payload };
       })) as T;
     } catch (thrown) {
-      throw new SubOrchestrationFailedError(name, childId, (thrown as TaskFailure).failure);
+      if (!(thrown instanceof TaskFailure)) throw thrown;
+      throw new SubOrchestrationFailedError(name, childId, thrown.failure);
     }
   }
 

@@ -144,6 +144,11 @@ export class OrchestrationExecutor implements GuardedExecution {
     return decisions;
   }
 
+  /** True once the code has made the call at this position (replayed or new). */
+  knowsTask(taskId: number): boolean {
+    return taskId < this.nextTaskId;
+  }
+
   /** False for a completion history already holds (a duplicate delivery) or of a call never made. */
   expectsCompletion(taskId: number): boolean {
     return taskId < this.nextTaskId && !this.settled.has(taskId);

@@ -62,6 +62,11 @@ export interface StepOptions {
   messages?: InboxMessage[];
   /** The doorbell hands over the instance's outstanding inline calls. */
   runInline?: boolean;
+  /**
+   * Every doorbell of the batch carried its messages (none rang for a stored one): a warm executor may then
+   * apply them without reading the instance, the history chain's condition guarding its append.
+   */
+  carriedOnly?: boolean;
   /** When this invocation ends at the latest (ms since the epoch, real time), e.g. Lambda's remaining time. */
   deadline?: number;
 }
@@ -95,12 +100,15 @@ class Invocation {
   stepMarker = false;
   /** Take the outstanding inline calls at the next load (a hand-over, a resume, a recovery). */
   takeOver: 'inline' | 'steps' | undefined;
+  /** The next step may skip its read (see `StepOptions.carriedOnly`); a conflict takes that back. */
+  maySkipRead: boolean;
   readonly deadline: number | undefined;
   readonly startedAt = Date.now();
 
   constructor(options: StepOptions) {
     for (const message of options.messages ?? []) this.carried.set(message.messageId, message);
     this.takeOver = options.runInline ? 'inline' : undefined;
+    this.maySkipRead = options.carriedOnly === true && this.carried.size > 0 && !options.redelivered && !options.runInline;
     this.deadline = options.deadline;
   }
 
@@ -137,7 +145,8 @@ export class OrchestrationWorker {
   constructor(private readonly deps: WorkerDependencies) {
     this.cache = new ExecutorCache(deps.executorCacheSize ?? 500);
     this.poisonAfterCrashes = deps.poisonAfterCrashes ?? 3;
-    this.inline = { activities: true, maxStepsPerInvocation: 100, concurrency: 32, ...deps.inline };
+    const given = Object.fromEntries(Object.entries(deps.inline ?? {}).filter(([, value]) => value !== undefined));
+    this.inline = { activities: true, maxStepsPerInvocation: 100, concurrency: 32, ...given };
   }
 
   /**
@@ -152,6 +161,7 @@ export class OrchestrationWorker {
       for (let attempt = 1; ; attempt++) {
         result = await this.tryStep(instanceId, invocation, repair);
         repair = false;
+        if (result === 'conflict') invocation.maySkipRead = false;
         if ((result !== 'conflict' && result !== 'repaired') || attempt >= MAX_CONFLICT_RETRIES) break;
       }
       await this.endStepMarker(instanceId, invocation);
@@ -174,7 +184,12 @@ export class OrchestrationWorker {
   private async tryStep(instanceId: string, invocation: Invocation, repair: boolean): Promise<StepResult> {
     const { store, clock } = this.deps;
     const cached = this.cache.take(instanceId);
-    const state = await store.loadStep(instanceId, cached && { generation: cached.generation, eventId: cached.lastEventId, incarnation: cached.incarnation });
+    // A warm executor of a running instance applies carried results without a read: a commit that finds
+    // the chain moved on (another writer) is a conflict, and the next attempt reads.
+    const skipRead = invocation.maySkipRead && cached?.instance?.status === 'Running';
+    const state = skipRead
+      ? { instance: { ...cached.instance! }, history: [], afterEventId: cached.lastEventId, inbox: [] }
+      : await store.loadStep(instanceId, cached && { generation: cached.generation, eventId: cached.lastEventId, incarnation: cached.incarnation });
     if (!state) {
       invocation.carried.clear();
       return 'missing';
@@ -204,6 +219,11 @@ export class OrchestrationWorker {
       return this.quarantineOrRethrow(instance, error);
     }
     const live: Live = { instance, executor, clean: true };
+    if (skipRead && [...invocation.carried.values()].some((message) => 'taskId' in message.event && !executor.knowsTask(message.event.taskId))) {
+      // The warm executor has not seen the call a result is for: another worker moved the history on. Read it.
+      invocation.maySkipRead = false;
+      return 'conflict';
+    }
     this.takeOver(live, invocation);
 
     const applied = sorted.apply.filter((event) => !('taskId' in event) || executor.expectsCompletion(event.taskId));
@@ -223,7 +243,7 @@ export class OrchestrationWorker {
     else await this.endStepMarker(instanceId, invocation);
     const inlineResult = await this.runInline(live, invocation);
     if (live.clean && !isTerminal(live.instance.status) && live.instance.generation === instance.generation) {
-      this.cache.put(instanceId, { executor: live.executor, generation: live.instance.generation, lastEventId: live.instance.lastEventId, incarnation: live.instance.incarnation });
+      this.cache.put(instanceId, { executor: live.executor, generation: live.instance.generation, lastEventId: live.instance.lastEventId, incarnation: live.instance.incarnation, instance: live.instance });
     }
     return inlineResult ?? (result === 'idle' && invocation.inlineSteps > 0 ? 'stepped' : result);
   }
@@ -418,7 +438,8 @@ export class OrchestrationWorker {
     const event = call.event;
     const spec = { instanceId: instance.instanceId, taskId: call.taskId, name: event.name, attempt: event.attempt, idempotencyKey: event.idempotencyKey, logger: this.deps.logger };
     if (event.step) {
-      const timeoutMs = Math.max(1_000, Math.min(call.step?.timeoutMs ?? 60_000, invocation.remaining()));
+      // The step's own timeout, cut to what is left of the invocation (never below a second: a run needs a chance).
+      const timeoutMs = Math.min(call.step?.timeoutMs ?? 60_000, Math.max(1_000, invocation.remaining()));
       if (invocation.recovering.has(call.taskId)) {
         invocation.recovering.delete(call.taskId);
         const now = Date.now();
