@@ -114,7 +114,12 @@ export function meterCapacity(client: DynamoDBClient): CapacityMeter {
         else if (op === 'UpdateItem') update(input);
         else if (op === 'DeleteItem') touch(input.Key, 1, true);
         else if (op === 'BatchWriteItem') {
-          for (const requests of Object.values<any[]>(input.RequestItems)) for (const r of requests) r.PutRequest ? write(r.PutRequest.Item, 1) : touch(r.DeleteRequest.Key, 1, true);
+          for (const requests of Object.values<any[]>(input.RequestItems)) {
+            for (const r of requests) {
+              if (r.PutRequest) write(r.PutRequest.Item, 1);
+              else touch(r.DeleteRequest.Key, 1, true);
+            }
+          }
         } else if (result && (op === 'Query' || op === 'GetItem')) {
           const items: Item[] = op === 'Query' ? (result.output.Items ?? []) : result.output.Item ? [result.output.Item] : [];
           const bytes = items.reduce((sum, item) => sum + itemBytes(item), 0);
