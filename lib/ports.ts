@@ -180,6 +180,11 @@ export interface ActivityTask {
   input: unknown;
   attempt: number;
   idempotencyKey: string;
+  /**
+   * The instance had no other call in flight when this one was sent: the worker that runs it may commit
+   * its result as the instance's next step itself, instead of sending it back through the doorbell.
+   */
+  solo?: boolean;
 }
 
 /** A durable timer. */
@@ -196,6 +201,8 @@ export interface Doorbell {
   messages?: InboxMessage[];
   /** Hands the instance's outstanding inline calls to the step this doorbell starts (the last invocation ran out of time). */
   runInline?: boolean;
+  /** A step may have died between its commit and its dispatch: re-dispatch the outstanding work first, as for a redelivered doorbell. */
+  repair?: boolean;
 }
 
 /** Carries work between steps: doorbells that wake an instance, activity tasks, timers. */

@@ -131,7 +131,11 @@ export class TestEnvironment {
       ? { ...deps, store: withFaults<InstanceStore>(this.store, faults, 'store', STORE_METHODS), queues: faultyQueues(this.queues, faults), crash: faults.crashHook }
       : deps;
     this.orchestrations = new OrchestrationWorker({ ...workerDeps, executorCacheSize: options.executorCacheSize, inline: options.inline, poisonAfterCrashes: options.poisonAfterCrashes });
-    this.tasks = new TaskWorker({ ...workerDeps, poisonAfterCrashes: options.poisonAfterCrashes });
+    this.tasks = new TaskWorker({
+      ...workerDeps,
+      poisonAfterCrashes: options.poisonAfterCrashes,
+      stepInstance: (instanceId, message, deadline) => this.orchestrations.step(instanceId, { messages: [message], carriedOnly: true, deadline }),
+    });
     this.queues.attach({
       step: (instanceId, options) => this.orchestrations.step(instanceId, options),
       runActivity: (task, delivery) => this.tasks.runActivity(task, delivery),

@@ -15,6 +15,8 @@ interface PendingDoorbells {
   runInline: boolean;
   /** One of the doorbells carried nothing: it rang for a stored message. */
   plain: boolean;
+  /** One of the doorbells asked for a repair. */
+  repair: boolean;
 }
 
 const MAX_REAL_DELAY = 2_147_483_647;
@@ -71,10 +73,11 @@ export class MemoryWorkQueues implements WorkQueues {
       pending.messages.push(...messages);
       pending.runInline ||= doorbell.runInline === true;
       pending.plain ||= messages.length === 0;
+      pending.repair ||= doorbell.repair === true;
       if (pending.state === 'running') pending.state = 'again';
       return;
     }
-    this.doorbells.set(instanceId, { state: 'queued', messages, runInline: doorbell.runInline === true, plain: messages.length === 0 });
+    this.doorbells.set(instanceId, { state: 'queued', messages, runInline: doorbell.runInline === true, plain: messages.length === 0, repair: doorbell.repair === true });
     this.run(`step of ${instanceId}`, () => this.runDoorbell(instanceId));
   }
 
@@ -119,11 +122,11 @@ export class MemoryWorkQueues implements WorkQueues {
 
   private async runDoorbell(instanceId: string, redelivered = false): Promise<void> {
     const pending = this.doorbells.get(instanceId)!;
-    const { messages, runInline, plain } = pending;
-    Object.assign(pending, { state: 'running', messages: [], runInline: false, plain: false });
+    const { messages, runInline, plain, repair } = pending;
+    Object.assign(pending, { state: 'running', messages: [], runInline: false, plain: false, repair: false });
     let failed = false;
     try {
-      await this.handlers!.step(instanceId, { redelivered, messages, runInline, carriedOnly: !plain, deadline: this.deadline() });
+      await this.handlers!.step(instanceId, { redelivered: redelivered || repair, messages, runInline, carriedOnly: !plain, deadline: this.deadline() });
     } catch (error) {
       if (!this.redeliverFailures) throw error;
       failed = true;
@@ -132,6 +135,7 @@ export class MemoryWorkQueues implements WorkQueues {
       pending.messages.unshift(...messages);
       pending.runInline ||= runInline;
       pending.plain ||= plain;
+      pending.repair ||= repair;
     } finally {
       if (failed || pending.state === 'again') {
         pending.state = 'queued';

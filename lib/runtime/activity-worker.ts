@@ -2,7 +2,7 @@ import type { App, RegisteredActivity } from '../core/app.js';
 import { attemptKeys } from '../core/crash-evidence.js';
 import { PoisonMessageError, toFailureDetails } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { ActivityTask, Clock, InboxEvent, InstanceStore, TimerTask, WorkQueues } from '../ports.js';
+import type { ActivityTask, Clock, InboxEvent, InboxMessage, InstanceStore, TimerTask, WorkQueues } from '../ports.js';
 import { runAttempt } from './attempt.js';
 import { SimulatedCrash, type CrashHook } from './crash-points.js';
 import { messageIds } from './messages.js';
@@ -20,6 +20,12 @@ export interface TaskWorkerDependencies {
   poisonAfterCrashes?: number;
   /** Told of each task failed as poison, e.g. to keep it with the dead letters for operators. */
   onPoison?: (task: ActivityTask, reason: string) => Promise<void>;
+  /**
+   * Commits a result as the instance's next step in this invocation (the orchestration worker's `step`
+   * with the result carried). Used for a `solo` task, the instance's only call in flight: its result then
+   * needs no doorbell hop. A step that cannot apply it stores it in the inbox and rings itself.
+   */
+  stepInstance?: (instanceId: string, message: InboxMessage, deadline?: number) => Promise<unknown>;
 }
 
 /** How the queue delivered a task. */
@@ -51,18 +57,18 @@ export class TaskWorker {
       // Retrying cannot register the activity: fail the call at once.
       return this.finish(task, { type: 'ActivityFailed', taskId: task.taskId, error: { ...toFailureDetails(notFound), nonRetryable: true } });
     }
-    if (!delivery.redelivered) return this.run(task, activity);
+    if (!delivery.redelivered) return this.run(task, activity, delivery.deadline);
     const now = Date.now();
     const key = attemptKeys.activity(task.generation, task.taskId, task.attempt);
     const crashes = await this.deps.store.beginAttempt(task.instanceId, key, { position: 0, now, deadline: delivery.deadline ?? now + activity.timeoutMs });
     if (crashes >= this.poisonAfterCrashes) {
       const failure = poison(task, crashes);
-      await this.finish(task, failure);
+      await this.finish(task, failure, false);
       await this.deps.onPoison?.(task, failure.type === 'ActivityFailed' ? failure.error.message : 'poison');
       return;
     }
     try {
-      await this.run(task, activity);
+      await this.run(task, activity, false);
     } catch (error) {
       // An error this invocation caught (an S3 or SQS failure) is not a crash of the activity.
       if (!(error instanceof SimulatedCrash)) await this.deps.store.endAttempt(task.instanceId, key).catch(() => undefined);
@@ -70,7 +76,8 @@ export class TaskWorker {
     }
   }
 
-  private async run(task: ActivityTask, activity: RegisteredActivity): Promise<void> {
+  /** Runs the attempt and records its outcome; `deadline` is false on a redelivery (no stepping the instance here). */
+  private async run(task: ActivityTask, activity: RegisteredActivity, deadline?: number | false): Promise<void> {
     // Loading an offloaded input is infrastructure: when it fails the task is delivered again; it is not the activity failing.
     const input = this.deps.loadPayload ? await this.deps.loadPayload(task.input) : task.input;
     const outcome = await runAttempt((actx) => activity.fn(input as never, actx), {
@@ -83,17 +90,37 @@ export class TaskWorker {
       timeoutMs: activity.timeoutMs,
       logger: this.deps.logger,
     });
-    await this.finish(task, outcome);
+    await this.finish(task, outcome, deadline);
   }
 
   async fireTimer(timer: TimerTask): Promise<void> {
     await this.deliver(timer, messageIds.timer(timer.generation, timer.taskId), { type: 'TimerFired', taskId: timer.taskId });
   }
 
-  private async finish(task: ActivityTask, event: InboxEvent): Promise<void> {
+  /**
+   * Records the outcome. A solo task on its first delivery commits it as the instance's next step right
+   * here; otherwise (or when that fails) it rides the instance's doorbell. A redelivered task never steps
+   * the instance: a step that crashed its invocation would be taken for a crash of the activity.
+   */
+  private async finish(task: ActivityTask, event: InboxEvent, deadline?: number | false): Promise<void> {
     this.deps.crash?.('activity:before-record', task.instanceId);
-    await this.deliver(task, messageIds.activity(task.generation, task.taskId), event);
+    const message: InboxMessage = { messageId: messageIds.activity(task.generation, task.taskId), generation: task.generation, receivedAt: this.deps.clock.now(), event };
+    const stepped = task.solo && deadline !== false && this.deps.stepInstance ? await this.stepHere(task, message, deadline) : false;
+    // After a step here that failed, or a redelivery (a step here may have died), the doorbell asks for a repair:
+    // that step may have committed without dispatching what it decided.
+    if (!stepped) await this.deps.queues.ringDoorbell(task.instanceId, { messages: [message], ...(task.solo && this.deps.stepInstance ? { repair: true } : {}) });
     this.deps.crash?.('activity:before-ack', task.instanceId);
+  }
+
+  private async stepHere(task: ActivityTask, message: InboxMessage, deadline: number | undefined): Promise<boolean> {
+    try {
+      await this.deps.stepInstance!(task.instanceId, message, deadline);
+      return true;
+    } catch (error) {
+      if (error instanceof SimulatedCrash) throw error;
+      this.deps.logger.warn('could not commit the result in the activity invocation; sending it through the doorbell', { instanceId: task.instanceId, activity: task.name, error: (error as Error).message });
+      return false;
+    }
   }
 
   /** The result rides the instance's doorbell; the step stores it in the inbox if it cannot apply it yet. */

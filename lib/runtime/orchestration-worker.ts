@@ -486,7 +486,7 @@ export class OrchestrationWorker {
       else if (!event.step) toDispatch.push(event);
       else unowned.push(event);
     }
-    await this.dispatch(live.instance, toDispatch, generation, notifyParent);
+    await this.dispatch(live.instance, toDispatch, generation, notifyParent, running ? live.executor.openCalls().length : undefined);
     if (isTerminal(live.instance.status)) await this.runAfterEnd(live, unowned);
   }
 
@@ -508,15 +508,17 @@ export class OrchestrationWorker {
     if (tasks.length > 0) await this.deps.queues.enqueueActivities(tasks);
   }
 
-  private async dispatch(instance: InstanceRecord, scheduled: ScheduleEvent[], generation: number, notifyParent: boolean): Promise<void> {
+  private async dispatch(instance: InstanceRecord, scheduled: ScheduleEvent[], generation: number, notifyParent: boolean, openCalls?: number): Promise<void> {
     const { queues, clock } = this.deps;
     const activities: ActivityTask[] = [];
+    // The only call in flight: its worker may commit the result itself (no doorbell hop); in a fan-out they would race.
+    const solo = openCalls === 1 && scheduled.length === 1;
     const timers: TimerTask[] = [];
     const children: Promise<void>[] = [];
     for (const event of scheduled) {
       if (event.type === 'ActivityScheduled') {
         // A ctx.step has no registered code for the activity queue to run.
-        if (!event.step) activities.push(this.activityTask(instance, event, generation));
+        if (!event.step) activities.push({ ...this.activityTask(instance, event, generation), ...(solo ? { solo } : {}) });
       } else if (event.type === 'TimerCreated') {
         timers.push({ instanceId: instance.instanceId, generation, taskId: event.taskId, fireAt: event.fireAt });
       } else {
