@@ -14,6 +14,8 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ReplayGate, ShadowReplay, type ReplayGateOptions, type ShadowReplayOptions } from './replay-gate.js';
 
+export type { ReplayGate, ReplayGateOptions, ShadowReplay, ShadowReplayOptions } from './replay-gate.js';
+
 /** How callers of the HTTP API authenticate. */
 export type ApiAuth = { type: 'iam' } | { type: 'jwt'; issuer: string; audience: string[] };
 

@@ -12,7 +12,11 @@ import { Provider } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { SHADOW_REPLAY } from '../lib/aws/shadow-replay-names.js';
 
-/** How the replay gate checks a deploy. */
+/**
+ * How the replay gate checks a deploy.
+ * @example
+ * new DurableFunctions(this, 'Orders', { entry: 'src/handlers.ts', replayGate: { samplePerVersion: 25, timeout: Duration.minutes(10) } });
+ */
 export interface ReplayGateOptions {
   /** In-flight instances replayed per orchestration version, newest first. @defaultValue 10 */
   readonly samplePerVersion?: number;
@@ -22,7 +26,11 @@ export interface ReplayGateOptions {
   readonly timeout?: Duration;
 }
 
-/** How often shadow replay runs, and how much it replays. */
+/**
+ * How often shadow replay runs, and how much it replays.
+ * @example
+ * new DurableFunctions(this, 'Orders', { entry: 'src/handlers.ts', shadowReplay: { every: Duration.hours(6), samplePerVersion: 5 } });
+ */
 export interface ShadowReplayOptions {
   /** A whole number of minutes. @defaultValue 1 hour */
   readonly every?: Duration;
