@@ -213,6 +213,8 @@ export interface FormatOptions {
   maxFailures?: number;
   /** Longer problems are cut (the reason CloudFormation shows is short). @defaultValue no limit */
   maxProblemLength?: number;
+  /** Versions named in the summary; the rest are counted. @defaultValue all */
+  maxVersions?: number;
 }
 
 /**
@@ -234,20 +236,28 @@ export function formatDeployCheck(report: DeployCheckReport, options: FormatOpti
     return lines.join('\n');
   }
   const missing = report.versions.filter((v) => !v.registered);
-  const perVersion = report.versions.map((v) => `${v.name}@${v.version}: ${v.inFlight}${v.registered ? `, ${v.replayed} replayed` : ', NOT REGISTERED'}`).join('; ');
+  const named = <T>(items: T[], show: (item: T) => string, separator: string) => {
+    const shownItems = items.slice(0, options.maxVersions ?? items.length).map(show);
+    return [...shownItems, ...(items.length > shownItems.length ? [`${items.length - shownItems.length} more`] : [])].join(separator);
+  };
+  const perVersion = named(report.versions, (v) => `${v.name}@${v.version}: ${v.inFlight}${v.registered ? `, ${v.replayed} replayed` : ', NOT REGISTERED'}`, '; ');
   lines.push(
-    `Checked ${report.source}: ${inFlight} instance${inFlight === 1 ? '' : 's'} in flight (${perVersion}); replayed ${replayed} (up to ${report.pick === 'newest' ? 'the newest ' : ''}${report.samplePerVersion} of each version, ${report.eventsReplayed} events)${diverged ? `, ${diverged} no longer replay${diverged === 1 ? 's' : ''}` : ', all replay'}.`,
+    `Checked ${report.source}: ${inFlight} instance${inFlight === 1 ? '' : 's'} in flight (${perVersion}); ${
+      replayed === 0
+        ? 'none replayed'
+        : `replayed ${replayed} (up to ${report.pick === 'newest' ? 'the newest ' : ''}${report.samplePerVersion} of each version, ${report.eventsReplayed} events)${diverged ? `, ${diverged} no longer replay${diverged === 1 ? 's' : ''}` : ', all replay'}`
+    }.`,
   );
   if (missing.length) {
     const pinned = missing.reduce((sum, v) => sum + v.inFlight, 0);
-    lines.push(`${pinned} instance${pinned === 1 ? ' is' : 's are'} pinned to ${missing.map((v) => `${v.name}@${v.version}`).join(', ')}, which the code no longer registers: keep ${missing.length === 1 ? 'that version' : 'those versions'} registered until ${pinned === 1 ? 'it finishes' : 'they finish'} (perdure versions --app shows when), or terminate ${pinned === 1 ? 'it' : 'them'}.`);
+    lines.push(`${pinned} instance${pinned === 1 ? ' is' : 's are'} pinned to ${named(missing, (v) => `${v.name}@${v.version}`, ', ')}, which the code no longer registers: keep ${missing.length === 1 ? 'that version' : 'those versions'} registered until ${pinned === 1 ? 'it finishes' : 'they finish'} (perdure versions --app shows when), or terminate ${pinned === 1 ? 'it' : 'them'}.`);
   }
   lines.push(
     report.ok
       ? 'Safe to deploy: every sampled instance replays against this code.'
       : report.incomplete && failed.length === 0
         ? 'Not checked to the end: the deploy is refused until the check can finish.'
-        : 'This deploy would break instances in flight: refused. Deploy the change as a new version (app.orchestration(name, fn, { version })) or guard it with ctx.patched(...), and keep every version with instances in flight registered.',
+        : `This deploy would break instances in flight: refused.${diverged ? ' Deploy the change as a new version (app.orchestration(name, fn, { version })) or guard it with ctx.patched(...).' : ''}`,
   );
   return lines.join('\n');
 }

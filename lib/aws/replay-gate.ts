@@ -72,8 +72,7 @@ export function createReplayGate({ app, runtime, logger }: Dependencies) {
     const fields = { orchestratorVersion: event.ResourceProperties.OrchestratorVersion, report: formatDeployCheck(report), failures: report.results.filter((r) => !r.ok).length, incomplete: report.incomplete };
     if (!report.ok) {
       logger.error('replay gate: refused the deploy', fields);
-      // CloudFormation shows a reason of a few kilobytes at most: the first failures, shortened; the log has all.
-      throw new ReplayGateRefusedError(formatDeployCheck(report, { maxFailures: 5, maxProblemLength: 500 }));
+      throw new ReplayGateRefusedError(shortReport(formatDeployCheck(report, { maxFailures: 3, maxProblemLength: 400, maxVersions: 5 })));
     }
     logger.info('replay gate: the new code replays the instances in flight', fields);
     return { PhysicalResourceId, Data: { InFlight: String(report.inFlight), Replayed: String(report.replayed), Outcome: 'passed' } };
@@ -122,6 +121,13 @@ export function createShadowReplay({ app, runtime, logger, writeMetrics = (line)
     else logger.info('shadow replay: every sampled live history replays', { replayed: run.replayed, inFlight: run.inFlight });
     return run;
   };
+}
+
+/** CloudFormation takes a custom resource's answer of 4,096 bytes at most, reason included: the first failures, shortened; the log has all. */
+const MAX_REASON = 2_800;
+
+function shortReport(report: string): string {
+  return report.length <= MAX_REASON ? report : `${report.slice(0, MAX_REASON - 60)}… (cut short: the whole report is in the log)`;
 }
 
 function numbers(properties: ReplayGateEvent['ResourceProperties']): Pick<DeployCheckOptions, 'samplePerVersion' | 'maxEvents'> {

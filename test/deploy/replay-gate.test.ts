@@ -112,20 +112,28 @@ describe('the replay gate, shadow replay and perdure deploy-check against Dynamo
     logs = [];
     const refused = await deployed(createChangedApp).replayGate(update(2, 3)).catch((error: Error) => error);
     expect(refused).toMatchObject({ name: 'ReplayGateRefusedError', code: 'REPLAY_GATE_REFUSED' });
+    // CloudFormation takes 4 KB at most: the reason shows the first three; the log has the whole report.
     const reason = (refused as Error).message;
-    for (const id of IN_FLIGHT) expect(reason).toContain(`FAIL ${id} (order@1, ${id === 'gate-suspended' ? 'Suspended' : 'Running'})`);
+    expect(reason.length).toBeLessThan(2_800);
+    expect(reason.match(/^FAIL gate-\S+ \(order@1, (Running|Suspended)\)$/gm)).toHaveLength(3);
     expect(reason).toMatch(/at position 1 \(history event 3\): history recorded callActivity\('reserveStock'\), the code asked for callActivity\('chargeCard'\) \(at .*changed-app\.ts:\d+:\d+\)/);
+    expect(reason).toContain('... and 1 more (the full report is in the log).');
     expect(reason).toMatch(/4 no longer replay\.\nThis deploy would break instances in flight: refused\./);
+    const logged = JSON.parse(logs.find((line) => line.includes('refused the deploy'))!) as { report: string };
+    for (const id of IN_FLIGHT) expect(logged.report).toContain(`FAIL ${id} (order@1, ${id === 'gate-suspended' ? 'Suspended' : 'Running'})`);
     // Lambda reports the stack line by line and the provider framework appends them to the reason: one line only.
     expect((refused as Error).stack).toBe('ReplayGateRefusedError: the deploy would break instances in flight');
     expect(JSON.parse(logs.find((line) => line.includes('refused the deploy'))!)).toMatchObject({ level: 'error', failures: 4, orchestratorVersion: '3' });
   });
 
   it('refuses a deploy that unregisters a version with instances in flight, naming each', async () => {
+    logs = [];
     const reason = await refusal(deployed(createAppWithoutVersion1).replayGate(update(3, 4)));
-    for (const id of IN_FLIGHT) expect(reason).toContain(`FAIL ${id} (order@1,`);
+    for (const id of IN_FLIGHT) expect(logs.join('\n')).toContain(`FAIL ${id} (order@1,`);
     expect(reason).toContain("Orchestration 'order' has no version 1 registered (registered: 2)");
     expect(reason).toMatch(/4 instances are pinned to order@1, which the code no longer registers: keep that version registered until they finish/);
+    expect(reason).toMatch(/4 instances in flight \(order@1: 4, NOT REGISTERED\); none replayed\.\n/);
+    expect(reason).toMatch(/This deploy would break instances in flight: refused\.$/);
   });
 
   it('lets CloudFormation delete it and roll back to the running code without checking', async () => {
@@ -157,7 +165,9 @@ describe('the replay gate, shadow replay and perdure deploy-check against Dynamo
 
     const changed = await cli('deploy-check', '--app', 'test/cli/fixtures/changed-app.ts');
     expect(changed.code).toBe(1);
-    const gateReport = await refusal(deployed(createChangedApp).replayGate(update(6, 7)));
+    logs = [];
+    await refusal(deployed(createChangedApp).replayGate(update(6, 7)));
+    const gateReport = (JSON.parse(logs.find((line) => line.includes('refused the deploy'))!) as { report: string }).report;
     const failures = (text: string) => text.split('\n').filter((line) => !line.startsWith('Checked '));
     expect(failures(changed.out)).toEqual(failures(gateReport));
 
