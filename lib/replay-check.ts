@@ -58,6 +58,13 @@ export async function checkReplay(app: App, recorded: RecordedHistory, options: 
     const asked = decisions.length ? `asks for ${describeCall(decisions[0]!)}` : 'is still waiting';
     return result(`History recorded ${ended} at event ${recorded.events.at(-1)!.eventId}, but the code ${asked} there instead.`);
   }
+  if (!finished && executor.outcome?.type === 'failed') {
+    // The code that recorded this history was still running here: the change fails the instance at its next step.
+    const { name, message } = executor.outcome.error;
+    return result(
+      `History ends at event ${recorded.events.at(-1)!.eventId} with the instance still running, but the code now fails it there with ${name}: ${message}. The instance would fail at its next step: handle what older versions recorded (a result without a field the code now reads), or deploy the change as a new version.`,
+    );
+  }
   if (finished && executor.outcome && outcomeEvent(executor.outcome.type) !== ended) {
     return result(`History recorded ${ended}, but the code ended with ${outcomeEvent(executor.outcome.type)}.`);
   }
