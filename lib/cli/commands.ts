@@ -197,6 +197,17 @@ async function historyFiles(paths: string[]): Promise<{ path: string; folder: bo
 
 const json = { json: { type: 'boolean', description: 'print JSON instead of a table' } } as const;
 
+/** --app and --export: the module that builds the user's app, for the commands that replay with it. */
+const appModule = (description: string) =>
+  ({ app: { type: 'string', description }, export: { type: 'string', description: 'the export to use (default: default, app, or a createXxxApp factory)' } }) as const;
+
+/** The app of --app (and --export), which `command` cannot run without. */
+async function requireApp(values: Values, command: string, what: string): Promise<App> {
+  const appPath = str(values, 'app');
+  if (!appPath) throw new CliError(`${command} needs --app <module>: the file that builds your app with createApp()${what}.`);
+  return loadApp(appPath, str(values, 'export'));
+}
+
 export const COMMANDS: Command[] = [
   {
     name: 'start',
@@ -398,8 +409,7 @@ export const COMMANDS: Command[] = [
     arity: [0, 10_000],
     options: {
       ...json,
-      app: { type: 'string', description: 'the module that builds your app (required with files)' },
-      export: { type: 'string', description: 'the export to use (default: default, app, or a createXxxApp factory)' },
+      ...appModule('the module that builds your app (required with files)'),
       live: { type: 'boolean', description: "what shadow replay found in the stack: live histories the deployed code no longer replays (exits 1 if its last run found any)" },
     },
     notes: ['perdure replay-check --app src/app.ts test/histories', 'perdure replay-check --live --endpoint https://abc123.execute-api.eu-west-1.amazonaws.com', 'Run it in CI before deploy: a change that breaks in-flight instances fails the build.'],
@@ -408,10 +418,8 @@ export const COMMANDS: Command[] = [
         if (positionals.length) throw new CliError('Pass --live or history files, not both.');
         return printLiveFindings(api(), values, io);
       }
-      const appPath = str(values, 'app');
-      if (!appPath) throw new CliError('replay-check needs --app <module>: the file that builds your app with createApp().');
+      const app = await requireApp(values, 'replay-check', '');
       if (!positionals.length) throw new CliError('Name the history files or folders to replay (perdure export-history writes them), or pass --live for what shadow replay found.');
-      const app = await loadApp(appPath, str(values, 'export'));
       const results: ReplayCheckResult[] = [];
       for (const { path, folder } of await historyFiles(positionals)) {
         if (folder) results.push(...(await replayHistories(app, path)).map((result) => ({ ...result, file: join(path, result.file!) })));
@@ -434,8 +442,7 @@ export const COMMANDS: Command[] = [
     arity: [0, 0],
     options: {
       ...json,
-      app: { type: 'string', description: 'the module that builds your app: the code about to be deployed (required)' },
-      export: { type: 'string', description: 'the export to use (default: default, app, or a createXxxApp factory)' },
+      ...appModule('the module that builds your app: the code about to be deployed (required)'),
       sample: { type: 'string', description: 'instances replayed per orchestration version, newest first (default 10)' },
       'max-events': { type: 'string', description: 'history events the check may replay in all; a larger sample fails the check (default 100000)' },
     },
@@ -445,9 +452,7 @@ export const COMMANDS: Command[] = [
       'Every instance pinned to a version the app no longer registers fails the check too.',
     ],
     async run({ api, values, io }) {
-      const appPath = str(values, 'app');
-      if (!appPath) throw new CliError('deploy-check needs --app <module>: the file that builds your app with createApp(), as you are about to deploy it.');
-      const app = await loadApp(appPath, str(values, 'export'));
+      const app = await requireApp(values, 'deploy-check', ', as you are about to deploy it');
       const report = await runDeployCheck(app, apiHistorySource(api()), { samplePerVersion: positiveInt(values, 'sample', 1000), maxEvents: positiveInt(values, 'max-events', 100_000_000) });
       if (values.json) printJson(io, report);
       else io.out(formatDeployCheck(report));
