@@ -12,6 +12,9 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { ReplayGate, ShadowReplay, type ReplayGateOptions, type ShadowReplayOptions } from './replay-gate.js';
+
+export type { ReplayGate, ReplayGateOptions, ShadowReplay, ShadowReplayOptions } from './replay-gate.js';
 
 /** How callers of the HTTP API authenticate. */
 export type ApiAuth = { type: 'iam' } | { type: 'jwt'; issuer: string; audience: string[] };
@@ -19,7 +22,8 @@ export type ApiAuth = { type: 'iam' } | { type: 'jwt'; issuer: string; audience:
 export interface DurableFunctionsProps {
   /**
    * The module whose named exports are the handlers of the app: `orchestrator`, `activity`, `timer`,
-   * `activityDeadLetters`, `orchestratorDeadLetters`, `api` — `export const { ... } = createLambdaHandlers(app)`.
+   * `activityDeadLetters`, `orchestratorDeadLetters`, `api`, `replayGate`, `shadowReplay` —
+   * `export const { ... } = createLambdaHandlers(app)`.
    */
   readonly entry: string;
   /** Days a finished instance (its items and payload objects) is kept. @defaultValue 30 */
@@ -40,6 +44,14 @@ export interface DurableFunctionsProps {
   readonly apiAuth?: ApiAuth;
   /** What happens to the table and bucket when the stack is deleted. @defaultValue RETAIN */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * The replay gate: before the orchestrator's alias moves to new code, the new code replays the recent
+   * histories of the instances in flight, and a deploy that would break one (or unregisters a version one
+   * is pinned to) fails and rolls back with the report as its reason. `false` turns it off. @defaultValue on
+   */
+  readonly replayGate?: boolean | ReplayGateOptions;
+  /** Shadow replay of a few live histories on a schedule, with an alarm; `false` turns it off. @defaultValue every hour */
+  readonly shadowReplay?: false | ShadowReplayOptions;
 }
 
 /** AWS's guidance for SQS event sources: a visibility timeout of at least six times the function timeout. */
@@ -59,7 +71,10 @@ export class DurableFunctions extends Construct {
   readonly deadLetterQueues: { orchestrator: Queue; activities: Queue; timers: Queue };
   readonly functions: Record<'orchestrator' | 'activity' | 'timer' | 'activityDeadLetters' | 'orchestratorDeadLetters' | 'api', NodejsFunction>;
   readonly api: HttpApi;
+  /** The dead-letter queues' alarms, and shadow replay's. */
   readonly alarms: Alarm[];
+  readonly replayGate?: ReplayGate;
+  readonly shadowReplay?: ShadowReplay;
 
   constructor(scope: Construct, id: string, props: DurableFunctionsProps) {
     super(scope, id);
@@ -147,7 +162,7 @@ export class DurableFunctions extends Construct {
     if (props.inlineLimitBytes !== undefined) environment.PERDURE_INLINE_LIMIT_BYTES = String(props.inlineLimitBytes);
     if (props.compressAboveBytes !== undefined) environment.PERDURE_COMPRESS_ABOVE_BYTES = String(props.compressAboveBytes);
 
-    const fn = (name: keyof DurableFunctions['functions'], timeout: Duration) =>
+    const fn = (name: string, timeout: Duration) =>
       new NodejsFunction(this, `${name[0]!.toUpperCase()}${name.slice(1)}Function`, {
         entry: props.entry,
         handler: name,
@@ -176,8 +191,14 @@ export class DurableFunctions extends Construct {
       api: fn('api', shortTimeout),
     };
 
+    const replay = { table: this.table, bucket: this.bucket, orchestrator: this.functions.orchestrator, makeFunction: fn, removalPolicy };
+    if (props.replayGate !== false) {
+      this.replayGate = new ReplayGate(this, 'ReplayGate', replay, props.replayGate === true ? {} : props.replayGate).holdBack(this.functions.api);
+    }
+    if (props.shadowReplay !== false) this.shadowReplay = new ShadowReplay(this, 'ShadowReplay', replay, props.shadowReplay);
+
     const source = (q: Queue) => new SqsEventSource(q, { batchSize: 10, reportBatchItemFailures: true });
-    this.functions.orchestrator.addEventSource(source(orchestrator.main));
+    (this.replayGate?.alias ?? this.functions.orchestrator).addEventSource(source(orchestrator.main));
     this.functions.activity.addEventSource(source(activities.main));
     this.functions.timer.addEventSource(source(timers.main));
     this.functions.activityDeadLetters.addEventSource(source(activities.deadLetters));
@@ -187,7 +208,7 @@ export class DurableFunctions extends Construct {
     const tableActions = {
       step: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:TransactWriteItems', 'dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
       deliver: ['dynamodb:TransactWriteItems', 'dynamodb:ConditionCheckItem', 'dynamodb:PutItem', 'dynamodb:GetItem'],
-      api: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:TransactWriteItems', 'dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:Scan'],
+      api: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:TransactWriteItems', 'dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:Scan'],
     };
     const tableArns = [this.table.tableArn, `${this.table.tableArn}/index/byStatus`];
     const objects = this.bucket.arnForObjects('payloads/*');
@@ -243,6 +264,7 @@ export class DurableFunctions extends Construct {
           treatMissingData: TreatMissingData.NOT_BREACHING,
         }),
     );
+    if (this.shadowReplay) this.alarms.push(this.shadowReplay.alarm);
 
     const dashboard = new Dashboard(this, 'Dashboard');
     dashboard.addWidgets(

@@ -49,5 +49,5 @@ export type { HistoryOptions, InstanceStatus, ListQuery, RaiseEventOptions, Star
 export type { InstanceStatusName } from './ports.js';
 export { TestEnvironment, TestClient } from './testing.js';
 export { checkReplay, replayHistories } from './replay-check.js';
-export type { RecordedHistory, ReplayCheckResult } from './replay-check.js';
+export type { RecordedHistory, ReplayCheckOptions, ReplayCheckResult } from './replay-check.js';
 export type { TestEnvironmentOptions } from './testing.js';

@@ -250,3 +250,33 @@ export interface DeadLetterOperations {
   /** Sends one message (or all) back to work; returns the ids redriven and those not found. */
   redrive(queue: DeadLetterQueue, messageId?: string): Promise<{ redriven: string[]; notFound: string[] }>;
 }
+
+/** An instance in flight that shadow replay found the deployed code can no longer replay. */
+export interface ReplayFinding {
+  instanceId: string;
+  /** `name@version`. */
+  orchestration: string;
+  status: InstanceStatusName;
+  /** What `perdure replay-check` prints: the position, what history recorded, what the code asked for, where. */
+  problem: string;
+  /** ISO 8601. */
+  foundAt: string;
+}
+
+/** One run of shadow replay. */
+export interface ReplayRun {
+  /** ISO 8601. */
+  at: string;
+  inFlight: number;
+  replayed: number;
+  diverged: number;
+  /** Why the run stopped before its sample was replayed (its event budget, its time). */
+  incomplete?: string;
+}
+
+/** What shadow replay found, kept for operators (the AWS runtime: the table's `REPLAY#` partition, expired by TTL). */
+export interface ReplayFindings {
+  record(run: ReplayRun, findings: ReplayFinding[]): Promise<void>;
+  /** The newest findings first, and the last run. */
+  list(options?: { limit?: number }): Promise<{ lastRun?: ReplayRun; findings: ReplayFinding[] }>;
+}

@@ -12,6 +12,7 @@ import type { CrashHook } from '../runtime/crash-points.js';
 import { PayloadCodec } from '../runtime/payload-codec.js';
 import { DynamoDbDeadLetters } from './dead-letters.js';
 import { DynamoDbInstanceStore } from './dynamodb-store.js';
+import { DynamoDbReplayFindings } from './replay-findings.js';
 import { S3BlobStore } from './s3-blob-store.js';
 import { QueueHandlers } from './sqs-handlers.js';
 import { SqsWorkQueues, type SqsQueueUrls } from './sqs-queues.js';
@@ -81,6 +82,8 @@ export interface AwsRuntime {
   handlers: QueueHandlers;
   client: Client;
   deadLetters: DynamoDbDeadLetters;
+  /** What shadow replay found, in the table's `REPLAY#` partition. */
+  replayFindings: DynamoDbReplayFindings;
 }
 
 export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: { clock?: Clock; logger?: Logger; crash?: CrashHook } = {}): AwsRuntime {
@@ -138,5 +141,6 @@ export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: { 
     maxReceiveCount: config.maxReceiveCount ?? 10,
     archive: (queue, entry) => deadLetters.archive(queue, entry),
   });
-  return { config, clients, codec, store, queues, orchestrations, tasks, handlers, client, deadLetters };
+  const replayFindings = new DynamoDbReplayFindings({ dynamodb: clients.dynamodb, tableName: config.tableName, retentionDays: config.retentionDays });
+  return { config, clients, codec, store, queues, orchestrations, tasks, handlers, client, deadLetters, replayFindings };
 }

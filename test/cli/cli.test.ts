@@ -163,6 +163,13 @@ describe('the perdure CLI against the local stack', () => {
     [['replay-check', 'test/histories'], 1, /needs --app/],
     [['replay-check', '--app', 'test/cli/fixtures/nope.ts', 'test/histories'], 1, /Cannot load the app module/],
     [['replay-check', '--app', 'functions/example-app.ts', 'no-such-folder'], 1, /No such file or folder: no-such-folder/],
+    [['replay-check', '--app', 'functions/example-app.ts'], 1, /Name the history files or folders to replay .* or pass --live/],
+    [['replay-check', '--live', 'test/histories'], 1, /Pass --live or history files, not both/],
+    [['deploy-check'], 1, /deploy-check needs --app <module>/],
+    [['deploy-check', '--app', 'test/cli/fixtures/nope.ts'], 1, /Cannot load the app module test\/cli\/fixtures\/nope\.ts/],
+    [['deploy-check', '--app', 'test/cli/fixtures/broken-app.ts'], 1, /Cannot load the app module test\/cli\/fixtures\/broken-app\.ts: the app needs ORDERS_TABLE to be set/],
+    [['deploy-check', '--app', 'functions/example-app.ts', '--sample', '0'], 1, /--sample must be an integer from 1 to 1000/],
+    [['deploy-check', 'extra'], 2, /Unexpected argument "extra"/],
     [['status', 'x', '--endpoint', 'not a url'], 1, /is not a URL/],
     [['status', 'x', '--endpoint', 'http://127.0.0.1:9'], 1, /Cannot reach the Perdure API at http:\/\/127.0.0.1:9 .*npm start/],
     [['status', 'x', '--auth', 'magic'], 1, /--auth must be none, iam or token/],
@@ -197,7 +204,7 @@ describe('the perdure CLI against the local stack', () => {
   });
 
   it('prints help for every command', async () => {
-    for (const command of ['ui', 'start', 'status', 'history', 'raise-event', 'terminate', 'suspend', 'resume', 'purge', 'list', 'versions', 'export-history', 'replay-check', 'dlq list', 'dlq show', 'dlq redrive']) {
+    for (const command of ['ui', 'start', 'status', 'history', 'raise-event', 'terminate', 'suspend', 'resume', 'purge', 'list', 'versions', 'export-history', 'replay-check', 'deploy-check', 'dlq list', 'dlq show', 'dlq redrive']) {
       const help = await cli(...command.split(' '), '--help');
       expect(help.code).toBe(0);
       expect(help.out).toMatch(new RegExp(`^Usage: perdure ${command}`));
