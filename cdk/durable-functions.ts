@@ -28,7 +28,7 @@ export interface DurableFunctionsProps {
   readonly entry: string;
   /** Days a finished instance (its items and payload objects) is kept. @defaultValue 30 */
   readonly retentionDays?: number;
-  /** Payloads above this many bytes (after gzip) go to S3. @defaultValue 65536 */
+  /** An item whose compressed payloads pass this many bytes moves them to S3 (a latency/cost trade-off: see the README). @defaultValue 16384 */
   readonly inlineLimitBytes?: number;
   /** Payloads above this many bytes are gzipped. @defaultValue 4096 */
   readonly compressAboveBytes?: number;
