@@ -64,6 +64,14 @@ export interface Measurement {
  * (so JIT compilation and connection set-up are not counted), and measures everything its steps cost.
  */
 export async function measureSteps(steps: number, kind: StepKind): Promise<Measurement> {
+  return (await measureRuns([steps], kind))[0]!;
+}
+
+/**
+ * The same for several runs on one stack, one after another (after one warm-up): the difference of two
+ * runs is what the extra steps cost, without the instance's start and end.
+ */
+export async function measureRuns(runs: number[], kind: StepKind): Promise<Measurement[]> {
   const app = createApp({ logger: silentLogger });
   app.activity('work', async (n: number) => n + 1, { inline: kind === 'inline', timeout: '5s' });
   app.orchestration('sequence', async (ctx, count: number) => {
@@ -79,7 +87,7 @@ export async function measureSteps(steps: number, kind: StepKind): Promise<Measu
   counter.attach('DynamoDB', dynamodb);
   counter.attach('SQS', sqs);
   counter.attach('S3', s3);
-  const m: Measurement = { kind, steps, seconds: 0, requests: counter.counts, sqs: { fifo: 0, standard: 0, emptyReceives: 0 }, capacity: meterCapacity(dynamodb), lambda: new Map(), latency: new Map() };
+  const m: Measurement = { kind, steps: 0, seconds: 0, requests: counter.counts, sqs: { fifo: 0, standard: 0, emptyReceives: 0 }, capacity: meterCapacity(dynamodb), lambda: new Map(), latency: new Map() };
   meterLatency(stack, m);
   meterSqs(stack, m);
   meterHandlers(stack, m);
@@ -98,20 +106,22 @@ export async function measureSteps(steps: number, kind: StepKind): Promise<Measu
     // Let the pollers delete the last doorbell before the numbers are read.
     await new Promise((resolve) => setTimeout(resolve, 300));
   };
+  const measured: Measurement[] = [];
   try {
     await run(3);
-    counter.reset();
-    m.capacity.reset();
-    Object.assign(m, { sqs: { fifo: 0, standard: 0, emptyReceives: 0 }, lambda: new Map(), latency: new Map() });
-    const began = performance.now();
-    await run(steps);
-    m.seconds = (performance.now() - began) / 1000;
-    m.requests = new Map(counter.counts);
+    for (const steps of runs) {
+      counter.reset();
+      m.capacity.reset();
+      Object.assign(m, { sqs: { fifo: 0, standard: 0, emptyReceives: 0 }, lambda: new Map(), latency: new Map() });
+      const began = performance.now();
+      await run(steps);
+      measured.push({ ...m, steps, seconds: (performance.now() - began) / 1000, requests: new Map(counter.counts), sqs: { ...m.sqs }, capacity: { ...m.capacity, wru: { ...m.capacity.wru } } });
+    }
   } finally {
     watcher.destroy();
     await stack.stop();
   }
-  return m;
+  return measured;
 }
 
 function record(map: Map<string, number[]>, key: string, ms: number): void {
