@@ -46,6 +46,8 @@ export interface InstanceRecord {
   revision: number;
   /** Asks the next step to re-dispatch the instance's outstanding work first (set when queued work may be lost). */
   dispatchPending?: boolean;
+  /** When the instance times out (its orchestration's `timeout` after its start), ms since the epoch. */
+  deadline?: number;
   /**
    * Set by the store: which life of this instance id the record and its history belong to. An id reused
    * after its expired record was removed starts a new incarnation and never reads the old one's history.
@@ -64,6 +66,9 @@ export type InboxEvent = Extract<
       | 'TimerFired'
       | 'SubOrchestrationCompleted'
       | 'SubOrchestrationFailed'
+      | 'CallbackCompleted'
+      | 'CallbackFailed'
+      | 'CallbackHeartbeat'
       | 'EventRaised'
       | 'ExecutionTerminated'
       | 'ExecutionSuspended'

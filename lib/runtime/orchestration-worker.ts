@@ -1,6 +1,7 @@
 import type { App } from '../core/app.js';
 import { attemptKeys } from '../core/crash-evidence.js';
-import { HistoryLimitError, InstanceExistsError, PerdureError, PoisonMessageError, toFailureDetails, type FailureDetails } from '../core/errors.js';
+import { HistoryLimitError, InstanceExistsError, PerdureError, PoisonMessageError, TimeoutError, toFailureDetails, type FailureDetails } from '../core/errors.js';
+import { formatDuration } from '../core/durations.js';
 import { isCompletionEvent, isScheduleEvent, numberEvents, type ActivityScheduled, type HistoryEvent, type NewHistoryEvent, type ScheduleEvent } from '../core/history-events.js';
 import type { Logger } from '../core/logger.js';
 import type { PayloadLoader } from '../core/payload.js';
@@ -20,7 +21,7 @@ import {
 import { runAttempt, type AttemptOutcome } from './attempt.js';
 import { SimulatedCrash, type CrashHook } from './crash-points.js';
 import { ExecutorCache, type CachedExecution } from './executor-cache.js';
-import { childResultMessage, isTaskResultId, messageIds } from './messages.js';
+import { childResultMessage, DEADLINE_TASK_ID, isTaskResultId, messageIds } from './messages.js';
 
 /** How inline calls (`ctx.step`, activities registered `inline`) run inside the orchestrator's invocation. */
 export interface InlineOptions {
@@ -209,7 +210,16 @@ export class OrchestrationWorker {
     }
 
     const sorted = sortInbox(inbox, instance.generation, instance.status === 'Suspended');
-    if (sorted.terminate) return this.terminate(instance, sorted.terminate, storedOnly(sorted.consumed), invocation, now);
+    if (sorted.terminate) return this.end(instance, 'Terminated', { type: 'ExecutionTerminated', ...(sorted.terminate.reason ? { reason: sorted.terminate.reason } : {}) }, storedOnly(sorted.consumed), invocation, now);
+    // The deadline timer is the instance's, not a call of the code.
+    const deadline = sorted.apply.findIndex((event) => event.type === 'TimerFired' && event.taskId === DEADLINE_TASK_ID);
+    if (deadline >= 0) {
+      sorted.apply.splice(deadline, 1);
+      if (instance.deadline !== undefined && now >= instance.deadline && instance.status !== 'Quarantined') {
+        const error = toFailureDetails(new TimeoutError(`Instance '${instance.instanceId}' of '${instance.name}' ran longer than its orchestration's timeout of ${formatDuration(instance.deadline - instance.createdAt)}.`));
+        return this.end(instance, 'Failed', { type: 'ExecutionFailed', error }, storedOnly(sorted.consumed), invocation, now);
+      }
+    }
     if (instance.status === 'Quarantined') return 'quarantined';
 
     let executor: OrchestrationExecutor;
@@ -273,6 +283,9 @@ export class OrchestrationWorker {
 
     const decisions = executor.takeDecisions();
     const next: InstanceRecord = { ...instance, status };
+    const started = events.some((event) => event.type === 'ExecutionStarted');
+    const timeoutMs = executor.definition?.timeoutMs;
+    if (started && timeoutMs !== undefined && next.deadline === undefined) next.deadline = instance.createdAt + timeoutMs;
     const ending = this.ending(executor, next, now);
     let tail = [...decisions, ...ending.events];
     const lastStepEventId = instance.lastEventId + stepEvents.length;
@@ -297,6 +310,7 @@ export class OrchestrationWorker {
     live.instance = next;
     live.clean = true;
     await this.dispatchStep(live, invocation, append.filter(isScheduleEvent), instance.generation, !!instance.parent && isTerminal(next.status));
+    if (started && next.deadline !== undefined && !isTerminal(next.status) && next.generation === instance.generation) await this.scheduleDeadline(next);
     return 'stepped';
   }
 
@@ -521,9 +535,10 @@ export class OrchestrationWorker {
         if (!event.step) activities.push({ ...this.activityTask(instance, event, generation), ...(solo ? { solo } : {}) });
       } else if (event.type === 'TimerCreated') {
         timers.push({ instanceId: instance.instanceId, generation, taskId: event.taskId, fireAt: event.fireAt });
-      } else {
+      } else if (event.type === 'SubOrchestrationScheduled') {
         children.push(this.startChild(instance, generation, event));
       }
+      // A child context and a callback send nothing: the code and the outside system settle them.
     }
     await Promise.all([
       this.enqueue(activities),
@@ -532,6 +547,11 @@ export class OrchestrationWorker {
       notifyParent ? this.notifyParent(instance, clock.now()) : undefined,
       instance.generation !== generation ? queues.ringDoorbell(instance.instanceId) : undefined,
     ]);
+  }
+
+  /** The timer that times the instance out at its deadline (each generation has its own). */
+  private async scheduleDeadline(instance: InstanceRecord): Promise<void> {
+    await this.deps.queues.scheduleTimers([{ instanceId: instance.instanceId, generation: instance.generation, taskId: DEADLINE_TASK_ID, fireAt: instance.deadline! }]);
   }
 
   private async startChild(parent: InstanceRecord, generation: number, event: Extract<ScheduleEvent, { type: 'SubOrchestrationScheduled' }>): Promise<void> {
@@ -614,6 +634,7 @@ export class OrchestrationWorker {
     const outstanding = history.filter((event): event is ScheduleEvent => isScheduleEvent(event) && !settled.has(event.taskId));
     for (const event of outstanding) if (event.type === 'ActivityScheduled' && event.step) invocation.recovering.add(event.taskId);
     await this.dispatch(instance, isTerminal(instance.status) ? [] : outstanding, instance.generation, isTerminal(instance.status));
+    if (instance.deadline !== undefined && !isTerminal(instance.status) && instance.lastEventId > 0) await this.scheduleDeadline(instance);
     if (instance.generation > 0 && instance.lastEventId === 0) await this.deps.queues.ringDoorbell(instance.instanceId);
     if (instance.dispatchPending) await store.updateInstance({ ...instance, dispatchPending: false, revision: instance.revision + 1 }, instance.revision);
     invocation.takeOver = 'steps';
@@ -642,10 +663,19 @@ export class OrchestrationWorker {
     if (delivered && result === 'conflict') await this.deps.queues.ringDoorbell(instanceId);
   }
 
-  private async terminate(instance: InstanceRecord, event: Extract<InboxEvent, { type: 'ExecutionTerminated' }>, consumed: string[], invocation: Invocation, now: number): Promise<StepResult> {
+  /** Ends the instance from outside its code (terminated, or timed out): nothing of the code runs. */
+  private async end(
+    instance: InstanceRecord,
+    status: 'Terminated' | 'Failed',
+    event: Extract<NewHistoryEvent, { type: 'ExecutionTerminated' | 'ExecutionFailed' }>,
+    consumed: string[],
+    invocation: Invocation,
+    now: number,
+  ): Promise<StepResult> {
     const append = numberEvents([{ type: 'StepStarted' }, event], instance.lastEventId, now);
-    const error: FailureDetails = { name: 'TerminatedError', message: `Instance '${instance.instanceId}' was terminated${event.reason ? `: ${event.reason}` : '.'}` };
-    const next: InstanceRecord = { ...instance, status: 'Terminated', error, lastEventId: instance.lastEventId + append.length };
+    const error: FailureDetails =
+      event.type === 'ExecutionFailed' ? event.error : { name: 'TerminatedError', message: `Instance '${instance.instanceId}' was terminated${event.reason ? `: ${event.reason}` : '.'}` };
+    const next: InstanceRecord = { ...instance, status, error, lastEventId: instance.lastEventId + append.length };
     this.cache.delete(instance.instanceId);
     const result = await this.commitRecord(instance, next, append, consumed, []);
     if (result !== 'stepped') return result;
@@ -705,7 +735,8 @@ function recordChanged(before: InstanceRecord, after: InstanceRecord): boolean {
     before.version !== after.version ||
     before.output !== after.output ||
     before.error !== after.error ||
-    before.input !== after.input
+    before.input !== after.input ||
+    before.deadline !== after.deadline
   );
 }
 
