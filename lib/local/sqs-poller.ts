@@ -75,21 +75,16 @@ export class SqsPoller {
         let failed = new Set<string>();
         const deadline = Date.now() + this.functionTimeoutSeconds() * 1000;
         const heartbeat = this.keepInvisible(Messages, deadline);
-        let killed: NodeJS.Timeout | undefined;
         try {
-          // Lambda kills an invocation at its timeout and frees its slot: here the handler is left running,
-          // unwatched, and the batch comes back after its visibility timeout.
-          const timedOut = new Promise<never>((_, reject) => {
-            killed = setTimeout(() => reject(new Error(`the handler ran past its function timeout of ${this.functionTimeoutSeconds()} s`)), Math.max(0, deadline - Date.now()));
-          });
-          failed = new Set((await Promise.race([handler(records, { deadline }), timedOut])).batchItemFailures.map((failure) => failure.itemIdentifier));
+          // A handler that runs past its deadline is not killed (Node cannot, as Lambda does): its batch stops being
+          // kept invisible and comes back to another loop, while this loop waits for it, so concurrency stays bounded.
+          failed = new Set((await handler(records, { deadline })).batchItemFailures.map((failure) => failure.itemIdentifier));
         } catch (error) {
-          // The whole batch fails, as when a Lambda function throws or times out.
-          logger.error('queue handler failed; the batch will be received again', { queueUrl, error: String(error) });
+          // The whole batch fails, as when a Lambda function throws.
+          logger.error('queue handler threw; the batch will be received again', { queueUrl, error: String(error) });
           failed = new Set(records.map((record) => record.messageId));
         } finally {
           clearInterval(heartbeat);
-          clearTimeout(killed);
         }
         const done = Messages.filter((message) => !failed.has(message.MessageId!));
         for (let i = 0; i < done.length; i += 10) {

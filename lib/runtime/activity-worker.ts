@@ -28,6 +28,14 @@ export interface TaskWorkerDependencies {
   stepInstance?: (instanceId: string, message: InboxMessage, deadline?: number) => Promise<unknown>;
 }
 
+/** An attempt gets at least this long, however little of its invocation is left. */
+const MIN_ATTEMPT_MS = 1_000;
+
+/** Time kept at the end of an invocation to record the attempt's outcome: a tenth of what is left, at most 2 s. */
+function marginBefore(deadline: number): number {
+  return Math.min(2_000, Math.max(0, deadline - Date.now()) / 10);
+}
+
 /** How the queue delivered a task. */
 export interface Delivery {
   /** The task was delivered before and not acknowledged: its last run may have crashed. */
@@ -55,20 +63,20 @@ export class TaskWorker {
       activity = this.deps.app.getActivity(task.name);
     } catch (notFound) {
       // Retrying cannot register the activity: fail the call at once.
-      return this.finish(task, { type: 'ActivityFailed', taskId: task.taskId, error: { ...toFailureDetails(notFound), nonRetryable: true } });
+      return this.finish(task, { type: 'ActivityFailed', taskId: task.taskId, error: { ...toFailureDetails(notFound), nonRetryable: true } }, delivery.deadline, !delivery.redelivered);
     }
-    if (!delivery.redelivered) return this.run(task, activity, delivery.deadline);
+    if (!delivery.redelivered) return this.run(task, activity, delivery.deadline, true);
     const now = Date.now();
     const key = attemptKeys.activity(task.generation, task.taskId, task.attempt);
     const crashes = await this.deps.store.beginAttempt(task.instanceId, key, { position: 0, now, deadline: delivery.deadline ?? now + activity.timeoutMs });
     if (crashes >= this.poisonAfterCrashes) {
       const failure = poison(task, crashes);
-      await this.finish(task, failure, false);
+      await this.finish(task, failure, undefined, false);
       await this.deps.onPoison?.(task, failure.type === 'ActivityFailed' ? failure.error.message : 'poison');
       return;
     }
     try {
-      await this.run(task, activity, false);
+      await this.run(task, activity, delivery.deadline, false);
     } catch (error) {
       // An error this invocation caught (an S3 or SQS failure) is not a crash of the activity.
       if (!(error instanceof SimulatedCrash)) await this.deps.store.endAttempt(task.instanceId, key).catch(() => undefined);
@@ -76,8 +84,8 @@ export class TaskWorker {
     }
   }
 
-  /** Runs the attempt and records its outcome; `deadline` is false on a redelivery (no stepping the instance here). */
-  private async run(task: ActivityTask, activity: RegisteredActivity, deadline?: number | false): Promise<void> {
+  /** Runs the attempt and records its outcome; `mayStep` is false on a redelivery (no stepping the instance here). */
+  private async run(task: ActivityTask, activity: RegisteredActivity, deadline: number | undefined, mayStep: boolean): Promise<void> {
     // Loading an offloaded input is infrastructure: when it fails the task is delivered again; it is not the activity failing.
     const input = this.deps.loadPayload ? await this.deps.loadPayload(task.input) : task.input;
     const outcome = await runAttempt((actx) => activity.fn(input as never, actx), {
@@ -87,10 +95,11 @@ export class TaskWorker {
       kind: 'activity',
       attempt: task.attempt,
       idempotencyKey: task.idempotencyKey,
-      timeoutMs: activity.timeoutMs,
+      // An attempt ends (with a TimeoutError, retried by its policy) before its invocation would be killed.
+      timeoutMs: deadline !== undefined ? Math.min(activity.timeoutMs, Math.max(MIN_ATTEMPT_MS, deadline - Date.now() - marginBefore(deadline))) : activity.timeoutMs,
       logger: this.deps.logger,
     });
-    await this.finish(task, outcome, deadline);
+    await this.finish(task, outcome, deadline, mayStep);
   }
 
   async fireTimer(timer: TimerTask): Promise<void> {
@@ -102,10 +111,10 @@ export class TaskWorker {
    * here; otherwise (or when that fails) it rides the instance's doorbell. A redelivered task never steps
    * the instance: a step that crashed its invocation would be taken for a crash of the activity.
    */
-  private async finish(task: ActivityTask, event: InboxEvent, deadline?: number | false): Promise<void> {
+  private async finish(task: ActivityTask, event: InboxEvent, deadline: number | undefined, mayStep = true): Promise<void> {
     this.deps.crash?.('activity:before-record', task.instanceId);
     const message: InboxMessage = { messageId: messageIds.activity(task.generation, task.taskId), generation: task.generation, receivedAt: this.deps.clock.now(), event };
-    const stepped = task.solo && deadline !== false && this.deps.stepInstance ? await this.stepHere(task, message, deadline) : false;
+    const stepped = task.solo && mayStep && this.deps.stepInstance ? await this.stepHere(task, message, deadline) : false;
     // After a step here that failed, or a redelivery (a step here may have died), the doorbell asks for a repair:
     // that step may have committed without dispatching what it decided.
     if (!stepped) await this.deps.queues.ringDoorbell(task.instanceId, { messages: [message], ...(task.solo && this.deps.stepInstance ? { repair: true } : {}) });

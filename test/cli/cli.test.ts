@@ -1,3 +1,4 @@
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,9 +35,7 @@ describe('the perdure CLI against the local stack', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'perdure-cli-'));
   const outDir = mkdtempSync(join(tmpdir(), 'perdure-cli-out-'));
   const app = createExampleApp({ logger: silentLogger });
-  // Runs past its function timeout every time, as a task that kills its worker would.
-  app.activity('hang', async () => new Promise(() => {}), { timeout: '60s' });
-  app.orchestration('poison', async (ctx) => ctx.callActivity('hang').catch((error: Error) => error.name));
+
   let stack: LocalStack;
   let http: Awaited<ReturnType<typeof serveHttpApi>>;
   const cli = async (...argv: string[]): Promise<Run> => {
@@ -133,8 +132,10 @@ describe('the perdure CLI against the local stack', () => {
   });
 
   it('lists, shows and redrives dead letters with a summary', async () => {
-    expect((await cli('start', 'poison', '--id', 'cli-poison')).code).toBe(0);
-    await waitFor(async () => (await statusOf('cli-poison')) === 'Completed', 40_000);
+    // A task back in the dead-letter queue after its last round: its handler fails the call and keeps it.
+    const task = { instanceId: 'cli-poison', generation: 0, taskId: 1, name: 'hang', input: { j: '{}' }, attempt: 1, idempotencyKey: 'cli-poison:0:1', dlqRounds: 3 };
+    await stack.runtime.clients.sqs.send(new SendMessageCommand({ QueueUrl: stack.config.queues.activityDeadLetters!, MessageBody: JSON.stringify(task) }));
+    await waitFor(async () => (await stack.runtime.deadLetters.list('activities')).deadLetters.some((letter) => letter.instanceId === 'cli-poison'), 40_000);
     const listed = await cli('dlq', 'list', 'activities');
     expect(listed.out).toMatch(/cli-poison/);
     const messageId = (JSON.parse((await cli('dlq', 'list', 'activities', '--json')).out) as { deadLetters: { messageId: string; instanceId: string }[] }).deadLetters.find((d) => d.instanceId === 'cli-poison')!.messageId;
