@@ -11,7 +11,7 @@ import type { CrashPoint } from '../../lib/runtime/crash-points.js';
 
 /** Crashes the chosen instances' invocations at one crash point whenever `ran` says their code ran since; injects nothing else. */
 class CrashesOf extends FaultInjector {
-  private seen = -1;
+  private lastRuns = -1;
   constructor(
     private readonly point: CrashPoint,
     private readonly chosen: (instanceId: string) => boolean,
@@ -20,8 +20,8 @@ class CrashesOf extends FaultInjector {
     super(0);
   }
   override readonly crashHook = (point: CrashPoint, instanceId: string) => {
-    if (point !== this.point || !this.chosen(instanceId) || this.ran() === this.seen) return;
-    this.seen = this.ran();
+    if (point !== this.point || !this.chosen(instanceId) || this.ran() === this.lastRuns) return;
+    this.lastRuns = this.ran();
     throw new SimulatedCrash(point);
   };
 }
