@@ -8,7 +8,7 @@ import type { CallbackCreated, HistoryEvent } from './core/history-events.js';
 import { validateEventId, validateEventName, validateInstanceId, validateName } from './core/names.js';
 import { toJsonPayload, type PayloadLoader } from './core/payload.js';
 import { isTerminal, type Clock, type InstanceRecord, type InstanceStatusName, type InstanceStore, type WorkQueues } from './ports.js';
-import { messageIds } from './runtime/messages.js';
+import { CONTROL_MESSAGE_IDS, messageIds } from './runtime/messages.js';
 
 /** What `getStatus` and `list` return for an instance. */
 export interface InstanceStatus {
@@ -22,6 +22,10 @@ export interface InstanceStatus {
   output?: unknown;
   error?: { name: string; message: string; code?: string };
   parentInstanceId?: string;
+  /** What the code last set with `ctx.setStatus`. */
+  customStatus?: unknown;
+  /** When `cancel` reached the instance (ISO 8601), and why. */
+  cancelRequested?: { at: string; reason?: string };
   /** Events in the current generation's history. */
   historyLength: number;
   /** ISO 8601. */
@@ -36,6 +40,16 @@ export interface StartOptions {
   /** @defaultValue the latest registered version */
   version?: string | number;
 }
+
+export interface RestartOptions {
+  /** The version to start on. @defaultValue the latest registered version */
+  version?: string | number;
+  /** The new instance's id. @defaultValue the old id with `.r<time>` appended */
+  instanceId?: string;
+}
+
+/** Statuses `restart` takes: ended without completing. */
+const RESTARTABLE: readonly InstanceStatusName[] = ['Failed', 'Terminated', 'Cancelled'];
 
 export interface WaitOptions {
   /** Real time to wait before rejecting with a `TimeoutError`. @defaultValue '60s' */
@@ -97,8 +111,8 @@ export interface ClientDependencies {
 }
 
 /** Statuses a wait for completion returns on: the terminal ones, and Quarantined, which needs an operator. */
-export const SETTLED: readonly InstanceStatusName[] = ['Completed', 'Failed', 'Terminated', 'Quarantined'];
-const STATUSES: readonly InstanceStatusName[] = ['Pending', 'Running', 'Completed', 'Failed', 'Terminated', 'Suspended', 'Quarantined', 'ContinuedAsNew'];
+export const SETTLED: readonly InstanceStatusName[] = ['Completed', 'Failed', 'Terminated', 'Cancelled', 'Quarantined'];
+const STATUSES: readonly InstanceStatusName[] = ['Pending', 'Running', 'Completed', 'Failed', 'Terminated', 'Cancelled', 'Suspended', 'Quarantined', 'ContinuedAsNew'];
 
 /**
  * Starts and manages orchestration instances. Every method validates its arguments before writing
@@ -178,7 +192,57 @@ export class Client {
     checkReason(reason);
     const record = await this.getRecord(instanceId);
     this.assertNotFinished(record, 'terminate');
-    await this.send(record, 'X#terminate', { type: 'ExecutionTerminated', ...(reason ? { reason } : {}) });
+    await this.send(record, CONTROL_MESSAGE_IDS.terminate, { type: 'ExecutionTerminated', ...(reason ? { reason } : {}) });
+  }
+
+  /**
+   * Cancels the instance: its code sees a `CancelledError` at its pending durable calls and may clean up
+   * (in `ctx.nonCancellable`) before it ends `Cancelled`; its running activities see `actx.signal` aborted
+   * at their next heartbeat; its sub-orchestrations follow their `parentClose` policy. A suspended instance
+   * is resumed to clean up. Cancelling twice is the same as once.
+   * @example await client.cancel('order-42', 'customer asked');
+   */
+  async cancel(instanceId: string, reason?: string): Promise<void> {
+    checkReason(reason);
+    const record = await this.getRecord(instanceId);
+    this.assertNotFinished(record, 'cancel');
+    if (record.status === 'Quarantined') {
+      throw new InvalidStateError(`Cannot cancel instance '${instanceId}': it is Quarantined, so its code cannot run to clean up. Resume it after deploying a fix, or terminate it.`);
+    }
+    await this.send(record, CONTROL_MESSAGE_IDS.cancel, { type: 'ExecutionCancelRequested', ...(reason ? { reason } : {}) });
+  }
+
+  /**
+   * Resumes a `Failed` instance from its failure point, after a fix is deployed: the failed activity, step
+   * or sub-orchestration (rewound in turn) of its last step runs again, and the code goes on from there.
+   * History keeps the failure, marked rewound. Refused for any other status.
+   * @example await client.rewind('order-42');
+   */
+  async rewind(instanceId: string): Promise<void> {
+    const record = await this.getRecord(instanceId);
+    if (record.status !== 'Failed') {
+      throw new InvalidStateError(`Cannot rewind instance '${instanceId}': it is ${record.status}, and only a Failed instance can be rewound${record.status === 'Quarantined' ? ' (resume a Quarantined one after the fix)' : ''}.`);
+    }
+    const { error: _cleared, ...rest } = record;
+    const rewinding: InstanceRecord = { ...rest, status: 'Running', rewindRequested: true, updatedAt: this.deps.clock.now(), revision: record.revision + 1 };
+    if (!(await this.deps.store.updateInstance(rewinding, record.revision))) {
+      throw new InvalidStateError(`Instance '${instanceId}' changed while it was being rewound; check its status and try again.`);
+    }
+    await this.deps.queues.ringDoorbell(instanceId);
+  }
+
+  /**
+   * Starts a fresh instance of a `Failed`, `Terminated` or `Cancelled` instance's orchestration with the
+   * same input (on `version`, default the latest) and returns its id.
+   * @example const retryId = await client.restart('order-42', { version: 3 });
+   */
+  async restart(instanceId: string, options: RestartOptions = {}): Promise<string> {
+    const record = await this.getRecord(instanceId);
+    if (!RESTARTABLE.includes(record.status)) {
+      throw new InvalidStateError(`Cannot restart instance '${instanceId}': it is ${record.status}; only ${RESTARTABLE.join(', ')} instances can be restarted.`);
+    }
+    const input = await (this.deps.loadPayload ?? ((value: unknown) => value))(record.input);
+    return this.start(record.name, input, { ...(options.version !== undefined ? { version: options.version } : {}), instanceId: options.instanceId ?? `${instanceId}.r${this.deps.clock.now().toString(36)}` });
   }
 
   /** Pauses the instance: results and events queue up in its inbox until `resume`. */
@@ -329,6 +393,8 @@ export class Client {
     if (includePayloads && record.output !== undefined) status.output = await load(record.output);
     if (record.error) status.error = publicError(record.error);
     if (record.parent) status.parentInstanceId = record.parent.instanceId;
+    if (record.customStatus !== undefined) status.customStatus = JSON.parse(record.customStatus) as unknown;
+    if (record.cancelRequested) status.cancelRequested = { at: new Date(record.cancelRequested.at).toISOString(), ...(record.cancelRequested.reason !== undefined ? { reason: record.cancelRequested.reason } : {}) };
     return status;
   }
 

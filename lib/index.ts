@@ -31,6 +31,7 @@ export type {
   StepFunction,
   StepOptions,
   SubOrchestrationOptions,
+  ParentClosePolicy,
   WaitForEventOptions,
 } from './core/types.js';
 export type { Duration } from './core/durations.js';
@@ -48,6 +49,7 @@ export {
   CallbackTimeoutError,
   CallbackNotFoundError,
   SubOrchestrationFailedError,
+  CancelledError,
   TimeoutError,
   PoisonMessageError,
   HistoryLimitError,
@@ -63,7 +65,7 @@ export type { HistoryEvent, HistoryEventType } from './core/history-events.js';
 export type { JsonLoggerOptions, Logger, LogLevel } from './core/logger.js';
 export { createJsonLogger, silentLogger } from './core/logger.js';
 export { Client } from './client.js';
-export type { HistoryOptions, InstanceStatus, ListQuery, RaiseEventOptions, StartOptions, WaitOptions } from './client.js';
+export type { HistoryOptions, InstanceStatus, ListQuery, RaiseEventOptions, RestartOptions, StartOptions, WaitOptions } from './client.js';
 export type { InstanceStatusName } from './ports.js';
 export { TestEnvironment, TestClient } from './testing.js';
 export { checkReplay, replayHistories } from './replay-check.js';

@@ -14,9 +14,10 @@ export type InstanceStatusName =
   | 'Terminated'
   | 'Suspended'
   | 'Quarantined'
+  | 'Cancelled'
   | 'ContinuedAsNew';
 
-export const TERMINAL_STATUSES: readonly InstanceStatusName[] = ['Completed', 'Failed', 'Terminated'];
+export const TERMINAL_STATUSES: readonly InstanceStatusName[] = ['Completed', 'Failed', 'Terminated', 'Cancelled'];
 
 export function isTerminal(status: InstanceStatusName): boolean {
   return TERMINAL_STATUSES.includes(status);
@@ -48,6 +49,12 @@ export interface InstanceRecord {
   dispatchPending?: boolean;
   /** When the instance times out (its orchestration's `timeout` after its start), ms since the epoch. */
   deadline?: number;
+  /** Set once a cancellation was applied: running activities see their `actx.signal` aborted on their next heartbeat. */
+  cancelRequested?: { reason?: string; at: number };
+  /** Set by `client.rewind` (with the status back to Running): the next step rewinds the failure at the end of history. */
+  rewindRequested?: true;
+  /** What the code last set with `ctx.setStatus` (JSON text): where a long instance is. */
+  customStatus?: string;
   /**
    * Set by the store: which life of this instance id the record and its history belong to. An id reused
    * after its expired record was removed starts a new incarnation and never reads the old one's history.
@@ -71,6 +78,9 @@ export type InboxEvent = Extract<
       | 'CallbackHeartbeat'
       | 'EventRaised'
       | 'ExecutionTerminated'
+      | 'ExecutionCancelRequested'
+      // Applied by the worker's rewind step; never delivered to an inbox.
+      | 'ExecutionRewound'
       | 'ExecutionSuspended'
       | 'ExecutionResumed';
   }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { App } from './core/app.js';
 import { describeCall, numberEvents, type HistoryEvent } from './core/history-events.js';
 import type { PayloadLoader } from './core/payload.js';
-import { OrchestrationExecutor } from './core/replay.js';
+import { OrchestrationExecutor, type ExecutionOutcome } from './core/replay.js';
 
 /** A recorded history, as `GET /instances/{id}/history` returns it. */
 export interface RecordedHistory {
@@ -52,7 +52,7 @@ export async function checkReplay(app: App, recorded: RecordedHistory, options: 
   }
   if (executor.violation) return result(executor.violation.message);
   const ended = recorded.events.at(-1)?.type;
-  const finished = ended === 'ExecutionCompleted' || ended === 'ExecutionFailed' || ended === 'ContinuedAsNew';
+  const finished = ended === 'ExecutionCompleted' || ended === 'ExecutionFailed' || ended === 'ContinuedAsNew' || ended === 'ExecutionCancelled';
   const decisions = executor.takeDecisions().filter((event) => event.type !== 'PatchMarker');
   if (finished && !executor.outcome) {
     const asked = decisions.length ? `asks for ${describeCall(decisions[0]!)}` : 'is still waiting';
@@ -93,6 +93,6 @@ export function describeReplayFailure(result: ReplayCheckResult, also: string[] 
   return `FAIL ${result.instanceId} (${about})${result.file ? ` in ${result.file}` : ''}\n  ${result.problem ?? ''}`;
 }
 
-function outcomeEvent(type: 'completed' | 'failed' | 'continuedAsNew'): string {
-  return type === 'completed' ? 'ExecutionCompleted' : type === 'failed' ? 'ExecutionFailed' : 'ContinuedAsNew';
+function outcomeEvent(type: ExecutionOutcome['type']): string {
+  return { completed: 'ExecutionCompleted', failed: 'ExecutionFailed', continuedAsNew: 'ContinuedAsNew', cancelled: 'ExecutionCancelled' }[type];
 }

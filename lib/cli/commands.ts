@@ -53,7 +53,7 @@ export interface Command {
   run(context: CommandContext): Promise<number | void>;
 }
 
-const STATUSES = ['Pending', 'Running', 'Completed', 'Failed', 'Terminated', 'Suspended', 'Quarantined', 'ContinuedAsNew'];
+const STATUSES = ['Pending', 'Running', 'Completed', 'Failed', 'Terminated', 'Cancelled', 'Suspended', 'Quarantined', 'ContinuedAsNew'];
 const IN_FLIGHT = ['Pending', 'Running', 'Suspended', 'Quarantined'];
 const enc = encodeURIComponent;
 
@@ -269,17 +269,21 @@ export const COMMANDS: Command[] = [
       io.err(`Event ${positionals[1]} sent to ${positionals[0]}.`);
     },
   },
-  ...(['terminate', 'suspend'] as const).map(
+  ...(['terminate', 'suspend', 'cancel'] as const).map(
     (action): Command => ({
       name: action,
       args: '<instanceId>',
-      summary: action === 'terminate' ? 'end a running instance now (its activities in flight finish, their results are dropped)' : 'pause an instance until resume',
+      summary: {
+        terminate: 'end a running instance now (its activities in flight finish, their results are dropped)',
+        suspend: 'pause an instance until resume',
+        cancel: 'cancel an instance: its code sees a CancelledError, may clean up, and ends Cancelled; children follow their parentClose',
+      }[action],
       arity: [1, 1],
       options: { reason: { type: 'string', description: 'recorded in history' } },
       async run({ api, values, positionals, io }) {
         const reason = str(values, 'reason');
         await api().post(`/instances/${enc(positionals[0]!)}/${action}`, reason === undefined ? undefined : { reason });
-        io.err(`${action === 'terminate' ? 'Termination' : 'Suspension'} of ${positionals[0]} requested.`);
+        io.err(`${{ terminate: 'Termination', suspend: 'Suspension', cancel: 'Cancellation' }[action]} of ${positionals[0]} requested.`);
       },
     }),
   ),
@@ -291,6 +295,20 @@ export const COMMANDS: Command[] = [
     async run({ api, positionals, io }) {
       await api().post(`/instances/${enc(positionals[0]!)}/resume`);
       io.err(`Resume of ${positionals[0]} requested.`);
+    },
+  },
+  {
+    name: 'restart',
+    args: '<instanceId>',
+    summary: 'start a fresh instance of a Failed, Terminated or Cancelled one, with the same input',
+    arity: [1, 1],
+    options: { version: { type: 'string', description: 'the version to start (default: the latest)' }, 'new-id': { type: 'string', description: "the new instance's id" } },
+    async run({ api, values, positionals, io }) {
+      const version = str(values, 'version');
+      const newId = str(values, 'new-id');
+      const started = (await api().post(`/instances/${enc(positionals[0]!)}/restart`, { ...(version !== undefined ? { version } : {}), ...(newId !== undefined ? { instanceId: newId } : {}) })) as { instanceId: string };
+      io.out(started.instanceId);
+      io.err(`Restarted ${positionals[0]} as ${started.instanceId}.`);
     },
   },
   {

@@ -16,12 +16,13 @@ export interface GuardedExecution {
 
 // One guard per process, even if two copies of this module are loaded (e.g. bundled twice).
 const GLOBAL_KEY = Symbol.for('perdure.determinism-guard');
-type GuardState = { storage: AsyncLocalStorage<GuardedExecution>; steps?: AsyncLocalStorage<string>; installed: boolean };
+type GuardState = { storage: AsyncLocalStorage<GuardedExecution>; steps?: AsyncLocalStorage<string>; shields?: AsyncLocalStorage<true>; installed: boolean };
 const state: GuardState = ((globalThis as Record<symbol, unknown>)[GLOBAL_KEY] as GuardState | undefined) ?? {
   storage: new AsyncLocalStorage<GuardedExecution>(),
   installed: false,
 };
 state.steps ??= new AsyncLocalStorage<string>();
+state.shields ??= new AsyncLocalStorage<true>();
 (globalThis as Record<symbol, unknown>)[GLOBAL_KEY] = state;
 const storage = state.storage;
 
@@ -37,6 +38,16 @@ export function runGuarded<T>(execution: GuardedExecution, fn: () => T): T {
  */
 export function runAsStep<T>(name: string, fn: () => T): T {
   return storage.exit(() => state.steps!.run(name, fn));
+}
+
+/** Runs orchestration code whose durable calls a cancellation does not reach (`ctx.nonCancellable`). */
+export function runShielded<T>(fn: () => T): T {
+  return state.shields!.run(true, fn);
+}
+
+/** True inside `ctx.nonCancellable`. */
+export function shielded(): boolean {
+  return state.shields!.getStore() === true;
 }
 
 /** The name of the `ctx.step` whose function is running here, if any. */

@@ -81,6 +81,19 @@ export class StepFailedError extends ActivityFailedError {
   }
 }
 
+/**
+ * The instance was cancelled (`client.cancel`): thrown at the code's pending durable calls and at new ones
+ * outside `ctx.nonCancellable`. Left uncaught, the instance ends `Cancelled`.
+ */
+export class CancelledError extends PerdureError {
+  constructor(
+    message: string,
+    readonly reason?: string,
+  ) {
+    super('CANCELLED', message);
+  }
+}
+
 /** The function of a `ctx.child` threw. `failure` and `cause` hold its error. */
 export class ChildFailedError extends PerdureError {
   constructor(

@@ -1,4 +1,5 @@
 import type { FailureDetails } from './errors.js';
+import type { ParentClosePolicy } from './types.js';
 
 /**
  * History: the append-only list of what happened to one orchestration instance. Replay feeds it back
@@ -26,6 +27,8 @@ export interface ParentRef {
   instanceId: string;
   generation: number;
   taskId: number;
+  /** Started with `ctx.startSubOrchestration`: the parent is not told how the child ended. */
+  detached?: true;
 }
 
 export interface ExecutionStarted extends EventBase {
@@ -79,6 +82,10 @@ export interface SubOrchestrationScheduled extends EventBase, Scoped {
   version: string | undefined;
   instanceId: string;
   input: unknown;
+  /** What becomes of the child when its parent ends or is cancelled while it runs. @defaultValue 'cancel' ('abandon' when detached) */
+  parentClose?: ParentClosePolicy;
+  /** Started with `ctx.startSubOrchestration`: the parent does not wait for it, nor hear of its end. */
+  detached?: true;
 }
 export interface SubOrchestrationCompleted extends EventBase {
   type: 'SubOrchestrationCompleted';
@@ -170,6 +177,24 @@ export interface ExecutionTerminated extends EventBase {
   type: 'ExecutionTerminated';
   reason?: string;
 }
+/** `client.cancel`: the code's pending calls fail with a `CancelledError`; it may clean up, then ends `Cancelled`. */
+export interface ExecutionCancelRequested extends EventBase {
+  type: 'ExecutionCancelRequested';
+  reason?: string;
+}
+export interface ExecutionCancelled extends EventBase {
+  type: 'ExecutionCancelled';
+  reason?: string;
+}
+/**
+ * `client.rewind`: the failed instance runs on from before its failure. The events listed in `rewound`
+ * (the failure and the failed calls' results that caused it) stay in history but replay skips them, so the
+ * failed calls are open again and run once more.
+ */
+export interface ExecutionRewound extends EventBase {
+  type: 'ExecutionRewound';
+  rewound: number[];
+}
 
 export type HistoryEvent =
   | ExecutionStarted
@@ -196,7 +221,10 @@ export type HistoryEvent =
   | ContinuedAsNew
   | ExecutionCompleted
   | ExecutionFailed
-  | ExecutionTerminated;
+  | ExecutionTerminated
+  | ExecutionCancelRequested
+  | ExecutionCancelled
+  | ExecutionRewound;
 
 export type HistoryEventType = HistoryEvent['type'];
 
@@ -252,4 +280,51 @@ export function describeCall(event: NewHistoryEvent): string {
 /** Appends new events after `lastEventId`, giving each its position and timestamp. */
 export function numberEvents(events: NewHistoryEvent[], lastEventId: number, timestamp: number): HistoryEvent[] {
   return events.map((event, index) => ({ ...event, eventId: lastEventId + index + 1, timestamp }));
+}
+
+/** A sub-orchestration that history shows started and not ended, with its parent-close policy. */
+export interface RunningChild {
+  taskId: number;
+  instanceId: string;
+  parentClose: ParentClosePolicy;
+}
+
+/** The events of history that rewinds undid: replay skips them. */
+export function rewoundEvents(history: readonly HistoryEvent[]): Set<number> {
+  const rewound = new Set<number>();
+  for (const event of history) if (event.type === 'ExecutionRewound') for (const eventId of event.rewound) rewound.add(eventId);
+  return rewound;
+}
+
+/** The sub-orchestrations of this history that have not reported their end (detached ones never do). */
+export function runningChildren(history: readonly HistoryEvent[]): RunningChild[] {
+  const rewound = rewoundEvents(history);
+  const running = new Map<number, RunningChild>();
+  for (const event of history) {
+    if (rewound.has(event.eventId)) continue;
+    if (event.type === 'SubOrchestrationScheduled') running.set(event.taskId, childOf(event));
+    else if (event.type === 'SubOrchestrationCompleted' || event.type === 'SubOrchestrationFailed') running.delete(event.taskId);
+  }
+  return [...running.values()];
+}
+
+export function childOf(event: Pick<SubOrchestrationScheduled, 'taskId' | 'instanceId' | 'parentClose' | 'detached'>): RunningChild {
+  return { taskId: event.taskId, instanceId: event.instanceId, parentClose: event.parentClose ?? (event.detached ? 'abandon' : 'cancel') };
+}
+
+/**
+ * What a rewind of a failed history undoes: the failure (`ExecutionFailed`) and the failed results its
+ * last step applied (activities, steps, sub-orchestrations, child contexts), so those calls run again.
+ * Undefined when history does not end failed.
+ */
+export function rewindTargets(history: readonly HistoryEvent[]): { failure: HistoryEvent; failedCalls: Extract<HistoryEvent, { type: 'ActivityFailed' | 'SubOrchestrationFailed' | 'ChildFailed' }>[] } | undefined {
+  const rewound = rewoundEvents(history);
+  const live = history.filter((event) => !rewound.has(event.eventId));
+  const failure = live.at(-1);
+  if (failure?.type !== 'ExecutionFailed') return undefined;
+  const stepStart = live.findLastIndex((event) => event.type === 'StepStarted');
+  const failedCalls = live
+    .slice(stepStart + 1)
+    .filter((event): event is Extract<HistoryEvent, { type: 'ActivityFailed' | 'SubOrchestrationFailed' | 'ChildFailed' }> => event.type === 'ActivityFailed' || event.type === 'SubOrchestrationFailed' || event.type === 'ChildFailed');
+  return { failure, failedCalls };
 }

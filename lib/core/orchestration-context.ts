@@ -18,6 +18,7 @@ import {
 import { childLogger, type Logger } from './logger.js';
 import { validateEventName, validateInstanceId, validateName, validateOperationName } from './names.js';
 import { toJsonPayload } from './payload.js';
+import { runShielded } from './determinism-guard.js';
 import { ROOT_SCOPE, TaskFailure, type OrchestrationExecutor, type Scope, type StepCode } from './replay.js';
 import { NO_RETRY, resolveRetry, retryDelay, type RetryRule } from './retry-policy.js';
 import type {
@@ -33,6 +34,7 @@ import type {
   MapOptions,
   OrchestrationContext,
   ParallelBranch,
+  ParentClosePolicy,
   SleepOptions,
   StepFunction,
   StepOptions,
@@ -61,6 +63,8 @@ type TimerPurpose = 'sleep' | 'retry' | 'timeout';
  * from those primitives, so every retry delay and timeout is itself a durable timer in history. A child
  * context (`ctx.child`) is another of these, whose calls take positions in the child's own scope.
  */
+const PARENT_CLOSE_POLICIES: readonly ParentClosePolicy[] = ['cancel', 'terminate', 'abandon'];
+
 export class OrchestrationContextImpl implements OrchestrationContext {
   readonly instanceId: string;
   readonly name: string;
@@ -207,21 +211,52 @@ export class OrchestrationContextImpl implements OrchestrationContext {
     return observed(this.runSubOrchestration<T>(name, input, options));
   }
 
-  private async runSubOrchestration<T>(name: string, input: unknown, options: SubOrchestrationOptions): Promise<T> {
+  startSubOrchestration(name: string, input?: unknown, options: SubOrchestrationOptions = {}): Promise<string> {
+    return observed(this.runSubOrchestration<string>(name, input, options, true));
+  }
+
+  private async runSubOrchestration<T>(name: string, input: unknown, options: SubOrchestrationOptions, detached = false): Promise<T> {
     validateName(name, 'orchestration name');
     if (options.instanceId !== undefined) validateInstanceId(options.instanceId);
+    if (options.parentClose !== undefined && !PARENT_CLOSE_POLICIES.includes(options.parentClose)) {
+      throw new ValidationError(`parentClose of sub-orchestration '${name}' must be one of ${PARENT_CLOSE_POLICIES.map((p) => `'${p}'`).join(', ')}, got ${describeValue(options.parentClose)}.`);
+    }
     const version = options.version === undefined ? undefined : normalizeVersion(options.version);
     const payload = toJsonPayload(input, `input of sub-orchestration '${name}'`);
     let childId = '';
     try {
       return (await this.executor.schedule((taskId) => {
         childId = options.instanceId ?? `${this.instanceId}:${this.generation}.${taskId}`;
-        return { type: 'SubOrchestrationScheduled', taskId, name, version, instanceId: childId, input: payload };
+        return {
+          type: 'SubOrchestrationScheduled',
+          taskId,
+          name,
+          version,
+          instanceId: childId,
+          input: payload,
+          ...(options.parentClose !== undefined ? { parentClose: options.parentClose } : {}),
+          ...(detached ? { detached: true as const } : {}),
+        };
       }, { scope: this.scope })) as T;
     } catch (thrown) {
       if (!(thrown instanceof TaskFailure)) throw thrown;
       throw new SubOrchestrationFailedError(name, childId, thrown.failure);
     }
+  }
+
+  // --- cancellation and status ------------------------------------------------------------------------
+
+  nonCancellable<T>(fn: () => Promise<T>): Promise<T> {
+    if (typeof fn !== 'function') throw new ValidationError(`ctx.nonCancellable needs a function, got ${describeValue(fn)}.`);
+    return runShielded(() => Promise.resolve().then(fn));
+  }
+
+  get isCancellationRequested(): boolean {
+    return this.executor.isCancellationRequested;
+  }
+
+  setStatus(value: unknown): void {
+    this.executor.setCustomStatus(value);
   }
 
   child<T>(name: string, fn: (ctx: OrchestrationContext) => Promise<T>): Promise<T> {

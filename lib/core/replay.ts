@@ -1,8 +1,8 @@
 import type { App, RegisteredOrchestration } from './app.js';
-import { currentStep, runGuarded, type GuardedExecution } from './determinism-guard.js';
+import { currentStep, runGuarded, shielded, type GuardedExecution } from './determinism-guard.js';
 import { DeterministicRandom } from './deterministic-random.js';
-import { DeterminismViolationError, NonDeterminismError, PerdureError, toFailureDetails, ValidationError, type FailureDetails } from './errors.js';
-import { describeCall, isScheduleEvent, type ExecutionStarted, type HistoryEvent, type NewHistoryEvent, type ScheduleEvent } from './history-events.js';
+import { CancelledError, DeterminismViolationError, NonDeterminismError, PerdureError, toFailureDetails, ValidationError, type FailureDetails } from './errors.js';
+import { childOf, describeCall, isScheduleEvent, rewoundEvents, type RunningChild, type ExecutionStarted, type HistoryEvent, type NewHistoryEvent, type ScheduleEvent } from './history-events.js';
 import { silentLogger, type Logger } from './logger.js';
 import { OrchestrationContextImpl, ContinueAsNewSignal } from './orchestration-context.js';
 import { inlinePayloads, toJsonPayload, type PayloadLoader } from './payload.js';
@@ -18,7 +18,8 @@ export interface StepCode {
 export type ExecutionOutcome =
   | { type: 'completed'; output: unknown }
   | { type: 'failed'; error: FailureDetails }
-  | { type: 'continuedAsNew'; input: unknown; version: string };
+  | { type: 'continuedAsNew'; input: unknown; version: string }
+  | { type: 'cancelled'; reason?: string };
 
 /** A durable call's schedule event before it has a place in history. */
 export type NewScheduleEvent = Extract<NewHistoryEvent, { taskId: number; type: ScheduleEvent['type'] }>;
@@ -44,9 +45,11 @@ export type CodeDecidedCompletion = Extract<NewHistoryEvent, { type: 'ChildCompl
 
 interface OpenTask {
   resolve(value: unknown): void;
-  reject(failure: TaskFailure): void;
+  reject(failure: TaskFailure | CancelledError): void;
   event: NewScheduleEvent;
   step?: StepCode;
+  /** Made inside `ctx.nonCancellable`: a cancellation does not fail it. */
+  shielded: boolean;
 }
 
 /** A durable call that was made and has no result yet. */
@@ -72,7 +75,15 @@ interface PendingDecision {
 
 interface EventWaiter {
   resolve(data: unknown): void;
+  reject(error: Error): void;
+  shielded: boolean;
 }
+
+
+const OUTCOME_WORDS: Record<ExecutionOutcome['type'], string> = { completed: 'returned', failed: 'thrown', continuedAsNew: 'called continueAsNew', cancelled: 'ended cancelled' };
+
+/** The most JSON `ctx.setStatus` takes: it travels in the instance's record with every status read. */
+export const MAX_CUSTOM_STATUS_BYTES = 4096;
 
 const realSetImmediate = setImmediate;
 /** Lets every continuation the last delivery woke run, until the code blocks on durable calls again. */
@@ -118,6 +129,13 @@ export class OrchestrationExecutor implements GuardedExecution {
   /** Scopes of children being skipped: history's calls inside them are not the code's to match. */
   private readonly skippedScopes = new Set<Scope>();
   private readonly lastHeartbeats = new Map<number, number>();
+  private readonly children = new Map<number, RunningChild>();
+  /** Set once the instance was cancelled (history's `ExecutionCancelRequested`). */
+  private cancellation: { reason?: string } | undefined;
+  /** What the code last set with `ctx.setStatus` (JSON text), replayed like everything else. */
+  customStatus: string | undefined;
+  /** Events of history a rewind undid (`ExecutionRewound`): replay skips them. */
+  private readonly rewound = new Set<number>();
   private nextTaskId = 1;
   private currentTime = 0;
   private replaying = true;
@@ -133,8 +151,9 @@ export class OrchestrationExecutor implements GuardedExecution {
     this.newNonce = options.newNonce ?? randomNonce;
   }
 
-  /** Re-runs the code over recorded history. */
-  async replay(history: readonly HistoryEvent[]): Promise<void> {
+  /** Re-runs the code over recorded history; `rewound` lists events a rewind being applied undoes. */
+  async replay(history: readonly HistoryEvent[], rewound: readonly number[] = []): Promise<void> {
+    for (const eventId of rewound) this.rewound.add(eventId);
     this.prescan(history);
     this.replaying = true;
     await this.apply(history);
@@ -145,7 +164,9 @@ export class OrchestrationExecutor implements GuardedExecution {
    * and order), the patch markers, the callbacks' nonces, and which children ended.
    */
   private prescan(history: readonly HistoryEvent[]): void {
+    for (const eventId of rewoundEvents(history)) this.rewound.add(eventId);
     for (const event of history) {
+      if (this.rewound.has(event.eventId)) continue;
       if (isScheduleEvent(event)) {
         this.countRecorded(event.scope ?? ROOT_SCOPE, event.taskId);
         if (event.type === 'CallbackCreated') this.recordedNonces.set(event.taskId, event.nonce);
@@ -247,6 +268,8 @@ export class OrchestrationExecutor implements GuardedExecution {
   call(build: (taskId: number) => NewScheduleEvent, options: { step?: StepCode; scope?: Scope } = {}): { taskId: number; promise: Promise<unknown> } {
     this.assertActive();
     if (this.outcome) return { taskId: 0, promise: new Promise<never>(() => {}) };
+    // After a cancellation, only calls made inside ctx.nonCancellable take a position.
+    if (this.cancellation && !shielded()) return { taskId: 0, promise: Promise.reject(this.cancelledError()) };
     const scope = options.scope ?? ROOT_SCOPE;
     const index = this.callCounts.get(scope) ?? 0;
     this.callCounts.set(scope, index + 1);
@@ -256,8 +279,13 @@ export class OrchestrationExecutor implements GuardedExecution {
     const event = (scope === ROOT_SCOPE ? built : { ...built, scope });
     this.pending.set(taskId, this.replaying ? { event, site: new Error('call site') } : { event });
     const promise = new Promise((resolve, reject) => {
-      this.open.set(taskId, { resolve, reject, event, ...(options.step ? { step: options.step } : {}) });
+      this.open.set(taskId, { resolve, reject, event, shielded: shielded(), ...(options.step ? { step: options.step } : {}) });
     });
+    if (event.type === 'SubOrchestrationScheduled') {
+      this.children.set(taskId, childOf({ ...event, taskId }));
+      // The parent does not wait for a detached child: its call settles now (and on every replay alike).
+      if (event.detached) this.detach(taskId, event.instanceId);
+    }
     return { taskId, promise };
   }
 
@@ -268,6 +296,64 @@ export class OrchestrationExecutor implements GuardedExecution {
     this.recordedTasks.set(`${scope}:${index}`, taskId);
     this.taskScopes.set(taskId, scope);
     this.nextTaskId = Math.max(this.nextTaskId, taskId + 1);
+  }
+
+  private detach(taskId: number, childId: string): void {
+    const task = this.open.get(taskId)!;
+    this.open.delete(taskId);
+    this.settled.add(taskId);
+    task.resolve(childId);
+  }
+
+  /** The sub-orchestrations that have not ended (as far as this execution knows). */
+  runningChildren(): RunningChild[] {
+    return [...this.children.values()];
+  }
+
+  private cancelledError(): CancelledError {
+    const reason = this.cancellation?.reason;
+    return new CancelledError(`Instance '${this.instanceId}' was cancelled${reason ? `: ${reason}` : ''}. Clean up inside ctx.nonCancellable(...) if you need durable calls now.`, reason);
+  }
+
+  /** A cancellation: every pending call (not shielded) and every wait for an event fails with a CancelledError. */
+  private async cancel(reason: string | undefined): Promise<void> {
+    if (this.cancellation) return;
+    this.cancellation = reason === undefined ? {} : { reason };
+    const error = this.cancelledError();
+    for (const [taskId, task] of this.open) {
+      if (task.shielded) continue;
+      this.open.delete(taskId);
+      task.reject(error);
+    }
+    for (const list of this.waiters.values()) {
+      for (const waiter of [...list]) {
+        if (waiter.shielded) continue;
+        list.splice(list.indexOf(waiter), 1);
+        waiter.reject(error);
+      }
+    }
+    await drain();
+  }
+
+  /** True once a cancellation reached the code. */
+  get isCancellationRequested(): boolean {
+    return this.cancellation !== undefined;
+  }
+
+  /** `ctx.setStatus`: kept as JSON text, so the worker sees a change by comparing strings. */
+  setCustomStatus(value: unknown): void {
+    this.assertActive();
+    if (this.outcome) return;
+    let text: string | undefined;
+    try {
+      text = value === undefined ? undefined : JSON.stringify(value);
+    } catch (error) {
+      throw new ValidationError(`ctx.setStatus takes JSON data: ${(error as Error).message}.`);
+    }
+    if (text !== undefined && Buffer.byteLength(text) > MAX_CUSTOM_STATUS_BYTES) {
+      throw new ValidationError(`ctx.setStatus takes at most ${MAX_CUSTOM_STATUS_BYTES} bytes of JSON, got ${Buffer.byteLength(text)}: keep it to a summary (a stage, counts) and put details in the output or an activity's result.`);
+    }
+    this.customStatus = text;
   }
 
   /** True when history records the end of this child: replay skips its code and its calls. */
@@ -311,8 +397,9 @@ export class OrchestrationExecutor implements GuardedExecution {
     this.assertActive();
     const queue = this.buffered.get(name);
     if (queue?.length) return { promise: Promise.resolve(queue.shift()), immediate: true, cancel: () => false };
+    if (this.cancellation && !shielded()) return { promise: Promise.reject(this.cancelledError()), immediate: true, cancel: () => false };
     let waiter!: EventWaiter;
-    const promise = new Promise<unknown>((resolve) => (waiter = { resolve }));
+    const promise = new Promise<unknown>((resolve, reject) => (waiter = { resolve, reject, shielded: shielded() }));
     const list = this.waiters.get(name) ?? [];
     list.push(waiter);
     this.waiters.set(name, list);
@@ -354,6 +441,8 @@ export class OrchestrationExecutor implements GuardedExecution {
     try {
       for (const event of events) {
         this.historyLength++;
+        // Rewound events stay in history for the record; the code never sees them.
+        if (this.rewound.has(event.eventId)) continue;
         await this.applyOne(event);
         if (this.violation) return;
       }
@@ -396,8 +485,12 @@ export class OrchestrationExecutor implements GuardedExecution {
       case 'PatchMarker':
         this.recordedPatches.add(event.changeId);
         return;
+      case 'ExecutionCancelRequested':
+        return this.cancel(event.reason);
       case 'ExecutionSuspended':
       case 'ExecutionResumed':
+      case 'ExecutionRewound':
+      case 'ExecutionCancelled':
       case 'ContinuedAsNew':
       case 'ExecutionCompleted':
       case 'ExecutionFailed':
@@ -419,7 +512,9 @@ export class OrchestrationExecutor implements GuardedExecution {
     running.then(
       (output) => this.finish(() => ({ type: 'completed', output: toJsonPayload(output, `output of orchestration '${definition.name}'`) })),
       (error: unknown) => {
-        if (!(error instanceof ContinueAsNewSignal)) this.finish(() => ({ type: 'failed', error: toFailureDetails(error) }));
+        if (error instanceof ContinueAsNewSignal) return;
+        if (error instanceof CancelledError && this.cancellation) this.finish(() => ({ type: 'cancelled', ...(this.cancellation?.reason !== undefined ? { reason: this.cancellation.reason } : {}) }));
+        else this.finish(() => ({ type: 'failed', error: toFailureDetails(error) }));
       },
     );
     await drain();
@@ -450,7 +545,7 @@ export class OrchestrationExecutor implements GuardedExecution {
     if (decision) {
       asked = `the code asked for ${describeCall(decision.event)}${callSite(decision.site)}`;
     } else if (this.outcome) {
-      asked = `the code had already ${this.outcome.type === 'completed' ? 'returned' : this.outcome.type === 'failed' ? 'thrown' : 'called continueAsNew'}`;
+      asked = `the code had already ${OUTCOME_WORDS[this.outcome.type]}`;
     } else {
       asked = `the code asked for nothing there: it is waiting on other calls${this.open.size === 0 ? ' or on a promise that is not a durable call' : ''}`;
     }
@@ -463,6 +558,7 @@ export class OrchestrationExecutor implements GuardedExecution {
 
   private async settle(taskId: number, settlement: { result?: unknown; failure?: FailureDetails }): Promise<void> {
     this.settled.add(taskId);
+    this.children.delete(taskId);
     if (this.inSkippedScope(this.taskScopes.get(taskId) ?? ROOT_SCOPE)) return;
     const task = this.open.get(taskId);
     // A completion nobody waits for: a duplicate, or a call of code that has since ended.

@@ -2,6 +2,9 @@ import type { Duration } from './durations.js';
 import type { Logger } from './logger.js';
 import type { RetryPolicy } from './retry-policy.js';
 
+/** What becomes of a running child when its parent ends or is cancelled. */
+export type ParentClosePolicy = 'cancel' | 'terminate' | 'abandon';
+
 /**
  * A retry decision made by code, for what a policy cannot say: `(error, attempt) => ({ shouldRetry, delay })`.
  * It runs in orchestration code, so it must be deterministic (decide from the error and the attempt only).
@@ -133,6 +136,12 @@ export interface SubOrchestrationOptions {
   instanceId?: string;
   /** The child's version. @defaultValue the latest registered version */
   version?: string | number;
+  /**
+   * What becomes of the child if this instance ends, or is cancelled, while the child still runs:
+   * `'cancel'` asks it to cancel (its code sees a `CancelledError` and may clean up), `'terminate'` ends it
+   * at once, `'abandon'` lets it run on. @defaultValue 'cancel' ('abandon' for `ctx.startSubOrchestration`)
+   */
+  parentClose?: ParentClosePolicy;
 }
 
 /** Options of `ctx.map`. */
@@ -237,6 +246,26 @@ export interface OrchestrationContext {
    * @example const label = await ctx.callSubOrchestration<Label>('ship', order);
    */
   callSubOrchestration<T = unknown>(name: string, input?: unknown, options?: SubOrchestrationOptions): Promise<T>;
+  /**
+   * Starts another orchestration as a child without waiting for it (fire and forget) and returns its
+   * instance id once the start is recorded. The child runs on after this instance ends unless `parentClose` says otherwise.
+   * @example const auditId = await ctx.startSubOrchestration('audit', order);
+   */
+  startSubOrchestration(name: string, input?: unknown, options?: SubOrchestrationOptions): Promise<string>;
+  /**
+   * Runs `fn` so that a cancellation does not reach the durable calls it makes: where cleanup goes
+   * (compensations, releasing a lock) after the code caught a `CancelledError`.
+   * @example try { await ctx.callActivity('ship', order); } catch (e) { if (e instanceof CancelledError) await ctx.nonCancellable(() => ctx.callActivity('refund', order)); throw e; }
+   */
+  nonCancellable<T>(fn: () => Promise<T>): Promise<T>;
+  /** True once `client.cancel` reached this instance: new durable calls outside `ctx.nonCancellable` fail with a `CancelledError`. */
+  readonly isCancellationRequested: boolean;
+  /**
+   * Publishes where the instance is (small JSON, at most 4 KiB), returned as `customStatus` by
+   * `getStatus` and shown by the CLI and the web view. Saved with the step's commit.
+   * @example ctx.setStatus({ stage: 'packing', done: 3, of: 10 });
+   */
+  setStatus(value: unknown): void;
   /**
    * Runs `fn` over the items with bounded concurrency; results come back in item order. With a
    * `completion` policy, it returns every item's outcome (`BatchResult`) instead of throwing the first failure.

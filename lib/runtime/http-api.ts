@@ -76,6 +76,9 @@ export class HttpApi {
       { method: 'POST', pattern: route(`/instances/${id}/terminate`), handler: (r, [instanceId]) => this.terminate(r, instanceId!) },
       { method: 'POST', pattern: route(`/instances/${id}/suspend`), handler: (r, [instanceId]) => this.suspend(r, instanceId!) },
       { method: 'POST', pattern: route(`/instances/${id}/resume`), handler: async (r, [instanceId]) => (this.readReason(r), await this.client.resume(instanceId!), accepted(instanceId!)) },
+      { method: 'POST', pattern: route(`/instances/${id}/cancel`), handler: async (r, [instanceId]) => (await this.client.cancel(instanceId!, this.readReason(r)), accepted(instanceId!)) },
+      { method: 'POST', pattern: route(`/instances/${id}/rewind`), handler: async (r, [instanceId]) => (this.readReason(r), await this.client.rewind(instanceId!), accepted(instanceId!, 'Running')) },
+      { method: 'POST', pattern: route(`/instances/${id}/restart`), handler: (r, [instanceId]) => this.restart(r, instanceId!) },
       { method: 'GET', pattern: route(`/dlq/${id}`), handler: (r, [queue]) => this.listDeadLetters(r, queue!) },
       { method: 'POST', pattern: route(`/dlq/${id}/redrive`), handler: (r, [queue]) => this.redrive(r, queue!) },
       { method: 'GET', pattern: route('/replay-findings'), handler: (r) => this.listReplayFindings(r) },
@@ -134,6 +137,18 @@ export class HttpApi {
   private async terminate(request: HttpRequest, instanceId: string): Promise<HttpResponse> {
     await this.client.terminate(instanceId, this.readReason(request));
     return accepted(instanceId);
+  }
+
+  private async restart(request: HttpRequest, instanceId: string): Promise<HttpResponse> {
+    const body = this.readJson(request) ?? {};
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError('VALIDATION', 'The body must be a JSON object such as {"version": "2", "instanceId": "..."}, or empty.');
+    const { version, instanceId: newId, ...extra } = body as { version?: unknown; instanceId?: unknown };
+    const unknownFields = Object.keys(extra);
+    if (unknownFields.length) throw new HttpError('VALIDATION', `Unknown field${unknownFields.length > 1 ? 's' : ''} ${unknownFields.join(', ')}: only "version" and "instanceId" are accepted.`);
+    if (version !== undefined && typeof version !== 'string' && typeof version !== 'number') throw new HttpError('VALIDATION', '"version" must be a string or a number.');
+    if (newId !== undefined && typeof newId !== 'string') throw new HttpError('VALIDATION', '"instanceId" must be a string.');
+    const started = await this.client.restart(instanceId, { ...(version !== undefined ? { version } : {}), ...(newId !== undefined ? { instanceId: newId } : {}) });
+    return accepted(started, 'Pending');
   }
 
   private async suspend(request: HttpRequest, instanceId: string): Promise<HttpResponse> {

@@ -23,6 +23,16 @@ export const messageIds = {
   keyedEvent: (eventId: string) => `K#${eventId}`,
 };
 
+/**
+ * Ids of operators' commands: a second cancel or terminate of one instance is the same message; a rewind
+ * is one per failure it undoes (named by the history length at the failure).
+ */
+export const CONTROL_MESSAGE_IDS = {
+  cancel: 'X#cancel',
+  terminate: 'X#terminate',
+  rewind: (failedAt: number) => `X#rewind#${failedAt}`,
+};
+
 /** True for the id of a keyed event: consuming it leaves a tombstone, so a retried raise is recorded once. */
 export function isKeyedEventId(messageId: string): boolean {
   return messageId.startsWith('K#');

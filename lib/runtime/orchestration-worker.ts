@@ -1,8 +1,8 @@
 import type { App } from '../core/app.js';
 import { attemptKeys } from '../core/crash-evidence.js';
-import { HistoryLimitError, InstanceExistsError, PerdureError, PoisonMessageError, TimeoutError, toFailureDetails, type FailureDetails } from '../core/errors.js';
+import { CancelledError, HistoryLimitError, InstanceExistsError, PerdureError, PoisonMessageError, TimeoutError, toFailureDetails, type FailureDetails } from '../core/errors.js';
 import { formatDuration } from '../core/durations.js';
-import { isCompletionEvent, isScheduleEvent, numberEvents, type ActivityScheduled, type HistoryEvent, type NewHistoryEvent, type ScheduleEvent } from '../core/history-events.js';
+import { isCompletionEvent, isScheduleEvent, numberEvents, rewindTargets, rewoundEvents, runningChildren, type ActivityScheduled, type HistoryEvent, type NewHistoryEvent, type ParentRef, type RunningChild, type ScheduleEvent } from '../core/history-events.js';
 import type { Logger } from '../core/logger.js';
 import type { PayloadLoader } from '../core/payload.js';
 import { OrchestrationExecutor, type NewScheduleEvent, type OpenCall } from '../core/replay.js';
@@ -21,7 +21,7 @@ import {
 import { runAttempt, type AttemptOutcome } from './attempt.js';
 import { SimulatedCrash, type CrashHook } from './crash-points.js';
 import { ExecutorCache, type CachedExecution } from './executor-cache.js';
-import { childResultMessage, DEADLINE_TASK_ID, isTaskResultId, messageIds } from './messages.js';
+import { childResultMessage, CONTROL_MESSAGE_IDS, DEADLINE_TASK_ID, isTaskResultId, messageIds } from './messages.js';
 
 /** How inline calls (`ctx.step`, activities registered `inline`) run inside the orchestrator's invocation. */
 export interface InlineOptions {
@@ -196,6 +196,7 @@ export class OrchestrationWorker {
       return 'missing';
     }
     const { instance } = state;
+    if (instance.rewindRequested) return this.rewind(state, invocation);
     if (repair || instance.dispatchPending) return this.repair(instance, invocation);
     const stored = new Set(state.inbox.map((message) => message.messageId));
     const inbox = [...state.inbox, ...[...invocation.carried.values()].filter((message) => !stored.has(message.messageId))];
@@ -267,10 +268,15 @@ export class OrchestrationWorker {
   private async advanceAndCommit(live: Live, events: InboxEvent[], consumed: string[], carriedIds: string[], invocation: Invocation, now: number): Promise<StepResult> {
     const { instance, executor } = live;
     let status = instance.status;
+    let cancelled: { reason?: string } | undefined;
     for (const event of events) {
-      if (event.type === 'ExecutionStarted') status = 'Running';
+      if (event.type === 'ExecutionStarted' || event.type === 'ExecutionResumed' || event.type === 'ExecutionRewound') status = 'Running';
       else if (event.type === 'ExecutionSuspended') status = 'Suspended';
-      else if (event.type === 'ExecutionResumed') status = 'Running';
+      else if (event.type === 'ExecutionCancelRequested' && !instance.cancelRequested) {
+        cancelled = event.reason === undefined ? {} : { reason: event.reason };
+        // A cancellation reaches a suspended instance too: its code gets to clean up.
+        if (status === 'Suspended') status = 'Running';
+      }
     }
     const stepEvents = numberEvents([{ type: 'StepStarted' }, ...events], instance.lastEventId, now);
     live.clean = false;
@@ -283,6 +289,17 @@ export class OrchestrationWorker {
 
     const decisions = executor.takeDecisions();
     const next: InstanceRecord = { ...instance, status };
+    if (cancelled) next.cancelRequested = { ...cancelled, at: now };
+    if (events.some((event) => event.type === 'ExecutionRewound')) {
+      delete next.error;
+      delete next.rewindRequested;
+      // A deadline already passed would fail the rewound instance at once: it runs on without one.
+      if (next.deadline !== undefined && now >= next.deadline) delete next.deadline;
+    }
+    if (executor.customStatus !== instance.customStatus) {
+      if (executor.customStatus === undefined) delete next.customStatus;
+      else next.customStatus = executor.customStatus;
+    }
     const started = events.some((event) => event.type === 'ExecutionStarted');
     const timeoutMs = executor.definition?.timeoutMs;
     if (started && timeoutMs !== undefined && next.deadline === undefined) next.deadline = instance.createdAt + timeoutMs;
@@ -310,6 +327,8 @@ export class OrchestrationWorker {
     live.instance = next;
     live.clean = true;
     await this.dispatchStep(live, invocation, append.filter(isScheduleEvent), instance.generation, !!instance.parent && isTerminal(next.status));
+    if (isTerminal(next.status)) await this.closeChildren(next, executor.runningChildren(), 'ended');
+    else if (cancelled) await this.closeChildren(next, executor.runningChildren(), 'cancelled');
     if (started && next.deadline !== undefined && !isTerminal(next.status) && next.generation === instance.generation) await this.scheduleDeadline(next);
     return 'stepped';
   }
@@ -349,6 +368,11 @@ export class OrchestrationWorker {
       case 'failed':
         Object.assign(next, { status: 'Failed', error: outcome.error });
         return { events: [{ type: 'ExecutionFailed', error: outcome.error }], enqueue: [], final: true };
+      case 'cancelled': {
+        const error = toFailureDetails(new CancelledError(`Instance '${next.instanceId}' was cancelled${outcome.reason ? `: ${outcome.reason}` : '.'}`, outcome.reason));
+        Object.assign(next, { status: 'Cancelled', error });
+        return { events: [{ type: 'ExecutionCancelled', ...(outcome.reason !== undefined ? { reason: outcome.reason } : {}) }], enqueue: [], final: true };
+      }
       case 'continuedAsNew': {
         const generation = next.generation + 1;
         const start: InboxMessage = {
@@ -373,9 +397,11 @@ export class OrchestrationWorker {
   private async prepareExecutor(state: StepState, cached: CachedExecution | undefined): Promise<OrchestrationExecutor> {
     const { instance, history } = state;
     if (cached && cached.generation === instance.generation && cached.incarnation === instance.incarnation && state.afterEventId === cached.lastEventId && cached.lastEventId > 0) {
-      // Another worker may have committed steps since: replay just that tail.
-      if (history.length > 0) await cached.executor.replay(history);
-      return cached.executor;
+      // Another worker may have committed steps since: replay just that tail (unless it rewound what this executor already ran).
+      if (!history.some((event) => event.type === 'ExecutionRewound')) {
+        if (history.length > 0) await cached.executor.replay(history);
+        return cached.executor;
+      }
     }
     const fullHistory = state.afterEventId === 0 ? history : await this.deps.store.readHistory(instance.instanceId, instance.generation, instance.incarnation);
     const executor = new OrchestrationExecutor({
@@ -556,7 +582,7 @@ export class OrchestrationWorker {
 
   private async startChild(parent: InstanceRecord, generation: number, event: Extract<ScheduleEvent, { type: 'SubOrchestrationScheduled' }>): Promise<void> {
     const { app, store, queues, clock } = this.deps;
-    const parentRef = { instanceId: parent.instanceId, generation, taskId: event.taskId };
+    const parentRef: ParentRef = { instanceId: parent.instanceId, generation, taskId: event.taskId, ...(event.detached ? { detached: true as const } : {}) };
     const now = clock.now();
     const failParent = (error: unknown) => queues.ringDoorbell(parent.instanceId, { messages: [childResultMessage(parentRef, now, { error: toFailureDetails(error) })] });
     let version: string;
@@ -597,7 +623,7 @@ export class OrchestrationWorker {
 
   private async notifyParent(instance: InstanceRecord, now: number): Promise<void> {
     const parent = instance.parent;
-    if (!parent) return;
+    if (!parent || parent.detached) return;
     const result: { output: unknown } | { error: FailureDetails } =
       instance.status === 'Completed'
         ? { output: instance.output }
@@ -630,10 +656,15 @@ export class OrchestrationWorker {
     }
     logger.warn('re-dispatching the outstanding work of the instance (its last doorbell was not acknowledged)', { instanceId: instance.instanceId });
     const history = await store.readHistory(instance.instanceId, instance.generation, instance.incarnation);
-    const settled = new Set(history.flatMap((event) => (isCompletionEvent(event) ? [event.taskId] : [])));
-    const outstanding = history.filter((event): event is ScheduleEvent => isScheduleEvent(event) && !settled.has(event.taskId));
+    const rewound = rewoundEvents(history);
+    const settled = new Set(history.flatMap((event) => (isCompletionEvent(event) && !rewound.has(event.eventId) ? [event.taskId] : [])));
+    // A detached child reports to nobody: it is not outstanding.
+    const outstanding = history.filter((event): event is ScheduleEvent => isScheduleEvent(event) && !settled.has(event.taskId) && !(event.type === 'SubOrchestrationScheduled' && event.detached));
     for (const event of outstanding) if (event.type === 'ActivityScheduled' && event.step) invocation.recovering.add(event.taskId);
     await this.dispatch(instance, isTerminal(instance.status) ? [] : outstanding, instance.generation, isTerminal(instance.status));
+    // The parent-close policy may not have reached the children before the crash.
+    if (isTerminal(instance.status)) await this.closeChildren(instance, runningChildren(history), 'ended');
+    else if (instance.cancelRequested) await this.closeChildren(instance, runningChildren(history), 'cancelled');
     if (instance.deadline !== undefined && !isTerminal(instance.status) && instance.lastEventId > 0) await this.scheduleDeadline(instance);
     if (instance.generation > 0 && instance.lastEventId === 0) await this.deps.queues.ringDoorbell(instance.instanceId);
     if (instance.dispatchPending) await store.updateInstance({ ...instance, dispatchPending: false, revision: instance.revision + 1 }, instance.revision);
@@ -681,7 +712,81 @@ export class OrchestrationWorker {
     if (result !== 'stepped') return result;
     invocation.carried.clear();
     if (instance.parent) await this.notifyParent(next, now);
+    await this.closeChildren(next, runningChildren(await this.deps.store.readHistory(instance.instanceId, instance.generation, instance.incarnation)), 'ended');
     return result;
+  }
+
+  /**
+   * Applies the parent-close policy of running children: when this instance was cancelled, children
+   * whose policy is 'cancel' are asked to cancel; when it ended, those are asked to cancel and those
+   * whose policy is 'terminate' are terminated. Each message has a fixed id, so sending it again is harmless.
+   */
+  private async closeChildren(instance: InstanceRecord, children: RunningChild[], why: 'cancelled' | 'ended'): Promise<void> {
+    const { store, queues, clock } = this.deps;
+    const reason = `its parent '${instance.instanceId}' ${why === 'cancelled' ? 'was cancelled' : `ended ${instance.status}`}`;
+    await Promise.all(
+      children.map(async (child) => {
+        if (child.parentClose === 'abandon' || (why === 'cancelled' && child.parentClose !== 'cancel')) return;
+        const message: InboxMessage =
+          child.parentClose === 'cancel'
+            ? { messageId: CONTROL_MESSAGE_IDS.cancel, receivedAt: clock.now(), event: { type: 'ExecutionCancelRequested', reason } }
+            : { messageId: CONTROL_MESSAGE_IDS.terminate, receivedAt: clock.now(), event: { type: 'ExecutionTerminated', reason } };
+        if ((await store.deliver(child.instanceId, message)) === 'delivered') await queues.ringDoorbell(child.instanceId);
+      }),
+    );
+  }
+
+  /**
+   * `client.rewind`: the failed instance runs on from before its failure. The step replays history without
+   * the failure and the failed results of its last step, records which events it undid, and sends those
+   * calls again (a failed sub-orchestration is rewound in turn).
+   */
+  private async rewind(state: StepState, invocation: Invocation): Promise<StepResult> {
+    const { store, queues, clock } = this.deps;
+    const { instance } = state;
+    const now = clock.now();
+    this.cache.delete(instance.instanceId);
+    invocation.carried.clear();
+    const history = await store.readHistory(instance.instanceId, instance.generation, instance.incarnation);
+    const targets = rewindTargets(history);
+    if (!targets) {
+      // Nothing failed at the end of history (a rewind already applied): just clear the request.
+      const { rewindRequested: _done, ...rest } = instance;
+      return this.commitRecord(instance, rest, [], [], []);
+    }
+    // A failed child is rewound with its parent; one that was terminated or cancelled keeps its failure.
+    const failedCalls: typeof targets.failedCalls = [];
+    const scheduled = new Map(history.filter(isScheduleEvent).map((event) => [event.taskId, event]));
+    for (const event of targets.failedCalls) {
+      const call = scheduled.get(event.taskId);
+      if (event.type === 'SubOrchestrationFailed' && call?.type === 'SubOrchestrationScheduled' && (await store.getInstance(call.instanceId))?.status !== 'Failed') continue;
+      failedCalls.push(event);
+    }
+    const rewound = [targets.failure.eventId, ...failedCalls.map((event) => event.eventId)];
+    const executor = new OrchestrationExecutor({ instanceId: instance.instanceId, generation: instance.generation, app: this.deps.app, logger: this.deps.logger, loadPayload: this.deps.loadPayload });
+    try {
+      await executor.replay(history, rewound);
+    } catch (error) {
+      return this.quarantineOrRethrow(instance, error);
+    }
+    const live: Live = { instance, executor, clean: true };
+    const result = await this.advanceAndCommit(live, [{ type: 'ExecutionRewound', rewound }], [], [], invocation, now);
+    if (result !== 'stepped') return result;
+    this.deps.logger.info('instance rewound: its failed calls run again', { instanceId: instance.instanceId, rewound });
+    // The undone calls are open again: send them as a repair would.
+    const open = new Set(executor.openCalls().map((call) => call.taskId));
+    const again = failedCalls.map((event) => scheduled.get(event.taskId)!).filter((event) => open.has(event.taskId));
+    const activities = again.filter((event): event is ActivityScheduled => event.type === 'ActivityScheduled');
+    for (const event of activities) if (event.step && live.instance.status === 'Running') invocation.owned.add(event.taskId);
+    await this.enqueue(activities.filter((event) => !event.step).map((event) => this.activityTask(live.instance, event)));
+    for (const event of again) {
+      if (event.type !== 'SubOrchestrationScheduled') continue;
+      const child = await store.getInstance(event.instanceId);
+      if (child?.status !== 'Failed') continue;
+      const { error: _cleared, ...rest } = child;
+      if (await store.updateInstance({ ...rest, status: 'Running', rewindRequested: true, updatedAt: now, revision: child.revision + 1 }, child.revision)) await queues.ringDoorbell(child.instanceId);
+    }
+    return (await this.runInline(live, invocation)) ?? 'stepped';
   }
 
   /**
@@ -736,7 +841,10 @@ function recordChanged(before: InstanceRecord, after: InstanceRecord): boolean {
     before.output !== after.output ||
     before.error !== after.error ||
     before.input !== after.input ||
-    before.deadline !== after.deadline
+    before.deadline !== after.deadline ||
+    before.customStatus !== after.customStatus ||
+    before.cancelRequested !== after.cancelRequested ||
+    before.rewindRequested !== after.rewindRequested
   );
 }
 
@@ -756,8 +864,8 @@ async function mapConcurrent<I, O>(items: I[], limit: number, fn: (item: I) => P
 
 /**
  * Sorts the inbox into what this step applies and what it drops: results of an earlier generation are
- * dropped; a terminate wins over everything; suspend and resume apply first, and while the instance
- * ends the step suspended every other message waits in the inbox for the resume.
+ * dropped; a terminate wins over everything; suspend, resume and cancel apply first (a cancel resumes), and
+ * while the instance ends the step suspended every other message waits in the inbox for the resume.
  */
 function sortInbox(inbox: InboxMessage[], generation: number, suspendedAtStart: boolean) {
   const control: InboxMessage[] = [];
@@ -774,7 +882,7 @@ function sortInbox(inbox: InboxMessage[], generation: number, suspendedAtStart: 
       stale.push(message.messageId);
     } else if (event.type === 'ExecutionTerminated') {
       terminate ??= event;
-    } else if (event.type === 'ExecutionSuspended' || event.type === 'ExecutionResumed') {
+    } else if (event.type === 'ExecutionSuspended' || event.type === 'ExecutionResumed' || event.type === 'ExecutionCancelRequested') {
       suspended = event.type === 'ExecutionSuspended';
       control.push(message);
     } else if (isTaskResultId(message.messageId) ? results++ < MAX_RESULTS_PER_STEP : otherMessages++ < MAX_OTHER_MESSAGES_PER_STEP) {

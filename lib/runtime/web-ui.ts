@@ -74,7 +74,7 @@ const SCRIPT = String.raw`
 'use strict';
 const base = location.pathname.replace(/\/ui\/?$/, '');
 const main = document.getElementById('main');
-const STATUSES = ['Pending', 'Running', 'Completed', 'Failed', 'Terminated', 'Suspended', 'Quarantined', 'ContinuedAsNew'];
+const STATUSES = ['Pending', 'Running', 'Completed', 'Failed', 'Terminated', 'Cancelled', 'Suspended', 'Quarantined', 'ContinuedAsNew'];
 let renders = 0;
 
 /** Builds an element; strings become text nodes, so API data is never parsed as HTML. */
