@@ -306,7 +306,7 @@ export const COMMANDS: Command[] = [
     async run({ api, values, positionals, io }) {
       const version = str(values, 'version');
       const newId = str(values, 'new-id');
-      const started = (await api().post(`/instances/${enc(positionals[0]!)}/restart`, { ...(version !== undefined ? { version } : {}), ...(newId !== undefined ? { instanceId: newId } : {}) })) as { instanceId: string };
+      const started = await api().post<{ instanceId: string }>(`/instances/${enc(positionals[0]!)}/restart`, { ...(version !== undefined ? { version } : {}), ...(newId !== undefined ? { instanceId: newId } : {}) });
       io.out(started.instanceId);
       io.err(`Restarted ${positionals[0]} as ${started.instanceId}.`);
     },
