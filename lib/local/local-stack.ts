@@ -8,8 +8,9 @@ import type { Clock } from '../ports.js';
 import { createAwsRuntime, type AwsRuntime, type AwsRuntimeConfig } from '../aws/aws-runtime.js';
 import { ensureTable } from '../aws/table.js';
 import { injectSdkFaults } from '../aws/sdk-faults.js';
-import type { FaultInjector } from '../faults.js';
+import { withFaults, type FaultInjector } from '../faults.js';
 import { startDynamoDbLocal, type RunningEmulator } from './dynamodb-local.js';
+import type { QueueSource } from './local-sqs.js';
 import { SqsPoller, type PollerOptions } from './sqs-poller.js';
 import { startSqsS3Local } from './sqs-s3-local.js';
 
@@ -91,8 +92,9 @@ export async function startLocalStack(app: App, options: LocalStackOptions = {})
 
     const visibilityTimeout = options.visibilityTimeout ?? 30;
     const functionTimeout = options.functionTimeout ?? visibilityTimeout / 2;
+    const source = options.faults ? queueFaults(sqsS3.queues, options.faults) : sqsS3.queues;
     const poll = (queueUrl: string, handler: PollerOptions['handler'], concurrency: number) =>
-      new SqsPoller({ client: runtime.clients.sqs, queueUrl, handler, logger, visibilityTimeout, functionTimeout, concurrency });
+      new SqsPoller({ queues: source, queueUrl, handler, logger, visibilityTimeout, functionTimeout, concurrency });
     const { handlers } = runtime;
     const pollers = [
       poll(queues.orchestrator, (records, context) => handlers.doorbells(records, context), 4),
@@ -118,6 +120,25 @@ export async function startLocalStack(app: App, options: LocalStackOptions = {})
     await Promise.allSettled(emulators.map((emulator) => emulator.stop()));
     throw error;
   }
+}
+
+/**
+ * The pollers' receives and deletes fail as the injector decides, under the names of the SQS calls a
+ * Lambda event source mapping makes: a lost delete brings a handled message back, a lost receive leaves
+ * messages invisible until their visibility timeout.
+ */
+function queueFaults(queues: QueueSource, faults: FaultInjector): QueueSource {
+  const calls = withFaults(
+    {
+      ReceiveMessage: (...args: Parameters<QueueSource['receive']>) => queues.receive(...args),
+      DeleteMessageBatch: (...args: Parameters<QueueSource['delete']>) => queues.delete(...args),
+      ChangeMessageVisibilityBatch: (...args: Parameters<QueueSource['changeVisibility']>) => queues.changeVisibility(...args),
+    },
+    faults,
+    'SQS',
+    ['ReceiveMessage', 'DeleteMessageBatch', 'ChangeMessageVisibilityBatch'],
+  );
+  return { receive: calls.ReceiveMessage, delete: calls.DeleteMessageBatch, changeVisibility: calls.ChangeMessageVisibilityBatch };
 }
 
 /** Creates `folder` for this user only, or makes it so: the table and the payloads are nobody else's to read. */
