@@ -548,6 +548,8 @@ export class OrchestrationWorker {
       const existing = await store.getInstance(event.instanceId);
       const sameChild = existing?.parent && existing.parent.instanceId === parentRef.instanceId && existing.parent.generation === generation && existing.parent.taskId === event.taskId;
       if (!sameChild) return failParent(error);
+      // A repair re-dispatches the start of a child that already ended: its result may have been lost with the queue, so send it again (the parent applies it once).
+      if (isTerminal(existing.status)) return this.notifyParent(existing, now);
     }
     await queues.ringDoorbell(event.instanceId);
   }

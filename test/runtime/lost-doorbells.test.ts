@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { Client, createApp, silentLogger } from '../../lib/index.js';
+import { MemoryInstanceStore } from '../../lib/memory/memory-store.js';
+import type { Doorbell, WorkQueues } from '../../lib/ports.js';
+import { OrchestrationWorker } from '../../lib/runtime/orchestration-worker.js';
+
+/**
+ * Queues that deliver nothing by themselves: the test rings each doorbell by hand, and can lose one, as the
+ * local stack's in-memory queues lose everything when it is killed (its table survives).
+ */
+function handQueues() {
+  const doorbells: { instanceId: string; doorbell: Doorbell }[] = [];
+  const queues: WorkQueues = {
+    ringDoorbell: async (instanceId, doorbell = {}) => void doorbells.push({ instanceId, doorbell }),
+    enqueueActivities: async () => undefined,
+    scheduleTimers: async () => undefined,
+  };
+  return { queues, doorbells };
+}
+
+describe('work lost with the queues (the local stack killed mid-flight)', () => {
+  it('a parent whose child finished before the crash gets the child’s result again when its dispatch is repaired', async () => {
+    const app = createApp({ logger: silentLogger });
+    app.orchestration('child', async () => 'done');
+    app.orchestration('parent', async (ctx) => `child said ${await ctx.callSubOrchestration<string>('child')}`);
+    const store = new MemoryInstanceStore();
+    const { queues, doorbells } = handQueues();
+    const clock = { now: () => Date.now() };
+    const worker = new OrchestrationWorker({ app, store, queues, clock, logger: silentLogger });
+    const client = new Client({ app, store, queues, clock });
+
+    const parentId = await client.start('parent');
+    await worker.step(parentId); // schedules and starts the child
+    const childId = doorbells.find((ring) => ring.instanceId !== parentId)!.instanceId;
+    await worker.step(childId); // the child completes and rings its parent with its result...
+    expect((await client.getStatus(childId)).status).toBe('Completed');
+    doorbells.length = 0; // ...and that doorbell is lost with the queue
+
+    // The restart marks every unfinished instance for repair and rings it (lib/local/local-stack.ts).
+    const parent = (await store.getInstance(parentId))!;
+    await store.updateInstance({ ...parent, dispatchPending: true, revision: parent.revision + 1 }, parent.revision);
+    await worker.step(parentId);
+    for (let ring = doorbells.shift(); ring; ring = doorbells.shift()) await worker.step(ring.instanceId, { messages: ring.doorbell.messages ?? [] });
+
+    expect(await client.getStatus(parentId)).toMatchObject({ status: 'Completed', output: 'child said done' });
+  });
+});
