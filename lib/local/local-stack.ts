@@ -8,7 +8,7 @@ import type { Clock } from '../ports.js';
 import { createAwsRuntime, type AwsRuntime, type AwsRuntimeConfig } from '../aws/aws-runtime.js';
 import { ensureTable } from '../aws/table.js';
 import { injectSdkFaults } from '../aws/sdk-faults.js';
-import { withFaults, type FaultInjector } from '../faults.js';
+import { sleep, withFaults, type FaultInjector } from '../faults.js';
 import { startDynamoDbLocal, type RunningEmulator } from './dynamodb-local.js';
 import type { QueueSource } from './local-sqs.js';
 import { SqsPoller, type PollerOptions } from './sqs-poller.js';
@@ -96,9 +96,19 @@ export async function startLocalStack(app: App, options: LocalStackOptions = {})
     const poll = (queueUrl: string, handler: PollerOptions['handler'], concurrency: number) =>
       new SqsPoller({ queues: source, queueUrl, handler, logger, visibilityTimeout, functionTimeout, concurrency });
     const { handlers } = runtime;
+    // With faults, an invocation may start late (a starved or paused function): past its message's visibility timeout, sometimes past its own.
+    const slow = (name: string, handler: PollerOptions['handler']): PollerOptions['handler'] => {
+      const faults = options.faults;
+      if (!faults) return handler;
+      return async (records, context) => {
+        const delay = faults.invocationDelay(name);
+        if (delay > 0) await sleep(delay);
+        return handler(records, context);
+      };
+    };
     const pollers = [
-      poll(queues.orchestrator, (records, context) => handlers.doorbells(records, context), 4),
-      poll(queues.activities, (records, context) => handlers.activities(records, context), 4),
+      poll(queues.orchestrator, slow('Lambda.orchestrator', (records, context) => handlers.doorbells(records, context)), 4),
+      poll(queues.activities, slow('Lambda.activity', (records, context) => handlers.activities(records, context)), 4),
       poll(queues.timers, (records) => handlers.timers(records), 1),
       poll(queues.activityDeadLetters!, (records) => handlers.activityDeadLetters(records), 1),
       poll(queues.orchestratorDeadLetters!, (records) => handlers.orchestratorDeadLetters(records), 1),

@@ -138,7 +138,7 @@ describe('chosen faults in the in-memory runtime', () => {
 });
 
 describe('faults through the AWS SDK on the local stack', () => {
-  it('survives chosen DynamoDB, SQS and S3 faults: throttling, 5xx, a commit whose response was lost, and crashes', async () => {
+  it('survives chosen DynamoDB, SQS and S3 faults: throttling, 5xx, a commit whose response was lost, slow calls and invocations, and crashes', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'perdure-faults-'));
     const { app, effects } = sagaApp();
     const chosen: FaultRule[] = [
@@ -156,8 +156,13 @@ describe('faults through the AWS SDK on the local stack', () => {
       { operation: 'S3.PutObject', nth: 2, fault: 'lost-response' },
       { operation: 'step:after-commit', nth: 2, fault: 'crash' },
       { operation: 'activity:before-record', nth: 1, fault: 'crash' },
+      // Slower than the function timeout (0.5 s) and the visibility timeout (1 s): the message comes back while the slow one still runs.
+      { operation: 'DynamoDB.PutItem', nth: 6, fault: 'slow' },
+      { operation: 'SQS.SendMessageBatch', nth: 7, fault: 'slow' },
+      { operation: 'Lambda.activity', nth: 2, fault: 'slow' },
+      { operation: 'Lambda.orchestrator', nth: 4, fault: 'slow' },
     ];
-    const faults = new FaultInjector(3, {}, chosen);
+    const faults = new FaultInjector(3, { slowMs: [1_500, 2_500] }, chosen);
     const stack = await startLocalStack(app, { dataDir, faults, visibilityTimeout: 1, maxTimerHopSeconds: 1, logger: silentLogger });
     try {
       const client = stack.runtime.client;
