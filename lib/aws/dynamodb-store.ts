@@ -35,6 +35,7 @@ import type { PayloadCodec } from '../runtime/payload-codec.js';
 import { hasBody, inlineFields, packBody, unpackBody } from './item-packing.js';
 import { eventPayloadFields, readEvent, readRecordPayloads, RECORD_PAYLOAD_FIELDS, storeEvent } from './payload-fields.js';
 import { TABLE_SCHEMA } from './table.js';
+import { putUnits, transactionUnits, WritePacer } from './write-pacing.js';
 
 export interface DynamoDbStoreOptions {
   client: DynamoDBClient;
@@ -47,6 +48,14 @@ export interface DynamoDbStoreOptions {
    * the longest a generation of an instance's history may live. @defaultValue 365
    */
   maxLifetimeDays?: number;
+  /**
+   * Write units a second one instance's steps may use, of the 1,000 its partition takes (the rest is left
+   * for events, deliveries and attempt markers): a step that would write more waits (`write-pacing.ts`).
+   * @defaultValue 500
+   */
+  writeUnitsPerSecond?: number;
+  /** Tests only: the pacer's clock and sleep. */
+  pacingClock?: { now(): number; sleep(ms: number): Promise<void> };
 }
 
 type Item = Record<string, AttributeValue>;
@@ -95,6 +104,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
   private readonly codec: PayloadCodec;
   private readonly retentionSeconds: number;
   private readonly lifetimeSeconds: number;
+  private readonly pacer: WritePacer;
 
   constructor(options: DynamoDbStoreOptions) {
     this.client = options.client;
@@ -102,6 +112,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
     this.codec = options.codec;
     this.retentionSeconds = (options.retentionDays ?? 30) * 86_400;
     this.lifetimeSeconds = (options.maxLifetimeDays ?? 365) * 86_400;
+    this.pacer = new WritePacer(options.writeUnitsPerSecond ?? 500, options.pacingClock);
   }
 
   /** One conditional PutItem: the record with the start message inside it. */
@@ -138,6 +149,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
   }
 
   async loadStep(instanceId: string, after?: HistoryPosition): Promise<StepState | undefined> {
+    this.pacer.read(instanceId);
     for (let attempt = 1; ; attempt++) {
       const state = await this.readStep(instanceId, after);
       if (state !== 'inconsistent') return state;
@@ -292,6 +304,8 @@ export class DynamoDbInstanceStore implements InstanceStore {
       isKeyedEventId(messageId) ? { Put: { TableName: this.table, Item: this.tombstone(instanceId, messageId) } } : { Delete: { TableName: this.table, Key: key(instanceId, messageKey(messageId)) } },
     );
     const items = [...required, ...removals];
+    // Deletes done after the commit count one unit each.
+    await this.pacer.beforeWrite(instanceId, (items.length === 1 && chunk ? putUnits(chunk) : transactionUnits(items)) + deferred.length);
     if (items.length === 1 && chunk && items[0]!.Put?.Item === chunk) {
       if ((await this.appendChunk(chunk, commitId)) === 'conflict') return 'conflict';
     } else if (items.length > 0) {
