@@ -68,6 +68,8 @@ export class TaskWorker {
       if (!(error instanceof SimulatedCrash)) await this.deps.store.endAttempt(task.instanceId, key).catch(() => undefined);
       throw error;
     }
+    // It ran to the end: should the task come back (its acknowledgement lost, its invocation past its timeout), that is no crash.
+    await this.deps.store.endAttempt(task.instanceId, key);
   }
 
   private async run(task: ActivityTask, activity: RegisteredActivity): Promise<void> {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Client, createApp, silentLogger } from '../../lib/index.js';
 import { MemoryInstanceStore } from '../../lib/memory/memory-store.js';
 import type { Doorbell, WorkQueues } from '../../lib/ports.js';
+import { TaskWorker } from '../../lib/runtime/activity-worker.js';
 import { OrchestrationWorker } from '../../lib/runtime/orchestration-worker.js';
 
 /**
@@ -43,5 +44,25 @@ describe('work lost with the queues (the local stack killed mid-flight)', () => 
     for (let ring = doorbells.shift(); ring; ring = doorbells.shift()) await worker.step(ring.instanceId, { messages: ring.doorbell.messages ?? [] });
 
     expect(await client.getStatus(parentId)).toMatchObject({ status: 'Completed', output: 'child said done' });
+  });
+});
+
+describe('crash evidence of activities', () => {
+  it('a redelivered activity that ran to the end is not counted as a crash when it comes back again (its acknowledgement was lost, or it outlasted its invocation)', async () => {
+    const app = createApp({ logger: silentLogger });
+    let runs = 0;
+    app.activity('charge', async () => ++runs);
+    app.orchestration('pay', async (ctx) => ctx.callActivity('charge'));
+    const store = new MemoryInstanceStore();
+    const { queues, doorbells } = handQueues();
+    const clock = { now: () => Date.now() };
+    const tasks = new TaskWorker({ app, store, queues, clock, logger: silentLogger });
+    const instanceId = await new Client({ app, store, queues, clock }).start('pay');
+    doorbells.length = 0;
+    const task = { instanceId, generation: 0, taskId: 1, name: 'charge', input: undefined, attempt: 1, idempotencyKey: `${instanceId}:0:1` };
+    // Delivered again and again, each time already past its invocation's deadline when the next one comes.
+    for (let delivery = 0; delivery < 6; delivery++) await tasks.runActivity(task, { redelivered: true, deadline: Date.now() - 1 });
+    expect(runs).toBe(6);
+    expect(doorbells.map((ring) => ring.doorbell.messages?.[0]?.event.type)).toEqual(Array(6).fill('ActivityCompleted'));
   });
 });
