@@ -218,9 +218,8 @@ export class OrchestrationWorker {
       // Nothing to apply: what was carried is already in history (duplicates).
       for (const id of sorted.consumed) invocation.carried.delete(id);
     }
-    // A redelivered step that made progress leaves its marker behind at the old position, where it counts no more.
-    if (result === 'stepped') invocation.stepMarker = false;
-    else await this.endStepMarker(instanceId, invocation);
+    // The attempt ended, with progress or without: its marker must not count as a crash when its position recurs (the next generation starts at 0 again).
+    await this.endStepMarker(instanceId, invocation);
     const inlineResult = await this.runInline(live, invocation);
     if (live.clean && !isTerminal(live.instance.status) && live.instance.generation === instance.generation) {
       this.cache.put(instanceId, { executor: live.executor, generation: live.instance.generation, lastEventId: live.instance.lastEventId, incarnation: live.instance.incarnation });

@@ -66,3 +66,33 @@ describe('crash evidence of activities', () => {
     expect(doorbells.map((ring) => ring.doorbell.messages?.[0]?.event.type)).toEqual(Array(6).fill('ActivityCompleted'));
   });
 });
+
+describe('crash evidence of steps', () => {
+  it('a redelivered step that made progress leaves no crash behind for the same position of the next generation', async () => {
+    const app = createApp({ logger: silentLogger });
+    app.activity('noop', async () => 'ok');
+    app.orchestration('twice', async (ctx, round: number) => {
+      await ctx.callActivity('noop');
+      if (round === 0) ctx.continueAsNew(1);
+      return 'done';
+    });
+    const store = new MemoryInstanceStore();
+    const { queues, doorbells } = handQueues();
+    const clock = { now: () => Date.now() };
+    // One counted crash would be poison: a crash that did not happen shows at once.
+    const worker = new OrchestrationWorker({ app, store, queues, clock, logger: silentLogger, poisonAfterCrashes: 1 });
+    const client = new Client({ app, store, queues, clock });
+    const id = await client.start('twice', 0);
+    const complete = (taskId: number, generation: number) => ({ messages: [{ messageId: `A#${generation}#${taskId}`, generation, receivedAt: clock.now(), event: { type: 'ActivityCompleted' as const, taskId, result: 'ok' } }] });
+
+    // Generation 0 starts from a redelivered doorbell (its invocation's deadline long past), and makes progress.
+    await worker.step(id, { redelivered: true, deadline: Date.now() - 1 });
+    await worker.step(id, complete(1, 0)); // continues as new
+    expect((await store.getInstance(id))?.generation).toBe(1);
+    // Generation 1 starts from a redelivered doorbell too, at the same position (0).
+    doorbells.length = 0;
+    await worker.step(id, { redelivered: true, deadline: Date.now() - 1 });
+    await worker.step(id, complete(1, 1));
+    expect(await client.getStatus(id)).toMatchObject({ status: 'Completed', output: 'done' });
+  });
+});
