@@ -49,6 +49,15 @@ export const DEFAULT_RATES: FaultRates = { throttle: 0.02, serverError: 0.01, lo
 
 /** The local stack of a chaos run: a message comes back 2 s after it was received, an invocation may run 1 s. */
 const LOCAL_TIMEOUTS = { visibilityTimeout: 2, functionTimeout: 1 };
+/**
+ * Crashes (and invocations past their deadline) at one step or activity attempt before it is poison. The run
+ * crashes workers at 3% of every crash point and slows 1% of calls past their deadline, about a thousand
+ * times what production sees: three such deaths in a row at one position then happen by chance in a run of
+ * 1,000 programs, and the runtime rightly sets the work aside, which the fault-free reference never does. At
+ * five they are negligible (about one in a hundred runs); the poison path itself is tested on the local
+ * stack in test/e2e/local-stack.test.ts.
+ */
+const CHAOS_POISON_AFTER_CRASHES = 5;
 
 function outcomeOf(status: InstanceStatus): Outcome {
   return { status: status.status, ...(status.output !== undefined ? { output: status.output } : {}), ...(status.error ? { error: `${status.error.name}: ${status.error.message}` } : {}) };
@@ -137,7 +146,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     target = { client: env.client, store: env.store, rogue, rogueIntervalMs: 20, close: () => env.close() };
   } else {
     dataDir = mkdtempSync(join(tmpdir(), 'perdure-chaos-'));
-    const stack = await startLocalStack(app, { dataDir, faults, ...LOCAL_TIMEOUTS, maxTimerHopSeconds: 1, logger: silentLogger });
+    const stack = await startLocalStack(app, { dataDir, faults, ...LOCAL_TIMEOUTS, poisonAfterCrashes: CHAOS_POISON_AFTER_CRASHES, maxTimerHopSeconds: 1, logger: silentLogger });
     // The driver and the second worker get clients of their own: the faults are the stack's runtime's.
     const observer = createAwsRuntime(app, stack.config, { logger: silentLogger });
     const rogue = new OrchestrationWorker({ app, store: observer.store, queues: observer.queues, clock: systemClock, logger: silentLogger, loadPayload: (value) => observer.codec.load(value) });
