@@ -93,23 +93,25 @@ export function createExampleApp(options: AppOptions = {}) {
     }
 
     // From here the card is charged and the stock reserved: every way out that does not ship undoes both, newest first.
-    const compensate = async () => {
-      await ctx.callActivity('refundPayment', payment.paymentId);
-      await ctx.callActivity('releaseStock', reservation.reservationId);
-    };
     let shipped: OrderResult | { refused: string };
     try {
       shipped = await fulfil(ctx, order);
     } catch (error) {
-      await compensate();
+      await compensate(ctx, payment, reservation);
       throw error;
     }
     if ('refused' in shipped) {
-      await compensate();
+      await compensate(ctx, payment, reservation);
       return { orderId: order.orderId, status: 'rejected', reason: shipped.refused };
     }
     return shipped;
   });
+
+  /** Undoes the charge and the reservation, newest first. */
+  async function compensate(ctx: OrchestrationContext, payment: { paymentId: string }, reservation: { reservationId: string }): Promise<void> {
+    await ctx.callActivity('refundPayment', payment.paymentId);
+    await ctx.callActivity('releaseStock', reservation.reservationId);
+  }
 
   /** Approval (for large orders), packing, the invoice, the pickup wait, shipping and the email; or why it was refused. */
   async function fulfil(ctx: OrchestrationContext, order: Order): Promise<OrderResult | { refused: string }> {

@@ -201,7 +201,7 @@ describe.skipIf(!runnable)('web view (GET /ui) in Chromium on the local stack', 
 
   it('shows why a failed instance failed', async () => {
     await openInstance('order-1002');
-    expect(await page.getByTestId('instance-error').textContent()).toBe("ActivityFailedError: Activity 'packItem' failed after 1 attempt: NonRetryableError: DAMAGED-lamp is damaged and cannot be packed");
+    expect(await page.getByTestId('instance-error').textContent()).toBe("ActivityFailedError: Activity 'packItem' failed after 1 attempt: NonRetryableError: DAMAGED-lamp is damaged and cannot be packed (ACTIVITY_FAILED)");
     expect(await page.locator('[data-testid=timeline-row][data-kind=execution]').getAttribute('data-state')).toBe('failed');
     expect(await page.getByRole('button', { name: 'Terminate' }).isDisabled()).toBe(true);
   });
