@@ -17,20 +17,23 @@ export class WritePacer {
     private readonly clock: { now(): number; sleep(ms: number): Promise<void> } = { now: () => Date.now(), sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) },
   ) {}
 
-  /** A step of the instance read its state now. */
+  /** A step of the instance read its state now: its writes are paced from here. */
   read(key: string): void {
     // Steps that read and never commit (nothing to do) leave entries behind: forget them all now and then.
     if (this.readAt.size >= 10_000) this.readAt.clear();
     this.readAt.set(key, this.clock.now());
   }
 
-  /** Waits until `units` fit the rate since the step's read (at once when there was no read). */
+  /**
+   * Waits until `units` fit the rate since the step's read, or since the invocation's previous commit (inline
+   * steps commit several times after one read); at once when neither happened in this process.
+   */
   async beforeWrite(key: string, units: number): Promise<void> {
     const since = this.readAt.get(key);
-    this.readAt.delete(key);
     if (since === undefined) return;
     const wait = (units / this.unitsPerSecond) * 1000 - (this.clock.now() - since);
     if (wait > 0) await this.clock.sleep(Math.ceil(wait));
+    this.readAt.set(key, Math.max(this.clock.now(), since + (units / this.unitsPerSecond) * 1000));
   }
 }
 

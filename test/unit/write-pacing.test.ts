@@ -17,6 +17,15 @@ describe('write pacing (one instance, one DynamoDB partition)', () => {
     expect(clock.waits).toEqual([160]);
   });
 
+  it('paces the commits an invocation makes after one read (inline steps) from one another', async () => {
+    const clock = handClock();
+    const pacer = new WritePacer(500, clock);
+    pacer.read('i-1');
+    await pacer.beforeWrite('i-1', 50); // 100 ms' worth: wait for it (the hand clock does not move)
+    await pacer.beforeWrite('i-1', 50); // the next 100 ms' worth, after the first
+    expect(clock.waits).toEqual([100, 200]);
+  });
+
   it('lets a step that writes little commit at once, and a write without a read (not a step) too', async () => {
     const clock = handClock();
     const pacer = new WritePacer(500, clock);
