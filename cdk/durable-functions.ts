@@ -12,6 +12,9 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { DeduplicationScope, FifoThroughputLimit, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { ReplayGate, ShadowReplay, type ReplayGateOptions, type ShadowReplayOptions } from './replay-gate.js';
+
+export type { ReplayGate, ReplayGateOptions, ShadowReplay, ShadowReplayOptions } from './replay-gate.js';
 
 /** How callers of the HTTP API authenticate. */
 export type ApiAuth = { type: 'iam' } | { type: 'jwt'; issuer: string; audience: string[] };
@@ -46,12 +49,13 @@ export interface EventSourceTuning {
 export interface DurableFunctionsProps {
   /**
    * The module whose named exports are the handlers of the app: `orchestrator`, `activity`, `timer`,
-   * `activityDeadLetters`, `orchestratorDeadLetters`, `api` — `export const { ... } = createLambdaHandlers(app)`.
+   * `activityDeadLetters`, `orchestratorDeadLetters`, `api`, `replayGate`, `shadowReplay` —
+   * `export const { ... } = createLambdaHandlers(app)`.
    */
   readonly entry: string;
   /** Days a finished instance (its items and payload objects) is kept. @defaultValue 30 */
   readonly retentionDays?: number;
-  /** Payloads above this many bytes (after gzip) go to S3. @defaultValue 65536 */
+  /** An item whose compressed payloads pass this many bytes moves them to S3 (a latency/cost trade-off: see the README). @defaultValue 16384 */
   readonly inlineLimitBytes?: number;
   /** Payloads above this many bytes are gzipped. @defaultValue 4096 */
   readonly compressAboveBytes?: number;
@@ -79,6 +83,14 @@ export interface DurableFunctionsProps {
   readonly apiAuth?: ApiAuth;
   /** What happens to the table and bucket when the stack is deleted. @defaultValue RETAIN */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * The replay gate: before the orchestrator's alias moves to new code, the new code replays the recent
+   * histories of the instances in flight, and a deploy that would break one (or unregisters a version one
+   * is pinned to) fails and rolls back with the report as its reason. `false` turns it off. @defaultValue on
+   */
+  readonly replayGate?: boolean | ReplayGateOptions;
+  /** Shadow replay of a few live histories on a schedule, with an alarm; `false` turns it off. @defaultValue every hour */
+  readonly shadowReplay?: false | ShadowReplayOptions;
 }
 
 /** AWS's guidance for SQS event sources: a visibility timeout of at least six times the function timeout. */
@@ -100,7 +112,10 @@ export class DurableFunctions extends Construct {
   readonly deadLetterQueues: { orchestrator: Queue; activities: Queue; timers: Queue };
   readonly functions: Record<'orchestrator' | 'activity' | 'timer' | 'activityDeadLetters' | 'orchestratorDeadLetters' | 'api', NodejsFunction>;
   readonly api: HttpApi;
+  /** The dead-letter queues' alarms, and shadow replay's. */
   readonly alarms: Alarm[];
+  readonly replayGate?: ReplayGate;
+  readonly shadowReplay?: ShadowReplay;
 
   constructor(scope: Construct, id: string, props: DurableFunctionsProps) {
     super(scope, id);
@@ -190,7 +205,7 @@ export class DurableFunctions extends Construct {
     if (props.inlineLimitBytes !== undefined) environment.PERDURE_INLINE_LIMIT_BYTES = String(props.inlineLimitBytes);
     if (props.compressAboveBytes !== undefined) environment.PERDURE_COMPRESS_ABOVE_BYTES = String(props.compressAboveBytes);
 
-    const fn = (name: keyof DurableFunctions['functions'], timeout: Duration, memorySize = props.memorySize ?? 512) =>
+    const fn = (name: string, timeout: Duration, memorySize = props.memorySize ?? 512) =>
       new NodejsFunction(this, `${name[0]!.toUpperCase()}${name.slice(1)}Function`, {
         entry: props.entry,
         handler: name,
@@ -219,10 +234,16 @@ export class DurableFunctions extends Construct {
       api: fn('api', shortTimeout),
     };
 
+    const replay = { table: this.table, bucket: this.bucket, orchestrator: this.functions.orchestrator, makeFunction: fn, removalPolicy };
+    if (props.replayGate !== false) {
+      this.replayGate = new ReplayGate(this, 'ReplayGate', replay, props.replayGate === true ? {} : props.replayGate).holdBack(this.functions.api);
+    }
+    if (props.shadowReplay !== false) this.shadowReplay = new ShadowReplay(this, 'ShadowReplay', replay, props.shadowReplay);
+
     const tuning = props.eventSources ?? {};
     const source = (q: Queue, maxConcurrency: number, settings: EventSourceTuning = {}) =>
       new SqsEventSource(q, { batchSize: settings.batchSize ?? 10, maxConcurrency: settings.maxConcurrency ?? maxConcurrency, reportBatchItemFailures: true });
-    this.functions.orchestrator.addEventSource(source(orchestrator.main, DEFAULT_CONCURRENCY.orchestrator, tuning.orchestrator));
+    (this.replayGate?.alias ?? this.functions.orchestrator).addEventSource(source(orchestrator.main, DEFAULT_CONCURRENCY.orchestrator, tuning.orchestrator));
     this.functions.activity.addEventSource(source(activities.main, DEFAULT_CONCURRENCY.activities, tuning.activities));
     this.functions.timer.addEventSource(source(timers.main, DEFAULT_CONCURRENCY.timers, tuning.timers));
     this.functions.activityDeadLetters.addEventSource(source(activities.deadLetters, DEFAULT_CONCURRENCY.deadLetters));
@@ -289,6 +310,7 @@ export class DurableFunctions extends Construct {
           treatMissingData: TreatMissingData.NOT_BREACHING,
         }),
     );
+    if (this.shadowReplay) this.alarms.push(this.shadowReplay.alarm);
 
     const dashboard = new Dashboard(this, 'Dashboard');
     dashboard.addWidgets(

@@ -15,7 +15,7 @@ const dataDir = process.env.PERDURE_DATA_DIR ?? '.perdure';
 const app = createExampleApp();
 const began = performance.now();
 const stack = await startLocalStack(app, { dataDir });
-const http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters }), port);
+const http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters, replayFindings: stack.runtime.replayFindings }), port);
 const url = http.url;
 
 console.log(`

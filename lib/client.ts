@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { App } from './core/app.js';
 import { formatDuration, toMilliseconds, type Duration } from './core/durations.js';
-import { InstanceNotFoundError, InvalidStateError, TimeoutError, ValidationError, type FailureDetails } from './core/errors.js';
-import type { HistoryEvent } from './core/history-events.js';
+import { timingSafeEqual } from 'node:crypto';
+import { parseCallbackToken, type CallbackAddress } from './core/callback-token.js';
+import { CallbackNotFoundError, InstanceNotFoundError, InvalidStateError, TimeoutError, ValidationError, type FailureDetails } from './core/errors.js';
+import type { CallbackCreated, HistoryEvent } from './core/history-events.js';
 import { validateEventId, validateEventName, validateInstanceId, validateName } from './core/names.js';
 import { toJsonPayload, type PayloadLoader } from './core/payload.js';
 import { isTerminal, type Clock, type InstanceRecord, type InstanceStatusName, type InstanceStore, type WorkQueues } from './ports.js';
@@ -47,6 +49,18 @@ export interface RaiseEventOptions {
    */
   eventId?: string;
 }
+
+/** What an outside system sends to fail a callback. */
+export interface CallbackFailure {
+  /** @defaultValue 'CallbackFailed' */
+  name?: string;
+  message: string;
+  /** JSON the orchestration receives as the error's `details`. */
+  details?: unknown;
+}
+
+/** What a callback call did: `recorded`, or `duplicate` (the same completion was already waiting to be applied: recorded once). */
+export type CallbackDelivery = 'recorded' | 'duplicate';
 
 export interface ListQuery {
   status?: InstanceStatusName;
@@ -192,6 +206,69 @@ export class Client {
     await this.send(record, `X#resume#${randomUUID()}`, { type: 'ExecutionResumed' });
   }
 
+  /**
+   * Completes a callback with its result; `ctx.createCallback`'s promise resolves with it. Refused (and
+   * nothing written) for a malformed or unknown token, an expired callback, or one already completed.
+   * @example await client.completeCallback(token, { approved: true });
+   */
+  async completeCallback(token: string, result?: unknown): Promise<CallbackDelivery> {
+    const payload = toJsonPayload(result, 'result of the callback');
+    const target = await this.callbackTarget(token, 'complete');
+    return this.sendCallback(target, messageIds.callback(target.generation, target.taskId), { type: 'CallbackCompleted', taskId: target.taskId, result: payload });
+  }
+
+  /**
+   * Fails a callback; `ctx.createCallback`'s promise rejects with a `CallbackFailedError` carrying `error`.
+   * @example await client.failCallback(token, { name: 'Declined', message: 'The card was declined.' });
+   */
+  async failCallback(token: string, error: CallbackFailure): Promise<CallbackDelivery> {
+    if (typeof error !== 'object' || error === null || typeof error.message !== 'string' || error.message.length > 10_000 || (error.name !== undefined && (typeof error.name !== 'string' || error.name.length > 200))) {
+      throw new ValidationError('A callback failure needs { message: string (at most 10,000 characters), name?: string, details?: JSON }.');
+    }
+    const details = toJsonPayload(error.details, 'details of the callback failure');
+    const target = await this.callbackTarget(token, 'fail');
+    const failure: FailureDetails = { name: error.name ?? 'CallbackFailed', message: error.message, ...(details !== undefined ? { details } : {}) };
+    return this.sendCallback(target, messageIds.callback(target.generation, target.taskId), { type: 'CallbackFailed', taskId: target.taskId, error: failure });
+  }
+
+  /** Tells a callback with a heartbeat timeout that the outside system still works on it. */
+  async heartbeatCallback(token: string): Promise<CallbackDelivery> {
+    const target = await this.callbackTarget(token, 'heartbeat');
+    return this.sendCallback(target, messageIds.callbackHeartbeat(target.generation, target.taskId), { type: 'CallbackHeartbeat', taskId: target.taskId });
+  }
+
+  /** The pending callback a token names, checked against history: its nonce, its end, its deadlines. */
+  private async callbackTarget(token: string, action: string): Promise<CallbackAddress & { record: InstanceRecord; created: CallbackCreated }> {
+    const address = parseCallbackToken(token);
+    const unknown = () => new CallbackNotFoundError(`No callback has this token (instance '${address.instanceId}', position ${address.taskId}): it was never handed out, or its instance was purged or continued as new. Nothing was written.`);
+    const record = await this.deps.store.getInstance(address.instanceId);
+    if (!record || record.generation !== address.generation) throw unknown();
+    if (isTerminal(record.status)) throw new InvalidStateError(`Cannot ${action} the callback: instance '${record.instanceId}' is already ${record.status}. Nothing was written.`);
+    const history = await this.deps.store.readHistory(record.instanceId, record.generation, record.incarnation);
+    const created = history.find((event): event is CallbackCreated => event.type === 'CallbackCreated' && event.taskId === address.taskId);
+    if (!created || !sameSecret(created.nonce, address.nonce)) throw unknown();
+    const ended = history.find((event) => (event.type === 'CallbackCompleted' || event.type === 'CallbackFailed') && event.taskId === address.taskId);
+    if (ended) throw new InvalidStateError(`The callback ${describeCallback(created)} of instance '${record.instanceId}' was already ${ended.type === 'CallbackCompleted' ? 'completed' : 'failed'} at ${new Date(ended.timestamp).toISOString()}. Nothing was written.`);
+    const now = this.deps.clock.now();
+    if (created.timeoutAt !== undefined && now > created.timeoutAt) {
+      throw new InvalidStateError(`The callback ${describeCallback(created)} of instance '${record.instanceId}' expired at ${new Date(created.timeoutAt).toISOString()}. Nothing was written.`);
+    }
+    if (created.heartbeatTimeoutMs !== undefined) {
+      const lastHeard = Math.max(created.timestamp, ...history.filter((event) => event.type === 'CallbackHeartbeat' && event.taskId === address.taskId).map((event) => event.timestamp));
+      if (now - lastHeard > created.heartbeatTimeoutMs) {
+        throw new InvalidStateError(`The callback ${describeCallback(created)} of instance '${record.instanceId}' had no heartbeat for ${formatDuration(created.heartbeatTimeoutMs)} and expired. Nothing was written.`);
+      }
+    }
+    return { ...address, record, created };
+  }
+
+  private async sendCallback(target: { record: InstanceRecord }, messageId: string, event: Parameters<InstanceStore['deliver']>[1]['event']): Promise<CallbackDelivery> {
+    const outcome = await this.deps.store.deliver(target.record.instanceId, { messageId, generation: target.record.generation, receivedAt: this.deps.clock.now(), event });
+    if (outcome === 'not-found') throw new InstanceNotFoundError(target.record.instanceId);
+    await this.deps.queues.ringDoorbell(target.record.instanceId);
+    return outcome === 'duplicate' ? 'duplicate' : 'recorded';
+  }
+
   /** The history of the current generation, or of an earlier one. */
   async getHistory(instanceId: string, options: HistoryOptions = {}): Promise<HistoryEvent[]> {
     if (options.payloads !== undefined && options.payloads !== 'resolve' && options.payloads !== 'keep') {
@@ -287,6 +364,17 @@ function publicError(error: FailureDetails): { name: string; message: string; co
   return error.code ? { name: error.name, message: error.message, code: error.code } : { name: error.name, message: error.message };
 }
 
+
+function describeCallback(created: CallbackCreated): string {
+  return created.name ? `'${created.name}'` : `at position ${created.taskId}`;
+}
+
+/** Compares two nonces in constant time, so the time taken tells an attacker nothing. */
+function sameSecret(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
+}
 
 function checkReason(reason: unknown): void {
   if (reason !== undefined && (typeof reason !== 'string' || reason.length > 1000)) {

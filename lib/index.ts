@@ -8,12 +8,28 @@ export type {
   ActivityContext,
   ActivityFunction,
   ActivityOptions,
+  BatchCompletionReason,
+  BatchItem,
+  BatchItemStatus,
+  BatchOptions,
+  BatchResult,
   CallActivityOptions,
+  Callback,
+  CallbackOptions,
+  CallbackSubmitter,
+  CompletionPolicy,
+  ParallelBranch,
+  RetryStrategy,
+  SleepOptions,
+  WaitForCallbackOptions,
+  WaitForConditionOptions,
   ContinueAsNewOptions,
   MapOptions,
   OrchestrationContext,
   OrchestrationFunction,
   OrchestrationOptions,
+  StepFunction,
+  StepOptions,
   SubOrchestrationOptions,
   WaitForEventOptions,
 } from './core/types.js';
@@ -26,6 +42,11 @@ export {
   NonDeterminismError,
   DeterminismViolationError,
   ActivityFailedError,
+  StepFailedError,
+  ChildFailedError,
+  CallbackFailedError,
+  CallbackTimeoutError,
+  CallbackNotFoundError,
   SubOrchestrationFailedError,
   TimeoutError,
   PoisonMessageError,
@@ -46,5 +67,5 @@ export type { HistoryOptions, InstanceStatus, ListQuery, RaiseEventOptions, Star
 export type { InstanceStatusName } from './ports.js';
 export { TestEnvironment, TestClient } from './testing.js';
 export { checkReplay, replayHistories } from './replay-check.js';
-export type { RecordedHistory, ReplayCheckResult } from './replay-check.js';
+export type { RecordedHistory, ReplayCheckOptions, ReplayCheckResult } from './replay-check.js';
 export type { TestEnvironmentOptions } from './testing.js';

@@ -46,6 +46,8 @@ export interface InstanceRecord {
   revision: number;
   /** Asks the next step to re-dispatch the instance's outstanding work first (set when queued work may be lost). */
   dispatchPending?: boolean;
+  /** When the instance times out (its orchestration's `timeout` after its start), ms since the epoch. */
+  deadline?: number;
   /**
    * Set by the store: which life of this instance id the record and its history belong to. An id reused
    * after its expired record was removed starts a new incarnation and never reads the old one's history.
@@ -64,6 +66,9 @@ export type InboxEvent = Extract<
       | 'TimerFired'
       | 'SubOrchestrationCompleted'
       | 'SubOrchestrationFailed'
+      | 'CallbackCompleted'
+      | 'CallbackFailed'
+      | 'CallbackHeartbeat'
       | 'EventRaised'
       | 'ExecutionTerminated'
       | 'ExecutionSuspended'
@@ -180,6 +185,11 @@ export interface ActivityTask {
   input: unknown;
   attempt: number;
   idempotencyKey: string;
+  /**
+   * The instance had no other call in flight when this one was sent: the worker that runs it may commit
+   * its result as the instance's next step itself, instead of sending it back through the doorbell.
+   */
+  solo?: boolean;
 }
 
 /** A durable timer. */
@@ -196,6 +206,8 @@ export interface Doorbell {
   messages?: InboxMessage[];
   /** Hands the instance's outstanding inline calls to the step this doorbell starts (the last invocation ran out of time). */
   runInline?: boolean;
+  /** A step may have died between its commit and its dispatch: re-dispatch the outstanding work first, as for a redelivered doorbell. */
+  repair?: boolean;
 }
 
 /** Carries work between steps: doorbells that wake an instance, activity tasks, timers. */
@@ -242,4 +254,34 @@ export interface DeadLetterOperations {
   list(queue: DeadLetterQueue, options?: { limit?: number; cursor?: string }): Promise<{ deadLetters: DeadLetter[]; cursor?: string }>;
   /** Sends one message (or all) back to work; returns the ids redriven and those not found. */
   redrive(queue: DeadLetterQueue, messageId?: string): Promise<{ redriven: string[]; notFound: string[] }>;
+}
+
+/** An instance in flight that shadow replay found the deployed code can no longer replay. */
+export interface ReplayFinding {
+  instanceId: string;
+  /** `name@version`. */
+  orchestration: string;
+  status: InstanceStatusName;
+  /** What `perdure replay-check` prints: the position, what history recorded, what the code asked for, where. */
+  problem: string;
+  /** ISO 8601. */
+  foundAt: string;
+}
+
+/** One run of shadow replay. */
+export interface ReplayRun {
+  /** ISO 8601. */
+  at: string;
+  inFlight: number;
+  replayed: number;
+  diverged: number;
+  /** Why the run stopped before its sample was replayed (its event budget, its time). */
+  incomplete?: string;
+}
+
+/** What shadow replay found, kept for operators (the AWS runtime: the table's `REPLAY#` partition, expired by TTL). */
+export interface ReplayFindings {
+  record(run: ReplayRun, findings: ReplayFinding[]): Promise<void>;
+  /** The newest findings first, and the last run. */
+  list(options?: { limit?: number }): Promise<{ lastRun?: ReplayRun; findings: ReplayFinding[] }>;
 }

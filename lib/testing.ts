@@ -7,7 +7,7 @@ import { MemoryWorkQueues } from './memory/memory-queues.js';
 import { MemoryInstanceStore } from './memory/memory-store.js';
 import { VirtualClock } from './memory/virtual-clock.js';
 import { TaskWorker } from './runtime/activity-worker.js';
-import { OrchestrationWorker } from './runtime/orchestration-worker.js';
+import { OrchestrationWorker, type InlineOptions } from './runtime/orchestration-worker.js';
 import { withFaults, type FaultInjector } from './faults.js';
 import type { ActivityTask, InstanceStore, TimerTask, WorkQueues } from './ports.js';
 
@@ -20,6 +20,15 @@ export interface TestEnvironmentOptions {
   executorCacheSize?: number;
   /** Reuse the instances of another environment, e.g. to test a new deployment of the app against them. @defaultValue a new store */
   store?: MemoryInstanceStore;
+  /**
+   * Gives every step and activity delivery a deadline this far ahead (real time), as Lambda's function
+   * timeout does: inline steps are bounded by it, and failed work comes back only after it. @defaultValue none
+   */
+  functionTimeout?: Duration;
+  /** How inline calls run (e.g. `{ activities: false }` sends activities registered inline to the queue). */
+  inline?: InlineOptions;
+  /** A step or activity whose invocation died this many times is poison. @defaultValue 3 */
+  poisonAfterCrashes?: number;
   /**
    * Fault injection: the workers' store and queue calls fail as the injector decides, workers crash at its
    * crash points, task messages may be delivered twice, and failed work is delivered again (as SQS does).
@@ -115,13 +124,18 @@ export class TestEnvironment {
     const logger = options.logger ?? app.logger;
     this.store = options.store ?? new MemoryInstanceStore();
     const faults = options.faults;
-    this.queues = new MemoryWorkQueues(this.clock, (error, work) => logger.error(`${work} failed`, { error: String(error) }), !!faults);
+    const functionTimeoutMs = options.functionTimeout === undefined ? undefined : toMilliseconds(options.functionTimeout, 'functionTimeout');
+    this.queues = new MemoryWorkQueues(this.clock, (error, work) => logger.error(`${work} failed`, { error: String(error) }), !!faults, functionTimeoutMs);
     const deps = { app, store: this.store, queues: this.queues, clock: this.clock, logger };
     const workerDeps = faults
       ? { ...deps, store: withFaults<InstanceStore>(this.store, faults, 'store', STORE_METHODS), queues: faultyQueues(this.queues, faults), crash: faults.crashHook }
       : deps;
-    this.orchestrations = new OrchestrationWorker({ ...workerDeps, executorCacheSize: options.executorCacheSize });
-    this.tasks = new TaskWorker(workerDeps);
+    this.orchestrations = new OrchestrationWorker({ ...workerDeps, executorCacheSize: options.executorCacheSize, inline: options.inline, poisonAfterCrashes: options.poisonAfterCrashes });
+    this.tasks = new TaskWorker({
+      ...workerDeps,
+      poisonAfterCrashes: options.poisonAfterCrashes,
+      stepInstance: (instanceId, message, deadline) => this.orchestrations.step(instanceId, { messages: [message], carriedOnly: true, deadline }),
+    });
     this.queues.attach({
       step: (instanceId, options) => this.orchestrations.step(instanceId, options),
       runActivity: (task, delivery) => this.tasks.runActivity(task, delivery),

@@ -183,6 +183,9 @@ const HTTP_ROWS: HttpRow[] = [
   { what: 'redriving an unknown queue', method: 'POST', path: '/dlq/timers/redrive', status: 404, code: 'ROUTE_NOT_FOUND', message: /use \/dlq\/activities or \/dlq\/orchestrations/ },
   { what: 'a non-numeric dead-letter limit', method: 'GET', path: '/dlq/activities?limit=ten', status: 400, code: 'VALIDATION', message: /limit must be an integer from 1 to 1000, got "ten"/ },
 
+  // Replay findings (shadow replay)
+  { what: 'a POST to the replay findings', method: 'POST', path: '/replay-findings', body: '{}', status: 405, code: 'METHOD_NOT_ALLOWED', message: /POST is not allowed on \/replay-findings; use GET/ },
+
   // Instance lists
   { what: 'limit=0', method: 'GET', path: '/instances?limit=0', status: 400, code: 'VALIDATION', message: LIMIT_RULE },
   { what: 'limit=1001', method: 'GET', path: '/instances?limit=1001', status: 400, code: 'VALIDATION', message: LIMIT_RULE },
@@ -550,7 +553,7 @@ describe('in memory', () => {
 // Surface 4: the HTTP rows over the wire, on the embedded local stack.
 // ---------------------------------------------------------------------------------------------------
 
-/** Rows only the AWS runtime can answer: its dead-letter listing, and cursors DynamoDB has to decode. */
+/** Rows only the AWS runtime can answer: its dead-letter listing and replay findings, and cursors DynamoDB has to decode. */
 const FOREIGN_CURSOR = /is not one this API returned: pass back the cursor of the previous page unchanged, or omit it for the first page/;
 const WIRE_ONLY_ROWS: HttpRow[] = [
   { what: 'a cursor that is not base64url JSON', method: 'GET', path: '/instances?cursor=garbage!!', status: 400, code: 'VALIDATION', message: FOREIGN_CURSOR },
@@ -559,6 +562,8 @@ const WIRE_ONLY_ROWS: HttpRow[] = [
   { what: 'a dead-letter cursor that is not base64url JSON', method: 'GET', path: '/dlq/activities?cursor=%7Bnope', status: 400, code: 'VALIDATION', message: FOREIGN_CURSOR },
   { what: 'a dead-letter limit of 0', method: 'GET', path: '/dlq/activities?limit=0', status: 400, code: 'VALIDATION', message: LIMIT_RULE },
   { what: 'a dead-letter limit of 5000', method: 'GET', path: '/dlq/orchestrations?limit=5000', status: 400, code: 'VALIDATION', message: LIMIT_RULE },
+  { what: 'a replay findings limit of 0', method: 'GET', path: '/replay-findings?limit=0', status: 400, code: 'VALIDATION', message: LIMIT_RULE },
+  { what: 'a replay findings limit of "all"', method: 'GET', path: '/replay-findings?limit=all', status: 400, code: 'VALIDATION', message: /limit must be an integer from 1 to 1000, got "all"/ },
 ];
 
 /**
@@ -633,7 +638,7 @@ describe('over the wire on the embedded local stack: the same bad requests, and 
       if (!same) await new Promise((resolve) => setTimeout(resolve, 500));
       return same;
     }, 'the table is quiet');
-    const api = new HttpApi({ client, deadLetters: stack.runtime.deadLetters, maxBodyBytes: BODY_LIMIT });
+    const api = new HttpApi({ client, deadLetters: stack.runtime.deadLetters, replayFindings: stack.runtime.replayFindings, maxBodyBytes: BODY_LIMIT });
     http = await serveHttpApi(api, 0, BODY_LIMIT);
   }, 120_000);
 

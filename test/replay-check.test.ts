@@ -46,6 +46,27 @@ describe('replay checks', () => {
     expect(result.problem).toMatch(/^History recorded ExecutionCompleted at event \d+, but the code asks for callActivity\('notifyCustomer'\) there instead\.$/);
   });
 
+  it('reports code that now fails an instance in flight where the code that recorded its history was still running', async () => {
+    // Two calls in flight; the first has completed with a result recorded by an older version, without `warehouse`.
+    const events = [
+      { type: 'StepStarted', eventId: 1, timestamp: 1 },
+      { type: 'ExecutionStarted', name: 'pair', version: '1', input: null, eventId: 2, timestamp: 1 },
+      { type: 'ActivityScheduled', taskId: 1, name: 'reserve', input: null, attempt: 1, idempotencyKey: 'p:0:1', eventId: 3, timestamp: 1 },
+      { type: 'ActivityScheduled', taskId: 2, name: 'charge', input: null, attempt: 1, idempotencyKey: 'p:0:2', eventId: 4, timestamp: 1 },
+      { type: 'StepStarted', eventId: 5, timestamp: 2 },
+      { type: 'ActivityCompleted', taskId: 1, result: { reservationId: 'r-1' }, eventId: 6, timestamp: 2 },
+    ] as RecordedHistory['events'];
+    const app = createApp({ logger: silentLogger });
+    app.orchestration('pair', async (ctx) => {
+      const reserved = ctx.callActivity<{ warehouse: { id: string } }>('reserve');
+      const charged = ctx.callActivity('charge');
+      const warehouse = (await reserved).warehouse.id;
+      return { warehouse, charged: await charged };
+    });
+    const result = await checkReplay(app, { instanceId: 'p', events });
+    expect(result.problem).toMatch(/^History ends at event 6 with the instance still running, but the code now fails it there with TypeError: Cannot read properties of undefined \(reading 'id'\)\. The instance would fail at its next step/);
+  });
+
   it('reports a version that is no longer registered', async () => {
     const app = createApp({ logger: silentLogger });
     app.orchestration('order', async () => 'v2', { version: 2 });

@@ -12,6 +12,7 @@ import type { CrashHook } from '../runtime/crash-points.js';
 import { PayloadCodec } from '../runtime/payload-codec.js';
 import { DynamoDbDeadLetters } from './dead-letters.js';
 import { DynamoDbInstanceStore } from './dynamodb-store.js';
+import { DynamoDbReplayFindings } from './replay-findings.js';
 import { S3BlobStore } from './s3-blob-store.js';
 import { QueueHandlers } from './sqs-handlers.js';
 import { SqsWorkQueues, type SqsQueueUrls } from './sqs-queues.js';
@@ -81,6 +82,8 @@ export interface AwsRuntime {
   handlers: QueueHandlers;
   client: Client;
   deadLetters: DynamoDbDeadLetters;
+  /** What shadow replay found, in the table's `REPLAY#` partition. */
+  replayFindings: DynamoDbReplayFindings;
 }
 
 export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: { clock?: Clock; logger?: Logger; crash?: CrashHook } = {}): AwsRuntime {
@@ -106,18 +109,23 @@ export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: { 
   const client = new Client(deps);
   const deadLetters = new DynamoDbDeadLetters({ dynamodb: clients.dynamodb, sqs: clients.sqs, tableName: config.tableName, activityQueueUrl: config.queues.activities, client });
   const poisonAfterCrashes = config.poisonAfterCrashes;
-  const orchestrations = new OrchestrationWorker({
-    ...deps,
-    crash: options.crash,
-    poisonAfterCrashes,
-    inline: { activities: config.inlineActivities, maxStepsPerInvocation: config.maxInlineSteps },
-    // Instances quarantined from crash evidence are listed with the dead letters, where operators look.
-    onPoison: (instanceId, reason) => deadLetters.archive('orchestrations', { messageId: `crashed#${instanceId}#${clock.now()}`, instanceId, outcome: `instance quarantined: ${reason}`, body: JSON.stringify({ instanceId }), deadAt: clock.now() }),
-  });
+  const stepping = () =>
+    new OrchestrationWorker({
+      ...deps,
+      crash: options.crash,
+      poisonAfterCrashes,
+      inline: { activities: config.inlineActivities, maxStepsPerInvocation: config.maxInlineSteps },
+      // Instances quarantined from crash evidence are listed with the dead letters, where operators look.
+      onPoison: (instanceId, reason) => deadLetters.archive('orchestrations', { messageId: `crashed#${instanceId}#${clock.now()}`, instanceId, outcome: `instance quarantined: ${reason}`, body: JSON.stringify({ instanceId }), deadAt: clock.now() }),
+    });
+  const orchestrations = stepping();
+  // The activity function steps instances with a worker (and executor cache) of its own, as its own Lambda function would.
+  const activitySteps = stepping();
   const tasks = new TaskWorker({
     ...deps,
     crash: options.crash,
     poisonAfterCrashes,
+    stepInstance: (instanceId, message, deadline) => activitySteps.step(instanceId, { messages: [message], carriedOnly: true, deadline }),
     onPoison: async (task, reason) => {
       const body = JSON.stringify({ ...task, input: await codec.store(task.input, task.instanceId) });
       await deadLetters.archive('activities', { messageId: `crashed#${task.instanceId}#${task.generation}#${task.taskId}#${task.attempt}`, instanceId: task.instanceId, outcome: `call failed with PoisonMessageError: ${reason}`, body, deadAt: clock.now() });
@@ -133,5 +141,6 @@ export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: { 
     maxReceiveCount: config.maxReceiveCount ?? 10,
     archive: (queue, entry) => deadLetters.archive(queue, entry),
   });
-  return { config, clients, codec, store, queues, orchestrations, tasks, handlers, client, deadLetters };
+  const replayFindings = new DynamoDbReplayFindings({ dynamodb: clients.dynamodb, tableName: config.tableName, retentionDays: config.retentionDays });
+  return { config, clients, codec, store, queues, orchestrations, tasks, handlers, client, deadLetters, replayFindings };
 }

@@ -1,6 +1,8 @@
 import type { App } from '../core/app.js';
 import { HttpApi, type HttpResponse } from '../runtime/http-api.js';
+import type { ReplayRun } from '../ports.js';
 import { configFromEnvironment, createAwsRuntime, type AwsRuntime } from './aws-runtime.js';
+import { createReplayGate, createShadowReplay, type ReplayGateEvent, type ReplayGateResult, type ShadowReplayEvent } from './replay-gate.js';
 import type { BatchResult, QueueRecord } from './sqs-handlers.js';
 
 /** The part of an API Gateway HTTP API (payload v2) event the API reads. */
@@ -30,17 +32,24 @@ export interface LambdaHandlers {
   activityDeadLetters: (event: SqsEvent) => Promise<BatchResult>;
   orchestratorDeadLetters: (event: SqsEvent) => Promise<BatchResult>;
   api: (event: ApiGatewayV2Event) => Promise<HttpResponse>;
+  /**
+   * The replay gate: the construct's custom resource runs it with the new code before the orchestrator's
+   * alias moves, and a deploy that would break an instance in flight fails with the report as its reason.
+   */
+  replayGate: (event: ReplayGateEvent, context?: LambdaContext) => Promise<ReplayGateResult>;
+  /** Shadow replay: the construct's schedule runs it against the deployed code and alarms on what it finds. */
+  shadowReplay: (event?: ShadowReplayEvent, context?: LambdaContext) => Promise<ReplayRun>;
 }
 
 /**
  * Builds the handlers of `app` from the environment the CDK stack sets. Clients are created on the first
  * invocation and reused by the warm function, with its cache of live executors.
  * @example
- * // functions/orchestrator.ts
- * export const handler = createLambdaHandlers(app).orchestrator;
+ * // handlers.ts: the entry of every function of the DurableFunctions construct
+ * export const { orchestrator, activity, timer, activityDeadLetters, orchestratorDeadLetters, api, replayGate, shadowReplay } = createLambdaHandlers(app);
  */
 export function createLambdaHandlers(app: App, runtime: () => AwsRuntime = lazy(() => createAwsRuntime(app, configFromEnvironment()))): LambdaHandlers {
-  const api = lazy(() => new HttpApi({ client: runtime().client, deadLetters: runtime().deadLetters }));
+  const api = lazy(() => new HttpApi({ client: runtime().client, deadLetters: runtime().deadLetters, replayFindings: runtime().replayFindings }));
   return {
     orchestrator: (event, context) => runtime().handlers.doorbells(event.Records, invocation(context)),
     activity: (event, context) => runtime().handlers.activities(event.Records, invocation(context)),
@@ -55,6 +64,8 @@ export function createLambdaHandlers(app: App, runtime: () => AwsRuntime = lazy(
         headers: event.headers ?? {},
         body: event.body === undefined ? undefined : event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString() : event.body,
       }),
+    replayGate: createReplayGate({ app, runtime, logger: app.logger }),
+    shadowReplay: createShadowReplay({ app, runtime, logger: app.logger }),
   };
 }
 

@@ -8,6 +8,8 @@ const EVENT_PAYLOAD_FIELDS: Partial<Record<HistoryEventType, readonly string[]>>
   ActivityCompleted: ['result'],
   SubOrchestrationScheduled: ['input'],
   SubOrchestrationCompleted: ['output'],
+  ChildCompleted: ['result'],
+  CallbackCompleted: ['result'],
   EventRaised: ['data'],
   ContinuedAsNew: ['input'],
   ExecutionCompleted: ['output'],

@@ -72,9 +72,10 @@ export class QueueHandlers {
           const doorbells = group.map((record) => parseDoorbell(record.body));
           await this.deps.orchestrations.step(instanceId, {
             // A redelivered doorbell means a worker took it and did not finish: its dispatch may be missing.
-            redelivered: group.some(redelivered),
+            redelivered: group.some(redelivered) || doorbells.some((doorbell) => doorbell.repair),
             messages: doorbells.flatMap((doorbell) => doorbell.messages ?? []),
             runInline: doorbells.some((doorbell) => doorbell.runInline),
+            carriedOnly: doorbells.every((doorbell) => (doorbell.messages?.length ?? 0) > 0),
             deadline: context.deadline,
           });
         } catch (error) {

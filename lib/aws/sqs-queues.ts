@@ -27,6 +27,7 @@ export interface DoorbellMessage {
   instanceId: string;
   messages?: InboxMessage[];
   runInline?: boolean;
+  repair?: boolean;
   /** How many times the orchestrator's dead-letter handler sent this doorbell back. */
   dlqRounds?: number;
 }
@@ -52,6 +53,7 @@ export class SqsWorkQueues implements WorkQueues {
       body.messages = await Promise.all(doorbell.messages.map(async (message) => ({ ...message, event: await storeEvent(message.event, this.options.codec, instanceId) })));
     }
     if (doorbell.runInline) body.runInline = true;
+    if (doorbell.repair) body.repair = true;
     if (doorbell.dlqRounds) body.dlqRounds = doorbell.dlqRounds;
     // A unique deduplication id: a doorbell must never be dropped; a spare one costs an idle step.
     await this.sendBatch(this.options.urls.orchestrator, [{ Id: '0', MessageBody: JSON.stringify(body), MessageGroupId: instanceId, MessageDeduplicationId: randomUUID() }]);

@@ -6,9 +6,11 @@ import type { InstanceStatus } from '../client.js';
 import { App } from '../core/app.js';
 import { toMilliseconds } from '../core/durations.js';
 import type { HistoryEvent } from '../core/history-events.js';
-import type { DeadLetter, DeadLetterQueue } from '../ports.js';
-import { checkReplay, replayHistories, type RecordedHistory, type ReplayCheckResult } from '../replay-check.js';
+import { formatDeployCheck, runDeployCheck } from '../deploy-check.js';
+import type { DeadLetter, DeadLetterQueue, ReplayFinding, ReplayRun } from '../ports.js';
+import { checkReplay, describeReplayFailure, replayHistories, type RecordedHistory, type ReplayCheckResult } from '../replay-check.js';
 import { CliError, type ApiClient } from './api-client.js';
+import { apiHistorySource } from './api-history-source.js';
 import { brief, historyTable, progressBar, table } from './format.js';
 import { openInBrowser } from './open-in-browser.js';
 import { serveUiProxy } from './ui-proxy.js';
@@ -140,6 +142,21 @@ async function allDeadLetters(api: ApiClient, queue: DeadLetterQueue): Promise<D
   return letters;
 }
 
+/** What shadow replay found (`GET /replay-findings`): each finding as replay-check prints a failure, then its last run. */
+async function printLiveFindings(api: ApiClient, values: Values, io: CliIo): Promise<number> {
+  const { lastRun, findings } = await api.get<{ lastRun?: ReplayRun; findings: ReplayFinding[] }>('/replay-findings', { limit: 100 });
+  if (values.json) printJson(io, lastRun ? { lastRun, findings } : { findings });
+  else {
+    for (const f of findings) io.out(describeReplayFailure({ instanceId: f.instanceId, orchestration: f.orchestration, ok: false, problem: f.problem }, [f.status, `found ${f.foundAt}`]));
+    io.out(
+      lastRun
+        ? `Last shadow replay at ${lastRun.at}: ${lastRun.replayed} of ${lastRun.inFlight} instances in flight replayed, ${lastRun.diverged} no longer replay${lastRun.incomplete ? `; stopped early: ${lastRun.incomplete}` : ''}.`
+        : 'Shadow replay has not run yet: the construct schedules it (hourly by default).',
+    );
+  }
+  return lastRun && lastRun.diverged > 0 ? 1 : 0;
+}
+
 /** A file name for an instance id: readable when the id is, a hash when it is long or exotic. */
 export function historyFileName(instanceId: string, generation: number): string {
   const safe = /^[A-Za-z0-9._-]{1,100}$/.test(instanceId) && !instanceId.startsWith('.') ? instanceId : `id-${createHash('sha256').update(instanceId).digest('hex').slice(0, 24)}`;
@@ -179,6 +196,17 @@ async function historyFiles(paths: string[]): Promise<{ path: string; folder: bo
 }
 
 const json = { json: { type: 'boolean', description: 'print JSON instead of a table' } } as const;
+
+/** --app and --export: the module that builds the user's app, for the commands that replay with it. */
+const appModule = (description: string) =>
+  ({ app: { type: 'string', description }, export: { type: 'string', description: 'the export to use (default: default, app, or a createXxxApp factory)' } }) as const;
+
+/** The app of --app (and --export), which `command` cannot run without. */
+async function requireApp(values: Values, command: string, what: string): Promise<App> {
+  const appPath = str(values, 'app');
+  if (!appPath) throw new CliError(`${command} needs --app <module>: the file that builds your app with createApp()${what}.`);
+  return loadApp(appPath, str(values, 'export'));
+}
 
 export const COMMANDS: Command[] = [
   {
@@ -378,13 +406,20 @@ export const COMMANDS: Command[] = [
     name: 'replay-check',
     args: '<history files or folders...>',
     summary: "replay recorded histories against the app's current code; exits 1 when any no longer replays",
-    arity: [1, 10_000],
-    options: { ...json, app: { type: 'string', description: 'the module that builds your app (required)' }, export: { type: 'string', description: 'the export to use (default: default, app, or a createXxxApp factory)' } },
-    notes: ['perdure replay-check --app src/app.ts test/histories', 'Run it in CI before deploy: a change that breaks in-flight instances fails the build.'],
-    async run({ values, positionals, io }) {
-      const appPath = str(values, 'app');
-      if (!appPath) throw new CliError('replay-check needs --app <module>: the file that builds your app with createApp().');
-      const app = await loadApp(appPath, str(values, 'export'));
+    arity: [0, 10_000],
+    options: {
+      ...json,
+      ...appModule('the module that builds your app (required with files)'),
+      live: { type: 'boolean', description: "what shadow replay found in the stack: live histories the deployed code no longer replays (exits 1 if its last run found any)" },
+    },
+    notes: ['perdure replay-check --app src/app.ts test/histories', 'perdure replay-check --live --endpoint https://abc123.execute-api.eu-west-1.amazonaws.com', 'Run it in CI before deploy: a change that breaks in-flight instances fails the build.'],
+    async run({ api, values, positionals, io }) {
+      if (values.live) {
+        if (positionals.length) throw new CliError('Pass --live or history files, not both.');
+        return printLiveFindings(api(), values, io);
+      }
+      const app = await requireApp(values, 'replay-check', '');
+      if (!positionals.length) throw new CliError('Name the history files or folders to replay (perdure export-history writes them), or pass --live for what shadow replay found.');
       const results: ReplayCheckResult[] = [];
       for (const { path, folder } of await historyFiles(positionals)) {
         if (folder) results.push(...(await replayHistories(app, path)).map((result) => ({ ...result, file: join(path, result.file!) })));
@@ -393,11 +428,35 @@ export const COMMANDS: Command[] = [
       const failed = results.filter((result) => !result.ok);
       if (values.json) printJson(io, results);
       else {
-        for (const result of failed) io.out(`FAIL ${result.instanceId} (${result.orchestration})${result.file ? ` in ${result.file}` : ''}\n  ${result.problem}`);
+        for (const result of failed) io.out(describeReplayFailure(result));
         io.out(`${results.length - failed.length} of ${results.length} histories replay${failed.length ? `; ${failed.length} no longer do` : ''}.`);
       }
       if (results.length === 0) io.err('No *.history.json files found.');
       return failed.length ? 1 : 0;
+    },
+  },
+  {
+    name: 'deploy-check',
+    args: '',
+    summary: "replay the newest histories of the instances in flight against the app's code, as the replay gate does before a deploy; exits 1 when the deploy would break one",
+    arity: [0, 0],
+    options: {
+      ...json,
+      ...appModule('the module that builds your app: the code about to be deployed (required)'),
+      sample: { type: 'string', description: 'instances replayed per orchestration version, newest first (default 10)' },
+      'max-events': { type: 'string', description: 'history events the check may replay in all; a larger sample fails the check (default 100000)' },
+    },
+    notes: [
+      'perdure deploy-check --app src/app.ts',
+      'perdure deploy-check --app src/app.ts --endpoint https://abc123.execute-api.eu-west-1.amazonaws.com',
+      'Every instance pinned to a version the app no longer registers fails the check too.',
+    ],
+    async run({ api, values, io }) {
+      const app = await requireApp(values, 'deploy-check', ', as you are about to deploy it');
+      const report = await runDeployCheck(app, apiHistorySource(api()), { samplePerVersion: positiveInt(values, 'sample', 1000), maxEvents: positiveInt(values, 'max-events', 100_000_000) });
+      if (values.json) printJson(io, report);
+      else io.out(formatDeployCheck(report));
+      return report.ok ? 0 : 1;
     },
   },
   {

@@ -2,7 +2,7 @@ import { toMilliseconds } from './durations.js';
 import { ActivityNotFoundError, describeValue, OrchestrationNotFoundError, ValidationError } from './errors.js';
 import { createJsonLogger, type Logger } from './logger.js';
 import { validateName } from './names.js';
-import { resolveRetryPolicy, type ResolvedRetryPolicy } from './retry-policy.js';
+import { resolveRetry, type RetryRule } from './retry-policy.js';
 import type { ActivityFunction, ActivityOptions, OrchestrationFunction, OrchestrationOptions } from './types.js';
 
 /** Options of {@link createApp}. */
@@ -18,7 +18,7 @@ export interface AppOptions {
 export interface RegisteredActivity {
   name: string;
   fn: ActivityFunction<never, unknown>;
-  retry: ResolvedRetryPolicy | undefined;
+  retry: RetryRule | undefined;
   timeoutMs: number;
   /** Calls may run inside the orchestrator's invocation. */
   inline: boolean;
@@ -28,6 +28,8 @@ export interface RegisteredOrchestration {
   name: string;
   version: string;
   fn: OrchestrationFunction<never, unknown>;
+  /** An instance still running this long after its start fails with a TimeoutError. */
+  timeoutMs?: number;
 }
 
 const DEFAULT_ACTIVITY_TIMEOUT = '5m';
@@ -66,7 +68,7 @@ export class App {
     this.activities.set(name, {
       name,
       fn: fn,
-      retry: options.retry === undefined ? undefined : resolveRetryPolicy(options.retry),
+      retry: options.retry === undefined ? undefined : resolveRetry(options.retry),
       timeoutMs: toMilliseconds(options.timeout ?? DEFAULT_ACTIVITY_TIMEOUT, `timeout of activity '${name}'`),
       inline: validateInline(options.inline, name),
     });
@@ -84,7 +86,8 @@ export class App {
     const version = normalizeVersion(options.version ?? 1);
     const versions = this.orchestrations.get(name) ?? new Map<string, RegisteredOrchestration>();
     if (versions.has(version)) throw new ValidationError(`Orchestration '${name}' version ${version} is already registered: register a changed orchestration under a new version ({ version: ... }).`);
-    versions.set(version, { name, version, fn: fn });
+    const timeoutMs = options.timeout === undefined ? undefined : toMilliseconds(options.timeout, `timeout of orchestration '${name}'`);
+    versions.set(version, { name, version, fn: fn, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
     this.orchestrations.set(name, versions);
     return this;
   }

@@ -81,6 +81,33 @@ export class StepFailedError extends ActivityFailedError {
   }
 }
 
+/** The function of a `ctx.child` threw. `failure` and `cause` hold its error. */
+export class ChildFailedError extends PerdureError {
+  constructor(
+    readonly childName: string,
+    readonly failure: FailureDetails,
+  ) {
+    super('CHILD_FAILED', `Child '${childName}' failed: ${failure.name}: ${failure.message}`, { cause: rebuildError(failure) });
+  }
+}
+
+/** An outside system failed a callback (`client.failCallback`). `failure` holds what it sent. */
+export class CallbackFailedError extends PerdureError {
+  constructor(
+    readonly callbackName: string,
+    readonly failure: FailureDetails,
+  ) {
+    super('CALLBACK_FAILED', `Callback ${callbackName} was failed by the outside system: ${failure.name}: ${failure.message}`, { cause: rebuildError(failure) });
+  }
+}
+
+/** No callback has this token (malformed, forged, of an unknown instance, or already finished with its instance). */
+export class CallbackNotFoundError extends PerdureError {
+  constructor(message: string) {
+    super('CALLBACK_NOT_FOUND', message);
+  }
+}
+
 /** A sub-orchestration ended Failed or Terminated. `failure` holds its error. */
 export class SubOrchestrationFailedError extends PerdureError {
   constructor(
@@ -100,6 +127,17 @@ export class SubOrchestrationFailedError extends PerdureError {
 export class TimeoutError extends PerdureError {
   constructor(message: string) {
     super('TIMEOUT', message);
+  }
+}
+
+/** A callback was not completed within its timeout, or not heard from within its heartbeat timeout. A `TimeoutError`. */
+export class CallbackTimeoutError extends TimeoutError {
+  constructor(
+    readonly callbackName: string,
+    readonly reason: 'timeout' | 'heartbeat',
+    message: string,
+  ) {
+    super(message);
   }
 }
 

@@ -12,6 +12,15 @@ interface EventBase {
   timestamp: number;
 }
 
+/**
+ * Where a durable call was made: in the orchestration's own code (absent), or inside the `ctx.child`
+ * scope whose `ChildStarted` has this `taskId`. Calls are matched by their order within their scope, so a
+ * finished child replays without its inner calls.
+ */
+interface Scoped {
+  scope?: number;
+}
+
 /** Who started a sub-orchestration. */
 export interface ParentRef {
   instanceId: string;
@@ -30,7 +39,7 @@ export interface ExecutionStarted extends EventBase {
 export interface StepStarted extends EventBase {
   type: 'StepStarted';
 }
-export interface ActivityScheduled extends EventBase {
+export interface ActivityScheduled extends EventBase, Scoped {
   type: 'ActivityScheduled';
   taskId: number;
   name: string;
@@ -51,17 +60,19 @@ export interface ActivityFailed extends EventBase {
   taskId: number;
   error: FailureDetails;
 }
-export interface TimerCreated extends EventBase {
+export interface TimerCreated extends EventBase, Scoped {
   type: 'TimerCreated';
   taskId: number;
   fireAt: number;
   purpose: 'sleep' | 'retry' | 'timeout';
+  /** The name the code gave the wait (`ctx.sleep('cool-off', '1h')`), a label only. */
+  name?: string;
 }
 export interface TimerFired extends EventBase {
   type: 'TimerFired';
   taskId: number;
 }
-export interface SubOrchestrationScheduled extends EventBase {
+export interface SubOrchestrationScheduled extends EventBase, Scoped {
   type: 'SubOrchestrationScheduled';
   taskId: number;
   name: string;
@@ -78,6 +89,52 @@ export interface SubOrchestrationFailed extends EventBase {
   type: 'SubOrchestrationFailed';
   taskId: number;
   error: FailureDetails;
+}
+/** `ctx.child(name, fn)` began: the calls `fn` makes carry this event's `taskId` as their `scope`. */
+export interface ChildStarted extends EventBase, Scoped {
+  type: 'ChildStarted';
+  taskId: number;
+  name: string;
+}
+/** The function of a `ctx.child` returned: decided by the code itself, in the step where it returned. */
+export interface ChildCompleted extends EventBase {
+  type: 'ChildCompleted';
+  taskId: number;
+  result: unknown;
+}
+export interface ChildFailed extends EventBase {
+  type: 'ChildFailed';
+  taskId: number;
+  error: FailureDetails;
+}
+/**
+ * `ctx.createCallback`: a token an outside system completes. The token carries `nonce`, which history
+ * keeps so that only the token handed out completes it.
+ */
+export interface CallbackCreated extends EventBase, Scoped {
+  type: 'CallbackCreated';
+  taskId: number;
+  name?: string;
+  nonce: string;
+  /** When the callback expires (ms since the epoch), if it has a timeout. */
+  timeoutAt?: number;
+  /** A callback not heard from (completed or heartbeat) within this many ms fails. */
+  heartbeatTimeoutMs?: number;
+}
+export interface CallbackCompleted extends EventBase {
+  type: 'CallbackCompleted';
+  taskId: number;
+  result: unknown;
+}
+export interface CallbackFailed extends EventBase {
+  type: 'CallbackFailed';
+  taskId: number;
+  error: FailureDetails;
+}
+/** The outside system says it is still working on the callback. */
+export interface CallbackHeartbeat extends EventBase {
+  type: 'CallbackHeartbeat';
+  taskId: number;
 }
 export interface EventRaised extends EventBase {
   type: 'EventRaised';
@@ -125,6 +182,13 @@ export type HistoryEvent =
   | SubOrchestrationScheduled
   | SubOrchestrationCompleted
   | SubOrchestrationFailed
+  | ChildStarted
+  | ChildCompleted
+  | ChildFailed
+  | CallbackCreated
+  | CallbackCompleted
+  | CallbackFailed
+  | CallbackHeartbeat
   | EventRaised
   | PatchMarker
   | ExecutionSuspended
@@ -143,27 +207,28 @@ export type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omi
 export type NewHistoryEvent = DistributiveOmit<HistoryEvent, 'eventId' | 'timestamp'>;
 
 /** The events a durable call records when the code makes it. */
-export type ScheduleEvent = ActivityScheduled | TimerCreated | SubOrchestrationScheduled;
+export type ScheduleEvent = ActivityScheduled | TimerCreated | SubOrchestrationScheduled | ChildStarted | CallbackCreated;
 /** The events that complete a scheduled durable call. */
 export type CompletionEvent =
   | ActivityCompleted
   | ActivityFailed
   | TimerFired
   | SubOrchestrationCompleted
-  | SubOrchestrationFailed;
+  | SubOrchestrationFailed
+  | ChildCompleted
+  | ChildFailed
+  | CallbackCompleted
+  | CallbackFailed;
+
+const SCHEDULE_TYPES = new Set<string>(['ActivityScheduled', 'TimerCreated', 'SubOrchestrationScheduled', 'ChildStarted', 'CallbackCreated']);
+const COMPLETION_TYPES = new Set<string>(['ActivityCompleted', 'ActivityFailed', 'TimerFired', 'SubOrchestrationCompleted', 'SubOrchestrationFailed', 'ChildCompleted', 'ChildFailed', 'CallbackCompleted', 'CallbackFailed']);
 
 export function isScheduleEvent(event: { type: string }): event is ScheduleEvent {
-  return event.type === 'ActivityScheduled' || event.type === 'TimerCreated' || event.type === 'SubOrchestrationScheduled';
+  return SCHEDULE_TYPES.has(event.type);
 }
 
 export function isCompletionEvent(event: { type: string }): event is CompletionEvent {
-  return (
-    event.type === 'ActivityCompleted' ||
-    event.type === 'ActivityFailed' ||
-    event.type === 'TimerFired' ||
-    event.type === 'SubOrchestrationCompleted' ||
-    event.type === 'SubOrchestrationFailed'
-  );
+  return COMPLETION_TYPES.has(event.type);
 }
 
 /** Describes a schedule event as the call that made it, e.g. `callActivity('chargeCard')`. */
@@ -172,9 +237,13 @@ export function describeCall(event: NewHistoryEvent): string {
     case 'ActivityScheduled':
       return event.step ? `step('${event.name}')` : `callActivity('${event.name}')`;
     case 'TimerCreated':
-      return event.purpose === 'sleep' ? 'sleep()' : event.purpose === 'retry' ? 'a retry delay timer' : 'a timeout timer';
+      return event.purpose === 'sleep' ? `sleep(${event.name ? `'${event.name}'` : ''})` : event.purpose === 'retry' ? 'a retry delay timer' : 'a timeout timer';
     case 'SubOrchestrationScheduled':
       return `callSubOrchestration('${event.name}')`;
+    case 'ChildStarted':
+      return `child('${event.name}')`;
+    case 'CallbackCreated':
+      return `createCallback(${event.name ? `'${event.name}'` : ''})`;
     default:
       return event.type;
   }

@@ -1,20 +1,44 @@
 import type { App, RegisteredOrchestration } from './app.js';
 import { normalizeVersion } from './app.js';
+import { runBatch } from './batch.js';
+import { formatCallbackToken } from './callback-token.js';
 import { toMilliseconds, formatDuration, type Duration } from './durations.js';
-import { ActivityFailedError, describeValue, StepFailedError, SubOrchestrationFailedError, TimeoutError, ValidationError } from './errors.js';
+import {
+  ActivityFailedError,
+  CallbackFailedError,
+  CallbackTimeoutError,
+  ChildFailedError,
+  describeValue,
+  StepFailedError,
+  SubOrchestrationFailedError,
+  TimeoutError,
+  toFailureDetails,
+  ValidationError,
+} from './errors.js';
 import { childLogger, type Logger } from './logger.js';
 import { validateEventName, validateInstanceId, validateName, validateOperationName } from './names.js';
 import { toJsonPayload } from './payload.js';
-import type { OrchestrationExecutor, StepCode, TaskFailure } from './replay.js';
-import { nextRetryDelay, resolveRetryPolicy, NO_RETRY, type ResolvedRetryPolicy } from './retry-policy.js';
+import { ROOT_SCOPE, TaskFailure, type OrchestrationExecutor, type Scope, type StepCode } from './replay.js';
+import { NO_RETRY, resolveRetry, retryDelay, type RetryRule } from './retry-policy.js';
 import type {
+  ActivityContext,
+  BatchOptions,
+  BatchResult,
   CallActivityOptions,
-  StepFunction,
-  StepOptions,
+  Callback,
+  CallbackOptions,
+  CallbackSubmitter,
+  CompletionPolicy,
   ContinueAsNewOptions,
   MapOptions,
   OrchestrationContext,
+  ParallelBranch,
+  SleepOptions,
+  StepFunction,
+  StepOptions,
   SubOrchestrationOptions,
+  WaitForCallbackOptions,
+  WaitForConditionOptions,
   WaitForEventOptions,
 } from './types.js';
 
@@ -29,10 +53,13 @@ export class ContinueAsNewSignal extends Error {
   }
 }
 
+type TimerPurpose = 'sleep' | 'retry' | 'timeout';
+
 /**
  * The `ctx` orchestration code receives. Each durable call takes its position from the executor, which
- * matches it against history; composite calls (retries, timeouts, map) are built from those primitives,
- * so every retry delay and timeout is itself a durable timer in history.
+ * matches it against history; composite calls (retries, timeouts, callbacks, batches, polling) are built
+ * from those primitives, so every retry delay and timeout is itself a durable timer in history. A child
+ * context (`ctx.child`) is another of these, whose calls take positions in the child's own scope.
  */
 export class OrchestrationContextImpl implements OrchestrationContext {
   readonly instanceId: string;
@@ -44,8 +71,10 @@ export class OrchestrationContextImpl implements OrchestrationContext {
   constructor(
     private readonly executor: OrchestrationExecutor,
     private readonly app: App,
-    definition: RegisteredOrchestration,
-    logger: Logger,
+    private readonly definition: RegisteredOrchestration,
+    private readonly logger: Logger,
+    /** The child context this is, or the orchestration's own code. */
+    private readonly scope: Scope = ROOT_SCOPE,
   ) {
     this.instanceId = executor.instanceId;
     this.generation = executor.generation;
@@ -73,6 +102,8 @@ export class OrchestrationContextImpl implements OrchestrationContext {
     return this.executor.historyLength >= this.app.historyWarningEvents;
   }
 
+  // --- activities and steps ----------------------------------------------------------------------------
+
   callActivity<T = unknown>(name: string, input?: unknown, options: CallActivityOptions = {}): Promise<T> {
     return observed(this.runActivity<T>(name, input, options));
   }
@@ -81,51 +112,58 @@ export class OrchestrationContextImpl implements OrchestrationContext {
     return observed(this.runStep<T>(name, fn, options));
   }
 
-  sleep(duration: Duration): Promise<void> {
-    return observed(this.timer(toMilliseconds(duration, 'sleep duration'), 'sleep').then(() => undefined));
-  }
-
-  waitForEvent<T = unknown>(eventName: string, options: WaitForEventOptions = {}): Promise<T> {
-    return observed(this.runWaitForEvent<T>(eventName, options));
-  }
-
-  callSubOrchestration<T = unknown>(name: string, input?: unknown, options: SubOrchestrationOptions = {}): Promise<T> {
-    return observed(this.runSubOrchestration<T>(name, input, options));
-  }
-
-  map<I, O>(items: readonly I[], fn: (item: I, index: number) => Promise<O>, options: MapOptions = {}): Promise<O[]> {
-    return observed(this.runMap(items, fn, options));
-  }
-
   private async runActivity<T>(name: string, input: unknown, options: CallActivityOptions): Promise<T> {
     validateName(name, 'activity name');
-    const policy = options.retry !== undefined ? resolveRetryPolicy(options.retry) : (this.app.findActivity(name)?.retry ?? NO_RETRY);
-    return this.attempts<T>(name, toJsonPayload(input, `input of activity '${name}'`), policy);
+    const rule = options.retry !== undefined ? resolveRetry(options.retry) : (this.app.findActivity(name)?.retry ?? NO_RETRY);
+    return this.attempts<T>(name, toJsonPayload(input, `input of activity '${name}'`), rule);
   }
 
   private async runStep<T>(name: string, fn: StepFunction<T>, options: StepOptions): Promise<T> {
     validateOperationName(name, 'step name');
     if (typeof fn !== 'function') throw new ValidationError(`ctx.step('${name}') needs a function, got ${describeValue(fn)}.`);
     const timeoutMs = toMilliseconds(options.timeout ?? DEFAULT_STEP_TIMEOUT, `timeout of step '${name}'`);
-    return this.attempts<T>(name, undefined, resolveRetryPolicy(options.retry ?? {}), { fn: fn, timeoutMs });
+    return this.attempts<T>(name, undefined, resolveRetry(options.retry ?? {}), { fn: fn, timeoutMs });
   }
 
   /** The attempts of one activity call or step, each its own position, with a durable retry timer between them. */
-  private async attempts<T>(name: string, input: unknown, policy: ResolvedRetryPolicy, step?: StepCode): Promise<T> {
+  private async attempts<T>(name: string, input: unknown, rule: RetryRule, step?: StepCode): Promise<T> {
     let idempotencyKey = '';
     for (let attempt = 1; ; attempt++) {
       try {
         return (await this.executor.schedule((taskId) => {
           idempotencyKey ||= `${this.instanceId}:${this.generation}:${taskId}`;
           return { type: 'ActivityScheduled', taskId, name, input, attempt, idempotencyKey, ...(step ? { step: true as const } : {}) };
-        }, step)) as T;
+        }, { step, scope: this.scope })) as T;
       } catch (thrown) {
-        const failure = (thrown as TaskFailure).failure;
-        const delay = nextRetryDelay(policy, attempt, failure);
+        // Only a recorded failure is the call's; anything else (a durable call inside a step) is the code's own.
+        if (!(thrown instanceof TaskFailure)) throw thrown;
+        const failure = thrown.failure;
+        const delay = retryDelay(rule, attempt, failure);
         if (delay === undefined) throw step ? new StepFailedError(name, attempt, failure) : new ActivityFailedError(name, attempt, failure);
         await this.timer(delay, 'retry');
       }
     }
+  }
+
+  // --- waiting -----------------------------------------------------------------------------------------
+
+  sleep(durationOrName: Duration | string, second?: Duration | SleepOptions): Promise<void> {
+    const named = second !== undefined && (typeof second !== 'object' || second === null);
+    const duration = named ? (second) : (durationOrName);
+    const name = named ? validateOperationName(durationOrName, 'sleep name') : (second)?.name;
+    if (name !== undefined) validateOperationName(name, 'sleep name');
+    return observed(this.timer(toMilliseconds(duration, 'sleep duration'), 'sleep', name).then(() => undefined));
+  }
+
+  sleepUntil(time: Date | number, options: SleepOptions = {}): Promise<void> {
+    const fireAt = time instanceof Date ? time.getTime() : time;
+    if (typeof fireAt !== 'number' || !Number.isFinite(fireAt)) throw new ValidationError(`ctx.sleepUntil needs a Date or ms since the epoch, got ${describeValue(time)}.`);
+    if (options.name !== undefined) validateOperationName(options.name, 'sleep name');
+    return observed(this.timerAt(Math.max(fireAt, this.executor.now()), 'sleep', options.name).then(() => undefined));
+  }
+
+  waitForEvent<T = unknown>(eventName: string, options: WaitForEventOptions = {}): Promise<T> {
+    return observed(this.runWaitForEvent<T>(eventName, options));
   }
 
   private async runWaitForEvent<T>(eventName: string, options: WaitForEventOptions): Promise<T> {
@@ -133,11 +171,40 @@ export class OrchestrationContextImpl implements OrchestrationContext {
     const timeoutMs = options.timeout === undefined ? undefined : toMilliseconds(options.timeout, 'waitForEvent timeout');
     const wait = this.executor.waitForEvent(eventName);
     if (wait.immediate || timeoutMs === undefined) return (await wait.promise) as T;
-    const timedOut = this.timer(timeoutMs, 'timeout').then(() => {
+    const timedOut = this.timer(timeoutMs, 'timeout', eventName).then(() => {
       if (!wait.cancel()) return wait.promise;
       throw new TimeoutError(`No '${eventName}' event arrived within ${formatDuration(timeoutMs)} (instance '${this.instanceId}').`);
     });
     return (await Promise.race([wait.promise, timedOut])) as T;
+  }
+
+  waitForCondition<S>(check: (state: S, actx: ActivityContext) => Promise<S> | S, options: WaitForConditionOptions<S>): Promise<S> {
+    return observed(this.runWaitForCondition(check, options));
+  }
+
+  private async runWaitForCondition<S>(check: (state: S, actx: ActivityContext) => Promise<S> | S, options: WaitForConditionOptions<S>): Promise<S> {
+    if (typeof check !== 'function') throw new ValidationError(`ctx.waitForCondition needs a check function, got ${describeValue(check)}.`);
+    if (typeof options?.waitStrategy !== 'function') throw new ValidationError('ctx.waitForCondition needs options.waitStrategy: (state, attempt) => ({ shouldContinue: false }) or ({ shouldContinue: true, delay }).');
+    const name = options.name ?? 'waitForCondition';
+    validateOperationName(name, 'waitForCondition name');
+    let state = options.initialState;
+    for (let attempt = 1; ; attempt++) {
+      const current = state;
+      state = await this.runStep<S>(`${name} #${attempt}`, (actx) => check(current, actx), { retry: options.retry ?? { maxAttempts: 1 } });
+      const decision = options.waitStrategy(state, attempt) as unknown;
+      if (typeof decision !== 'object' || decision === null || typeof (decision as { shouldContinue?: unknown }).shouldContinue !== 'boolean') {
+        throw new ValidationError(`The waitStrategy of ctx.waitForCondition('${name}') must return { shouldContinue: false } or { shouldContinue: true, delay }, got ${describeValue(decision)}.`);
+      }
+      const next = decision as { shouldContinue: boolean; delay?: Duration };
+      if (!next.shouldContinue) return state;
+      await this.timer(toMilliseconds(next.delay ?? '', `delay of ctx.waitForCondition('${name}')`), 'sleep', name);
+    }
+  }
+
+  // --- children, callbacks ----------------------------------------------------------------------------
+
+  callSubOrchestration<T = unknown>(name: string, input?: unknown, options: SubOrchestrationOptions = {}): Promise<T> {
+    return observed(this.runSubOrchestration<T>(name, input, options));
   }
 
   private async runSubOrchestration<T>(name: string, input: unknown, options: SubOrchestrationOptions): Promise<T> {
@@ -150,10 +217,122 @@ export class OrchestrationContextImpl implements OrchestrationContext {
       return (await this.executor.schedule((taskId) => {
         childId = options.instanceId ?? `${this.instanceId}:${this.generation}.${taskId}`;
         return { type: 'SubOrchestrationScheduled', taskId, name, version, instanceId: childId, input: payload };
-      })) as T;
+      }, { scope: this.scope })) as T;
     } catch (thrown) {
-      throw new SubOrchestrationFailedError(name, childId, (thrown as TaskFailure).failure);
+      if (!(thrown instanceof TaskFailure)) throw thrown;
+      throw new SubOrchestrationFailedError(name, childId, thrown.failure);
     }
+  }
+
+  child<T>(name: string, fn: (ctx: OrchestrationContext) => Promise<T>): Promise<T> {
+    validateOperationName(name, 'child name');
+    if (typeof fn !== 'function') throw new ValidationError(`ctx.child('${name}') needs a function, got ${describeValue(fn)}.`);
+    const { taskId, promise } = this.executor.call((id) => ({ type: 'ChildStarted', taskId: id, name }), { scope: this.scope });
+    // A child that ended in history returns its recorded result when replay reaches it, without running again.
+    if (taskId !== 0 && !this.executor.skipEndedChild(taskId)) {
+      const childContext = new OrchestrationContextImpl(this.executor, this.app, this.definition, this.logger, taskId);
+      Promise.resolve()
+        .then(() => fn(childContext))
+        .then(
+          (result) => this.executor.endChild(taskId, { result: toJsonPayload(result, `result of child '${name}'`) }),
+          (error: unknown) => {
+            if (error instanceof ContinueAsNewSignal) throw error;
+            this.executor.endChild(taskId, { failure: toFailureDetails(error) });
+          },
+        )
+        .catch((error: unknown) => this.executor.endChild(taskId, { failure: toFailureDetails(error) }));
+    }
+    return observed(
+      promise.then(
+        (value) => value as T,
+        (thrown: unknown) => {
+          throw thrown instanceof TaskFailure ? new ChildFailedError(name, thrown.failure) : thrown;
+        },
+      ),
+    );
+  }
+
+  createCallback<T = unknown>(options: CallbackOptions = {}): Callback<T> {
+    const { name } = options;
+    if (name !== undefined) validateOperationName(name, 'callback name');
+    const timeoutMs = options.timeout === undefined ? undefined : toMilliseconds(options.timeout, 'callback timeout');
+    const heartbeatMs = options.heartbeatTimeout === undefined ? undefined : toMilliseconds(options.heartbeatTimeout, 'callback heartbeatTimeout');
+    const createdAt = this.executor.now();
+    let nonce = '';
+    const { taskId, promise } = this.executor.call((id) => {
+      nonce = this.executor.callbackNonce(id);
+      return {
+        type: 'CallbackCreated',
+        taskId: id,
+        nonce,
+        ...(name !== undefined ? { name } : {}),
+        ...(timeoutMs !== undefined ? { timeoutAt: createdAt + timeoutMs } : {}),
+        ...(heartbeatMs !== undefined ? { heartbeatTimeoutMs: heartbeatMs } : {}),
+      };
+    }, { scope: this.scope });
+    const what = name === undefined ? `at position ${taskId}` : `'${name}'`;
+    const id = taskId === 0 ? '' : formatCallbackToken({ instanceId: this.instanceId, generation: this.generation, taskId, nonce });
+    return { id, promise: observed(this.watchCallback<T>(taskId, promise, what, timeoutMs, heartbeatMs, createdAt)) };
+  }
+
+  /** The callback's result, or its failure, or a timeout: whichever history records first. */
+  private watchCallback<T>(taskId: number, completion: Promise<unknown>, what: string, timeoutMs: number | undefined, heartbeatMs: number | undefined, createdAt: number): Promise<T> {
+    let done = false;
+    const result = completion.then(
+      (value) => {
+        done = true;
+        return value as T;
+      },
+      (thrown: unknown) => {
+        done = true;
+        throw thrown instanceof TaskFailure ? new CallbackFailedError(what, thrown.failure) : thrown;
+      },
+    );
+    const watches: Promise<T>[] = [result];
+    if (timeoutMs !== undefined) {
+      watches.push(
+        this.timer(timeoutMs, 'timeout', 'callback').then(() => {
+          if (done) return result;
+          throw new CallbackTimeoutError(what, 'timeout', `Callback ${what} of instance '${this.instanceId}' was not completed within ${formatDuration(timeoutMs)}.`);
+        }),
+      );
+    }
+    if (heartbeatMs !== undefined) watches.push(this.watchHeartbeats(taskId, () => done, result, what, heartbeatMs, createdAt));
+    return watches.length === 1 ? result : Promise.race(watches);
+  }
+
+  /** Fails the callback once the outside system has been silent (no heartbeat, no completion) for `heartbeatMs`. */
+  private async watchHeartbeats<T>(taskId: number, done: () => boolean, result: Promise<T>, what: string, heartbeatMs: number, createdAt: number): Promise<T> {
+    for (;;) {
+      await this.timerAt((this.executor.lastHeartbeat(taskId) ?? createdAt) + heartbeatMs, 'timeout', 'heartbeat');
+      if (done()) return result;
+      const last = this.executor.lastHeartbeat(taskId) ?? createdAt;
+      if (this.executor.now() - last >= heartbeatMs) {
+        throw new CallbackTimeoutError(what, 'heartbeat', `Callback ${what} of instance '${this.instanceId}' had no heartbeat for ${formatDuration(heartbeatMs)}.`);
+      }
+    }
+  }
+
+  waitForCallback<T = unknown>(name: string, submitter: CallbackSubmitter, options: WaitForCallbackOptions = {}): Promise<T> {
+    return observed(this.runWaitForCallback<T>(name, submitter, options));
+  }
+
+  private async runWaitForCallback<T>(name: string, submitter: CallbackSubmitter, options: WaitForCallbackOptions): Promise<T> {
+    validateOperationName(name, 'callback name');
+    if (typeof submitter !== 'function') throw new ValidationError(`ctx.waitForCallback('${name}') needs a submitter function, got ${describeValue(submitter)}.`);
+    const { retry, ...callbackOptions } = options;
+    const callback = this.createCallback<T>({ ...callbackOptions, name });
+    await this.runStep(`${name} submitter`, (actx) => submitter(callback.id, actx), { retry: retry ?? {} });
+    return callback.promise;
+  }
+
+  // --- batches -----------------------------------------------------------------------------------------
+
+  map<I, O>(items: readonly I[], fn: (item: I, index: number) => Promise<O>, options: MapOptions & { completion: CompletionPolicy }): Promise<BatchResult<O>>;
+  map<I, O>(items: readonly I[], fn: (item: I, index: number) => Promise<O>, options?: MapOptions): Promise<O[]>;
+  map<I, O>(items: readonly I[], fn: (item: I, index: number) => Promise<O>, options: MapOptions = {}): Promise<O[] | BatchResult<O>> {
+    if (options.completion !== undefined) return observed(runBatch(items.map((item, index) => () => fn(item, index)), options, 'ctx.map'));
+    return observed(this.runMap(items, fn, options));
   }
 
   private async runMap<I, O>(items: readonly I[], fn: (item: I, index: number) => Promise<O>, options: MapOptions): Promise<O[]> {
@@ -180,7 +359,21 @@ export class OrchestrationContextImpl implements OrchestrationContext {
     return results;
   }
 
+  parallel<T>(branches: readonly (ParallelBranch<T> | { name: string; fn: ParallelBranch<T> })[], options: BatchOptions = {}): Promise<BatchResult<T>> {
+    if (!Array.isArray(branches)) throw new ValidationError(`ctx.parallel needs an array of branches, got ${describeValue(branches)}.`);
+    const list: readonly (ParallelBranch<T> | { name: string; fn: ParallelBranch<T> })[] = branches;
+    const tasks = list.map((branch, index) => {
+      const { name, fn }: { name: string; fn: ParallelBranch<T> } = typeof branch === 'function' ? { name: `branch ${index}`, fn: branch } : branch;
+      if (typeof fn !== 'function') throw new ValidationError(`Branch ${index} of ctx.parallel is not a function (or { name, fn }).`);
+      return (): Promise<T> => this.child<T>(name, fn);
+    });
+    return observed(runBatch(tasks, options, 'ctx.parallel'));
+  }
+
+  // --- the rest ----------------------------------------------------------------------------------------
+
   continueAsNew(input?: unknown, options: ContinueAsNewOptions = {}): never {
+    if (this.scope !== ROOT_SCOPE) throw new ValidationError('ctx.continueAsNew cannot be called inside a ctx.child: return from the child and call it on the orchestration\'s ctx.');
     const version = options.version === undefined ? this.version : normalizeVersion(options.version);
     return this.executor.continueAsNew(toJsonPayload(input, `input of continueAsNew in '${this.name}'`), version);
   }
@@ -204,9 +397,12 @@ export class OrchestrationContextImpl implements OrchestrationContext {
     return this.executor.patched(changeId);
   }
 
-  private timer(delayMs: number, purpose: 'sleep' | 'retry' | 'timeout'): Promise<unknown> {
-    const fireAt = this.executor.now() + delayMs;
-    return this.executor.schedule((taskId) => ({ type: 'TimerCreated', taskId, fireAt, purpose }));
+  private timer(delayMs: number, purpose: TimerPurpose, name?: string): Promise<unknown> {
+    return this.timerAt(this.executor.now() + delayMs, purpose, name);
+  }
+
+  private timerAt(fireAt: number, purpose: TimerPurpose, name?: string): Promise<unknown> {
+    return this.executor.schedule((taskId) => ({ type: 'TimerCreated', taskId, fireAt, purpose, ...(name !== undefined ? { name } : {}) }), { scope: this.scope });
   }
 }
 

@@ -2,7 +2,7 @@ import type { App, RegisteredOrchestration } from './app.js';
 import { currentStep, runGuarded, type GuardedExecution } from './determinism-guard.js';
 import { DeterministicRandom } from './deterministic-random.js';
 import { DeterminismViolationError, NonDeterminismError, PerdureError, toFailureDetails, ValidationError, type FailureDetails } from './errors.js';
-import { describeCall, type ExecutionStarted, type HistoryEvent, type NewHistoryEvent, type ScheduleEvent } from './history-events.js';
+import { describeCall, isScheduleEvent, type ExecutionStarted, type HistoryEvent, type NewHistoryEvent, type ScheduleEvent } from './history-events.js';
 import { silentLogger, type Logger } from './logger.js';
 import { OrchestrationContextImpl, ContinueAsNewSignal } from './orchestration-context.js';
 import { inlinePayloads, toJsonPayload, type PayloadLoader } from './payload.js';
@@ -31,7 +31,16 @@ export interface ExecutorOptions {
   logger?: Logger;
   /** Turns stored payloads (e.g. S3 references) into values; called only for results the code receives. */
   loadPayload?: PayloadLoader;
+  /** A fresh unguessable value for a new callback token (history keeps it). @defaultValue 16 random bytes, base64url */
+  newNonce?: () => string;
 }
+
+/** Where a call is made: the orchestration's own code (0), or the `ctx.child` whose ChildStarted has this task id. */
+export type Scope = number;
+export const ROOT_SCOPE: Scope = 0;
+
+/** What the code decided about one of its own calls (a child's end): recorded as a decision of the step. */
+export type CodeDecidedCompletion = Extract<NewHistoryEvent, { type: 'ChildCompleted' | 'ChildFailed' }>;
 
 interface OpenTask {
   resolve(value: unknown): void;
@@ -92,10 +101,23 @@ export class OrchestrationExecutor implements GuardedExecution {
   private readonly open = new Map<number, OpenTask>();
   private readonly settled = new Set<number>();
   private readonly pending = new Map<number, PendingDecision>();
+  /** Decisions the code made that are not calls (patch markers, a child's end), recorded before the calls of the step. */
   private readonly newMarkers: NewHistoryEvent[] = [];
   private readonly recordedPatches = new Set<string>();
   private readonly buffered = new Map<string, unknown[]>();
   private readonly waiters = new Map<string, EventWaiter[]>();
+  private readonly newNonce: () => string;
+  // Positions: a call's task id is found by its scope and its order there, from history, or is a new one.
+  private readonly recordedTasks = new Map<string, number>();
+  private readonly recordedCounts = new Map<Scope, number>();
+  private readonly callCounts = new Map<Scope, number>();
+  private readonly taskScopes = new Map<number, Scope>();
+  private readonly recordedNonces = new Map<number, string>();
+  /** Children whose end history records: replay does not run their code again. */
+  private readonly endedChildren = new Set<number>();
+  /** Scopes of children being skipped: history's calls inside them are not the code's to match. */
+  private readonly skippedScopes = new Set<Scope>();
+  private readonly lastHeartbeats = new Map<number, number>();
   private nextTaskId = 1;
   private currentTime = 0;
   private replaying = true;
@@ -108,13 +130,31 @@ export class OrchestrationExecutor implements GuardedExecution {
     this.logger = options.logger ?? silentLogger;
     this.loadPayload = options.loadPayload ?? inlinePayloads;
     this.rng = new DeterministicRandom(`${options.instanceId}#${options.generation}`);
+    this.newNonce = options.newNonce ?? randomNonce;
   }
 
   /** Re-runs the code over recorded history. */
   async replay(history: readonly HistoryEvent[]): Promise<void> {
-    for (const event of history) if (event.type === 'PatchMarker') this.recordedPatches.add(event.changeId);
+    this.prescan(history);
     this.replaying = true;
     await this.apply(history);
+  }
+
+  /**
+   * Reads ahead what the code will need before replay reaches it: which task id each call has (by scope
+   * and order), the patch markers, the callbacks' nonces, and which children ended.
+   */
+  private prescan(history: readonly HistoryEvent[]): void {
+    for (const event of history) {
+      if (isScheduleEvent(event)) {
+        this.countRecorded(event.scope ?? ROOT_SCOPE, event.taskId);
+        if (event.type === 'CallbackCreated') this.recordedNonces.set(event.taskId, event.nonce);
+      } else if (event.type === 'ChildCompleted' || event.type === 'ChildFailed') {
+        this.endedChildren.add(event.taskId);
+      } else if (event.type === 'PatchMarker') {
+        this.recordedPatches.add(event.changeId);
+      }
+    }
   }
 
   /** Runs the code over this step's new events; afterwards `takeDecisions()` holds what it asked for. */
@@ -137,11 +177,18 @@ export class OrchestrationExecutor implements GuardedExecution {
     for (const [taskId, decision] of this.pending) {
       decisions.push(decision.event);
       this.pending.delete(taskId);
+      // It becomes history: a tail another worker appends later counts its calls after this one.
+      this.countRecorded(decision.event.scope ?? ROOT_SCOPE, taskId);
     }
     this.newMarkers.length = 0;
     // They become history right after this step's events, as a full replay would count them.
     this.historyLength += decisions.length;
     return decisions;
+  }
+
+  /** True once the code has made the call at this position (replayed or new). */
+  knowsTask(taskId: number): boolean {
+    return taskId < this.nextTaskId;
   }
 
   /** False for a completion history already holds (a duplicate delivery) or of a call never made. */
@@ -189,18 +236,74 @@ export class OrchestrationExecutor implements GuardedExecution {
   }
 
   /**
-   * Takes the next position and records a durable call; resolves with its recorded result.
+   * Takes the next position in `scope` and records a durable call; resolves with its recorded result.
    * @param step the code of a `ctx.step`, which the worker runs inside the invocation
    */
-  schedule(build: (taskId: number) => NewScheduleEvent, step?: StepCode): Promise<unknown> {
+  schedule(build: (taskId: number) => NewScheduleEvent, options: { step?: StepCode; scope?: Scope } = {}): Promise<unknown> {
+    return this.call(build, options).promise;
+  }
+
+  /** `schedule`, also returning the call's task id (its position). */
+  call(build: (taskId: number) => NewScheduleEvent, options: { step?: StepCode; scope?: Scope } = {}): { taskId: number; promise: Promise<unknown> } {
     this.assertActive();
-    if (this.outcome) return new Promise<never>(() => {});
-    const taskId = this.nextTaskId++;
-    const event = build(taskId);
+    if (this.outcome) return { taskId: 0, promise: new Promise<never>(() => {}) };
+    const scope = options.scope ?? ROOT_SCOPE;
+    const index = this.callCounts.get(scope) ?? 0;
+    this.callCounts.set(scope, index + 1);
+    const taskId = this.recordedTasks.get(`${scope}:${index}`) ?? this.nextTaskId++;
+    this.taskScopes.set(taskId, scope);
+    const built = build(taskId);
+    const event = (scope === ROOT_SCOPE ? built : { ...built, scope });
     this.pending.set(taskId, this.replaying ? { event, site: new Error('call site') } : { event });
-    return new Promise((resolve, reject) => {
-      this.open.set(taskId, { resolve, reject, event, ...(step ? { step } : {}) });
+    const promise = new Promise((resolve, reject) => {
+      this.open.set(taskId, { resolve, reject, event, ...(options.step ? { step: options.step } : {}) });
     });
+    return { taskId, promise };
+  }
+
+  /** A call history holds: the next in its scope's order. */
+  private countRecorded(scope: Scope, taskId: number): void {
+    const index = this.recordedCounts.get(scope) ?? 0;
+    this.recordedCounts.set(scope, index + 1);
+    this.recordedTasks.set(`${scope}:${index}`, taskId);
+    this.taskScopes.set(taskId, scope);
+    this.nextTaskId = Math.max(this.nextTaskId, taskId + 1);
+  }
+
+  /** True when history records the end of this child: replay skips its code and its calls. */
+  skipEndedChild(taskId: number): boolean {
+    if (!this.endedChildren.has(taskId)) return false;
+    this.skippedScopes.add(taskId);
+    return true;
+  }
+
+  /**
+   * The child's code returned or threw. A new end is the code's own decision, recorded with the step and
+   * settled at once; while replaying, the recorded end settles it when replay reaches it.
+   */
+  endChild(taskId: number, end: { result: unknown } | { failure: FailureDetails }): void {
+    if (this.replaying || this.outcome || !this.open.has(taskId)) return;
+    if (!this.active) {
+      this.recordViolation(new DeterminismViolationError(`Orchestration ${this.describe()}: a ctx.child function ended outside a step, after a promise Perdure does not control. Do that work in an activity.`));
+      return;
+    }
+    const decision: CodeDecidedCompletion = 'failure' in end ? { type: 'ChildFailed', taskId, error: end.failure } : { type: 'ChildCompleted', taskId, result: end.result };
+    this.newMarkers.push(decision);
+    this.settled.add(taskId);
+    const task = this.open.get(taskId)!;
+    this.open.delete(taskId);
+    if ('failure' in end) task.reject(new TaskFailure(end.failure));
+    else task.resolve(end.result);
+  }
+
+  /** The nonce of a callback token: history's, or a new one for a new callback. */
+  callbackNonce(taskId: number): string {
+    return this.recordedNonces.get(taskId) ?? this.newNonce();
+  }
+
+  /** When the outside system last said it works on this callback (history's time), if it did. */
+  lastHeartbeat(taskId: number): number | undefined {
+    return this.lastHeartbeats.get(taskId);
   }
 
   /** Takes a buffered event of this name, or waits for one. `cancel` withdraws a wait not yet served. */
@@ -269,8 +372,12 @@ export class OrchestrationExecutor implements GuardedExecution {
       case 'ActivityScheduled':
       case 'TimerCreated':
       case 'SubOrchestrationScheduled':
+      case 'ChildStarted':
+      case 'CallbackCreated':
         return this.match(event);
       case 'ActivityCompleted':
+      case 'ChildCompleted':
+      case 'CallbackCompleted':
         return this.settle(event.taskId, { result: event.result });
       case 'SubOrchestrationCompleted':
         return this.settle(event.taskId, { result: event.output });
@@ -278,7 +385,12 @@ export class OrchestrationExecutor implements GuardedExecution {
         return this.settle(event.taskId, { result: undefined });
       case 'ActivityFailed':
       case 'SubOrchestrationFailed':
+      case 'ChildFailed':
+      case 'CallbackFailed':
         return this.settle(event.taskId, { failure: event.error });
+      case 'CallbackHeartbeat':
+        this.lastHeartbeats.set(event.taskId, event.timestamp);
+        return;
       case 'EventRaised':
         return this.deliver(event.name, event.data);
       case 'PatchMarker':
@@ -323,6 +435,8 @@ export class OrchestrationExecutor implements GuardedExecution {
   }
 
   private match(recorded: ScheduleEvent): void {
+    // A call inside a child that replay skips is not the code's to make again.
+    if (this.inSkippedScope(recorded.scope ?? ROOT_SCOPE)) return;
     const decision = this.pending.get(recorded.taskId);
     if (decision && decision.event.type === recorded.type && callName(decision.event) === callName(recorded)) {
       this.pending.delete(recorded.taskId);
@@ -349,6 +463,7 @@ export class OrchestrationExecutor implements GuardedExecution {
 
   private async settle(taskId: number, settlement: { result?: unknown; failure?: FailureDetails }): Promise<void> {
     this.settled.add(taskId);
+    if (this.inSkippedScope(this.taskScopes.get(taskId) ?? ROOT_SCOPE)) return;
     const task = this.open.get(taskId);
     // A completion nobody waits for: a duplicate, or a call of code that has since ended.
     if (!task) return;
@@ -387,6 +502,14 @@ export class OrchestrationExecutor implements GuardedExecution {
     );
   }
 
+  /** True inside a child replay skips, or inside a child nested in one. */
+  private inSkippedScope(scope: Scope): boolean {
+    for (let current: Scope | undefined = scope; current !== undefined && current !== ROOT_SCOPE; current = this.taskScopes.get(current)) {
+      if (this.skippedScopes.has(current)) return true;
+    }
+    return false;
+  }
+
   private waiterCount(): number {
     let count = 0;
     for (const list of this.waiters.values()) count += list.length;
@@ -395,7 +518,17 @@ export class OrchestrationExecutor implements GuardedExecution {
 }
 
 function callName(event: NewScheduleEvent | ScheduleEvent): string {
-  return event.type === 'TimerCreated' ? 'timer' : event.name;
+  if (event.type === 'TimerCreated') return 'timer';
+  if (event.type === 'CallbackCreated') return `callback:${event.name ?? ''}`;
+  if (event.type === 'ActivityScheduled' && event.step) return `step:${event.name}`;
+  return event.name;
+}
+
+/** 16 random bytes, base64url: a callback token's unguessable part. */
+function randomNonce(): string {
+  const bytes = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(bytes);
+  return Buffer.from(bytes).toString('base64url');
 }
 
 /** The first stack frame outside Perdure's core, e.g. ` (at order.ts:12:30)`. */

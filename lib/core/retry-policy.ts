@@ -1,5 +1,6 @@
 import { toMilliseconds, type Duration } from './durations.js';
-import { describeValue, ValidationError, type FailureDetails } from './errors.js';
+import { describeValue, rebuildError, ValidationError, type FailureDetails } from './errors.js';
+import type { RetryStrategy } from './types.js';
 
 /**
  * How a failed activity is retried. Every delay is a durable timer, so retries are visible in history
@@ -76,4 +77,27 @@ export function nextRetryDelay(policy: ResolvedRetryPolicy, attempt: number, fai
   if (failure.nonRetryable || policy.nonRetryableErrors.includes(failure.name)) return undefined;
   const delay = policy.initialIntervalMs * policy.backoffCoefficient ** (attempt - 1);
   return Math.min(Math.round(delay), policy.maxIntervalMs);
+}
+
+/** A policy, or code that decides (`RetryStrategy`). */
+export type RetryRule = ResolvedRetryPolicy | RetryStrategy;
+
+/** Validates a retry option: a policy object (defaults filled in) or a strategy function. */
+export function resolveRetry(retry: RetryPolicy | RetryStrategy | undefined): RetryRule {
+  return typeof retry === 'function' ? retry : resolveRetryPolicy(retry);
+}
+
+/**
+ * The delay before the next attempt after failed attempt `attempt`, or undefined when there is none. A
+ * failure that asked not to be retried (`NonRetryableError`) never is, whatever a strategy says.
+ */
+export function retryDelay(rule: RetryRule, attempt: number, failure: FailureDetails): number | undefined {
+  if (typeof rule !== 'function') return nextRetryDelay(rule, attempt, failure);
+  if (failure.nonRetryable) return undefined;
+  const decision = rule(rebuildError(failure), attempt) as unknown;
+  if (typeof decision !== 'object' || decision === null || typeof (decision as { shouldRetry?: unknown }).shouldRetry !== 'boolean') {
+    throw new ValidationError(`A retry strategy must return { shouldRetry: boolean, delay?: duration }, got ${describeValue(decision)}.`);
+  }
+  const { shouldRetry, delay } = decision as { shouldRetry: boolean; delay?: Duration };
+  return shouldRetry ? toMilliseconds(delay ?? '1s', 'retry strategy delay') : undefined;
 }

@@ -2,19 +2,121 @@ import type { Duration } from './durations.js';
 import type { Logger } from './logger.js';
 import type { RetryPolicy } from './retry-policy.js';
 
+/**
+ * A retry decision made by code, for what a policy cannot say: `(error, attempt) => ({ shouldRetry, delay })`.
+ * It runs in orchestration code, so it must be deterministic (decide from the error and the attempt only).
+ * @example retry: (error, attempt) => ({ shouldRetry: error.name === 'Throttled' && attempt < 8, delay: `${attempt * 2}s` })
+ */
+export type RetryStrategy = (error: Error, attempt: number) => { shouldRetry: boolean; delay?: Duration };
+
 /** Options of one `ctx.callActivity` call. */
 export interface CallActivityOptions {
   /** Overrides the retry policy the activity was registered with. */
-  retry?: RetryPolicy;
+  retry?: RetryPolicy | RetryStrategy;
+}
+
+/** Options of `ctx.sleep` and `ctx.sleepUntil`. */
+export interface SleepOptions {
+  /** A name for the wait, kept in history and shown by the CLI and the web view. */
+  name?: string;
+}
+
+/** Options of `ctx.createCallback`. */
+export interface CallbackOptions {
+  /** A name for the callback, kept in history and shown by the CLI and the web view. */
+  name?: string;
+  /** Fails the callback with a `CallbackTimeoutError` when it is not completed within this long. */
+  timeout?: Duration;
+  /** Fails the callback with a `CallbackTimeoutError` when the outside system neither completes it nor sends a heartbeat within this long. */
+  heartbeatTimeout?: Duration;
+}
+
+/** A callback: a token to hand to an outside system, and the result it will send. */
+export interface Callback<T> {
+  /**
+   * The callback's token: opaque and unguessable. The outside system completes the callback with it:
+   * `client.completeCallback(id, result)`, `failCallback`, `heartbeatCallback`, or `POST /callbacks/{id}/succeed`.
+   */
+  readonly id: string;
+  /** The result the outside system sends; rejects with a `CallbackFailedError` or a `CallbackTimeoutError`. */
+  readonly promise: Promise<T>;
+}
+
+/** Options of `ctx.waitForCallback`. */
+export interface WaitForCallbackOptions extends Omit<CallbackOptions, 'name'> {
+  /** How the submitter is retried (it runs as a `ctx.step`). @defaultValue `{ maxAttempts: 3 }` */
+  retry?: RetryPolicy | RetryStrategy;
+}
+
+/** Hands a callback's token to the outside system (an email with a link, a request to a partner's API). */
+export type CallbackSubmitter = (callbackId: string, actx: ActivityContext) => Promise<void> | void;
+
+/** When a batch (`ctx.map` with `completion`, `ctx.parallel`) is done before all its items are. */
+export interface CompletionPolicy {
+  /** Done as soon as this many items succeeded. */
+  minSuccessful?: number;
+  /** Done (failed) as soon as more items than this failed. @defaultValue all failures tolerated */
+  toleratedFailureCount?: number;
+  /** Done (failed) as soon as more than this percentage of the items failed. */
+  toleratedFailurePercentage?: number;
+}
+
+/** Options of `ctx.parallel` (and of `ctx.map` with a completion policy). */
+export interface BatchOptions {
+  /** At most this many items in flight at once. @defaultValue all of them */
+  concurrency?: number;
+  completion?: CompletionPolicy;
+}
+
+/** What became of one item of a batch: items the policy no longer needed are `abandoned` (running) or `notStarted`. */
+export type BatchItemStatus = 'succeeded' | 'failed' | 'abandoned' | 'notStarted';
+
+export interface BatchItem<T> {
+  index: number;
+  status: BatchItemStatus;
+  result?: T;
+  error?: Error;
+}
+
+/** Why a batch ended. */
+export type BatchCompletionReason = 'ALL_COMPLETED' | 'MIN_SUCCESSFUL_REACHED' | 'FAILURE_TOLERANCE_EXCEEDED';
+
+/** The outcome of every item of a batch, in item order. */
+export interface BatchResult<T> {
+  readonly items: readonly BatchItem<T>[];
+  readonly completionReason: BatchCompletionReason;
+  readonly successCount: number;
+  readonly failureCount: number;
+  succeeded(): BatchItem<T>[];
+  failed(): BatchItem<T>[];
+  /** The results of the items that succeeded, in item order. */
+  results(): T[];
+  /** Throws the first item's error when any failed (as `ctx.map` without a policy would have). */
+  throwIfError(): void;
+}
+
+/** Options of `ctx.waitForCondition`. */
+export interface WaitForConditionOptions<S> {
+  /** The state the first check receives. */
+  initialState: S;
+  /** After each check: stop (`{ shouldContinue: false }`), or wait `delay` and check again. */
+  waitStrategy: (state: S, attempt: number) => { shouldContinue: false } | { shouldContinue: true; delay: Duration };
+  /** Names the checks (steps `<name> #1`, `#2`...) and the waits. @defaultValue 'waitForCondition' */
+  name?: string;
+  /** How one check is retried when it throws. @defaultValue one attempt */
+  retry?: RetryPolicy | RetryStrategy;
 }
 
 /** Options of `ctx.step`. */
 export interface StepOptions {
   /** How failed attempts are retried; each delay is a durable timer. @defaultValue `{ maxAttempts: 3 }` (1 s, then 2 s) */
-  retry?: RetryPolicy;
+  retry?: RetryPolicy | RetryStrategy;
   /** An attempt that runs longer fails with a `TimeoutError` (and is retried by the policy). @defaultValue '1m' */
   timeout?: Duration;
 }
+
+/** One branch of `ctx.parallel`: it runs in a child context of its own. */
+export type ParallelBranch<T> = (ctx: OrchestrationContext) => Promise<T>;
 
 /** The function of a `ctx.step`: it runs inside the orchestrator's invocation, at least once. */
 export type StepFunction<T = unknown> = (actx: ActivityContext) => Promise<T> | T;
@@ -37,6 +139,8 @@ export interface SubOrchestrationOptions {
 export interface MapOptions {
   /** At most this many items in flight at once. @defaultValue all of them */
   concurrency?: number;
+  /** Returns a `BatchResult` instead of throwing the first failure, and ends the batch early as the policy says. */
+  completion?: CompletionPolicy;
 }
 
 /** Options of `ctx.continueAsNew`. */
@@ -82,10 +186,47 @@ export interface OrchestrationContext {
    */
   step<T = unknown>(name: string, fn: StepFunction<T>, options?: StepOptions): Promise<T>;
   /**
-   * Waits durably: the instance is unloaded and resumed by a timer.
+   * Waits durably: the instance is unloaded and resumed by a timer. A first string argument followed by a
+   * duration names the wait.
    * @example await ctx.sleep('3d');
+   * @example await ctx.sleep('cool-off', '1h');
    */
-  sleep(duration: Duration): Promise<void>;
+  sleep(duration: Duration, options?: SleepOptions): Promise<void>;
+  sleep(name: string, duration: Duration): Promise<void>;
+  /**
+   * Waits durably until `time` (a `Date` or ms since the epoch); at once if it has passed.
+   * @example await ctx.sleepUntil(new Date('2027-01-01T09:00:00Z'));
+   */
+  sleepUntil(time: Date | number, options?: SleepOptions): Promise<void>;
+  /**
+   * Groups durable calls under a name: they get positions of their own, show under the name in history and
+   * the views, and the child's result is recorded, so a replay after it ended returns the result without
+   * running its code again. A throw ends it with a `ChildFailedError`.
+   * @example const quote = await ctx.child('pricing', async (child) => child.callActivity('price', await child.callActivity('stock', sku)));
+   */
+  child<T>(name: string, fn: (ctx: OrchestrationContext) => Promise<T>): Promise<T>;
+  /**
+   * A callback an outside system completes: hand `id` to it (from a step or activity), then await `promise`.
+   * @example const approval = ctx.createCallback<boolean>({ timeout: '3d' });
+   * await ctx.step('ask', () => mail.send(manager, link(approval.id)));
+   * const approved = await approval.promise;
+   */
+  createCallback<T = unknown>(options?: CallbackOptions): Callback<T>;
+  /**
+   * `createCallback`, then `submitter` (a step, retried) to hand the token over, then the result.
+   * @example const verdict = await ctx.waitForCallback<Verdict>('fraud-check', (token) => fraud.submit(order, token), { timeout: '1h' });
+   */
+  waitForCallback<T = unknown>(name: string, submitter: CallbackSubmitter, options?: WaitForCallbackOptions): Promise<T>;
+  /**
+   * Polls durably: runs `check` as a step on the state, asks `waitStrategy` whether to go on, waits and repeats.
+   * @example const job = await ctx.waitForCondition((state) => jobs.status(state.id), { initialState: { id, done: false }, waitStrategy: (s) => (s.done ? { shouldContinue: false } : { shouldContinue: true, delay: '30s' }) });
+   */
+  waitForCondition<S>(check: (state: S, actx: ActivityContext) => Promise<S> | S, options: WaitForConditionOptions<S>): Promise<S>;
+  /**
+   * Runs branches, each in a child context (`branch <i>`, or its `name`), with a completion policy.
+   * @example const offers = await ctx.parallel([(c) => c.callActivity('quoteA'), (c) => c.callActivity('quoteB')], { completion: { minSuccessful: 1 } });
+   */
+  parallel<T>(branches: readonly (ParallelBranch<T> | { name: string; fn: ParallelBranch<T> })[], options?: BatchOptions): Promise<BatchResult<T>>;
   /**
    * Waits for an external event raised with `client.raiseEvent`. Events that arrive first are buffered, in order.
    * @example const approved = await ctx.waitForEvent<boolean>('approval', { timeout: '3d' });
@@ -97,9 +238,12 @@ export interface OrchestrationContext {
    */
   callSubOrchestration<T = unknown>(name: string, input?: unknown, options?: SubOrchestrationOptions): Promise<T>;
   /**
-   * Runs `fn` over the items with bounded concurrency; results come back in item order.
+   * Runs `fn` over the items with bounded concurrency; results come back in item order. With a
+   * `completion` policy, it returns every item's outcome (`BatchResult`) instead of throwing the first failure.
    * @example const packed = await ctx.map(items, (item) => ctx.callActivity('pack', item), { concurrency: 10 });
+   * @example const sent = await ctx.map(users, (u) => ctx.callActivity('notify', u), { completion: { toleratedFailurePercentage: 5 } });
    */
+  map<I, O>(items: readonly I[], fn: (item: I, index: number) => Promise<O>, options: MapOptions & { completion: CompletionPolicy }): Promise<BatchResult<O>>;
   map<I, O>(items: readonly I[], fn: (item: I, index: number) => Promise<O>, options?: MapOptions): Promise<O[]>;
   /**
    * Ends this history and starts a fresh one for the same instance id with `input`. Buffered events carry over.
@@ -139,7 +283,7 @@ export type ActivityFunction<I = never, O = unknown> = (input: I, actx: Activity
 /** Options of `app.activity`. */
 export interface ActivityOptions {
   /** The retry policy of every call, unless the call passes its own. @defaultValue one attempt */
-  retry?: RetryPolicy;
+  retry?: RetryPolicy | RetryStrategy;
   /** An attempt that runs longer fails with a `TimeoutError` (and is retried by the policy). @defaultValue '5m' */
   timeout?: Duration;
   /**
@@ -156,4 +300,6 @@ export interface ActivityOptions {
 export interface OrchestrationOptions {
   /** Versions of one name run side by side; new starts take the latest. @defaultValue 1 */
   version?: string | number;
+  /** An instance still running this long after it was started fails with a `TimeoutError`. @defaultValue none */
+  timeout?: Duration;
 }

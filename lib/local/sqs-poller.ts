@@ -62,6 +62,8 @@ export class SqsPoller {
         const deadline = Date.now() + this.functionTimeoutSeconds() * 1000;
         const heartbeat = this.keepInvisible(messages, deadline);
         try {
+          // A handler that runs past its deadline is not killed (Node cannot, as Lambda does): its batch stops being
+          // kept invisible and comes back to another loop, while this loop waits for it, so concurrency stays bounded.
           failed = new Set((await handler(records, { deadline })).batchItemFailures.map((failure) => failure.itemIdentifier));
         } catch (error) {
           // The whole batch fails, as when a Lambda function throws.

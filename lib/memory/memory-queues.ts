@@ -3,8 +3,8 @@ import type { VirtualClock } from './virtual-clock.js';
 
 /** What the queues deliver work to. */
 export interface WorkHandlers {
-  step(instanceId: string, options: { redelivered: boolean; messages: InboxMessage[]; runInline: boolean }): Promise<unknown>;
-  runActivity(task: ActivityTask, delivery: { redelivered: boolean }): Promise<void>;
+  step(instanceId: string, options: { redelivered: boolean; messages: InboxMessage[]; runInline: boolean; carriedOnly: boolean; deadline?: number }): Promise<unknown>;
+  runActivity(task: ActivityTask, delivery: { redelivered: boolean; deadline?: number }): Promise<void>;
   fireTimer(timer: TimerTask): Promise<void>;
 }
 
@@ -13,6 +13,10 @@ interface PendingDoorbells {
   state: 'queued' | 'running' | 'again';
   messages: InboxMessage[];
   runInline: boolean;
+  /** One of the doorbells carried nothing: it rang for a stored message. */
+  plain: boolean;
+  /** One of the doorbells asked for a repair. */
+  repair: boolean;
 }
 
 const MAX_REAL_DELAY = 2_147_483_647;
@@ -40,12 +44,23 @@ export class MemoryWorkQueues implements WorkQueues {
   /**
    * @param redeliverFailures deliver failed work again after a moment, as SQS does after a visibility
    *   timeout (fault-injection runs); otherwise a failure is recorded in `errors` and the work dropped.
+   * @param functionTimeoutMs each delivery gets this long (real time) as its deadline, as a Lambda
+   *   invocation does, and failed work comes back only after it (a visibility timeout past the deadline)
    */
   constructor(
     private readonly clock: VirtualClock,
     private readonly onError: (error: unknown, work: string) => void = () => {},
     private readonly redeliverFailures = false,
+    private readonly functionTimeoutMs?: number,
   ) {}
+
+  private deadline(): number | undefined {
+    return this.functionTimeoutMs === undefined ? undefined : Date.now() + this.functionTimeoutMs;
+  }
+
+  private get redeliveryDelayMs(): number {
+    return this.functionTimeoutMs === undefined ? REDELIVERY_DELAY_MS : this.functionTimeoutMs + REDELIVERY_DELAY_MS;
+  }
 
   attach(handlers: WorkHandlers): void {
     this.handlers = handlers;
@@ -57,15 +72,17 @@ export class MemoryWorkQueues implements WorkQueues {
     if (pending) {
       pending.messages.push(...messages);
       pending.runInline ||= doorbell.runInline === true;
+      pending.plain ||= messages.length === 0;
+      pending.repair ||= doorbell.repair === true;
       if (pending.state === 'running') pending.state = 'again';
       return;
     }
-    this.doorbells.set(instanceId, { state: 'queued', messages, runInline: doorbell.runInline === true });
+    this.doorbells.set(instanceId, { state: 'queued', messages, runInline: doorbell.runInline === true, plain: messages.length === 0, repair: doorbell.repair === true });
     this.run(`step of ${instanceId}`, () => this.runDoorbell(instanceId));
   }
 
   async enqueueActivities(tasks: ActivityTask[]): Promise<void> {
-    for (const task of tasks) this.run(`activity ${task.name} of ${task.instanceId}`, (redelivered) => this.handlers!.runActivity(task, { redelivered }));
+    for (const task of tasks) this.run(`activity ${task.name} of ${task.instanceId}`, (redelivered) => this.handlers!.runActivity(task, { redelivered, deadline: this.deadline() }));
   }
 
   async scheduleTimers(timers: TimerTask[]): Promise<void> {
@@ -105,11 +122,11 @@ export class MemoryWorkQueues implements WorkQueues {
 
   private async runDoorbell(instanceId: string, redelivered = false): Promise<void> {
     const pending = this.doorbells.get(instanceId)!;
-    const { messages, runInline } = pending;
-    Object.assign(pending, { state: 'running', messages: [], runInline: false });
+    const { messages, runInline, plain, repair } = pending;
+    Object.assign(pending, { state: 'running', messages: [], runInline: false, plain: false, repair: false });
     let failed = false;
     try {
-      await this.handlers!.step(instanceId, { redelivered, messages, runInline });
+      await this.handlers!.step(instanceId, { redelivered: redelivered || repair, messages, runInline, carriedOnly: !plain, deadline: this.deadline() });
     } catch (error) {
       if (!this.redeliverFailures) throw error;
       failed = true;
@@ -117,10 +134,12 @@ export class MemoryWorkQueues implements WorkQueues {
       // Not acknowledged: what the doorbell carried comes back with it.
       pending.messages.unshift(...messages);
       pending.runInline ||= runInline;
+      pending.plain ||= plain;
+      pending.repair ||= repair;
     } finally {
       if (failed || pending.state === 'again') {
         pending.state = 'queued';
-        this.run(`step of ${instanceId}`, () => this.runDoorbell(instanceId, failed), failed ? REDELIVERY_DELAY_MS : 0);
+        this.run(`step of ${instanceId}`, () => this.runDoorbell(instanceId, failed), failed ? this.redeliveryDelayMs : 0);
       } else {
         this.doorbells.delete(instanceId);
       }
@@ -135,7 +154,7 @@ export class MemoryWorkQueues implements WorkQueues {
       void work(redelivered)
         .catch((error: unknown) => {
           this.onError(error, what);
-          if (this.redeliverFailures) this.run(what, work, REDELIVERY_DELAY_MS, true);
+          if (this.redeliverFailures) this.run(what, work, this.redeliveryDelayMs, true);
           else this.errors.push(error);
         })
         .finally(() => {

@@ -2,7 +2,7 @@ import type { App, RegisteredActivity } from '../core/app.js';
 import { attemptKeys } from '../core/crash-evidence.js';
 import { PoisonMessageError, toFailureDetails } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { ActivityTask, Clock, InboxEvent, InstanceStore, TimerTask, WorkQueues } from '../ports.js';
+import type { ActivityTask, Clock, InboxEvent, InboxMessage, InstanceStore, TimerTask, WorkQueues } from '../ports.js';
 import { runAttempt } from './attempt.js';
 import { SimulatedCrash, type CrashHook } from './crash-points.js';
 import { messageIds } from './messages.js';
@@ -20,6 +20,20 @@ export interface TaskWorkerDependencies {
   poisonAfterCrashes?: number;
   /** Told of each task failed as poison, e.g. to keep it with the dead letters for operators. */
   onPoison?: (task: ActivityTask, reason: string) => Promise<void>;
+  /**
+   * Commits a result as the instance's next step in this invocation (the orchestration worker's `step`
+   * with the result carried). Used for a `solo` task, the instance's only call in flight: its result then
+   * needs no doorbell hop. A step that cannot apply it stores it in the inbox and rings itself.
+   */
+  stepInstance?: (instanceId: string, message: InboxMessage, deadline?: number) => Promise<unknown>;
+}
+
+/** An attempt gets at least this long, however little of its invocation is left. */
+const MIN_ATTEMPT_MS = 1_000;
+
+/** Time kept at the end of an invocation to record the attempt's outcome: a tenth of what is left, at most 2 s. */
+function marginBefore(deadline: number): number {
+  return Math.min(2_000, Math.max(0, deadline - Date.now()) / 10);
 }
 
 /** How the queue delivered a task. */
@@ -49,20 +63,20 @@ export class TaskWorker {
       activity = this.deps.app.getActivity(task.name);
     } catch (notFound) {
       // Retrying cannot register the activity: fail the call at once.
-      return this.finish(task, { type: 'ActivityFailed', taskId: task.taskId, error: { ...toFailureDetails(notFound), nonRetryable: true } });
+      return this.finish(task, { type: 'ActivityFailed', taskId: task.taskId, error: { ...toFailureDetails(notFound), nonRetryable: true } }, delivery.deadline, !delivery.redelivered);
     }
-    if (!delivery.redelivered) return this.run(task, activity);
+    if (!delivery.redelivered) return this.run(task, activity, delivery.deadline, true);
     const now = Date.now();
     const key = attemptKeys.activity(task.generation, task.taskId, task.attempt);
     const crashes = await this.deps.store.beginAttempt(task.instanceId, key, { position: 0, now, deadline: delivery.deadline ?? now + activity.timeoutMs });
     if (crashes >= this.poisonAfterCrashes) {
       const failure = poison(task, crashes);
-      await this.finish(task, failure);
+      await this.finish(task, failure, undefined, false);
       await this.deps.onPoison?.(task, failure.type === 'ActivityFailed' ? failure.error.message : 'poison');
       return;
     }
     try {
-      await this.run(task, activity);
+      await this.run(task, activity, delivery.deadline, false);
     } catch (error) {
       // An error this invocation caught (an S3 or SQS failure) is not a crash of the activity.
       if (!(error instanceof SimulatedCrash)) await this.deps.store.endAttempt(task.instanceId, key).catch(() => undefined);
@@ -72,7 +86,8 @@ export class TaskWorker {
     await this.deps.store.endAttempt(task.instanceId, key);
   }
 
-  private async run(task: ActivityTask, activity: RegisteredActivity): Promise<void> {
+  /** Runs the attempt and records its outcome; `mayStep` is false on a redelivery (no stepping the instance here). */
+  private async run(task: ActivityTask, activity: RegisteredActivity, deadline: number | undefined, mayStep: boolean): Promise<void> {
     // Loading an offloaded input is infrastructure: when it fails the task is delivered again; it is not the activity failing.
     const input = this.deps.loadPayload ? await this.deps.loadPayload(task.input) : task.input;
     const outcome = await runAttempt((actx) => activity.fn(input as never, actx), {
@@ -82,20 +97,41 @@ export class TaskWorker {
       kind: 'activity',
       attempt: task.attempt,
       idempotencyKey: task.idempotencyKey,
-      timeoutMs: activity.timeoutMs,
+      // An attempt ends (with a TimeoutError, retried by its policy) before its invocation would be killed.
+      timeoutMs: deadline !== undefined ? Math.min(activity.timeoutMs, Math.max(MIN_ATTEMPT_MS, deadline - Date.now() - marginBefore(deadline))) : activity.timeoutMs,
       logger: this.deps.logger,
     });
-    await this.finish(task, outcome);
+    await this.finish(task, outcome, deadline, mayStep);
   }
 
   async fireTimer(timer: TimerTask): Promise<void> {
     await this.deliver(timer, messageIds.timer(timer.generation, timer.taskId), { type: 'TimerFired', taskId: timer.taskId });
   }
 
-  private async finish(task: ActivityTask, event: InboxEvent): Promise<void> {
+  /**
+   * Records the outcome. A solo task on its first delivery commits it as the instance's next step right
+   * here; otherwise (or when that fails) it rides the instance's doorbell. A redelivered task never steps
+   * the instance: a step that crashed its invocation would be taken for a crash of the activity.
+   */
+  private async finish(task: ActivityTask, event: InboxEvent, deadline: number | undefined, mayStep = true): Promise<void> {
     this.deps.crash?.('activity:before-record', task.instanceId);
-    await this.deliver(task, messageIds.activity(task.generation, task.taskId), event);
+    const message: InboxMessage = { messageId: messageIds.activity(task.generation, task.taskId), generation: task.generation, receivedAt: this.deps.clock.now(), event };
+    const stepped = task.solo && mayStep && this.deps.stepInstance ? await this.stepHere(task, message, deadline) : false;
+    // After a step here that failed, or a redelivery (a step here may have died), the doorbell asks for a repair:
+    // that step may have committed without dispatching what it decided.
+    if (!stepped) await this.deps.queues.ringDoorbell(task.instanceId, { messages: [message], ...(task.solo && this.deps.stepInstance ? { repair: true } : {}) });
     this.deps.crash?.('activity:before-ack', task.instanceId);
+  }
+
+  private async stepHere(task: ActivityTask, message: InboxMessage, deadline: number | undefined): Promise<boolean> {
+    try {
+      await this.deps.stepInstance!(task.instanceId, message, deadline);
+      return true;
+    } catch (error) {
+      if (error instanceof SimulatedCrash) throw error;
+      this.deps.logger.warn('could not commit the result in the activity invocation; sending it through the doorbell', { instanceId: task.instanceId, activity: task.name, error: (error as Error).message });
+      return false;
+    }
   }
 
   /** The result rides the instance's doorbell; the step stores it in the inbox if it cannot apply it yet. */

@@ -1,4 +1,5 @@
 import type { OrchestrationExecutor } from '../core/replay.js';
+import type { InstanceRecord } from '../ports.js';
 
 export interface CachedExecution {
   executor: OrchestrationExecutor;
@@ -6,6 +7,8 @@ export interface CachedExecution {
   /** The history event the executor has applied up to. */
   lastEventId: number;
   incarnation?: string;
+  /** The record as of that point, when the step that cached the executor knew it. */
+  instance?: InstanceRecord;
 }
 
 /**

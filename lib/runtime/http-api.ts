@@ -1,6 +1,6 @@
 import { PerdureError } from '../core/errors.js';
 import type { Client } from '../client.js';
-import type { DeadLetterOperations, DeadLetterQueue, InstanceStatusName } from '../ports.js';
+import type { DeadLetterOperations, DeadLetterQueue, InstanceStatusName, ReplayFindings } from '../ports.js';
 import { WEB_UI_HEADERS, WEB_UI_HTML } from './web-ui.js';
 
 /** An HTTP request, as the API Gateway event or the local server hands it over. */
@@ -23,6 +23,8 @@ export interface HttpApiOptions {
   client: Client;
   /** Dead-letter inspection and redrive (the AWS runtime). */
   deadLetters?: DeadLetterOperations;
+  /** What shadow replay found (the AWS runtime). */
+  replayFindings?: ReplayFindings;
   /** Requests with a larger body are rejected with 413. @defaultValue 6 MiB */
   maxBodyBytes?: number;
 }
@@ -53,12 +55,14 @@ type Handler = (request: HttpRequest, params: string[]) => Promise<HttpResponse>
 export class HttpApi {
   private readonly client: Client;
   private readonly deadLetters: DeadLetterOperations | undefined;
+  private readonly replayFindings: ReplayFindings | undefined;
   private readonly maxBodyBytes: number;
   private readonly routes: { method: string; pattern: RegExp; handler: Handler }[];
 
   constructor(options: HttpApiOptions) {
     this.client = options.client;
     this.deadLetters = options.deadLetters;
+    this.replayFindings = options.replayFindings;
     this.maxBodyBytes = options.maxBodyBytes ?? 6 * 1024 * 1024;
     const id = '([^/]+)';
     this.routes = [
@@ -74,6 +78,7 @@ export class HttpApi {
       { method: 'POST', pattern: route(`/instances/${id}/resume`), handler: async (r, [instanceId]) => (this.readReason(r), await this.client.resume(instanceId!), accepted(instanceId!)) },
       { method: 'GET', pattern: route(`/dlq/${id}`), handler: (r, [queue]) => this.listDeadLetters(r, queue!) },
       { method: 'POST', pattern: route(`/dlq/${id}/redrive`), handler: (r, [queue]) => this.redrive(r, queue!) },
+      { method: 'GET', pattern: route('/replay-findings'), handler: (r) => this.listReplayFindings(r) },
     ];
   }
 
@@ -156,6 +161,13 @@ export class HttpApi {
     const result = await this.requireDeadLetters().redrive(checkQueue(queue), messageId);
     if (messageId !== undefined && result.notFound.length) throw new HttpError('DEAD_LETTER_NOT_FOUND', `No dead letter ${JSON.stringify(messageId)} in the ${queue} queue: list them with GET /dlq/${queue}.`);
     return json(200, result);
+  }
+
+  private async listReplayFindings(request: HttpRequest): Promise<HttpResponse> {
+    if (!this.replayFindings) throw new HttpError('ROUTE_NOT_FOUND', 'This runtime keeps no replay findings (the in-memory runtime); shadow replay writes them on AWS.');
+    const limit = request.query.limit === undefined ? undefined : Number(request.query.limit);
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000)) throw new HttpError('VALIDATION', `limit must be an integer from 1 to 1000, got ${JSON.stringify(request.query.limit)}.`);
+    return json(200, await this.replayFindings.list(limit === undefined ? {} : { limit }));
   }
 
   private requireDeadLetters(): DeadLetterOperations {

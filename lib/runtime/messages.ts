@@ -6,11 +6,18 @@ import type { InboxMessage } from '../ports.js';
  * Inbox message ids. A task's result gets an id derived from the task, so a second delivery of the same
  * result (a duplicate queue message, a re-run activity) writes the same key and is recorded once.
  */
+/** The task id of the timer that ends an instance at its deadline (not a call of the code: positions start at 1). */
+export const DEADLINE_TASK_ID = 0;
+
 export const messageIds = {
   start: (generation: number) => `start#${generation}`,
   activity: (generation: number, taskId: number) => `A#${generation}#${taskId}`,
   timer: (generation: number, taskId: number) => `T#${generation}#${taskId}`,
   child: (generation: number, taskId: number) => `S#${generation}#${taskId}`,
+  /** A callback's completion (success or failure): the first one counts. */
+  callback: (generation: number, taskId: number) => `C#${generation}#${taskId}`,
+  /** A callback's heartbeat: heartbeats that arrive before a step applies one collapse into it. */
+  callbackHeartbeat: (generation: number, taskId: number) => `CH#${generation}#${taskId}`,
   carried: (generation: number, index: number) => `carried#${generation}#${index}`,
   /** An external event raised with an idempotency key: its id is remembered after it is consumed. */
   keyedEvent: (eventId: string) => `K#${eventId}`,
@@ -23,7 +30,7 @@ export function isKeyedEventId(messageId: string): boolean {
 
 /** True for the id of a task's result: applying it twice is harmless, as the worker drops a completion history already holds. */
 export function isTaskResultId(messageId: string): boolean {
-  return /^[ATS]#\d+#\d+$/.test(messageId);
+  return /^[ATSC]#\d+#\d+$/.test(messageId);
 }
 
 /** The message that tells a parent how its sub-orchestration ended. */

@@ -1,6 +1,7 @@
 import type { App } from '../core/app.js';
 import { attemptKeys } from '../core/crash-evidence.js';
-import { HistoryLimitError, InstanceExistsError, PerdureError, PoisonMessageError, toFailureDetails, type FailureDetails } from '../core/errors.js';
+import { HistoryLimitError, InstanceExistsError, PerdureError, PoisonMessageError, TimeoutError, toFailureDetails, type FailureDetails } from '../core/errors.js';
+import { formatDuration } from '../core/durations.js';
 import { isCompletionEvent, isScheduleEvent, numberEvents, type ActivityScheduled, type HistoryEvent, type NewHistoryEvent, type ScheduleEvent } from '../core/history-events.js';
 import type { Logger } from '../core/logger.js';
 import type { PayloadLoader } from '../core/payload.js';
@@ -20,7 +21,7 @@ import {
 import { runAttempt, type AttemptOutcome } from './attempt.js';
 import { SimulatedCrash, type CrashHook } from './crash-points.js';
 import { ExecutorCache, type CachedExecution } from './executor-cache.js';
-import { childResultMessage, isTaskResultId, messageIds } from './messages.js';
+import { childResultMessage, DEADLINE_TASK_ID, isTaskResultId, messageIds } from './messages.js';
 
 /** How inline calls (`ctx.step`, activities registered `inline`) run inside the orchestrator's invocation. */
 export interface InlineOptions {
@@ -62,6 +63,11 @@ export interface StepOptions {
   messages?: InboxMessage[];
   /** The doorbell hands over the instance's outstanding inline calls. */
   runInline?: boolean;
+  /**
+   * Every doorbell of the batch carried its messages (none rang for a stored one): a warm executor may then
+   * apply them without reading the instance, the history chain's condition guarding its append.
+   */
+  carriedOnly?: boolean;
   /** When this invocation ends at the latest (ms since the epoch, real time), e.g. Lambda's remaining time. */
   deadline?: number;
 }
@@ -95,12 +101,15 @@ class Invocation {
   stepMarker = false;
   /** Take the outstanding inline calls at the next load (a hand-over, a resume, a recovery). */
   takeOver: 'inline' | 'steps' | undefined;
+  /** The next step may skip its read (see `StepOptions.carriedOnly`); a conflict takes that back. */
+  maySkipRead: boolean;
   readonly deadline: number | undefined;
   readonly startedAt = Date.now();
 
   constructor(options: StepOptions) {
     for (const message of options.messages ?? []) this.carried.set(message.messageId, message);
     this.takeOver = options.runInline ? 'inline' : undefined;
+    this.maySkipRead = options.carriedOnly === true && this.carried.size > 0 && !options.redelivered && !options.runInline;
     this.deadline = options.deadline;
   }
 
@@ -137,7 +146,8 @@ export class OrchestrationWorker {
   constructor(private readonly deps: WorkerDependencies) {
     this.cache = new ExecutorCache(deps.executorCacheSize ?? 500);
     this.poisonAfterCrashes = deps.poisonAfterCrashes ?? 3;
-    this.inline = { activities: true, maxStepsPerInvocation: 100, concurrency: 32, ...deps.inline };
+    const given = Object.fromEntries(Object.entries(deps.inline ?? {}).filter(([, value]) => value !== undefined));
+    this.inline = { activities: true, maxStepsPerInvocation: 100, concurrency: 32, ...given };
   }
 
   /**
@@ -152,6 +162,7 @@ export class OrchestrationWorker {
       for (let attempt = 1; ; attempt++) {
         result = await this.tryStep(instanceId, invocation, repair);
         repair = false;
+        if (result === 'conflict') invocation.maySkipRead = false;
         if ((result !== 'conflict' && result !== 'repaired') || attempt >= MAX_CONFLICT_RETRIES) break;
       }
       await this.endStepMarker(instanceId, invocation);
@@ -174,7 +185,12 @@ export class OrchestrationWorker {
   private async tryStep(instanceId: string, invocation: Invocation, repair: boolean): Promise<StepResult> {
     const { store, clock } = this.deps;
     const cached = this.cache.take(instanceId);
-    const state = await store.loadStep(instanceId, cached && { generation: cached.generation, eventId: cached.lastEventId, incarnation: cached.incarnation });
+    // A warm executor of a running instance applies carried results without a read: a commit that finds
+    // the chain moved on (another writer) is a conflict, and the next attempt reads.
+    const skipRead = invocation.maySkipRead && cached?.instance?.status === 'Running';
+    const state = skipRead
+      ? { instance: { ...cached.instance! }, history: [], afterEventId: cached.lastEventId, inbox: [] }
+      : await store.loadStep(instanceId, cached && { generation: cached.generation, eventId: cached.lastEventId, incarnation: cached.incarnation });
     if (!state) {
       invocation.carried.clear();
       return 'missing';
@@ -194,7 +210,16 @@ export class OrchestrationWorker {
     }
 
     const sorted = sortInbox(inbox, instance.generation, instance.status === 'Suspended');
-    if (sorted.terminate) return this.terminate(instance, sorted.terminate, storedOnly(sorted.consumed), invocation, now);
+    if (sorted.terminate) return this.end(instance, 'Terminated', { type: 'ExecutionTerminated', ...(sorted.terminate.reason ? { reason: sorted.terminate.reason } : {}) }, storedOnly(sorted.consumed), invocation, now);
+    // The deadline timer is the instance's, not a call of the code.
+    const deadline = sorted.apply.findIndex((event) => event.type === 'TimerFired' && event.taskId === DEADLINE_TASK_ID);
+    if (deadline >= 0) {
+      sorted.apply.splice(deadline, 1);
+      if (instance.deadline !== undefined && now >= instance.deadline && instance.status !== 'Quarantined') {
+        const error = toFailureDetails(new TimeoutError(`Instance '${instance.instanceId}' of '${instance.name}' ran longer than its orchestration's timeout of ${formatDuration(instance.deadline - instance.createdAt)}.`));
+        return this.end(instance, 'Failed', { type: 'ExecutionFailed', error }, storedOnly(sorted.consumed), invocation, now);
+      }
+    }
     if (instance.status === 'Quarantined') return 'quarantined';
 
     let executor: OrchestrationExecutor;
@@ -204,6 +229,11 @@ export class OrchestrationWorker {
       return this.quarantineOrRethrow(instance, error);
     }
     const live: Live = { instance, executor, clean: true };
+    if (skipRead && [...invocation.carried.values()].some((message) => 'taskId' in message.event && !executor.knowsTask(message.event.taskId))) {
+      // The warm executor has not seen the call a result is for: another worker moved the history on. Read it.
+      invocation.maySkipRead = false;
+      return 'conflict';
+    }
     this.takeOver(live, invocation);
 
     const applied = sorted.apply.filter((event) => !('taskId' in event) || executor.expectsCompletion(event.taskId));
@@ -222,7 +252,7 @@ export class OrchestrationWorker {
     await this.endStepMarker(instanceId, invocation);
     const inlineResult = await this.runInline(live, invocation);
     if (live.clean && !isTerminal(live.instance.status) && live.instance.generation === instance.generation) {
-      this.cache.put(instanceId, { executor: live.executor, generation: live.instance.generation, lastEventId: live.instance.lastEventId, incarnation: live.instance.incarnation });
+      this.cache.put(instanceId, { executor: live.executor, generation: live.instance.generation, lastEventId: live.instance.lastEventId, incarnation: live.instance.incarnation, instance: live.instance });
     }
     return inlineResult ?? (result === 'idle' && invocation.inlineSteps > 0 ? 'stepped' : result);
   }
@@ -252,6 +282,9 @@ export class OrchestrationWorker {
 
     const decisions = executor.takeDecisions();
     const next: InstanceRecord = { ...instance, status };
+    const started = events.some((event) => event.type === 'ExecutionStarted');
+    const timeoutMs = executor.definition?.timeoutMs;
+    if (started && timeoutMs !== undefined && next.deadline === undefined) next.deadline = instance.createdAt + timeoutMs;
     const ending = this.ending(executor, next, now);
     let tail = [...decisions, ...ending.events];
     const lastStepEventId = instance.lastEventId + stepEvents.length;
@@ -276,6 +309,7 @@ export class OrchestrationWorker {
     live.instance = next;
     live.clean = true;
     await this.dispatchStep(live, invocation, append.filter(isScheduleEvent), instance.generation, !!instance.parent && isTerminal(next.status));
+    if (started && next.deadline !== undefined && !isTerminal(next.status) && next.generation === instance.generation) await this.scheduleDeadline(next);
     return 'stepped';
   }
 
@@ -417,7 +451,8 @@ export class OrchestrationWorker {
     const event = call.event;
     const spec = { instanceId: instance.instanceId, taskId: call.taskId, name: event.name, attempt: event.attempt, idempotencyKey: event.idempotencyKey, logger: this.deps.logger };
     if (event.step) {
-      const timeoutMs = Math.max(1_000, Math.min(call.step?.timeoutMs ?? 60_000, invocation.remaining()));
+      // The step's own timeout, cut to what is left of the invocation (never below a second: a run needs a chance).
+      const timeoutMs = Math.min(call.step?.timeoutMs ?? 60_000, Math.max(1_000, invocation.remaining()));
       if (invocation.recovering.has(call.taskId)) {
         invocation.recovering.delete(call.taskId);
         const now = Date.now();
@@ -464,7 +499,7 @@ export class OrchestrationWorker {
       else if (!event.step) toDispatch.push(event);
       else unowned.push(event);
     }
-    await this.dispatch(live.instance, toDispatch, generation, notifyParent);
+    await this.dispatch(live.instance, toDispatch, generation, notifyParent, running ? live.executor.openCalls().length : undefined);
     if (isTerminal(live.instance.status)) await this.runAfterEnd(live, unowned);
   }
 
@@ -486,20 +521,23 @@ export class OrchestrationWorker {
     if (tasks.length > 0) await this.deps.queues.enqueueActivities(tasks);
   }
 
-  private async dispatch(instance: InstanceRecord, scheduled: ScheduleEvent[], generation: number, notifyParent: boolean): Promise<void> {
+  private async dispatch(instance: InstanceRecord, scheduled: ScheduleEvent[], generation: number, notifyParent: boolean, openCalls?: number): Promise<void> {
     const { queues, clock } = this.deps;
     const activities: ActivityTask[] = [];
+    // The only call in flight: its worker may commit the result itself (no doorbell hop); in a fan-out they would race.
+    const solo = openCalls === 1 && scheduled.length === 1;
     const timers: TimerTask[] = [];
     const children: Promise<void>[] = [];
     for (const event of scheduled) {
       if (event.type === 'ActivityScheduled') {
         // A ctx.step has no registered code for the activity queue to run.
-        if (!event.step) activities.push(this.activityTask(instance, event, generation));
+        if (!event.step) activities.push({ ...this.activityTask(instance, event, generation), ...(solo ? { solo } : {}) });
       } else if (event.type === 'TimerCreated') {
         timers.push({ instanceId: instance.instanceId, generation, taskId: event.taskId, fireAt: event.fireAt });
-      } else {
+      } else if (event.type === 'SubOrchestrationScheduled') {
         children.push(this.startChild(instance, generation, event));
       }
+      // A child context and a callback send nothing: the code and the outside system settle them.
     }
     await Promise.all([
       this.enqueue(activities),
@@ -508,6 +546,11 @@ export class OrchestrationWorker {
       notifyParent ? this.notifyParent(instance, clock.now()) : undefined,
       instance.generation !== generation ? queues.ringDoorbell(instance.instanceId) : undefined,
     ]);
+  }
+
+  /** The timer that times the instance out at its deadline (each generation has its own). */
+  private async scheduleDeadline(instance: InstanceRecord): Promise<void> {
+    await this.deps.queues.scheduleTimers([{ instanceId: instance.instanceId, generation: instance.generation, taskId: DEADLINE_TASK_ID, fireAt: instance.deadline! }]);
   }
 
   private async startChild(parent: InstanceRecord, generation: number, event: Extract<ScheduleEvent, { type: 'SubOrchestrationScheduled' }>): Promise<void> {
@@ -592,6 +635,7 @@ export class OrchestrationWorker {
     const outstanding = history.filter((event): event is ScheduleEvent => isScheduleEvent(event) && !settled.has(event.taskId));
     for (const event of outstanding) if (event.type === 'ActivityScheduled' && event.step) invocation.recovering.add(event.taskId);
     await this.dispatch(instance, isTerminal(instance.status) ? [] : outstanding, instance.generation, isTerminal(instance.status));
+    if (instance.deadline !== undefined && !isTerminal(instance.status) && instance.lastEventId > 0) await this.scheduleDeadline(instance);
     if (instance.generation > 0 && instance.lastEventId === 0) await this.deps.queues.ringDoorbell(instance.instanceId);
     if (instance.dispatchPending) await store.updateInstance({ ...instance, dispatchPending: false, revision: instance.revision + 1 }, instance.revision);
     invocation.takeOver = 'steps';
@@ -620,10 +664,19 @@ export class OrchestrationWorker {
     if (delivered && result === 'conflict') await this.deps.queues.ringDoorbell(instanceId);
   }
 
-  private async terminate(instance: InstanceRecord, event: Extract<InboxEvent, { type: 'ExecutionTerminated' }>, consumed: string[], invocation: Invocation, now: number): Promise<StepResult> {
+  /** Ends the instance from outside its code (terminated, or timed out): nothing of the code runs. */
+  private async end(
+    instance: InstanceRecord,
+    status: 'Terminated' | 'Failed',
+    event: Extract<NewHistoryEvent, { type: 'ExecutionTerminated' | 'ExecutionFailed' }>,
+    consumed: string[],
+    invocation: Invocation,
+    now: number,
+  ): Promise<StepResult> {
     const append = numberEvents([{ type: 'StepStarted' }, event], instance.lastEventId, now);
-    const error: FailureDetails = { name: 'TerminatedError', message: `Instance '${instance.instanceId}' was terminated${event.reason ? `: ${event.reason}` : '.'}` };
-    const next: InstanceRecord = { ...instance, status: 'Terminated', error, lastEventId: instance.lastEventId + append.length };
+    const error: FailureDetails =
+      event.type === 'ExecutionFailed' ? event.error : { name: 'TerminatedError', message: `Instance '${instance.instanceId}' was terminated${event.reason ? `: ${event.reason}` : '.'}` };
+    const next: InstanceRecord = { ...instance, status, error, lastEventId: instance.lastEventId + append.length };
     this.cache.delete(instance.instanceId);
     const result = await this.commitRecord(instance, next, append, consumed, []);
     if (result !== 'stepped') return result;
@@ -683,7 +736,8 @@ function recordChanged(before: InstanceRecord, after: InstanceRecord): boolean {
     before.version !== after.version ||
     before.output !== after.output ||
     before.error !== after.error ||
-    before.input !== after.input
+    before.input !== after.input ||
+    before.deadline !== after.deadline
   );
 }
 

@@ -24,7 +24,11 @@ export interface BlobRef {
 export interface PayloadCodecOptions {
   /** JSON larger than this is gzipped. @defaultValue 4096 bytes */
   compressAboveBytes?: number;
-  /** A payload still larger than this after gzip (base64 counted) goes to the blob store. @defaultValue 65536 bytes */
+  /**
+   * A payload still larger than this after gzip goes to the blob store (base64 counted in a message; in a
+   * packed item, the item's compressed body). Beyond ~8 KiB a payload costs more as DynamoDB write units,
+   * written into two or three items, than as one S3 PUT, and ten times more to keep. @defaultValue 16384 bytes
+   */
   inlineLimitBytes?: number;
   /** Decoded blob payloads kept in memory, least recently used out first. @defaultValue 32 MiB */
   cacheBytes?: number;
@@ -62,7 +66,7 @@ export class PayloadCodec {
     options: PayloadCodecOptions = {},
   ) {
     this.compressAboveBytes = options.compressAboveBytes ?? 4_096;
-    this.inlineLimitBytes = options.inlineLimitBytes ?? 65_536;
+    this.inlineLimitBytes = options.inlineLimitBytes ?? 16_384;
     this.cacheBytes = options.cacheBytes ?? 32 * 1024 * 1024;
   }
 

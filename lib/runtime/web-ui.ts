@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
  * The web view served at `GET /ui`: one self-contained page (inline CSS and vanilla JS, no external URLs)
  * over the HTTP API. It finds the API root by stripping `/ui` from its own path, so it works on the local
  * server and behind an API Gateway stage prefix alike, and it routes with the hash: `#/` (instances),
- * `#/instances/<id>`, `#/dlq`. Every value from the API goes into the page as text, never as markup.
+ * `#/instances/<id>`, `#/dlq`, `#/replay`. Every value from the API goes into the page as text, never as markup.
  */
 
 const STYLE = String.raw`
@@ -67,6 +67,7 @@ pre { background: #f8fafc; border: 1px solid var(--line); border-radius: 6px; pa
 .legend { display: flex; gap: 16px; font-size: 12px; color: var(--muted); margin-top: 8px; flex-wrap: wrap; }
 .legend i { display: inline-block; width: 12px; height: 10px; border-radius: 2px; margin-right: 5px; vertical-align: -1px; }
 .pager { display: flex; gap: 16px; margin-top: 12px; }
+td.problem { white-space: pre-wrap; word-break: break-word; }
 `;
 
 const SCRIPT = String.raw`
@@ -135,13 +136,14 @@ async function show(title, render) {
 function route() {
   const [path, query] = (location.hash.slice(1) || '/').split('?');
   const match = /^\/instances\/([^/]+)$/.exec(path);
-  const page = match ? 'instances' : path === '/dlq' ? 'dlq' : 'instances';
+  const page = match ? 'instances' : path === '/dlq' ? 'dlq' : path === '/replay' ? 'replay' : 'instances';
   for (const a of document.querySelectorAll('header nav a')) {
     if (a.dataset.page === page) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
   if (match) return show(decodeURIComponent(match[1]), () => instancePage(decodeURIComponent(match[1])));
   if (path === '/dlq') return show('Dead letters', deadLettersPage);
+  if (path === '/replay') return show('Replay checks', replayPage);
   return show('Instances', () => listPage(new URLSearchParams(query || '')));
 }
 
@@ -333,6 +335,27 @@ async function deadLetterSection(queue, message) {
   return section;
 }
 
+/** What shadow replay found: live histories the deployed code no longer replays, and its last run. */
+async function replayPage() {
+  const heading = h('h1', {}, 'Replay checks');
+  let result;
+  try { result = await api('GET', '/replay-findings?limit=100'); } catch (error) {
+    if (error.code !== 'ROUTE_NOT_FOUND') throw error;
+    return h('div', {}, heading, h('section', {}, h('p', { class: 'muted', 'data-testid': 'replay-unavailable' }, 'This runtime keeps no replay findings: shadow replay runs on AWS, where the DurableFunctions construct schedules it.')));
+  }
+  const run = result.lastRun;
+  const summary = run
+    ? h('p', { 'data-testid': 'replay-last-run' }, 'Last run ' + fmtTime(Date.parse(run.at)) + ': ' + run.replayed + ' of ' + run.inFlight + ' instances in flight replayed, ' + run.diverged + ' no longer replay' + (run.diverged === 1 ? 's' : '') + '.' + (run.incomplete ? ' Stopped early: ' + run.incomplete : ''))
+    : h('p', { class: 'muted', 'data-testid': 'replay-last-run' }, 'Shadow replay has not run yet.');
+  const rows = result.findings.map((f) => h('tr', { 'data-testid': 'replay-finding' },
+    h('td', {}, fmtTime(Date.parse(f.foundAt))), h('td', { class: 'mono' }, instanceLink(f.instanceId)), h('td', {}, f.orchestration), h('td', {}, badge(f.status)), h('td', { class: 'mono problem' }, f.problem)));
+  return h('div', {}, heading,
+    h('section', { 'aria-label': 'Last run' }, h('p', { class: 'muted' }, 'Shadow replay replays a few live histories against the deployed code on a schedule. A history listed here would stop its instance at its next step: deploy a fix (perdure deploy-check tells you when it replays).'), summary),
+    h('section', { 'aria-label': 'Findings' }, h('h2', {}, 'Histories that no longer replay'),
+      rows.length === 0 ? h('p', { class: 'muted', 'data-testid': 'replay-none' }, 'None found.') :
+        h('table', {}, h('thead', {}, h('tr', {}, ['Found', 'Instance', 'Orchestration', 'Status', 'Problem'].map((t) => h('th', { scope: 'col' }, t)))), h('tbody', {}, rows))));
+}
+
 window.addEventListener('hashchange', route);
 void route();
 `;
@@ -346,7 +369,7 @@ export const WEB_UI_HTML = `<!doctype html>
 <style>${STYLE}</style>
 </head>
 <body>
-<header><strong>Perdure</strong><nav aria-label="Main"><a href="#/" data-page="instances">Instances</a><a href="#/dlq" data-page="dlq">Dead letters</a></nav></header>
+<header><strong>Perdure</strong><nav aria-label="Main"><a href="#/" data-page="instances">Instances</a><a href="#/dlq" data-page="dlq">Dead letters</a><a href="#/replay" data-page="replay">Replay checks</a></nav></header>
 <main id="main"><p class="muted">Loading…</p></main>
 <script>${SCRIPT}</script>
 </body>

@@ -24,11 +24,18 @@ describe('DurableFunctions construct', () => {
   let resources: Resources;
 
   beforeAll(() => {
-    template = synth({ retentionDays: 7, maxReceiveCount: 4, activityTimeout: Duration.minutes(2) });
+    template = synth({ retentionDays: 7, maxReceiveCount: 4, activityTimeout: Duration.minutes(2), replayGate: { samplePerVersion: 20, maxEvents: 50_000 }, shadowReplay: { every: Duration.hours(6) } });
     resources = template.toJSON().Resources as Resources;
   }, 120_000);
 
   const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+  /** The function a mapping invokes: its own Ref, or the function of the alias it names (`<function>:live`). */
+  const invokedFunction = (mapping: { Properties: Record<string, any> }): string => {
+    const name = mapping.Properties.FunctionName;
+    if (name.Ref) return resources[name.Ref]!.Type === 'AWS::Lambda::Alias' ? resources[name.Ref]!.Properties.FunctionName.Ref : name.Ref;
+    const aliasId = JSON.stringify(name).match(/"Ref":"([^"]+)"/)![1]!;
+    return resources[aliasId]!.Properties.FunctionName.Ref;
+  };
 
   it('creates the event table on demand, with point-in-time recovery, TTL, encryption and the status index', () => {
     template.hasResourceProperties('AWS::DynamoDB::Table', {
@@ -69,7 +76,7 @@ describe('DurableFunctions construct', () => {
     expect(mappings).toHaveLength(5);
     for (const [, mapping] of mappings) {
       const queueId = mapping.Properties.EventSourceArn['Fn::GetAtt'][0] as string;
-      const functionId = mapping.Properties.FunctionName.Ref as string;
+      const functionId = invokedFunction(mapping);
       if (!queueId.includes('DeadLetters')) expect(queues[queueId]).toBeGreaterThanOrEqual(6 * functions[functionId]!);
       expect(mapping.Properties.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
     }
@@ -86,10 +93,10 @@ describe('DurableFunctions construct', () => {
     });
   });
 
-  it('runs six functions on Node.js 22, arm64, with the resource names in their environment', () => {
+  it('runs eight functions of the handlers module on Node.js 22, arm64, with the resource names in their environment', () => {
     const functions = ofType('AWS::Lambda::Function').filter(([, fn]) => fn.Properties.Handler?.startsWith('index.'));
     expect(functions.map(([, fn]) => fn.Properties.Handler as string).sort()).toEqual(
-      ['index.activity', 'index.activityDeadLetters', 'index.api', 'index.orchestrator', 'index.orchestratorDeadLetters', 'index.timer'],
+      ['index.activity', 'index.activityDeadLetters', 'index.api', 'index.orchestrator', 'index.orchestratorDeadLetters', 'index.replayGate', 'index.shadowReplay', 'index.timer'],
     );
     for (const [, fn] of functions) {
       expect(fn.Properties.Runtime).toBe('nodejs22.x');
@@ -118,7 +125,7 @@ describe('DurableFunctions construct', () => {
   });
 
   it('alarms on every dead-letter queue, and outputs the API URL and resource names', () => {
-    const alarms = ofType('AWS::CloudWatch::Alarm');
+    const alarms = ofType('AWS::CloudWatch::Alarm').filter(([, alarm]) => alarm.Properties.Namespace === 'AWS/SQS');
     expect(alarms).toHaveLength(3);
     for (const [, alarm] of alarms) expect(alarm.Properties).toMatchObject({ MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 });
     expect(ofType('AWS::CloudWatch::Dashboard')).toHaveLength(1);
@@ -158,7 +165,7 @@ describe('DurableFunctions construct', () => {
       eventSources: { orchestrator: { maxConcurrency: 50 }, activities: { maxConcurrency: 400, batchSize: 5 } },
     });
     const resources = inline.toJSON().Resources as Resources;
-    const [orchestratorId, orchestrator] = Object.entries(resources).find(([, r]) => r.Type === 'AWS::Lambda::Function' && r.Properties.Handler === 'index.orchestrator')!;
+    const [, orchestrator] = Object.entries(resources).find(([, r]) => r.Type === 'AWS::Lambda::Function' && r.Properties.Handler === 'index.orchestrator')!;
     expect(orchestrator.Properties).toMatchObject({ Timeout: 120, MemorySize: 1_024 });
     const queue = Object.entries(resources).find(([id, r]) => r.Type === 'AWS::SQS::Queue' && id.includes('OrchestratorQueue'))![1];
     expect(queue.Properties.VisibilityTimeout).toBe(720);
@@ -169,7 +176,9 @@ describe('DurableFunctions construct', () => {
     expect(statements).toContainEqual(expect.objectContaining({ Action: 'sns:Publish', Resource: 'arn:aws:sns:us-east-1:123456789012:orders' }));
     const mappings = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::EventSourceMapping');
     const forFunction = (id: string) => mappings.find((m) => m.Properties.FunctionName.Ref === id)!.Properties;
-    expect(forFunction(orchestratorId).ScalingConfig.MaximumConcurrency).toBe(50);
+    const orchestratorQueueId = Object.keys(resources).find((id) => resources[id]!.Type === 'AWS::SQS::Queue' && id.includes('OrchestratorQueue'))!;
+    const orchestratorMapping = mappings.find((m) => m.Properties.EventSourceArn['Fn::GetAtt'][0] === orchestratorQueueId)!.Properties;
+    expect(orchestratorMapping.ScalingConfig.MaximumConcurrency).toBe(50);
     const activityId = Object.entries(resources).find(([, r]) => r.Type === 'AWS::Lambda::Function' && r.Properties.Handler === 'index.activity')![0];
     expect(forFunction(activityId)).toMatchObject({ BatchSize: 5, ScalingConfig: { MaximumConcurrency: 400 } });
   }, 120_000);
@@ -180,6 +189,62 @@ describe('DurableFunctions construct', () => {
     expect(actions).toContain('dynamodb:BatchGetItem');
     expect(actions).not.toContain('dynamodb:Scan');
   });
+
+  const byHandler = (handler: string) => ofType('AWS::Lambda::Function').find(([, fn]) => fn.Properties.Handler === `index.${handler}`)!;
+  const statementsOf = (functionId: string) => {
+    const roleId = resources[functionId]!.Properties.Role['Fn::GetAtt'][0] as string;
+    return ofType('AWS::IAM::Policy')
+      .filter(([, policy]) => policy.Properties.Roles.some((role: { Ref: string }) => role.Ref === roleId))
+      .flatMap(([, policy]) => policy.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown; Condition?: unknown }[]);
+  };
+
+  it('publishes the orchestrator as a version behind the alias "live", which its queue invokes, and moves the alias only after the replay gate passed', () => {
+    const [versionId, version] = ofType('AWS::Lambda::Version').find(([, v]) => v.Properties.FunctionName.Ref === byHandler('orchestrator')[0])!;
+    expect(version).toBeDefined();
+    const [aliasId, alias] = ofType('AWS::Lambda::Alias')[0]!;
+    expect(alias.Properties).toEqual({ FunctionName: { Ref: byHandler('orchestrator')[0] }, FunctionVersion: { 'Fn::GetAtt': [versionId, 'Version'] }, Name: 'live' });
+    const [checkId, check] = ofType('Custom::PerdureReplayGate')[0]!;
+    expect(check.Properties).toMatchObject({ OrchestratorVersion: { 'Fn::GetAtt': [versionId, 'Version'] }, SamplePerVersion: 20, MaxEvents: 50_000 });
+    expect((resources[aliasId] as { DependsOn?: string[] }).DependsOn).toContain(checkId);
+    // The API starts new instances on the latest version: its new code waits for the gate too.
+    expect((resources[byHandler('api')[0]] as { DependsOn?: string[] }).DependsOn).toContain(checkId);
+
+    const orchestratorQueue = ofType('AWS::SQS::Queue').find(([id, q]) => q.Properties.FifoQueue && !id.includes('DeadLetters'))![0];
+    const mapping = ofType('AWS::Lambda::EventSourceMapping').find(([, m]) => m.Properties.EventSourceArn['Fn::GetAtt'][0] === orchestratorQueue)![1];
+    expect(JSON.stringify(mapping.Properties.FunctionName)).toContain(`"Ref":"${aliasId}"`);
+    expect(JSON.stringify(mapping.Properties.FunctionName)).toContain(':live');
+  });
+
+  it('runs the gate as a custom resource whose provider invokes the handlers module’s replayGate, which may only read', () => {
+    const [gateId] = byHandler('replayGate');
+    const [checkId, check] = ofType('Custom::PerdureReplayGate')[0]!;
+    const providerId = check.Properties.ServiceToken['Fn::GetAtt'][0] as string;
+    expect(statementsOf(providerId).flatMap((s) => [s.Action].flat())).toEqual(['lambda:InvokeFunction', 'lambda:GetFunction']);
+    expect(JSON.stringify(resources[providerId]!.Properties.Environment)).toContain(gateId);
+    expect(checkId).toBeTruthy();
+    const gate = statementsOf(gateId);
+    expect(gate.flatMap((s) => [s.Action].flat()).sort()).toEqual(['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:Query', 's3:GetObject']);
+    expect(JSON.stringify(gate)).toMatch(/payloads\/\*/);
+  });
+
+  it('schedules shadow replay, lets it write only its own partition, and alarms when it finds a divergence', () => {
+    const [shadowId] = byHandler('shadowReplay');
+    const schedule = ofType('AWS::Scheduler::Schedule')[0]![1];
+    expect(schedule.Properties).toMatchObject({ ScheduleExpression: 'rate(6 hours)', State: 'ENABLED', Target: { Arn: { 'Fn::GetAtt': [shadowId, 'Arn'] }, Input: JSON.stringify({ samplePerVersion: 3, maxEvents: 20_000 }) } });
+    const writes = statementsOf(shadowId).filter((s) => ![s.Action].flat().every((a) => ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 's3:GetObject'].includes(a)));
+    expect(writes).toEqual([expect.objectContaining({ Action: 'dynamodb:PutItem', Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['REPLAY#'] } } })]);
+    const tableId = ofType('AWS::DynamoDB::Table')[0]![0];
+    const alarm = ofType('AWS::CloudWatch::Alarm').find(([, a]) => a.Properties.Namespace === 'Perdure')![1];
+    expect(alarm.Properties).toMatchObject({ MetricName: 'ReplayDivergences', Dimensions: [{ Name: 'Table', Value: { Ref: tableId } }], Statistic: 'Maximum', Period: 21_600, Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+  });
+
+  it('leaves the orchestrator unversioned, with no schedule, when the gate and shadow replay are off', () => {
+    const off = synth({ replayGate: false, shadowReplay: false }).toJSON().Resources as Resources;
+    const types = Object.values(off).map((r) => r.Type);
+    for (const type of ['AWS::Lambda::Alias', 'AWS::Lambda::Version', 'Custom::PerdureReplayGate', 'AWS::Scheduler::Schedule']) expect(types).not.toContain(type);
+    expect(types.filter((type) => type === 'AWS::Lambda::Function')).toHaveLength(6);
+    for (const mapping of Object.values(off).filter((r) => r.Type === 'AWS::Lambda::EventSourceMapping')) expect(mapping.Properties.FunctionName.Ref).toBeDefined();
+  }, 120_000);
 
   it('uses a JWT authorizer when asked', () => {
     const jwt = synth({ apiAuth: { type: 'jwt', issuer: 'https://issuer.example.com', audience: ['perdure'] } });

@@ -59,7 +59,7 @@ describe('chosen faults in the in-memory runtime', () => {
     ['a lost response of the first commit', [{ operation: 'store.commitStep', nth: 1, fault: 'lost-response' }]],
     ['a lost response of the second commit', [{ operation: 'store.commitStep', nth: 2, fault: 'lost-response' }]],
     ['a lost response of the third commit', [{ operation: 'store.commitStep', nth: 3, fault: 'lost-response' }]],
-    ['a throttled step load', [{ operation: 'store.loadStep', nth: 2, fault: 'throttle' }]],
+    ['a throttled step load', [{ operation: 'store.loadStep', nth: 1, fault: 'throttle' }]],
     ['a failed timer dispatch', [{ operation: 'queues.scheduleTimers', nth: 1, fault: 'server-error' }]],
     ['a failed doorbell', [{ operation: 'queues.ringDoorbell', nth: later - 1, fault: 'server-error' }]],
   ];

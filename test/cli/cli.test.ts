@@ -1,3 +1,4 @@
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,9 +35,7 @@ describe('the perdure CLI against the local stack', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'perdure-cli-'));
   const outDir = mkdtempSync(join(tmpdir(), 'perdure-cli-out-'));
   const app = createExampleApp({ logger: silentLogger });
-  // Runs past its function timeout every time, as a task that kills its worker would.
-  app.activity('hang', async () => new Promise(() => {}), { timeout: '60s' });
-  app.orchestration('poison', async (ctx) => ctx.callActivity('hang').catch((error: Error) => error.name));
+
   let stack: LocalStack;
   let http: Awaited<ReturnType<typeof serveHttpApi>>;
   const cli = async (...argv: string[]): Promise<Run> => {
@@ -134,8 +133,10 @@ describe('the perdure CLI against the local stack', () => {
   });
 
   it('lists, shows and redrives dead letters with a summary', async () => {
-    expect((await cli('start', 'poison', '--id', 'cli-poison')).code).toBe(0);
-    await waitFor(async () => (await statusOf('cli-poison')) === 'Completed', 40_000);
+    // A task back in the dead-letter queue after its last round: its handler fails the call and keeps it.
+    const task = { instanceId: 'cli-poison', generation: 0, taskId: 1, name: 'hang', input: { j: '{}' }, attempt: 1, idempotencyKey: 'cli-poison:0:1', dlqRounds: 3 };
+    await stack.runtime.clients.sqs.send(new SendMessageCommand({ QueueUrl: stack.config.queues.activityDeadLetters!, MessageBody: JSON.stringify(task) }));
+    await waitFor(async () => (await stack.runtime.deadLetters.list('activities')).deadLetters.some((letter) => letter.instanceId === 'cli-poison'), 40_000);
     const listed = await cli('dlq', 'list', 'activities');
     expect(listed.out).toMatch(/cli-poison/);
     const messageId = (JSON.parse((await cli('dlq', 'list', 'activities', '--json')).out) as { deadLetters: { messageId: string; instanceId: string }[] }).deadLetters.find((d) => d.instanceId === 'cli-poison')!.messageId;
@@ -164,6 +165,13 @@ describe('the perdure CLI against the local stack', () => {
     [['replay-check', 'test/histories'], 1, /needs --app/],
     [['replay-check', '--app', 'test/cli/fixtures/nope.ts', 'test/histories'], 1, /Cannot load the app module/],
     [['replay-check', '--app', 'functions/example-app.ts', 'no-such-folder'], 1, /No such file or folder: no-such-folder/],
+    [['replay-check', '--app', 'functions/example-app.ts'], 1, /Name the history files or folders to replay .* or pass --live/],
+    [['replay-check', '--live', 'test/histories'], 1, /Pass --live or history files, not both/],
+    [['deploy-check'], 1, /deploy-check needs --app <module>/],
+    [['deploy-check', '--app', 'test/cli/fixtures/nope.ts'], 1, /Cannot load the app module test\/cli\/fixtures\/nope\.ts/],
+    [['deploy-check', '--app', 'test/cli/fixtures/broken-app.ts'], 1, /Cannot load the app module test\/cli\/fixtures\/broken-app\.ts: the app needs ORDERS_TABLE to be set/],
+    [['deploy-check', '--app', 'functions/example-app.ts', '--sample', '0'], 1, /--sample must be an integer from 1 to 1000/],
+    [['deploy-check', 'extra'], 2, /Unexpected argument "extra"/],
     [['status', 'x', '--endpoint', 'not a url'], 1, /is not a URL/],
     [['status', 'x', '--endpoint', 'http://127.0.0.1:9'], 1, /Cannot reach the Perdure API at http:\/\/127.0.0.1:9 .*npm start/],
     [['status', 'x', '--auth', 'magic'], 1, /--auth must be none, iam or token/],
@@ -198,7 +206,7 @@ describe('the perdure CLI against the local stack', () => {
   });
 
   it('prints help for every command', async () => {
-    for (const command of ['ui', 'start', 'status', 'history', 'raise-event', 'terminate', 'suspend', 'resume', 'purge', 'list', 'versions', 'export-history', 'replay-check', 'dlq list', 'dlq show', 'dlq redrive']) {
+    for (const command of ['ui', 'start', 'status', 'history', 'raise-event', 'terminate', 'suspend', 'resume', 'purge', 'list', 'versions', 'export-history', 'replay-check', 'deploy-check', 'dlq list', 'dlq show', 'dlq redrive']) {
       const help = await cli(...command.split(' '), '--help');
       expect(help.code).toBe(0);
       expect(help.out).toMatch(new RegExp(`^Usage: perdure ${command}`));

@@ -6,7 +6,25 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createExampleApp } from '../../functions/example-app.js';
 import { createJsonLogger, silentLogger, type ActivityFailedError } from '../../lib/index.js';
-import { SimulatedCrash } from '../../lib/faults.js';
+import { FaultInjector, SimulatedCrash } from '../../lib/faults.js';
+import type { CrashPoint } from '../../lib/runtime/crash-points.js';
+
+/** Crashes the chosen instances' invocations at one crash point whenever `ran` says their code ran since; injects nothing else. */
+class CrashesOf extends FaultInjector {
+  private lastRuns = -1;
+  constructor(
+    private readonly point: CrashPoint,
+    private readonly chosen: (instanceId: string) => boolean,
+    private readonly ran: () => number,
+  ) {
+    super(0);
+  }
+  override readonly crashHook = (point: CrashPoint, instanceId: string) => {
+    if (point !== this.point || !this.chosen(instanceId) || this.ran() === this.lastRuns) return;
+    this.lastRuns = this.ran();
+    throw new SimulatedCrash(point);
+  };
+}
 import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.js';
 import { HttpApi } from '../../lib/runtime/http-api.js';
 import { serveHttpApi } from '../../lib/local/http-server.js';
@@ -24,8 +42,14 @@ function testApp() {
     return runs.get(key);
   });
   app.activity('echoSize', async (payload: { data: string }) => ({ size: payload.data.length, echo: 'R'.repeat(1024 * 1024) }));
-  // Runs past the function timeout every time: Lambda would kill it there.
+  // Would run far past the function timeout: its attempt is cut at the invocation's deadline.
   app.activity('hang', async () => new Promise(() => {}), { timeout: '60s' });
+  // Kills its invocation every time it runs (a crash hook below), as a task that runs the process out of memory would.
+  app.activity('explode', async () => {
+    runs.set('explode', (runs.get('explode') ?? 0) + 1);
+    return 'never recorded';
+  });
+  app.orchestration('exploding', async (ctx) => ctx.callActivity('explode').catch((error: ActivityFailedError) => error.failure.name));
   app.orchestration('big', async (ctx, input: { data: string }) => {
     const result = await ctx.callActivity<{ size: number; echo: string }>('echoSize', input);
     return { inputSize: input.data.length, seen: result.size, echoSize: result.echo.length };
@@ -66,7 +90,8 @@ describe('AWS runtime on the embedded local stack', () => {
   const { app, runs } = testApp();
   let stack: LocalStack;
   // A handler may run 2 s; one that dies is received again 4 s after it was and counted as a crash; two crashes are poison.
-  const start = () => startLocalStack(app, { dataDir, clock, visibilityTimeout: 4, functionTimeout: 2, poisonAfterCrashes: 2, maxTimerHopSeconds: 1, logger: process.env.DBG ? createJsonLogger() : silentLogger });
+  const faults = new CrashesOf('activity:before-record', (instanceId) => instanceId.startsWith('exploding-'), () => runs.get('explode') ?? 0);
+  const start = () => startLocalStack(app, { dataDir, clock, faults, visibilityTimeout: 4, functionTimeout: 2, poisonAfterCrashes: 2, maxTimerHopSeconds: 1, logger: process.env.DBG ? createJsonLogger() : silentLogger });
 
   beforeAll(async () => {
     stack = await start();
@@ -126,18 +151,25 @@ describe('AWS runtime on the embedded local stack', () => {
     expect(status.output).toBeGreaterThanOrEqual(30 * DAY);
   });
 
-  it('turns an activity that keeps running past its function timeout into a PoisonMessageError the orchestration catches', async () => {
+  it('cuts an activity attempt at its invocation\'s deadline: a TimeoutError the orchestration catches, not a killed invocation', async () => {
     const client = stack.runtime.client;
     const id = await client.start('poison');
-    const status = await client.waitForCompletion(id, { timeout: '45s' });
-    expect(status).toMatchObject({ status: 'Completed', output: 'PoisonMessageError' });
+    expect(await client.waitForCompletion(id, { timeout: '30s' })).toMatchObject({ status: 'Completed', output: 'TimeoutError' });
     const failed = (await client.getHistory(id)).find((e): e is Extract<HistoryEvent, { type: 'ActivityFailed' }> => e.type === 'ActivityFailed');
-    expect(failed?.error.message).toMatch(/^Activity 'hang' \(attempt 1\) crashed its invocation 2 times/);
+    expect(failed?.error.message).toMatch(/^Activity 'hang' ran longer than its timeout of /);
+  });
+
+  it('turns an activity whose runs keep killing their invocation into a PoisonMessageError the orchestration catches', async () => {
+    const client = stack.runtime.client;
+    const id = await client.start('exploding', undefined, { instanceId: 'exploding-1' });
+    expect(await client.waitForCompletion(id, { timeout: '45s' })).toMatchObject({ status: 'Completed', output: 'PoisonMessageError' });
+    const failed = (await client.getHistory(id)).find((e): e is Extract<HistoryEvent, { type: 'ActivityFailed' }> => e.type === 'ActivityFailed');
+    expect(failed?.error.message).toMatch(/^Activity 'explode' \(attempt 1\) crashed its invocation 2 times/);
     // The poison task is kept with the dead letters for operators, over the HTTP API.
     const api = new HttpApi({ client, deadLetters: stack.runtime.deadLetters });
     const listed = await api.handle({ method: 'GET', path: '/dlq/activities', query: {}, headers: {} });
     const { deadLetters } = JSON.parse(listed.body) as { deadLetters: { instanceId: string; outcome: string; message: { name: string } }[] };
-    expect(deadLetters.find((letter) => letter.instanceId === id)).toMatchObject({ outcome: expect.stringMatching(/^call failed with PoisonMessageError/), message: { name: 'hang' } });
+    expect(deadLetters.find((letter) => letter.instanceId === id)).toMatchObject({ outcome: expect.stringMatching(/^call failed with PoisonMessageError/), message: { name: 'explode' } });
     const missing = await api.handle({ method: 'POST', path: '/dlq/activities/redrive', query: {}, headers: {}, body: '{"messageId":"nope"}' });
     expect(missing.statusCode).toBe(404);
   }, 60_000);

@@ -13,6 +13,9 @@ import { serveHttpApi } from '../../lib/local/http-server.js';
 import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.js';
 import { HttpApi } from '../../lib/runtime/http-api.js';
 import { ApiClient } from '../../lib/cli/api-client.js';
+import { createAwsRuntime } from '../../lib/aws/aws-runtime.js';
+import { createShadowReplay } from '../../lib/aws/replay-gate.js';
+import { createChangedApp } from '../cli/fixtures/changed-app.js';
 import { serveUiProxy } from '../../lib/cli/ui-proxy.js';
 
 /**
@@ -68,7 +71,7 @@ describe.skipIf(!runnable)('web view (GET /ui) in Chromium on the local stack', 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (.ci/run does).`);
     stack = await startLocalStack(createExampleApp({ logger: silentLogger }), { dataDir, logger: silentLogger });
-    http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters }), 0);
+    http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters, replayFindings: stack.runtime.replayFindings }), 0);
     const client = stack.runtime.client;
     const waitingForApproval = (id: string) => waitFor(() => client.getHistory(id), (events: HistoryEvent[]) => events.some((e) => e.type === 'TimerCreated' && e.purpose === 'timeout'));
 
@@ -79,6 +82,11 @@ describe.skipIf(!runnable)('web view (GET /ui) in Chromium on the local stack', 
     await client.start('order', order('1003', XSS, 5_000), { instanceId: 'order-1003' });
     await client.start('order', order('1004', 'grace@example.com', 7_000), { instanceId: 'order-1004' });
     await Promise.all(['order-1001', 'order-1002', 'order-1003', 'order-1004'].map(waitingForApproval));
+    // Shadow replay of an incompatible build over the same table: it finds the four waiting orders.
+    const changed = createChangedApp({ logger: silentLogger });
+    const changedRuntime = createAwsRuntime(changed, stack.config, { logger: silentLogger });
+    await createShadowReplay({ app: changed, runtime: () => changedRuntime, logger: silentLogger, writeMetrics: () => undefined })({ samplePerVersion: 10 });
+    for (const sdk of Object.values(changedRuntime.clients)) sdk.destroy();
     await client.raiseEvent('order-1001', 'approval', { approved: true });
     await client.raiseEvent('order-1002', 'approval', { approved: true });
     expect((await client.waitForCompletion('order-1001', { timeout: '30s' })).status).toBe('Completed');
@@ -324,6 +332,29 @@ navigator.sendBeacon('${target}/instances/order-1004/suspend', '{}');
     try {
       await page.goto(`${memoryLike.url}/ui#/dlq`);
       await poll(() => page.getByTestId('dlq-unavailable').count()).toBe(2);
+    } finally {
+      await memoryLike.close();
+    }
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('lists what shadow replay found, links each instance, and says when the runtime keeps no findings', async () => {
+    await page.goto(`${http.url}/ui`);
+    await page.getByRole('link', { name: 'Replay checks' }).click();
+    const findings = page.getByTestId('replay-finding');
+    await poll(() => findings.count()).toBe(4);
+    expect(await page.getByTestId('replay-last-run').textContent()).toMatch(/: 4 of 4 instances in flight replayed, 4 no longer replay\.$/);
+    const row = findings.filter({ hasText: 'order-1003' });
+    expect(await row.textContent()).toContain("history recorded callActivity('reserveStock'), the code asked for callActivity('chargeCard')");
+    expect(await row.getByTestId('status').textContent()).toBe('Running');
+    expect(await page.evaluate(() => (globalThis as { __xss?: number }).__xss)).toBeUndefined();
+    await row.getByRole('link', { name: 'order-1003' }).click();
+    await poll(() => page.getByTestId('instance-id').textContent()).toBe('order-1003');
+
+    const memoryLike = await serveHttpApi(new HttpApi({ client: stack.runtime.client }), 0);
+    try {
+      await page.goto(`${memoryLike.url}/ui#/replay`);
+      await page.getByTestId('replay-unavailable').waitFor();
     } finally {
       await memoryLike.close();
     }

@@ -1,0 +1,170 @@
+import { DeleteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDbInstanceStore } from '../../lib/aws/dynamodb-store.js';
+import { ensureTable } from '../../lib/aws/table.js';
+import { numberEvents, type HistoryEvent } from '../../lib/core/history-events.js';
+import { createApp, silentLogger } from '../../lib/index.js';
+import { startDynamoDbLocal, type RunningEmulator } from '../../lib/local/dynamodb-local.js';
+import { MemoryBlobStore } from '../../lib/memory/memory-blob-store.js';
+import { MemoryWorkQueues } from '../../lib/memory/memory-queues.js';
+import { VirtualClock } from '../../lib/memory/virtual-clock.js';
+import type { InboxMessage, InstanceRecord } from '../../lib/ports.js';
+import { OrchestrationWorker } from '../../lib/runtime/orchestration-worker.js';
+import { PayloadCodec } from '../../lib/runtime/payload-codec.js';
+
+/**
+ * What only the DynamoDB store has: history keyed by incarnation (an id reused after its record expired),
+ * the commit id that makes a retried PutItem count as committed, records written by an earlier Perdure,
+ * and the stored bytes (not the JSON) deciding what leaves an item.
+ */
+type Item = Record<string, AttributeValue>;
+const TABLE = 'perdure-history';
+let dynamo: RunningEmulator;
+let client: DynamoDBClient;
+const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+beforeAll(async () => {
+  dynamo = await startDynamoDbLocal();
+  client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials, maxAttempts: 1 });
+  await ensureTable(client, TABLE);
+});
+afterAll(async () => {
+  client?.destroy();
+  await dynamo?.stop();
+});
+
+const record = (instanceId: string, overrides: Partial<InstanceRecord> = {}): InstanceRecord => ({
+  instanceId,
+  name: 'order',
+  version: '1',
+  status: 'Pending',
+  generation: 0,
+  input: { orderId: instanceId },
+  createdAt: Date.now(),
+  updatedAt: Date.now(),
+  lastEventId: 0,
+  revision: 0,
+  ...overrides,
+});
+const start = (input: unknown): InboxMessage => ({ messageId: 'start#0', generation: 0, receivedAt: Date.now(), event: { type: 'ExecutionStarted', name: 'order', version: '1', input } });
+const scheduled = (count: number, from: number, input: unknown = 'x') =>
+  numberEvents(Array.from({ length: count }, (_, i) => ({ type: 'ActivityScheduled' as const, taskId: from + i + 1, name: 'work', input, attempt: 1, idempotencyKey: `k${from + i}` })), from, Date.now());
+const items = async (instanceId: string): Promise<Item[]> =>
+  (await client.send(new QueryCommand({ TableName: TABLE, KeyConditionExpression: 'PK = :pk', ExpressionAttributeValues: { ':pk': { S: `I#${instanceId}` } }, ConsistentRead: true }))).Items ?? [];
+const plain = (events: HistoryEvent[], codec: PayloadCodec) => Promise.all(events.map(async (event) => ('input' in event ? { ...event, input: await codec.load(event.input) } : event)));
+
+describe('the DynamoDB store, beyond the contract', () => {
+  it('starts a reused id afresh after its record expired: the new incarnation never reads the old history', async () => {
+    const codec = new PayloadCodec(new MemoryBlobStore());
+    const store = new DynamoDbInstanceStore({ client, tableName: TABLE, codec });
+    const id = `reused-${Date.now()}`;
+    await store.createInstance(record(id, { createdAt: Date.now() - 60_000 }), start('first life'));
+    const first = (await store.loadStep(id))!;
+    await store.commitStep(id, { generation: 0, afterEventId: 0, append: scheduled(3, 0), consumed: ['start#0'], enqueue: [], expectedRevision: 0, incarnation: first.instance.incarnation, instance: { ...first.instance, status: 'Completed', revision: 1, lastEventId: 3 } });
+    // TTL removes the record first (history items live longer): stand in for it by deleting the record.
+    await client.send(new DeleteItemCommand({ TableName: TABLE, Key: { PK: { S: `I#${id}` }, SK: { S: 'META' } } }));
+    await store.createInstance(record(id), start('second life'));
+    const second = (await store.loadStep(id))!;
+    expect(second.instance.incarnation).not.toBe(first.instance.incarnation);
+    expect(second.history).toEqual([]);
+    expect(await codec.load(second.inbox[0]!.event.type === 'ExecutionStarted' ? second.inbox[0]!.event.input : undefined)).toBe('second life');
+    // Its first step appends at position 1 of its own history, beside the old chunks.
+    expect(await store.commitStep(id, { generation: 0, afterEventId: 0, append: scheduled(1, 0), consumed: ['start#0'], enqueue: [], expectedRevision: 0, incarnation: second.instance.incarnation, instance: { ...second.instance, status: 'Running', revision: 1, lastEventId: 1 } })).toBe('committed');
+    expect((await store.loadStep(id))!.history).toHaveLength(1);
+    expect((await items(id)).filter((item) => item.SK!.S!.startsWith('H#')).map((item) => item.SK!.S!.split('#')[1])).toEqual([first.instance.incarnation, second.instance.incarnation].sort());
+    // Every item of an instance expires: history, inbox and record (once finished).
+    for (const item of await items(id)) if (item.SK!.S !== 'META') expect(Number(item.ttl?.N)).toBeGreaterThan(Date.now() / 1000 + 365 * 86_400);
+  });
+
+  it('counts a one-write commit whose response was lost and retried by the SDK as committed, not as a conflict', async () => {
+    const codec = new PayloadCodec(new MemoryBlobStore());
+    const retrying = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials, maxAttempts: 3 });
+    let lost = 0;
+    // Inside the SDK's retry loop (the deserialize step wraps each send): the first PutItem takes effect, then its response is lost.
+    retrying.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (context.commandName === 'PutItemCommand' && lost++ === 0) throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET', $metadata: {} });
+        return result;
+      },
+      { step: 'deserialize', name: 'loseFirstPutResponse' },
+    );
+    try {
+      const store = new DynamoDbInstanceStore({ client: retrying, tableName: TABLE, codec });
+      const id = `retried-${Date.now()}`;
+      await client.send(new PutItemCommand({ TableName: TABLE, Item: { PK: { S: 'warm-up' }, SK: { S: 'x' } } }));
+      lost = 1; // the create is not the put under test
+      await store.createInstance(record(id), start('in'));
+      const state = (await store.loadStep(id))!;
+      await store.commitStep(id, { generation: 0, afterEventId: 0, append: scheduled(2, 0), consumed: ['start#0'], enqueue: [], expectedRevision: 0, incarnation: state.instance.incarnation, instance: { ...state.instance, status: 'Running', revision: 1, lastEventId: 2 } });
+      lost = 0;
+      expect(await store.commitStep(id, { generation: 0, afterEventId: 2, append: scheduled(1, 2), consumed: [], enqueue: [], expectedRevision: 1, incarnation: state.instance.incarnation })).toBe('committed');
+      expect(lost).toBe(2); // the put was sent twice
+      expect((await store.loadStep(id))!.history.map((event) => event.eventId)).toEqual([1, 2, 3]);
+      // Another step that read the same history does conflict.
+      expect(await store.commitStep(id, { generation: 0, afterEventId: 2, append: scheduled(1, 2), consumed: [], enqueue: [], expectedRevision: 1, incarnation: state.instance.incarnation })).toBe('conflict');
+    } finally {
+      retrying.destroy();
+    }
+  });
+
+  it('upgrades an instance written by an earlier Perdure on first read, and carries it on', async () => {
+    const codec = new PayloadCodec(new MemoryBlobStore());
+    const store = new DynamoDbInstanceStore({ client, tableName: TABLE, codec });
+    const id = `legacy-${Date.now()}`;
+    const now = Date.now();
+    // The layout before history chains: the record as JSON in `record`, payloads as { j }, one step per
+    // `H#<generation>#<first>` item encoded by the codec, results in the inbox.
+    const legacyRecord = { instanceId: id, name: 'greet', version: '1', status: 'Running', generation: 0, input: { j: '"Ada"' }, createdAt: now, updatedAt: now, lastEventId: 3, revision: 2 };
+    const events = [
+      { type: 'StepStarted', eventId: 1, timestamp: now },
+      { type: 'ExecutionStarted', eventId: 2, timestamp: now, name: 'greet', version: '1', input: { j: '"Ada"' } },
+      { type: 'ActivityScheduled', eventId: 3, timestamp: now, taskId: 1, name: 'hello', input: { j: '"Ada"' }, attempt: 1, idempotencyKey: `${id}:0:1` },
+    ];
+    const result = { messageId: 'A#0#1', generation: 0, receivedAt: now, event: { type: 'ActivityCompleted', taskId: 1, result: { j: '"Hello, Ada"' } } };
+    const put = (item: Item) => client.send(new PutItemCommand({ TableName: TABLE, Item: { PK: { S: `I#${id}` }, ...item } }));
+    await put({ SK: { S: 'META' }, status: { S: 'Running' }, updatedAt: { N: String(now) }, createdAt: { N: String(now) }, name: { S: 'greet' }, revision: { N: '2' }, record: { S: JSON.stringify(legacyRecord) } });
+    await put({ SK: { S: 'H#000000#0000000001' }, events: { S: JSON.stringify({ j: JSON.stringify(events) }) }, last: { N: '3' } });
+    await put({ SK: { S: 'M#A#0#1' }, receivedAt: { N: String(now) }, message: { S: JSON.stringify(result) } });
+
+    const app = createApp({ logger: silentLogger });
+    app.activity('hello', async (name: string) => `Hello, ${name}`);
+    app.orchestration('greet', async (ctx, name: string) => ctx.callActivity<string>('hello', name));
+    const queues = new MemoryWorkQueues(new VirtualClock());
+    const worker = new OrchestrationWorker({ app, store, queues, clock: { now: () => Date.now() }, logger: silentLogger, loadPayload: (value) => codec.load(value) });
+    expect(await worker.step(id)).toBe('stepped');
+
+    const status = await store.getInstance(id);
+    expect(status).toMatchObject({ status: 'Completed', incarnation: '', lastEventId: 6 });
+    expect(await codec.load(status!.output)).toBe('Hello, Ada');
+    const history = await plain(await store.readHistory(id, 0), codec);
+    expect(history.map((event) => event.type)).toEqual(['StepStarted', 'ExecutionStarted', 'ActivityScheduled', 'StepStarted', 'ActivityCompleted', 'ExecutionCompleted']);
+    const meta = (await client.send(new GetItemCommand({ TableName: TABLE, Key: { PK: { S: `I#${id}` }, SK: { S: 'META' } } }))).Item!;
+    expect(meta.fmt?.N).toBe('2');
+    expect((await items(id)).map((item) => item.SK!.S)).toEqual(['H#000000#0000000001', 'H#000000#0000000004', 'META']);
+  });
+
+  it('decides what leaves an item by the bytes it stores: JSON that compresses stays as binary, what does not goes to S3', async () => {
+    const blobs = new MemoryBlobStore();
+    const codec = new PayloadCodec(blobs);
+    const store = new DynamoDbInstanceStore({ client, tableName: TABLE, codec });
+    const id = `bytes-${Date.now()}`;
+    // 200 KB of JSON that gzips far below the 64 KiB inline limit, and 120 KB that does not compress.
+    const compressible = { rows: Array.from({ length: 2_000 }, (_, i) => ({ id: i, name: `customer ${i % 50}`, status: 'active' })) };
+    const random = randomBytes(90_000).toString('base64');
+    await store.createInstance(record(id, { input: compressible }), start(compressible));
+    const state = (await store.loadStep(id))!;
+    const append = [...scheduled(1, 0, compressible), ...scheduled(1, 1, random)];
+    await store.commitStep(id, { generation: 0, afterEventId: 0, append, consumed: ['start#0'], enqueue: [], expectedRevision: 0, incarnation: state.instance.incarnation, instance: { ...state.instance, status: 'Running', revision: 1, lastEventId: 2 } });
+    const stored = await items(id);
+    const chunk = stored.find((item) => item.SK!.S!.startsWith('H#'))!;
+    const meta = stored.find((item) => item.SK!.S === 'META')!;
+    expect(chunk.evz?.B).toBeInstanceOf(Uint8Array);
+    expect(chunk.evz!.B!.length).toBeLessThan(65_536);
+    expect(meta.recz?.B?.length).toBeLessThan(16_384);
+    expect(blobs.keys()).toHaveLength(1); // only the random payload
+    expect(await plain(await store.readHistory(id, 0), codec)).toEqual(append);
+    expect(await codec.load((await store.getInstance(id))!.input)).toEqual(compressible);
+  });
+});

@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest';
+import type { CallbackTimeoutError} from '../../lib/index.js';
+import { CallbackFailedError, CallbackNotFoundError, InvalidStateError, ValidationError, type Callback, type TestEnvironment } from '../../lib/index.js';
+import { testApp } from '../support.js';
+
+/** Waits until the instance has handed out a callback token (the orchestration's step that created it committed). */
+async function tokenOf(env: TestEnvironment, id: string, tokens: Map<string, string>): Promise<string> {
+  for (let i = 0; i < 200 && !tokens.has(id); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  await env.idle();
+  return tokens.get(id)!;
+}
+
+function callbackApp() {
+  const { app, start } = testApp();
+  const tokens = new Map<string, string>();
+  app.orchestration('approve', async (ctx, options: { timeout?: string; heartbeatTimeout?: string }) => {
+    const approval: Callback<{ approved: boolean }> = ctx.createCallback({ name: 'manager', ...options });
+    await ctx.step('send link', () => void tokens.set(ctx.instanceId, approval.id));
+    try {
+      return await approval.promise;
+    } catch (error) {
+      return { error: (error as Error).name, message: (error as Error).message, reason: (error as CallbackTimeoutError).reason };
+    }
+  });
+  return { app, start, tokens };
+}
+
+describe('callbacks', () => {
+  it('completes a callback with the result an outside system sends through its token', async () => {
+    const { start, tokens } = callbackApp();
+    const env = await start();
+    const id = await env.client.start('approve', {});
+    const token = await tokenOf(env, id, tokens);
+    expect(token).toMatch(/^cb1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{22}$/);
+    expect(await env.client.completeCallback(token, { approved: true })).toBe('recorded');
+    expect((await env.client.waitForCompletion(id)).output).toEqual({ approved: true });
+    const created = (await env.client.getHistory(id)).find((event) => event.type === 'CallbackCreated');
+    expect(created).toMatchObject({ name: 'manager' });
+  });
+
+  it('fails a callback with a CallbackFailedError carrying what the outside system sent', async () => {
+    const { start, tokens } = callbackApp();
+    const env = await start();
+    const id = await env.client.start('approve', {});
+    await env.client.failCallback(await tokenOf(env, id, tokens), { name: 'Declined', message: 'over budget', details: { limit: 100 } });
+    expect((await env.client.waitForCompletion(id)).output).toEqual({ error: 'CallbackFailedError', message: "Callback 'manager' was failed by the outside system: Declined: over budget" });
+  });
+
+  it('times out a callback nobody completes, and refuses a late completion', async () => {
+    const { start, tokens } = callbackApp();
+    const env = await start();
+    const id = await env.client.start('approve', { timeout: '1h' });
+    const token = await tokenOf(env, id, tokens);
+    expect((await env.client.waitForCompletion(id)).output).toMatchObject({ error: 'CallbackTimeoutError', reason: 'timeout' });
+    await expect(env.client.completeCallback(token, { approved: true })).rejects.toThrow(InvalidStateError);
+  });
+
+  it('keeps a callback alive while heartbeats arrive, and fails it once they stop', async () => {
+    const { start, tokens } = callbackApp();
+    const env = await start({ timeSkipping: false });
+    const id = await env.client.start('approve', { heartbeatTimeout: '10m' });
+    const token = await tokenOf(env, id, tokens);
+    for (let beat = 0; beat < 3; beat++) {
+      await env.advanceTime('8m');
+      expect(await env.client.heartbeatCallback(token)).toBe('recorded');
+      await env.idle();
+    }
+    expect((await env.client.getStatus(id)).status).toBe('Running');
+    await env.advanceTime('11m');
+    expect((await env.client.waitForCompletion(id)).output).toMatchObject({ error: 'CallbackTimeoutError', reason: 'heartbeat', message: expect.stringMatching(/had no heartbeat for 10m/) });
+  });
+
+  it('runs the submitter of waitForCallback as a retried step, and returns what the callback receives', async () => {
+    const { app, start } = testApp();
+    const submitted: string[] = [];
+    let attempts = 0;
+    app.orchestration('fraudCheck', async (ctx, order: string) =>
+      ctx.waitForCallback<string>('fraud', (token, actx) => {
+        attempts++;
+        if (actx.attempt === 1) throw new Error('partner busy');
+        submitted.push(token);
+      }, { timeout: '1d', retry: { maxAttempts: 2, initialInterval: 10 } }).then((verdict) => `${order}: ${verdict}`),
+    );
+    const env = await start();
+    const id = await env.client.start('fraudCheck', 'o-1');
+    for (let i = 0; i < 200 && submitted.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    await env.client.completeCallback(submitted[0]!, 'clean');
+    expect((await env.client.waitForCompletion(id)).output).toBe('o-1: clean');
+    expect(attempts).toBe(2);
+  });
+
+  describe('bad tokens and late calls: a clear error, and nothing written', () => {
+    it.each([
+      ['a malformed token', 'not-a-token', ValidationError],
+      ['a token of another shape', 'cb1.abc', ValidationError],
+      ['a forged nonce', null, CallbackNotFoundError],
+      ['a token of an unknown instance', 'cb1.WyJub2JvZHkiLDAsMV0.AAAAAAAAAAAAAAAAAAAAAA', CallbackNotFoundError],
+    ])('%s', async (_what, badToken, errorClass) => {
+      const { start, tokens } = callbackApp();
+      const env = await start();
+      const id = await env.client.start('approve', {});
+      const token = await tokenOf(env, id, tokens);
+      const forged = `${token.slice(0, token.lastIndexOf('.'))}.${'A'.repeat(22)}`;
+      await expect(env.client.completeCallback(badToken ?? forged, true)).rejects.toThrow(errorClass);
+      expect(env.store.inboxSize(id)).toBe(0);
+    });
+
+    it('records a retried completion once, and refuses one after the callback completed', async () => {
+      const { start, tokens } = callbackApp();
+      const env = await start();
+      const id = await env.client.start('approve', {});
+      const token = await tokenOf(env, id, tokens);
+      await env.client.suspend(id);
+      await env.idle();
+      expect(await env.client.completeCallback(token, { approved: true })).toBe('recorded');
+      expect(await env.client.completeCallback(token, { approved: true })).toBe('duplicate');
+      await env.client.resume(id);
+      expect((await env.client.waitForCompletion(id)).output).toEqual({ approved: true });
+      const completions = (await env.client.getHistory(id)).filter((event) => event.type === 'CallbackCompleted');
+      expect(completions).toHaveLength(1);
+      await expect(env.client.completeCallback(token, { approved: false })).rejects.toThrow(/already Completed|already completed/);
+    });
+
+    it('refuses a callback of a failed orchestration the code no longer waits for as already failed', async () => {
+      const { app, start } = testApp();
+      const tokens: string[] = [];
+      app.orchestration('giveUp', async (ctx) => {
+        const callback = ctx.createCallback({ timeout: '1m' });
+        await ctx.step('hand out', () => void tokens.push(callback.id));
+        await callback.promise.catch(() => undefined);
+        await ctx.sleep('1d');
+      });
+      const env = await start({ timeSkipping: false });
+      const id = await env.client.start('giveUp');
+      for (let i = 0; i < 200 && tokens.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+      await env.advanceTime('2m');
+      await expect(env.client.completeCallback(tokens[0]!, 'late')).rejects.toThrow(/expired at/);
+      expect(env.store.inboxSize(id)).toBe(0);
+      expect(CallbackFailedError).toBeDefined();
+    });
+  });
+});
