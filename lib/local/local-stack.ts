@@ -42,6 +42,20 @@ export interface LocalStackOptions {
    * workers crash at the crash points, and messages may be sent twice and out of order.
    */
   faults?: FaultInjector;
+  /**
+   * Told of each request the pollers make to the queues. They stand in for Lambda's event source mappings and
+   * read fauxqs in this process, not through the AWS SDK, so no SDK client sees these requests; on AWS each is
+   * an SQS request the event source mapping makes, and SQS bills it (`bench/cost-meter.ts` counts them).
+   */
+  onEventSourceRequest?: (request: EventSourceRequest) => void;
+}
+
+/** An SQS request of a Lambda event source mapping, made here by a poller in this process. */
+export interface EventSourceRequest {
+  operation: 'ReceiveMessage' | 'DeleteMessageBatch' | 'ChangeMessageVisibilityBatch';
+  queueUrl: string;
+  /** The messages it received, deleted or kept invisible (at most 10). */
+  messages: number;
 }
 
 export interface LocalStack {
@@ -92,7 +106,8 @@ export async function startLocalStack(app: App, options: LocalStackOptions = {})
 
     const visibilityTimeout = options.visibilityTimeout ?? 30;
     const functionTimeout = options.functionTimeout ?? visibilityTimeout / 2;
-    const source = options.faults ? queueFaults(sqsS3.queues, options.faults) : sqsS3.queues;
+    const metered = options.onEventSourceRequest ? meterRequests(sqsS3.queues, options.onEventSourceRequest) : sqsS3.queues;
+    const source = options.faults ? queueFaults(metered, options.faults) : metered;
     const poll = (queueUrl: string, handler: PollerOptions['handler'], concurrency: number) =>
       new SqsPoller({ queues: source, queueUrl, handler, logger, visibilityTimeout, functionTimeout, concurrency });
     const { handlers } = runtime;
@@ -149,6 +164,28 @@ function queueFaults(queues: QueueSource, faults: FaultInjector): QueueSource {
     ['ReceiveMessage', 'DeleteMessageBatch', 'ChangeMessageVisibilityBatch'],
   );
   return { receive: calls.ReceiveMessage, delete: calls.DeleteMessageBatch, changeVisibility: calls.ChangeMessageVisibilityBatch };
+}
+
+/** Reports each request the pollers make, as an event source mapping would make it: ten messages at most to a batch request. */
+function meterRequests(queues: QueueSource, report: (request: EventSourceRequest) => void): QueueSource {
+  const batches = (operation: 'DeleteMessageBatch' | 'ChangeMessageVisibilityBatch', queueUrl: string, handles: string[]) => {
+    for (let i = 0; i < handles.length; i += 10) report({ operation, queueUrl, messages: Math.min(10, handles.length - i) });
+  };
+  return {
+    async receive(queueUrl, options) {
+      const messages = await queues.receive(queueUrl, options);
+      report({ operation: 'ReceiveMessage', queueUrl, messages: messages.length });
+      return messages;
+    },
+    async delete(queueUrl, receiptHandles) {
+      await queues.delete(queueUrl, receiptHandles);
+      batches('DeleteMessageBatch', queueUrl, receiptHandles);
+    },
+    async changeVisibility(queueUrl, receiptHandles, seconds) {
+      await queues.changeVisibility(queueUrl, receiptHandles, seconds);
+      batches('ChangeMessageVisibilityBatch', queueUrl, receiptHandles);
+    },
+  };
 }
 
 /** Creates `folder` for this user only, or makes it so: the table and the payloads are nobody else's to read. */
