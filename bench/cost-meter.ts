@@ -1,7 +1,9 @@
 /**
  * What one step of a sequential orchestration costs on AWS, from what it does on the embedded local stack:
- * the AWS requests (counted by SDK middleware), the DynamoDB capacity they consume (estimated from item
- * sizes, `dynamodb-units.ts`), the SQS requests by queue kind, and the Lambda invocations and handler time.
+ * the AWS requests (the runtime's, counted by SDK middleware; the event source mappings' receives and
+ * deletes, which the local pollers make in process, as the pollers report them), the DynamoDB capacity they
+ * consume (estimated from item sizes, `dynamodb-units.ts`), the SQS requests by queue kind, and the Lambda
+ * invocations and handler time.
  * `bench/cost.ts` prints it against the anchors; `test/cost.test.ts` gates the counts, which are
  * deterministic (a sequential orchestration makes the same requests every run).
  */
@@ -49,7 +51,10 @@ export interface Measurement {
   kind: StepKind;
   steps: number;
   seconds: number;
-  /** Requests by service and operation (the waiting loop uses a client of its own, not counted). */
+  /**
+   * Requests by service and operation (the waiting loop uses a client of its own, not counted): the runtime's,
+   * and those Lambda's event source mappings make on AWS (`SQS.ReceiveMessage`, `SQS.DeleteMessageBatch`).
+   */
   requests: Map<string, number>;
   sqs: { fifo: number; standard: number; emptyReceives: number };
   capacity: CapacityMeter;
@@ -80,14 +85,24 @@ export async function measureRuns(runs: number[], kind: StepKind): Promise<Measu
     return value;
   });
 
-  // Each batch holds one message (a sequential orchestration gives nothing to batch): 1 s long polls.
-  const stack = await startLocalStack(app, { logger: silentLogger, visibilityTimeout: 60 });
-  const { dynamodb, sqs, s3 } = stack.runtime.clients;
   const counter = new RequestCounter();
+  const metered: { m?: Measurement } = {};
+  // Each batch holds one message (a sequential orchestration gives nothing to batch): 1 s long polls. The pollers
+  // stand in for the event source mappings and read the queues in process: they report their requests here.
+  const stack = await startLocalStack(app, {
+    logger: silentLogger,
+    visibilityTimeout: 60,
+    onEventSourceRequest: ({ operation, queueUrl, messages }) => {
+      counter.add(`SQS.${operation}`);
+      if (metered.m) countQueueRequest(metered.m, operation, queueUrl, messages);
+    },
+  });
+  const { dynamodb, sqs, s3 } = stack.runtime.clients;
   counter.attach('DynamoDB', dynamodb);
   counter.attach('SQS', sqs);
   counter.attach('S3', s3);
   const m: Measurement = { kind, steps: 0, seconds: 0, requests: counter.counts, sqs: { fifo: 0, standard: 0, emptyReceives: 0 }, capacity: meterCapacity(dynamodb), lambda: new Map(), latency: new Map() };
+  metered.m = m;
   meterLatency(stack, m);
   meterSqs(stack, m);
   meterHandlers(stack, m);
@@ -144,17 +159,22 @@ function meterLatency(stack: LocalStack, m: Measurement): void {
   );
 }
 
-/** SQS requests by queue kind (FIFO costs more), and receives that returned nothing. */
+/** An SQS request by queue kind (FIFO costs more), or a receive that returned nothing. */
+function countQueueRequest(m: Measurement, operation: string, queueUrl: string, received?: number): void {
+  if (operation === 'ReceiveMessage' && received === 0) m.sqs.emptyReceives++;
+  else if (queueUrl.endsWith('.fifo')) m.sqs.fifo++;
+  else if (queueUrl) m.sqs.standard++;
+}
+
+/** The runtime's SQS requests (through the SDK) by queue kind, and their latency. */
 function meterSqs(stack: LocalStack, m: Measurement): void {
   (stack.runtime.clients.sqs.middlewareStack as { add: (mw: unknown, options: unknown) => void }).add(
     (next: (args: { input: any }) => Promise<{ output: any }>, context: { commandName?: string }) => async (args: { input: any }) => {
       const began = performance.now();
       const result = await next(args);
-      if (context.commandName !== 'ReceiveMessageCommand') record(m.latency, `SQS.${(context.commandName ?? '').replace(/Command$/, '')}`, performance.now() - began);
-      const url = String(args.input.QueueUrl ?? '');
-      if (context.commandName === 'ReceiveMessageCommand' && !result.output.Messages?.length) m.sqs.emptyReceives++;
-      else if (url.endsWith('.fifo')) m.sqs.fifo++;
-      else if (url) m.sqs.standard++;
+      const operation = (context.commandName ?? '').replace(/Command$/, '');
+      if (operation !== 'ReceiveMessage') record(m.latency, `SQS.${operation}`, performance.now() - began);
+      countQueueRequest(m, operation, String(args.input.QueueUrl ?? ''), operation === 'ReceiveMessage' ? (result.output.Messages?.length ?? 0) : undefined);
       return result;
     },
     { step: 'initialize', name: 'perdureCostQueueMeter' },

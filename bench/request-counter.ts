@@ -9,12 +9,16 @@ export class RequestCounter {
   attach(service: string, client: DynamoDBClient | SQSClient | S3Client): void {
     (client.middlewareStack as { add: (mw: unknown, options: unknown) => void }).add(
       (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: unknown) => {
-        const key = `${service}.${(context.commandName ?? 'Unknown').replace(/Command$/, '')}`;
-        this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+        this.add(`${service}.${(context.commandName ?? 'Unknown').replace(/Command$/, '')}`);
         return next(args);
       },
       { step: 'initialize', name: 'perdureRequestCounter' },
     );
+  }
+
+  /** Counts a request made without the SDK (the local stack's pollers, `cost-meter.ts`). */
+  add(key: string, count = 1): void {
+    this.counts.set(key, (this.counts.get(key) ?? 0) + count);
   }
 
   reset(): void {

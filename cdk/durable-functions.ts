@@ -10,7 +10,7 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket } from 'aws-cdk-lib/aws-s3';
-import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { DeduplicationScope, FifoThroughputLimit, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ReplayGate, ShadowReplay, type ReplayGateOptions, type ShadowReplayOptions } from './replay-gate.js';
 
@@ -18,6 +18,33 @@ export type { ReplayGate, ReplayGateOptions, ShadowReplay, ShadowReplayOptions }
 
 /** How callers of the HTTP API authenticate. */
 export type ApiAuth = { type: 'iam' } | { type: 'jwt'; issuer: string; audience: string[] };
+
+/**
+ * What the orchestrator function needs to run inline calls (`ctx.step`, activities registered `inline`)
+ * inside its invocations. Inline suits short steps: no queue round trip, no second function. Long,
+ * CPU-heavy or differently-permissioned work belongs on the activity queue, with its own function.
+ */
+export interface InlineStepsProps {
+  /**
+   * The orchestrator function's timeout. An invocation runs inline calls until a call's timeout no longer
+   * fits in what is left of it (the worker reads the deadline from Lambda's context), then hands the rest
+   * to the next invocation; the orchestrator queue's visibility timeout follows at six times this.
+   * @defaultValue `orchestratorTimeout` (30 seconds)
+   */
+  readonly timeout?: Duration;
+  /** The orchestrator function's memory in MB (Lambda gives CPU in proportion). @defaultValue `memorySize` (512) */
+  readonly memorySize?: number;
+  /** What the inline activities call (their tables, buckets, APIs): added to the orchestrator function's role. @defaultValue none */
+  readonly policies?: PolicyStatement[];
+}
+
+/** How Lambda reads one queue: at most `maxConcurrency` invocations at once, each with up to `batchSize` messages. */
+export interface EventSourceTuning {
+  /** Lambda's maximum concurrency for the queue's event source (2 to 1000). */
+  readonly maxConcurrency?: number;
+  /** Messages per invocation (at most 10 for the FIFO orchestrator queue). @defaultValue 10 */
+  readonly batchSize?: number;
+}
 
 export interface DurableFunctionsProps {
   /**
@@ -32,7 +59,11 @@ export interface DurableFunctionsProps {
   readonly inlineLimitBytes?: number;
   /** Payloads above this many bytes are gzipped. @defaultValue 4096 */
   readonly compressAboveBytes?: number;
-  /** Deliveries of a message before it moves to its dead-letter queue. @defaultValue 5 */
+  /**
+   * Deliveries of a message before it moves to its dead-letter queue. Receives are not how Perdure finds a
+   * crash (attempt markers are), so this only bounds how often a throttled or slow message circles before
+   * its dead-letter handler looks at it (and sends it back, if nothing crashed). @defaultValue 10
+   */
   readonly maxReceiveCount?: number;
   /** @defaultValue 512 */
   readonly memorySize?: number;
@@ -40,6 +71,14 @@ export interface DurableFunctionsProps {
   readonly orchestratorTimeout?: Duration;
   /** One activity attempt; keep it above the activities' own timeouts. @defaultValue 5 minutes */
   readonly activityTimeout?: Duration;
+  /** Sizing and permissions of the orchestrator function for inline calls. @defaultValue the orchestrator's defaults */
+  readonly inlineSteps?: InlineStepsProps;
+  /**
+   * Concurrency and batch size of each queue's event source. The defaults bound every queue below the
+   * account's default 1,000 concurrent executions, so that no queue (an activity fan-out, a burst of starts)
+   * can take them all from the others: orchestrator 100, activities 200, timers 10, dead letters 2.
+   */
+  readonly eventSources?: { readonly orchestrator?: EventSourceTuning; readonly activities?: EventSourceTuning; readonly timers?: EventSourceTuning };
   /** @defaultValue IAM (SigV4-signed requests) */
   readonly apiAuth?: ApiAuth;
   /** What happens to the table and bucket when the stack is deleted. @defaultValue RETAIN */
@@ -56,6 +95,8 @@ export interface DurableFunctionsProps {
 
 /** AWS's guidance for SQS event sources: a visibility timeout of at least six times the function timeout. */
 const VISIBILITY_FACTOR = 6;
+/** Default maximum concurrency of each event source (docs/architecture.md, "Scale on AWS", says why). */
+const DEFAULT_CONCURRENCY = { orchestrator: 100, activities: 200, timers: 10, deadLetters: 2 };
 
 /**
  * Durable functions for one app: the DynamoDB event table, the SQS queues (each with a dead-letter queue),
@@ -79,9 +120,9 @@ export class DurableFunctions extends Construct {
   constructor(scope: Construct, id: string, props: DurableFunctionsProps) {
     super(scope, id);
     const retentionDays = props.retentionDays ?? 30;
-    const maxReceiveCount = props.maxReceiveCount ?? 5;
+    const maxReceiveCount = props.maxReceiveCount ?? 10;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
-    const orchestratorTimeout = props.orchestratorTimeout ?? Duration.seconds(30);
+    const orchestratorTimeout = props.inlineSteps?.timeout ?? props.orchestratorTimeout ?? Duration.seconds(30);
     const activityTimeout = props.activityTimeout ?? Duration.minutes(5);
     const shortTimeout = Duration.seconds(30);
 
@@ -136,6 +177,8 @@ export class DurableFunctions extends Construct {
       });
       const main = new Queue(this, `${name}Queue`, {
         fifo: fifo || undefined,
+        // High-throughput FIFO: the quota is per message group (one instance), not per queue, and deduplication ids are per group.
+        ...(fifo ? { fifoThroughputLimit: FifoThroughputLimit.PER_MESSAGE_GROUP_ID, deduplicationScope: DeduplicationScope.MESSAGE_GROUP } : {}),
         visibilityTimeout,
         encryption: QueueEncryption.SQS_MANAGED,
         enforceSSL: true,
@@ -162,13 +205,13 @@ export class DurableFunctions extends Construct {
     if (props.inlineLimitBytes !== undefined) environment.PERDURE_INLINE_LIMIT_BYTES = String(props.inlineLimitBytes);
     if (props.compressAboveBytes !== undefined) environment.PERDURE_COMPRESS_ABOVE_BYTES = String(props.compressAboveBytes);
 
-    const fn = (name: string, timeout: Duration) =>
+    const fn = (name: string, timeout: Duration, memorySize = props.memorySize ?? 512) =>
       new NodejsFunction(this, `${name[0]!.toUpperCase()}${name.slice(1)}Function`, {
         entry: props.entry,
         handler: name,
         runtime: Runtime.NODEJS_22_X,
         architecture: Architecture.ARM_64,
-        memorySize: props.memorySize ?? 512,
+        memorySize,
         timeout,
         environment,
         logGroup: new LogGroup(this, `${name[0]!.toUpperCase()}${name.slice(1)}Logs`, { retention: RetentionDays.ONE_MONTH, removalPolicy }),
@@ -183,7 +226,7 @@ export class DurableFunctions extends Construct {
         },
       });
     this.functions = {
-      orchestrator: fn('orchestrator', orchestratorTimeout),
+      orchestrator: fn('orchestrator', orchestratorTimeout, props.inlineSteps?.memorySize),
       activity: fn('activity', activityTimeout),
       timer: fn('timer', shortTimeout),
       activityDeadLetters: fn('activityDeadLetters', shortTimeout),
@@ -197,18 +240,20 @@ export class DurableFunctions extends Construct {
     }
     if (props.shadowReplay !== false) this.shadowReplay = new ShadowReplay(this, 'ShadowReplay', replay, props.shadowReplay);
 
-    const source = (q: Queue) => new SqsEventSource(q, { batchSize: 10, reportBatchItemFailures: true });
-    (this.replayGate?.alias ?? this.functions.orchestrator).addEventSource(source(orchestrator.main));
-    this.functions.activity.addEventSource(source(activities.main));
-    this.functions.timer.addEventSource(source(timers.main));
-    this.functions.activityDeadLetters.addEventSource(source(activities.deadLetters));
-    this.functions.orchestratorDeadLetters.addEventSource(source(orchestrator.deadLetters));
+    const tuning = props.eventSources ?? {};
+    const source = (q: Queue, maxConcurrency: number, settings: EventSourceTuning = {}) =>
+      new SqsEventSource(q, { batchSize: settings.batchSize ?? 10, maxConcurrency: settings.maxConcurrency ?? maxConcurrency, reportBatchItemFailures: true });
+    (this.replayGate?.alias ?? this.functions.orchestrator).addEventSource(source(orchestrator.main, DEFAULT_CONCURRENCY.orchestrator, tuning.orchestrator));
+    this.functions.activity.addEventSource(source(activities.main, DEFAULT_CONCURRENCY.activities, tuning.activities));
+    this.functions.timer.addEventSource(source(timers.main, DEFAULT_CONCURRENCY.timers, tuning.timers));
+    this.functions.activityDeadLetters.addEventSource(source(activities.deadLetters, DEFAULT_CONCURRENCY.deadLetters));
+    this.functions.orchestratorDeadLetters.addEventSource(source(orchestrator.deadLetters, DEFAULT_CONCURRENCY.deadLetters));
 
     // Least privilege: each function gets the exact actions its code calls, on these resources only.
     const tableActions = {
       step: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:TransactWriteItems', 'dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
       deliver: ['dynamodb:TransactWriteItems', 'dynamodb:ConditionCheckItem', 'dynamodb:PutItem', 'dynamodb:GetItem'],
-      api: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:TransactWriteItems', 'dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:Scan'],
+      api: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:TransactWriteItems', 'dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
     };
     const tableArns = [this.table.tableArn, `${this.table.tableArn}/index/byStatus`];
     const objects = this.bucket.arnForObjects('payloads/*');
@@ -218,6 +263,7 @@ export class DurableFunctions extends Construct {
 
     const { orchestrator: orchestratorFn, activity, timer, activityDeadLetters, orchestratorDeadLetters, api } = this.functions;
     allow(orchestratorFn, tableActions.step, tableArns);
+    for (const statement of props.inlineSteps?.policies ?? []) orchestratorFn.addToRolePolicy(statement);
     allow(orchestratorFn, ['s3:GetObject', 's3:PutObject'], [objects]);
     send(orchestratorFn, orchestrator.main, activities.main, timers.main);
 

@@ -1,6 +1,7 @@
 /**
- * `npm run chaos -- --instances 1000 [--seed 42] [--runtime local|memory] [--inline] [--concurrency 50]`: the long
- * chaos run. Prints instances, faults injected and violations (must be 0), and the seed to reproduce.
+ * `npm run chaos -- --instances 1000 [--seed 42] [--runtime local|memory] [--inline] [--no-slow] [--concurrency 50]`:
+ * the long chaos run. Prints instances, faults injected and violations (must be 0), and the seed to reproduce.
+ * Slow calls and invocations are on unless `--no-slow`.
  */
 import { parseArgs } from 'node:util';
 import { runChaos } from './run.js';
@@ -13,17 +14,19 @@ const { values } = parseArgs({
     runtime: { type: 'string', default: 'local' },
     concurrency: { type: 'string', default: '50' },
     inline: { type: 'boolean', default: false },
+    'no-slow': { type: 'boolean', default: false },
   },
 });
 const seed = values.seed === undefined ? Math.floor(Math.random() * 1_000_000) : Number(values.seed);
 const runtime = values.runtime === 'memory' ? 'memory' : 'local';
-console.log(`chaos: ${values.instances} programs on the ${runtime} runtime${values.inline ? ', activities inline' : ''}, seed ${seed}`);
-const report = await runChaos({ seed, instances: Number(values.instances), runtime, inline: values.inline, concurrency: Number(values.concurrency), log: console.log });
+const slow = !values['no-slow'];
+console.log(`chaos: ${values.instances} programs on the ${runtime} runtime${values.inline ? ', activities inline' : ''}${slow ? ', slow calls and invocations' : ''}, seed ${seed}`);
+const report = await runChaos({ seed, instances: Number(values.instances), runtime, inline: values.inline, slow, concurrency: Number(values.concurrency), log: console.log });
 console.log(`
 instances        ${report.instances} programs, ${report.instancesChecked} instances with their children
 faults injected  ${report.faults}
 violations       ${report.violations.length}
 time             ${report.seconds.toFixed(1)} s`);
 for (const violation of report.violations.slice(0, 50)) console.log(`  ${violation}`);
-if (report.violations.length) console.log(`\nReproduce: npm run chaos -- --instances ${report.instances} --runtime ${runtime}${values.inline ? ' --inline' : ''} --seed ${seed}`);
+if (report.violations.length) console.log(`\nReproduce: npm run chaos -- --instances ${report.instances} --runtime ${runtime}${values.inline ? ' --inline' : ''}${slow ? '' : ' --no-slow'} --seed ${seed}`);
 process.exitCode = report.violations.length ? 1 : 0;

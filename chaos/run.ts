@@ -20,6 +20,12 @@ export interface ChaosOptions {
   runtime: 'memory' | 'local';
   /** Run the programs' activities inline (and unretried calls as ctx.step). */
   inline?: boolean;
+  /**
+   * Slow calls and invocations (`slow` in the rates): on the local stack long enough to outlast a message's
+   * visibility timeout and sometimes the function timeout; in memory a few milliseconds, which reorders
+   * work. @defaultValue true
+   */
+  slow?: boolean;
   rates?: FaultRates;
   /** Instances in flight at once. @defaultValue 50 */
   concurrency?: number;
@@ -39,7 +45,19 @@ export interface ChaosReport {
   seconds: number;
 }
 
-export const DEFAULT_RATES: FaultRates = { throttle: 0.02, serverError: 0.01, lostResponse: 0.02, crash: 0.03, duplicate: 0.1, reorder: 0.5 };
+export const DEFAULT_RATES: FaultRates = { throttle: 0.02, serverError: 0.01, lostResponse: 0.02, slow: 0.01, crash: 0.03, duplicate: 0.1, reorder: 0.5 };
+
+/** The local stack of a chaos run: a message comes back 2 s after it was received, an invocation may run 1 s. */
+const LOCAL_TIMEOUTS = { visibilityTimeout: 2, functionTimeout: 1 };
+/**
+ * Crashes (and invocations past their deadline) at one step or activity attempt before it is poison. The run
+ * crashes workers at 3% of every crash point and slows 1% of calls past their deadline, about a thousand
+ * times what production sees: three such deaths in a row at one position then happen by chance in a run of
+ * 1,000 programs, and the runtime rightly sets the work aside, which the fault-free reference never does. At
+ * five they are negligible (about one in a hundred runs); the poison path itself is tested on the local
+ * stack in test/e2e/local-stack.test.ts.
+ */
+const CHAOS_POISON_AFTER_CRASHES = 5;
 
 function outcomeOf(status: InstanceStatus): Outcome {
   return { status: status.status, ...(status.output !== undefined ? { output: status.output } : {}), ...(status.error ? { error: `${status.error.name}: ${status.error.message}` } : {}) };
@@ -114,7 +132,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   await reference.close();
   const referenceEffects = [...effects.keys()].filter((key) => key.startsWith('reference/')).map((key) => key.slice('reference/'.length));
 
-  const faults = new FaultInjector(seed, options.rates ?? DEFAULT_RATES);
+  const rates = { ...(options.rates ?? DEFAULT_RATES) };
+  if (options.slow === false) rates.slow = 0;
+  // Slow work on the local stack lasts from a quarter of the function timeout to twice the visibility timeout.
+  rates.slowMs ??= options.runtime === 'local' ? [LOCAL_TIMEOUTS.functionTimeout * 250, LOCAL_TIMEOUTS.visibilityTimeout * 2_000] : [1, 20];
+  const faults = new FaultInjector(seed, rates);
   const app = createChaosApp(effects, 'faults', { inline: options.inline });
   let target: Target;
   let dataDir: string | undefined;
@@ -124,7 +146,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     target = { client: env.client, store: env.store, rogue, rogueIntervalMs: 20, close: () => env.close() };
   } else {
     dataDir = mkdtempSync(join(tmpdir(), 'perdure-chaos-'));
-    const stack = await startLocalStack(app, { dataDir, faults, visibilityTimeout: 2, functionTimeout: 1, maxTimerHopSeconds: 1, logger: silentLogger });
+    const stack = await startLocalStack(app, { dataDir, faults, ...LOCAL_TIMEOUTS, poisonAfterCrashes: CHAOS_POISON_AFTER_CRASHES, maxTimerHopSeconds: 1, logger: silentLogger });
     // The driver and the second worker get clients of their own: the faults are the stack's runtime's.
     const observer = createAwsRuntime(app, stack.config, { logger: silentLogger });
     const rogue = new OrchestrationWorker({ app, store: observer.store, queues: observer.queues, clock: systemClock, logger: silentLogger, loadPayload: (value) => observer.codec.load(value) });

@@ -1,10 +1,12 @@
 /**
  * The example the stack serves: an order saga. It reserves stock, charges the card (retried), waits for a
  * person to approve large orders (with a timeout), packs the items in parallel, books shipping in a
- * sub-orchestration, waits for the carrier's pickup window, and undoes what it did when a step fails.
+ * sub-orchestration, waits for the carrier's pickup window, and undoes what it did on every way out that
+ * does not ship: the charge is refunded and the stock released when the approval is refused, missing or
+ * late, and when a later step fails (the instance then fails with that step's error).
  */
 import { randomBytes } from 'node:crypto';
-import { createApp, NonRetryableError, TimeoutError, type ActivityFailedError, type AppOptions } from '../lib/index.js';
+import { createApp, NonRetryableError, TimeoutError, type ActivityFailedError, type AppOptions, type OrchestrationContext } from '../lib/index.js';
 
 export interface OrderItem {
   sku: string;
@@ -53,7 +55,10 @@ export function createExampleApp(options: AppOptions = {}) {
   );
   app.activity('refundPayment', async (paymentId: string) => ({ refunded: paymentId }));
 
-  app.activity('packItem', async (item: OrderItem) => ({ sku: item.sku, parcels: Math.ceil(item.quantity / 10) }));
+  app.activity('packItem', async (item: OrderItem) => {
+    if (item.sku.startsWith('DAMAGED')) throw new NonRetryableError(`${item.sku} is damaged and cannot be packed`, { details: { sku: item.sku } });
+    return { sku: item.sku, parcels: Math.ceil(item.quantity / 10) };
+  });
 
   // About 300 KB that does not compress (like a real PDF): the AWS runtime offloads it to S3.
   app.activity('generateInvoice', async (order: Order) => ({
@@ -87,22 +92,40 @@ export function createExampleApp(options: AppOptions = {}) {
       return { orderId: order.orderId, status: 'payment-failed', reason: (error as ActivityFailedError).failure.message };
     }
 
+    // From here the card is charged and the stock reserved: every way out that does not ship undoes both, newest first.
+    let shipped: OrderResult | { refused: string };
+    try {
+      shipped = await fulfil(ctx, order);
+    } catch (error) {
+      await compensate(ctx, payment, reservation);
+      throw error;
+    }
+    if ('refused' in shipped) {
+      await compensate(ctx, payment, reservation);
+      return { orderId: order.orderId, status: 'rejected', reason: shipped.refused };
+    }
+    return shipped;
+  });
+
+  /** Undoes the charge and the reservation, newest first. */
+  async function compensate(ctx: OrchestrationContext, payment: { paymentId: string }, reservation: { reservationId: string }): Promise<void> {
+    await ctx.callActivity('refundPayment', payment.paymentId);
+    await ctx.callActivity('releaseStock', reservation.reservationId);
+  }
+
+  /** Approval (for large orders), packing, the invoice, the pickup wait, shipping and the email; or why it was refused. */
+  async function fulfil(ctx: OrchestrationContext, order: Order): Promise<OrderResult | { refused: string }> {
     if (order.amount > APPROVAL_THRESHOLD) {
       ctx.log.info('waiting for approval', { orderId: order.orderId, amount: order.amount });
-      let approved = false;
-      let reason = 'rejected by the approver';
+      let decision: { approved?: unknown } | undefined;
       try {
-        approved = (await ctx.waitForEvent<{ approved: boolean }>('approval', { timeout: '3d' })).approved === true;
+        decision = await ctx.waitForEvent<{ approved?: unknown } | undefined>('approval', { timeout: '3d' });
       } catch (error) {
         if (!(error instanceof TimeoutError)) throw error;
-        reason = 'no approval within 3 days';
+        return { refused: 'no approval within 3 days' };
       }
-      if (!approved) {
-        // Compensate in reverse order.
-        await ctx.callActivity('refundPayment', payment.paymentId);
-        await ctx.callActivity('releaseStock', reservation.reservationId);
-        return { orderId: order.orderId, status: 'rejected', reason };
-      }
+      if (typeof decision?.approved !== 'boolean') return { refused: 'the approval carried no decision (send {"approved": true} or false)' };
+      if (!decision.approved) return { refused: 'rejected by the approver' };
     }
 
     const packed = await ctx.map(order.items, (item) => ctx.callActivity<{ parcels: number }>('packItem', item), { concurrency: 5 });
@@ -110,9 +133,14 @@ export function createExampleApp(options: AppOptions = {}) {
     await ctx.sleep(order.pickupAfter ?? '1d'); // the carrier collects once a day
     const parcels = packed.reduce((sum, item) => sum + item.parcels, 0);
     const trackingNumber = await ctx.callSubOrchestration<string>('shipping', { orderId: order.orderId, parcels });
-    await ctx.callActivity('sendEmail', { to: order.customer, subject: `Order ${order.orderId} shipped: ${trackingNumber}` });
+    try {
+      await ctx.callActivity('sendEmail', { to: order.customer, subject: `Order ${order.orderId} shipped: ${trackingNumber}` });
+    } catch (error) {
+      // The parcel is on its way: a lost email is not a reason to refund it.
+      ctx.log.warn('shipping email failed', { orderId: order.orderId, error: (error as Error).message });
+    }
     return { orderId: order.orderId, status: 'shipped', trackingNumber, invoiceBytes: invoice.pdfBase64.length };
-  });
+  }
 
   return app;
 }

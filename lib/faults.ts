@@ -1,14 +1,18 @@
 /**
  * Fault injection for tests and the chaos run: a seeded injector that decides which calls fail the way
- * the services do (throttling, 5xx, a response lost after the write happened), proxies that do it to the
- * in-memory ports, and crash points that kill a worker between two writes. The AWS SDK middleware is in
+ * the services do (throttling, 5xx, a response lost after the write happened) or are slow (past a
+ * message's visibility timeout, past a function's timeout), proxies that do it to the in-memory ports, and
+ * crash points that kill a worker between two writes. The AWS SDK middleware is in
  * `aws/sdk-faults.ts`. Seeded, so a failing run reproduces from its seed.
  */
 import { SimulatedCrash, type CrashHook } from './runtime/crash-points.js';
 import { DeterministicRandom } from './core/deterministic-random.js';
 
-/** What a call can suffer: refused before it runs (throttle, server-error), or run and then reported failed (lost-response). */
-export type CallFault = 'throttle' | 'server-error' | 'lost-response';
+/**
+ * What a call can suffer: refused before it runs (throttle, server-error), run and then reported failed
+ * (lost-response), or slow: it arrives late or answers late (by `FaultInjector.slowDelay()`), and succeeds.
+ */
+export type CallFault = 'throttle' | 'server-error' | 'lost-response' | 'slow';
 
 export interface FaultRates {
   /** Probability that a call is throttled (DynamoDB ProvisionedThroughputExceeded / TransactionConflict, SQS/S3 503). */
@@ -17,6 +21,14 @@ export interface FaultRates {
   serverError?: number;
   /** Probability that the call runs and its response is lost (a timeout): the most dangerous fault for idempotency. */
   lostResponse?: number;
+  /**
+   * Probability that a call, or a whole invocation of a queue handler, is slow: long enough to outlast its
+   * message's visibility timeout and, sometimes, its function's timeout, so that the message is delivered
+   * again while the slow one still runs.
+   */
+  slow?: number;
+  /** How much longer a slow call or invocation takes, in milliseconds: a delay between the two. @defaultValue [250, 4000] */
+  slowMs?: [number, number];
   /** Probability that a worker crashes at each crash point it passes. */
   crash?: number;
   /** Probability that a message (activity task, timer, doorbell) is sent twice. */
@@ -72,11 +84,33 @@ export class FaultInjector {
     if (chosen) return chosen === 'crash' ? undefined : this.count(chosen, operation);
     if (!this.enabled) return undefined;
     const roll = this.random.next();
-    const { throttle = 0, serverError = 0, lostResponse = 0 } = this.rates;
+    const { throttle = 0, serverError = 0, lostResponse = 0, slow = 0 } = this.rates;
     if (roll < throttle) return this.count('throttle', operation);
     if (roll < throttle + serverError) return this.count('server-error', operation);
     if (roll < throttle + serverError + lostResponse) return this.count('lost-response', operation);
+    if (roll < throttle + serverError + lostResponse + slow) return this.count('slow', operation);
     return undefined;
+  }
+
+  /** How long a slow call or invocation is held up, in milliseconds (drawn from `slowMs`). */
+  slowDelay(): number {
+    const [min, max] = this.rates.slowMs ?? [250, 4_000];
+    return Math.round(min + this.random.next() * (max - min));
+  }
+
+  /** Whether a slow call is slow to arrive (its effect lands late) rather than slow to answer (the caller learns late). */
+  slowToArrive(): boolean {
+    return this.random.next() < 0.5;
+  }
+
+  /** The delay before a whole invocation of `operation` (e.g. `Lambda.orchestrator`) runs, or 0: a starved or paused function. */
+  invocationDelay(operation: string): number {
+    const chosen = this.ruleFor(operation);
+    if (chosen === 'slow' || (!chosen && this.enabled && this.random.next() < (this.rates.slow ?? 0))) {
+      this.count('slow', operation);
+      return this.slowDelay();
+    }
+    return 0;
   }
 
   /** Whether to send this message twice. */
@@ -143,10 +177,17 @@ export function withFaults<T extends object>(target: T, injector: FaultInjector,
       return async (...args: unknown[]) => {
         const fault = injector.callFault(`${service}.${property}`);
         if (fault === 'throttle' || fault === 'server-error') throw new InjectedFault(`${service}.${property}: ${fault} (injected)`, fault);
+        const late = fault === 'slow' ? { ms: injector.slowDelay(), arrives: injector.slowToArrive() } : undefined;
+        if (late?.arrives) await sleep(late.ms);
         const result: unknown = await (value as (...a: unknown[]) => Promise<unknown>).apply(object, args);
+        if (late && !late.arrives) await sleep(late.ms);
         if (fault === 'lost-response') throw new InjectedFault(`${service}.${property}: response lost (injected)`, fault);
         return result;
       };
     },
   });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -5,7 +5,8 @@ import { measureRuns, type Measurement } from '../bench/cost-meter.js';
  * What a step costs, gated by counts rather than time: the requests and write units a sequential
  * orchestration's extra steps take on the local stack (two runs of different lengths on one stack, so the
  * instance's own start and end cancel out). Counts are deterministic; receives are not (long polls that
- * come back empty), so they are left out, as in `bench/cost.ts`.
+ * come back empty), so they are left out, as in `bench/cost.ts`. The deletes are the event source mapping's
+ * on AWS: the local pollers make them in process, not through the SDK, and report them (`cost-meter.ts`).
  */
 function perExtraStep(short: Measurement, long: Measurement) {
   const steps = long.steps - short.steps;

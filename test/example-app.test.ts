@@ -50,6 +50,34 @@ describe('example order saga', () => {
     await env.close();
   });
 
+  it('refunds and releases the stock when the approval carries no decision or a refusal', async () => {
+    const env = await TestEnvironment.create(createExampleApp({ logger: silentLogger }));
+    const cases = [
+      { data: undefined, reason: 'the approval carried no decision (send {"approved": true} or false)' },
+      { data: { approved: 'yes' }, reason: 'the approval carried no decision (send {"approved": true} or false)' },
+      { data: { approved: false }, reason: 'rejected by the approver' },
+    ];
+    for (const [index, { data, reason }] of cases.entries()) {
+      const id = await env.client.start('order', order({ orderId: `o-${index}`, amount: 5_000 }));
+      await env.client.raiseEvent(id, 'approval', data);
+      expect(await env.client.waitForCompletion(id)).toMatchObject({ status: 'Completed', output: { orderId: `o-${index}`, status: 'rejected', reason } });
+      expect(activitiesOf(await env.client.getHistory(id))).toEqual(['reserveStock', 'chargeCard', 'refundPayment', 'releaseStock']);
+    }
+    await env.close();
+  });
+
+  it('refunds and releases the stock when a later step fails, then fails with that step’s error', async () => {
+    const env = await TestEnvironment.create(createExampleApp({ logger: silentLogger }));
+    const id = await env.client.start('order', order({ items: [{ sku: 'book', quantity: 1 }, { sku: 'DAMAGED-vase', quantity: 1 }] }));
+    const status = await env.client.waitForCompletion(id);
+    expect(status).toMatchObject({ status: 'Failed', error: { name: 'ActivityFailedError' } });
+    expect(status.error?.message).toContain('DAMAGED-vase is damaged and cannot be packed');
+    const calls = activitiesOf(await env.client.getHistory(id));
+    expect(calls.slice(-2)).toEqual(['refundPayment', 'releaseStock']);
+    expect(calls).not.toContain('generateInvoice');
+    await env.close();
+  });
+
   it('releases the stock when the card is declined, and stops early when stock is missing', async () => {
     const env = await TestEnvironment.create(createExampleApp({ logger: silentLogger }));
     const declined = await env.client.start('order', order({ customer: 'declined@example.com' }));

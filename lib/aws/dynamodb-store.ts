@@ -6,7 +6,6 @@ import {
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
-  ScanCommand,
   TransactionCanceledException,
   TransactWriteItemsCommand,
   UpdateItemCommand,
@@ -17,7 +16,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { randomUUID } from 'node:crypto';
 import { crashesBefore, type AttemptMarker } from '../core/crash-evidence.js';
-import { InstanceExistsError } from '../core/errors.js';
+import { InstanceExistsError, ValidationError } from '../core/errors.js';
 import type { HistoryEvent } from '../core/history-events.js';
 import {
   isTerminal,
@@ -26,6 +25,7 @@ import {
   type InstancePage,
   type InstanceQuery,
   type InstanceRecord,
+  type InstanceStatusName,
   type InstanceStore,
   type StepCommit,
   type StepState,
@@ -35,6 +35,7 @@ import type { PayloadCodec } from '../runtime/payload-codec.js';
 import { hasBody, inlineFields, packBody, unpackBody } from './item-packing.js';
 import { eventPayloadFields, readEvent, readRecordPayloads, RECORD_PAYLOAD_FIELDS, storeEvent } from './payload-fields.js';
 import { TABLE_SCHEMA } from './table.js';
+import { putUnits, transactionUnits, WritePacer } from './write-pacing.js';
 
 export interface DynamoDbStoreOptions {
   client: DynamoDBClient;
@@ -47,6 +48,14 @@ export interface DynamoDbStoreOptions {
    * the longest a generation of an instance's history may live. @defaultValue 365
    */
   maxLifetimeDays?: number;
+  /**
+   * Write units a second one instance's steps may use, of the 1,000 its partition takes (the rest is left
+   * for events, deliveries and attempt markers): a step that would write more waits (`write-pacing.ts`).
+   * @defaultValue 500
+   */
+  writeUnitsPerSecond?: number;
+  /** Tests only: the pacer's clock and sleep. */
+  pacingClock?: { now(): number; sleep(ms: number): Promise<void> };
 }
 
 type Item = Record<string, AttributeValue>;
@@ -95,6 +104,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
   private readonly codec: PayloadCodec;
   private readonly retentionSeconds: number;
   private readonly lifetimeSeconds: number;
+  private readonly pacer: WritePacer;
 
   constructor(options: DynamoDbStoreOptions) {
     this.client = options.client;
@@ -102,6 +112,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
     this.codec = options.codec;
     this.retentionSeconds = (options.retentionDays ?? 30) * 86_400;
     this.lifetimeSeconds = (options.maxLifetimeDays ?? 365) * 86_400;
+    this.pacer = new WritePacer(options.writeUnitsPerSecond ?? 500, options.pacingClock);
   }
 
   /** One conditional PutItem: the record with the start message inside it. */
@@ -138,6 +149,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
   }
 
   async loadStep(instanceId: string, after?: HistoryPosition): Promise<StepState | undefined> {
+    this.pacer.read(instanceId);
     for (let attempt = 1; ; attempt++) {
       const state = await this.readStep(instanceId, after);
       if (state !== 'inconsistent') return state;
@@ -292,6 +304,8 @@ export class DynamoDbInstanceStore implements InstanceStore {
       isKeyedEventId(messageId) ? { Put: { TableName: this.table, Item: this.tombstone(instanceId, messageId) } } : { Delete: { TableName: this.table, Key: key(instanceId, messageKey(messageId)) } },
     );
     const items = [...required, ...removals];
+    // Deletes done after the commit count one unit each.
+    await this.pacer.beforeWrite(instanceId, (items.length === 1 && chunk ? putUnits(chunk) : transactionUnits(items)) + deferred.length);
     if (items.length === 1 && chunk && items[0]!.Put?.Item === chunk) {
       if ((await this.appendChunk(chunk, commitId)) === 'conflict') return 'conflict';
     } else if (items.length > 0) {
@@ -362,39 +376,68 @@ export class DynamoDbInstanceStore implements InstanceStore {
     }
   }
 
+  /**
+   * Instances newest first, in pages. With a status, one Query of the `byStatus` index; without, a merge of
+   * the index's partitions (one per status), each read newest first, so that every page is in order and the
+   * cursor says where each partition stands. A step that keeps its status writes nothing to the index.
+   */
   async listInstances(query: InstanceQuery): Promise<InstancePage> {
     const limit = query.limit ?? 100;
-    const instances: InstanceRecord[] = [];
-    let startKey = query.cursor ? (JSON.parse(Buffer.from(query.cursor, 'base64url').toString()) as Item) : undefined;
-    const nameFilter = query.name ? { FilterExpression: '#name = :name', ExpressionAttributeNames: { '#name': 'name' } } : {};
-    do {
-      // Limit counts items examined, so a page never skips past what it returns.
-      const common = { TableName: this.table, Limit: limit - instances.length, ExclusiveStartKey: startKey };
-      const page = query.status
-        ? await this.client.send(
-            new QueryCommand({
-              ...common,
-              IndexName: TABLE_SCHEMA.statusIndex,
-              KeyConditionExpression: '#status = :status',
-              ScanIndexForward: false,
-              ...nameFilter,
-              ExpressionAttributeNames: { '#status': 'status', ...nameFilter.ExpressionAttributeNames },
-              ExpressionAttributeValues: { ':status': { S: query.status }, ...(query.name ? { ':name': { S: query.name } } : {}) },
-            }),
-          )
-        : await this.client.send(
-            new ScanCommand({
-              ...common,
-              FilterExpression: `SK = :meta${query.name ? ' AND #name = :name' : ''}`,
-              ...(query.name ? { ExpressionAttributeNames: { '#name': 'name' } } : {}),
-              ExpressionAttributeValues: { ':meta': { S: META }, ...(query.name ? { ':name': { S: query.name } } : {}) },
-            }),
-          );
-      const records = query.status ? await this.recordsOf(page.Items ?? []) : await Promise.all((page.Items ?? []).map(async (item) => (await this.parseRecordItem(item)).record));
-      instances.push(...records);
-      startKey = page.LastEvaluatedKey;
-    } while (startKey && instances.length < limit);
-    return startKey ? { instances, cursor: Buffer.from(JSON.stringify(startKey)).toString('base64url') } : { instances };
+    if (query.status) {
+      const stream = new IndexStream(query.status, query.cursor ? parseCursor<Item>(query.cursor) : undefined);
+      const entries: Item[] = [];
+      while (entries.length < limit && (await this.fill(stream, limit - entries.length, query.name))) entries.push(stream.take());
+      const position = stream.resumeKey();
+      const instances = await this.recordsOf(entries);
+      // A partition read from its start that has entries left: it resumes from where the page began.
+      const resume = position === START ? (query.cursor ? parseCursor<Item>(query.cursor) : undefined) : position;
+      return resume ? { instances, cursor: encodeCursor(resume) } : { instances };
+    }
+    // Each partition's position: 0 from its start, null when it has no more, else the index key to resume after.
+    const positions = query.cursor ? parseCursor<Record<string, Item | 0 | null>>(query.cursor) : Object.fromEntries(LISTED_STATUSES.map((status) => [status, 0]));
+    const wellFormed = (value: unknown) => value === null || value === 0 || (typeof value === 'object' && !Array.isArray(value));
+    if (query.cursor && (typeof positions !== 'object' || positions === null || Array.isArray(positions) || Object.keys(positions).length !== LISTED_STATUSES.length || !LISTED_STATUSES.every((status) => status in positions && wellFormed(positions[status])))) {
+      throw foreignCursor(query.cursor);
+    }
+    const streams = LISTED_STATUSES.filter((status) => positions[status] !== null).map((status) => new IndexStream(status, (positions[status] || undefined) as Item | undefined));
+    const entries: Item[] = [];
+    while (entries.length < limit) {
+      const heads = (await Promise.all(streams.map(async (stream) => ((await this.fill(stream, limit - entries.length, query.name)) ? stream : undefined)))).filter((stream) => stream !== undefined);
+      if (heads.length === 0) break;
+      const newest = heads.reduce((best, stream) => (newerEntry(stream.head(), best.head()) ? stream : best));
+      entries.push(newest.take());
+    }
+    const next: Record<string, Item | 0 | null> = {};
+    let more = false;
+    for (const status of LISTED_STATUSES) {
+      const position = streams.find((candidate) => candidate.status === status)?.resumeKey();
+      next[status] = position === START ? 0 : (position ?? null);
+      if (position) more = true;
+    }
+    const instances = await this.recordsOf(entries);
+    return more ? { instances, cursor: encodeCursor(next) } : { instances };
+  }
+
+  /** Makes sure the stream has an entry to take, reading its next page if needed; false when it has no more. */
+  private async fill(stream: IndexStream, wanted: number, name: string | undefined): Promise<boolean> {
+    while (stream.buffer.length === 0 && !stream.exhausted) {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: TABLE_SCHEMA.statusIndex,
+          KeyConditionExpression: '#status = :status',
+          ScanIndexForward: false,
+          // Limit counts items examined, so a page never skips past what it returns.
+          Limit: Math.max(1, wanted),
+          ExclusiveStartKey: stream.startKey(),
+          ...(name ? { FilterExpression: '#name = :name' } : {}),
+          ExpressionAttributeNames: { '#status': 'status', ...(name ? { '#name': 'name' } : {}) },
+          ExpressionAttributeValues: { ':status': { S: stream.status }, ...(name ? { ':name': { S: name } } : {}) },
+        }),
+      );
+      stream.received(page.Items ?? [], page.LastEvaluatedKey);
+    }
+    return stream.buffer.length > 0;
   }
 
   async purgeInstance(instanceId: string): Promise<void> {
@@ -565,6 +608,80 @@ export class DynamoDbInstanceStore implements InstanceStore {
     const events = hasBody(item, 'ev') ? ((await unpackBody(item, 'ev', this.codec)) as HistoryEvent[]) : ((await this.codec.decode(JSON.parse(item.events!.S!))) as HistoryEvent[]);
     return events.map(readEvent);
   }
+}
+
+/** The statuses a record can have, each a partition of the `byStatus` index (ContinuedAsNew describes earlier generations only). */
+const LISTED: Record<Exclude<InstanceStatusName, 'ContinuedAsNew'>, true> = { Pending: true, Running: true, Suspended: true, Quarantined: true, Completed: true, Failed: true, Terminated: true, Cancelled: true };
+// A record, so that a new status cannot be left out of the merge.
+const LISTED_STATUSES = Object.keys(LISTED) as InstanceStatusName[];
+
+const START = 'start';
+
+/** One partition of the `byStatus` index, read newest first a page at a time. */
+class IndexStream {
+  buffer: Item[] = [];
+  exhausted = false;
+  /** The index key of the last entry taken (or of the end of the last page read, when all of it was taken). */
+  private position: Item | undefined;
+  private pageEnd: Item | undefined;
+
+  constructor(
+    readonly status: InstanceStatusName,
+    start: Item | undefined,
+  ) {
+    this.position = start;
+  }
+
+  startKey(): Item | undefined {
+    return this.pageEnd ?? this.position;
+  }
+
+  received(items: Item[], lastEvaluatedKey: Item | undefined): void {
+    this.buffer = items;
+    this.pageEnd = lastEvaluatedKey;
+    this.exhausted = lastEvaluatedKey === undefined;
+  }
+
+  head(): Item {
+    return this.buffer[0]!;
+  }
+
+  take(): Item {
+    const entry = this.buffer.shift()!;
+    this.position = { PK: entry.PK!, SK: entry.SK!, status: entry.status!, createdAt: entry.createdAt! };
+    // Taken to the end of its page: the next read starts after what the page examined (filtered entries included).
+    if (this.buffer.length === 0) this.position = this.pageEnd ?? this.position;
+    return entry;
+  }
+
+  /** Where the next page of this partition starts (START: where this one did); undefined when it has no more. */
+  resumeKey(): Item | typeof START | undefined {
+    if (this.buffer.length > 0) return this.position ?? START;
+    return this.exhausted ? undefined : (this.pageEnd ?? this.position ?? START);
+  }
+}
+
+/** Newest first; among instances created in the same millisecond, by id. */
+function newerEntry(a: Item, b: Item): boolean {
+  const at = Number(a.createdAt!.N);
+  const bt = Number(b.createdAt!.N);
+  return at !== bt ? at > bt : a.PK!.S! < b.PK!.S!;
+}
+
+function encodeCursor(position: unknown): string {
+  return Buffer.from(JSON.stringify(position)).toString('base64url');
+}
+
+function parseCursor<T>(cursor: string): T {
+  try {
+    return JSON.parse(Buffer.from(cursor, 'base64url').toString()) as T;
+  } catch {
+    throw foreignCursor(cursor);
+  }
+}
+
+function foreignCursor(cursor: string): ValidationError {
+  return new ValidationError(`cursor ${JSON.stringify(cursor.slice(0, 60))} is not one this API returned: pass back the cursor of the previous page unchanged, or omit it for the first page.`);
 }
 
 function key(instanceId: string, sortKey: string): Item {

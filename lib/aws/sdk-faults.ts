@@ -1,8 +1,8 @@
 import { ProvisionedThroughputExceededException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { InjectedFault, type CallFault, type FaultInjector } from '../faults.js';
+import { InjectedFault, sleep, type CallFault, type FaultInjector } from '../faults.js';
 
 /** The error a service returns for the fault, with the SDK's own classes where our code tells them apart. */
-function serviceError(service: string, operation: string, fault: CallFault): Error {
+function serviceError(service: string, operation: string, fault: Exclude<CallFault, 'slow'>): Error {
   const $metadata = { httpStatusCode: fault === 'throttle' ? (service === 'DynamoDB' ? 400 : 503) : 500, attempts: 1 };
   if (fault === 'throttle' && service === 'DynamoDB') {
     if (operation === 'TransactWriteItems') {
@@ -38,7 +38,8 @@ interface HandlerContext {
 
 /**
  * Adds fault middleware to AWS SDK clients, in the initialize step (before the SDK's own retries, so each
- * injected fault reaches Perdure's code as a failed call would after the SDK gave up). Sends to the
+ * injected fault reaches Perdure's code as a failed call would after the SDK gave up; a slow call is as
+ * slow as a call the SDK retried through a throttled service). Sends to the
  * `duplicateQueues` may also be duplicated, the copy in another order.
  */
 export function injectSdkFaults(clients: Record<string, MiddlewareClient>, injector: FaultInjector, options: { duplicateQueues?: string[] } = {}): void {
@@ -49,7 +50,11 @@ export function injectSdkFaults(clients: Record<string, MiddlewareClient>, injec
         const operation = (context.commandName ?? 'Unknown').replace(/Command$/, '');
         const fault = injector.callFault(`${service}.${operation}`);
         if (fault === 'throttle' || fault === 'server-error') throw serviceError(service, operation, fault);
+        // A slow call: the request reaches the service late (its write lands late), or its answer comes back late.
+        const late = fault === 'slow' ? { ms: injector.slowDelay(), arrives: injector.slowToArrive() } : undefined;
+        if (late?.arrives) await sleep(late.ms);
         const output = await next(args);
+        if (late && !late.arrives) await sleep(late.ms);
         if (fault === 'lost-response') throw serviceError(service, operation, fault);
         const input = args.input as { QueueUrl?: string; Entries?: unknown[] };
         if (operation === 'SendMessageBatch' && input.QueueUrl && options.duplicateQueues?.includes(input.QueueUrl) && injector.duplicate(`${service}.${operation}`)) {

@@ -40,6 +40,8 @@ export interface DoorbellMessage {
  */
 export class SqsWorkQueues implements WorkQueues {
   readonly maxTimerHopSeconds: number;
+  /** Entries waiting for this turn's SendMessageBatch, by queue. */
+  private readonly outgoing = new Map<string, { entry: SendMessageBatchRequestEntry; resolve: () => void; reject: (error: Error) => void }[]>();
 
   constructor(private readonly options: SqsQueuesOptions) {
     this.maxTimerHopSeconds = options.maxTimerHopSeconds ?? 900;
@@ -83,17 +85,55 @@ export class SqsWorkQueues implements WorkQueues {
     return Math.max(0, Math.min(this.maxTimerHopSeconds, Math.ceil((fireAt - now) / 1000)));
   }
 
-  private async sendBatch(queueUrl: string, entries: SendMessageBatchRequestEntry[]): Promise<void> {
-    for (let i = 0; i < entries.length; i += 10) {
-      let batch = entries.slice(i, i + 10);
-      for (let attempt = 0; batch.length > 0; attempt++) {
-        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 50 * 2 ** attempt)));
-        const result = await this.options.client.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: batch }));
-        const failed = new Set((result.Failed ?? []).map((failure) => failure.Id));
-        if (attempt >= 5 && failed.size > 0) throw new Error(`SQS refused ${failed.size} messages to ${queueUrl}: ${result.Failed?.[0]?.Message ?? ''}`);
-        batch = batch.filter((entry) => failed.has(entry.Id));
-      }
-    }
+  /**
+   * Sends the entries, each once SQS has taken it. Entries sent to the same queue in one turn of the event
+   * loop (the ten handlers of a batch each ringing a doorbell, a step dispatching its activities) go
+   * together, ten to a SendMessageBatch request: fewer requests, and SQS bills per request.
+   */
+  private sendBatch(queueUrl: string, entries: SendMessageBatchRequestEntry[]): Promise<void> {
+    return Promise.all(
+      entries.map(
+        (entry) =>
+          new Promise<void>((resolve, reject) => {
+            let waiting = this.outgoing.get(queueUrl);
+            if (!waiting) {
+              waiting = [];
+              this.outgoing.set(queueUrl, waiting);
+              setImmediate(() => void this.flush(queueUrl));
+            }
+            waiting.push({ entry, resolve, reject });
+          }),
+      ),
+    ).then(() => undefined);
+  }
+
+  private async flush(queueUrl: string): Promise<void> {
+    const waiting = this.outgoing.get(queueUrl) ?? [];
+    this.outgoing.delete(queueUrl);
+    await Promise.all(
+      Array.from({ length: Math.ceil(waiting.length / 10) }, async (_, chunk) => {
+        // Ids unique within the request; SQS keeps the order of a FIFO group's entries within a batch.
+        let batch = waiting.slice(chunk * 10, chunk * 10 + 10).map((sender, index) => ({ sender, entry: { ...sender.entry, Id: String(index) } }));
+        for (let attempt = 0; batch.length > 0; attempt++) {
+          if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 50 * 2 ** attempt)));
+          let failed: Map<string, string>;
+          try {
+            const result = await this.options.client.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: batch.map(({ entry }) => entry) }));
+            failed = new Map((result.Failed ?? []).map((failure) => [failure.Id!, failure.Message ?? failure.Code ?? '']));
+          } catch (error) {
+            for (const { sender } of batch) sender.reject(error as Error);
+            return;
+          }
+          for (const { sender, entry } of batch) if (!failed.has(entry.Id)) sender.resolve();
+          batch = batch.filter(({ entry }) => failed.has(entry.Id));
+          if (attempt >= 5 && batch.length > 0) {
+            const error = new Error(`SQS refused ${batch.length} messages to ${queueUrl}: ${failed.get(batch[0]!.entry.Id) ?? ''}`);
+            for (const { sender } of batch) sender.reject(error);
+            return;
+          }
+        }
+      }),
+    );
   }
 }
 

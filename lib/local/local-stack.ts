@@ -8,8 +8,9 @@ import type { Clock } from '../ports.js';
 import { createAwsRuntime, type AwsRuntime, type AwsRuntimeConfig } from '../aws/aws-runtime.js';
 import { ensureTable } from '../aws/table.js';
 import { injectSdkFaults } from '../aws/sdk-faults.js';
-import type { FaultInjector } from '../faults.js';
+import { sleep, withFaults, type FaultInjector } from '../faults.js';
 import { startDynamoDbLocal, type RunningEmulator } from './dynamodb-local.js';
+import type { QueueSource } from './local-sqs.js';
 import { SqsPoller, type PollerOptions } from './sqs-poller.js';
 import { startSqsS3Local } from './sqs-s3-local.js';
 
@@ -41,6 +42,20 @@ export interface LocalStackOptions {
    * workers crash at the crash points, and messages may be sent twice and out of order.
    */
   faults?: FaultInjector;
+  /**
+   * Told of each request the pollers make to the queues. They stand in for Lambda's event source mappings and
+   * read fauxqs in this process, not through the AWS SDK, so no SDK client sees these requests; on AWS each is
+   * an SQS request the event source mapping makes, and SQS bills it (`bench/cost-meter.ts` counts them).
+   */
+  onEventSourceRequest?: (request: EventSourceRequest) => void;
+}
+
+/** An SQS request of a Lambda event source mapping, made here by a poller in this process. */
+export interface EventSourceRequest {
+  operation: 'ReceiveMessage' | 'DeleteMessageBatch' | 'ChangeMessageVisibilityBatch';
+  queueUrl: string;
+  /** The messages it received, deleted or kept invisible (at most 10). */
+  messages: number;
 }
 
 export interface LocalStack {
@@ -91,12 +106,24 @@ export async function startLocalStack(app: App, options: LocalStackOptions = {})
 
     const visibilityTimeout = options.visibilityTimeout ?? 30;
     const functionTimeout = options.functionTimeout ?? visibilityTimeout / 2;
+    const metered = options.onEventSourceRequest ? meterRequests(sqsS3.queues, options.onEventSourceRequest) : sqsS3.queues;
+    const source = options.faults ? queueFaults(metered, options.faults) : metered;
     const poll = (queueUrl: string, handler: PollerOptions['handler'], concurrency: number) =>
-      new SqsPoller({ client: runtime.clients.sqs, queueUrl, handler, logger, visibilityTimeout, functionTimeout, concurrency });
+      new SqsPoller({ queues: source, queueUrl, handler, logger, visibilityTimeout, functionTimeout, concurrency });
     const { handlers } = runtime;
+    // With faults, an invocation may start late (a starved or paused function): past its message's visibility timeout, sometimes past its own.
+    const slow = (name: string, handler: PollerOptions['handler']): PollerOptions['handler'] => {
+      const faults = options.faults;
+      if (!faults) return handler;
+      return async (records, context) => {
+        const delay = faults.invocationDelay(name);
+        if (delay > 0) await sleep(delay);
+        return handler(records, context);
+      };
+    };
     const pollers = [
-      poll(queues.orchestrator, (records, context) => handlers.doorbells(records, context), 4),
-      poll(queues.activities, (records, context) => handlers.activities(records, context), 4),
+      poll(queues.orchestrator, slow('Lambda.orchestrator', (records, context) => handlers.doorbells(records, context)), 4),
+      poll(queues.activities, slow('Lambda.activity', (records, context) => handlers.activities(records, context)), 4),
       poll(queues.timers, (records) => handlers.timers(records), 1),
       poll(queues.activityDeadLetters!, (records) => handlers.activityDeadLetters(records), 1),
       poll(queues.orchestratorDeadLetters!, (records) => handlers.orchestratorDeadLetters(records), 1),
@@ -118,6 +145,47 @@ export async function startLocalStack(app: App, options: LocalStackOptions = {})
     await Promise.allSettled(emulators.map((emulator) => emulator.stop()));
     throw error;
   }
+}
+
+/**
+ * The pollers' receives and deletes fail as the injector decides, under the names of the SQS calls a
+ * Lambda event source mapping makes: a lost delete brings a handled message back, a lost receive leaves
+ * messages invisible until their visibility timeout.
+ */
+function queueFaults(queues: QueueSource, faults: FaultInjector): QueueSource {
+  const calls = withFaults(
+    {
+      ReceiveMessage: (...args: Parameters<QueueSource['receive']>) => queues.receive(...args),
+      DeleteMessageBatch: (...args: Parameters<QueueSource['delete']>) => queues.delete(...args),
+      ChangeMessageVisibilityBatch: (...args: Parameters<QueueSource['changeVisibility']>) => queues.changeVisibility(...args),
+    },
+    faults,
+    'SQS',
+    ['ReceiveMessage', 'DeleteMessageBatch', 'ChangeMessageVisibilityBatch'],
+  );
+  return { receive: calls.ReceiveMessage, delete: calls.DeleteMessageBatch, changeVisibility: calls.ChangeMessageVisibilityBatch };
+}
+
+/** Reports each request the pollers make, as an event source mapping would make it: ten messages at most to a batch request. */
+function meterRequests(queues: QueueSource, report: (request: EventSourceRequest) => void): QueueSource {
+  const batches = (operation: 'DeleteMessageBatch' | 'ChangeMessageVisibilityBatch', queueUrl: string, handles: string[]) => {
+    for (let i = 0; i < handles.length; i += 10) report({ operation, queueUrl, messages: Math.min(10, handles.length - i) });
+  };
+  return {
+    async receive(queueUrl, options) {
+      const messages = await queues.receive(queueUrl, options);
+      report({ operation: 'ReceiveMessage', queueUrl, messages: messages.length });
+      return messages;
+    },
+    async delete(queueUrl, receiptHandles) {
+      await queues.delete(queueUrl, receiptHandles);
+      batches('DeleteMessageBatch', queueUrl, receiptHandles);
+    },
+    async changeVisibility(queueUrl, receiptHandles, seconds) {
+      await queues.changeVisibility(queueUrl, receiptHandles, seconds);
+      batches('ChangeMessageVisibilityBatch', queueUrl, receiptHandles);
+    },
+  };
 }
 
 /** Creates `folder` for this user only, or makes it so: the table and the payloads are nobody else's to read. */

@@ -1,9 +1,9 @@
-import { ChangeMessageVisibilityBatchCommand, DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Logger } from '../core/logger.js';
 import type { BatchResult, InvocationContext, QueueRecord } from '../aws/sqs-handlers.js';
+import type { LocalMessage, QueueSource } from './local-sqs.js';
 
 export interface PollerOptions {
-  client: SQSClient;
+  queues: QueueSource;
   queueUrl: string;
   handler: (records: QueueRecord[], context: InvocationContext) => Promise<BatchResult>;
   logger: Logger;
@@ -15,7 +15,7 @@ export interface PollerOptions {
    * comes back as if the invocation had been killed. @defaultValue the visibility timeout
    */
   functionTimeout?: number;
-  /** Batches handled at once. @defaultValue 1 (FIFO order needs one at a time) */
+  /** Batches handled at once (Lambda's maximum concurrency of the event source). @defaultValue 1 */
   concurrency?: number;
   /** @defaultValue 10 */
   batchSize?: number;
@@ -24,12 +24,12 @@ export interface PollerOptions {
 /**
  * Stands in for a Lambda event source mapping: long-polls the queue, hands batches to the handler, deletes
  * what succeeded and leaves the reported failures to be received again after their visibility timeout
- * (and moved to the dead-letter queue by the queue's redrive policy).
+ * (and moved to the dead-letter queue by the queue's redrive policy). It reads the local queues directly,
+ * as the event source mapping is AWS's machinery, not Perdure's code.
  */
 export class SqsPoller {
   private running = false;
   private readonly loops: Promise<void>[] = [];
-  private readonly abort = new AbortController();
 
   constructor(private readonly options: PollerOptions) {}
 
@@ -41,9 +41,8 @@ export class SqsPoller {
   /** Stops polling and waits for the batches in hand, as long as their function timeout allows: a handler still running then is abandoned, as Lambda would kill it. */
   async stop(): Promise<void> {
     this.running = false;
-    this.abort.abort();
     let timer: NodeJS.Timeout | undefined;
-    const killed = new Promise((resolve) => (timer = setTimeout(resolve, this.functionTimeoutSeconds() * 1000 + 500)));
+    const killed = new Promise((resolve) => (timer = setTimeout(resolve, this.functionTimeoutSeconds() * 1000 + 1_500)));
     await Promise.race([Promise.allSettled(this.loops), killed]);
     clearTimeout(timer);
   }
@@ -53,28 +52,15 @@ export class SqsPoller {
   }
 
   private async loop(): Promise<void> {
-    const { client, queueUrl, handler, logger } = this.options;
+    const { queues, queueUrl, handler, logger } = this.options;
     while (this.running) {
       try {
-        const { Messages } = await client.send(
-          new ReceiveMessageCommand({
-            QueueUrl: queueUrl,
-            MaxNumberOfMessages: this.options.batchSize ?? 10,
-            WaitTimeSeconds: 1,
-            VisibilityTimeout: this.options.visibilityTimeout ?? 30,
-            MessageSystemAttributeNames: ['ApproximateReceiveCount'],
-          }),
-          { abortSignal: this.abort.signal },
-        );
-        if (!Messages?.length) continue;
-        const records: QueueRecord[] = Messages.map((message) => ({
-          messageId: message.MessageId!,
-          body: message.Body ?? '',
-          attributes: { ApproximateReceiveCount: message.Attributes?.ApproximateReceiveCount },
-        }));
+        const messages = await queues.receive(queueUrl, { maxMessages: this.options.batchSize ?? 10, visibilityTimeout: this.options.visibilityTimeout ?? 30, waitSeconds: 1 });
+        if (messages.length === 0) continue;
+        const records: QueueRecord[] = messages.map((message) => ({ messageId: message.messageId, body: message.body, attributes: { ApproximateReceiveCount: String(message.receiveCount) } }));
         let failed = new Set<string>();
         const deadline = Date.now() + this.functionTimeoutSeconds() * 1000;
-        const heartbeat = this.keepInvisible(Messages, deadline);
+        const heartbeat = this.keepInvisible(messages, deadline);
         try {
           // A handler that runs past its deadline is not killed (Node cannot, as Lambda does): its batch stops being
           // kept invisible and comes back to another loop, while this loop waits for it, so concurrency stays bounded.
@@ -86,12 +72,8 @@ export class SqsPoller {
         } finally {
           clearInterval(heartbeat);
         }
-        const done = Messages.filter((message) => !failed.has(message.MessageId!));
-        for (let i = 0; i < done.length; i += 10) {
-          await client.send(
-            new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: done.slice(i, i + 10).map((message, index) => ({ Id: String(index), ReceiptHandle: message.ReceiptHandle! })) }),
-          );
-        }
+        const done = messages.filter((message) => !failed.has(message.messageId)).map((message) => message.receiptHandle);
+        if (done.length > 0) await queues.delete(queueUrl, done);
       } catch (error) {
         if (!this.running) return;
         logger.error('polling failed; retrying', { queueUrl, error: String(error) });
@@ -101,14 +83,13 @@ export class SqsPoller {
   }
 
   /** Extends the batch's visibility while its handler runs, up to the deadline: a slow handler is not a dead one. */
-  private keepInvisible(messages: Message[], deadline: number): NodeJS.Timeout {
-    const { client, queueUrl, logger } = this.options;
+  private keepInvisible(messages: LocalMessage[], deadline: number): NodeJS.Timeout {
+    const { queues, queueUrl, logger } = this.options;
     const visibility = this.options.visibilityTimeout ?? 30;
     const timer = setInterval(() => {
       const seconds = Math.min(visibility, Math.ceil((deadline - Date.now()) / 1000));
       if (seconds <= 0) return clearInterval(timer);
-      const entries = messages.slice(0, 10).map((message, index) => ({ Id: String(index), ReceiptHandle: message.ReceiptHandle!, VisibilityTimeout: seconds }));
-      void client.send(new ChangeMessageVisibilityBatchCommand({ QueueUrl: queueUrl, Entries: entries })).catch((error: unknown) => logger.warn('could not extend the visibility of a batch', { queueUrl, error: String(error) }));
+      queues.changeVisibility(queueUrl, messages.map((message) => message.receiptHandle), seconds).catch((error: unknown) => logger.warn('could not extend the visibility of a batch', { queueUrl, error: String(error) }));
     }, (visibility * 1000) / 2);
     timer.unref();
     return timer;

@@ -2,6 +2,7 @@ import { buildApp, type BuildAppOptions } from 'fauxqs';
 import type { AddressInfo } from 'node:net';
 import { createDiskS3Store } from './disk-s3-store.js';
 import type { RunningEmulator } from './dynamodb-local.js';
+import { createLocalSqsStore, type QueueSource } from './local-sqs.js';
 import { refuseBrowserRequest } from './loopback-guard.js';
 
 export interface SqsS3LocalOptions {
@@ -16,16 +17,22 @@ export interface SqsS3LocalOptions {
   cacheBytes?: number;
 }
 
+/** fauxqs, running: its endpoint, and its queues for the pollers in this process. */
+export interface RunningSqsS3 extends RunningEmulator {
+  queues: QueueSource;
+}
+
 /**
- * Starts fauxqs (SQS and S3 on one endpoint, in this process) on 127.0.0.1 only. S3 clients need
- * `forcePathStyle: true`. It answers programs only: a request under another Host name (DNS rebinding)
+ * Starts fauxqs (SQS and S3 on one endpoint, in this process) on 127.0.0.1 only, with FIFO receives as SQS
+ * makes them (`local-sqs.ts`). S3 clients need `forcePathStyle: true`. It answers programs only: a request under another Host name (DNS rebinding)
  * or from a browser (Origin, Sec-Fetch-*) is refused with 403, so no web page reaches the queues or
  * the payloads.
  */
-export async function startSqsS3Local(options: SqsS3LocalOptions = {}): Promise<RunningEmulator> {
+export async function startSqsS3Local(options: SqsS3LocalOptions = {}): Promise<RunningSqsS3> {
   // buildApp falls back to a fresh in-memory store for each store it is not given.
-  const stores = options.dataDir ? ({ s3Store: await createDiskS3Store(options.dataDir, { cacheBytes: options.cacheBytes }) } as BuildAppOptions['stores']) : undefined;
-  const app = buildApp({ logger: false, ...(stores ? { stores } : {}) });
+  const sqs = await createLocalSqsStore();
+  const stores = { sqsStore: sqs.store, ...(options.dataDir ? { s3Store: await createDiskS3Store(options.dataDir, { cacheBytes: options.cacheBytes }) } : {}) } as BuildAppOptions['stores'];
+  const app = buildApp({ logger: false, stores });
   let listening = 0;
   app.addHook('onRequest', (request, reply, done) => {
     const refusal = refuseBrowserRequest(request.raw, listening);
@@ -53,6 +60,7 @@ export async function startSqsS3Local(options: SqsS3LocalOptions = {}): Promise<
   return {
     endpoint: `http://127.0.0.1:${port}`,
     port,
+    queues: sqs.source,
     stop: () => (closed ??= app.close().then(() => undefined)),
   };
 }

@@ -82,6 +82,8 @@ export class TaskWorker {
       if (!(error instanceof SimulatedCrash)) await this.deps.store.endAttempt(task.instanceId, key).catch(() => undefined);
       throw error;
     }
+    // It ran to the end: should the task come back (its acknowledgement lost, its invocation past its timeout), that is no crash.
+    await this.deps.store.endAttempt(task.instanceId, key);
   }
 
   /** Runs the attempt and records its outcome; `mayStep` is false on a redelivery (no stepping the instance here). */

@@ -14,7 +14,8 @@ export interface CachedExecution {
 /**
  * Keeps live executors of recently stepped instances (least recently used out first), so the next step
  * of a long orchestration applies only its new events instead of replaying the whole history.
- * A step takes the entry out while it runs and puts it back only after its commit succeeded.
+ * A step takes the entry out while it runs and puts it back after its commit succeeded, as soon as it has
+ * nothing more to run on it (before the dispatch, whose messages may start the next step).
  */
 export class ExecutorCache {
   private readonly entries = new Map<string, CachedExecution>();

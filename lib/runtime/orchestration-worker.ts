@@ -127,6 +127,14 @@ interface Live {
   executor: OrchestrationExecutor;
   /** The executor matches the committed history (false after an uncommitted advance). */
   clean: boolean;
+  /** The generation the step loaded: the executor is kept only for it. */
+  readonly generation: number;
+  /**
+   * The executor went back to the cache as soon as this invocation had nothing more to run on it, before the
+   * dispatch of its last commit: the next step of the instance (started by what that dispatch sends) may own
+   * it already, so this invocation no longer touches it.
+   */
+  released?: boolean;
 }
 
 /**
@@ -229,7 +237,7 @@ export class OrchestrationWorker {
     } catch (error) {
       return this.quarantineOrRethrow(instance, error);
     }
-    const live: Live = { instance, executor, clean: true };
+    const live: Live = { instance, executor, clean: true, generation: instance.generation };
     if (skipRead && [...invocation.carried.values()].some((message) => 'taskId' in message.event && !executor.knowsTask(message.event.taskId))) {
       // The warm executor has not seen the call a result is for: another worker moved the history on. Read it.
       invocation.maySkipRead = false;
@@ -249,13 +257,10 @@ export class OrchestrationWorker {
       // Nothing to apply: what was carried is already in history (duplicates).
       for (const id of sorted.consumed) invocation.carried.delete(id);
     }
-    // A redelivered step that made progress leaves its marker behind at the old position, where it counts no more.
-    if (result === 'stepped') invocation.stepMarker = false;
-    else await this.endStepMarker(instanceId, invocation);
+    // The attempt ended, with progress or without: its marker must not count as a crash when its position recurs (the next generation starts at 0 again).
+    await this.endStepMarker(instanceId, invocation);
     const inlineResult = await this.runInline(live, invocation);
-    if (live.clean && !isTerminal(live.instance.status) && live.instance.generation === instance.generation) {
-      this.cache.put(instanceId, { executor: live.executor, generation: live.instance.generation, lastEventId: live.instance.lastEventId, incarnation: live.instance.incarnation, instance: live.instance });
-    }
+    this.keepExecutor(live);
     return inlineResult ?? (result === 'idle' && invocation.inlineSteps > 0 ? 'stepped' : result);
   }
 
@@ -326,9 +331,12 @@ export class OrchestrationWorker {
     for (const id of carriedIds) invocation.carried.delete(id);
     live.instance = next;
     live.clean = true;
-    await this.dispatchStep(live, invocation, append.filter(isScheduleEvent), instance.generation, !!instance.parent && isTerminal(next.status));
-    if (isTerminal(next.status)) await this.closeChildren(next, executor.runningChildren(), 'ended');
-    else if (cancelled) await this.closeChildren(next, executor.runningChildren(), 'cancelled');
+    // A resume hands the invocation the `ctx.step` calls it finds open (`takeOver`), and a rewind the ones it opens again: it keeps the executor for them.
+    const keepsExecutor = events.some((event) => event.type === 'ExecutionResumed' || event.type === 'ExecutionRewound');
+    const children = isTerminal(next.status) || cancelled ? executor.runningChildren() : [];
+    await this.dispatchStep(live, invocation, append.filter(isScheduleEvent), instance.generation, !!instance.parent && isTerminal(next.status), !keepsExecutor);
+    if (isTerminal(next.status)) await this.closeChildren(next, children, 'ended');
+    else if (cancelled) await this.closeChildren(next, children, 'cancelled');
     if (started && next.deadline !== undefined && !isTerminal(next.status) && next.generation === instance.generation) await this.scheduleDeadline(next);
     return 'stepped';
   }
@@ -442,7 +450,7 @@ export class OrchestrationWorker {
   private async runInline(live: Live, invocation: Invocation): Promise<StepResult | undefined> {
     const { instanceId } = live.instance;
     for (;;) {
-      if (!live.clean || live.instance.status !== 'Running') return undefined;
+      if (live.released || !live.clean || live.instance.status !== 'Running') return undefined;
       const calls = live.executor.openCalls().filter((call): call is InlineCall => invocation.owned.has(call.taskId));
       if (calls.length === 0) return undefined;
       if (invocation.inlineSteps >= this.inline.maxStepsPerInvocation) return this.handOff(instanceId, invocation);
@@ -515,7 +523,7 @@ export class OrchestrationWorker {
    * After a commit: inline calls become the invocation's to run (while the instance runs), everything else
    * is dispatched: activity tasks, timers, child starts, the parent's result, the next generation's start.
    */
-  private async dispatchStep(live: Live, invocation: Invocation, scheduled: ScheduleEvent[], generation: number, notifyParent: boolean): Promise<void> {
+  private async dispatchStep(live: Live, invocation: Invocation, scheduled: ScheduleEvent[], generation: number, notifyParent: boolean, mayRelease: boolean): Promise<void> {
     const running = live.instance.status === 'Running' && live.instance.generation === generation;
     const toDispatch: ScheduleEvent[] = [];
     const unowned: ActivityScheduled[] = [];
@@ -526,8 +534,24 @@ export class OrchestrationWorker {
       else if (!event.step) toDispatch.push(event);
       else unowned.push(event);
     }
-    await this.dispatch(live.instance, toDispatch, generation, notifyParent, running ? live.executor.openCalls().length : undefined);
+    const openCalls = running ? live.executor.openCalls().length : undefined;
+    // Nothing left for this invocation to run on the executor: it goes back to the cache before the sends. What
+    // they send may start the instance's next step before they return (the local stack's pollers receive in this
+    // process), and that step finds the executor warm instead of reading the instance.
+    if (running && mayRelease && invocation.owned.size === 0 && invocation.takeOver === undefined) this.keepExecutor(live);
+    await this.dispatch(live.instance, toDispatch, generation, notifyParent, openCalls);
     if (isTerminal(live.instance.status)) await this.runAfterEnd(live, unowned);
+  }
+
+  /**
+   * Puts the live executor back in the cache, once: while the instance runs on in the generation the step
+   * loaded, and its executor matches the committed history. From then on this invocation leaves it alone.
+   */
+  private keepExecutor(live: Live): void {
+    if (live.released || !live.clean || isTerminal(live.instance.status) || live.instance.generation !== live.generation) return;
+    live.released = true;
+    const { instance, executor } = live;
+    this.cache.put(instance.instanceId, { executor, generation: instance.generation, lastEventId: instance.lastEventId, incarnation: instance.incarnation, instance });
   }
 
   /** `ctx.step` calls made in the step where the code ended: they run once, and nothing waits for them. */
@@ -617,6 +641,8 @@ export class OrchestrationWorker {
       const existing = await store.getInstance(event.instanceId);
       const sameChild = existing?.parent && existing.parent.instanceId === parentRef.instanceId && existing.parent.generation === generation && existing.parent.taskId === event.taskId;
       if (!sameChild) return failParent(error);
+      // A repair re-dispatches the start of a child that already ended: its result may have been lost with the queue, so send it again (the parent applies it once).
+      if (isTerminal(existing.status)) return this.notifyParent(existing, now);
     }
     await queues.ringDoorbell(event.instanceId);
   }
@@ -769,7 +795,7 @@ export class OrchestrationWorker {
     } catch (error) {
       return this.quarantineOrRethrow(instance, error);
     }
-    const live: Live = { instance, executor, clean: true };
+    const live: Live = { instance, executor, clean: true, generation: instance.generation };
     const result = await this.advanceAndCommit(live, [{ type: 'ExecutionRewound', rewound }], [], [], invocation, now);
     if (result !== 'stepped') return result;
     this.deps.logger.info('instance rewound: its failed calls run again', { instanceId: instance.instanceId, rewound });

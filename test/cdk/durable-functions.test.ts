@@ -1,5 +1,6 @@
 import { App, Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkWithCdkNag, PerdureStack } from '../../cdk/stack.js';
@@ -130,6 +131,63 @@ describe('DurableFunctions construct', () => {
     expect(ofType('AWS::CloudWatch::Dashboard')).toHaveLength(1);
     const outputs = Object.keys(template.toJSON().Outputs as object).join(' ');
     for (const name of ['ApiUrl', 'TableName', 'BucketName', 'OrchestratorQueueUrl', 'ActivityQueueUrl', 'TimerQueueUrl']) expect(outputs).toContain(name);
+  });
+
+  it('makes the orchestrator queue a high-throughput FIFO queue: quota and deduplication per message group (per instance)', () => {
+    const fifo = ofType('AWS::SQS::Queue').filter(([id, q]) => q.Properties.FifoQueue === true && !id.includes('DeadLetters'));
+    expect(fifo).toHaveLength(1);
+    expect(fifo[0]![1].Properties).toMatchObject({ FifoThroughputLimit: 'perMessageGroupId', DeduplicationScope: 'messageGroup' });
+  });
+
+  it('bounds each event source’s concurrency below the account’s default 1,000 and reads batches of 10', () => {
+    const mappings = ofType('AWS::Lambda::EventSourceMapping');
+    const byQueue = Object.fromEntries(mappings.map(([, m]) => [m.Properties.EventSourceArn['Fn::GetAtt'][0] as string, m.Properties]));
+    const concurrency = (name: string) => Object.entries(byQueue).find(([id]) => id.includes(name))![1].ScalingConfig.MaximumConcurrency as number;
+    expect(concurrency('OrchestratorQueue')).toBe(100);
+    expect(concurrency('ActivitiesQueue')).toBe(200);
+    expect(concurrency('TimersQueue')).toBe(10);
+    expect(concurrency('OrchestratorDeadLetters')).toBe(2);
+    expect(concurrency('ActivitiesDeadLetters')).toBe(2);
+    expect(mappings.reduce((sum, [, m]) => sum + (m.Properties.ScalingConfig.MaximumConcurrency as number), 0)).toBeLessThan(1_000);
+    for (const [, mapping] of mappings) expect(mapping.Properties.BatchSize).toBe(10);
+  });
+
+  it('moves a message to its dead-letter queue after 10 receives by default', () => {
+    const defaults = synth().toJSON().Resources as Resources;
+    const redrives = Object.values(defaults).filter((r) => r.Type === 'AWS::SQS::Queue' && r.Properties.RedrivePolicy);
+    expect(redrives).toHaveLength(3);
+    for (const queue of redrives) expect(queue.Properties.RedrivePolicy.maxReceiveCount).toBe(10);
+  }, 120_000);
+
+  it('sizes the orchestrator for inline steps: its timeout, memory and policies, and the queue’s visibility at six times the timeout', () => {
+    const inline = synth({
+      inlineSteps: { timeout: Duration.minutes(2), memorySize: 1_024, policies: [new PolicyStatement({ actions: ['sns:Publish'], resources: ['arn:aws:sns:us-east-1:123456789012:orders'] })] },
+      eventSources: { orchestrator: { maxConcurrency: 50 }, activities: { maxConcurrency: 400, batchSize: 5 } },
+    });
+    const resources = inline.toJSON().Resources as Resources;
+    const [, orchestrator] = Object.entries(resources).find(([, r]) => r.Type === 'AWS::Lambda::Function' && r.Properties.Handler === 'index.orchestrator')!;
+    expect(orchestrator.Properties).toMatchObject({ Timeout: 120, MemorySize: 1_024 });
+    const queue = Object.entries(resources).find(([id, r]) => r.Type === 'AWS::SQS::Queue' && id.includes('OrchestratorQueue'))![1];
+    expect(queue.Properties.VisibilityTimeout).toBe(720);
+    const roleId = orchestrator.Properties.Role['Fn::GetAtt'][0] as string;
+    const statements = Object.values(resources)
+      .filter((r) => r.Type === 'AWS::IAM::Policy' && (r.Properties.Roles as { Ref: string }[]).some((role) => role.Ref === roleId))
+      .flatMap((r) => r.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[]);
+    expect(statements).toContainEqual(expect.objectContaining({ Action: 'sns:Publish', Resource: 'arn:aws:sns:us-east-1:123456789012:orders' }));
+    const mappings = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::EventSourceMapping');
+    const forFunction = (id: string) => mappings.find((m) => m.Properties.FunctionName.Ref === id)!.Properties;
+    const orchestratorQueueId = Object.keys(resources).find((id) => resources[id]!.Type === 'AWS::SQS::Queue' && id.includes('OrchestratorQueue'))!;
+    const orchestratorMapping = mappings.find((m) => m.Properties.EventSourceArn['Fn::GetAtt'][0] === orchestratorQueueId)!.Properties;
+    expect(orchestratorMapping.ScalingConfig.MaximumConcurrency).toBe(50);
+    const activityId = Object.entries(resources).find(([, r]) => r.Type === 'AWS::Lambda::Function' && r.Properties.Handler === 'index.activity')![0];
+    expect(forFunction(activityId)).toMatchObject({ BatchSize: 5, ScalingConfig: { MaximumConcurrency: 400 } });
+  }, 120_000);
+
+  it('lets the API list instances without a table scan', () => {
+    const apiPolicy = ofType('AWS::IAM::Policy').find(([id]) => id.includes('ApiFunction'))![1];
+    const actions = (apiPolicy.Properties.PolicyDocument.Statement as { Action: string | string[] }[]).flatMap((statement) => [statement.Action].flat());
+    expect(actions).toContain('dynamodb:BatchGetItem');
+    expect(actions).not.toContain('dynamodb:Scan');
   });
 
   const byHandler = (handler: string) => ofType('AWS::Lambda::Function').find(([, fn]) => fn.Properties.Handler === `index.${handler}`)!;

@@ -138,7 +138,7 @@ describe('chosen faults in the in-memory runtime', () => {
 });
 
 describe('faults through the AWS SDK on the local stack', () => {
-  it('survives chosen DynamoDB, SQS and S3 faults: throttling, 5xx, a commit whose response was lost, and crashes', async () => {
+  it('survives chosen DynamoDB, SQS and S3 faults: throttling, 5xx, a commit whose response was lost, slow calls and invocations, and crashes', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'perdure-faults-'));
     const { app, effects } = sagaApp();
     const chosen: FaultRule[] = [
@@ -156,9 +156,16 @@ describe('faults through the AWS SDK on the local stack', () => {
       { operation: 'S3.PutObject', nth: 2, fault: 'lost-response' },
       { operation: 'step:after-commit', nth: 2, fault: 'crash' },
       { operation: 'activity:before-record', nth: 1, fault: 'crash' },
+      // Slower than the function timeout (1 s), sometimes than the visibility timeout (2 s): the message comes back while the slow one still runs.
+      { operation: 'DynamoDB.PutItem', nth: 6, fault: 'slow' },
+      { operation: 'SQS.SendMessageBatch', nth: 7, fault: 'slow' },
+      { operation: 'Lambda.activity', nth: 2, fault: 'slow' },
+      { operation: 'Lambda.orchestrator', nth: 4, fault: 'slow' },
     ];
-    const faults = new FaultInjector(3, {}, chosen);
-    const stack = await startLocalStack(app, { dataDir, faults, visibilityTimeout: 1, maxTimerHopSeconds: 1, logger: silentLogger });
+    const faults = new FaultInjector(3, { slowMs: [1_200, 3_000] }, chosen);
+    // A busy machine makes this stack's invocations outlive their one second as well (Lambda's would not: each has
+    // its own CPU), and each counts as a crash: five, not three, before an instance is set aside.
+    const stack = await startLocalStack(app, { dataDir, faults, visibilityTimeout: 2, functionTimeout: 1, poisonAfterCrashes: 5, maxTimerHopSeconds: 1, logger: silentLogger });
     try {
       const client = stack.runtime.client;
       faults.enabled = false; // rules still fire; no random faults
@@ -169,7 +176,7 @@ describe('faults through the AWS SDK on the local stack', () => {
       }));
       await persist(() => client.raiseEvent(id, 'approval', 'yes'));
       let status = await persist(() => client.getStatus(id));
-      const deadline = Date.now() + 60_000;
+      const deadline = Date.now() + 180_000;
       while (status.status !== 'Completed' && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 200));
         status = await persist(() => client.getStatus(id));
@@ -182,7 +189,7 @@ describe('faults through the AWS SDK on the local stack', () => {
       await stack.stop();
       rmSync(dataDir, { recursive: true, force: true });
     }
-  }, 90_000);
+  }, 240_000);
 });
 
 describe('randomized orchestrations under random faults (bounded; `npm run chaos` runs the long one)', () => {

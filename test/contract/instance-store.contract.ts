@@ -291,6 +291,27 @@ export function describeInstanceStoreContract(
       expect(running.instances.map((i) => i.instanceId).sort()).toEqual(ids.slice(5).sort());
     });
 
+    it('lists instances of every status newest first without a status filter, in pages that cover each once', async () => {
+      const store = await createStore();
+      const name = `merge${counter++}`;
+      const statuses = ['Completed', 'Running', 'Pending', 'Failed', 'Completed', 'Suspended', 'Running', 'Quarantined', 'Terminated', 'Completed', 'Pending'] as const;
+      const ids = statuses.map(() => uniqueId('merge'));
+      // Created out of order, so that neither the ids nor the order of writes match the order of creation.
+      for (const i of [3, 9, 0, 5, 10, 1, 7, 2, 8, 4, 6]) {
+        await store.createInstance(record(ids[i]!, { name, status: statuses[i]!, createdAt: 1_700_000_000_000 + i * 1_000 }), startMessage());
+      }
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.listInstances({ name, limit: 3, cursor });
+        expect(page.instances.length).toBeLessThanOrEqual(3);
+        seen.push(...page.instances.map((instance) => instance.instanceId));
+        cursor = page.cursor;
+      } while (cursor);
+      expect(seen).toEqual([...ids].reverse());
+      expect((await store.listInstances({ name, limit: 100 })).instances.map((instance) => instance.instanceId)).toEqual([...ids].reverse());
+    });
+
     it('purges an instance with every generation of its history and its inbox', async () => {
       const store = await createStore();
       const id = uniqueId('purge');

@@ -12,16 +12,19 @@ const folder = fileURLToPath(new URL('.', import.meta.url));
 const env = await TestEnvironment.create(createExampleApp({ logger: silentLogger }));
 const order = (overrides: Partial<Order>): Order => ({ orderId: 'o-1', customer: 'ada@example.com', amount: 100, items: [{ sku: 'book', quantity: 2 }, { sku: 'lamp', quantity: 25 }], ...overrides });
 
-const cases: { name: string; order: Order; approval?: boolean }[] = [
+/** `approval`: the event's `approved` field; null raises the event without data. */
+const cases: { name: string; order: Order; approval?: boolean | null }[] = [
   { name: 'order-shipped', order: order({}) },
   { name: 'order-approved-after-flaky-payment', order: order({ customer: 'flaky@example.com', amount: 5_000 }), approval: true },
   { name: 'order-rejected-without-approval', order: order({ amount: 5_000 }) },
   { name: 'order-out-of-stock', order: order({ items: [{ sku: 'OUT-OF-STOCK-mug', quantity: 1 }] }) },
+  { name: 'order-approval-without-decision', order: order({ amount: 5_000 }), approval: null },
+  { name: 'order-damaged-item-compensated', order: order({ items: [{ sku: 'book', quantity: 2 }, { sku: 'DAMAGED-vase', quantity: 1 }] }) },
 ];
 
 for (const { name, order: input, approval } of cases) {
   const id = await env.client.start('order', input, { instanceId: name });
-  if (approval !== undefined) await env.client.raiseEvent(id, 'approval', { approved: approval });
+  if (approval !== undefined) await env.client.raiseEvent(id, 'approval', approval === null ? undefined : { approved: approval });
   await env.client.waitForCompletion(id);
   const events = (await env.client.getHistory(id)).map(shorten);
   await writeFile(`${folder}${name}.history.json`, JSON.stringify({ instanceId: id, generation: 0, events }, null, 1) + '\n');

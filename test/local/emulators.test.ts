@@ -56,7 +56,6 @@ const externalAddress = Object.values(networkInterfaces())
   .flat()
   .find((address) => address?.family === 'IPv4' && !address.internal)?.address;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('DynamoDB Local (embedded)', () => {
   let dynamo: RunningEmulator;
@@ -212,24 +211,22 @@ describe('fauxqs SQS and S3 (embedded)', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('serves a FIFO queue with deduplication within the window and one message per group in flight', async () => {
+  it('serves a FIFO queue as SQS does: deduplication within the window, a group’s waiting messages in one receive, in order, and none while some are in flight', async () => {
     const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'doorbells.fifo', Attributes: { FifoQueue: 'true' } }));
-    const send = (body: string, dedup: string) => sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: body, MessageGroupId: 'instance-1', MessageDeduplicationId: dedup }));
+    const send = (body: string, dedup: string, group = 'instance-1') => sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: body, MessageGroupId: group, MessageDeduplicationId: dedup }));
+    const receive = async () => (await sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 30 }))).Messages ?? [];
     await send('1', 'd1');
     const second = await send('2', 'd2');
     const duplicate = await send('2 again', 'd2');
     expect(duplicate.MessageId).toBe(second.MessageId); // accepted, but not enqueued again
-    const bodies: string[] = [];
-    for (let i = 0; i < 3; i++) {
-      // While a message of the group is in flight, the group yields nothing else.
-      const received = await sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 30 }));
-      expect(received.Messages?.length ?? 0).toBeLessThanOrEqual(i < 2 ? 1 : 0);
-      for (const message of received.Messages ?? []) {
-        bodies.push(message.Body!);
-        await sqs.send(new DeleteMessageCommand({ QueueUrl, ReceiptHandle: message.ReceiptHandle }));
-      }
-    }
-    expect(bodies).toEqual(['1', '2']);
+    await send('other', 'd3', 'instance-2');
+    const first = await receive();
+    expect(first.map((message) => message.Body)).toEqual(['1', '2', 'other']);
+    // While messages of a group are in flight, the group yields nothing else, even what arrived since.
+    await send('3', 'd4');
+    expect(await receive()).toEqual([]);
+    for (const message of first) await sqs.send(new DeleteMessageCommand({ QueueUrl, ReceiptHandle: message.ReceiptHandle }));
+    expect((await receive()).map((message) => message.Body)).toEqual(['3']);
   });
 
   it('moves a message to the dead-letter queue after maxReceiveCount (2) receives without a delete', async () => {
@@ -250,9 +247,11 @@ describe('fauxqs SQS and S3 (embedded)', () => {
   it('delays delivery by DelaySeconds', async () => {
     const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'timers' }));
     await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'later', DelaySeconds: 1 }));
-    expect((await sqs.send(new ReceiveMessageCommand({ QueueUrl }))).Messages ?? []).toEqual([]);
-    await sleep(1_100);
-    expect((await sqs.send(new ReceiveMessageCommand({ QueueUrl }))).Messages?.map((message) => message.Body)).toEqual(['later']);
+    // A long poll returns it once it is due; its own timestamps say how long it was held back, however busy the machine.
+    const { Messages } = await sqs.send(new ReceiveMessageCommand({ QueueUrl, WaitTimeSeconds: 10, MessageSystemAttributeNames: ['SentTimestamp', 'ApproximateFirstReceiveTimestamp'] }));
+    expect(Messages?.map((message) => message.Body)).toEqual(['later']);
+    const { SentTimestamp, ApproximateFirstReceiveTimestamp } = Messages![0]!.Attributes!;
+    expect(Number(ApproximateFirstReceiveTimestamp) - Number(SentTimestamp)).toBeGreaterThanOrEqual(1_000);
   });
 
   it('sends a batch of 10 and delivers all of them', async () => {

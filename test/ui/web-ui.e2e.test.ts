@@ -44,11 +44,11 @@ async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, t
 /** Waits for what the page shows (longer than expect.poll's 1 s default: the machine may be busy). */
 const poll = <T>(read: () => Promise<T>) => expect.poll(read, { timeout: 10_000 });
 
-const order = (orderId: string, customer: string, amount: number): Order => ({
+const order = (orderId: string, customer: string, amount: number, items = [{ sku: 'desk', quantity: 1 }, { sku: 'chair', quantity: 4 }]): Order => ({
   orderId,
   customer,
   amount,
-  items: [{ sku: 'desk', quantity: 1 }, { sku: 'chair', quantity: 4 }],
+  items,
   pickupAfter: '2s',
 });
 
@@ -76,9 +76,9 @@ describe.skipIf(!runnable)('web view (GET /ui) in Chromium on the local stack', 
     const waitingForApproval = (id: string) => waitFor(() => client.getHistory(id), (events: HistoryEvent[]) => events.some((e) => e.type === 'TimerCreated' && e.purpose === 'timeout'));
 
     // 1001: the card fails once (a retried attempt), then approval, packing, a 2 s pickup wait, shipping.
-    // 1002: the approval comes without data, so the orchestration fails. 1003 and 1004 wait for approval.
+    // 1002: approved, but an item cannot be packed: the order refunds, releases the stock and fails. 1003 and 1004 wait for approval.
     await client.start('order', order('1001', 'flaky.buyer@example.com', 1_500), { instanceId: 'order-1001' });
-    await client.start('order', order('1002', 'ada@example.com', 2_000), { instanceId: 'order-1002' });
+    await client.start('order', order('1002', 'ada@example.com', 2_000, [{ sku: 'desk', quantity: 1 }, { sku: 'DAMAGED-lamp', quantity: 1 }]), { instanceId: 'order-1002' });
     await client.start('order', order('1003', XSS, 5_000), { instanceId: 'order-1003' });
     await client.start('order', order('1004', 'grace@example.com', 7_000), { instanceId: 'order-1004' });
     await Promise.all(['order-1001', 'order-1002', 'order-1003', 'order-1004'].map(waitingForApproval));
@@ -88,7 +88,7 @@ describe.skipIf(!runnable)('web view (GET /ui) in Chromium on the local stack', 
     await createShadowReplay({ app: changed, runtime: () => changedRuntime, logger: silentLogger, writeMetrics: () => undefined })({ samplePerVersion: 10 });
     for (const sdk of Object.values(changedRuntime.clients)) sdk.destroy();
     await client.raiseEvent('order-1001', 'approval', { approved: true });
-    await client.raiseEvent('order-1002', 'approval');
+    await client.raiseEvent('order-1002', 'approval', { approved: true });
     expect((await client.waitForCompletion('order-1001', { timeout: '30s' })).status).toBe('Completed');
     expect((await client.waitForCompletion('order-1002', { timeout: '30s' })).status).toBe('Failed');
 
@@ -209,7 +209,7 @@ describe.skipIf(!runnable)('web view (GET /ui) in Chromium on the local stack', 
 
   it('shows why a failed instance failed', async () => {
     await openInstance('order-1002');
-    expect(await page.getByTestId('instance-error').textContent()).toBe("TypeError: Cannot read properties of undefined (reading 'approved')");
+    expect(await page.getByTestId('instance-error').textContent()).toBe("ActivityFailedError: Activity 'packItem' failed after 1 attempt: NonRetryableError: DAMAGED-lamp is damaged and cannot be packed (ACTIVITY_FAILED)");
     expect(await page.locator('[data-testid=timeline-row][data-kind=execution]').getAttribute('data-state')).toBe('failed');
     expect(await page.getByRole('button', { name: 'Terminate' }).isDisabled()).toBe(true);
   });

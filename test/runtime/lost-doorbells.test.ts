@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { Client, createApp, silentLogger } from '../../lib/index.js';
+import { MemoryInstanceStore } from '../../lib/memory/memory-store.js';
+import type { Doorbell, WorkQueues } from '../../lib/ports.js';
+import { TaskWorker } from '../../lib/runtime/activity-worker.js';
+import { OrchestrationWorker } from '../../lib/runtime/orchestration-worker.js';
+
+/**
+ * Queues that deliver nothing by themselves: the test rings each doorbell by hand, and can lose one, as the
+ * local stack's in-memory queues lose everything when it is killed (its table survives).
+ */
+function handQueues() {
+  const doorbells: { instanceId: string; doorbell: Doorbell }[] = [];
+  const queues: WorkQueues = {
+    ringDoorbell: async (instanceId, doorbell = {}) => void doorbells.push({ instanceId, doorbell }),
+    enqueueActivities: async () => undefined,
+    scheduleTimers: async () => undefined,
+  };
+  return { queues, doorbells };
+}
+
+describe('work lost with the queues (the local stack killed mid-flight)', () => {
+  it('a parent whose child finished before the crash gets the child’s result again when its dispatch is repaired', async () => {
+    const app = createApp({ logger: silentLogger });
+    app.orchestration('child', async () => 'done');
+    app.orchestration('parent', async (ctx) => `child said ${await ctx.callSubOrchestration<string>('child')}`);
+    const store = new MemoryInstanceStore();
+    const { queues, doorbells } = handQueues();
+    const clock = { now: () => Date.now() };
+    const worker = new OrchestrationWorker({ app, store, queues, clock, logger: silentLogger });
+    const client = new Client({ app, store, queues, clock });
+
+    const parentId = await client.start('parent');
+    await worker.step(parentId); // schedules and starts the child
+    const childId = doorbells.find((ring) => ring.instanceId !== parentId)!.instanceId;
+    await worker.step(childId); // the child completes and rings its parent with its result...
+    expect((await client.getStatus(childId)).status).toBe('Completed');
+    doorbells.length = 0; // ...and that doorbell is lost with the queue
+
+    // The restart marks every unfinished instance for repair and rings it (lib/local/local-stack.ts).
+    const parent = (await store.getInstance(parentId))!;
+    await store.updateInstance({ ...parent, dispatchPending: true, revision: parent.revision + 1 }, parent.revision);
+    await worker.step(parentId);
+    for (let ring = doorbells.shift(); ring; ring = doorbells.shift()) await worker.step(ring.instanceId, { messages: ring.doorbell.messages ?? [] });
+
+    expect(await client.getStatus(parentId)).toMatchObject({ status: 'Completed', output: 'child said done' });
+  });
+});
+
+describe('crash evidence of activities', () => {
+  it('a redelivered activity that ran to the end is not counted as a crash when it comes back again (its acknowledgement was lost, or it outlasted its invocation)', async () => {
+    const app = createApp({ logger: silentLogger });
+    let runs = 0;
+    app.activity('charge', async () => ++runs);
+    app.orchestration('pay', async (ctx) => ctx.callActivity('charge'));
+    const store = new MemoryInstanceStore();
+    const { queues, doorbells } = handQueues();
+    const clock = { now: () => Date.now() };
+    const tasks = new TaskWorker({ app, store, queues, clock, logger: silentLogger });
+    const instanceId = await new Client({ app, store, queues, clock }).start('pay');
+    doorbells.length = 0;
+    const task = { instanceId, generation: 0, taskId: 1, name: 'charge', input: undefined, attempt: 1, idempotencyKey: `${instanceId}:0:1` };
+    // Delivered again and again, each time already past its invocation's deadline when the next one comes.
+    for (let delivery = 0; delivery < 6; delivery++) await tasks.runActivity(task, { redelivered: true, deadline: Date.now() - 1 });
+    expect(runs).toBe(6);
+    expect(doorbells.map((ring) => ring.doorbell.messages?.[0]?.event.type)).toEqual(Array(6).fill('ActivityCompleted'));
+  });
+});
+
+describe('crash evidence of steps', () => {
+  it('a redelivered step that made progress leaves no crash behind for the same position of the next generation', async () => {
+    const app = createApp({ logger: silentLogger });
+    app.activity('noop', async () => 'ok');
+    app.orchestration('twice', async (ctx, round: number) => {
+      await ctx.callActivity('noop');
+      if (round === 0) ctx.continueAsNew(1);
+      return 'done';
+    });
+    const store = new MemoryInstanceStore();
+    const { queues, doorbells } = handQueues();
+    const clock = { now: () => Date.now() };
+    // One counted crash would be poison: a crash that did not happen shows at once.
+    const worker = new OrchestrationWorker({ app, store, queues, clock, logger: silentLogger, poisonAfterCrashes: 1 });
+    const client = new Client({ app, store, queues, clock });
+    const id = await client.start('twice', 0);
+    const complete = (taskId: number, generation: number) => ({ messages: [{ messageId: `A#${generation}#${taskId}`, generation, receivedAt: clock.now(), event: { type: 'ActivityCompleted' as const, taskId, result: 'ok' } }] });
+
+    // Generation 0 starts from a redelivered doorbell (its invocation's deadline long past), and makes progress.
+    await worker.step(id, { redelivered: true, deadline: Date.now() - 1 });
+    await worker.step(id, complete(1, 0)); // continues as new
+    expect((await store.getInstance(id))?.generation).toBe(1);
+    // Generation 1 starts from a redelivered doorbell too, at the same position (0).
+    doorbells.length = 0;
+    await worker.step(id, { redelivered: true, deadline: Date.now() - 1 });
+    await worker.step(id, complete(1, 1));
+    expect(await client.getStatus(id)).toMatchObject({ status: 'Completed', output: 'done' });
+  });
+});
