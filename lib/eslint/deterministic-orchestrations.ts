@@ -1,6 +1,6 @@
 import type { Rule } from 'eslint';
 import type * as ESTree from 'estree';
-import { OrchestrationScope, propertyName, type FunctionNode } from './orchestration-scope.js';
+import { OrchestrationScope, propertyName } from './orchestration-scope.js';
 
 const MESSAGES = {
   dateNow: 'Date.now() in an orchestration: use ctx.now(), which is the same on every replay.',
@@ -31,7 +31,7 @@ export const deterministicOrchestrations: Rule.RuleModule = {
   },
   create(context) {
     const scope = new OrchestrationScope();
-    const enterFunction = (fn: FunctionNode) => scope.enter(fn);
+    const enterFunction = (fn: Rule.Node) => scope.enter(fn);
 
     return {
       FunctionExpression: enterFunction,

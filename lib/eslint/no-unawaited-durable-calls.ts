@@ -1,6 +1,6 @@
 import type { Rule } from 'eslint';
 import type * as ESTree from 'estree';
-import { OrchestrationScope, propertyName, type FunctionNode } from './orchestration-scope.js';
+import { OrchestrationScope, propertyName } from './orchestration-scope.js';
 
 /** The context's methods that return the promise of a durable call. */
 const DURABLE_CALLS = new Set([
@@ -39,9 +39,9 @@ export const noUnawaitedDurableCalls: Rule.RuleModule = {
   },
   create(context) {
     const scope = new OrchestrationScope();
-    const enterFunction = (fn: FunctionNode) => scope.enter(fn);
+    const enterFunction = (fn: Rule.Node) => scope.enter(fn);
 
-    const check = (expression: ESTree.Expression, statement: ESTree.Node, voided: boolean): void => {
+    const check = (expression: ESTree.Expression, statement: Rule.Node, voided: boolean): void => {
       const node = unwrapTypeScript(expression);
       switch (node.type) {
         case 'UnaryExpression':
@@ -71,8 +71,8 @@ export const noUnawaitedDurableCalls: Rule.RuleModule = {
       FunctionExpression: enterFunction,
       ArrowFunctionExpression: enterFunction,
       FunctionDeclaration: enterFunction,
-      CallExpression: (node: ESTree.CallExpression) => scope.enterCall(node),
-      ExpressionStatement(node: ESTree.ExpressionStatement) {
+      CallExpression: (node: ESTree.CallExpression & Rule.NodeParentExtension) => scope.enterCall(node),
+      ExpressionStatement(node: ESTree.ExpressionStatement & Rule.NodeParentExtension) {
         if (scope.isOrchestrationCode(node)) check(node.expression, node, false);
       },
     };
