@@ -1,8 +1,6 @@
 import type { Rule } from 'eslint';
 import type * as ESTree from 'estree';
-
-type Node = ESTree.Node & Rule.NodeParentExtension;
-type FunctionNode = ESTree.FunctionExpression | ESTree.ArrowFunctionExpression | ESTree.FunctionDeclaration;
+import { OrchestrationScope, propertyName } from './orchestration-scope.js';
 
 const MESSAGES = {
   dateNow: 'Date.now() in an orchestration: use ctx.now(), which is the same on every replay.',
@@ -10,7 +8,7 @@ const MESSAGES = {
   mathRandom: 'Math.random() in an orchestration: use ctx.random(), which is the same on every replay.',
   randomUuid: 'randomUUID() in an orchestration: use ctx.uuid(), which is the same on every replay.',
   timer: '{{name}}() in an orchestration: use `await ctx.sleep(duration)`, a durable timer.',
-  io: '{{name}}() in an orchestration: do I/O in an activity and call it with ctx.callActivity.',
+  io: '{{name}}() in an orchestration: do I/O in a step (ctx.step) or an activity (ctx.callActivity).',
   env: 'process.env in an orchestration: its value can change between replays; pass it in the input or read it in an activity.',
   nonDurableAwait: 'This awaits a promise that is not a durable call: await ctx.* calls (or Promise.all of them), or pass ctx to the helper that makes them.',
 } as const;
@@ -21,6 +19,8 @@ const IO = new Set(['fetch', 'readFile', 'readFileSync', 'writeFile', 'writeFile
 /**
  * Reports, inside functions registered with `app.orchestration(name, fn)` (and functions whose first
  * parameter is typed `OrchestrationContext`), the calls that make replay diverge, each with what to use.
+ * Step bodies (`ctx.step`, a `waitForCallback` submitter, a `waitForCondition` check) are not orchestration
+ * code: they run at least once and are recorded, so they may do I/O.
  */
 export const deterministicOrchestrations: Rule.RuleModule = {
   meta: {
@@ -30,30 +30,8 @@ export const deterministicOrchestrations: Rule.RuleModule = {
     schema: [],
   },
   create(context) {
-    const orchestrations = new Set<FunctionNode>();
-    const contextNames = new Map<FunctionNode, string>();
-
-    const isOrchestration = (fn: FunctionNode): boolean => {
-      const parent = (fn as Node).parent;
-      if (parent?.type === 'CallExpression' && parent.arguments[1] === fn && parent.callee.type === 'MemberExpression' && propertyName(parent.callee) === 'orchestration') return true;
-      const first = fn.params[0] as (ESTree.Identifier & { typeAnnotation?: { typeAnnotation?: { typeName?: { name?: string } } } }) | undefined;
-      return first?.type === 'Identifier' && first.typeAnnotation?.typeAnnotation?.typeName?.name === 'OrchestrationContext';
-    };
-
-    /** The orchestration function this node runs in, if any (nested callbacks included). */
-    const enclosing = (node: ESTree.Node): FunctionNode | undefined => {
-      for (let current = parentOf(node); current; current = parentOf(current)) {
-        if (orchestrations.has(current as FunctionNode)) return current as FunctionNode;
-      }
-      return undefined;
-    };
-
-    const enterFunction = (fn: FunctionNode) => {
-      if (!isOrchestration(fn)) return;
-      orchestrations.add(fn);
-      const first = fn.params[0];
-      if (first?.type === 'Identifier') contextNames.set(fn, first.name);
-    };
+    const scope = new OrchestrationScope();
+    const enterFunction = (fn: Rule.Node) => scope.enter(fn);
 
     return {
       FunctionExpression: enterFunction,
@@ -61,7 +39,8 @@ export const deterministicOrchestrations: Rule.RuleModule = {
       FunctionDeclaration: enterFunction,
 
       CallExpression(node: ESTree.CallExpression & Rule.NodeParentExtension) {
-        if (!enclosing(node)) return;
+        scope.enterCall(node);
+        if (!scope.isOrchestrationCode(node)) return;
         const callee = node.callee;
         if (callee.type === 'MemberExpression') {
           const object = callee.object.type === 'Identifier' ? callee.object.name : undefined;
@@ -79,18 +58,16 @@ export const deterministicOrchestrations: Rule.RuleModule = {
       },
 
       NewExpression(node: ESTree.NewExpression & Rule.NodeParentExtension) {
-        if (enclosing(node) && node.callee.type === 'Identifier' && node.callee.name === 'Date' && node.arguments.length === 0) context.report({ node, messageId: 'newDate' });
+        if (scope.isOrchestrationCode(node) && node.callee.type === 'Identifier' && node.callee.name === 'Date' && node.arguments.length === 0) context.report({ node, messageId: 'newDate' });
       },
 
       MemberExpression(node: ESTree.MemberExpression & Rule.NodeParentExtension) {
-        if (enclosing(node) && node.object.type === 'Identifier' && node.object.name === 'process' && propertyName(node) === 'env') context.report({ node, messageId: 'env' });
+        if (scope.isOrchestrationCode(node) && node.object.type === 'Identifier' && node.object.name === 'process' && propertyName(node) === 'env') context.report({ node, messageId: 'env' });
       },
 
       AwaitExpression(node: ESTree.AwaitExpression & Rule.NodeParentExtension) {
-        const fn = enclosing(node);
-        if (!fn || node.argument.type !== 'CallExpression') return;
-        const ctx = contextNames.get(fn) ?? 'ctx';
-        if (isDurable(node.argument, ctx)) return;
+        if (!scope.isOrchestrationCode(node) || node.argument.type !== 'CallExpression') return;
+        if (isDurable(node.argument, scope.contextNames(node))) return;
         context.report({ node, messageId: 'nonDurableAwait' });
       },
     };
@@ -98,22 +75,12 @@ export const deterministicOrchestrations: Rule.RuleModule = {
 };
 
 /** A call Perdure can replay: `ctx.x(...)`, `Promise.all([...])` and the like, or a helper given `ctx`. */
-function isDurable(call: ESTree.CallExpression, ctx: string): boolean {
+function isDurable(call: ESTree.CallExpression, contexts: ReadonlySet<string>): boolean {
   const callee = call.callee;
   if (callee.type === 'MemberExpression') {
     let root: ESTree.Node = callee;
     while (root.type === 'MemberExpression' || root.type === 'CallExpression') root = root.type === 'MemberExpression' ? root.object : root.callee;
-    if (root.type === 'Identifier' && (root.name === ctx || root.name === 'Promise')) return true;
+    if (root.type === 'Identifier' && (contexts.has(root.name) || root.name === 'Promise')) return true;
   }
-  return call.arguments.some((argument) => argument.type === 'Identifier' && argument.name === ctx);
-}
-
-function parentOf(node: ESTree.Node): ESTree.Node | null {
-  return (node as { parent?: ESTree.Node | null }).parent ?? null;
-}
-
-function propertyName(member: ESTree.MemberExpression): string | undefined {
-  if (member.property.type === 'Identifier' && !member.computed) return member.property.name;
-  if (member.property.type === 'Literal' && typeof member.property.value === 'string') return member.property.value;
-  return undefined;
+  return call.arguments.some((argument) => argument.type === 'Identifier' && contexts.has(argument.name));
 }

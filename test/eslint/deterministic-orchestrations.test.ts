@@ -20,6 +20,13 @@ tester.run('deterministic-orchestrations', deterministicOrchestrations, {
     inOrchestration('const d = new Date(input.createdAt);'),
     inOrchestration('await shipOrder(ctx, input);'),
     inOrchestration("const result = await ctx.waitForEvent('approval', { timeout: '3d' }).catch(() => null);"),
+    // A child context's calls, under the name its function gives the context, are durable.
+    inOrchestration("const q = await ctx.child('pricing', async (child) => { const s = await child.callActivity('stock'); return child.callActivity('price', s); });"),
+    inOrchestration("await ctx.parallel([async (c) => { await c.sleep('1h'); }, { name: 'b', fn: async (other) => { await other.waitForEvent('go'); } }]);"),
+    // Step bodies run as activities do: I/O and real time belong there.
+    inOrchestration("const quote = await ctx.step('quote', async (actx) => { const res = await fetch('https://prices'); return { at: Date.now(), body: await res.json() }; });"),
+    inOrchestration("await ctx.waitForCallback('approval', async (token) => { await mail.send(token); });"),
+    inOrchestration("await ctx.waitForCondition(async (state) => { const job = await jobs.get(state.id); return job; }, { initialState: input, waitStrategy: (s) => ({ shouldContinue: false }) });"),
     // Outside orchestrations, anything goes.
     "app.activity('charge', async () => { await fetch('https://payments'); return Date.now() + Math.random(); });",
     'async function helper() { setTimeout(() => {}, 10); return new Date(); }',
@@ -48,6 +55,16 @@ tester.run('deterministic-orchestrations', deterministicOrchestrations, {
       code: "app.orchestration('order', async function (context) { await context.sleep('1s'); await other(); });",
       errors: [{ messageId: 'nonDurableAwait' }],
     },
+    // A child context's body is orchestration code; only a step body is not.
+    { code: inOrchestration("await ctx.child('c', async (child) => { const t = Date.now(); await child.sleep('1s'); });"), errors: [{ messageId: 'dateNow' }] },
+    { code: inOrchestration("await ctx.child('c', async (child) => { await db.query(); });"), errors: [{ messageId: 'nonDurableAwait' }] },
+    // The waitStrategy of waitForCondition runs in orchestration code.
+    {
+      code: inOrchestration("await ctx.waitForCondition(async (s) => s, { initialState: 0, waitStrategy: (s) => ({ shouldContinue: Math.random() > 0.5, delay: '1s' }) });"),
+      errors: [{ messageId: 'mathRandom' }],
+    },
+    // A step of another object than the context is not a step body.
+    { code: inOrchestration("await ctx.callActivity('a'); helpers.step('x', () => Date.now());"), errors: [{ messageId: 'dateNow' }] },
   ],
 });
 

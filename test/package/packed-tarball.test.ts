@@ -143,15 +143,18 @@ describe('the packed package, installed into a fresh app', () => {
     expect(unreachable.stderr).toMatch(/Cannot reach the Perdure API/);
   });
 
-  it('lints orchestration code with perdure/eslint: Date.now() in the orchestration, not in the activity', async () => {
+  it('lints orchestration code with perdure/eslint: Date.now() in the orchestration, not in the activity, and a dropped durable call', async () => {
     expect(JSON.parse(await node(app, 'build/eslint-plugin.js'))).toEqual({
-      rules: ['deterministic-orchestrations'],
-      recommended: { 'perdure/deterministic-orchestrations': 'error' },
+      rules: ['deterministic-orchestrations', 'no-unawaited-durable-calls'],
+      recommended: { 'perdure/deterministic-orchestrations': 'error', 'perdure/no-unawaited-durable-calls': 'error' },
     });
     const eslint = join(app, 'node_modules', '.bin', 'eslint');
     const linted = await run(eslint, ['--format', 'json', 'orchestrations.js'], app);
     expect(linted.code).toBe(1);
     const [file] = JSON.parse(linted.stdout) as { messages: { ruleId: string; line: number; message: string }[] }[];
-    expect(file!.messages).toEqual([expect.objectContaining({ ruleId: 'perdure/deterministic-orchestrations', line: 6, message: expect.stringMatching(/^Date\.now\(\) in an orchestration: use ctx\.now\(\)/) })]);
+    expect(file!.messages).toEqual([
+      expect.objectContaining({ ruleId: 'perdure/deterministic-orchestrations', line: 6, message: expect.stringMatching(/^Date\.now\(\) in an orchestration: use ctx\.now\(\)/) }),
+      expect.objectContaining({ ruleId: 'perdure/no-unawaited-durable-calls', line: 8, message: expect.stringMatching(/^void ctx\.callActivity\(\.\.\.\) still records and runs the call/) }),
+    ]);
   });
 });

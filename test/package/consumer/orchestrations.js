@@ -5,5 +5,6 @@ app.activity('stamp', async () => Date.now());
 app.orchestration('order', async (ctx, input) => {
   const startedAt = Date.now();
   await ctx.callActivity('stamp', input);
+  void ctx.callActivity('stamp', 'receipt');
   return startedAt;
 });
