@@ -15,7 +15,10 @@ const dataDir = process.env.PERDURE_DATA_DIR ?? '.perdure';
 const app = createExampleApp();
 const began = performance.now();
 const stack = await startLocalStack(app, { dataDir });
-const http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters, replayFindings: stack.runtime.replayFindings }), port);
+const http = await serveHttpApi(
+  new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters, replayFindings: stack.runtime.replayFindings, metrics: () => stack.metrics.snapshot() }),
+  port,
+);
 const url = http.url;
 
 console.log(`
@@ -29,9 +32,10 @@ Approve it:
 Read its status and history:
   curl -s ${url}/instances/order-42
   curl -s ${url}/instances/order-42/history
-List running instances, and the dead letters:
+List running instances, the dead letters, and the metrics (the names CloudWatch gets on AWS):
   curl -s '${url}/instances?status=Running'
   curl -s ${url}/dlq/activities
+  curl -s ${url}/metrics
 The web view: ${url}/ui
 The CLI (another terminal): npm run perdure -- list --status Completed${port === 3000 ? '' : ` --endpoint ${url}`}
 `);

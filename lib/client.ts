@@ -5,9 +5,11 @@ import { timingSafeEqual } from 'node:crypto';
 import { parseCallbackToken, type CallbackAddress } from './core/callback-token.js';
 import { CallbackNotFoundError, InstanceNotFoundError, InvalidStateError, TimeoutError, ValidationError, type FailureDetails } from './core/errors.js';
 import type { CallbackCreated, HistoryEvent } from './core/history-events.js';
+import type { ClientCall, MessageHeaders, InterceptorChain } from './core/interceptors.js';
 import { validateEventId, validateEventName, validateInstanceId, validateName } from './core/names.js';
 import { toJsonPayload, type PayloadLoader } from './core/payload.js';
 import { isTerminal, type Clock, type InstanceRecord, type InstanceStatusName, type InstanceStore, type WorkQueues } from './ports.js';
+import { runtimeInterceptors } from './runtime/interceptors.js';
 import { CONTROL_MESSAGE_IDS, messageIds } from './runtime/messages.js';
 
 /** What `getStatus` and `list` return for an instance. */
@@ -108,6 +110,8 @@ export interface ClientDependencies {
   loadPayload?: PayloadLoader;
   /** Like `loadPayload`, but leaves offloaded payloads as `{ $ref }` references (histories exported with `payloads: 'keep'`). */
   loadInlinePayload?: PayloadLoader;
+  /** @defaultValue tracing (unless the app turned it off) and the app's interceptors */
+  interceptors?: InterceptorChain;
 }
 
 /** Statuses a wait for completion returns on: the terminal ones, and Quarantined, which needs an operator. */
@@ -119,43 +123,65 @@ const STATUSES: readonly InstanceStatusName[] = ['Pending', 'Running', 'Complete
  * anything, so a rejected call changes nothing.
  */
 export class Client {
-  constructor(protected readonly deps: ClientDependencies) {}
+  private readonly interceptors: InterceptorChain;
+
+  constructor(protected readonly deps: ClientDependencies) {
+    this.interceptors = deps.interceptors ?? runtimeInterceptors(deps.app);
+  }
+
+  /** Runs a call inside the interceptors' `client` hooks. */
+  private intercepted<T>(call: ClientCall, run: (call: ClientCall) => Promise<T>): Promise<T> {
+    return this.interceptors.client(call, run);
+  }
+
+  /** Rings the doorbell of an instance, with the headers its messages carry. */
+  private ring(record: { instanceId: string; headers?: MessageHeaders }): Promise<void> {
+    const headers = this.interceptors.headers(record.headers);
+    return this.deps.queues.ringDoorbell(record.instanceId, headers ? { headers } : {});
+  }
 
   /**
    * Starts an instance and returns its id. A second start with the same id is rejected with `InstanceExistsError`.
    * @example const id = await client.start('order', { orderId: 'o-1' }, { instanceId: 'order-o-1' });
    */
-  async start(name: string, input?: unknown, options: StartOptions = {}): Promise<string> {
-    validateName(name, 'orchestration name');
-    const instanceId = options.instanceId === undefined ? randomUUID() : validateInstanceId(options.instanceId);
-    const definition = this.deps.app.getOrchestration(name, options.version);
-    const payload = toJsonPayload(input, `input of orchestration '${name}'`);
-    const now = this.deps.clock.now();
-    const record: InstanceRecord = {
-      instanceId,
-      name,
-      version: definition.version,
-      status: 'Pending',
-      generation: 0,
-      input: payload,
-      createdAt: now,
-      updatedAt: now,
-      lastEventId: 0,
-      revision: 0,
-    };
-    await this.deps.store.createInstance(record, {
-      messageId: messageIds.start(0),
-      generation: 0,
-      receivedAt: now,
-      event: { type: 'ExecutionStarted', name, version: definition.version, input: payload },
+  start(name: string, input?: unknown, options: StartOptions = {}): Promise<string> {
+    return this.intercepted({ operation: 'start', name, input, ...(options.instanceId !== undefined ? { instanceId: options.instanceId } : {}) }, async (call) => {
+      validateName(name, 'orchestration name');
+      const instanceId = options.instanceId === undefined ? randomUUID() : validateInstanceId(options.instanceId);
+      const definition = this.deps.app.getOrchestration(name, options.version);
+      const payload = toJsonPayload(call.input, `input of orchestration '${name}'`);
+      const now = this.deps.clock.now();
+      const record: InstanceRecord = {
+        instanceId,
+        name,
+        version: definition.version,
+        status: 'Pending',
+        generation: 0,
+        input: payload,
+        createdAt: now,
+        updatedAt: now,
+        lastEventId: 0,
+        revision: 0,
+      };
+      // The instance's trace starts here: interceptors store its context with the record.
+      const headers = this.interceptors.headers();
+      if (headers) record.headers = headers;
+      await this.deps.store.createInstance(record, {
+        messageId: messageIds.start(0),
+        generation: 0,
+        receivedAt: now,
+        event: { type: 'ExecutionStarted', name, version: definition.version, input: payload },
+      });
+      await this.ring(record);
+      return instanceId;
     });
-    await this.deps.queues.ringDoorbell(instanceId);
-    return instanceId;
   }
 
   /** The instance's current status; `InstanceNotFoundError` if there is none. */
-  async getStatus(instanceId: string): Promise<InstanceStatus> {
-    return this.toStatus(await this.getRecord(instanceId));
+  getStatus(instanceId: string): Promise<InstanceStatus> {
+    return this.intercepted({ operation: 'getStatus', instanceId }, async () => {
+      return this.toStatus(await this.getRecord(instanceId));
+    });
   }
 
   /**
@@ -177,22 +203,26 @@ export class Client {
    * Sends an event to a running instance; `ctx.waitForEvent(eventName)` receives `data`.
    * @example await client.raiseEvent(id, 'approval', { approved: true });
    */
-  async raiseEvent(instanceId: string, eventName: string, data?: unknown, options: RaiseEventOptions = {}): Promise<void> {
-    validateEventName(eventName);
-    if (options.eventId !== undefined) validateEventId(options.eventId);
-    const payload = toJsonPayload(data, `data of event '${eventName}'`);
-    const record = await this.getRecord(instanceId);
-    this.assertNotFinished(record, `raise event '${eventName}' on`);
-    const messageId = options.eventId === undefined ? `E#${randomUUID()}` : messageIds.keyedEvent(options.eventId);
-    await this.send(record, messageId, { type: 'EventRaised', name: eventName, data: payload });
+  raiseEvent(instanceId: string, eventName: string, data?: unknown, options: RaiseEventOptions = {}): Promise<void> {
+    return this.intercepted({ operation: 'raiseEvent', instanceId, name: eventName, input: data }, async (call) => {
+      validateEventName(eventName);
+      if (options.eventId !== undefined) validateEventId(options.eventId);
+      const payload = toJsonPayload(call.input, `data of event '${eventName}'`);
+      const record = await this.getRecord(instanceId);
+      this.assertNotFinished(record, `raise event '${eventName}' on`);
+      const messageId = options.eventId === undefined ? `E#${randomUUID()}` : messageIds.keyedEvent(options.eventId);
+      await this.send(record, messageId, { type: 'EventRaised', name: eventName, data: payload });
+    });
   }
 
   /** Ends a running, suspended or quarantined instance at its next step; its parent sees a failed sub-orchestration. */
-  async terminate(instanceId: string, reason?: string): Promise<void> {
-    checkReason(reason);
-    const record = await this.getRecord(instanceId);
-    this.assertNotFinished(record, 'terminate');
-    await this.send(record, CONTROL_MESSAGE_IDS.terminate, { type: 'ExecutionTerminated', ...(reason ? { reason } : {}) });
+  terminate(instanceId: string, reason?: string): Promise<void> {
+    return this.intercepted({ operation: 'terminate', instanceId }, async () => {
+      checkReason(reason);
+      const record = await this.getRecord(instanceId);
+      this.assertNotFinished(record, 'terminate');
+      await this.send(record, CONTROL_MESSAGE_IDS.terminate, { type: 'ExecutionTerminated', ...(reason ? { reason } : {}) });
+    });
   }
 
   /**
@@ -202,14 +232,16 @@ export class Client {
    * is resumed to clean up. Cancelling twice is the same as once.
    * @example await client.cancel('order-42', 'customer asked');
    */
-  async cancel(instanceId: string, reason?: string): Promise<void> {
-    checkReason(reason);
-    const record = await this.getRecord(instanceId);
-    this.assertNotFinished(record, 'cancel');
-    if (record.status === 'Quarantined') {
-      throw new InvalidStateError(`Cannot cancel instance '${instanceId}': it is Quarantined, so its code cannot run to clean up. Resume it after deploying a fix, or terminate it.`);
-    }
-    await this.send(record, CONTROL_MESSAGE_IDS.cancel, { type: 'ExecutionCancelRequested', ...(reason ? { reason } : {}) });
+  cancel(instanceId: string, reason?: string): Promise<void> {
+    return this.intercepted({ operation: 'cancel', instanceId }, async () => {
+      checkReason(reason);
+      const record = await this.getRecord(instanceId);
+      this.assertNotFinished(record, 'cancel');
+      if (record.status === 'Quarantined') {
+        throw new InvalidStateError(`Cannot cancel instance '${instanceId}': it is Quarantined, so its code cannot run to clean up. Resume it after deploying a fix, or terminate it.`);
+      }
+      await this.send(record, CONTROL_MESSAGE_IDS.cancel, { type: 'ExecutionCancelRequested', ...(reason ? { reason } : {}) });
+    });
   }
 
   /**
@@ -218,17 +250,19 @@ export class Client {
    * History keeps the failure, marked rewound. Refused for any other status.
    * @example await client.rewind('order-42');
    */
-  async rewind(instanceId: string): Promise<void> {
-    const record = await this.getRecord(instanceId);
-    if (record.status !== 'Failed') {
-      throw new InvalidStateError(`Cannot rewind instance '${instanceId}': it is ${record.status}, and only a Failed instance can be rewound${record.status === 'Quarantined' ? ' (resume a Quarantined one after the fix)' : ''}.`);
-    }
-    const { error: _cleared, ...rest } = record;
-    const rewinding: InstanceRecord = { ...rest, status: 'Running', rewindRequested: true, updatedAt: this.deps.clock.now(), revision: record.revision + 1 };
-    if (!(await this.deps.store.updateInstance(rewinding, record.revision))) {
-      throw new InvalidStateError(`Instance '${instanceId}' changed while it was being rewound; check its status and try again.`);
-    }
-    await this.deps.queues.ringDoorbell(instanceId);
+  rewind(instanceId: string): Promise<void> {
+    return this.intercepted({ operation: 'rewind', instanceId }, async () => {
+      const record = await this.getRecord(instanceId);
+      if (record.status !== 'Failed') {
+        throw new InvalidStateError(`Cannot rewind instance '${instanceId}': it is ${record.status}, and only a Failed instance can be rewound${record.status === 'Quarantined' ? ' (resume a Quarantined one after the fix)' : ''}.`);
+      }
+      const { error: _cleared, ...rest } = record;
+      const rewinding: InstanceRecord = { ...rest, status: 'Running', rewindRequested: true, updatedAt: this.deps.clock.now(), revision: record.revision + 1 };
+      if (!(await this.deps.store.updateInstance(rewinding, record.revision))) {
+        throw new InvalidStateError(`Instance '${instanceId}' changed while it was being rewound; check its status and try again.`);
+      }
+      await this.ring(record);
+    });
   }
 
   /**
@@ -236,38 +270,44 @@ export class Client {
    * same input (on `version`, default the latest) and returns its id.
    * @example const retryId = await client.restart('order-42', { version: 3 });
    */
-  async restart(instanceId: string, options: RestartOptions = {}): Promise<string> {
-    const record = await this.getRecord(instanceId);
-    if (!RESTARTABLE.includes(record.status)) {
-      throw new InvalidStateError(`Cannot restart instance '${instanceId}': it is ${record.status}; only ${RESTARTABLE.join(', ')} instances can be restarted.`);
-    }
-    const input = await (this.deps.loadPayload ?? ((value: unknown) => value))(record.input);
-    return this.start(record.name, input, { ...(options.version !== undefined ? { version: options.version } : {}), instanceId: options.instanceId ?? `${instanceId}.r${this.deps.clock.now().toString(36)}` });
+  restart(instanceId: string, options: RestartOptions = {}): Promise<string> {
+    return this.intercepted({ operation: 'restart', instanceId }, async () => {
+      const record = await this.getRecord(instanceId);
+      if (!RESTARTABLE.includes(record.status)) {
+        throw new InvalidStateError(`Cannot restart instance '${instanceId}': it is ${record.status}; only ${RESTARTABLE.join(', ')} instances can be restarted.`);
+      }
+      const input = await (this.deps.loadPayload ?? ((value: unknown) => value))(record.input);
+      return this.start(record.name, input, { ...(options.version !== undefined ? { version: options.version } : {}), instanceId: options.instanceId ?? `${instanceId}.r${this.deps.clock.now().toString(36)}` });
+    });
   }
 
   /** Pauses the instance: results and events queue up in its inbox until `resume`. */
-  async suspend(instanceId: string, reason?: string): Promise<void> {
-    checkReason(reason);
-    const record = await this.getRecord(instanceId);
-    this.assertNotFinished(record, 'suspend');
-    await this.send(record, `X#suspend#${randomUUID()}`, { type: 'ExecutionSuspended', ...(reason ? { reason } : {}) });
+  suspend(instanceId: string, reason?: string): Promise<void> {
+    return this.intercepted({ operation: 'suspend', instanceId }, async () => {
+      checkReason(reason);
+      const record = await this.getRecord(instanceId);
+      this.assertNotFinished(record, 'suspend');
+      await this.send(record, `X#suspend#${randomUUID()}`, { type: 'ExecutionSuspended', ...(reason ? { reason } : {}) });
+    });
   }
 
   /** Resumes a suspended instance, or retries the step of a quarantined one (after the fix is deployed). */
-  async resume(instanceId: string): Promise<void> {
-    const record = await this.getRecord(instanceId);
-    this.assertNotFinished(record, 'resume');
-    if (record.status === 'Quarantined') {
-      const { error: _cleared, ...rest } = record;
-      // dispatchPending: the step re-sends work that was in flight and re-runs the ctx.step calls that were running.
-      const resumed: InstanceRecord = { ...rest, status: record.lastEventId === 0 && record.generation === 0 ? 'Pending' : 'Running', dispatchPending: true, updatedAt: this.deps.clock.now(), revision: record.revision + 1 };
-      if (!(await this.deps.store.updateInstance(resumed, record.revision))) {
-        throw new InvalidStateError(`Instance '${instanceId}' changed while it was being resumed; check its status and try again.`);
+  resume(instanceId: string): Promise<void> {
+    return this.intercepted({ operation: 'resume', instanceId }, async () => {
+      const record = await this.getRecord(instanceId);
+      this.assertNotFinished(record, 'resume');
+      if (record.status === 'Quarantined') {
+        const { error: _cleared, ...rest } = record;
+        // dispatchPending: the step re-sends work that was in flight and re-runs the ctx.step calls that were running.
+        const resumed: InstanceRecord = { ...rest, status: record.lastEventId === 0 && record.generation === 0 ? 'Pending' : 'Running', dispatchPending: true, updatedAt: this.deps.clock.now(), revision: record.revision + 1 };
+        if (!(await this.deps.store.updateInstance(resumed, record.revision))) {
+          throw new InvalidStateError(`Instance '${instanceId}' changed while it was being resumed; check its status and try again.`);
+        }
+        await this.ring(record);
+        return;
       }
-      await this.deps.queues.ringDoorbell(instanceId);
-      return;
-    }
-    await this.send(record, `X#resume#${randomUUID()}`, { type: 'ExecutionResumed' });
+      await this.send(record, `X#resume#${randomUUID()}`, { type: 'ExecutionResumed' });
+    });
   }
 
   /**
@@ -275,30 +315,36 @@ export class Client {
    * nothing written) for a malformed or unknown token, an expired callback, or one already completed.
    * @example await client.completeCallback(token, { approved: true });
    */
-  async completeCallback(token: string, result?: unknown): Promise<CallbackDelivery> {
-    const payload = toJsonPayload(result, 'result of the callback');
-    const target = await this.callbackTarget(token, 'complete');
-    return this.sendCallback(target, messageIds.callback(target.generation, target.taskId), { type: 'CallbackCompleted', taskId: target.taskId, result: payload });
+  completeCallback(token: string, result?: unknown): Promise<CallbackDelivery> {
+    return this.intercepted({ operation: 'completeCallback', input: result }, async (call) => {
+      const payload = toJsonPayload(call.input, 'result of the callback');
+      const target = await this.callbackTarget(token, 'complete');
+      return this.sendCallback(target, messageIds.callback(target.generation, target.taskId), { type: 'CallbackCompleted', taskId: target.taskId, result: payload });
+    });
   }
 
   /**
    * Fails a callback; `ctx.createCallback`'s promise rejects with a `CallbackFailedError` carrying `error`.
    * @example await client.failCallback(token, { name: 'Declined', message: 'The card was declined.' });
    */
-  async failCallback(token: string, error: CallbackFailure): Promise<CallbackDelivery> {
-    if (typeof error !== 'object' || error === null || typeof error.message !== 'string' || error.message.length > 10_000 || (error.name !== undefined && (typeof error.name !== 'string' || error.name.length > 200))) {
-      throw new ValidationError('A callback failure needs { message: string (at most 10,000 characters), name?: string, details?: JSON }.');
-    }
-    const details = toJsonPayload(error.details, 'details of the callback failure');
-    const target = await this.callbackTarget(token, 'fail');
-    const failure: FailureDetails = { name: error.name ?? 'CallbackFailed', message: error.message, ...(details !== undefined ? { details } : {}) };
-    return this.sendCallback(target, messageIds.callback(target.generation, target.taskId), { type: 'CallbackFailed', taskId: target.taskId, error: failure });
+  failCallback(token: string, error: CallbackFailure): Promise<CallbackDelivery> {
+    return this.intercepted({ operation: 'failCallback' }, async () => {
+      if (typeof error !== 'object' || error === null || typeof error.message !== 'string' || error.message.length > 10_000 || (error.name !== undefined && (typeof error.name !== 'string' || error.name.length > 200))) {
+        throw new ValidationError('A callback failure needs { message: string (at most 10,000 characters), name?: string, details?: JSON }.');
+      }
+      const details = toJsonPayload(error.details, 'details of the callback failure');
+      const target = await this.callbackTarget(token, 'fail');
+      const failure: FailureDetails = { name: error.name ?? 'CallbackFailed', message: error.message, ...(details !== undefined ? { details } : {}) };
+      return this.sendCallback(target, messageIds.callback(target.generation, target.taskId), { type: 'CallbackFailed', taskId: target.taskId, error: failure });
+    });
   }
 
   /** Tells a callback with a heartbeat timeout that the outside system still works on it. */
-  async heartbeatCallback(token: string): Promise<CallbackDelivery> {
-    const target = await this.callbackTarget(token, 'heartbeat');
-    return this.sendCallback(target, messageIds.callbackHeartbeat(target.generation, target.taskId), { type: 'CallbackHeartbeat', taskId: target.taskId });
+  heartbeatCallback(token: string): Promise<CallbackDelivery> {
+    return this.intercepted({ operation: 'heartbeatCallback' }, async () => {
+      const target = await this.callbackTarget(token, 'heartbeat');
+      return this.sendCallback(target, messageIds.callbackHeartbeat(target.generation, target.taskId), { type: 'CallbackHeartbeat', taskId: target.taskId });
+    });
   }
 
   /** The pending callback a token names, checked against history: its nonce, its end, its deadlines. */
@@ -329,45 +375,51 @@ export class Client {
   private async sendCallback(target: { record: InstanceRecord }, messageId: string, event: Parameters<InstanceStore['deliver']>[1]['event']): Promise<CallbackDelivery> {
     const outcome = await this.deps.store.deliver(target.record.instanceId, { messageId, generation: target.record.generation, receivedAt: this.deps.clock.now(), event });
     if (outcome === 'not-found') throw new InstanceNotFoundError(target.record.instanceId);
-    await this.deps.queues.ringDoorbell(target.record.instanceId);
+    await this.ring(target.record);
     return outcome === 'duplicate' ? 'duplicate' : 'recorded';
   }
 
   /** The history of the current generation, or of an earlier one. */
-  async getHistory(instanceId: string, options: HistoryOptions = {}): Promise<HistoryEvent[]> {
-    if (options.payloads !== undefined && options.payloads !== 'resolve' && options.payloads !== 'keep') {
-      throw new ValidationError(`payloads must be 'resolve' or 'keep', got ${JSON.stringify(options.payloads)}.`);
-    }
-    const record = await this.getRecord(instanceId);
-    const generation = options.generation ?? record.generation;
-    if (!Number.isInteger(generation) || generation < 0 || generation > record.generation) {
-      throw new ValidationError(`Instance '${instanceId}' has generations 0 to ${record.generation}; got ${JSON.stringify(options.generation)}.`);
-    }
-    const history = await this.deps.store.readHistory(instanceId, generation, record.incarnation);
-    const load = options.payloads === 'keep' ? (this.deps.loadInlinePayload ?? this.deps.loadPayload) : this.deps.loadPayload;
-    return load ? Promise.all(history.map((event) => loadEventPayloads(event, load))) : history;
+  getHistory(instanceId: string, options: HistoryOptions = {}): Promise<HistoryEvent[]> {
+    return this.intercepted({ operation: 'getHistory', instanceId }, async () => {
+      if (options.payloads !== undefined && options.payloads !== 'resolve' && options.payloads !== 'keep') {
+        throw new ValidationError(`payloads must be 'resolve' or 'keep', got ${JSON.stringify(options.payloads)}.`);
+      }
+      const record = await this.getRecord(instanceId);
+      const generation = options.generation ?? record.generation;
+      if (!Number.isInteger(generation) || generation < 0 || generation > record.generation) {
+        throw new ValidationError(`Instance '${instanceId}' has generations 0 to ${record.generation}; got ${JSON.stringify(options.generation)}.`);
+      }
+      const history = await this.deps.store.readHistory(instanceId, generation, record.incarnation);
+      const load = options.payloads === 'keep' ? (this.deps.loadInlinePayload ?? this.deps.loadPayload) : this.deps.loadPayload;
+      return load ? Promise.all(history.map((event) => loadEventPayloads(event, load))) : history;
+    });
   }
 
   /** Deletes a finished instance and all its data. Terminate a running instance first. */
-  async purge(instanceId: string): Promise<void> {
-    const record = await this.getRecord(instanceId);
-    if (!isTerminal(record.status)) {
-      throw new InvalidStateError(`Instance '${instanceId}' is ${record.status}; only Completed, Failed or Terminated instances can be purged. Terminate it first.`);
-    }
-    await this.deps.store.purgeInstance(instanceId);
+  purge(instanceId: string): Promise<void> {
+    return this.intercepted({ operation: 'purge', instanceId }, async () => {
+      const record = await this.getRecord(instanceId);
+      if (!isTerminal(record.status)) {
+        throw new InvalidStateError(`Instance '${instanceId}' is ${record.status}; only Completed, Failed or Terminated instances can be purged. Terminate it first.`);
+      }
+      await this.deps.store.purgeInstance(instanceId);
+    });
   }
 
   /** Lists instances, newest created first when filtered by status, filtered by status and/or name; pass `cursor` back for the next page. */
-  async list(query: ListQuery = {}): Promise<{ instances: InstanceStatus[]; cursor?: string }> {
-    if (query.status !== undefined && !STATUSES.includes(query.status)) {
-      throw new ValidationError(`Unknown status ${JSON.stringify(query.status)}: use one of ${STATUSES.join(', ')}.`);
-    }
-    if (query.name !== undefined) validateName(query.name, 'orchestration name');
-    const limit = query.limit ?? 100;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ValidationError(`limit must be an integer from 1 to 1000, got ${JSON.stringify(query.limit)}.`);
-    const page = await this.deps.store.listInstances({ ...query, limit });
-    const instances = await Promise.all(page.instances.map((record) => this.toStatus(record, query.includePayloads === true)));
-    return page.cursor ? { instances, cursor: page.cursor } : { instances };
+  list(query: ListQuery = {}): Promise<{ instances: InstanceStatus[]; cursor?: string }> {
+    return this.intercepted({ operation: 'list' }, async () => {
+      if (query.status !== undefined && !STATUSES.includes(query.status)) {
+        throw new ValidationError(`Unknown status ${JSON.stringify(query.status)}: use one of ${STATUSES.join(', ')}.`);
+      }
+      if (query.name !== undefined) validateName(query.name, 'orchestration name');
+      const limit = query.limit ?? 100;
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ValidationError(`limit must be an integer from 1 to 1000, got ${JSON.stringify(query.limit)}.`);
+      const page = await this.deps.store.listInstances({ ...query, limit });
+      const instances = await Promise.all(page.instances.map((record) => this.toStatus(record, query.includePayloads === true)));
+      return page.cursor ? { instances, cursor: page.cursor } : { instances };
+    });
   }
 
   protected async getRecord(instanceId: string): Promise<InstanceRecord> {
@@ -415,7 +467,7 @@ export class Client {
   private async send(record: InstanceRecord, messageId: string, event: Parameters<InstanceStore['deliver']>[1]['event']): Promise<void> {
     const outcome = await this.deps.store.deliver(record.instanceId, { messageId, receivedAt: this.deps.clock.now(), event });
     if (outcome === 'not-found') throw new InstanceNotFoundError(record.instanceId);
-    await this.deps.queues.ringDoorbell(record.instanceId);
+    await this.ring(record);
   }
 
 }

@@ -63,7 +63,13 @@ export {
 export type { FailureDetails } from './core/errors.js';
 export type { HistoryEvent, HistoryEventType } from './core/history-events.js';
 export type { JsonLoggerOptions, Logger, LogLevel } from './core/logger.js';
-export { createJsonLogger, silentLogger } from './core/logger.js';
+export { createJsonLogger, redactingLogger, silentLogger } from './core/logger.js';
+export type { ActivityAttempt, ClientCall, ClientOperation, MessageHeaders, Interceptor, RuntimeNotice, StepInfo, StepOutcome, StepPhase, TimerFiring } from './core/interceptors.js';
+export { openTelemetryTracing, SPAN_ATTRIBUTES } from './runtime/tracing.js';
+export { METRICS, metricsInterceptor } from './runtime/metrics.js';
+export { MetricCounters } from './runtime/metric-counters.js';
+export type { MetricSeries, MetricsSnapshot } from './runtime/metric-counters.js';
+export type { MetricsSink, MetricUnit } from './ports.js';
 export { Client } from './client.js';
 export type { HistoryOptions, InstanceStatus, ListQuery, RaiseEventOptions, RestartOptions, StartOptions, WaitOptions } from './client.js';
 export type { InstanceStatusName } from './ports.js';

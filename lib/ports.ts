@@ -4,6 +4,7 @@
  */
 import type { FailureDetails } from './core/errors.js';
 import type { HistoryEvent, NewHistoryEvent, ParentRef } from './core/history-events.js';
+import type { MessageHeaders } from './core/interceptors.js';
 
 /** The lifecycle states of an instance. `ContinuedAsNew` describes earlier history generations only. */
 export type InstanceStatusName =
@@ -60,6 +61,8 @@ export interface InstanceRecord {
    * after its expired record was removed starts a new incarnation and never reads the old one's history.
    */
   incarnation?: string;
+  /** What interceptors stored with the instance at its start (its trace context); absent when none did. */
+  headers?: MessageHeaders;
 }
 
 /** The events that arrive from outside a step and wait in the instance's inbox. */
@@ -200,6 +203,8 @@ export interface ActivityTask {
    * its result as the instance's next step itself, instead of sending it back through the doorbell.
    */
   solo?: boolean;
+  /** What interceptors added (the W3C trace context, ...). */
+  headers?: MessageHeaders;
 }
 
 /** A durable timer. */
@@ -208,6 +213,8 @@ export interface TimerTask {
   generation: number;
   taskId: number;
   fireAt: number;
+  /** What interceptors added (the W3C trace context, ...). */
+  headers?: MessageHeaders;
 }
 
 /** What a doorbell carries besides the instance it wakes. */
@@ -218,6 +225,8 @@ export interface Doorbell {
   runInline?: boolean;
   /** A step may have died between its commit and its dispatch: re-dispatch the outstanding work first, as for a redelivered doorbell. */
   repair?: boolean;
+  /** What interceptors added (the W3C trace context, ...). */
+  headers?: MessageHeaders;
 }
 
 /** Carries work between steps: doorbells that wake an instance, activity tasks, timers. */
@@ -227,6 +236,19 @@ export interface WorkQueues {
   enqueueActivities(tasks: ActivityTask[]): Promise<void>;
   /** Delivers each timer as TimerFired once its `fireAt` has passed (however long that is). */
   scheduleTimers(timers: TimerTask[]): Promise<void>;
+}
+
+export type MetricUnit = 'Count' | 'Milliseconds' | 'Bytes';
+
+/**
+ * Where the runtime's metrics go: CloudWatch's embedded metric format on Lambda, counters for `npm start`'s
+ * `GET /metrics`. Dimensions name orchestrations, activities and queues, never instances (each distinct
+ * set of dimensions is a metric of its own, billed as one).
+ */
+export interface MetricsSink {
+  put(name: string, value: number, unit: MetricUnit, dimensions?: Record<string, string>): void;
+  /** Writes what was put since the last flush (the end of a Lambda invocation). */
+  flush?(): void;
 }
 
 export interface Clock {

@@ -9,7 +9,9 @@ import { VirtualClock } from './memory/virtual-clock.js';
 import { TaskWorker } from './runtime/activity-worker.js';
 import { OrchestrationWorker, type InlineOptions } from './runtime/orchestration-worker.js';
 import { withFaults, type FaultInjector } from './faults.js';
-import type { ActivityTask, InstanceStore, TimerTask, WorkQueues } from './ports.js';
+import type { ActivityTask, InstanceStore, MetricsSink, TimerTask, WorkQueues } from './ports.js';
+import { runtimeInterceptors } from './runtime/interceptors.js';
+import { metricsInterceptor } from './runtime/metrics.js';
 
 export interface TestEnvironmentOptions {
   /** Skip ahead to the next timer whenever a `waitForCompletion` is waiting and nothing else is running. @defaultValue true */
@@ -35,6 +37,8 @@ export interface TestEnvironmentOptions {
    * The client is not affected.
    */
   faults?: FaultInjector;
+  /** Where the runtime's metrics go (the names and dimensions CloudWatch gets on AWS). @defaultValue none */
+  metrics?: MetricsSink;
 }
 
 /** The longest delay setTimeout takes; a longer one fires at once. */
@@ -126,7 +130,8 @@ export class TestEnvironment {
     const faults = options.faults;
     const functionTimeoutMs = options.functionTimeout === undefined ? undefined : toMilliseconds(options.functionTimeout, 'functionTimeout');
     this.queues = new MemoryWorkQueues(this.clock, (error, work) => logger.error(`${work} failed`, { error: String(error) }), !!faults, functionTimeoutMs);
-    const deps = { app, store: this.store, queues: this.queues, clock: this.clock, logger };
+    const interceptors = runtimeInterceptors(app, options.metrics ? [metricsInterceptor(options.metrics)] : []);
+    const deps = { app, store: this.store, queues: this.queues, clock: this.clock, logger, interceptors };
     const workerDeps = faults
       ? { ...deps, store: withFaults<InstanceStore>(this.store, faults, 'store', STORE_METHODS), queues: faultyQueues(this.queues, faults), crash: faults.crashHook }
       : deps;
@@ -134,7 +139,7 @@ export class TestEnvironment {
     this.tasks = new TaskWorker({
       ...workerDeps,
       poisonAfterCrashes: options.poisonAfterCrashes,
-      stepInstance: (instanceId, message, deadline) => this.orchestrations.step(instanceId, { messages: [message], carriedOnly: true, deadline }),
+      stepInstance: (instanceId, message, deadline, headers) => this.orchestrations.step(instanceId, { messages: [message], carriedOnly: true, deadline, ...(headers ? { headers: [headers] } : {}) }),
     });
     this.queues.attach({
       step: (instanceId, options) => this.orchestrations.step(instanceId, options),

@@ -5,10 +5,13 @@ import type { App } from '../core/app.js';
 import { ValidationError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { Client } from '../client.js';
-import { systemClock, type Clock } from '../ports.js';
+import type { InterceptorChain } from '../core/interceptors.js';
+import { systemClock, type Clock, type MetricsSink } from '../ports.js';
 import { TaskWorker } from '../runtime/activity-worker.js';
 import { OrchestrationWorker } from '../runtime/orchestration-worker.js';
 import type { CrashHook } from '../runtime/crash-points.js';
+import { runtimeInterceptors } from '../runtime/interceptors.js';
+import { metricsInterceptor } from '../runtime/metrics.js';
 import { PayloadCodec } from '../runtime/payload-codec.js';
 import { DynamoDbDeadLetters } from './dead-letters.js';
 import { DynamoDbInstanceStore } from './dynamodb-store.js';
@@ -84,11 +87,24 @@ export interface AwsRuntime {
   deadLetters: DynamoDbDeadLetters;
   /** What shadow replay found, in the table's `REPLAY#` partition. */
   replayFindings: DynamoDbReplayFindings;
+  /** The interceptors every part of the runtime runs: tracing, metrics, the app's. */
+  interceptors: InterceptorChain;
+  /** Where its metrics go, when it reports any. */
+  metrics?: MetricsSink;
 }
 
-export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: { clock?: Clock; logger?: Logger; crash?: CrashHook } = {}): AwsRuntime {
+export interface AwsRuntimeOptions {
+  clock?: Clock;
+  logger?: Logger;
+  crash?: CrashHook;
+  /** Where the runtime's metrics go (the Lambda handlers: CloudWatch's embedded metric format). @defaultValue none */
+  metrics?: MetricsSink;
+}
+
+export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: AwsRuntimeOptions = {}): AwsRuntime {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? app.logger;
+  const interceptors = runtimeInterceptors(app, options.metrics ? [metricsInterceptor(options.metrics)] : []);
   const common = { region: config.region, ...(config.credentials ? { credentials: config.credentials } : {}) };
   const endpointOf = (service: 'dynamodb' | 'sqs' | 's3') => config.endpoints?.[service] ?? config.endpoint;
   const withEndpoint = (service: 'dynamodb' | 'sqs' | 's3') => (endpointOf(service) ? { endpoint: endpointOf(service) } : {});
@@ -100,12 +116,13 @@ export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: { 
   const codec = new PayloadCodec(new S3BlobStore(clients.s3, config.bucketName), {
     inlineLimitBytes: config.inlineLimitBytes,
     compressAboveBytes: config.compressAboveBytes,
+    onOffload: (bytes) => interceptors.notice({ type: 'payloadOffloaded', bytes }),
   });
   const store = new DynamoDbInstanceStore({ client: clients.dynamodb, tableName: config.tableName, codec, retentionDays: config.retentionDays });
   const queues = new SqsWorkQueues({ client: clients.sqs, urls: config.queues, codec, clock, maxTimerHopSeconds: config.maxTimerHopSeconds });
   const loadPayload = (value: unknown) => codec.load(value);
   const loadInlinePayload = (value: unknown) => codec.loadInline(value);
-  const deps = { app, store, queues, clock, logger, loadPayload, loadInlinePayload };
+  const deps = { app, store, queues, clock, logger, loadPayload, loadInlinePayload, interceptors };
   const client = new Client(deps);
   const deadLetters = new DynamoDbDeadLetters({ dynamodb: clients.dynamodb, sqs: clients.sqs, tableName: config.tableName, activityQueueUrl: config.queues.activities, client });
   const poisonAfterCrashes = config.poisonAfterCrashes;
@@ -125,7 +142,7 @@ export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: { 
     ...deps,
     crash: options.crash,
     poisonAfterCrashes,
-    stepInstance: (instanceId, message, deadline) => activitySteps.step(instanceId, { messages: [message], carriedOnly: true, deadline }),
+    stepInstance: (instanceId, message, deadline, headers) => activitySteps.step(instanceId, { messages: [message], carriedOnly: true, deadline, ...(headers ? { headers: [headers] } : {}) }),
     onPoison: async (task, reason) => {
       const body = JSON.stringify({ ...task, input: await codec.store(task.input, task.instanceId) });
       await deadLetters.archive('activities', { messageId: `crashed#${task.instanceId}#${task.generation}#${task.taskId}#${task.attempt}`, instanceId: task.instanceId, outcome: `call failed with PoisonMessageError: ${reason}`, body, deadAt: clock.now() });
@@ -140,7 +157,8 @@ export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: { 
     logger,
     maxReceiveCount: config.maxReceiveCount ?? 10,
     archive: (queue, entry) => deadLetters.archive(queue, entry),
+    interceptors,
   });
   const replayFindings = new DynamoDbReplayFindings({ dynamodb: clients.dynamodb, tableName: config.tableName, retentionDays: config.retentionDays });
-  return { config, clients, codec, store, queues, orchestrations, tasks, handlers, client, deadLetters, replayFindings };
+  return { config, clients, codec, store, queues, orchestrations, tasks, handlers, client, deadLetters, replayFindings, interceptors, ...(options.metrics ? { metrics: options.metrics } : {}) };
 }

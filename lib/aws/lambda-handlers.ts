@@ -2,6 +2,7 @@ import type { App } from '../core/app.js';
 import { HttpApi, type HttpResponse } from '../runtime/http-api.js';
 import type { ReplayRun } from '../ports.js';
 import { configFromEnvironment, createAwsRuntime, type AwsRuntime } from './aws-runtime.js';
+import { EmfMetrics } from './emf-metrics.js';
 import { createReplayGate, createShadowReplay, type ReplayGateEvent, type ReplayGateResult, type ShadowReplayEvent } from './replay-gate.js';
 import type { BatchResult, QueueRecord } from './sqs-handlers.js';
 
@@ -43,19 +44,28 @@ export interface LambdaHandlers {
 
 /**
  * Builds the handlers of `app` from the environment the CDK stack sets. Clients are created on the first
- * invocation and reused by the warm function, with its cache of live executors.
+ * invocation and reused by the warm function, with its cache of live executors. Each queue handler writes
+ * its metrics (CloudWatch's embedded metric format, on stdout) at the end of its invocation.
  * @example
  * // handlers.ts: the entry of every function of the DurableFunctions construct
  * export const { orchestrator, activity, timer, activityDeadLetters, orchestratorDeadLetters, api, replayGate, shadowReplay } = createLambdaHandlers(app);
  */
-export function createLambdaHandlers(app: App, runtime: () => AwsRuntime = lazy(() => createAwsRuntime(app, configFromEnvironment()))): LambdaHandlers {
-  const api = lazy(() => new HttpApi({ client: runtime().client, deadLetters: runtime().deadLetters, replayFindings: runtime().replayFindings }));
+export function createLambdaHandlers(app: App, runtime: () => AwsRuntime = lazy(() => createAwsRuntime(app, configFromEnvironment(), { metrics: new EmfMetrics({ common: { Table: configFromEnvironment().tableName } }) }))): LambdaHandlers {
+  const api = lazy(() => new HttpApi({ client: runtime().client, deadLetters: runtime().deadLetters, replayFindings: runtime().replayFindings, tracing: app.tracing }));
+  /** Runs a handler, then writes the invocation's metrics. */
+  const metered = async <T>(handle: () => Promise<T>): Promise<T> => {
+    try {
+      return await handle();
+    } finally {
+      runtime().metrics?.flush?.();
+    }
+  };
   return {
-    orchestrator: (event, context) => runtime().handlers.doorbells(event.Records, invocation(context)),
-    activity: (event, context) => runtime().handlers.activities(event.Records, invocation(context)),
-    timer: (event) => runtime().handlers.timers(event.Records),
-    activityDeadLetters: (event) => runtime().handlers.activityDeadLetters(event.Records),
-    orchestratorDeadLetters: (event) => runtime().handlers.orchestratorDeadLetters(event.Records),
+    orchestrator: (event, context) => metered(() => runtime().handlers.doorbells(event.Records, invocation(context))),
+    activity: (event, context) => metered(() => runtime().handlers.activities(event.Records, invocation(context))),
+    timer: (event) => metered(() => runtime().handlers.timers(event.Records)),
+    activityDeadLetters: (event) => metered(() => runtime().handlers.activityDeadLetters(event.Records)),
+    orchestratorDeadLetters: (event) => metered(() => runtime().handlers.orchestratorDeadLetters(event.Records)),
     api: (event) =>
       api().handle({
         method: event.requestContext.http.method,

@@ -1,4 +1,5 @@
 import { PoisonMessageError, toFailureDetails } from '../core/errors.js';
+import { InterceptorChain } from '../core/interceptors.js';
 import type { Logger } from '../core/logger.js';
 import { isTerminal, type ActivityTask, type Clock, type DeadLetterQueue, type InboxMessage, type InstanceRecord, type InstanceStore, type TimerTask } from '../ports.js';
 import { poison, type TaskWorker } from '../runtime/activity-worker.js';
@@ -11,7 +12,8 @@ import { parseDoorbell, type SqsWorkQueues } from './sqs-queues.js';
 export interface QueueRecord {
   messageId: string;
   body: string;
-  attributes?: { ApproximateReceiveCount?: string };
+  /** SQS's system attributes, as Lambda delivers them (strings; the timestamp in ms since the epoch). */
+  attributes?: { ApproximateReceiveCount?: string; SentTimestamp?: string };
 }
 
 /** Lambda's partial batch response: the records to deliver again. */
@@ -41,6 +43,8 @@ export interface HandlerDependencies {
   maxDeadLetterRounds?: number;
   /** Keeps each dead letter for operators to list and redrive. */
   archive?: (queue: DeadLetterQueue, entry: { messageId: string; instanceId: string; outcome: string; body: string; deadAt: number }) => Promise<void>;
+  /** Told of each message's age at receive and of dead letters. @defaultValue none */
+  interceptors?: InterceptorChain;
 }
 
 type Task = ActivityTask & { dlqRounds?: number };
@@ -53,9 +57,20 @@ type Task = ActivityTask & { dlqRounds?: number };
  */
 export class QueueHandlers {
   private readonly maxDeadLetterRounds: number;
+  private readonly interceptors: InterceptorChain;
 
   constructor(private readonly deps: HandlerDependencies) {
     this.maxDeadLetterRounds = deps.maxDeadLetterRounds ?? 3;
+    this.interceptors = deps.interceptors ?? InterceptorChain.empty;
+  }
+
+  /** How long the record waited in its queue (real time: SQS stamps it), told to the interceptors. */
+  private received(record: QueueRecord, queue: 'orchestrator' | 'activities'): number | undefined {
+    const sent = Number(record.attributes?.SentTimestamp);
+    if (!Number.isFinite(sent) || sent <= 0) return undefined;
+    const ageMs = Math.max(0, Date.now() - sent);
+    this.interceptors.notice({ type: 'received', queue, ageMs });
+    return ageMs;
   }
 
   /** Doorbells (FIFO): one step per instance in the batch, with what its doorbells carry; a failure fails the instance's records. */
@@ -70,6 +85,7 @@ export class QueueHandlers {
       [...byInstance].map(async ([instanceId, group]) => {
         try {
           const doorbells = group.map((record) => parseDoorbell(record.body));
+          const ages = group.flatMap((record) => this.received(record, 'orchestrator') ?? []);
           await this.deps.orchestrations.step(instanceId, {
             // A redelivered doorbell means a worker took it and did not finish: its dispatch may be missing.
             redelivered: group.some(redelivered) || doorbells.some((doorbell) => doorbell.repair),
@@ -77,6 +93,8 @@ export class QueueHandlers {
             runInline: doorbells.some((doorbell) => doorbell.runInline),
             carriedOnly: doorbells.every((doorbell) => (doorbell.messages?.length ?? 0) > 0),
             deadline: context.deadline,
+            headers: doorbells.flatMap((doorbell) => (doorbell.headers ? [doorbell.headers] : [])),
+            ...(ages.length ? { queueAgeMs: Math.max(...ages) } : {}),
           });
         } catch (error) {
           this.deps.logger.error('step failed; the doorbell will be delivered again', { instanceId, error: toFailureDetails(error).message });
@@ -89,7 +107,10 @@ export class QueueHandlers {
 
   /** Activity tasks: a throwing activity is a recorded failure, not a batch failure; only infrastructure errors redeliver. */
   async activities(records: QueueRecord[], context: InvocationContext = {}): Promise<BatchResult> {
-    return this.each(records, async (record) => this.deps.tasks.runActivity(parseTask(record.body), { redelivered: redelivered(record), deadline: context.deadline }));
+    return this.each(records, async (record) => {
+      const queueAgeMs = this.received(record, 'activities');
+      await this.deps.tasks.runActivity(parseTask(record.body), { redelivered: redelivered(record), deadline: context.deadline, ...(queueAgeMs !== undefined ? { queueAgeMs } : {}) });
+    });
   }
 
   /** Timer hops: a due timer fires; one not yet due goes back on the queue for its next hop. */
@@ -108,6 +129,7 @@ export class QueueHandlers {
    */
   async activityDeadLetters(records: QueueRecord[]): Promise<BatchResult> {
     return this.each(records, async (record) => {
+      this.interceptors.notice({ type: 'deadLetter', queue: 'activities' });
       const task = parseTask(record.body);
       const rounds = (task.dlqRounds ?? 0) + 1;
       if (rounds <= this.maxDeadLetterRounds) {
@@ -124,7 +146,8 @@ export class QueueHandlers {
         event: poison(task, 0, `was delivered about ${received} times and never finished, without a recorded crash (its worker may be throttled, or die before it can record one)`),
       };
       const exists = (await this.deps.store.getInstance(task.instanceId)) !== undefined;
-      if (exists) await this.deps.queues.ringDoorbell(task.instanceId, { messages: [message] });
+      const headers = this.interceptors.headers(task.headers);
+      if (exists) await this.deps.queues.ringDoorbell(task.instanceId, { messages: [message], ...(headers ? { headers } : {}) });
       const outcome = exists ? 'call failed with PoisonMessageError' : 'instance not found';
       await this.deps.archive?.('activities', { messageId: record.messageId, instanceId: task.instanceId, outcome, body: record.body, deadAt: this.deps.clock.now() });
     });
@@ -137,13 +160,14 @@ export class QueueHandlers {
    */
   async orchestratorDeadLetters(records: QueueRecord[]): Promise<BatchResult> {
     return this.each(records, async (record) => {
+      this.interceptors.notice({ type: 'deadLetter', queue: 'orchestrations' });
       const doorbell = parseDoorbell(record.body);
       const { instanceId } = doorbell;
       for (const message of doorbell.messages ?? []) await this.deps.store.deliver(instanceId, message);
       const rounds = (doorbell.dlqRounds ?? 0) + 1;
       if (rounds <= this.maxDeadLetterRounds) {
         this.deps.logger.warn('doorbell reached the dead-letter queue without crash evidence (throttled or slow?); ringing again', { instanceId, round: rounds });
-        await this.deps.queues.ringDoorbell(instanceId, { dlqRounds: rounds });
+        await this.deps.queues.ringDoorbell(instanceId, { dlqRounds: rounds, ...(doorbell.headers ? { headers: doorbell.headers } : {}) });
         return;
       }
       const outcome = await this.quarantine(instanceId, rounds * this.deps.maxReceiveCount);
@@ -168,7 +192,10 @@ export class QueueHandlers {
         updatedAt: this.deps.clock.now(),
         revision: instance.revision + 1,
       };
-      if (await this.deps.store.updateInstance(quarantined, instance.revision)) return 'instance quarantined';
+      if (await this.deps.store.updateInstance(quarantined, instance.revision)) {
+        this.interceptors.notice({ type: 'quarantined', instanceId, orchestration: instance.name, error: 'PoisonMessageError' });
+        return 'instance quarantined';
+      }
     }
     throw new Error(`Instance '${instanceId}' kept changing while it was being quarantined.`);
   }

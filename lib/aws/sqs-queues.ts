@@ -1,5 +1,6 @@
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
 import { randomUUID } from 'node:crypto';
+import type { MessageHeaders } from '../core/interceptors.js';
 import type { ActivityTask, Clock, Doorbell, InboxMessage, TimerTask, WorkQueues } from '../ports.js';
 import type { PayloadCodec } from '../runtime/payload-codec.js';
 import { readEvent, storeEvent } from './payload-fields.js';
@@ -30,6 +31,8 @@ export interface DoorbellMessage {
   repair?: boolean;
   /** How many times the orchestrator's dead-letter handler sent this doorbell back. */
   dlqRounds?: number;
+  /** What interceptors added (the W3C trace context): in the body, so that every queue and emulator carries it alike. */
+  headers?: MessageHeaders;
 }
 
 /**
@@ -55,6 +58,7 @@ export class SqsWorkQueues implements WorkQueues {
     if (doorbell.runInline) body.runInline = true;
     if (doorbell.repair) body.repair = true;
     if (doorbell.dlqRounds) body.dlqRounds = doorbell.dlqRounds;
+    if (doorbell.headers) body.headers = doorbell.headers;
     // A unique deduplication id: a doorbell must never be dropped; a spare one costs an idle step.
     await this.sendBatch(this.options.urls.orchestrator, [{ Id: '0', MessageBody: JSON.stringify(body), MessageGroupId: instanceId, MessageDeduplicationId: randomUUID() }]);
   }

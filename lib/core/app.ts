@@ -1,6 +1,7 @@
 import { toMilliseconds } from './durations.js';
 import { ActivityNotFoundError, describeValue, OrchestrationNotFoundError, ValidationError } from './errors.js';
-import { createJsonLogger, type Logger } from './logger.js';
+import { InterceptorChain, type Interceptor } from './interceptors.js';
+import { createJsonLogger, defaultRedact, redactingLogger, type Logger } from './logger.js';
 import { validateName } from './names.js';
 import { resolveRetry, type RetryRule } from './retry-policy.js';
 import type { ActivityFunction, ActivityOptions, OrchestrationFunction, OrchestrationOptions } from './types.js';
@@ -11,8 +12,27 @@ export interface AppOptions {
   maxHistoryEvents?: number;
   /** From this many events on, `ctx.isContinueAsNewSuggested` is true and a warning is logged. @defaultValue 80% of maxHistoryEvents */
   historyWarningEvents?: number;
-  /** Where the runtime and `ctx.log` write. @defaultValue JSON lines on stderr */
+  /**
+   * Where the runtime and `ctx.log` write: Perdure's JSON logger, or any logger with `debug`, `info`, `warn`
+   * and `error(message, fields)`, such as a Powertools for AWS Lambda `Logger`. @defaultValue JSON lines on stderr
+   */
   logger?: Logger;
+  /**
+   * Field names whose values are replaced by `"[redacted]"` in what `ctx.log` and `actx.log` write, at any
+   * depth, whatever the logger (a `logger` you pass is wrapped). @defaultValue the comma-separated `PERDURE_LOG_REDACT` environment variable
+   */
+  redact?: string[];
+  /**
+   * Hooks around activity attempts, orchestration steps, timers and client calls, the first outermost
+   * (see {@link Interceptor}). More can be added with `app.use`.
+   */
+  interceptors?: Interceptor[];
+  /**
+   * OpenTelemetry spans (through `@opentelemetry/api`) for client calls, steps, activity attempts and timers,
+   * and a W3C `traceparent` in every message. Without an OpenTelemetry SDK registered (the ADOT Lambda layer
+   * registers one) they cost nothing. @defaultValue true
+   */
+  tracing?: boolean;
 }
 
 export interface RegisteredActivity {
@@ -42,6 +62,8 @@ export class App {
   readonly maxHistoryEvents: number;
   readonly historyWarningEvents: number;
   readonly logger: Logger;
+  readonly tracing: boolean;
+  private userInterceptors: Interceptor[];
   private readonly activities = new Map<string, RegisteredActivity>();
   private readonly orchestrations = new Map<string, Map<string, RegisteredOrchestration>>();
 
@@ -54,7 +76,38 @@ export class App {
     if (!Number.isInteger(this.historyWarningEvents) || this.historyWarningEvents < 1 || this.historyWarningEvents > this.maxHistoryEvents) {
       throw new ValidationError(`historyWarningEvents must be an integer from 1 to maxHistoryEvents (${this.maxHistoryEvents}), got ${describeValue(options.historyWarningEvents)}.`);
     }
-    this.logger = options.logger ?? createJsonLogger();
+    const redact = options.redact ?? defaultRedact();
+    // Perdure's own JSON logger redacts by itself; another logger is wrapped.
+    this.logger = options.logger ? (redact.length ? redactingLogger(options.logger, redact) : options.logger) : createJsonLogger({ redact });
+    this.tracing = options.tracing ?? true;
+    if (options.tracing !== undefined && typeof options.tracing !== 'boolean') throw new ValidationError(`tracing must be true or false, got ${describeValue(options.tracing)}.`);
+    this.userInterceptors = [];
+    for (const interceptor of options.interceptors ?? []) this.use(interceptor);
+  }
+
+  /**
+   * Adds an interceptor after those already added (see {@link Interceptor}).
+   * @example app.use({ activity: async (attempt, next) => next({ ...attempt, input: decrypt(attempt.input) }) });
+   */
+  use(interceptor: Interceptor): this {
+    if (typeof interceptor !== 'object' || interceptor === null) throw new ValidationError(`An interceptor must be an object with hooks (activity, step, phase, timer, client, headers, notice), got ${describeValue(interceptor)}.`);
+    const hooks = ['activity', 'step', 'phase', 'timer', 'client', 'headers', 'notice'] as const;
+    for (const [key, value] of Object.entries(interceptor)) {
+      if (!(hooks as readonly string[]).includes(key)) throw new ValidationError(`Unknown interceptor hook '${key}': use ${hooks.join(', ')}.`);
+      if (value !== undefined && typeof value !== 'function') throw new ValidationError(`The interceptor hook '${key}' must be a function, got ${describeValue(value)}.`);
+    }
+    this.userInterceptors = [...this.userInterceptors, interceptor];
+    return this;
+  }
+
+  /** The interceptors added with `createApp({ interceptors })` and `app.use`, in order. */
+  get interceptors(): readonly Interceptor[] {
+    return this.userInterceptors;
+  }
+
+  /** The app's interceptors after `first` (the runtime's own: tracing, metrics). */
+  interceptorChain(first: readonly Interceptor[] = []): InterceptorChain {
+    return new InterceptorChain([...first, ...this.userInterceptors]);
   }
 
   /**

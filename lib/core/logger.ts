@@ -47,8 +47,25 @@ function redact(value: unknown, names: Set<string>, depth = 0): unknown {
   return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, names.has(key.toLowerCase()) ? '[redacted]' : redact(item, names, depth + 1)]));
 }
 
-function defaultRedact(): string[] {
+/** The field names `PERDURE_LOG_REDACT` lists (comma-separated). */
+export function defaultRedact(): string[] {
   return (process.env.PERDURE_LOG_REDACT ?? '').split(',').map((name) => name.trim()).filter(Boolean);
+}
+
+/**
+ * Wraps any logger (a Powertools `Logger`, pino, ...) so that the named fields of each line are replaced by
+ * `"[redacted]"`, at any depth (case-insensitive). `createApp({ logger, redact })` does this for you.
+ */
+export function redactingLogger(logger: Logger, fields: string[]): Logger {
+  const names = new Set(fields.map((name) => name.toLowerCase()));
+  if (names.size === 0) return logger;
+  const at =
+    (level: Exclude<LogLevel, 'silent'>) =>
+    (message: string, more?: Record<string, unknown>): void => {
+      if (more === undefined) logger[level](message);
+      else logger[level](message, redact(more, names) as Record<string, unknown>);
+    };
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
 /** A logger that drops everything. */

@@ -11,6 +11,7 @@ interface StoredMessage {
   body: string;
   approximateReceiveCount: number;
   approximateFirstReceiveTimestamp?: number;
+  sentTimestamp?: number;
   messageGroupId?: string;
   md5OfBody: string;
   md5OfMessageAttributes?: string;
@@ -54,6 +55,8 @@ export interface LocalMessage {
   receiptHandle: string;
   body: string;
   receiveCount: number;
+  /** When it was sent (ms since the epoch), as SQS's `SentTimestamp`. */
+  sentTimestamp?: number;
 }
 
 /** What a poller needs from a queue: receive with long polling, delete, and keep a message invisible. */
@@ -91,12 +94,16 @@ export async function createLocalSqsStore(): Promise<{ store: object; source: Qu
   };
   const dlqResolver = (arn: string) => store.getQueueByArn(arn);
   const receiveNow = (queue: FauxqsQueue, maxMessages: number, visibilityTimeout: number): LocalMessage[] =>
-    queue.dequeue(maxMessages, visibilityTimeout, dlqResolver).map((message) => ({
-      messageId: message.MessageId,
-      receiptHandle: message.ReceiptHandle,
-      body: message.Body,
-      receiveCount: queue.inflightMessages.get(message.ReceiptHandle)?.message.approximateReceiveCount ?? 1,
-    }));
+    queue.dequeue(maxMessages, visibilityTimeout, dlqResolver).map((message) => {
+      const stored = queue.inflightMessages.get(message.ReceiptHandle)?.message;
+      return {
+        messageId: message.MessageId,
+        receiptHandle: message.ReceiptHandle,
+        body: message.Body,
+        receiveCount: stored?.approximateReceiveCount ?? 1,
+        ...(stored?.sentTimestamp !== undefined ? { sentTimestamp: stored.sentTimestamp } : {}),
+      };
+    });
   const source: QueueSource = {
     async receive(queueUrl, { maxMessages, visibilityTimeout, waitSeconds }) {
       const queue = queueOf(queueUrl);

@@ -9,6 +9,7 @@ import { createAwsRuntime, type AwsRuntime, type AwsRuntimeConfig } from '../aws
 import { ensureTable } from '../aws/table.js';
 import { injectSdkFaults } from '../aws/sdk-faults.js';
 import { sleep, withFaults, type FaultInjector } from '../faults.js';
+import { MetricCounters } from '../runtime/metric-counters.js';
 import { startDynamoDbLocal, type RunningEmulator } from './dynamodb-local.js';
 import type { QueueSource } from './local-sqs.js';
 import { SqsPoller, type PollerOptions } from './sqs-poller.js';
@@ -61,6 +62,8 @@ export interface EventSourceRequest {
 export interface LocalStack {
   runtime: AwsRuntime;
   config: AwsRuntimeConfig;
+  /** The runtime's metrics since the start: what `GET /metrics` answers. */
+  metrics: MetricCounters;
   stop(): Promise<void>;
 }
 
@@ -102,7 +105,8 @@ export async function startLocalStack(app: App, options: LocalStackOptions = {})
     });
     const queues = await createQueues(bootstrap.clients.sqs, maxReceiveCount, options.visibilityTimeout ?? 30);
     const config: AwsRuntimeConfig = { ...base, queues };
-    const runtime = createAwsRuntime(app, config, { logger, clock: options.clock, crash: options.faults?.crashHook });
+    const metrics = new MetricCounters();
+    const runtime = createAwsRuntime(app, config, { logger, clock: options.clock, crash: options.faults?.crashHook, metrics });
 
     const visibilityTimeout = options.visibilityTimeout ?? 30;
     const functionTimeout = options.functionTimeout ?? visibilityTimeout / 2;
@@ -134,6 +138,7 @@ export async function startLocalStack(app: App, options: LocalStackOptions = {})
     return {
       runtime,
       config,
+      metrics,
       stop: async () => {
         await Promise.all(pollers.map((poller) => poller.stop()));
         for (const client of Object.values(runtime.clients)) client.destroy();

@@ -1,9 +1,10 @@
+import type { MessageHeaders } from '../core/interceptors.js';
 import type { ActivityTask, Doorbell, InboxMessage, TimerTask, WorkQueues } from '../ports.js';
 import type { VirtualClock } from './virtual-clock.js';
 
 /** What the queues deliver work to. */
 export interface WorkHandlers {
-  step(instanceId: string, options: { redelivered: boolean; messages: InboxMessage[]; runInline: boolean; carriedOnly: boolean; deadline?: number }): Promise<unknown>;
+  step(instanceId: string, options: { redelivered: boolean; messages: InboxMessage[]; runInline: boolean; carriedOnly: boolean; deadline?: number; headers: MessageHeaders[] }): Promise<unknown>;
   runActivity(task: ActivityTask, delivery: { redelivered: boolean; deadline?: number }): Promise<void>;
   fireTimer(timer: TimerTask): Promise<void>;
 }
@@ -17,6 +18,8 @@ interface PendingDoorbells {
   plain: boolean;
   /** One of the doorbells asked for a repair. */
   repair: boolean;
+  /** The headers of the doorbells that carried any, in order. */
+  headers: MessageHeaders[];
 }
 
 const MAX_REAL_DELAY = 2_147_483_647;
@@ -74,10 +77,11 @@ export class MemoryWorkQueues implements WorkQueues {
       pending.runInline ||= doorbell.runInline === true;
       pending.plain ||= messages.length === 0;
       pending.repair ||= doorbell.repair === true;
+      if (doorbell.headers) pending.headers.push(doorbell.headers);
       if (pending.state === 'running') pending.state = 'again';
       return;
     }
-    this.doorbells.set(instanceId, { state: 'queued', messages, runInline: doorbell.runInline === true, plain: messages.length === 0, repair: doorbell.repair === true });
+    this.doorbells.set(instanceId, { state: 'queued', messages, runInline: doorbell.runInline === true, plain: messages.length === 0, repair: doorbell.repair === true, headers: doorbell.headers ? [doorbell.headers] : [] });
     this.run(`step of ${instanceId}`, () => this.runDoorbell(instanceId));
   }
 
@@ -122,11 +126,11 @@ export class MemoryWorkQueues implements WorkQueues {
 
   private async runDoorbell(instanceId: string, redelivered = false): Promise<void> {
     const pending = this.doorbells.get(instanceId)!;
-    const { messages, runInline, plain, repair } = pending;
-    Object.assign(pending, { state: 'running', messages: [], runInline: false, plain: false, repair: false });
+    const { messages, runInline, plain, repair, headers } = pending;
+    Object.assign(pending, { state: 'running', messages: [], runInline: false, plain: false, repair: false, headers: [] });
     let failed = false;
     try {
-      await this.handlers!.step(instanceId, { redelivered: redelivered || repair, messages, runInline, carriedOnly: !plain, deadline: this.deadline() });
+      await this.handlers!.step(instanceId, { redelivered: redelivered || repair, messages, runInline, carriedOnly: !plain, deadline: this.deadline(), headers });
     } catch (error) {
       if (!this.redeliverFailures) throw error;
       failed = true;
@@ -136,6 +140,7 @@ export class MemoryWorkQueues implements WorkQueues {
       pending.runInline ||= runInline;
       pending.plain ||= plain;
       pending.repair ||= repair;
+      pending.headers.unshift(...headers);
     } finally {
       if (failed || pending.state === 'again') {
         pending.state = 'queued';

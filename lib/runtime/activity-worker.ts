@@ -1,10 +1,12 @@
 import type { App, RegisteredActivity } from '../core/app.js';
 import { attemptKeys } from '../core/crash-evidence.js';
 import { PoisonMessageError, toFailureDetails } from '../core/errors.js';
+import type { MessageHeaders, InterceptorChain } from '../core/interceptors.js';
 import type { Logger } from '../core/logger.js';
 import type { ActivityTask, Clock, InboxEvent, InboxMessage, InstanceStore, TimerTask, WorkQueues } from '../ports.js';
 import { runAttempt } from './attempt.js';
 import { SimulatedCrash, type CrashHook } from './crash-points.js';
+import { runtimeInterceptors } from './interceptors.js';
 import { messageIds } from './messages.js';
 
 export interface TaskWorkerDependencies {
@@ -25,7 +27,9 @@ export interface TaskWorkerDependencies {
    * with the result carried). Used for a `solo` task, the instance's only call in flight: its result then
    * needs no doorbell hop. A step that cannot apply it stores it in the inbox and rings itself.
    */
-  stepInstance?: (instanceId: string, message: InboxMessage, deadline?: number) => Promise<unknown>;
+  stepInstance?: (instanceId: string, message: InboxMessage, deadline?: number, headers?: MessageHeaders) => Promise<unknown>;
+  /** @defaultValue tracing (unless the app turned it off) and the app's interceptors */
+  interceptors?: InterceptorChain;
 }
 
 /** An attempt gets at least this long, however little of its invocation is left. */
@@ -42,6 +46,8 @@ export interface Delivery {
   redelivered?: boolean;
   /** When this invocation ends at the latest (ms since the epoch, real time). */
   deadline?: number;
+  /** How long the message waited in its queue, when the queue says. */
+  queueAgeMs?: number;
 }
 
 /**
@@ -52,9 +58,11 @@ export interface Delivery {
  */
 export class TaskWorker {
   private readonly poisonAfterCrashes: number;
+  private readonly interceptors: InterceptorChain;
 
   constructor(private readonly deps: TaskWorkerDependencies) {
     this.poisonAfterCrashes = deps.poisonAfterCrashes ?? 3;
+    this.interceptors = deps.interceptors ?? runtimeInterceptors(deps.app);
   }
 
   async runActivity(task: ActivityTask, delivery: Delivery = {}): Promise<void> {
@@ -65,7 +73,7 @@ export class TaskWorker {
       // Retrying cannot register the activity: fail the call at once.
       return this.finish(task, { type: 'ActivityFailed', taskId: task.taskId, error: { ...toFailureDetails(notFound), nonRetryable: true } }, delivery.deadline, !delivery.redelivered);
     }
-    if (!delivery.redelivered) return this.run(task, activity, delivery.deadline, true);
+    if (!delivery.redelivered) return this.run(task, activity, delivery, true);
     const now = Date.now();
     const key = attemptKeys.activity(task.generation, task.taskId, task.attempt);
     const crashes = await this.deps.store.beginAttempt(task.instanceId, key, { position: 0, now, deadline: delivery.deadline ?? now + activity.timeoutMs });
@@ -76,7 +84,7 @@ export class TaskWorker {
       return;
     }
     try {
-      await this.run(task, activity, delivery.deadline, false);
+      await this.run(task, activity, delivery, false);
     } catch (error) {
       // An error this invocation caught (an S3 or SQS failure) is not a crash of the activity.
       if (!(error instanceof SimulatedCrash)) await this.deps.store.endAttempt(task.instanceId, key).catch(() => undefined);
@@ -87,10 +95,11 @@ export class TaskWorker {
   }
 
   /** Runs the attempt and records its outcome; `mayStep` is false on a redelivery (no stepping the instance here). */
-  private async run(task: ActivityTask, activity: RegisteredActivity, deadline: number | undefined, mayStep: boolean): Promise<void> {
+  private async run(task: ActivityTask, activity: RegisteredActivity, delivery: Delivery, mayStep: boolean): Promise<void> {
+    const { deadline } = delivery;
     // Loading an offloaded input is infrastructure: when it fails the task is delivered again; it is not the activity failing.
     const input = this.deps.loadPayload ? await this.deps.loadPayload(task.input) : task.input;
-    const outcome = await runAttempt((actx) => activity.fn(input as never, actx), {
+    const { outcome, headers } = await runAttempt((given, actx) => activity.fn(given as never, actx), {
       instanceId: task.instanceId,
       taskId: task.taskId,
       name: task.name,
@@ -100,12 +109,19 @@ export class TaskWorker {
       // An attempt ends (with a TimeoutError, retried by its policy) before its invocation would be killed.
       timeoutMs: deadline !== undefined ? Math.min(activity.timeoutMs, Math.max(MIN_ATTEMPT_MS, deadline - Date.now() - marginBefore(deadline))) : activity.timeoutMs,
       logger: this.deps.logger,
+      input,
+      ...(task.headers ? { headers: task.headers } : {}),
+      ...(delivery.queueAgeMs !== undefined ? { queueAgeMs: delivery.queueAgeMs } : {}),
+      interceptors: this.interceptors,
     });
-    await this.finish(task, outcome, deadline, mayStep);
+    await this.finish(task, outcome, deadline, mayStep, headers);
   }
 
   async fireTimer(timer: TimerTask): Promise<void> {
-    await this.deliver(timer, messageIds.timer(timer.generation, timer.taskId), { type: 'TimerFired', taskId: timer.taskId });
+    const firing = { instanceId: timer.instanceId, taskId: timer.taskId, fireAt: timer.fireAt, lateMs: Math.max(0, this.deps.clock.now() - timer.fireAt), headers: timer.headers ?? {} };
+    await this.interceptors.timer(firing, () =>
+      this.deliver(timer, messageIds.timer(timer.generation, timer.taskId), { type: 'TimerFired', taskId: timer.taskId }, this.interceptors.headers(timer.headers)),
+    );
   }
 
   /**
@@ -113,19 +129,19 @@ export class TaskWorker {
    * here; otherwise (or when that fails) it rides the instance's doorbell. A redelivered task never steps
    * the instance: a step that crashed its invocation would be taken for a crash of the activity.
    */
-  private async finish(task: ActivityTask, event: InboxEvent, deadline: number | undefined, mayStep = true): Promise<void> {
+  private async finish(task: ActivityTask, event: InboxEvent, deadline: number | undefined, mayStep = true, headers = this.interceptors.headers(task.headers)): Promise<void> {
     this.deps.crash?.('activity:before-record', task.instanceId);
     const message: InboxMessage = { messageId: messageIds.activity(task.generation, task.taskId), generation: task.generation, receivedAt: this.deps.clock.now(), event };
-    const stepped = task.solo && mayStep && this.deps.stepInstance ? await this.stepHere(task, message, deadline) : false;
+    const stepped = task.solo && mayStep && this.deps.stepInstance ? await this.stepHere(task, message, deadline, headers) : false;
     // After a step here that failed, or a redelivery (a step here may have died), the doorbell asks for a repair:
     // that step may have committed without dispatching what it decided.
-    if (!stepped) await this.deps.queues.ringDoorbell(task.instanceId, { messages: [message], ...(task.solo && this.deps.stepInstance ? { repair: true } : {}) });
+    if (!stepped) await this.deps.queues.ringDoorbell(task.instanceId, { messages: [message], ...(task.solo && this.deps.stepInstance ? { repair: true } : {}), ...(headers ? { headers } : {}) });
     this.deps.crash?.('activity:before-ack', task.instanceId);
   }
 
-  private async stepHere(task: ActivityTask, message: InboxMessage, deadline: number | undefined): Promise<boolean> {
+  private async stepHere(task: ActivityTask, message: InboxMessage, deadline: number | undefined, headers: MessageHeaders | undefined): Promise<boolean> {
     try {
-      await this.deps.stepInstance!(task.instanceId, message, deadline);
+      await this.deps.stepInstance!(task.instanceId, message, deadline, headers);
       return true;
     } catch (error) {
       if (error instanceof SimulatedCrash) throw error;
@@ -135,8 +151,8 @@ export class TaskWorker {
   }
 
   /** The result rides the instance's doorbell; the step stores it in the inbox if it cannot apply it yet. */
-  private async deliver(task: { instanceId: string; generation: number }, messageId: string, event: InboxEvent): Promise<void> {
-    await this.deps.queues.ringDoorbell(task.instanceId, { messages: [{ messageId, generation: task.generation, receivedAt: this.deps.clock.now(), event }] });
+  private async deliver(task: { instanceId: string; generation: number }, messageId: string, event: InboxEvent, headers: MessageHeaders | undefined): Promise<void> {
+    await this.deps.queues.ringDoorbell(task.instanceId, { messages: [{ messageId, generation: task.generation, receivedAt: this.deps.clock.now(), event }], ...(headers ? { headers } : {}) });
   }
 }
 

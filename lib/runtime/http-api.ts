@@ -1,6 +1,8 @@
 import { PerdureError } from '../core/errors.js';
 import type { Client } from '../client.js';
 import type { DeadLetterOperations, DeadLetterQueue, InstanceStatusName, ReplayFindings } from '../ports.js';
+import type { MetricsSnapshot } from './metric-counters.js';
+import { traceHttpRequest } from './tracing.js';
 import { WEB_UI_HEADERS, WEB_UI_HTML } from './web-ui.js';
 
 /** An HTTP request, as the API Gateway event or the local server hands it over. */
@@ -27,6 +29,10 @@ export interface HttpApiOptions {
   replayFindings?: ReplayFindings;
   /** Requests with a larger body are rejected with 413. @defaultValue 6 MiB */
   maxBodyBytes?: number;
+  /** An OpenTelemetry server span per request (a no-op without an SDK). @defaultValue true */
+  tracing?: boolean;
+  /** The counters `GET /metrics` answers with (`npm start`). */
+  metrics?: () => MetricsSnapshot;
 }
 
 /** The status code of each error code; anything else is a 500. */
@@ -57,46 +63,54 @@ export class HttpApi {
   private readonly deadLetters: DeadLetterOperations | undefined;
   private readonly replayFindings: ReplayFindings | undefined;
   private readonly maxBodyBytes: number;
-  private readonly routes: { method: string; pattern: RegExp; handler: Handler }[];
+  private readonly routes: { method: string; pattern: { template: string; regex: RegExp }; handler: Handler }[];
+  private readonly tracing: boolean;
+  private readonly metrics: (() => MetricsSnapshot) | undefined;
 
   constructor(options: HttpApiOptions) {
     this.client = options.client;
     this.deadLetters = options.deadLetters;
     this.replayFindings = options.replayFindings;
     this.maxBodyBytes = options.maxBodyBytes ?? 6 * 1024 * 1024;
-    const id = '([^/]+)';
+    this.tracing = options.tracing ?? true;
+    this.metrics = options.metrics;
     this.routes = [
-      { method: 'POST', pattern: route(`/orchestrations/${id}`), handler: (r, [name]) => this.start(r, name!) },
+      { method: 'POST', pattern: route('/orchestrations/{name}'), handler: (r, [name]) => this.start(r, name!) },
       { method: 'GET', pattern: route('/ui'), handler: async () => ({ statusCode: 200, headers: { ...WEB_UI_HEADERS }, body: WEB_UI_HTML }) },
       { method: 'GET', pattern: route('/instances'), handler: (r) => this.list(r) },
-      { method: 'GET', pattern: route(`/instances/${id}`), handler: async (_r, [instanceId]) => json(200, await this.client.getStatus(instanceId!)) },
-      { method: 'DELETE', pattern: route(`/instances/${id}`), handler: async (_r, [instanceId]) => (await this.client.purge(instanceId!), empty(204)) },
-      { method: 'GET', pattern: route(`/instances/${id}/history`), handler: (r, [instanceId]) => this.history(r, instanceId!) },
-      { method: 'POST', pattern: route(`/instances/${id}/events/${id}`), handler: (r, [instanceId, event]) => this.raiseEvent(r, instanceId!, event!) },
-      { method: 'POST', pattern: route(`/instances/${id}/terminate`), handler: (r, [instanceId]) => this.terminate(r, instanceId!) },
-      { method: 'POST', pattern: route(`/instances/${id}/suspend`), handler: (r, [instanceId]) => this.suspend(r, instanceId!) },
-      { method: 'POST', pattern: route(`/instances/${id}/resume`), handler: async (r, [instanceId]) => (this.readReason(r), await this.client.resume(instanceId!), accepted(instanceId!)) },
-      { method: 'POST', pattern: route(`/instances/${id}/cancel`), handler: async (r, [instanceId]) => (await this.client.cancel(instanceId!, this.readReason(r)), accepted(instanceId!)) },
-      { method: 'POST', pattern: route(`/instances/${id}/rewind`), handler: async (r, [instanceId]) => (this.readReason(r), await this.client.rewind(instanceId!), accepted(instanceId!, 'Running')) },
-      { method: 'POST', pattern: route(`/instances/${id}/restart`), handler: (r, [instanceId]) => this.restart(r, instanceId!) },
-      { method: 'GET', pattern: route(`/dlq/${id}`), handler: (r, [queue]) => this.listDeadLetters(r, queue!) },
-      { method: 'POST', pattern: route(`/dlq/${id}/redrive`), handler: (r, [queue]) => this.redrive(r, queue!) },
+      { method: 'GET', pattern: route('/instances/{instanceId}'), handler: async (_r, [instanceId]) => json(200, await this.client.getStatus(instanceId!)) },
+      { method: 'DELETE', pattern: route('/instances/{instanceId}'), handler: async (_r, [instanceId]) => (await this.client.purge(instanceId!), empty(204)) },
+      { method: 'GET', pattern: route('/instances/{instanceId}/history'), handler: (r, [instanceId]) => this.history(r, instanceId!) },
+      { method: 'POST', pattern: route('/instances/{instanceId}/events/{eventName}'), handler: (r, [instanceId, event]) => this.raiseEvent(r, instanceId!, event!) },
+      { method: 'POST', pattern: route('/instances/{instanceId}/terminate'), handler: (r, [instanceId]) => this.terminate(r, instanceId!) },
+      { method: 'POST', pattern: route('/instances/{instanceId}/suspend'), handler: (r, [instanceId]) => this.suspend(r, instanceId!) },
+      { method: 'POST', pattern: route('/instances/{instanceId}/resume'), handler: async (r, [instanceId]) => (this.readReason(r), await this.client.resume(instanceId!), accepted(instanceId!)) },
+      { method: 'POST', pattern: route('/instances/{instanceId}/cancel'), handler: async (r, [instanceId]) => (await this.client.cancel(instanceId!, this.readReason(r)), accepted(instanceId!)) },
+      { method: 'POST', pattern: route('/instances/{instanceId}/rewind'), handler: async (r, [instanceId]) => (this.readReason(r), await this.client.rewind(instanceId!), accepted(instanceId!, 'Running')) },
+      { method: 'POST', pattern: route('/instances/{instanceId}/restart'), handler: (r, [instanceId]) => this.restart(r, instanceId!) },
+      { method: 'GET', pattern: route('/dlq/{queue}'), handler: (r, [queue]) => this.listDeadLetters(r, queue!) },
+      { method: 'POST', pattern: route('/dlq/{queue}/redrive'), handler: (r, [queue]) => this.redrive(r, queue!) },
       { method: 'GET', pattern: route('/replay-findings'), handler: (r) => this.listReplayFindings(r) },
+      { method: 'GET', pattern: route('/metrics'), handler: async () => json(200, this.requireMetrics()()) },
     ];
   }
 
   async handle(request: HttpRequest): Promise<HttpResponse> {
-    try {
-      const path = request.path.replace(/\/+$/, '') || '/';
-      const matching = this.routes.map((r) => ({ r, match: r.pattern.exec(path) })).filter((m) => m.match);
-      if (matching.length === 0) throw new HttpError('ROUTE_NOT_FOUND', `No route ${request.method} ${path}. See the README for the API.`);
-      const found = matching.find((m) => m.r.method === request.method.toUpperCase());
-      if (!found) throw new HttpError('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${path}; use ${matching.map((m) => m.r.method).join(' or ')}.`);
-      const params = found.match!.slice(1).map((segment) => decodeSegment(segment));
-      return await found.r.handler(request, params);
-    } catch (error) {
-      return errorResponse(error);
-    }
+    const path = request.path.replace(/\/+$/, '') || '/';
+    const matching = this.routes.map((r) => ({ r, match: r.pattern.regex.exec(path) })).filter((m) => m.match);
+    const found = matching.find((m) => m.r.method === request.method.toUpperCase());
+    const answer = async (): Promise<HttpResponse> => {
+      try {
+        if (matching.length === 0) throw new HttpError('ROUTE_NOT_FOUND', `No route ${request.method} ${path}. See the README for the API.`);
+        if (!found) throw new HttpError('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${path}; use ${matching.map((m) => m.r.method).join(' or ')}.`);
+        const params = found.match!.slice(1).map((segment) => decodeSegment(segment));
+        return await found.r.handler(request, params);
+      } catch (error) {
+        return errorResponse(error);
+      }
+    };
+    // A span per request, named by its route's template (never by its ids).
+    return this.tracing ? traceHttpRequest(request.method.toUpperCase(), found?.r.pattern.template ?? 'unmatched', request.headers, answer) : answer();
   }
 
   private async start(request: HttpRequest, name: string): Promise<HttpResponse> {
@@ -185,6 +199,11 @@ export class HttpApi {
     return json(200, await this.replayFindings.list(limit === undefined ? {} : { limit }));
   }
 
+  private requireMetrics(): () => MetricsSnapshot {
+    if (!this.metrics) throw new HttpError('ROUTE_NOT_FOUND', 'This runtime keeps no counters: on AWS the metrics are in CloudWatch (namespace Perdure); npm start serves them here.');
+    return this.metrics;
+  }
+
   private requireDeadLetters(): DeadLetterOperations {
     if (!this.deadLetters) throw new HttpError('ROUTE_NOT_FOUND', 'This runtime has no dead-letter queues (the in-memory runtime); they come with the AWS runtime.');
     return this.deadLetters;
@@ -227,8 +246,9 @@ function checkQueue(queue: string): DeadLetterQueue {
   return queue;
 }
 
-function route(pattern: string): RegExp {
-  return new RegExp(`^${pattern}$`);
+/** A route's template (`/instances/{instanceId}`, also the name of its span) and the expression that matches it. */
+function route(template: string): { template: string; regex: RegExp } {
+  return { template, regex: new RegExp(`^${template.replace(/\{[A-Za-z]+\}/g, '([^/]+)')}$`) };
 }
 
 function decodeSegment(segment: string): string {

@@ -3,6 +3,7 @@ import { attemptKeys } from '../core/crash-evidence.js';
 import { CancelledError, HistoryLimitError, InstanceExistsError, PerdureError, PoisonMessageError, TimeoutError, toFailureDetails, type FailureDetails } from '../core/errors.js';
 import { formatDuration } from '../core/durations.js';
 import { isCompletionEvent, isScheduleEvent, numberEvents, rewindTargets, rewoundEvents, runningChildren, type ActivityScheduled, type HistoryEvent, type NewHistoryEvent, type ParentRef, type RunningChild, type ScheduleEvent } from '../core/history-events.js';
+import type { MessageHeaders, InterceptorChain, StepInfo, StepOutcome, StepPhase } from '../core/interceptors.js';
 import type { Logger } from '../core/logger.js';
 import type { PayloadLoader } from '../core/payload.js';
 import { OrchestrationExecutor, type NewScheduleEvent, type OpenCall } from '../core/replay.js';
@@ -10,6 +11,7 @@ import {
   isTerminal,
   type ActivityTask,
   type Clock,
+  type Doorbell,
   type InboxEvent,
   type InboxMessage,
   type InstanceRecord,
@@ -21,6 +23,7 @@ import {
 import { runAttempt, type AttemptOutcome } from './attempt.js';
 import { SimulatedCrash, type CrashHook } from './crash-points.js';
 import { ExecutorCache, type CachedExecution } from './executor-cache.js';
+import { runtimeInterceptors } from './interceptors.js';
 import { childResultMessage, CONTROL_MESSAGE_IDS, DEADLINE_TASK_ID, isTaskResultId, messageIds } from './messages.js';
 
 /** How inline calls (`ctx.step`, activities registered `inline`) run inside the orchestrator's invocation. */
@@ -53,6 +56,8 @@ export interface WorkerDependencies {
   poisonAfterCrashes?: number;
   /** Told of each instance quarantined because its step kept crashing, e.g. to keep it with the dead letters. */
   onPoison?: (instanceId: string, reason: string) => Promise<void>;
+  /** @defaultValue tracing (unless the app turned it off) and the app's interceptors */
+  interceptors?: InterceptorChain;
 }
 
 /** What the doorbell (or the doorbells of one batch) that starts a step brings. */
@@ -70,10 +75,14 @@ export interface StepOptions {
   carriedOnly?: boolean;
   /** When this invocation ends at the latest (ms since the epoch, real time), e.g. Lambda's remaining time. */
   deadline?: number;
+  /** The headers of each doorbell of the batch that carried any (trace contexts). */
+  headers?: MessageHeaders[];
+  /** How long the oldest doorbell waited in its queue, when the queue says. */
+  queueAgeMs?: number;
 }
 
 /** What a step did. */
-export type StepResult = 'missing' | 'idle' | 'stepped' | 'quarantined' | 'conflict' | 'repaired';
+export type StepResult = StepOutcome;
 
 const MAX_CONFLICT_RETRIES = 8;
 /**
@@ -106,7 +115,11 @@ class Invocation {
   readonly deadline: number | undefined;
   readonly startedAt = Date.now();
 
-  constructor(options: StepOptions) {
+  constructor(
+    options: StepOptions,
+    /** What interceptors see of the step (its orchestration is set once the instance is read). */
+    readonly info: StepInfo,
+  ) {
     for (const message of options.messages ?? []) this.carried.set(message.messageId, message);
     this.takeOver = options.runInline ? 'inline' : undefined;
     this.maySkipRead = options.carriedOnly === true && this.carried.size > 0 && !options.redelivered && !options.runInline;
@@ -150,8 +163,10 @@ export class OrchestrationWorker {
   private readonly cache: ExecutorCache;
   private readonly poisonAfterCrashes: number;
   private readonly inline: Required<InlineOptions>;
+  private readonly interceptors: InterceptorChain;
 
   constructor(private readonly deps: WorkerDependencies) {
+    this.interceptors = deps.interceptors ?? runtimeInterceptors(deps.app);
     this.cache = new ExecutorCache(deps.executorCacheSize ?? 500);
     this.poisonAfterCrashes = deps.poisonAfterCrashes ?? 3;
     const given = Object.fromEntries(Object.entries(deps.inline ?? {}).filter(([, value]) => value !== undefined));
@@ -163,7 +178,12 @@ export class OrchestrationWorker {
    * retried); messages it carried that no step applied are stored in the inbox before it returns.
    */
   async step(instanceId: string, options: StepOptions = {}): Promise<StepResult> {
-    const invocation = new Invocation(options);
+    const info: StepInfo = { instanceId, headers: options.headers ?? [], redelivered: options.redelivered ?? false, ...(options.queueAgeMs !== undefined ? { queueAgeMs: options.queueAgeMs } : {}) };
+    return this.interceptors.step(info, () => this.runStep(instanceId, options, info));
+  }
+
+  private async runStep(instanceId: string, options: StepOptions, info: StepInfo): Promise<StepResult> {
+    const invocation = new Invocation(options, info);
     let repair = options.redelivered ?? false;
     let result: StepResult = 'idle';
     try {
@@ -204,6 +224,8 @@ export class OrchestrationWorker {
       return 'missing';
     }
     const { instance } = state;
+    invocation.info.orchestration = instance.name;
+    invocation.info.version = instance.version;
     if (instance.rewindRequested) return this.rewind(state, invocation);
     if (repair || instance.dispatchPending) return this.repair(instance, invocation);
     const stored = new Set(state.inbox.map((message) => message.messageId));
@@ -215,7 +237,7 @@ export class OrchestrationWorker {
       // Results and events for a finished instance have nowhere to go: drop them.
       invocation.carried.clear();
       if (stored.size === 0) return 'idle';
-      return this.commitRecord(instance, undefined, [], [...stored], []);
+      return this.commitRecord(instance, undefined, [], [...stored], [], invocation);
     }
 
     const sorted = sortInbox(inbox, instance.generation, instance.status === 'Suspended');
@@ -233,7 +255,7 @@ export class OrchestrationWorker {
 
     let executor: OrchestrationExecutor;
     try {
-      executor = await this.prepareExecutor(state, cached);
+      executor = await this.prepareExecutor(state, cached, invocation);
     } catch (error) {
       return this.quarantineOrRethrow(instance, error);
     }
@@ -252,7 +274,7 @@ export class OrchestrationWorker {
       if (result !== 'stepped') return result;
       if (applied.some((event) => event.type === 'ExecutionResumed')) invocation.takeOver ??= 'steps';
       this.takeOver(live, invocation);
-      if (sorted.deferred && !isTerminal(live.instance.status)) await this.deps.queues.ringDoorbell(instanceId);
+      if (sorted.deferred && !isTerminal(live.instance.status)) await this.ring(live.instance);
     } else {
       // Nothing to apply: what was carried is already in history (duplicates).
       for (const id of sorted.consumed) invocation.carried.delete(id);
@@ -286,7 +308,7 @@ export class OrchestrationWorker {
     const stepEvents = numberEvents([{ type: 'StepStarted' }, ...events], instance.lastEventId, now);
     live.clean = false;
     try {
-      await executor.advance(stepEvents);
+      await this.phase(invocation, 'advance', stepEvents.length, () => executor.advance(stepEvents));
     } catch (error) {
       return this.quarantineOrRethrow(instance, error);
     }
@@ -326,7 +348,7 @@ export class OrchestrationWorker {
     this.deps.crash?.('step:before-commit', instance.instanceId);
     const append = [...stepEvents, ...numberEvents(tail, lastStepEventId, now)];
     next.lastEventId = next.generation === instance.generation ? instance.lastEventId + append.length : 0;
-    const result = await this.commitRecord(instance, recordChanged(instance, next) ? next : undefined, append, consumed, ending.enqueue);
+    const result = await this.commitRecord(instance, recordChanged(instance, next) ? next : undefined, append, consumed, ending.enqueue, invocation);
     if (result !== 'stepped') return result;
     for (const id of carriedIds) invocation.carried.delete(id);
     live.instance = next;
@@ -345,22 +367,26 @@ export class OrchestrationWorker {
    * Appends to the history chain and, when `next` is given, writes the record in the same commit
    * (status changes, the end, continue-as-new). On success `next` carries its new revision.
    */
-  private async commitRecord(instance: InstanceRecord, next: InstanceRecord | undefined, append: HistoryEvent[], consumed: string[], enqueue: InboxMessage[]): Promise<StepResult> {
+  private async commitRecord(instance: InstanceRecord, next: InstanceRecord | undefined, append: HistoryEvent[], consumed: string[], enqueue: InboxMessage[], invocation: Invocation): Promise<StepResult> {
     if (next) {
       next.revision = instance.revision + 1;
       next.updatedAt = this.deps.clock.now();
     }
-    const result = await this.deps.store.commitStep(instance.instanceId, {
-      generation: instance.generation,
-      afterEventId: instance.lastEventId,
-      append,
-      consumed,
-      enqueue,
-      expectedRevision: instance.revision,
-      ...(instance.incarnation !== undefined ? { incarnation: instance.incarnation } : {}),
-      ...(next ? { instance: next } : {}),
+    const outcome = { result: 'committed' as 'committed' | 'conflict' };
+    await this.phase(invocation, 'commit', append.length, async (phase) => {
+      outcome.result = await this.deps.store.commitStep(instance.instanceId, {
+        generation: instance.generation,
+        afterEventId: instance.lastEventId,
+        append,
+        consumed,
+        enqueue,
+        expectedRevision: instance.revision,
+        ...(instance.incarnation !== undefined ? { incarnation: instance.incarnation } : {}),
+        ...(next ? { instance: next } : {}),
+      });
+      if (outcome.result === 'conflict') phase.conflict = true;
     });
-    if (result === 'conflict') return 'conflict';
+    if (outcome.result === 'conflict') return 'conflict';
     this.deps.crash?.('step:after-commit', instance.instanceId);
     return 'stepped';
   }
@@ -402,12 +428,12 @@ export class OrchestrationWorker {
     }
   }
 
-  private async prepareExecutor(state: StepState, cached: CachedExecution | undefined): Promise<OrchestrationExecutor> {
+  private async prepareExecutor(state: StepState, cached: CachedExecution | undefined, invocation: Invocation): Promise<OrchestrationExecutor> {
     const { instance, history } = state;
     if (cached && cached.generation === instance.generation && cached.incarnation === instance.incarnation && state.afterEventId === cached.lastEventId && cached.lastEventId > 0) {
       // Another worker may have committed steps since: replay just that tail (unless it rewound what this executor already ran).
       if (!history.some((event) => event.type === 'ExecutionRewound')) {
-        if (history.length > 0) await cached.executor.replay(history);
+        if (history.length > 0) await this.phase(invocation, 'replay', history.length, () => cached.executor.replay(history));
         return cached.executor;
       }
     }
@@ -419,8 +445,27 @@ export class OrchestrationWorker {
       logger: this.deps.logger,
       loadPayload: this.deps.loadPayload,
     });
-    await executor.replay(fullHistory);
+    // A new instance has no history to replay.
+    if (fullHistory.length > 0) await this.phase(invocation, 'replay', fullHistory.length, () => executor.replay(fullHistory));
+    else await executor.replay(fullHistory);
     return executor;
+  }
+
+  /** Runs a part of the step inside the interceptors' `phase` hooks. */
+  private phase(invocation: Invocation, name: StepPhase['name'], events: number, run: (phase: StepPhase) => Promise<void>): Promise<void> {
+    const phase: StepPhase = { name, step: invocation.info, events };
+    return this.interceptors.phase(phase, () => run(phase));
+  }
+
+  /** The headers of a message about `instance` (the sender's alone when the instance's own are not known). */
+  private headers(instance: { headers?: MessageHeaders }): { headers?: MessageHeaders } {
+    const headers = this.interceptors.headers(instance.headers);
+    return headers ? { headers } : {};
+  }
+
+  /** Rings the doorbell of `instance`; pass `{ instanceId }` alone for an instance whose record the worker does not have. */
+  private ring(instance: { instanceId: string; headers?: MessageHeaders }, doorbell: Doorbell = {}): Promise<void> {
+    return this.deps.queues.ringDoorbell(instance.instanceId, { ...doorbell, ...this.headers(instance) });
   }
 
   // --- inline calls ----------------------------------------------------------------------------------
@@ -453,7 +498,7 @@ export class OrchestrationWorker {
       if (live.released || !live.clean || live.instance.status !== 'Running') return undefined;
       const calls = live.executor.openCalls().filter((call): call is InlineCall => invocation.owned.has(call.taskId));
       if (calls.length === 0) return undefined;
-      if (invocation.inlineSteps >= this.inline.maxStepsPerInvocation) return this.handOff(instanceId, invocation);
+      if (invocation.inlineSteps >= this.inline.maxStepsPerInvocation) return this.handOff(live.instance, invocation);
       const remaining = invocation.remaining();
       // A registered activity whose timeout no longer fits this invocation (or that is no longer registered) goes to the activity queue.
       const queued = calls.filter((call) => !call.event.step && !((this.deps.app.findActivity(call.event.name)?.timeoutMs ?? Infinity) <= remaining));
@@ -464,7 +509,7 @@ export class OrchestrationWorker {
       const toRun = calls.filter((call) => !queued.includes(call));
       if (toRun.length === 0) return undefined;
       // A step whose timeout no longer fits goes to a fresh invocation, unless this one has not run any yet.
-      if (invocation.inlineSteps > 0 && toRun.some((call) => (call.step?.timeoutMs ?? 0) > remaining)) return this.handOff(instanceId, invocation);
+      if (invocation.inlineSteps > 0 && toRun.some((call) => (call.step?.timeoutMs ?? 0) > remaining)) return this.handOff(live.instance, invocation);
 
       this.deps.crash?.('inline:before-run', instanceId);
       const outcomes = await mapConcurrent(toRun, this.inline.concurrency, (call) => this.runInlineCall(live.instance, call, invocation));
@@ -484,7 +529,7 @@ export class OrchestrationWorker {
   /** One attempt of an inline call. A `ctx.step` recovered after a crash first records crash evidence, and is poison after too many. */
   private async runInlineCall(instance: InstanceRecord, call: InlineCall, invocation: Invocation): Promise<AttemptOutcome> {
     const event = call.event;
-    const spec = { instanceId: instance.instanceId, taskId: call.taskId, name: event.name, attempt: event.attempt, idempotencyKey: event.idempotencyKey, logger: this.deps.logger };
+    const spec = { instanceId: instance.instanceId, taskId: call.taskId, name: event.name, attempt: event.attempt, idempotencyKey: event.idempotencyKey, logger: this.deps.logger, inline: true, interceptors: this.interceptors };
     if (event.step) {
       // The step's own timeout, cut to what is left of the invocation (never below a second: a run needs a chance).
       const timeoutMs = Math.min(call.step?.timeoutMs ?? 60_000, Math.max(1_000, invocation.remaining()));
@@ -503,17 +548,18 @@ export class OrchestrationWorker {
       if (!call.step) {
         return { type: 'ActivityFailed', taskId: call.taskId, error: { name: 'Error', message: `The code no longer passes the function of step '${event.name}'.`, nonRetryable: true } };
       }
-      return runAttempt(call.step.fn, { ...spec, kind: 'step', timeoutMs });
+      const fn = call.step.fn;
+      return (await runAttempt((_input, actx) => fn(actx), { ...spec, kind: 'step', timeoutMs })).outcome;
     }
     const activity = this.deps.app.getActivity(event.name);
     const input = this.deps.loadPayload ? await this.deps.loadPayload(event.input) : event.input;
-    return runAttempt((actx) => activity.fn(input as never, actx), { ...spec, kind: 'activity', timeoutMs: activity.timeoutMs });
+    return (await runAttempt((given, actx) => activity.fn(given as never, actx), { ...spec, kind: 'activity', input, timeoutMs: activity.timeoutMs })).outcome;
   }
 
   /** The next invocation runs what is left: this one has spent its step count or its time. */
-  private async handOff(instanceId: string, invocation: Invocation): Promise<undefined> {
+  private async handOff(instance: InstanceRecord, invocation: Invocation): Promise<undefined> {
     invocation.owned.clear();
-    await this.deps.queues.ringDoorbell(instanceId, { runInline: true });
+    await this.ring(instance, { runInline: true });
     return undefined;
   }
 
@@ -560,12 +606,13 @@ export class OrchestrationWorker {
     for (const event of steps) {
       const call = open.get(event.taskId);
       if (!call?.step) continue;
-      await runAttempt(call.step.fn, { instanceId: live.instance.instanceId, taskId: event.taskId, name: event.name, kind: 'step', attempt: event.attempt, idempotencyKey: event.idempotencyKey, timeoutMs: call.step.timeoutMs, logger: this.deps.logger });
+      const fn = call.step.fn;
+      await runAttempt((_input, actx) => fn(actx), { instanceId: live.instance.instanceId, taskId: event.taskId, name: event.name, kind: 'step', attempt: event.attempt, idempotencyKey: event.idempotencyKey, timeoutMs: call.step.timeoutMs, logger: this.deps.logger, inline: true, interceptors: this.interceptors });
     }
   }
 
   private activityTask(instance: InstanceRecord, event: NewActivityScheduled, generation = instance.generation): ActivityTask {
-    return { instanceId: instance.instanceId, generation, taskId: event.taskId, name: event.name, input: event.input, attempt: event.attempt, idempotencyKey: event.idempotencyKey };
+    return { instanceId: instance.instanceId, generation, taskId: event.taskId, name: event.name, input: event.input, attempt: event.attempt, idempotencyKey: event.idempotencyKey, ...this.headers(instance) };
   }
 
   private async enqueue(tasks: ActivityTask[]): Promise<void> {
@@ -584,7 +631,7 @@ export class OrchestrationWorker {
         // A ctx.step has no registered code for the activity queue to run.
         if (!event.step) activities.push({ ...this.activityTask(instance, event, generation), ...(solo ? { solo } : {}) });
       } else if (event.type === 'TimerCreated') {
-        timers.push({ instanceId: instance.instanceId, generation, taskId: event.taskId, fireAt: event.fireAt });
+        timers.push({ instanceId: instance.instanceId, generation, taskId: event.taskId, fireAt: event.fireAt, ...this.headers(instance) });
       } else if (event.type === 'SubOrchestrationScheduled') {
         children.push(this.startChild(instance, generation, event));
       }
@@ -595,20 +642,20 @@ export class OrchestrationWorker {
       timers.length ? queues.scheduleTimers(timers) : undefined,
       ...children,
       notifyParent ? this.notifyParent(instance, clock.now()) : undefined,
-      instance.generation !== generation ? queues.ringDoorbell(instance.instanceId) : undefined,
+      instance.generation !== generation ? this.ring(instance) : undefined,
     ]);
   }
 
   /** The timer that times the instance out at its deadline (each generation has its own). */
   private async scheduleDeadline(instance: InstanceRecord): Promise<void> {
-    await this.deps.queues.scheduleTimers([{ instanceId: instance.instanceId, generation: instance.generation, taskId: DEADLINE_TASK_ID, fireAt: instance.deadline! }]);
+    await this.deps.queues.scheduleTimers([{ instanceId: instance.instanceId, generation: instance.generation, taskId: DEADLINE_TASK_ID, fireAt: instance.deadline!, ...this.headers(instance) }]);
   }
 
   private async startChild(parent: InstanceRecord, generation: number, event: Extract<ScheduleEvent, { type: 'SubOrchestrationScheduled' }>): Promise<void> {
-    const { app, store, queues, clock } = this.deps;
+    const { app, store, clock } = this.deps;
     const parentRef: ParentRef = { instanceId: parent.instanceId, generation, taskId: event.taskId, ...(event.detached ? { detached: true as const } : {}) };
     const now = clock.now();
-    const failParent = (error: unknown) => queues.ringDoorbell(parent.instanceId, { messages: [childResultMessage(parentRef, now, { error: toFailureDetails(error) })] });
+    const failParent = (error: unknown) => this.ring(parent, { messages: [childResultMessage(parentRef, now, { error: toFailureDetails(error) })] });
     let version: string;
     try {
       version = app.getOrchestration(event.name, event.version).version;
@@ -628,12 +675,16 @@ export class OrchestrationWorker {
       lastEventId: 0,
       revision: 0,
     };
+    // The child's trace starts at this step: its steps are children of the parent's.
+    const headers = this.interceptors.headers();
+    if (headers) child.headers = headers;
     const start: InboxMessage = {
       messageId: messageIds.start(0),
       generation: 0,
       receivedAt: now,
       event: { type: 'ExecutionStarted', name: event.name, version, input: event.input, parent: parentRef },
     };
+    let started = child;
     try {
       await store.createInstance(child, start);
     } catch (error) {
@@ -643,8 +694,9 @@ export class OrchestrationWorker {
       if (!sameChild) return failParent(error);
       // A repair re-dispatches the start of a child that already ended: its result may have been lost with the queue, so send it again (the parent applies it once).
       if (isTerminal(existing.status)) return this.notifyParent(existing, now);
+      started = existing;
     }
-    await queues.ringDoorbell(event.instanceId);
+    await this.ring(started);
   }
 
   private async notifyParent(instance: InstanceRecord, now: number): Promise<void> {
@@ -654,7 +706,8 @@ export class OrchestrationWorker {
       instance.status === 'Completed'
         ? { output: instance.output }
         : { error: instance.error ?? { name: 'TerminatedError', message: `Sub-orchestration '${instance.instanceId}' was terminated.` } };
-    await this.deps.queues.ringDoorbell(parent.instanceId, { messages: [childResultMessage(parent, now, result)] });
+    // The parent's headers are not the child's to know: the parent's step links to this one.
+    await this.ring({ instanceId: parent.instanceId }, { messages: [childResultMessage(parent, now, result)] });
   }
 
   // --- crashes, repair, the inbox ---------------------------------------------------------------------
@@ -692,7 +745,7 @@ export class OrchestrationWorker {
     if (isTerminal(instance.status)) await this.closeChildren(instance, runningChildren(history), 'ended');
     else if (instance.cancelRequested) await this.closeChildren(instance, runningChildren(history), 'cancelled');
     if (instance.deadline !== undefined && !isTerminal(instance.status) && instance.lastEventId > 0) await this.scheduleDeadline(instance);
-    if (instance.generation > 0 && instance.lastEventId === 0) await this.deps.queues.ringDoorbell(instance.instanceId);
+    if (instance.generation > 0 && instance.lastEventId === 0) await this.ring(instance);
     if (instance.dispatchPending) await store.updateInstance({ ...instance, dispatchPending: false, revision: instance.revision + 1 }, instance.revision);
     invocation.takeOver = 'steps';
     return 'repaired';
@@ -717,7 +770,7 @@ export class OrchestrationWorker {
       if ((await this.deps.store.deliver(instanceId, message)) === 'delivered') delivered = true;
     }
     invocation.carried.clear();
-    if (delivered && result === 'conflict') await this.deps.queues.ringDoorbell(instanceId);
+    if (delivered && result === 'conflict') await this.ring({ instanceId });
   }
 
   /** Ends the instance from outside its code (terminated, or timed out): nothing of the code runs. */
@@ -734,7 +787,7 @@ export class OrchestrationWorker {
       event.type === 'ExecutionFailed' ? event.error : { name: 'TerminatedError', message: `Instance '${instance.instanceId}' was terminated${event.reason ? `: ${event.reason}` : '.'}` };
     const next: InstanceRecord = { ...instance, status, error, lastEventId: instance.lastEventId + append.length };
     this.cache.delete(instance.instanceId);
-    const result = await this.commitRecord(instance, next, append, consumed, []);
+    const result = await this.commitRecord(instance, next, append, consumed, [], invocation);
     if (result !== 'stepped') return result;
     invocation.carried.clear();
     if (instance.parent) await this.notifyParent(next, now);
@@ -748,7 +801,7 @@ export class OrchestrationWorker {
    * whose policy is 'terminate' are terminated. Each message has a fixed id, so sending it again is harmless.
    */
   private async closeChildren(instance: InstanceRecord, children: RunningChild[], why: 'cancelled' | 'ended'): Promise<void> {
-    const { store, queues, clock } = this.deps;
+    const { store, clock } = this.deps;
     const reason = `its parent '${instance.instanceId}' ${why === 'cancelled' ? 'was cancelled' : `ended ${instance.status}`}`;
     await Promise.all(
       children.map(async (child) => {
@@ -757,7 +810,7 @@ export class OrchestrationWorker {
           child.parentClose === 'cancel'
             ? { messageId: CONTROL_MESSAGE_IDS.cancel, receivedAt: clock.now(), event: { type: 'ExecutionCancelRequested', reason } }
             : { messageId: CONTROL_MESSAGE_IDS.terminate, receivedAt: clock.now(), event: { type: 'ExecutionTerminated', reason } };
-        if ((await store.deliver(child.instanceId, message)) === 'delivered') await queues.ringDoorbell(child.instanceId);
+        if ((await store.deliver(child.instanceId, message)) === 'delivered') await this.ring({ instanceId: child.instanceId });
       }),
     );
   }
@@ -768,7 +821,7 @@ export class OrchestrationWorker {
    * calls again (a failed sub-orchestration is rewound in turn).
    */
   private async rewind(state: StepState, invocation: Invocation): Promise<StepResult> {
-    const { store, queues, clock } = this.deps;
+    const { store, clock } = this.deps;
     const { instance } = state;
     const now = clock.now();
     this.cache.delete(instance.instanceId);
@@ -778,7 +831,7 @@ export class OrchestrationWorker {
     if (!targets) {
       // Nothing failed at the end of history (a rewind already applied): just clear the request.
       const { rewindRequested: _done, ...rest } = instance;
-      return this.commitRecord(instance, rest, [], [], []);
+      return this.commitRecord(instance, rest, [], [], [], invocation);
     }
     // A failed child is rewound with its parent; one that was terminated or cancelled keeps its failure.
     const failedCalls: typeof targets.failedCalls = [];
@@ -791,7 +844,7 @@ export class OrchestrationWorker {
     const rewound = [targets.failure.eventId, ...failedCalls.map((event) => event.eventId)];
     const executor = new OrchestrationExecutor({ instanceId: instance.instanceId, generation: instance.generation, app: this.deps.app, logger: this.deps.logger, loadPayload: this.deps.loadPayload });
     try {
-      await executor.replay(history, rewound);
+      await this.phase(invocation, 'replay', history.length, () => executor.replay(history, rewound));
     } catch (error) {
       return this.quarantineOrRethrow(instance, error);
     }
@@ -810,7 +863,7 @@ export class OrchestrationWorker {
       const child = await store.getInstance(event.instanceId);
       if (child?.status !== 'Failed') continue;
       const { error: _cleared, ...rest } = child;
-      if (await store.updateInstance({ ...rest, status: 'Running', rewindRequested: true, updatedAt: now, revision: child.revision + 1 }, child.revision)) await queues.ringDoorbell(child.instanceId);
+      if (await store.updateInstance({ ...rest, status: 'Running', rewindRequested: true, updatedAt: now, revision: child.revision + 1 }, child.revision)) await this.ring(child);
     }
     return (await this.runInline(live, invocation)) ?? 'stepped';
   }
@@ -838,6 +891,7 @@ export class OrchestrationWorker {
       reason: failure.message,
     });
     const updated = await store.updateInstance({ ...instance, status: 'Quarantined', error: failure, updatedAt: clock.now(), revision: instance.revision + 1 }, instance.revision);
+    if (updated) this.interceptors.notice({ type: 'quarantined', instanceId: instance.instanceId, orchestration: instance.name, error: failure.name });
     return updated ? 'quarantined' : 'conflict';
   }
 

@@ -32,6 +32,8 @@ export interface PayloadCodecOptions {
   inlineLimitBytes?: number;
   /** Decoded blob payloads kept in memory, least recently used out first. @defaultValue 32 MiB */
   cacheBytes?: number;
+  /** Told of each payload put in the blob store, with its size in bytes (JSON, before gzip). */
+  onOffload?: (bytes: number) => void;
 }
 
 /**
@@ -60,6 +62,7 @@ export class PayloadCodec {
   private readonly cacheBytes: number;
   private readonly cache = new Map<string, { value: string; size: number }>();
   private cachedBytes = 0;
+  private readonly onOffload: ((bytes: number) => void) | undefined;
 
   constructor(
     private readonly blobs: BlobStore,
@@ -68,6 +71,7 @@ export class PayloadCodec {
     this.compressAboveBytes = options.compressAboveBytes ?? 4_096;
     this.inlineLimitBytes = options.inlineLimitBytes ?? 16_384;
     this.cacheBytes = options.cacheBytes ?? 32 * 1024 * 1024;
+    this.onOffload = options.onOffload;
   }
 
   /** Encodes a JSON value; `undefined` stays `undefined`. `inlineLimitBytes` overrides the codec's limit. */
@@ -85,6 +89,7 @@ export class PayloadCodec {
     const zipped = gzipSync(json);
     if (Math.ceil(zipped.length / 3) * 4 <= inlineLimitBytes) return { z: zipped.toString('base64') };
     await this.blobs.put(key, zipped);
+    this.onOffload?.(size);
     this.remember(key, json, size);
     return { ref: { key, size, sha256 } };
   }
@@ -97,6 +102,7 @@ export class PayloadCodec {
     const key = `${PayloadCodec.prefix(instanceId)}${sha256}`;
     if (!this.cache.has(key)) {
       await this.blobs.put(key, gzipSync(json));
+      this.onOffload?.(size);
       this.remember(key, json, size);
     }
     return { ref: { key, size, sha256 } };
