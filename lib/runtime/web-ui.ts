@@ -16,6 +16,9 @@ header { display: flex; align-items: center; gap: 24px; padding: 0 24px; height:
 header strong { font-size: 16px; letter-spacing: .02em; }
 header nav a { color: #cbd5e1; text-decoration: none; margin-right: 16px; padding: 15px 0; border-bottom: 2px solid transparent; }
 header nav a[aria-current="page"] { color: #fff; border-bottom-color: #60a5fa; }
+header .counters { margin-left: auto; display: flex; gap: 16px; font-size: 12px; color: #cbd5e1; }
+header .counters b { color: #fff; font-weight: 600; margin-left: 4px; }
+header .counters .bad b { color: #fca5a5; }
 main { max-width: 1200px; margin: 0 auto; padding: 20px 24px 48px; }
 h1 { font-size: 20px; margin: 4px 0 16px; display: flex; align-items: center; gap: 12px; flex-wrap: wrap; }
 h1 .mono { font-size: 19px; }
@@ -356,8 +359,32 @@ async function replayPage() {
         h('table', {}, h('thead', {}, h('tr', {}, ['Found', 'Instance', 'Orchestration', 'Status', 'Problem'].map((t) => h('th', { scope: 'col' }, t)))), h('tbody', {}, rows))));
 }
 
+/**
+ * The header's counters strip, from GET /metrics (npm start): the runtime's totals since it started,
+ * refreshed every 5 s. A runtime without counters (a deployed stack: its metrics are in CloudWatch) hides it.
+ */
+const COUNTERS = [['Steps', 'Steps'], ['ActivityAttempts', 'Attempts'], ['ActivityFailures', 'Failures'], ['ActivityRetries', 'Retries'], ['Quarantines', 'Quarantined'], ['DeadLetters', 'Dead letters'], ['PayloadOffloads', 'Offloads']];
+async function refreshCounters() {
+  const strip = document.getElementById('counters');
+  let snapshot;
+  try { snapshot = await api('GET', '/metrics'); } catch (error) {
+    if (error.code === 'ROUTE_NOT_FOUND') return;
+    snapshot = undefined;
+  }
+  if (snapshot) {
+    strip.replaceChildren(...COUNTERS.map(([name, label]) => {
+      const value = Math.round(snapshot.totals[name] || 0);
+      const bad = value > 0 && (name === 'ActivityFailures' || name === 'Quarantines' || name === 'DeadLetters');
+      return h('span', { class: bad ? 'bad' : '', 'data-metric': name, title: name + ' since ' + fmtTime(Date.parse(snapshot.since)) }, label, h('b', {}, value.toLocaleString('en')));
+    }));
+    strip.hidden = false;
+  }
+  setTimeout(refreshCounters, 5000);
+}
+
 window.addEventListener('hashchange', route);
 void route();
+void refreshCounters();
 `;
 
 export const WEB_UI_HTML = `<!doctype html>
@@ -369,7 +396,7 @@ export const WEB_UI_HTML = `<!doctype html>
 <style>${STYLE}</style>
 </head>
 <body>
-<header><strong>Perdure</strong><nav aria-label="Main"><a href="#/" data-page="instances">Instances</a><a href="#/dlq" data-page="dlq">Dead letters</a><a href="#/replay" data-page="replay">Replay checks</a></nav></header>
+<header><strong>Perdure</strong><nav aria-label="Main"><a href="#/" data-page="instances">Instances</a><a href="#/dlq" data-page="dlq">Dead letters</a><a href="#/replay" data-page="replay">Replay checks</a></nav><div id="counters" class="counters" aria-label="Runtime counters" hidden></div></header>
 <main id="main"><p class="muted">Loading…</p></main>
 <script>${SCRIPT}</script>
 </body>

@@ -126,6 +126,12 @@ describe('AWS runtime on the embedded local stack', () => {
     expect(objects.Contents?.length).toBeGreaterThanOrEqual(1);
     const items = await stack.runtime.clients.dynamodb.send(new QueryCommand({ TableName: stack.config.tableName, KeyConditionExpression: 'PK = :pk', ExpressionAttributeValues: { ':pk': { S: 'I#order-o-9' } } }));
     for (const item of items.Items ?? []) expect(JSON.stringify(item).length).toBeLessThan(100_000);
+    // The same counters CloudWatch gets on AWS: queue ages from SQS's SentTimestamp, by queue; the invoice's offload.
+    const { totals, series } = stack.metrics.snapshot();
+    expect(totals).toMatchObject({ PayloadOffloads: expect.any(Number), Steps: expect.any(Number), ActivityAttempts: expect.any(Number) });
+    expect(new Set(series.filter((s) => s.name === 'QueueAge').map((s) => s.dimensions.Queue))).toEqual(new Set(['orchestrator', 'activities']));
+    expect(series.find((s) => s.name === 'Steps' && s.dimensions.Orchestration === 'order')!.sum).toBeGreaterThanOrEqual(5);
+    expect(series.find((s) => s.name === 'PayloadOffloadBytes')!.max).toBeGreaterThanOrEqual(300_000);
   });
 
   it.skipIf(process.platform === 'win32')('keeps the table and the payloads in folders only their user may open', () => {

@@ -71,7 +71,7 @@ describe.skipIf(!runnable)('web view (GET /ui) in Chromium on the local stack', 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (.ci/run does).`);
     stack = await startLocalStack(createExampleApp({ logger: silentLogger }), { dataDir, logger: silentLogger });
-    http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters, replayFindings: stack.runtime.replayFindings }), 0);
+    http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters, replayFindings: stack.runtime.replayFindings, metrics: () => stack.metrics.snapshot() }), 0);
     const client = stack.runtime.client;
     const waitingForApproval = (id: string) => waitFor(() => client.getHistory(id), (events: HistoryEvent[]) => events.some((e) => e.type === 'TimerCreated' && e.purpose === 'timeout'));
 
@@ -151,6 +151,17 @@ describe.skipIf(!runnable)('web view (GET /ui) in Chromium on the local stack', 
     await page.getByTestId('next-page').click();
     await poll(async () => (await listedIds()).every((id) => !firstPage.includes(id))).toBe(true);
     expect([...firstPage, ...(await listedIds())].sort()).toEqual(['order-1001', 'order-1002', 'order-1003', 'order-1004']);
+  });
+
+  it('shows the runtime’s counters in the header (GET /metrics), failures in red', async () => {
+    await page.goto(`${http.url}/ui`);
+    const counter = (name: string) => page.locator(`#counters [data-metric=${name}]`);
+    await poll(() => counter('Steps').locator('b').textContent()).toMatch(/^[1-9][\d,]*$/);
+    const { totals } = stack.metrics.snapshot();
+    expect(Number((await counter('ActivityFailures').locator('b').textContent())!.replace(/,/g, ''))).toBeGreaterThanOrEqual(1);
+    expect(totals.ActivityFailures).toBeGreaterThanOrEqual(1);
+    expect(await counter('ActivityFailures').getAttribute('class')).toBe('bad');
+    expect(await page.locator('#counters').textContent()).toMatch(/Steps[\d,]+Attempts[\d,]+Failures[\d,]+Retries[\d,]+Quarantined[\d,]+Dead letters[\d,]+Offloads[\d,]+/);
   });
 
   it('finds the API from its own address behind a stage prefix, as in API Gateway', async () => {
