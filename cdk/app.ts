@@ -1,6 +1,7 @@
 /**
  * The CDK app behind `npx cdk deploy`: the example order app as durable functions, checked by cdk-nag.
- * Context: `-c retentionDays=30 -c removalPolicy=destroy -c apiAuth=iam|jwt -c jwtIssuer=... -c jwtAudience=a,b`.
+ * Context: `-c retentionDays=30 -c removalPolicy=destroy -c apiAuth=iam|jwt -c jwtIssuer=... -c jwtAudience=a,b`,
+ * `-c tracing=true` (X-Ray) and `-c adotLayerArn=arn:...` (Perdure's OpenTelemetry spans to X-Ray through the ADOT layer).
  */
 import { App, RemovalPolicy } from 'aws-cdk-lib';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +22,7 @@ new PerdureStack(app, context('stackName') ?? 'Perdure', {
     retentionDays: Number(context('retentionDays') ?? 30),
     apiAuth,
     removalPolicy: context('removalPolicy') === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+    ...(context('adotLayerArn') ? { tracing: { adotLayerArn: context('adotLayerArn')! } } : String(context('tracing')) === 'true' ? { tracing: true } : {}),
   },
 });
 checkWithCdkNag(app);

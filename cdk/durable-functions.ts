@@ -2,16 +2,17 @@ import { CfnOutput, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-
 import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination, type IHttpRouteAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { Alarm, ComparisonOperator, Dashboard, GraphWidget, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, ComparisonOperator, Dashboard, GraphWidget, MathExpression, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { Effect, PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime, type IFunction } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, LayerVersion, Runtime, Tracing, type IFunction, type ILayerVersion } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { DeduplicationScope, FifoThroughputLimit, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { METRICS } from '../lib/runtime/metrics.js';
 import { ReplayGate, ShadowReplay, type ReplayGateOptions, type ShadowReplayOptions } from './replay-gate.js';
 
 export type { ReplayGate, ReplayGateOptions, ShadowReplay, ShadowReplayOptions } from './replay-gate.js';
@@ -36,6 +37,22 @@ export interface InlineStepsProps {
   readonly memorySize?: number;
   /** What the inline activities call (their tables, buckets, APIs): added to the orchestrator function's role. @defaultValue none */
   readonly policies?: PolicyStatement[];
+}
+
+/**
+ * How the functions are traced.
+ * @example
+ * new DurableFunctions(this, 'Orders', { entry: 'src/handlers.ts', tracing: { adotLayerArn: 'arn:aws:lambda:us-east-1:901920570463:layer:aws-otel-nodejs-arm64-ver-1-30-2:1' } });
+ */
+export interface TracingProps {
+  /**
+   * The ARN of an AWS Distro for OpenTelemetry (ADOT) Lambda layer for Node.js on arm64, in the stack's
+   * region. Each function then runs under the layer's wrapper (`AWS_LAMBDA_EXEC_WRAPPER=/opt/otel-handler`),
+   * which registers an OpenTelemetry SDK that sends to X-Ray: Perdure's spans (API calls, steps with their
+   * replay and commit, activity attempts, timers) reach X-Ray as one trace per instance. Without a layer,
+   * X-Ray shows each invocation and its AWS calls, not Perdure's spans. @defaultValue none
+   */
+  readonly adotLayerArn?: string;
 }
 
 /** How Lambda reads one queue: at most `maxConcurrency` invocations at once, each with up to `batchSize` messages. */
@@ -79,6 +96,11 @@ export interface DurableFunctionsProps {
    * can take them all from the others: orchestrator 100, activities 200, timers 10, dead letters 2.
    */
   readonly eventSources?: { readonly orchestrator?: EventSourceTuning; readonly activities?: EventSourceTuning; readonly timers?: EventSourceTuning };
+  /**
+   * Tracing: `true` (or `{ adotLayerArn }`) turns on X-Ray active tracing for every function; with an ADOT
+   * layer, Perdure's OpenTelemetry spans go to X-Ray too (see {@link TracingProps}). @defaultValue off
+   */
+  readonly tracing?: boolean | TracingProps;
   /** @defaultValue IAM (SigV4-signed requests) */
   readonly apiAuth?: ApiAuth;
   /** What happens to the table and bucket when the stack is deleted. @defaultValue RETAIN */
@@ -112,8 +134,10 @@ export class DurableFunctions extends Construct {
   readonly deadLetterQueues: { orchestrator: Queue; activities: Queue; timers: Queue };
   readonly functions: Record<'orchestrator' | 'activity' | 'timer' | 'activityDeadLetters' | 'orchestratorDeadLetters' | 'api', NodejsFunction>;
   readonly api: HttpApi;
-  /** The dead-letter queues' alarms, and shadow replay's. */
+  /** The dead-letter queues' alarms, quarantines', the orchestrator queue's age, and shadow replay's. */
   readonly alarms: Alarm[];
+  /** The dashboard: queues, dead letters, errors, and Perdure's own metrics (steps, latency, attempts, queue age). */
+  readonly dashboard: Dashboard;
   readonly replayGate?: ReplayGate;
   readonly shadowReplay?: ShadowReplay;
 
@@ -205,6 +229,11 @@ export class DurableFunctions extends Construct {
     if (props.inlineLimitBytes !== undefined) environment.PERDURE_INLINE_LIMIT_BYTES = String(props.inlineLimitBytes);
     if (props.compressAboveBytes !== undefined) environment.PERDURE_COMPRESS_ABOVE_BYTES = String(props.compressAboveBytes);
 
+    const tracing = props.tracing === undefined || props.tracing === false ? undefined : props.tracing === true ? {} : props.tracing;
+    const adotLayer: ILayerVersion | undefined = tracing?.adotLayerArn ? LayerVersion.fromLayerVersionArn(this, 'AdotLayer', tracing.adotLayerArn) : undefined;
+    // The layer's wrapper registers an OpenTelemetry SDK before the handler loads; @opentelemetry/api in the bundle finds it.
+    if (adotLayer) environment.AWS_LAMBDA_EXEC_WRAPPER = '/opt/otel-handler';
+
     const fn = (name: string, timeout: Duration, memorySize = props.memorySize ?? 512) =>
       new NodejsFunction(this, `${name[0]!.toUpperCase()}${name.slice(1)}Function`, {
         entry: props.entry,
@@ -214,6 +243,8 @@ export class DurableFunctions extends Construct {
         memorySize,
         timeout,
         environment,
+        ...(tracing ? { tracing: Tracing.ACTIVE } : {}),
+        ...(adotLayer ? { layers: [adotLayer] } : {}),
         logGroup: new LogGroup(this, `${name[0]!.toUpperCase()}${name.slice(1)}Logs`, { retention: RetentionDays.ONE_MONTH, removalPolicy }),
         bundling: {
           format: OutputFormat.ESM,
@@ -312,8 +343,39 @@ export class DurableFunctions extends Construct {
     );
     if (this.shadowReplay) this.alarms.push(this.shadowReplay.alarm);
 
-    const dashboard = new Dashboard(this, 'Dashboard');
-    dashboard.addWidgets(
+    // Perdure's own metrics: written by the handlers in CloudWatch's embedded metric format, with the table's name as the stack's dimension.
+    const perdure = (name: string, statistic: string, more: Record<string, string> = {}, label?: string) =>
+      new Metric({ namespace: 'Perdure', metricName: name, dimensionsMap: { Table: this.table.tableName, ...more }, statistic, period: Duration.minutes(5), ...(label ? { label } : {}) });
+    const quarantines = perdure(METRICS.quarantines, 'Sum');
+    this.alarms.push(
+      new Alarm(this, 'QuarantinesAlarm', {
+        alarmDescription: 'An instance was set aside for an operator (non-determinism, a step that keeps crashing): list them with GET /instances?status=Quarantined, deploy a fix, then resume them.',
+        metric: quarantines,
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+      new Alarm(this, 'OrchestratorQueueAgeAlarm', {
+        alarmDescription: 'Doorbells waited more than a minute in the orchestrator queue for 15 minutes: steps are falling behind (concurrency, throttling, a slow step).',
+        metric: perdure(METRICS.queueAge, 'p90', { Queue: 'orchestrator' }),
+        threshold: 60_000,
+        evaluationPeriods: 3,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    );
+
+    const byOrchestration = (name: string, statistic: string) =>
+      new MathExpression({ expression: `SEARCH('{Perdure,Orchestration,Table} MetricName="${name}" Table="${this.table.tableName}"', '${statistic}', 300)`, label: '', period: Duration.minutes(5) });
+    this.dashboard = new Dashboard(this, 'Dashboard');
+    this.dashboard.addWidgets(
+      new GraphWidget({ title: 'Steps and commits', left: [perdure(METRICS.steps, 'Sum'), perdure(METRICS.commits, 'Sum'), perdure(METRICS.commitConflicts, 'Sum')] }),
+      new GraphWidget({ title: 'Step latency and replay time (ms)', left: [perdure(METRICS.stepLatency, 'p50', {}, 'step p50'), perdure(METRICS.stepLatency, 'p99', {}, 'step p99'), perdure(METRICS.replayTime, 'p99', {}, 'replay p99')] }),
+      new GraphWidget({ title: 'Activity attempts', left: [perdure(METRICS.activityAttempts, 'Sum'), perdure(METRICS.activityFailures, 'Sum'), perdure(METRICS.activityRetries, 'Sum')] }),
+      new GraphWidget({ title: 'Queue age at receive (ms, p90)', left: ['orchestrator', 'activities'].map((queue) => perdure(METRICS.queueAge, 'p90', { Queue: queue }, queue)), right: [perdure(METRICS.timerDelay, 'p90', {}, 'timer delay')] }),
+      new GraphWidget({ title: 'Steps by orchestration', left: [byOrchestration(METRICS.steps, 'Sum')] }),
+      new GraphWidget({ title: 'Quarantines, dead letters, offloads', left: [quarantines, perdure(METRICS.deadLetters, 'Sum'), perdure(METRICS.payloadOffloads, 'Sum')] }),
       new GraphWidget({ title: 'Queue depth', left: Object.values(this.queues).map((q) => q.metricApproximateNumberOfMessagesVisible()) }),
       new GraphWidget({ title: 'Dead letters', left: Object.values(this.deadLetterQueues).map((q) => q.metricApproximateNumberOfMessagesVisible()) }),
       new GraphWidget({ title: 'Function errors', left: Object.values(this.functions).map((f: IFunction) => f.metricErrors()) }),
@@ -321,6 +383,12 @@ export class DurableFunctions extends Construct {
     );
 
     this.acknowledgeAcceptedFindings();
+    if (tracing) {
+      Validations.of(this).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
+        reason: 'Active tracing lets each function call xray:PutTraceSegments and xray:PutTelemetryRecords, which take no resource-level permissions: their resource can only be "*".',
+      });
+    }
 
     const output = (name: string, value: string) => new CfnOutput(this, name, { value });
     output('ApiUrl', this.api.apiEndpoint);

@@ -234,7 +234,7 @@ describe('DurableFunctions construct', () => {
     const writes = statementsOf(shadowId).filter((s) => ![s.Action].flat().every((a) => ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 's3:GetObject'].includes(a)));
     expect(writes).toEqual([expect.objectContaining({ Action: 'dynamodb:PutItem', Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['REPLAY#'] } } })]);
     const tableId = ofType('AWS::DynamoDB::Table')[0]![0];
-    const alarm = ofType('AWS::CloudWatch::Alarm').find(([, a]) => a.Properties.Namespace === 'Perdure')![1];
+    const alarm = ofType('AWS::CloudWatch::Alarm').find(([, a]) => a.Properties.MetricName === 'ReplayDivergences')![1];
     expect(alarm.Properties).toMatchObject({ MetricName: 'ReplayDivergences', Dimensions: [{ Name: 'Table', Value: { Ref: tableId } }], Statistic: 'Maximum', Period: 21_600, Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
   });
 
@@ -244,6 +244,36 @@ describe('DurableFunctions construct', () => {
     for (const type of ['AWS::Lambda::Alias', 'AWS::Lambda::Version', 'Custom::PerdureReplayGate', 'AWS::Scheduler::Schedule']) expect(types).not.toContain(type);
     expect(types.filter((type) => type === 'AWS::Lambda::Function')).toHaveLength(6);
     for (const mapping of Object.values(off).filter((r) => r.Type === 'AWS::Lambda::EventSourceMapping')) expect(mapping.Properties.FunctionName.Ref).toBeDefined();
+  }, 120_000);
+
+  it('alarms on quarantines and on a falling-behind orchestrator queue, and graphs Perdure’s own metrics by the stack’s table', () => {
+    const tableId = ofType('AWS::DynamoDB::Table')[0]![0];
+    const perdure = ofType('AWS::CloudWatch::Alarm').filter(([, a]) => a.Properties.Namespace === 'Perdure' && a.Properties.MetricName !== 'ReplayDivergences');
+    expect(perdure.map(([, a]) => a.Properties)).toEqual([
+      expect.objectContaining({ MetricName: 'Quarantines', Statistic: 'Sum', Threshold: 1, Dimensions: [{ Name: 'Table', Value: { Ref: tableId } }] }),
+      expect.objectContaining({ MetricName: 'QueueAge', ExtendedStatistic: 'p90', Threshold: 60_000, EvaluationPeriods: 3, Dimensions: expect.arrayContaining([{ Name: 'Queue', Value: 'orchestrator' }]) }),
+    ]);
+    const body = JSON.stringify(ofType('AWS::CloudWatch::Dashboard')[0]![1].Properties.DashboardBody);
+    for (const metric of ['Steps', 'Commits', 'StepLatency', 'ReplayTime', 'ActivityAttempts', 'ActivityFailures', 'ActivityRetries', 'QueueAge', 'TimerDelay', 'Quarantines', 'DeadLetters', 'PayloadOffloads']) expect(body).toContain(`\\"${metric}\\"`);
+    expect(body).toContain('SEARCH(');
+    // Tracing is off unless asked for.
+    for (const [, fn] of ofType('AWS::Lambda::Function')) expect(fn.Properties.TracingConfig).toBeUndefined();
+  });
+
+  it('tracing: X-Ray active tracing on every function and, with an ADOT layer, its wrapper; the only "*" resource is X-Ray’s, which has no other', () => {
+    const layer = 'arn:aws:lambda:us-east-1:901920570463:layer:aws-otel-nodejs-arm64-ver-1-30-2:1';
+    const traced = synth({ tracing: { adotLayerArn: layer }, replayGate: false, shadowReplay: false }).toJSON().Resources as Resources;
+    const functions = Object.values(traced).filter((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Handler?.startsWith('index.'));
+    expect(functions).toHaveLength(6);
+    for (const fn of functions) {
+      expect(fn.Properties.TracingConfig).toEqual({ Mode: 'Active' });
+      expect(fn.Properties.Layers).toEqual([layer]);
+      expect(fn.Properties.Environment.Variables.AWS_LAMBDA_EXEC_WRAPPER).toBe('/opt/otel-handler');
+    }
+    const statements = Object.values(traced).filter((r) => r.Type === 'AWS::IAM::Policy').flatMap((policy) => policy.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[]);
+    const anyResource = statements.filter((statement) => [statement.Resource].flat().includes('*'));
+    expect(anyResource.length).toBeGreaterThanOrEqual(6);
+    for (const statement of anyResource) expect([statement.Action].flat().sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
   }, 120_000);
 
   it('uses a JWT authorizer when asked', () => {
