@@ -1,9 +1,13 @@
-/** Structured logging. Fields are JSON data; payload contents are never logged by Perdure itself. */
+/**
+ * Structured logging: a message and one object of fields (JSON data), merged into the line. Perdure passes
+ * at most one fields object; the rest parameter is what lets a Powertools for AWS Lambda `Logger` be passed
+ * as it is. Payload contents are never logged by Perdure itself.
+ */
 export interface Logger {
-  debug(message: string, fields?: Record<string, unknown>): void;
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
+  debug(message: string, ...fields: Record<string, unknown>[]): void;
+  info(message: string, ...fields: Record<string, unknown>[]): void;
+  warn(message: string, ...fields: Record<string, unknown>[]): void;
+  error(message: string, ...fields: Record<string, unknown>[]): void;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -53,18 +57,17 @@ export function defaultRedact(): string[] {
 }
 
 /**
- * Wraps any logger (a Powertools `Logger`, pino, ...) so that the named fields of each line are replaced by
- * `"[redacted]"`, at any depth (case-insensitive). `createApp({ logger, redact })` does this for you.
+ * Wraps any logger (a Powertools for AWS Lambda `Logger`, your own) so that the named fields of each line
+ * are replaced by `"[redacted]"`, at any depth (case-insensitive). `createApp({ logger, redact })` does this for you.
+ * @example const logger = redactingLogger(new Logger({ serviceName: 'orders' }), ['email', 'cardNumber']);
  */
 export function redactingLogger(logger: Logger, fields: string[]): Logger {
   const names = new Set(fields.map((name) => name.toLowerCase()));
   if (names.size === 0) return logger;
   const at =
     (level: Exclude<LogLevel, 'silent'>) =>
-    (message: string, more?: Record<string, unknown>): void => {
-      if (more === undefined) logger[level](message);
-      else logger[level](message, redact(more, names) as Record<string, unknown>);
-    };
+    (message: string, ...more: Record<string, unknown>[]): void =>
+      logger[level](message, ...more.map((item) => redact(item, names) as Record<string, unknown>));
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 

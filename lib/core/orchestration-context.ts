@@ -88,8 +88,8 @@ export class OrchestrationContextImpl implements OrchestrationContext {
     // Lines written during replay were written when the code first ran.
     const whenLive =
       (level: keyof Logger) =>
-      (message: string, fields?: Record<string, unknown>): void => {
-        if (!executor.isReplaying) log[level](message, fields);
+      (message: string, ...fields: Record<string, unknown>[]): void => {
+        if (!executor.isReplaying) log[level](message, ...fields);
       };
     this.log = { debug: whenLive('debug'), info: whenLive('info'), warn: whenLive('warn'), error: whenLive('error') };
   }
