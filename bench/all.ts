@@ -8,7 +8,7 @@ import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { SummaryRow } from './summary.js';
 
-const scripts = ['core.ts', 'aws-durable-comparison.ts', 'cost.ts', 'payloads.ts', 'fan-out.ts'];
+const scripts = ['core.ts', 'tracing.ts', 'aws-durable-comparison.ts', 'cost.ts', 'payloads.ts', 'fan-out.ts'];
 const dir = mkdtempSync(join(tmpdir(), 'perdure-bench-'));
 const file = join(dir, 'summary.jsonl');
 const began = performance.now();

@@ -77,7 +77,8 @@ export async function measureSteps(steps: number, kind: StepKind): Promise<Measu
  * runs is what the extra steps cost, without the instance's start and end.
  */
 export async function measureRuns(runs: number[], kind: StepKind): Promise<Measurement[]> {
-  const app = createApp({ logger: silentLogger });
+  // BENCH_TRACING=off measures without the tracing interceptor; preload bench/otel-sdk.ts to measure with an SDK.
+  const app = createApp({ logger: silentLogger, tracing: process.env.BENCH_TRACING !== 'off' });
   app.activity('work', async (n: number) => n + 1, { inline: kind === 'inline', timeout: '5s' });
   app.orchestration('sequence', async (ctx, count: number) => {
     let value = 0;

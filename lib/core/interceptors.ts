@@ -227,6 +227,7 @@ export class InterceptorChain {
 
 function around<I, O>(hooks: readonly Around<I, O>[], input: I, run: (input: I) => Promise<O>): Promise<O> {
   if (hooks.length === 0) return run(input);
+  if (hooks.length === 1) return hooks[0]!(input, run);
   const at = (index: number) => (value: I): Promise<O> => (index === hooks.length ? run(value) : hooks[index]!(value, at(index + 1)));
   return at(0)(input);
 }

@@ -11,6 +11,8 @@ import {
   type Link,
   type Span,
   type SpanContext,
+  type Tracer,
+  type TracerProvider,
 } from '@opentelemetry/api';
 import type { ClientOperation, MessageHeaders, Interceptor } from '../core/interceptors.js';
 
@@ -48,7 +50,16 @@ export const SPAN_ATTRIBUTES = {
 /** The header that links a message to the span that sent it, when `traceparent` names the instance's trace. */
 export const LINK_HEADER = 'perdure-link';
 
-const tracer = () => trace.getTracer('perdure');
+/**
+ * The tracer of the registered SDK, or undefined when none is registered: each hook then goes straight to
+ * `next`, so tracing that nobody collects costs a function call. The global provider is the API's proxy
+ * (duck-typed: another copy of `@opentelemetry/api`, such as the ADOT layer's, registers its own class),
+ * whose `getDelegateTracer` is undefined until an SDK sets its delegate.
+ */
+function activeTracer(): Tracer | undefined {
+  const provider = trace.getTracerProvider() as TracerProvider & { getDelegateTracer?: (name: string) => Tracer | undefined };
+  return typeof provider.getDelegateTracer === 'function' ? provider.getDelegateTracer('perdure') : provider.getTracer('perdure');
+}
 
 /** Operations that send a message (a producer's span); the others only read. */
 const SENDS: ReadonlySet<ClientOperation> = new Set(['start', 'raiseEvent', 'terminate', 'cancel', 'suspend', 'resume', 'rewind', 'restart', 'completeCallback', 'failCallback', 'heartbeatCallback']);
@@ -56,12 +67,14 @@ const SENDS: ReadonlySet<ClientOperation> = new Set(['start', 'raiseEvent', 'ter
 /** The tracing interceptor the runtime puts first when the app's `tracing` is on (the default). */
 export const openTelemetryTracing: Interceptor = {
   client(call, next) {
+    const tracer = activeTracer();
+    if (!tracer) return next(call);
     const attributes: Attributes = { [SPAN_ATTRIBUTES.operation]: call.operation };
     if (call.instanceId !== undefined) attributes[SPAN_ATTRIBUTES.instanceId] = call.instanceId;
     if (call.operation === 'start' && call.name !== undefined) attributes[SPAN_ATTRIBUTES.orchestration] = call.name;
     if (call.operation === 'raiseEvent' && call.name !== undefined) attributes[SPAN_ATTRIBUTES.event] = call.name;
     const name = call.operation === 'start' || call.operation === 'raiseEvent' ? `${call.operation} ${call.name}` : call.operation;
-    return inSpan(name, { kind: SENDS.has(call.operation) ? SpanKind.PRODUCER : SpanKind.INTERNAL, attributes }, context.active(), async (span) => {
+    return inSpan(tracer, name, { kind: SENDS.has(call.operation) ? SpanKind.PRODUCER : SpanKind.INTERNAL, attributes }, context.active(), async (span) => {
       const result = await next(call);
       if (call.operation === 'start' || call.operation === 'restart') span.setAttribute(SPAN_ATTRIBUTES.instanceId, result as string);
       return result;
@@ -69,10 +82,12 @@ export const openTelemetryTracing: Interceptor = {
   },
 
   step(info, next) {
+    const tracer = activeTracer();
+    if (!tracer) return next();
     const { parent, links } = fromMessages(info.headers);
     const attributes: Attributes = { [SPAN_ATTRIBUTES.instanceId]: info.instanceId, [SPAN_ATTRIBUTES.redelivered]: info.redelivered };
     if (info.queueAgeMs !== undefined) attributes[SPAN_ATTRIBUTES.queueAgeMs] = info.queueAgeMs;
-    return inSpan('step', { kind: SpanKind.CONSUMER, attributes, links }, parent, async (span) => {
+    return inSpan(tracer, 'step', { kind: SpanKind.CONSUMER, attributes, links }, parent, async (span) => {
       try {
         const outcome = await next();
         span.setAttribute(SPAN_ATTRIBUTES.outcome, outcome);
@@ -89,15 +104,19 @@ export const openTelemetryTracing: Interceptor = {
   },
 
   phase(phase, next) {
+    const tracer = activeTracer();
+    if (!tracer) return next();
     const attributes: Attributes = { [SPAN_ATTRIBUTES.instanceId]: phase.step.instanceId, [SPAN_ATTRIBUTES.events]: phase.events };
     if (phase.step.orchestration !== undefined) attributes[SPAN_ATTRIBUTES.orchestration] = phase.step.orchestration;
-    return inSpan(phase.name, { kind: SpanKind.INTERNAL, attributes }, context.active(), async (span) => {
+    return inSpan(tracer, phase.name, { kind: SpanKind.INTERNAL, attributes }, context.active(), async (span) => {
       await next();
       if (phase.conflict) span.setAttribute(SPAN_ATTRIBUTES.conflict, true);
     });
   },
 
   activity(attempt, next) {
+    const tracer = activeTracer();
+    if (!tracer) return next(attempt);
     const attributes: Attributes = {
       [SPAN_ATTRIBUTES.instanceId]: attempt.instanceId,
       [SPAN_ATTRIBUTES.activity]: attempt.name,
@@ -109,18 +128,22 @@ export const openTelemetryTracing: Interceptor = {
     // An inline call runs inside its step's span; a queued one continues the instance's trace from its message.
     const { parent, links } = attempt.inline ? { parent: context.active(), links: [] } : fromMessages([attempt.headers]);
     const name = `${attempt.kind === 'step' ? 'ctx.step' : 'activity'} ${attempt.name}`;
-    return inSpan(name, { kind: attempt.inline ? SpanKind.INTERNAL : SpanKind.CONSUMER, attributes, links }, parent, () => next(attempt));
+    return inSpan(tracer, name, { kind: attempt.inline ? SpanKind.INTERNAL : SpanKind.CONSUMER, attributes, links }, parent, () => next(attempt));
   },
 
   timer(timer, next) {
+    const tracer = activeTracer();
+    if (!tracer) return next();
     const { parent, links } = fromMessages([timer.headers]);
     const attributes: Attributes = { [SPAN_ATTRIBUTES.instanceId]: timer.instanceId, [SPAN_ATTRIBUTES.taskId]: timer.taskId, [SPAN_ATTRIBUTES.lateMs]: timer.lateMs };
-    return inSpan('timer', { kind: SpanKind.CONSUMER, attributes, links }, parent, () => next());
+    return inSpan(tracer, 'timer', { kind: SpanKind.CONSUMER, attributes, links }, parent, () => next());
   },
 
   headers(into, instance) {
+    // No SDK registered: nothing is traced here, and messages carry nothing.
+    if (!activeTracer()) return;
     const active = trace.getSpanContext(context.active());
-    // Without an SDK registered (or outside any span) there is no sender to name.
+    // Outside any span there is no sender to name.
     const sender = active && isSpanContextValid(active) ? active : undefined;
     const started = instance?.traceparent !== undefined ? parseTraceparent(instance.traceparent) : undefined;
     if (started) {
@@ -137,13 +160,15 @@ export const openTelemetryTracing: Interceptor = {
  * carry one (the registered propagator's format, or a W3C `traceparent`).
  */
 export function traceHttpRequest<T extends { statusCode: number }>(method: string, route: string, headers: Record<string, string | undefined>, handle: () => Promise<T>): Promise<T> {
+  const tracer = activeTracer();
+  if (!tracer) return handle();
   const carrier = Object.fromEntries(Object.entries(headers).flatMap(([key, value]) => (value === undefined ? [] : [[key.toLowerCase(), value]])));
   let parent = propagation.extract(context.active(), carrier);
   if (!trace.getSpanContext(parent) && carrier.traceparent) {
     const remote = parseTraceparent(carrier.traceparent);
     if (remote) parent = trace.setSpanContext(parent, remote);
   }
-  return inSpan(`${method} ${route}`, { kind: SpanKind.SERVER, attributes: { 'http.request.method': method, 'http.route': route } }, parent, async (span) => {
+  return inSpan(tracer, `${method} ${route}`, { kind: SpanKind.SERVER, attributes: { 'http.request.method': method, 'http.route': route } }, parent, async (span) => {
     const response = await handle();
     span.setAttribute('http.response.status_code', response.statusCode);
     if (response.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
@@ -152,8 +177,8 @@ export function traceHttpRequest<T extends { statusCode: number }>(method: strin
 }
 
 /** Runs `fn` in a new active span under `parent`; an error ends the span with its exception and an error status. */
-function inSpan<T>(name: string, options: { kind: SpanKind; attributes: Attributes; links?: Link[] }, parent: Context, fn: (span: Span) => Promise<T>): Promise<T> {
-  return tracer().startActiveSpan(name, options, parent, async (span) => {
+function inSpan<T>(tracer: Tracer, name: string, options: { kind: SpanKind; attributes: Attributes; links?: Link[] }, parent: Context, fn: (span: Span) => Promise<T>): Promise<T> {
+  return tracer.startActiveSpan(name, options, parent, async (span) => {
     try {
       return await fn(span);
     } catch (error) {
