@@ -186,6 +186,9 @@ const HTTP_ROWS: HttpRow[] = [
   // Replay findings (shadow replay)
   { what: 'a POST to the replay findings', method: 'POST', path: '/replay-findings', body: '{}', status: 405, code: 'METHOD_NOT_ALLOWED', message: /POST is not allowed on \/replay-findings; use GET/ },
 
+  // Metrics (npm start's counters)
+  { what: 'a POST to the metrics', method: 'POST', path: '/metrics', body: '{}', status: 405, code: 'METHOD_NOT_ALLOWED', message: /POST is not allowed on \/metrics; use GET/ },
+
   // Instance lists
   { what: 'limit=0', method: 'GET', path: '/instances?limit=0', status: 400, code: 'VALIDATION', message: LIMIT_RULE },
   { what: 'limit=1001', method: 'GET', path: '/instances?limit=1001', status: 400, code: 'VALIDATION', message: LIMIT_RULE },

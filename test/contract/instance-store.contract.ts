@@ -78,6 +78,17 @@ export function describeInstanceStoreContract(
       expect(state?.history).toEqual([]);
     });
 
+    it('keeps the headers stored with an instance at its start (its trace context) through every later write', async () => {
+      const store = await createStore();
+      const id = uniqueId('headers');
+      const headers = { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tenant: 'acme' };
+      await store.createInstance(record(id, { headers }), startMessage());
+      expect((await store.getInstance(id))?.headers).toEqual(headers);
+      const state = (await store.loadStep(id))!;
+      expect(await store.commitStep(id, { generation: 0, afterEventId: 0, append: numberEvents([{ type: 'StepStarted' }], 0, 1), consumed: ['start#0'], enqueue: [], expectedRevision: state.instance.revision, instance: { ...state.instance, status: 'Running', lastEventId: 1, revision: state.instance.revision + 1 } })).toBe('committed');
+      expect((await store.loadStep(id))?.instance.headers).toEqual(headers);
+    });
+
     it('returns undefined for an unknown instance and refuses deliveries to it', async () => {
       const store = await createStore();
       expect(await store.getInstance('nobody-here')).toBeUndefined();
