@@ -69,6 +69,7 @@ export class SqsPoller {
         if (!Messages?.length) continue;
         const records: QueueRecord[] = Messages.map((message) => ({
           messageId: message.MessageId!,
+          receiptHandle: message.ReceiptHandle!,
           body: message.Body ?? '',
           attributes: { ApproximateReceiveCount: message.Attributes?.ApproximateReceiveCount },
         }));
