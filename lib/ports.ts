@@ -210,6 +210,8 @@ export interface ActivityTask {
    * its result as the instance's next step itself, instead of sending it back through the doorbell.
    */
   solo?: boolean;
+  /** When the call's `scheduleToCloseTimeout` runs out (ms since the epoch): the attempt is cut there. */
+  scheduleToCloseAt?: number;
 }
 
 /** A durable timer. */

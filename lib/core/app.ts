@@ -24,6 +24,8 @@ export interface RegisteredActivity {
   inline: boolean;
   /** An attempt without a heartbeat for this long fails with a TimeoutError. */
   heartbeatTimeoutMs?: number;
+  /** A call's budget across its attempts, from its first schedule. */
+  scheduleToCloseTimeoutMs?: number;
 }
 
 export interface RegisteredOrchestration {
@@ -75,6 +77,7 @@ export class App {
         `The heartbeatTimeout of activity '${name}' (${formatDuration(heartbeatTimeoutMs)}) must be shorter than its timeout (${formatDuration(timeoutMs)}): an attempt ends at its timeout anyway, so the heartbeat timeout could never fire. Shorten heartbeatTimeout, or raise timeout.`,
       );
     }
+    const scheduleToCloseTimeoutMs = positiveDuration(options.scheduleToCloseTimeout, `scheduleToCloseTimeout of activity '${name}'`);
     this.activities.set(name, {
       name,
       fn: fn,
@@ -82,6 +85,7 @@ export class App {
       timeoutMs,
       inline: validateInline(options.inline, name),
       ...(heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs } : {}),
+      ...(scheduleToCloseTimeoutMs !== undefined ? { scheduleToCloseTimeoutMs } : {}),
     });
     return this;
   }
@@ -169,7 +173,7 @@ export function compareVersions(a: string, b: string): number {
   return collator.compare(a, b);
 }
 
-const ACTIVITY_OPTIONS = ['retry', 'timeout', 'heartbeatTimeout', 'inline'] as const satisfies readonly (keyof ActivityOptions)[];
+const ACTIVITY_OPTIONS = ['retry', 'timeout', 'heartbeatTimeout', 'scheduleToCloseTimeout', 'inline'] as const satisfies readonly (keyof ActivityOptions)[];
 
 /** A misspelt option would be ignored without a word (a `heartbeatTimout` would never time anything out). */
 function checkOptionNames(options: ActivityOptions, name: string): void {

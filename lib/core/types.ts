@@ -274,8 +274,9 @@ export interface ActivityContext {
   readonly idempotencyKey: string;
   readonly log: Logger;
   /**
-   * Aborted when the attempt runs past its timeout or its `heartbeatTimeout`, or when a heartbeat finds
-   * the instance terminated or cancelled: pass it to fetch and other cancellable calls.
+   * Aborted when the attempt runs past its timeout or its `heartbeatTimeout`, when its call's
+   * `scheduleToCloseTimeout` runs out, or when a heartbeat finds the instance terminated or cancelled:
+   * pass it to fetch and other cancellable calls.
    */
   readonly signal: AbortSignal;
   /**
@@ -313,6 +314,12 @@ export interface ActivityOptions {
    * its `timeout`. Shorter than `timeout`. @defaultValue none
    */
   heartbeatTimeout?: Duration;
+  /**
+   * The time budget of one call across all its attempts and retry delays, from its first schedule: once
+   * it is spent the call fails with a `TimeoutError` that is not retried (a running attempt is cut, and no
+   * retry is scheduled that would start after it). @defaultValue none
+   */
+  scheduleToCloseTimeout?: Duration;
   /**
    * Run calls of this activity inside the orchestrator's invocation (like `ctx.step`) when its timeout fits
    * the invocation's remaining time, instead of sending them to the activity queue: no queue hop and one

@@ -107,6 +107,7 @@ export class TaskWorker {
       logger: this.deps.logger,
       heartbeatTimeoutMs: activity.heartbeatTimeoutMs,
       heartbeatDetails,
+      ...(task.scheduleToCloseAt !== undefined ? { budget: { leftMs: task.scheduleToCloseAt - clock.now(), totalMs: activity.scheduleToCloseTimeoutMs } } : {}),
       heartbeats: {
         store,
         clock,

@@ -20,6 +20,8 @@ export interface AttemptSpec {
   logger: Logger;
   /** The attempt fails with a `TimeoutError` when it goes this long without a heartbeat. */
   heartbeatTimeoutMs?: number;
+  /** What is left of the call's `scheduleToCloseTimeout` (and the whole of it, for messages): the attempt is cut there, not retried. */
+  budget?: { leftMs: number; totalMs?: number };
   /** What an earlier run of the call reported (`actx.heartbeatDetails`). */
   heartbeatDetails?: unknown;
   /** Where heartbeats are recorded; without it a heartbeat only restarts the heartbeat timeout. */
@@ -31,13 +33,15 @@ export type AttemptOutcome = Extract<InboxEvent, { type: 'ActivityCompleted' | '
 
 /**
  * Runs one attempt of user code with an `ActivityContext`: aborts its signal and fails it with a
- * `TimeoutError` when it runs past its timeout or its heartbeat timeout, or with an
+ * `TimeoutError` when it runs past its timeout, its heartbeat timeout or its call's budget, or with an
  * `AbortError` when a heartbeat finds the instance terminated, and turns what it returns or throws into
  * the event history records. A step's function runs marked as a step, so a durable call made inside it is
  * refused.
  */
 export async function runAttempt(fn: (actx: ActivityContext) => unknown, spec: AttemptSpec): Promise<AttemptOutcome> {
   const what = spec.kind === 'step' ? `Step '${spec.name}'` : `Activity '${spec.name}'`;
+  const { budget } = spec;
+  if (budget && budget.leftMs <= 0) return { type: 'ActivityFailed', taskId: spec.taskId, error: toFailureDetails(budgetSpent(what, spec.attempt, budget.totalMs, 'did not start')) };
   const controller = new AbortController();
   const log = childLogger(spec.logger, { instanceId: spec.instanceId, [spec.kind]: spec.name, attempt: spec.attempt });
   let stop!: (reason: Error) => void;
@@ -50,6 +54,7 @@ export async function runAttempt(fn: (actx: ActivityContext) => unknown, spec: A
   stopped.catch(() => undefined);
   const after = (ms: number, reason: () => Error) => setTimeout(() => stop(reason()), ms);
   const timers = [after(spec.timeoutMs, () => new TimeoutError(`${what} ran longer than its timeout of ${formatDuration(spec.timeoutMs)} (attempt ${spec.attempt}).`))];
+  if (budget && budget.leftMs < spec.timeoutMs) timers.push(after(budget.leftMs, () => budgetSpent(what, spec.attempt, budget.totalMs, 'was stopped')));
   const heartbeatTimeoutMs = spec.heartbeatTimeoutMs;
   const missedHeartbeat = () =>
     new TimeoutError(`${what} sent no heartbeat for ${formatDuration(heartbeatTimeoutMs!)}, its heartbeatTimeout (attempt ${spec.attempt}), so it was taken to be stuck. Call actx.heartbeat() more often than that, or raise heartbeatTimeout.`);
@@ -98,4 +103,12 @@ export async function runAttempt(fn: (actx: ActivityContext) => unknown, spec: A
   }
   await heartbeats?.end(outcome.type === 'ActivityFailed');
   return outcome;
+}
+
+/** The call's `scheduleToCloseTimeout` ran out: the attempt fails, and the call with it (not retried). */
+function budgetSpent(what: string, attempt: number, totalMs: number | undefined, how: string): TimeoutError {
+  const error = new TimeoutError(
+    `${what} (attempt ${attempt}) ${how}: its call used up its scheduleToCloseTimeout${totalMs !== undefined ? ` of ${formatDuration(totalMs)}` : ''}, so it is not retried.`,
+  );
+  return Object.assign(error, { nonRetryable: true });
 }

@@ -491,6 +491,7 @@ export class OrchestrationWorker {
       kind: 'activity',
       timeoutMs: activity.timeoutMs,
       heartbeatTimeoutMs: activity.heartbeatTimeoutMs,
+      ...(event.scheduleToCloseAt !== undefined ? { budget: { leftMs: event.scheduleToCloseAt - clock.now(), totalMs: activity.scheduleToCloseTimeoutMs } } : {}),
     });
   }
 
@@ -533,7 +534,16 @@ export class OrchestrationWorker {
   }
 
   private activityTask(instance: InstanceRecord, event: NewActivityScheduled, generation = instance.generation): ActivityTask {
-    return { instanceId: instance.instanceId, generation, taskId: event.taskId, name: event.name, input: event.input, attempt: event.attempt, idempotencyKey: event.idempotencyKey };
+    return {
+      instanceId: instance.instanceId,
+      generation,
+      taskId: event.taskId,
+      name: event.name,
+      input: event.input,
+      attempt: event.attempt,
+      idempotencyKey: event.idempotencyKey,
+      ...(event.scheduleToCloseAt !== undefined ? { scheduleToCloseAt: event.scheduleToCloseAt } : {}),
+    };
   }
 
   private async enqueue(tasks: ActivityTask[]): Promise<void> {

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { type ActivityContext, type HistoryEvent } from '../../lib/index.js';
+import { checkReplay, createApp, silentLogger, TestEnvironment, type ActivityContext, type ActivityFailedError, type HistoryEvent } from '../../lib/index.js';
 import { testApp } from '../support.js';
 
 /** A promise with its resolve function, to hand control between a test and its activity. */
@@ -14,7 +14,9 @@ function aborted(actx: ActivityContext): Promise<unknown> {
   return new Promise((resolve) => actx.signal.addEventListener('abort', () => resolve(actx.signal.reason as unknown), { once: true }));
 }
 
+type Scheduled = Extract<HistoryEvent, { type: 'ActivityScheduled' }>;
 type Failed = Extract<HistoryEvent, { type: 'ActivityFailed' }>;
+const scheduled = (history: HistoryEvent[]) => history.filter((event): event is Scheduled => event.type === 'ActivityScheduled');
 const failures = (history: HistoryEvent[]) => history.filter((event): event is Failed => event.type === 'ActivityFailed').map((event) => event.error);
 
 describe('activity heartbeats', () => {
@@ -136,6 +138,102 @@ describe('heartbeatTimeout', () => {
     expect(failure).toMatchObject({ name: 'TimeoutError', code: 'TIMEOUT' });
     expect(failure!.message).toMatch(/^Activity 'stuck' sent no heartbeat for 150ms, its heartbeatTimeout \(attempt 1\), so it was taken to be stuck\./);
     expect(failure!.nonRetryable).toBeUndefined();
+    expect((reasons[0] as Error).name).toBe('TimeoutError');
+  });
+});
+
+describe('scheduleToCloseTimeout', () => {
+  /** An activity that always fails, with a 25 s budget and retries 10 s, then 20 s apart. */
+  function budgetApp(budget: string | undefined) {
+    const app = createApp({ logger: silentLogger });
+    const attempts: number[] = [];
+    app.activity(
+      'flaky',
+      async (_: unknown, actx) => {
+        attempts.push(actx.attempt);
+        throw new Error(`attempt ${actx.attempt} failed`);
+      },
+      { retry: { maxAttempts: 10, initialInterval: '10s' }, ...(budget ? { scheduleToCloseTimeout: budget } : {}) },
+    );
+    app.orchestration('budgeted', async (ctx) => {
+      try {
+        return await ctx.callActivity('flaky');
+      } catch (error) {
+        const failed = error as ActivityFailedError;
+        return { attempts: failed.attempts, name: failed.failure.name, nonRetryable: failed.failure.nonRetryable, message: failed.failure.message };
+      }
+    });
+    return { app, attempts };
+  }
+
+  it('fails the call with a TimeoutError, not retried, when the next retry would start after the budget', async () => {
+    const { app, attempts } = budgetApp('25s');
+    const env = await TestEnvironment.create(app);
+    try {
+      const id = await env.client.start('budgeted');
+      const status = await env.client.waitForCompletion(id);
+      // Attempt 1 fails at 0 s and is retried at 10 s; attempt 2's retry would start at 30 s, after the budget's 25 s.
+      expect(attempts).toEqual([1, 2]);
+      expect(status.output).toEqual({
+        attempts: 2,
+        name: 'TimeoutError',
+        nonRetryable: true,
+        message: expect.stringMatching(/^Activity 'flaky' used up its scheduleToCloseTimeout after 2 attempts \(only 1\ds(\d+ms)? of it was left for a retry in 20s\); the last attempt failed with Error: attempt 2 failed$/) as string,
+      });
+      const history = await env.client.getHistory(id);
+      const [first, second] = scheduled(history);
+      const firstStep = history.find((event) => event.type === 'StepStarted')!;
+      // The budget is recorded with the first attempt, from the step's time, and repeated on the retry.
+      expect(first!.scheduleToCloseAt).toBe(firstStep.timestamp + 25_000);
+      expect(second!.scheduleToCloseAt).toBe(first!.scheduleToCloseAt);
+      expect(history.filter((event) => event.type === 'TimerCreated').length).toBe(1);
+
+      // Replay decides from the recorded budget, whatever the code's is now.
+      const recorded = { instanceId: id, events: history };
+      expect(await checkReplay(app, recorded)).toMatchObject({ ok: true });
+      expect(await checkReplay(budgetApp('1h').app, recorded)).toMatchObject({ ok: true });
+      expect(await checkReplay(budgetApp(undefined).app, recorded)).toMatchObject({ ok: true });
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('gives no budget to a call history recorded without one, when the code adds one later', async () => {
+    const before = budgetApp(undefined);
+    const env = await TestEnvironment.create(before.app);
+    try {
+      const id = await env.client.start('budgeted');
+      const status = await env.client.waitForCompletion(id);
+      expect(status.output).toMatchObject({ attempts: 10, name: 'Error' });
+      const history = await env.client.getHistory(id);
+      expect(scheduled(history).every((event) => event.scheduleToCloseAt === undefined)).toBe(true);
+      // With a 25 s budget the code would stop after 2 attempts; the recorded call has none, so replay goes on to 10.
+      expect(await checkReplay(budgetApp('25s').app, { instanceId: id, events: history })).toMatchObject({ ok: true });
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('cuts a running attempt when the budget runs out, and does not retry the call', async () => {
+    const { app, start } = testApp();
+    const reasons: unknown[] = [];
+    app.activity(
+      'slow',
+      async (_: unknown, actx) => {
+        reasons.push(await aborted(actx));
+        return 'too late';
+      },
+      { timeout: '1m', scheduleToCloseTimeout: '300ms', retry: { maxAttempts: 3 } },
+    );
+    app.orchestration('slowly', async (ctx) => ctx.callActivity('slow'));
+    const env = await start();
+    const id = await env.client.start('slowly');
+    const status = await env.client.waitForCompletion(id);
+    expect(status.status).toBe('Failed');
+    expect(status.error?.message).toBe(
+      "Activity 'slow' failed after 1 attempt: TimeoutError: Activity 'slow' (attempt 1) was stopped: its call used up its scheduleToCloseTimeout of 300ms, so it is not retried.",
+    );
+    expect(failures(await env.client.getHistory(id))).toEqual([expect.objectContaining({ name: 'TimeoutError', nonRetryable: true })]);
     expect((reasons[0] as Error).name).toBe('TimeoutError');
   });
 });
