@@ -184,6 +184,24 @@ export interface InstanceStore {
    * not a crash. `forget` deletes the evidence instead (after it quarantined the instance, so that a resume starts afresh).
    */
   endAttempt(instanceId: string, key: string, options?: { forget?: boolean }): Promise<void>;
+  /**
+   * Keeps what an attempt of a call reported with `actx.heartbeat(details)`, for the call's later attempts:
+   * one small item per call, keyed by the call's idempotency key, replaced by each write unless a later
+   * attempt already wrote it. It expires as the instance's other items do.
+   */
+  recordHeartbeat(instanceId: string, idempotencyKey: string, heartbeat: HeartbeatRecord): Promise<void>;
+  /** What the call's attempts last reported, if any did. */
+  readHeartbeat(instanceId: string, idempotencyKey: string): Promise<HeartbeatRecord | undefined>;
+}
+
+/** The last heartbeat with details of an activity call (or a `ctx.step`). */
+export interface HeartbeatRecord {
+  /** The attempt that sent it. */
+  attempt: number;
+  /** When it was recorded (ms since the epoch). */
+  at: number;
+  /** The details the attempt passed (JSON, at most 4 KiB). */
+  details: unknown;
 }
 
 /** An activity to run. */
@@ -200,6 +218,8 @@ export interface ActivityTask {
    * its result as the instance's next step itself, instead of sending it back through the doorbell.
    */
   solo?: boolean;
+  /** When the call's `scheduleToCloseTimeout` runs out (ms since the epoch): the attempt is cut there. */
+  scheduleToCloseAt?: number;
 }
 
 /** A durable timer. */
@@ -227,6 +247,12 @@ export interface WorkQueues {
   enqueueActivities(tasks: ActivityTask[]): Promise<void>;
   /** Delivers each timer as TimerFired once its `fireAt` has passed (however long that is). */
   scheduleTimers(timers: TimerTask[]): Promise<void>;
+  /**
+   * Keeps a received activity task from being delivered again for `ms` from now: its attempt said it is
+   * alive (`actx.heartbeat`). `receipt` is the handle the delivery came with (SQS: ChangeMessageVisibility
+   * on the received message).
+   */
+  extendActivityLease(receipt: string, ms: number): Promise<void>;
 }
 
 export interface Clock {

@@ -40,8 +40,8 @@ export interface TestEnvironmentOptions {
 /** The longest delay setTimeout takes; a longer one fires at once. */
 const MAX_TIMER_MS = 2_147_483_647;
 
-const STORE_METHODS = ['createInstance', 'getInstance', 'loadStep', 'readHistory', 'commitStep', 'deliver', 'updateInstance', 'listInstances', 'purgeInstance', 'beginAttempt', 'endAttempt'] as const;
-const QUEUE_METHODS = ['ringDoorbell', 'enqueueActivities', 'scheduleTimers'] as const;
+const STORE_METHODS = ['createInstance', 'getInstance', 'loadStep', 'readHistory', 'commitStep', 'deliver', 'updateInstance', 'listInstances', 'purgeInstance', 'beginAttempt', 'endAttempt', 'recordHeartbeat', 'readHeartbeat'] as const;
+const QUEUE_METHODS = ['ringDoorbell', 'enqueueActivities', 'scheduleTimers', 'extendActivityLease'] as const;
 
 /** The queues as faulty workers see them: calls may fail, messages may be sent twice and in another order. */
 function faultyQueues(queues: MemoryWorkQueues, faults: FaultInjector): WorkQueues {
@@ -53,6 +53,7 @@ function faultyQueues(queues: MemoryWorkQueues, faults: FaultInjector): WorkQueu
     },
     enqueueActivities: (tasks: ActivityTask[]) => queues.enqueueActivities(twice(tasks, 'queues.enqueueActivities')),
     scheduleTimers: (timers: TimerTask[]) => queues.scheduleTimers(twice(timers, 'queues.scheduleTimers')),
+    extendActivityLease: (receipt, ms) => queues.extendActivityLease(receipt, ms),
   };
   return withFaults(duplicating, faults, 'queues', QUEUE_METHODS);
 }

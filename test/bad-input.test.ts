@@ -447,6 +447,15 @@ const CORE_ROWS: CoreRow[] = [
   { what: "duration '36501d'", run: () => toMilliseconds('36501d'), message: TOO_LONG },
   { what: "activity timeout '5 fortnights'", run: (w) => w.app.activity('ship', noop, { timeout: '5 fortnights' }), message: /Invalid timeout of activity 'ship' "5 fortnights": use a non-negative/ },
   { what: 'activity timeout NaN', run: (w) => w.app.activity('ship', noop, { timeout: Number.NaN }), message: /Invalid timeout of activity 'ship' NaN/ },
+  { what: 'activity heartbeatTimeout 0', run: (w) => w.app.activity('ship', noop, { heartbeatTimeout: 0 }), message: /Invalid heartbeatTimeout of activity 'ship' 0: it must be longer than 0, e\.g\. '30s'/ },
+  { what: "activity heartbeatTimeout '-5s'", run: (w) => w.app.activity('ship', noop, { heartbeatTimeout: '-5s' }), message: /Invalid heartbeatTimeout of activity 'ship' "-5s": use a non-negative/ },
+  { what: 'activity heartbeatTimeout longer than its timeout', run: (w) => w.app.activity('ship', noop, { heartbeatTimeout: '10m' }), message: /The heartbeatTimeout of activity 'ship' \(10m\) must be shorter than its timeout \(5m\): an attempt ends at its timeout anyway/ },
+  { what: 'activity heartbeatTimeout equal to its timeout', run: (w) => w.app.activity('ship', noop, { heartbeatTimeout: '30s', timeout: 30_000 }), message: /The heartbeatTimeout of activity 'ship' \(30s\) must be shorter than its timeout \(30s\)/ },
+  { what: 'activity scheduleToCloseTimeout 0', run: (w) => w.app.activity('ship', noop, { scheduleToCloseTimeout: '0s' }), message: /Invalid scheduleToCloseTimeout of activity 'ship' "0s": it must be longer than 0/ },
+  { what: 'activity scheduleToCloseTimeout NaN', run: (w) => w.app.activity('ship', noop, { scheduleToCloseTimeout: Number.NaN }), message: /Invalid scheduleToCloseTimeout of activity 'ship' NaN: use a non-negative/ },
+  { what: "activity scheduleToCloseTimeout '1 week'", run: (w) => w.app.activity('ship', noop, { scheduleToCloseTimeout: '1 week' }), message: /Invalid scheduleToCloseTimeout of activity 'ship' "1 week": use a non-negative/ },
+  { what: 'a misspelt activity option (heartbeatTimout)', run: (w) => w.app.activity('ship', noop, { heartbeatTimout: '30s' } as never), message: /Unknown option heartbeatTimout of activity 'ship': use retry, timeout, heartbeatTimeout, scheduleToCloseTimeout or inline/ },
+  { what: 'activity options null', run: (w) => w.app.activity('ship', noop, null as never), message: /The options of activity 'ship' must be an object such as \{ retry: \{ maxAttempts: 3 \}, timeout: '1m' \}, got null/ },
 
   // Retry policies (directly, and on a registration that must not happen)
   { what: 'retry maxAttempts 0', run: retry({ maxAttempts: 0 }), message: /maxAttempts must be an integer ≥ 1, got 0/ },

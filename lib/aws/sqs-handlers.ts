@@ -10,6 +10,8 @@ import { parseDoorbell, type SqsWorkQueues } from './sqs-queues.js';
 /** The part of an SQS record (as Lambda delivers it) the handlers read. */
 export interface QueueRecord {
   messageId: string;
+  /** The handle of this receive of the message: an activity's heartbeats extend its visibility with it. */
+  receiptHandle?: string;
   body: string;
   attributes?: { ApproximateReceiveCount?: string };
 }
@@ -89,7 +91,9 @@ export class QueueHandlers {
 
   /** Activity tasks: a throwing activity is a recorded failure, not a batch failure; only infrastructure errors redeliver. */
   async activities(records: QueueRecord[], context: InvocationContext = {}): Promise<BatchResult> {
-    return this.each(records, async (record) => this.deps.tasks.runActivity(parseTask(record.body), { redelivered: redelivered(record), deadline: context.deadline }));
+    return this.each(records, async (record) =>
+      this.deps.tasks.runActivity(parseTask(record.body), { redelivered: redelivered(record), deadline: context.deadline, ...(record.receiptHandle ? { receipt: record.receiptHandle } : {}) }),
+    );
   }
 
   /** Timer hops: a due timer fires; one not yet due goes back on the queue for its next hop. */

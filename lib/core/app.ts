@@ -1,4 +1,4 @@
-import { toMilliseconds } from './durations.js';
+import { formatDuration, toMilliseconds, type Duration } from './durations.js';
 import { ActivityNotFoundError, describeValue, OrchestrationNotFoundError, ValidationError } from './errors.js';
 import { createJsonLogger, type Logger } from './logger.js';
 import { validateName } from './names.js';
@@ -22,6 +22,10 @@ export interface RegisteredActivity {
   timeoutMs: number;
   /** Calls may run inside the orchestrator's invocation. */
   inline: boolean;
+  /** An attempt without a heartbeat for this long fails with a TimeoutError. */
+  heartbeatTimeoutMs?: number;
+  /** A call's budget across its attempts, from its first schedule. */
+  scheduleToCloseTimeoutMs?: number;
 }
 
 export interface RegisteredOrchestration {
@@ -65,12 +69,23 @@ export class App {
     validateName(name, 'activity name');
     if (typeof fn !== 'function') throw new ValidationError(`Activity '${name}' must be a function.`);
     if (this.activities.has(name)) throw new ValidationError(`Activity '${name}' is already registered: give the new one another name.`);
+    checkOptionNames(options, name);
+    const timeoutMs = toMilliseconds(options.timeout ?? DEFAULT_ACTIVITY_TIMEOUT, `timeout of activity '${name}'`);
+    const heartbeatTimeoutMs = positiveDuration(options.heartbeatTimeout, `heartbeatTimeout of activity '${name}'`);
+    if (heartbeatTimeoutMs !== undefined && heartbeatTimeoutMs >= timeoutMs) {
+      throw new ValidationError(
+        `The heartbeatTimeout of activity '${name}' (${formatDuration(heartbeatTimeoutMs)}) must be shorter than its timeout (${formatDuration(timeoutMs)}): an attempt ends at its timeout anyway, so the heartbeat timeout could never fire. Shorten heartbeatTimeout, or raise timeout.`,
+      );
+    }
+    const scheduleToCloseTimeoutMs = positiveDuration(options.scheduleToCloseTimeout, `scheduleToCloseTimeout of activity '${name}'`);
     this.activities.set(name, {
       name,
       fn: fn,
       retry: options.retry === undefined ? undefined : resolveRetry(options.retry),
-      timeoutMs: toMilliseconds(options.timeout ?? DEFAULT_ACTIVITY_TIMEOUT, `timeout of activity '${name}'`),
+      timeoutMs,
       inline: validateInline(options.inline, name),
+      ...(heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs } : {}),
+      ...(scheduleToCloseTimeoutMs !== undefined ? { scheduleToCloseTimeoutMs } : {}),
     });
     return this;
   }
@@ -156,6 +171,27 @@ const collator = new Intl.Collator('en', { numeric: true });
 
 export function compareVersions(a: string, b: string): number {
   return collator.compare(a, b);
+}
+
+const ACTIVITY_OPTIONS = ['retry', 'timeout', 'heartbeatTimeout', 'scheduleToCloseTimeout', 'inline'] as const satisfies readonly (keyof ActivityOptions)[];
+
+/** A misspelt option would be ignored without a word (a `heartbeatTimout` would never time anything out). */
+function checkOptionNames(options: ActivityOptions, name: string): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new ValidationError(`The options of activity '${name}' must be an object such as { retry: { maxAttempts: 3 }, timeout: '1m' }, got ${describeValue(options)}.`);
+  }
+  const unknownFields = Object.keys(options).filter((key) => !(ACTIVITY_OPTIONS as readonly string[]).includes(key));
+  if (unknownFields.length) {
+    throw new ValidationError(`Unknown option${unknownFields.length > 1 ? 's' : ''} ${unknownFields.join(', ')} of activity '${name}': use ${ACTIVITY_OPTIONS.slice(0, -1).join(', ')} or ${ACTIVITY_OPTIONS.at(-1)}.`);
+  }
+}
+
+/** A duration that must be longer than 0 when given. */
+function positiveDuration(duration: Duration | undefined, what: string): number | undefined {
+  if (duration === undefined) return undefined;
+  const ms = toMilliseconds(duration, what);
+  if (ms === 0) throw new ValidationError(`Invalid ${what} ${describeValue(duration)}: it must be longer than 0, e.g. '30s' (leave it out for none).`);
+  return ms;
 }
 
 function validateInline(inline: unknown, name: string): boolean {

@@ -5,6 +5,7 @@ import type { Logger } from '../core/logger.js';
 import type { ActivityTask, Clock, InboxEvent, InboxMessage, InstanceStore, TimerTask, WorkQueues } from '../ports.js';
 import { runAttempt } from './attempt.js';
 import { SimulatedCrash, type CrashHook } from './crash-points.js';
+import { previousHeartbeatDetails } from './heartbeats.js';
 import { messageIds } from './messages.js';
 
 export interface TaskWorkerDependencies {
@@ -42,6 +43,8 @@ export interface Delivery {
   redelivered?: boolean;
   /** When this invocation ends at the latest (ms since the epoch, real time). */
   deadline?: number;
+  /** The queue's handle of the delivered message (SQS: its receipt handle), which heartbeats extend the lease of. */
+  receipt?: string;
 }
 
 /**
@@ -65,7 +68,7 @@ export class TaskWorker {
       // Retrying cannot register the activity: fail the call at once.
       return this.finish(task, { type: 'ActivityFailed', taskId: task.taskId, error: { ...toFailureDetails(notFound), nonRetryable: true } }, delivery.deadline, !delivery.redelivered);
     }
-    if (!delivery.redelivered) return this.run(task, activity, delivery.deadline, true);
+    if (!delivery.redelivered) return this.run(task, activity, delivery, true);
     const now = Date.now();
     const key = attemptKeys.activity(task.generation, task.taskId, task.attempt);
     const crashes = await this.deps.store.beginAttempt(task.instanceId, key, { position: 0, now, deadline: delivery.deadline ?? now + activity.timeoutMs });
@@ -76,7 +79,7 @@ export class TaskWorker {
       return;
     }
     try {
-      await this.run(task, activity, delivery.deadline, false);
+      await this.run(task, activity, delivery, false);
     } catch (error) {
       // An error this invocation caught (an S3 or SQS failure) is not a crash of the activity.
       if (!(error instanceof SimulatedCrash)) await this.deps.store.endAttempt(task.instanceId, key).catch(() => undefined);
@@ -87,9 +90,14 @@ export class TaskWorker {
   }
 
   /** Runs the attempt and records its outcome; `mayStep` is false on a redelivery (no stepping the instance here). */
-  private async run(task: ActivityTask, activity: RegisteredActivity, deadline: number | undefined, mayStep: boolean): Promise<void> {
-    // Loading an offloaded input is infrastructure: when it fails the task is delivered again; it is not the activity failing.
+  private async run(task: ActivityTask, activity: RegisteredActivity, delivery: Delivery, mayStep: boolean): Promise<void> {
+    const { deadline, receipt } = delivery;
+    const { store, queues, clock } = this.deps;
+    // Loading an offloaded input, or the details of an earlier run, is infrastructure: when it fails the task is delivered again; it is not the activity failing.
     const input = this.deps.loadPayload ? await this.deps.loadPayload(task.input) : task.input;
+    const heartbeatDetails = await previousHeartbeatDetails(store, task, delivery.redelivered === true);
+    // An attempt ends (with a TimeoutError, retried by its policy) before its invocation would be killed.
+    const timeoutMs = deadline !== undefined ? Math.min(activity.timeoutMs, Math.max(MIN_ATTEMPT_MS, deadline - Date.now() - marginBefore(deadline))) : activity.timeoutMs;
     const outcome = await runAttempt((actx) => activity.fn(input as never, actx), {
       instanceId: task.instanceId,
       taskId: task.taskId,
@@ -97,9 +105,17 @@ export class TaskWorker {
       kind: 'activity',
       attempt: task.attempt,
       idempotencyKey: task.idempotencyKey,
-      // An attempt ends (with a TimeoutError, retried by its policy) before its invocation would be killed.
-      timeoutMs: deadline !== undefined ? Math.min(activity.timeoutMs, Math.max(MIN_ATTEMPT_MS, deadline - Date.now() - marginBefore(deadline))) : activity.timeoutMs,
+      timeoutMs,
       logger: this.deps.logger,
+      heartbeatTimeoutMs: activity.heartbeatTimeoutMs,
+      heartbeatDetails,
+      ...(task.scheduleToCloseAt !== undefined ? { budget: { leftMs: task.scheduleToCloseAt - clock.now(), totalMs: activity.scheduleToCloseTimeoutMs } } : {}),
+      heartbeats: {
+        store,
+        clock,
+        // The lease covers the invocation (or, outside Lambda, the attempt) and the recording of its outcome.
+        ...(receipt !== undefined ? { lease: { extend: (ms: number) => queues.extendActivityLease(receipt, ms), until: deadline ?? Date.now() + timeoutMs } } : {}),
+      },
     });
     await this.finish(task, outcome, deadline, mayStep);
   }
