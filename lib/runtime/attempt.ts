@@ -34,7 +34,7 @@ export type AttemptOutcome = Extract<InboxEvent, { type: 'ActivityCompleted' | '
 /**
  * Runs one attempt of user code with an `ActivityContext`: aborts its signal and fails it with a
  * `TimeoutError` when it runs past its timeout, its heartbeat timeout or its call's budget, or with an
- * `AbortError` when a heartbeat finds the instance terminated, and turns what it returns or throws into
+ * `CancelledError` when a heartbeat finds the instance terminated or cancelled, and turns what it returns or throws into
  * the event history records. A step's function runs marked as a step, so a durable call made inside it is
  * refused.
  */
