@@ -128,17 +128,20 @@ export function nextFiring(schedule: Pick<RegisteredSchedule, 'cron' | 'interval
   return nextIntervalFiring(schedule.intervalMs!, after);
 }
 
+/** Every instance a schedule starts has an id that begins with this (IAM policies rely on it). */
+export const SCHEDULED_INSTANCE_PREFIX = 'sched-';
+
 /**
  * The instance id of a scheduled firing: `sched-<name>-<ISO minute>`, e.g. `sched-nightly-2026-03-29T01:00Z`.
  * Every delivery of one firing names the same instance, so a duplicate starts nothing.
  */
 export function scheduledInstanceId(scheduleName: string, firingTime: number): string {
-  return `sched-${scheduleName}-${isoMinute(firingTime)}`;
+  return `${SCHEDULED_INSTANCE_PREFIX}${scheduleName}-${isoMinute(firingTime)}`;
 }
 
 /** The instance id of a firing an operator asked for: `sched-<name>-manual-<ISO time to the millisecond>`. */
 export function manualInstanceId(scheduleName: string, at: number): string {
-  return `sched-${scheduleName}-manual-${new Date(at).toISOString()}`;
+  return `${SCHEDULED_INSTANCE_PREFIX}${scheduleName}-manual-${new Date(at).toISOString()}`;
 }
 
 function capital(text: string): string {
