@@ -2,6 +2,7 @@
  * The example the stack serves: an order saga. It reserves stock, charges the card (retried), waits for a
  * person to approve large orders (with a timeout), packs the items in parallel, books shipping in a
  * sub-orchestration, waits for the carrier's pickup window, and undoes what it did when a step fails.
+ * A schedule starts a daily report every night.
  */
 import { randomBytes } from 'node:crypto';
 import { createApp, NonRetryableError, TimeoutError, type ActivityFailedError, type AppOptions } from '../lib/index.js';
@@ -113,6 +114,16 @@ export function createExampleApp(options: AppOptions = {}) {
     await ctx.callActivity('sendEmail', { to: order.customer, subject: `Order ${order.orderId} shipped: ${trackingNumber}` });
     return { orderId: order.orderId, status: 'shipped', trackingNumber, invoiceBytes: invoice.pdfBase64.length };
   });
+
+  // Every night at 02:00, Paris time: the day's report. npm start fires it on time; on AWS, EventBridge Scheduler does.
+  app.activity('compileReport', async (report: { day: string }) => ({ day: report.day, lines: 0 }));
+  app.orchestration('dailyReport', async (ctx, options: { recipients: string[] }) => {
+    const day = ctx.now().toISOString().slice(0, 10);
+    const report = await ctx.callActivity<{ day: string; lines: number }>('compileReport', { day });
+    await ctx.callActivity('sendEmail', { to: options.recipients.join(', '), subject: `Orders of ${day}: ${report.lines} lines` });
+    return report;
+  });
+  app.schedule('nightlyReport', { cron: '0 2 * * ? *', timezone: 'Europe/Paris', orchestration: 'dailyReport', input: { recipients: ['ops@example.com'] }, overlap: 'skip' });
 
   return app;
 }
