@@ -5,7 +5,6 @@
 export { createApp, App } from './core/app.js';
 export type { AppOptions, RegisteredActivity, RegisteredOrchestration } from './core/app.js';
 export type { RegisteredSchedule, ScheduleOptions, ScheduleOverlap } from './core/schedule.js';
-export type { CronSchedule } from './core/cron.js';
 export type {
   ActivityContext,
   ActivityFunction,

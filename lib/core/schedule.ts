@@ -16,6 +16,8 @@ const OVERLAPS: readonly ScheduleOverlap[] = ['skip', 'allow', 'cancelPrevious']
 /**
  * Options of `app.schedule`: when it fires (`cron` or `every`, one of them), what it starts, and what a
  * firing does while the last instance still runs.
+ * @example
+ * app.schedule('nightlyReport', { cron: '0 2 * * ? *', timezone: 'Europe/Paris', orchestration: 'dailyReport', overlap: 'skip' });
  */
 export interface ScheduleOptions {
   /**

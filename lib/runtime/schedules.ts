@@ -63,6 +63,9 @@ export interface ScheduleServiceDependencies {
  * firings (EventBridge Scheduler on AWS, the local scheduler, a test) calls `fire`: each firing starts an
  * instance whose id is derived from the schedule and the firing's minute, so a firing delivered twice
  * starts one instance.
+ * @example
+ * // In a test: fire the nightly schedule for 30 March 2026, 02:00 Paris time, as EventBridge Scheduler would.
+ * const firing = await env.schedules.fire('nightly', Date.parse('2026-03-30T00:00Z')); // { outcome: 'started', instanceId: 'sched-nightly-2026-03-30T00:00Z', ... }
  */
 export class ScheduleService {
   constructor(private readonly deps: ScheduleServiceDependencies) {}
