@@ -4,6 +4,7 @@
  */
 import { App, RemovalPolicy } from 'aws-cdk-lib';
 import { fileURLToPath } from 'node:url';
+import { createExampleApp } from '../functions/example-app.js';
 import type { ApiAuth } from './durable-functions.js';
 import { checkWithCdkNag, PerdureStack } from './stack.js';
 
@@ -21,6 +22,8 @@ new PerdureStack(app, context('stackName') ?? 'Perdure', {
     retentionDays: Number(context('retentionDays') ?? 30),
     apiAuth,
     removalPolicy: context('removalPolicy') === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+    // The schedules the example app defines, one EventBridge schedule each.
+    schedules: createExampleApp().schedules(),
   },
 });
 checkWithCdkNag(app);

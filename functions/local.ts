@@ -14,8 +14,8 @@ const dataDir = process.env.PERDURE_DATA_DIR ?? '.perdure';
 
 const app = createExampleApp();
 const began = performance.now();
-const stack = await startLocalStack(app, { dataDir });
-const http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters, replayFindings: stack.runtime.replayFindings }), port);
+const stack = await startLocalStack(app, { dataDir, schedules: true });
+const http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters, replayFindings: stack.runtime.replayFindings, schedules: stack.runtime.schedules }), port);
 const url = http.url;
 
 console.log(`
@@ -32,6 +32,9 @@ Read its status and history:
 List running instances, and the dead letters:
   curl -s '${url}/instances?status=Running'
   curl -s ${url}/dlq/activities
+The schedules (fired on time while this runs; after a restart, at most the last missed firing of each):
+  curl -s ${url}/schedules
+  curl -s -X POST ${url}/schedules/nightlyReport/trigger -H 'content-type: application/json'
 The web view: ${url}/ui
 The CLI (another terminal): npm run perdure -- list --status Completed${port === 3000 ? '' : ` --endpoint ${url}`}
 `);

@@ -321,3 +321,26 @@ export interface ReplayFindings {
   /** The newest findings first, and the last run. */
   list(options?: { limit?: number }): Promise<{ lastRun?: ReplayRun; findings: ReplayFinding[] }>;
 }
+
+/** What the runtime keeps about one schedule between its firings (`app.schedule`). */
+export interface ScheduleState {
+  name: string;
+  /** Paused by an operator: its firings start nothing until it is resumed. */
+  paused?: boolean;
+  /** The latest scheduled firing handled, started or not (ms since the epoch); never moves back. */
+  lastFiringAt?: number;
+  /** The instance the schedule started last (by a firing or a trigger), and when. */
+  lastInstanceId?: string;
+  lastStartedAt?: number;
+}
+
+/** The schedules' state: one small item each (the AWS runtime: the table's `SCHEDULE#` partition). */
+export interface ScheduleStates {
+  get(name: string): Promise<ScheduleState | undefined>;
+  list(): Promise<ScheduleState[]>;
+  setPaused(name: string, paused: boolean): Promise<void>;
+  /** Moves `lastFiringAt` forward to `firingAt`; an earlier firing changes nothing. */
+  recordFiring(name: string, firingAt: number): Promise<void>;
+  /** Records the instance a firing or trigger started, unless a later start is recorded already. */
+  recordStart(name: string, instanceId: string, startedAt: number): Promise<void>;
+}

@@ -5,9 +5,11 @@ import type { Logger } from './core/logger.js';
 import { Client, SETTLED, type InstanceStatus, type WaitOptions } from './client.js';
 import { MemoryWorkQueues } from './memory/memory-queues.js';
 import { MemoryInstanceStore } from './memory/memory-store.js';
+import { MemoryScheduleStates } from './memory/memory-schedule-states.js';
 import { VirtualClock } from './memory/virtual-clock.js';
 import { TaskWorker } from './runtime/activity-worker.js';
 import { OrchestrationWorker, type InlineOptions } from './runtime/orchestration-worker.js';
+import { ScheduleService } from './runtime/schedules.js';
 import { withFaults, type FaultInjector } from './faults.js';
 import type { ActivityTask, InstanceStore, TimerTask, WorkQueues } from './ports.js';
 
@@ -120,6 +122,11 @@ export class TestEnvironment {
   readonly queues: MemoryWorkQueues;
   readonly orchestrations: OrchestrationWorker;
   readonly tasks: TaskWorker;
+  /**
+   * The app's schedules over this environment. Nothing fires them on its own: a test fires one with
+   * `env.schedules.fire(name, firingTime)`, as EventBridge Scheduler or the local scheduler would.
+   */
+  readonly schedules: ScheduleService;
 
   private constructor(readonly app: App, options: TestEnvironmentOptions) {
     const logger = options.logger ?? app.logger;
@@ -143,6 +150,7 @@ export class TestEnvironment {
       fireTimer: (timer) => this.tasks.fireTimer(timer),
     });
     this.client = new TestClient(deps, { store: this.store, queues: this.queues, timeSkipping: options.timeSkipping ?? true });
+    this.schedules = new ScheduleService({ ...deps, client: this.client, states: new MemoryScheduleStates() });
   }
 
   static async create(app: App, options: TestEnvironmentOptions = {}): Promise<TestEnvironment> {

@@ -1,8 +1,9 @@
 import { formatDuration, toMilliseconds, type Duration } from './durations.js';
-import { ActivityNotFoundError, describeValue, OrchestrationNotFoundError, ValidationError } from './errors.js';
+import { ActivityNotFoundError, describeValue, OrchestrationNotFoundError, ScheduleNotFoundError, ValidationError } from './errors.js';
 import { createJsonLogger, type Logger } from './logger.js';
 import { validateName } from './names.js';
 import { resolveRetry, type RetryRule } from './retry-policy.js';
+import { defineSchedule, type RegisteredSchedule, type ScheduleOptions } from './schedule.js';
 import type { ActivityFunction, ActivityOptions, OrchestrationFunction, OrchestrationOptions } from './types.js';
 
 /** Options of {@link createApp}. */
@@ -48,6 +49,7 @@ export class App {
   readonly logger: Logger;
   private readonly activities = new Map<string, RegisteredActivity>();
   private readonly orchestrations = new Map<string, Map<string, RegisteredOrchestration>>();
+  private readonly scheduled = new Map<string, RegisteredSchedule>();
 
   constructor(options: AppOptions = {}) {
     this.maxHistoryEvents = options.maxHistoryEvents ?? 10_000;
@@ -105,6 +107,42 @@ export class App {
     versions.set(version, { name, version, fn: fn, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
     this.orchestrations.set(name, versions);
     return this;
+  }
+
+  /**
+   * Defines a schedule: each firing starts an instance of `orchestration`, with the id
+   * `sched-<name>-<ISO minute of the firing>`, so a firing delivered twice starts it once. The orchestration
+   * must be registered first. On AWS the `DurableFunctions` construct creates one EventBridge Scheduler
+   * schedule per definition (pass it `schedules: app.schedules()`); `npm start` fires them locally.
+   * @example
+   * app.schedule('nightlyReport', { cron: '0 2 * * ? *', timezone: 'Europe/Paris', orchestration: 'report', overlap: 'skip' });
+   * app.schedule('poll', { every: '5m', orchestration: 'pollInbox', input: { folder: 'in' }, overlap: 'allow' });
+   */
+  schedule(name: string, options: ScheduleOptions): this {
+    const schedule = defineSchedule(name, options);
+    if (this.scheduled.has(name)) throw new ValidationError(`Schedule '${name}' is already defined: give the new one another name.`);
+    if (!this.orchestrations.has(schedule.orchestration)) {
+      throw new OrchestrationNotFoundError(
+        `Schedule '${name}' starts orchestration '${schedule.orchestration}', which is not registered${listing(this.orchestrations.keys())}: register it with app.orchestration('${schedule.orchestration}', ...) before the schedule.`,
+      );
+    }
+    this.scheduled.set(name, schedule);
+    return this;
+  }
+
+  /** Every defined schedule, in the order defined. */
+  schedules(): RegisteredSchedule[] {
+    return [...this.scheduled.values()];
+  }
+
+  /** The schedule, or a `ScheduleNotFoundError` that lists the defined names. */
+  getSchedule(name: string): RegisteredSchedule {
+    const schedule = this.scheduled.get(name);
+    if (!schedule) {
+      const names = [...this.scheduled.keys()];
+      throw new ScheduleNotFoundError(`No schedule named '${name}' is defined${names.length ? ` (defined: ${names.join(', ')})` : ' (the app defines none)'}; define it with app.schedule('${name}', ...).`);
+    }
+    return schedule;
   }
 
   findActivity(name: string): RegisteredActivity | undefined {

@@ -1,6 +1,8 @@
 import { PerdureError } from '../core/errors.js';
 import type { Client } from '../client.js';
 import type { DeadLetterOperations, DeadLetterQueue, InstanceStatusName, ReplayFindings } from '../ports.js';
+import { scheduleRoutes } from './schedules-api.js';
+import type { ScheduleService } from './schedules.js';
 import { WEB_UI_HEADERS, WEB_UI_HTML } from './web-ui.js';
 
 /** An HTTP request, as the API Gateway event or the local server hands it over. */
@@ -25,6 +27,8 @@ export interface HttpApiOptions {
   deadLetters?: DeadLetterOperations;
   /** What shadow replay found (the AWS runtime). */
   replayFindings?: ReplayFindings;
+  /** The app's schedules: `/schedules` routes (`lib/runtime/schedules-api.ts`). */
+  schedules?: ScheduleService;
   /** Requests with a larger body are rejected with 413. @defaultValue 6 MiB */
   maxBodyBytes?: number;
 }
@@ -36,6 +40,7 @@ const STATUS_OF_CODE: Record<string, number> = {
   INSTANCE_NOT_FOUND: 404,
   DEAD_LETTER_NOT_FOUND: 404,
   ORCHESTRATION_NOT_FOUND: 404,
+  SCHEDULE_NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   INSTANCE_EXISTS: 409,
@@ -82,6 +87,7 @@ export class HttpApi {
       { method: 'GET', pattern: route(`/dlq/${id}`), handler: (r, [queue]) => this.listDeadLetters(r, queue!) },
       { method: 'POST', pattern: route(`/dlq/${id}/redrive`), handler: (r, [queue]) => this.redrive(r, queue!) },
       { method: 'GET', pattern: route('/replay-findings'), handler: (r) => this.listReplayFindings(r) },
+      ...scheduleRoutes(options.schedules, (r) => this.readJson(r)),
     ];
   }
 
