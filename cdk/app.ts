@@ -5,6 +5,7 @@
  */
 import { App, RemovalPolicy } from 'aws-cdk-lib';
 import { fileURLToPath } from 'node:url';
+import { createExampleApp } from '../functions/example-app.js';
 import type { ApiAuth } from './durable-functions.js';
 import { checkWithCdkNag, PerdureStack } from './stack.js';
 
@@ -23,6 +24,8 @@ new PerdureStack(app, context('stackName') ?? 'Perdure', {
     apiAuth,
     removalPolicy: context('removalPolicy') === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
     ...(context('adotLayerArn') ? { tracing: { adotLayerArn: context('adotLayerArn')! } } : String(context('tracing')) === 'true' ? { tracing: true } : {}),
+    // The schedules the example app defines, one EventBridge schedule each.
+    schedules: createExampleApp().schedules(),
   },
 });
 checkWithCdkNag(app);

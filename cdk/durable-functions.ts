@@ -14,8 +14,10 @@ import { DeduplicationScope, FifoThroughputLimit, Queue, QueueEncryption } from 
 import { Construct } from 'constructs';
 import { METRICS } from '../lib/runtime/metrics.js';
 import { ReplayGate, ShadowReplay, type ReplayGateOptions, type ShadowReplayOptions } from './replay-gate.js';
+import { AppSchedules, type ScheduleDeployment } from './schedules.js';
 
 export type { ReplayGate, ReplayGateOptions, ShadowReplay, ShadowReplayOptions } from './replay-gate.js';
+export type { AppSchedules, ScheduleDeployment } from './schedules.js';
 
 /** How callers of the HTTP API authenticate. */
 export type ApiAuth = { type: 'iam' } | { type: 'jwt'; issuer: string; audience: string[] };
@@ -66,7 +68,7 @@ export interface EventSourceTuning {
 export interface DurableFunctionsProps {
   /**
    * The module whose named exports are the handlers of the app: `orchestrator`, `activity`, `timer`,
-   * `activityDeadLetters`, `orchestratorDeadLetters`, `api`, `replayGate`, `shadowReplay` —
+   * `activityDeadLetters`, `orchestratorDeadLetters`, `api`, `replayGate`, `shadowReplay`, `scheduleFired` —
    * `export const { ... } = createLambdaHandlers(app)`.
    */
   readonly entry: string;
@@ -113,6 +115,12 @@ export interface DurableFunctionsProps {
   readonly replayGate?: boolean | ReplayGateOptions;
   /** Shadow replay of a few live histories on a schedule, with an alarm; `false` turns it off. @defaultValue every hour */
   readonly shadowReplay?: false | ShadowReplayOptions;
+  /**
+   * The app's schedules (`app.schedule`): pass `app.schedules()`. Each becomes an EventBridge Scheduler
+   * schedule that invokes the handlers module's `scheduleFired`; the API reports an app schedule missing
+   * here as not deployed. @defaultValue none
+   */
+  readonly schedules?: readonly ScheduleDeployment[];
 }
 
 /** AWS's guidance for SQS event sources: a visibility timeout of at least six times the function timeout. */
@@ -140,6 +148,8 @@ export class DurableFunctions extends Construct {
   readonly dashboard: Dashboard;
   readonly replayGate?: ReplayGate;
   readonly shadowReplay?: ShadowReplay;
+  /** The EventBridge schedules, their function, role and dead-letter queue (when the app has schedules). */
+  readonly schedules?: AppSchedules;
 
   constructor(scope: Construct, id: string, props: DurableFunctionsProps) {
     super(scope, id);
@@ -265,9 +275,16 @@ export class DurableFunctions extends Construct {
       api: fn('api', shortTimeout),
     };
 
+    if (props.schedules?.length) {
+      this.schedules = new AppSchedules(this, 'Schedules', { table: this.table, bucket: this.bucket, orchestratorQueue: orchestrator.main, makeFunction: fn }, props.schedules);
+    }
+    // The API tells the schedules the app defines from those deployed here (one forgotten in props shows as not deployed).
+    this.functions.api.addEnvironment('PERDURE_DEPLOYED_SCHEDULES', (props.schedules ?? []).map((schedule) => schedule.name).join(','));
+
     const replay = { table: this.table, bucket: this.bucket, orchestrator: this.functions.orchestrator, makeFunction: fn, removalPolicy };
     if (props.replayGate !== false) {
-      this.replayGate = new ReplayGate(this, 'ReplayGate', replay, props.replayGate === true ? {} : props.replayGate).holdBack(this.functions.api);
+      // The API and the schedules start new instances on the latest version: their new code waits for the gate too.
+      this.replayGate = new ReplayGate(this, 'ReplayGate', replay, props.replayGate === true ? {} : props.replayGate).holdBack(this.functions.api, ...(this.schedules ? [this.schedules.function] : []));
     }
     if (props.shadowReplay !== false) this.shadowReplay = new ShadowReplay(this, 'ShadowReplay', replay, props.shadowReplay);
 
@@ -284,7 +301,7 @@ export class DurableFunctions extends Construct {
     const tableActions = {
       step: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:TransactWriteItems', 'dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
       deliver: ['dynamodb:TransactWriteItems', 'dynamodb:ConditionCheckItem', 'dynamodb:PutItem', 'dynamodb:GetItem'],
-      api: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:TransactWriteItems', 'dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+      api: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:TransactWriteItems', 'dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
     };
     const tableArns = [this.table.tableArn, `${this.table.tableArn}/index/byStatus`];
     const objects = this.bucket.arnForObjects('payloads/*');
@@ -342,6 +359,7 @@ export class DurableFunctions extends Construct {
         }),
     );
     if (this.shadowReplay) this.alarms.push(this.shadowReplay.alarm);
+    if (this.schedules) this.alarms.push(this.schedules.alarm);
 
     // Perdure's own metrics: written by the handlers in CloudWatch's embedded metric format, with the table's name as the stack's dimension.
     const perdure = (name: string, statistic: string, more: Record<string, string> = {}, label?: string) =>
@@ -397,6 +415,7 @@ export class DurableFunctions extends Construct {
     output('OrchestratorQueueUrl', orchestrator.main.queueUrl);
     output('ActivityQueueUrl', activities.main.queueUrl);
     output('TimerQueueUrl', timers.main.queueUrl);
+    if (this.schedules) output('ScheduleDeadLetterQueueUrl', this.schedules.deadLetterQueue.queueUrl);
   }
 
   /** The cdk-nag findings this construct accepts, each with its reason; any other finding stops the synth. */

@@ -3,7 +3,8 @@
  * person to approve large orders (with a timeout), packs the items in parallel, books shipping in a
  * sub-orchestration, waits for the carrier's pickup window, and undoes what it did on every way out that
  * does not ship: the charge is refunded and the stock released when the approval is refused, missing or
- * late, and when a later step fails (the instance then fails with that step's error).
+ * late, and when a later step fails (the instance then fails with that step's error). A schedule starts a
+ * daily report every night.
  */
 import { randomBytes } from 'node:crypto';
 import { createApp, NonRetryableError, TimeoutError, type ActivityFailedError, type AppOptions, type OrchestrationContext } from '../lib/index.js';
@@ -141,6 +142,16 @@ export function createExampleApp(options: AppOptions = {}) {
     }
     return { orderId: order.orderId, status: 'shipped', trackingNumber, invoiceBytes: invoice.pdfBase64.length };
   }
+
+  // Every night at 02:00, Paris time: the day's report. npm start fires it on time; on AWS, EventBridge Scheduler does.
+  app.activity('compileReport', async (report: { day: string }) => ({ day: report.day, lines: 0 }));
+  app.orchestration('dailyReport', async (ctx, options: { recipients: string[] }) => {
+    const day = ctx.now().toISOString().slice(0, 10);
+    const report = await ctx.callActivity<{ day: string; lines: number }>('compileReport', { day });
+    await ctx.callActivity('sendEmail', { to: options.recipients.join(', '), subject: `Orders of ${day}: ${report.lines} lines` });
+    return report;
+  });
+  app.schedule('nightlyReport', { cron: '0 2 * * ? *', timezone: 'Europe/Paris', orchestration: 'dailyReport', input: { recipients: ['ops@example.com'] }, overlap: 'skip' });
 
   return app;
 }

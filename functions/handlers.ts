@@ -5,4 +5,4 @@
 import { createLambdaHandlers } from '../lib/aws/lambda-handlers.js';
 import { createExampleApp } from './example-app.js';
 
-export const { orchestrator, activity, timer, activityDeadLetters, orchestratorDeadLetters, api, replayGate, shadowReplay } = createLambdaHandlers(createExampleApp());
+export const { orchestrator, activity, timer, activityDeadLetters, orchestratorDeadLetters, api, replayGate, shadowReplay, scheduleFired } = createLambdaHandlers(createExampleApp());

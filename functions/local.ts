@@ -14,9 +14,9 @@ const dataDir = process.env.PERDURE_DATA_DIR ?? '.perdure';
 
 const app = createExampleApp();
 const began = performance.now();
-const stack = await startLocalStack(app, { dataDir });
+const stack = await startLocalStack(app, { dataDir, schedules: true });
 const http = await serveHttpApi(
-  new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters, replayFindings: stack.runtime.replayFindings, metrics: () => stack.metrics.snapshot() }),
+  new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters, replayFindings: stack.runtime.replayFindings, schedules: stack.runtime.schedules, metrics: () => stack.metrics.snapshot() }),
   port,
 );
 const url = http.url;
@@ -36,6 +36,9 @@ List running instances, the dead letters, and the metrics (the names CloudWatch 
   curl -s '${url}/instances?status=Running'
   curl -s ${url}/dlq/activities
   curl -s ${url}/metrics
+The schedules (fired on time while this runs; after a restart, at most the last missed firing of each):
+  curl -s ${url}/schedules
+  curl -s -X POST ${url}/schedules/nightlyReport/trigger -H 'content-type: application/json'
 The web view: ${url}/ui
 The CLI (another terminal): npm run perdure -- list --status Completed${port === 3000 ? '' : ` --endpoint ${url}`}
 `);

@@ -4,6 +4,7 @@
  */
 export { createApp, App } from './core/app.js';
 export type { AppOptions, RegisteredActivity, RegisteredOrchestration } from './core/app.js';
+export type { RegisteredSchedule, ScheduleOptions, ScheduleOverlap } from './core/schedule.js';
 export type {
   ActivityContext,
   ActivityFunction,
@@ -56,6 +57,7 @@ export {
   InstanceNotFoundError,
   InstanceExistsError,
   OrchestrationNotFoundError,
+  ScheduleNotFoundError,
   ActivityNotFoundError,
   InvalidStateError,
   NonRetryableError,
@@ -74,6 +76,8 @@ export { Client } from './client.js';
 export type { HistoryOptions, InstanceStatus, ListQuery, RaiseEventOptions, RestartOptions, StartOptions, WaitOptions } from './client.js';
 export type { InstanceStatusName } from './ports.js';
 export { TestEnvironment, TestClient } from './testing.js';
+export { ScheduleService } from './runtime/schedules.js';
+export type { ScheduleFiring, ScheduleServiceDependencies, ScheduleSummary } from './runtime/schedules.js';
 export { checkReplay, replayHistories } from './replay-check.js';
 export type { RecordedHistory, ReplayCheckOptions, ReplayCheckResult } from './replay-check.js';
 export type { TestEnvironmentOptions } from './testing.js';

@@ -187,6 +187,24 @@ export interface InstanceStore {
    * not a crash. `forget` deletes the evidence instead (after it quarantined the instance, so that a resume starts afresh).
    */
   endAttempt(instanceId: string, key: string, options?: { forget?: boolean }): Promise<void>;
+  /**
+   * Keeps what an attempt of a call reported with `actx.heartbeat(details)`, for the call's later attempts:
+   * one small item per call, keyed by the call's idempotency key, replaced by each write unless a later
+   * attempt already wrote it. It expires as the instance's other items do.
+   */
+  recordHeartbeat(instanceId: string, idempotencyKey: string, heartbeat: HeartbeatRecord): Promise<void>;
+  /** What the call's attempts last reported, if any did. */
+  readHeartbeat(instanceId: string, idempotencyKey: string): Promise<HeartbeatRecord | undefined>;
+}
+
+/** The last heartbeat with details of an activity call (or a `ctx.step`). */
+export interface HeartbeatRecord {
+  /** The attempt that sent it. */
+  attempt: number;
+  /** When it was recorded (ms since the epoch). */
+  at: number;
+  /** The details the attempt passed (JSON, at most 4 KiB). */
+  details: unknown;
 }
 
 /** An activity to run. */
@@ -203,6 +221,8 @@ export interface ActivityTask {
    * its result as the instance's next step itself, instead of sending it back through the doorbell.
    */
   solo?: boolean;
+  /** When the call's `scheduleToCloseTimeout` runs out (ms since the epoch): the attempt is cut there. */
+  scheduleToCloseAt?: number;
   /** What interceptors added (the W3C trace context, ...). */
   headers?: MessageHeaders;
 }
@@ -236,6 +256,12 @@ export interface WorkQueues {
   enqueueActivities(tasks: ActivityTask[]): Promise<void>;
   /** Delivers each timer as TimerFired once its `fireAt` has passed (however long that is). */
   scheduleTimers(timers: TimerTask[]): Promise<void>;
+  /**
+   * Keeps a received activity task from being delivered again for `ms` from now: its attempt said it is
+   * alive (`actx.heartbeat`). `receipt` is the handle the delivery came with (SQS: ChangeMessageVisibility
+   * on the received message).
+   */
+  extendActivityLease(receipt: string, ms: number): Promise<void>;
 }
 
 export type MetricUnit = 'Count' | 'Milliseconds' | 'Bytes';
@@ -316,4 +342,27 @@ export interface ReplayFindings {
   record(run: ReplayRun, findings: ReplayFinding[]): Promise<void>;
   /** The newest findings first, and the last run. */
   list(options?: { limit?: number }): Promise<{ lastRun?: ReplayRun; findings: ReplayFinding[] }>;
+}
+
+/** What the runtime keeps about one schedule between its firings (`app.schedule`). */
+export interface ScheduleState {
+  name: string;
+  /** Paused by an operator: its firings start nothing until it is resumed. */
+  paused?: boolean;
+  /** The latest scheduled firing handled, started or not (ms since the epoch); never moves back. */
+  lastFiringAt?: number;
+  /** The instance the schedule started last (by a firing or a trigger), and when. */
+  lastInstanceId?: string;
+  lastStartedAt?: number;
+}
+
+/** The schedules' state: one small item each (the AWS runtime: the table's `SCHEDULE#` partition). */
+export interface ScheduleStates {
+  get(name: string): Promise<ScheduleState | undefined>;
+  list(): Promise<ScheduleState[]>;
+  setPaused(name: string, paused: boolean): Promise<void>;
+  /** Moves `lastFiringAt` forward to `firingAt`; an earlier firing changes nothing. */
+  recordFiring(name: string, firingAt: number): Promise<void>;
+  /** Records the instance a firing or trigger started, unless a later start is recorded already. */
+  recordStart(name: string, instanceId: string, startedAt: number): Promise<void>;
 }

@@ -5,9 +5,11 @@ import type { Logger } from './core/logger.js';
 import { Client, SETTLED, type InstanceStatus, type WaitOptions } from './client.js';
 import { MemoryWorkQueues } from './memory/memory-queues.js';
 import { MemoryInstanceStore } from './memory/memory-store.js';
+import { MemoryScheduleStates } from './memory/memory-schedule-states.js';
 import { VirtualClock } from './memory/virtual-clock.js';
 import { TaskWorker } from './runtime/activity-worker.js';
 import { OrchestrationWorker, type InlineOptions } from './runtime/orchestration-worker.js';
+import { ScheduleService } from './runtime/schedules.js';
 import { withFaults, type FaultInjector } from './faults.js';
 import type { ActivityTask, InstanceStore, MetricsSink, TimerTask, WorkQueues } from './ports.js';
 import { runtimeInterceptors } from './runtime/interceptors.js';
@@ -44,8 +46,8 @@ export interface TestEnvironmentOptions {
 /** The longest delay setTimeout takes; a longer one fires at once. */
 const MAX_TIMER_MS = 2_147_483_647;
 
-const STORE_METHODS = ['createInstance', 'getInstance', 'loadStep', 'readHistory', 'commitStep', 'deliver', 'updateInstance', 'listInstances', 'purgeInstance', 'beginAttempt', 'endAttempt'] as const;
-const QUEUE_METHODS = ['ringDoorbell', 'enqueueActivities', 'scheduleTimers'] as const;
+const STORE_METHODS = ['createInstance', 'getInstance', 'loadStep', 'readHistory', 'commitStep', 'deliver', 'updateInstance', 'listInstances', 'purgeInstance', 'beginAttempt', 'endAttempt', 'recordHeartbeat', 'readHeartbeat'] as const;
+const QUEUE_METHODS = ['ringDoorbell', 'enqueueActivities', 'scheduleTimers', 'extendActivityLease'] as const;
 
 /** The queues as faulty workers see them: calls may fail, messages may be sent twice and in another order. */
 function faultyQueues(queues: MemoryWorkQueues, faults: FaultInjector): WorkQueues {
@@ -57,6 +59,7 @@ function faultyQueues(queues: MemoryWorkQueues, faults: FaultInjector): WorkQueu
     },
     enqueueActivities: (tasks: ActivityTask[]) => queues.enqueueActivities(twice(tasks, 'queues.enqueueActivities')),
     scheduleTimers: (timers: TimerTask[]) => queues.scheduleTimers(twice(timers, 'queues.scheduleTimers')),
+    extendActivityLease: (receipt, ms) => queues.extendActivityLease(receipt, ms),
   };
   return withFaults(duplicating, faults, 'queues', QUEUE_METHODS);
 }
@@ -123,6 +126,11 @@ export class TestEnvironment {
   readonly queues: MemoryWorkQueues;
   readonly orchestrations: OrchestrationWorker;
   readonly tasks: TaskWorker;
+  /**
+   * The app's schedules over this environment. Nothing fires them on its own: a test fires one with
+   * `env.schedules.fire(name, firingTime)`, as EventBridge Scheduler or the local scheduler would.
+   */
+  readonly schedules: ScheduleService;
 
   private constructor(readonly app: App, options: TestEnvironmentOptions) {
     const logger = options.logger ?? app.logger;
@@ -147,6 +155,7 @@ export class TestEnvironment {
       fireTimer: (timer) => this.tasks.fireTimer(timer),
     });
     this.client = new TestClient(deps, { store: this.store, queues: this.queues, timeSkipping: options.timeSkipping ?? true });
+    this.schedules = new ScheduleService({ ...deps, client: this.client, states: new MemoryScheduleStates() });
   }
 
   static async create(app: App, options: TestEnvironmentOptions = {}): Promise<TestEnvironment> {

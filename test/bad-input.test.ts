@@ -37,7 +37,7 @@ import { rawRequest } from './local/raw-http.js';
 const IDS = { waiting: 'w-1', done: 'done-1', stopped: 'stopped-1', paused: 'paused-1', gone: 'gone-1' } as const;
 const BODY_LIMIT = 2_048;
 
-/** The app of every table: one activity, one orchestration that waits for an 'approve' event. */
+/** The app of every table: one activity, one orchestration that waits for an 'approve' event, and two schedules of it (one paused in its definition). */
 function buildApp(): App {
   const app = createApp({ logger: silentLogger });
   app.activity('greet', async (name: string) => `Hello, ${name}!`, { retry: { maxAttempts: 2 } });
@@ -45,6 +45,8 @@ function buildApp(): App {
     const approved = await ctx.waitForEvent<boolean>('approve');
     return approved ? ctx.callActivity<string>('greet', input.name) : 'rejected';
   });
+  app.schedule('nightly', { cron: '0 2 * * ? *', orchestration: 'hello', input: { name: 'nightly' }, overlap: 'skip' });
+  app.schedule('frozen', { every: '1h', orchestration: 'hello', input: { name: 'frozen' }, overlap: 'skip', paused: true });
   return app;
 }
 
@@ -79,6 +81,9 @@ const TOO_LARGE = new RegExp(`the limit is ${BODY_LIMIT}\\. Pass large data by r
 const LIMIT_RULE = /limit must be an integer from 1 to 1000/;
 const GONE = /No orchestration instance 'gone-1' exists: check the id, or it may have been purged/;
 const FINISHED = /it is already (Completed|Terminated)\. .*start a new instance/;
+const SCHEDULE_RULE = /Invalid schedule name .*: use a letter followed by up to 99 letters, digits and _ \. -/;
+const NO_SCHEDULE = /No schedule named 'weekly' is defined \(defined: nightly, frozen\); define it with app\.schedule\('weekly', \.\.\.\)/;
+const NO_PARAMETERS = /takes no parameters: send an empty body or \{\}/;
 
 const HTTP_ROWS: HttpRow[] = [
   // Malformed JSON
@@ -182,6 +187,25 @@ const HTTP_ROWS: HttpRow[] = [
   { what: 'redriving a dead letter from the other queue', method: 'POST', path: '/dlq/orchestrations/redrive', body: json({ messageId: 'dl-1' }), status: 404, code: 'DEAD_LETTER_NOT_FOUND', message: /list them with GET \/dlq\/orchestrations/ },
   { what: 'redriving an unknown queue', method: 'POST', path: '/dlq/timers/redrive', status: 404, code: 'ROUTE_NOT_FOUND', message: /use \/dlq\/activities or \/dlq\/orchestrations/ },
   { what: 'a non-numeric dead-letter limit', method: 'GET', path: '/dlq/activities?limit=ten', status: 400, code: 'VALIDATION', message: /limit must be an integer from 1 to 1000, got "ten"/ },
+
+  // Schedules
+  { what: 'an unknown schedule', method: 'GET', path: '/schedules/weekly', status: 404, code: 'SCHEDULE_NOT_FOUND', message: NO_SCHEDULE },
+  { what: 'triggering an unknown schedule', method: 'POST', path: '/schedules/weekly/trigger', status: 404, code: 'SCHEDULE_NOT_FOUND', message: NO_SCHEDULE },
+  { what: 'pausing an unknown schedule', method: 'POST', path: '/schedules/weekly/pause', status: 404, code: 'SCHEDULE_NOT_FOUND', message: NO_SCHEDULE },
+  { what: 'resuming an unknown schedule', method: 'POST', path: '/schedules/weekly/resume', status: 404, code: 'SCHEDULE_NOT_FOUND', message: NO_SCHEDULE },
+  { what: 'a schedule name in the wrong case', method: 'POST', path: '/schedules/Nightly/trigger', status: 404, code: 'SCHEDULE_NOT_FOUND', message: /No schedule named 'Nightly' is defined \(defined: nightly, frozen\)/ },
+  { what: 'a space in the schedule name', method: 'POST', path: '/schedules/night%20ly/trigger', status: 400, code: 'VALIDATION', message: SCHEDULE_RULE },
+  { what: 'an encoded path separator in the schedule name', method: 'POST', path: '/schedules/night%2Fly/pause', status: 400, code: 'VALIDATION', message: SCHEDULE_RULE },
+  { what: 'a schedule name starting with a digit', method: 'GET', path: '/schedules/2am', status: 400, code: 'VALIDATION', message: SCHEDULE_RULE },
+  { what: 'a schedule name of 101 characters', method: 'POST', path: `/schedules/${'s'.repeat(101)}/resume`, status: 400, code: 'VALIDATION', message: /\(101 characters\): use a letter followed by/ },
+  { what: 'a right-to-left override in the schedule name', method: 'POST', path: '/schedules/%E2%80%AEnightly/trigger', status: 400, code: 'VALIDATION', message: SCHEDULE_RULE },
+  { what: 'a parameter on trigger', method: 'POST', path: '/schedules/nightly/trigger', body: json({ input: { name: 'x' } }), status: 400, code: 'VALIDATION', message: NO_PARAMETERS },
+  { what: 'an array as a pause body', method: 'POST', path: '/schedules/nightly/pause', body: '[]', status: 400, code: 'VALIDATION', message: NO_PARAMETERS },
+  { what: 'malformed JSON on resume of a schedule', method: 'POST', path: '/schedules/nightly/resume', body: '{"', status: 400, code: 'MALFORMED_JSON', message: NOT_JSON },
+  { what: 'resuming a schedule paused in its definition', method: 'POST', path: '/schedules/frozen/resume', status: 409, code: 'INVALID_STATE', message: /paused in its definition \(paused: true\).*Nothing was changed/ },
+  { what: 'GET on trigger', method: 'GET', path: '/schedules/nightly/trigger', status: 405, code: 'METHOD_NOT_ALLOWED', message: /use POST/ },
+  { what: 'DELETE on the schedule list', method: 'DELETE', path: '/schedules', status: 405, code: 'METHOD_NOT_ALLOWED', message: /use GET/ },
+  { what: 'an unknown action on a schedule', method: 'POST', path: '/schedules/nightly/run', status: 404, code: 'ROUTE_NOT_FOUND', message: /See the README for the API/ },
 
   // Replay findings (shadow replay)
   { what: 'a POST to the replay findings', method: 'POST', path: '/replay-findings', body: '{}', status: 405, code: 'METHOD_NOT_ALLOWED', message: /POST is not allowed on \/replay-findings; use GET/ },
@@ -309,7 +333,7 @@ async function createWorld(): Promise<World> {
     };
   }
   const deadLetters = new MemoryDeadLetters();
-  const api = new HttpApi({ client, deadLetters, maxBodyBytes: BODY_LIMIT });
+  const api = new HttpApi({ client, deadLetters, schedules: env.schedules, maxBodyBytes: BODY_LIMIT });
 
   const snapshot = async () => {
     await env.idle();
@@ -333,6 +357,7 @@ async function createWorld(): Promise<World> {
       queued: structuredClone(queued),
       deadLetters: structuredClone(deadLetters.letters),
       registry: registrySnapshot(app),
+      schedules: { defined: app.schedules().map((schedule) => schedule.name), states: (await env.schedules.list()).map(({ nextFiring: _next, ...rest }) => rest) },
       workerErrors: env.workerErrors.length,
     };
   };
@@ -425,6 +450,9 @@ interface CoreRow {
   what: string;
   run: (world: World) => unknown;
   message: RegExp;
+  /** @defaultValue ValidationError, VALIDATION */
+  error?: ErrorClass;
+  code?: string;
 }
 
 const DURATION_RULE = /use a non-negative number of milliseconds or a string like '500ms', '30s', '5m', '2h', '3d' or '1h30m'/;
@@ -450,6 +478,15 @@ const CORE_ROWS: CoreRow[] = [
   { what: "duration '36501d'", run: () => toMilliseconds('36501d'), message: TOO_LONG },
   { what: "activity timeout '5 fortnights'", run: (w) => w.app.activity('ship', noop, { timeout: '5 fortnights' }), message: /Invalid timeout of activity 'ship' "5 fortnights": use a non-negative/ },
   { what: 'activity timeout NaN', run: (w) => w.app.activity('ship', noop, { timeout: Number.NaN }), message: /Invalid timeout of activity 'ship' NaN/ },
+  { what: 'activity heartbeatTimeout 0', run: (w) => w.app.activity('ship', noop, { heartbeatTimeout: 0 }), message: /Invalid heartbeatTimeout of activity 'ship' 0: it must be longer than 0, e\.g\. '30s'/ },
+  { what: "activity heartbeatTimeout '-5s'", run: (w) => w.app.activity('ship', noop, { heartbeatTimeout: '-5s' }), message: /Invalid heartbeatTimeout of activity 'ship' "-5s": use a non-negative/ },
+  { what: 'activity heartbeatTimeout longer than its timeout', run: (w) => w.app.activity('ship', noop, { heartbeatTimeout: '10m' }), message: /The heartbeatTimeout of activity 'ship' \(10m\) must be shorter than its timeout \(5m\): an attempt ends at its timeout anyway/ },
+  { what: 'activity heartbeatTimeout equal to its timeout', run: (w) => w.app.activity('ship', noop, { heartbeatTimeout: '30s', timeout: 30_000 }), message: /The heartbeatTimeout of activity 'ship' \(30s\) must be shorter than its timeout \(30s\)/ },
+  { what: 'activity scheduleToCloseTimeout 0', run: (w) => w.app.activity('ship', noop, { scheduleToCloseTimeout: '0s' }), message: /Invalid scheduleToCloseTimeout of activity 'ship' "0s": it must be longer than 0/ },
+  { what: 'activity scheduleToCloseTimeout NaN', run: (w) => w.app.activity('ship', noop, { scheduleToCloseTimeout: Number.NaN }), message: /Invalid scheduleToCloseTimeout of activity 'ship' NaN: use a non-negative/ },
+  { what: "activity scheduleToCloseTimeout '1 week'", run: (w) => w.app.activity('ship', noop, { scheduleToCloseTimeout: '1 week' }), message: /Invalid scheduleToCloseTimeout of activity 'ship' "1 week": use a non-negative/ },
+  { what: 'a misspelt activity option (heartbeatTimout)', run: (w) => w.app.activity('ship', noop, { heartbeatTimout: '30s' } as never), message: /Unknown option heartbeatTimout of activity 'ship': use retry, timeout, heartbeatTimeout, scheduleToCloseTimeout or inline/ },
+  { what: 'activity options null', run: (w) => w.app.activity('ship', noop, null as never), message: /The options of activity 'ship' must be an object such as \{ retry: \{ maxAttempts: 3 \}, timeout: '1m' \}, got null/ },
 
   // Retry policies (directly, and on a registration that must not happen)
   { what: 'retry maxAttempts 0', run: retry({ maxAttempts: 0 }), message: /maxAttempts must be an integer ≥ 1, got 0/ },
@@ -487,6 +524,17 @@ const CORE_ROWS: CoreRow[] = [
   { what: "a duplicate orchestration version given as '1'", run: (w) => w.app.orchestration('hello', noop, { version: '1' }), message: /Orchestration 'hello' version 1 is already registered/ },
   { what: 'an activity that is not a function', run: (w) => w.app.activity('ship', 'ship' as never), message: /Activity 'ship' must be a function/ },
   { what: 'an orchestration with an invalid version', run: (w) => w.app.orchestration('order', noop, { version: 'v 2' }), message: /Invalid version "v 2": use a number or up to 40 letters/ },
+
+  // Schedules (checked when defined)
+  { what: 'a schedule with a malformed cron', run: (w) => w.app.schedule('weekly', { cron: '0 2 * *', orchestration: 'hello', overlap: 'skip' }), message: /Invalid cron expression "0 2 \* \*": it has 4 fields\. Write six fields/ },
+  { what: 'a schedule with a 5-field (Unix) cron', run: (w) => w.app.schedule('weekly', { cron: '0 2 * * 1', orchestration: 'hello', overlap: 'skip' }), message: /it has 5 fields \(the five of Unix cron: add the year/ },
+  { what: 'a schedule with minute 61', run: (w) => w.app.schedule('weekly', { cron: '61 2 ? * MON *', orchestration: 'hello', overlap: 'skip' }), message: /the minutes field has "61": use 0-59/ },
+  { what: 'a schedule with an unknown time zone', run: (w) => w.app.schedule('weekly', { cron: '0 2 ? * MON *', timezone: 'Europe/Pariss', orchestration: 'hello', overlap: 'skip' }), message: /Unknown time zone of schedule 'weekly' "Europe\/Pariss": use an IANA time zone name/ },
+  { what: 'a schedule every 30 seconds', run: (w) => w.app.schedule('weekly', { every: '30s', orchestration: 'hello', overlap: 'skip' }), message: /use a whole number of minutes, at least '1m'/ },
+  { what: 'a schedule without overlap', run: (w) => w.app.schedule('weekly', { every: '1h', orchestration: 'hello' } as never), message: /'skip', 'allow' or 'cancelPrevious'/ },
+  { what: 'a schedule named with a space', run: (w) => w.app.schedule('week ly', { every: '1h', orchestration: 'hello', overlap: 'skip' }), message: SCHEDULE_RULE },
+  { what: 'a second schedule named nightly', run: (w) => w.app.schedule('nightly', { every: '1h', orchestration: 'hello', overlap: 'skip' }), message: /Schedule 'nightly' is already defined/ },
+  { what: 'a schedule of an unknown orchestration', run: (w) => w.app.schedule('weekly', { every: '1h', orchestration: 'helo', overlap: 'skip' }), error: OrchestrationNotFoundError, code: 'ORCHESTRATION_NOT_FOUND', message: /Schedule 'weekly' starts orchestration 'helo', which is not registered \(registered: hello\): register it with app\.orchestration\('helo', \.\.\.\) before the schedule/ },
 
   // Inputs that JSON cannot carry
   { what: 'a BigInt input to start', run: (w) => w.client.start('hello', 10n), message: PLAIN_DATA },
@@ -535,7 +583,7 @@ describe('in memory', () => {
     });
   });
 
-  describe('Core: invalid durations, retry policies, registrations and payloads throw a ValidationError that says what to fix', () => {
+  describe('Core: invalid durations, retry policies, registrations, schedules and payloads throw a typed error (a ValidationError but for unknown names) that says what to fix', () => {
     it.each(CORE_ROWS)('$what', async (row) => {
       const error = await expectNothingWritten(async () => {
         try {
@@ -545,8 +593,9 @@ describe('in memory', () => {
           return thrown;
         }
       });
-      expect(error).toBeInstanceOf(ValidationError);
-      expect(error).toMatchObject({ code: 'VALIDATION', name: 'ValidationError' });
+      const errorClass = row.error ?? ValidationError;
+      expect(error).toBeInstanceOf(errorClass);
+      expect(error).toMatchObject({ code: row.code ?? 'VALIDATION', name: errorClass.name });
       expect((error as Error).message).toMatch(row.message);
     });
   });
@@ -641,7 +690,7 @@ describe('over the wire on the embedded local stack: the same bad requests, and 
       if (!same) await new Promise((resolve) => setTimeout(resolve, 500));
       return same;
     }, 'the table is quiet');
-    const api = new HttpApi({ client, deadLetters: stack.runtime.deadLetters, replayFindings: stack.runtime.replayFindings, maxBodyBytes: BODY_LIMIT });
+    const api = new HttpApi({ client, deadLetters: stack.runtime.deadLetters, replayFindings: stack.runtime.replayFindings, schedules: stack.runtime.schedules, maxBodyBytes: BODY_LIMIT });
     http = await serveHttpApi(api, 0, BODY_LIMIT);
   }, 120_000);
 

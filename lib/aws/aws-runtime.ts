@@ -9,6 +9,7 @@ import type { InterceptorChain } from '../core/interceptors.js';
 import { systemClock, type Clock, type MetricsSink } from '../ports.js';
 import { TaskWorker } from '../runtime/activity-worker.js';
 import { OrchestrationWorker } from '../runtime/orchestration-worker.js';
+import { ScheduleService } from '../runtime/schedules.js';
 import type { CrashHook } from '../runtime/crash-points.js';
 import { runtimeInterceptors } from '../runtime/interceptors.js';
 import { metricsInterceptor } from '../runtime/metrics.js';
@@ -17,6 +18,7 @@ import { DynamoDbDeadLetters } from './dead-letters.js';
 import { DynamoDbInstanceStore } from './dynamodb-store.js';
 import { DynamoDbReplayFindings } from './replay-findings.js';
 import { S3BlobStore } from './s3-blob-store.js';
+import { DynamoDbScheduleStates } from './schedule-states.js';
 import { QueueHandlers } from './sqs-handlers.js';
 import { SqsWorkQueues, type SqsQueueUrls } from './sqs-queues.js';
 
@@ -42,6 +44,8 @@ export interface AwsRuntimeConfig {
   inlineActivities?: boolean;
   /** Inline steps one orchestrator invocation commits before it hands over. @defaultValue 100 */
   maxInlineSteps?: number;
+  /** The schedules the stack's EventBridge Scheduler fires (the construct sets them); unknown when absent. */
+  deployedSchedules?: string[];
 }
 
 /** Reads the configuration from the environment variables the CDK stack sets on every function. */
@@ -70,6 +74,7 @@ export function configFromEnvironment(env: NodeJS.ProcessEnv = process.env): Aws
     poisonAfterCrashes: number('PERDURE_POISON_AFTER_CRASHES'),
     inlineActivities: env.PERDURE_INLINE_ACTIVITIES === undefined ? undefined : env.PERDURE_INLINE_ACTIVITIES !== 'false',
     maxInlineSteps: number('PERDURE_MAX_INLINE_STEPS'),
+    ...(env.PERDURE_DEPLOYED_SCHEDULES === undefined ? {} : { deployedSchedules: env.PERDURE_DEPLOYED_SCHEDULES.split(',').filter(Boolean) }),
   };
 }
 
@@ -91,6 +96,8 @@ export interface AwsRuntime {
   interceptors: InterceptorChain;
   /** Where its metrics go, when it reports any. */
   metrics?: MetricsSink;
+  /** The app's schedules, their state in the table's `SCHEDULE#` partition. */
+  schedules: ScheduleService;
 }
 
 export interface AwsRuntimeOptions {
@@ -160,5 +167,11 @@ export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: Aw
     interceptors,
   });
   const replayFindings = new DynamoDbReplayFindings({ dynamodb: clients.dynamodb, tableName: config.tableName, retentionDays: config.retentionDays });
-  return { config, clients, codec, store, queues, orchestrations, tasks, handlers, client, deadLetters, replayFindings, interceptors, ...(options.metrics ? { metrics: options.metrics } : {}) };
+  const schedules = new ScheduleService({
+    ...deps,
+    client,
+    states: new DynamoDbScheduleStates({ dynamodb: clients.dynamodb, tableName: config.tableName }),
+    ...(config.deployedSchedules ? { deployed: config.deployedSchedules } : {}),
+  });
+  return { config, clients, codec, store, queues, orchestrations, tasks, handlers, client, deadLetters, replayFindings, schedules, interceptors, ...(options.metrics ? { metrics: options.metrics } : {}) };
 }

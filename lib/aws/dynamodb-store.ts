@@ -20,6 +20,7 @@ import { InstanceExistsError, ValidationError } from '../core/errors.js';
 import type { HistoryEvent } from '../core/history-events.js';
 import {
   isTerminal,
+  type HeartbeatRecord,
   type HistoryPosition,
   type InboxMessage,
   type InstancePage,
@@ -76,6 +77,8 @@ const historyPrefix = (incarnation: string, generation: number) => `H#${incarnat
 const chunkKey = (incarnation: string, generation: number, firstEventId: number) => `${historyPrefix(incarnation, generation)}${pad(firstEventId, 10)}`;
 const messageKey = (messageId: string) => `M#${messageId}`;
 const markerKey = (key: string) => `C#${key}`;
+/** A call's heartbeat details. `B` sorts before `H#`, so a step's Query (the record, the inbox, history) never reads them. */
+const heartbeatKey = (idempotencyKey: string) => `BEAT#${idempotencyKey}`;
 /** An incarnation sorts after every earlier one of the same id (its creation time, base 36). */
 const newIncarnation = (createdAt: number) => `r${createdAt.toString(36).padStart(9, '0')}`;
 /** The start message of a generation travels inside the record (one write to start an instance). */
@@ -495,6 +498,34 @@ export class DynamoDbInstanceStore implements InstanceStore {
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }
+  }
+
+  async recordHeartbeat(instanceId: string, idempotencyKey: string, heartbeat: HeartbeatRecord): Promise<void> {
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.table,
+          Item: {
+            ...key(instanceId, heartbeatKey(idempotencyKey)),
+            attempt: { N: String(heartbeat.attempt) },
+            at: { N: String(heartbeat.at) },
+            details: { S: JSON.stringify(heartbeat.details ?? null) },
+            ttl: { N: String(this.expiry()) },
+          },
+          // A later attempt's details are not replaced by an earlier one that is still running.
+          ConditionExpression: 'attribute_not_exists(SK) OR attempt <= :attempt',
+          ExpressionAttributeValues: { ':attempt': { N: String(heartbeat.attempt) } },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
+  async readHeartbeat(instanceId: string, idempotencyKey: string): Promise<HeartbeatRecord | undefined> {
+    const { Item } = await this.client.send(new GetItemCommand({ TableName: this.table, Key: key(instanceId, heartbeatKey(idempotencyKey)), ConsistentRead: true }));
+    if (!Item) return undefined;
+    return { attempt: Number(Item.attempt!.N), at: Number(Item.at!.N), details: JSON.parse(Item.details!.S!) as unknown };
   }
 
   private async deleteKeys(keys: Item[]): Promise<void> {

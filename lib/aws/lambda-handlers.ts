@@ -1,6 +1,8 @@
 import type { App } from '../core/app.js';
 import { HttpApi, type HttpResponse } from '../runtime/http-api.js';
+import { ValidationError } from '../core/errors.js';
 import type { ReplayRun } from '../ports.js';
+import type { ScheduleFiring } from '../runtime/schedules.js';
 import { configFromEnvironment, createAwsRuntime, type AwsRuntime } from './aws-runtime.js';
 import { EmfMetrics } from './emf-metrics.js';
 import { createReplayGate, createShadowReplay, type ReplayGateEvent, type ReplayGateResult, type ShadowReplayEvent } from './replay-gate.js';
@@ -40,6 +42,19 @@ export interface LambdaHandlers {
   replayGate: (event: ReplayGateEvent, context?: LambdaContext) => Promise<ReplayGateResult>;
   /** Shadow replay: the construct's schedule runs it against the deployed code and alarms on what it finds. */
   shadowReplay: (event?: ShadowReplayEvent, context?: LambdaContext) => Promise<ReplayRun>;
+  /**
+   * A firing of one of the app's schedules: the construct's EventBridge Scheduler schedules invoke it with
+   * `{ schedule, firingTime: <aws.scheduler.scheduled-time> }`. A duplicate firing starts nothing; only a
+   * failure to read or write throws, so that EventBridge retries (and then sends the firing to its DLQ).
+   */
+  scheduleFired: (event: ScheduleFiredEvent) => Promise<ScheduleFiring | { schedule: string; outcome: 'unknown' }>;
+}
+
+/** What each EventBridge schedule of the construct sends. */
+export interface ScheduleFiredEvent {
+  schedule: string;
+  /** ISO 8601: the firing's scheduled time. */
+  firingTime: string;
 }
 
 /**
@@ -48,10 +63,10 @@ export interface LambdaHandlers {
  * its metrics (CloudWatch's embedded metric format, on stdout) at the end of its invocation.
  * @example
  * // handlers.ts: the entry of every function of the DurableFunctions construct
- * export const { orchestrator, activity, timer, activityDeadLetters, orchestratorDeadLetters, api, replayGate, shadowReplay } = createLambdaHandlers(app);
+ * export const { orchestrator, activity, timer, activityDeadLetters, orchestratorDeadLetters, api, replayGate, shadowReplay, scheduleFired } = createLambdaHandlers(app);
  */
 export function createLambdaHandlers(app: App, runtime: () => AwsRuntime = lazy(() => createAwsRuntime(app, configFromEnvironment(), { metrics: new EmfMetrics({ common: { Table: configFromEnvironment().tableName } }) }))): LambdaHandlers {
-  const api = lazy(() => new HttpApi({ client: runtime().client, deadLetters: runtime().deadLetters, replayFindings: runtime().replayFindings, tracing: app.tracing }));
+  const api = lazy(() => new HttpApi({ client: runtime().client, deadLetters: runtime().deadLetters, replayFindings: runtime().replayFindings, schedules: runtime().schedules, tracing: app.tracing }));
   /** Runs a handler, then writes the invocation's metrics. */
   const metered = async <T>(handle: () => Promise<T>): Promise<T> => {
     try {
@@ -76,6 +91,18 @@ export function createLambdaHandlers(app: App, runtime: () => AwsRuntime = lazy(
       }),
     replayGate: createReplayGate({ app, runtime, logger: app.logger }),
     shadowReplay: createShadowReplay({ app, runtime, logger: app.logger }),
+    scheduleFired: async (event) => {
+      const firingTime = typeof event?.firingTime === 'string' ? Date.parse(event.firingTime) : Number.NaN;
+      if (typeof event?.schedule !== 'string' || Number.isNaN(firingTime)) {
+        throw new ValidationError(`A schedule firing needs { schedule: string, firingTime: ISO 8601 }, got ${JSON.stringify(event)}: the DurableFunctions construct's schedules send that.`);
+      }
+      // A schedule the deployed code no longer defines (its EventBridge schedule goes with the next deploy): nothing to retry.
+      if (!app.schedules().some((schedule) => schedule.name === event.schedule)) {
+        app.logger.warn('schedule firing for a schedule the app does not define: ignored', { schedule: event.schedule, firingTime: event.firingTime });
+        return { schedule: event.schedule, outcome: 'unknown' as const };
+      }
+      return runtime().schedules.fire(event.schedule, firingTime);
+    },
   };
 }
 

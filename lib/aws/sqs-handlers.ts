@@ -11,6 +11,8 @@ import { parseDoorbell, type SqsWorkQueues } from './sqs-queues.js';
 /** The part of an SQS record (as Lambda delivers it) the handlers read. */
 export interface QueueRecord {
   messageId: string;
+  /** The handle of this receive of the message: an activity's heartbeats extend its visibility with it. */
+  receiptHandle?: string;
   body: string;
   /** SQS's system attributes, as Lambda delivers them (strings; the timestamp in ms since the epoch). */
   attributes?: { ApproximateReceiveCount?: string; SentTimestamp?: string };
@@ -109,7 +111,12 @@ export class QueueHandlers {
   async activities(records: QueueRecord[], context: InvocationContext = {}): Promise<BatchResult> {
     return this.each(records, async (record) => {
       const queueAgeMs = this.received(record, 'activities');
-      await this.deps.tasks.runActivity(parseTask(record.body), { redelivered: redelivered(record), deadline: context.deadline, ...(queueAgeMs !== undefined ? { queueAgeMs } : {}) });
+      await this.deps.tasks.runActivity(parseTask(record.body), {
+        redelivered: redelivered(record),
+        deadline: context.deadline,
+        ...(record.receiptHandle ? { receipt: record.receiptHandle } : {}),
+        ...(queueAgeMs !== undefined ? { queueAgeMs } : {}),
+      });
     });
   }
 

@@ -1,4 +1,4 @@
-import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
 import { randomUUID } from 'node:crypto';
 import type { MessageHeaders } from '../core/interceptors.js';
 import type { ActivityTask, Clock, Doorbell, InboxMessage, TimerTask, WorkQueues } from '../ports.js';
@@ -22,6 +22,9 @@ export interface SqsQueuesOptions {
   /** The longest delay of one timer hop, in seconds (SQS allows 900). Tests make it short. @defaultValue 900 */
   maxTimerHopSeconds?: number;
 }
+
+/** SQS's longest visibility timeout. */
+const MAX_VISIBILITY_SECONDS = 43_200;
 
 /** What a doorbell message carries: the instance, and what the step should apply (payloads stored by the codec). */
 export interface DoorbellMessage {
@@ -82,6 +85,12 @@ export class SqsWorkQueues implements WorkQueues {
       this.options.urls.timers,
       timers.map((timer, index) => ({ Id: String(index), MessageBody: JSON.stringify(timer), DelaySeconds: this.hopSeconds(timer.fireAt, now) })),
     );
+  }
+
+  /** Keeps a received activity task invisible for `ms` from now (at most SQS's 12 hours). */
+  async extendActivityLease(receipt: string, ms: number): Promise<void> {
+    const seconds = Math.min(MAX_VISIBILITY_SECONDS, Math.ceil(ms / 1000));
+    await this.options.client.send(new ChangeMessageVisibilityCommand({ QueueUrl: this.options.urls.activities, ReceiptHandle: receipt, VisibilityTimeout: seconds }));
   }
 
   /** The delay of the next hop toward `fireAt`. */

@@ -13,6 +13,7 @@ import { CliError, type ApiClient } from './api-client.js';
 import { apiHistorySource } from './api-history-source.js';
 import { brief, historyTable, progressBar, table } from './format.js';
 import { openInBrowser } from './open-in-browser.js';
+import { SCHEDULE_COMMANDS } from './schedule-commands.js';
 import { serveUiProxy } from './ui-proxy.js';
 
 /** Where a command writes: results to `out`, progress and notes to `err` (so `--json | jq` stays clean). */
@@ -551,4 +552,5 @@ export const COMMANDS: Command[] = [
       return summary.failed.length ? 1 : 0;
     },
   },
+  ...SCHEDULE_COMMANDS,
 ];

@@ -1,9 +1,10 @@
-import { toMilliseconds } from './durations.js';
-import { ActivityNotFoundError, describeValue, OrchestrationNotFoundError, ValidationError } from './errors.js';
+import { formatDuration, toMilliseconds, type Duration } from './durations.js';
+import { ActivityNotFoundError, describeValue, OrchestrationNotFoundError, ScheduleNotFoundError, ValidationError } from './errors.js';
 import { InterceptorChain, type Interceptor } from './interceptors.js';
 import { createJsonLogger, defaultRedact, redactingLogger, type Logger } from './logger.js';
 import { validateName } from './names.js';
 import { resolveRetry, type RetryRule } from './retry-policy.js';
+import { defineSchedule, type RegisteredSchedule, type ScheduleOptions } from './schedule.js';
 import type { ActivityFunction, ActivityOptions, OrchestrationFunction, OrchestrationOptions } from './types.js';
 
 /** Options of {@link createApp}. */
@@ -42,6 +43,10 @@ export interface RegisteredActivity {
   timeoutMs: number;
   /** Calls may run inside the orchestrator's invocation. */
   inline: boolean;
+  /** An attempt without a heartbeat for this long fails with a TimeoutError. */
+  heartbeatTimeoutMs?: number;
+  /** A call's budget across its attempts, from its first schedule. */
+  scheduleToCloseTimeoutMs?: number;
 }
 
 export interface RegisteredOrchestration {
@@ -66,6 +71,7 @@ export class App {
   private userInterceptors: Interceptor[];
   private readonly activities = new Map<string, RegisteredActivity>();
   private readonly orchestrations = new Map<string, Map<string, RegisteredOrchestration>>();
+  private readonly scheduled = new Map<string, RegisteredSchedule>();
 
   constructor(options: AppOptions = {}) {
     this.maxHistoryEvents = options.maxHistoryEvents ?? 10_000;
@@ -118,12 +124,23 @@ export class App {
     validateName(name, 'activity name');
     if (typeof fn !== 'function') throw new ValidationError(`Activity '${name}' must be a function.`);
     if (this.activities.has(name)) throw new ValidationError(`Activity '${name}' is already registered: give the new one another name.`);
+    checkOptionNames(options, name);
+    const timeoutMs = toMilliseconds(options.timeout ?? DEFAULT_ACTIVITY_TIMEOUT, `timeout of activity '${name}'`);
+    const heartbeatTimeoutMs = positiveDuration(options.heartbeatTimeout, `heartbeatTimeout of activity '${name}'`);
+    if (heartbeatTimeoutMs !== undefined && heartbeatTimeoutMs >= timeoutMs) {
+      throw new ValidationError(
+        `The heartbeatTimeout of activity '${name}' (${formatDuration(heartbeatTimeoutMs)}) must be shorter than its timeout (${formatDuration(timeoutMs)}): an attempt ends at its timeout anyway, so the heartbeat timeout could never fire. Shorten heartbeatTimeout, or raise timeout.`,
+      );
+    }
+    const scheduleToCloseTimeoutMs = positiveDuration(options.scheduleToCloseTimeout, `scheduleToCloseTimeout of activity '${name}'`);
     this.activities.set(name, {
       name,
       fn: fn,
       retry: options.retry === undefined ? undefined : resolveRetry(options.retry),
-      timeoutMs: toMilliseconds(options.timeout ?? DEFAULT_ACTIVITY_TIMEOUT, `timeout of activity '${name}'`),
+      timeoutMs,
       inline: validateInline(options.inline, name),
+      ...(heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs } : {}),
+      ...(scheduleToCloseTimeoutMs !== undefined ? { scheduleToCloseTimeoutMs } : {}),
     });
     return this;
   }
@@ -143,6 +160,42 @@ export class App {
     versions.set(version, { name, version, fn: fn, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
     this.orchestrations.set(name, versions);
     return this;
+  }
+
+  /**
+   * Defines a schedule: each firing starts an instance of `orchestration`, with the id
+   * `sched-<name>-<ISO minute of the firing>`, so a firing delivered twice starts it once. The orchestration
+   * must be registered first. On AWS the `DurableFunctions` construct creates one EventBridge Scheduler
+   * schedule per definition (pass it `schedules: app.schedules()`); `npm start` fires them locally.
+   * @example
+   * app.schedule('nightlyReport', { cron: '0 2 * * ? *', timezone: 'Europe/Paris', orchestration: 'report', overlap: 'skip' });
+   * app.schedule('poll', { every: '5m', orchestration: 'pollInbox', input: { folder: 'in' }, overlap: 'allow' });
+   */
+  schedule(name: string, options: ScheduleOptions): this {
+    const schedule = defineSchedule(name, options);
+    if (this.scheduled.has(name)) throw new ValidationError(`Schedule '${name}' is already defined: give the new one another name.`);
+    if (!this.orchestrations.has(schedule.orchestration)) {
+      throw new OrchestrationNotFoundError(
+        `Schedule '${name}' starts orchestration '${schedule.orchestration}', which is not registered${listing(this.orchestrations.keys())}: register it with app.orchestration('${schedule.orchestration}', ...) before the schedule.`,
+      );
+    }
+    this.scheduled.set(name, schedule);
+    return this;
+  }
+
+  /** Every defined schedule, in the order defined. */
+  schedules(): RegisteredSchedule[] {
+    return [...this.scheduled.values()];
+  }
+
+  /** The schedule, or a `ScheduleNotFoundError` that lists the defined names. */
+  getSchedule(name: string): RegisteredSchedule {
+    const schedule = this.scheduled.get(name);
+    if (!schedule) {
+      const names = [...this.scheduled.keys()];
+      throw new ScheduleNotFoundError(`No schedule named '${name}' is defined${names.length ? ` (defined: ${names.join(', ')})` : ' (the app defines none)'}; define it with app.schedule('${name}', ...).`);
+    }
+    return schedule;
   }
 
   findActivity(name: string): RegisteredActivity | undefined {
@@ -209,6 +262,27 @@ const collator = new Intl.Collator('en', { numeric: true });
 
 export function compareVersions(a: string, b: string): number {
   return collator.compare(a, b);
+}
+
+const ACTIVITY_OPTIONS = ['retry', 'timeout', 'heartbeatTimeout', 'scheduleToCloseTimeout', 'inline'] as const satisfies readonly (keyof ActivityOptions)[];
+
+/** A misspelt option would be ignored without a word (a `heartbeatTimout` would never time anything out). */
+function checkOptionNames(options: ActivityOptions, name: string): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new ValidationError(`The options of activity '${name}' must be an object such as { retry: { maxAttempts: 3 }, timeout: '1m' }, got ${describeValue(options)}.`);
+  }
+  const unknownFields = Object.keys(options).filter((key) => !(ACTIVITY_OPTIONS as readonly string[]).includes(key));
+  if (unknownFields.length) {
+    throw new ValidationError(`Unknown option${unknownFields.length > 1 ? 's' : ''} ${unknownFields.join(', ')} of activity '${name}': use ${ACTIVITY_OPTIONS.slice(0, -1).join(', ')} or ${ACTIVITY_OPTIONS.at(-1)}.`);
+  }
+}
+
+/** A duration that must be longer than 0 when given. */
+function positiveDuration(duration: Duration | undefined, what: string): number | undefined {
+  if (duration === undefined) return undefined;
+  const ms = toMilliseconds(duration, what);
+  if (ms === 0) throw new ValidationError(`Invalid ${what} ${describeValue(duration)}: it must be longer than 0, e.g. '30s' (leave it out for none).`);
+  return ms;
 }
 
 function validateInline(inline: unknown, name: string): boolean {

@@ -192,6 +192,13 @@ export class OrchestrationNotFoundError extends PerdureError {
   }
 }
 
+/** No schedule is defined under this name (`app.schedule`). */
+export class ScheduleNotFoundError extends PerdureError {
+  constructor(message: string) {
+    super('SCHEDULE_NOT_FOUND', message);
+  }
+}
+
 /** No activity is registered under this name. */
 export class ActivityNotFoundError extends PerdureError {
   constructor(message: string) {

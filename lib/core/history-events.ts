@@ -52,6 +52,11 @@ export interface ActivityScheduled extends EventBase, Scoped {
   idempotencyKey: string;
   /** Set for `ctx.step`: `name` is the step's name and the function is the code's own closure, not a registered activity. */
   step?: true;
+  /**
+   * When the call's `scheduleToCloseTimeout` runs out (ms since the epoch): set at its first attempt and
+   * repeated on each retry, so replay decides with the budget the call started with.
+   */
+  scheduleToCloseAt?: number;
 }
 export interface ActivityCompleted extends EventBase {
   type: 'ActivityCompleted';

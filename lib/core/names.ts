@@ -20,8 +20,8 @@ export function validateInstanceId(value: unknown): string {
   return check(INSTANCE_ID, value, 'instance id', 'use 1–200 characters of letters, digits and _ . : @ -, starting with a letter or digit.');
 }
 
-/** Checks an orchestration or activity name: a letter, then up to 99 letters, digits and `_ . -`. */
-export function validateName(value: unknown, what: 'orchestration name' | 'activity name'): string {
+/** Checks an orchestration, activity or schedule name: a letter, then up to 99 letters, digits and `_ . -`. */
+export function validateName(value: unknown, what: 'orchestration name' | 'activity name' | 'schedule name'): string {
   return check(NAME, value, what, 'use a letter followed by up to 99 letters, digits and _ . -');
 }
 

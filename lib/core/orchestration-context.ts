@@ -14,6 +14,7 @@ import {
   TimeoutError,
   toFailureDetails,
   ValidationError,
+  type FailureDetails,
 } from './errors.js';
 import { childLogger, type Logger } from './logger.js';
 import { validateEventName, validateInstanceId, validateName, validateOperationName } from './names.js';
@@ -118,8 +119,9 @@ export class OrchestrationContextImpl implements OrchestrationContext {
 
   private async runActivity<T>(name: string, input: unknown, options: CallActivityOptions): Promise<T> {
     validateName(name, 'activity name');
-    const rule = options.retry !== undefined ? resolveRetry(options.retry) : (this.app.findActivity(name)?.retry ?? NO_RETRY);
-    return this.attempts<T>(name, toJsonPayload(input, `input of activity '${name}'`), rule);
+    const activity = this.app.findActivity(name);
+    const rule = options.retry !== undefined ? resolveRetry(options.retry) : (activity?.retry ?? NO_RETRY);
+    return this.attempts<T>(name, toJsonPayload(input, `input of activity '${name}'`), rule, undefined, activity?.scheduleToCloseTimeoutMs);
   }
 
   private async runStep<T>(name: string, fn: StepFunction<T>, options: StepOptions): Promise<T> {
@@ -129,14 +131,33 @@ export class OrchestrationContextImpl implements OrchestrationContext {
     return this.attempts<T>(name, undefined, resolveRetry(options.retry ?? {}), { fn: fn, timeoutMs });
   }
 
-  /** The attempts of one activity call or step, each its own position, with a durable retry timer between them. */
-  private async attempts<T>(name: string, input: unknown, rule: RetryRule, step?: StepCode): Promise<T> {
+  /**
+   * The attempts of one activity call or step, each its own position, with a durable retry timer between
+   * them. With a budget (`scheduleToCloseTimeout`), the first attempt records when it runs out; the retry
+   * decision compares that recorded time with the step's time, so a replay decides as the first run did.
+   */
+  private async attempts<T>(name: string, input: unknown, rule: RetryRule, step?: StepCode, budgetMs?: number): Promise<T> {
     let idempotencyKey = '';
+    let scheduleToCloseAt: number | undefined;
     for (let attempt = 1; ; attempt++) {
       try {
         return (await this.executor.schedule((taskId) => {
           idempotencyKey ||= `${this.instanceId}:${this.generation}:${taskId}`;
-          return { type: 'ActivityScheduled', taskId, name, input, attempt, idempotencyKey, ...(step ? { step: true as const } : {}) };
+          if (attempt === 1) {
+            // History's budget wins over the code's: a call recorded without one keeps none.
+            const recorded = this.executor.recordedScheduleToClose(taskId);
+            scheduleToCloseAt = recorded ? recorded.at : budgetMs !== undefined ? this.executor.now() + budgetMs : undefined;
+          }
+          return {
+            type: 'ActivityScheduled',
+            taskId,
+            name,
+            input,
+            attempt,
+            idempotencyKey,
+            ...(step ? { step: true as const } : {}),
+            ...(scheduleToCloseAt !== undefined ? { scheduleToCloseAt } : {}),
+          };
         }, { step, scope: this.scope })) as T;
       } catch (thrown) {
         // Only a recorded failure is the call's; anything else (a durable call inside a step) is the code's own.
@@ -144,6 +165,9 @@ export class OrchestrationContextImpl implements OrchestrationContext {
         const failure = thrown.failure;
         const delay = retryDelay(rule, attempt, failure);
         if (delay === undefined) throw step ? new StepFailedError(name, attempt, failure) : new ActivityFailedError(name, attempt, failure);
+        if (scheduleToCloseAt !== undefined && this.executor.now() + delay >= scheduleToCloseAt) {
+          throw new ActivityFailedError(name, attempt, budgetSpent(name, attempt, failure, scheduleToCloseAt - this.executor.now(), delay));
+        }
         await this.timer(delay, 'retry');
       }
     }
@@ -439,6 +463,15 @@ export class OrchestrationContextImpl implements OrchestrationContext {
   private timerAt(fireAt: number, purpose: TimerPurpose, name?: string): Promise<unknown> {
     return this.executor.schedule((taskId) => ({ type: 'TimerCreated', taskId, fireAt, purpose, ...(name !== undefined ? { name } : {}) }), { scope: this.scope });
   }
+}
+
+/** The failure of a call whose next attempt would start after its `scheduleToCloseTimeout` ran out: not retried. */
+function budgetSpent(name: string, attempts: number, last: FailureDetails, leftMs: number, delayMs: number): FailureDetails {
+  const left = leftMs > 0 ? `only ${formatDuration(leftMs)} of it was left for a retry in ${formatDuration(delayMs)}` : 'it ran out';
+  const error = new TimeoutError(
+    `Activity '${name}' used up its scheduleToCloseTimeout after ${attempts} attempt${attempts === 1 ? '' : 's'} (${left}); the last attempt failed with ${last.name}: ${last.message}`,
+  );
+  return { ...toFailureDetails(error), nonRetryable: true };
 }
 
 /**

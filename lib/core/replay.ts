@@ -136,6 +136,8 @@ export class OrchestrationExecutor implements GuardedExecution {
   customStatus: string | undefined;
   /** Events of history a rewind undid (`ExecutionRewound`): replay skips them. */
   private readonly rewound = new Set<number>();
+  /** The `scheduleToCloseAt` of every activity call history records (undefined where it has none). */
+  private readonly recordedBudgets = new Map<number, number | undefined>();
   private nextTaskId = 1;
   private currentTime = 0;
   private replaying = true;
@@ -170,6 +172,7 @@ export class OrchestrationExecutor implements GuardedExecution {
       if (isScheduleEvent(event)) {
         this.countRecorded(event.scope ?? ROOT_SCOPE, event.taskId);
         if (event.type === 'CallbackCreated') this.recordedNonces.set(event.taskId, event.nonce);
+        else if (event.type === 'ActivityScheduled') this.recordedBudgets.set(event.taskId, event.scheduleToCloseAt);
       } else if (event.type === 'ChildCompleted' || event.type === 'ChildFailed') {
         this.endedChildren.add(event.taskId);
       } else if (event.type === 'PatchMarker') {
@@ -385,6 +388,14 @@ export class OrchestrationExecutor implements GuardedExecution {
   /** The nonce of a callback token: history's, or a new one for a new callback. */
   callbackNonce(taskId: number): string {
     return this.recordedNonces.get(taskId) ?? this.newNonce();
+  }
+
+  /**
+   * When the activity call at this position runs out of its `scheduleToCloseTimeout`, as history recorded
+   * it: `{ at: undefined }` for a call recorded without one, undefined for a call history does not hold.
+   */
+  recordedScheduleToClose(taskId: number): { at: number | undefined } | undefined {
+    return this.recordedBudgets.has(taskId) ? { at: this.recordedBudgets.get(taskId) } : undefined;
   }
 
   /** When the outside system last said it works on this callback (history's time), if it did. */

@@ -302,8 +302,30 @@ export interface ActivityContext {
   /** The same for every attempt and every redelivery of one `callActivity` call: use it to make side effects idempotent. */
   readonly idempotencyKey: string;
   readonly log: Logger;
-  /** Aborted when the attempt runs past its timeout: pass it to fetch and other cancellable calls. */
+  /**
+   * Aborted when the attempt runs past its timeout or its `heartbeatTimeout`, when its call's
+   * `scheduleToCloseTimeout` runs out, or when a heartbeat finds the instance terminated or cancelled:
+   * pass it to fetch and other cancellable calls.
+   */
   readonly signal: AbortSignal;
+  /**
+   * Says the attempt is alive, and keeps `details` (JSON, at most 4 KiB: a cursor, a count, a page token)
+   * for a later attempt of this call to resume from (`heartbeatDetails`). Each call restarts the
+   * `heartbeatTimeout`; writes are throttled to one every 30 s per attempt (the first at once, the last
+   * details before a failure always), so call it as often as is convenient. A queued activity's task also
+   * stays invisible on its queue while the attempt may run. Rejects (and aborts `signal`) when the instance
+   * was terminated, cancelled or purged: the attempt's result is no longer needed. Without `details`, the
+   * last details kept are left as they are.
+   * @example
+   * let done = (actx.heartbeatDetails as number | undefined) ?? 0;
+   * for (const row of rows.slice(done)) { await importRow(row); await actx.heartbeat(++done); }
+   */
+  heartbeat(details?: unknown): Promise<void>;
+  /**
+   * The details the last earlier run of this call passed to `heartbeat`: a previous attempt's, or this
+   * attempt's own run that crashed. Undefined on the first attempt, and when no run sent details.
+   */
+  readonly heartbeatDetails: unknown;
 }
 
 export type OrchestrationFunction<I = never, O = unknown> = (ctx: OrchestrationContext, input: I) => Promise<O>;
@@ -315,6 +337,18 @@ export interface ActivityOptions {
   retry?: RetryPolicy | RetryStrategy;
   /** An attempt that runs longer fails with a `TimeoutError` (and is retried by the policy). @defaultValue '5m' */
   timeout?: Duration;
+  /**
+   * An attempt that goes this long without `actx.heartbeat()` (since it started, or since its last
+   * heartbeat) fails with a `TimeoutError`, retried by the policy: a stuck attempt is found long before
+   * its `timeout`. Shorter than `timeout`. @defaultValue none
+   */
+  heartbeatTimeout?: Duration;
+  /**
+   * The time budget of one call across all its attempts and retry delays, from its first schedule: once
+   * it is spent the call fails with a `TimeoutError` that is not retried (a running attempt is cut, and no
+   * retry is scheduled that would start after it). @defaultValue none
+   */
+  scheduleToCloseTimeout?: Duration;
   /**
    * Run calls of this activity inside the orchestrator's invocation (like `ctx.step`) when its timeout fits
    * the invocation's remaining time, instead of sending them to the activity queue: no queue hop and one

@@ -4,7 +4,7 @@ import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { App } from '../core/app.js';
 import type { Logger } from '../core/logger.js';
-import type { Clock } from '../ports.js';
+import { systemClock, type Clock } from '../ports.js';
 import { createAwsRuntime, type AwsRuntime, type AwsRuntimeConfig } from '../aws/aws-runtime.js';
 import { ensureTable } from '../aws/table.js';
 import { injectSdkFaults } from '../aws/sdk-faults.js';
@@ -12,6 +12,7 @@ import { sleep, withFaults, type FaultInjector } from '../faults.js';
 import { MetricCounters } from '../runtime/metric-counters.js';
 import { startDynamoDbLocal, type RunningEmulator } from './dynamodb-local.js';
 import type { QueueSource } from './local-sqs.js';
+import { LocalScheduler } from './local-scheduler.js';
 import { SqsPoller, type PollerOptions } from './sqs-poller.js';
 import { startSqsS3Local } from './sqs-s3-local.js';
 
@@ -49,6 +50,13 @@ export interface LocalStackOptions {
    * an SQS request the event source mapping makes, and SQS bills it (`bench/cost-meter.ts` counts them).
    */
   onEventSourceRequest?: (request: EventSourceRequest) => void;
+  /**
+   * Fire the app's schedules on time, as EventBridge Scheduler does on AWS (`npm start` does). Off by
+   * default, so that a test's instances are the ones it starts; `maxWaitMs` bounds how long the scheduler
+   * goes without reading the clock (tests that move a virtual clock call `scheduler.tick()` instead).
+   * @defaultValue false
+   */
+  schedules?: boolean | { maxWaitMs?: number };
 }
 
 /** An SQS request of a Lambda event source mapping, made here by a poller in this process. */
@@ -64,6 +72,8 @@ export interface LocalStack {
   config: AwsRuntimeConfig;
   /** The runtime's metrics since the start: what `GET /metrics` answers. */
   metrics: MetricCounters;
+  /** Fires the app's schedules (with `schedules: true`). */
+  scheduler?: LocalScheduler;
   stop(): Promise<void>;
 }
 
@@ -135,11 +145,17 @@ export async function startLocalStack(app: App, options: LocalStackOptions = {})
     await recoverUnfinished(runtime);
     if (options.faults) injectSdkFaults(runtime.clients, options.faults, { duplicateQueues: [queues.orchestrator, queues.activities, queues.timers] });
     for (const poller of pollers) poller.start();
+    const scheduler = options.schedules
+      ? new LocalScheduler({ app, schedules: runtime.schedules, clock: options.clock ?? systemClock, logger, ...(typeof options.schedules === 'object' ? options.schedules : {}) })
+      : undefined;
+    await scheduler?.start();
     return {
       runtime,
       config,
       metrics,
+      ...(scheduler ? { scheduler } : {}),
       stop: async () => {
+        await scheduler?.stop();
         await Promise.all(pollers.map((poller) => poller.stop()));
         for (const client of Object.values(runtime.clients)) client.destroy();
         for (const client of Object.values(bootstrap.clients)) client.destroy();

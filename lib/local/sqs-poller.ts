@@ -57,7 +57,12 @@ export class SqsPoller {
       try {
         const messages = await queues.receive(queueUrl, { maxMessages: this.options.batchSize ?? 10, visibilityTimeout: this.options.visibilityTimeout ?? 30, waitSeconds: 1 });
         if (messages.length === 0) continue;
-        const records: QueueRecord[] = messages.map((message) => ({ messageId: message.messageId, body: message.body, attributes: { ApproximateReceiveCount: String(message.receiveCount), ...(message.sentTimestamp !== undefined ? { SentTimestamp: String(message.sentTimestamp) } : {}) } }));
+        const records: QueueRecord[] = messages.map((message) => ({
+          messageId: message.messageId,
+          receiptHandle: message.receiptHandle,
+          body: message.body,
+          attributes: { ApproximateReceiveCount: String(message.receiveCount), ...(message.sentTimestamp !== undefined ? { SentTimestamp: String(message.sentTimestamp) } : {}) },
+        }));
         let failed = new Set<string>();
         const deadline = Date.now() + this.functionTimeoutSeconds() * 1000;
         const heartbeat = this.keepInvisible(messages, deadline);

@@ -5,7 +5,7 @@ import type { VirtualClock } from './virtual-clock.js';
 /** What the queues deliver work to. */
 export interface WorkHandlers {
   step(instanceId: string, options: { redelivered: boolean; messages: InboxMessage[]; runInline: boolean; carriedOnly: boolean; deadline?: number; headers: MessageHeaders[] }): Promise<unknown>;
-  runActivity(task: ActivityTask, delivery: { redelivered: boolean; deadline?: number }): Promise<void>;
+  runActivity(task: ActivityTask, delivery: { redelivered: boolean; deadline?: number; receipt: string }): Promise<void>;
   fireTimer(timer: TimerTask): Promise<void>;
 }
 
@@ -43,6 +43,13 @@ export class MemoryWorkQueues implements WorkQueues {
   private idleWaiters: (() => void)[] = [];
   /** Errors thrown by handlers (infrastructure errors; orchestration failures are recorded in history). */
   readonly errors: unknown[] = [];
+  /**
+   * Every lease extension a heartbeat asked for, in order: the delivered task and how long from the
+   * virtual clock's now. The queues in memory never redeliver a task whose lease ran out (tests read this).
+   */
+  readonly leaseExtensions: { instanceId: string; taskId: number; attempt: number; ms: number }[] = [];
+  private readonly deliveries = new Map<string, ActivityTask>();
+  private nextReceipt = 1;
 
   /**
    * @param redeliverFailures deliver failed work again after a moment, as SQS does after a visibility
@@ -86,7 +93,25 @@ export class MemoryWorkQueues implements WorkQueues {
   }
 
   async enqueueActivities(tasks: ActivityTask[]): Promise<void> {
-    for (const task of tasks) this.run(`activity ${task.name} of ${task.instanceId}`, (redelivered) => this.handlers!.runActivity(task, { redelivered, deadline: this.deadline() }));
+    for (const task of tasks) {
+      this.run(`activity ${task.name} of ${task.instanceId}`, async (redelivered) => {
+        // Each delivery has its own receipt, as each receive of an SQS message has its own handle.
+        const receipt = `receipt-${this.nextReceipt++}`;
+        this.deliveries.set(receipt, task);
+        try {
+          await this.handlers!.runActivity(task, { redelivered, deadline: this.deadline(), receipt });
+        } finally {
+          this.deliveries.delete(receipt);
+        }
+      });
+    }
+  }
+
+  async extendActivityLease(receipt: string, ms: number): Promise<void> {
+    const task = this.deliveries.get(receipt);
+    // SQS refuses a handle whose message is no longer in flight.
+    if (!task) throw new Error(`No activity task is in flight with receipt '${receipt}'.`);
+    this.leaseExtensions.push({ instanceId: task.instanceId, taskId: task.taskId, attempt: task.attempt, ms });
   }
 
   async scheduleTimers(timers: TimerTask[]): Promise<void> {

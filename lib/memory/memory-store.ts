@@ -2,7 +2,7 @@ import { InstanceExistsError, ValidationError } from '../core/errors.js';
 import type { HistoryEvent } from '../core/history-events.js';
 import { crashesBefore } from '../core/crash-evidence.js';
 import { isKeyedEventId } from '../runtime/messages.js';
-import type { HistoryPosition, InboxMessage, InstancePage, InstanceQuery, InstanceRecord, InstanceStore, StepCommit, StepState } from '../ports.js';
+import type { HeartbeatRecord, HistoryPosition, InboxMessage, InstancePage, InstanceQuery, InstanceRecord, InstanceStore, StepCommit, StepState } from '../ports.js';
 
 interface StoredInstance {
   record: InstanceRecord;
@@ -11,6 +11,8 @@ interface StoredInstance {
   /** Keyed events already consumed: a second delivery is a duplicate. */
   consumedKeys: Set<string>;
   attempts: Map<string, { position: number; crashes: number; deadline: number; ended: boolean }>;
+  /** Heartbeat details by call (idempotency key). */
+  heartbeats: Map<string, HeartbeatRecord>;
 }
 
 /** The record with `lastEventId` read from the history, as stores that do not write the record every step report it. */
@@ -41,6 +43,7 @@ export class MemoryInstanceStore implements InstanceStore {
       inbox: new Map([[start.messageId, structuredClone(start)]]),
       consumedKeys: new Set(),
       attempts: new Map(),
+      heartbeats: new Map(),
     });
     this.changed(instance.instanceId);
   }
@@ -132,6 +135,18 @@ export class MemoryInstanceStore implements InstanceStore {
       const marker = attempts?.get(key);
       if (marker) marker.ended = true;
     }
+  }
+
+  async recordHeartbeat(instanceId: string, idempotencyKey: string, heartbeat: HeartbeatRecord): Promise<void> {
+    const heartbeats = this.instances.get(instanceId)?.heartbeats;
+    const previous = heartbeats?.get(idempotencyKey);
+    // A later attempt's details are not replaced by an earlier one that is still running.
+    if (heartbeats && !(previous && previous.attempt > heartbeat.attempt)) heartbeats.set(idempotencyKey, structuredClone(heartbeat));
+  }
+
+  async readHeartbeat(instanceId: string, idempotencyKey: string): Promise<HeartbeatRecord | undefined> {
+    const heartbeat = this.instances.get(instanceId)?.heartbeats.get(idempotencyKey);
+    return heartbeat && structuredClone(heartbeat);
   }
 
   /** Inbox messages waiting for a step (tests check that none are left behind). */

@@ -7,6 +7,7 @@ import type { ActivityTask, Clock, InboxEvent, InboxMessage, InstanceStore, Time
 import { runAttempt } from './attempt.js';
 import { SimulatedCrash, type CrashHook } from './crash-points.js';
 import { runtimeInterceptors } from './interceptors.js';
+import { previousHeartbeatDetails } from './heartbeats.js';
 import { messageIds } from './messages.js';
 
 export interface TaskWorkerDependencies {
@@ -48,6 +49,8 @@ export interface Delivery {
   deadline?: number;
   /** How long the message waited in its queue, when the queue says. */
   queueAgeMs?: number;
+  /** The queue's handle of the delivered message (SQS: its receipt handle), which heartbeats extend the lease of. */
+  receipt?: string;
 }
 
 /**
@@ -96,9 +99,13 @@ export class TaskWorker {
 
   /** Runs the attempt and records its outcome; `mayStep` is false on a redelivery (no stepping the instance here). */
   private async run(task: ActivityTask, activity: RegisteredActivity, delivery: Delivery, mayStep: boolean): Promise<void> {
-    const { deadline } = delivery;
-    // Loading an offloaded input is infrastructure: when it fails the task is delivered again; it is not the activity failing.
+    const { deadline, receipt } = delivery;
+    const { store, queues, clock } = this.deps;
+    // Loading an offloaded input, or the details of an earlier run, is infrastructure: when it fails the task is delivered again; it is not the activity failing.
     const input = this.deps.loadPayload ? await this.deps.loadPayload(task.input) : task.input;
+    const heartbeatDetails = await previousHeartbeatDetails(store, task, delivery.redelivered === true);
+    // An attempt ends (with a TimeoutError, retried by its policy) before its invocation would be killed.
+    const timeoutMs = deadline !== undefined ? Math.min(activity.timeoutMs, Math.max(MIN_ATTEMPT_MS, deadline - Date.now() - marginBefore(deadline))) : activity.timeoutMs;
     const { outcome, headers } = await runAttempt((given, actx) => activity.fn(given as never, actx), {
       instanceId: task.instanceId,
       taskId: task.taskId,
@@ -106,9 +113,17 @@ export class TaskWorker {
       kind: 'activity',
       attempt: task.attempt,
       idempotencyKey: task.idempotencyKey,
-      // An attempt ends (with a TimeoutError, retried by its policy) before its invocation would be killed.
-      timeoutMs: deadline !== undefined ? Math.min(activity.timeoutMs, Math.max(MIN_ATTEMPT_MS, deadline - Date.now() - marginBefore(deadline))) : activity.timeoutMs,
+      timeoutMs,
       logger: this.deps.logger,
+      heartbeatTimeoutMs: activity.heartbeatTimeoutMs,
+      heartbeatDetails,
+      ...(task.scheduleToCloseAt !== undefined ? { budget: { leftMs: task.scheduleToCloseAt - clock.now(), totalMs: activity.scheduleToCloseTimeoutMs } } : {}),
+      heartbeats: {
+        store,
+        clock,
+        // The lease covers the invocation (or, outside Lambda, the attempt) and the recording of its outcome.
+        ...(receipt !== undefined ? { lease: { extend: (ms: number) => queues.extendActivityLease(receipt, ms), until: deadline ?? Date.now() + timeoutMs } } : {}),
+      },
       input,
       ...(task.headers ? { headers: task.headers } : {}),
       ...(delivery.queueAgeMs !== undefined ? { queueAgeMs: delivery.queueAgeMs } : {}),

@@ -3,6 +3,8 @@ import type { Client } from '../client.js';
 import type { DeadLetterOperations, DeadLetterQueue, InstanceStatusName, ReplayFindings } from '../ports.js';
 import type { MetricsSnapshot } from './metric-counters.js';
 import { traceHttpRequest } from './tracing.js';
+import { scheduleRoutes } from './schedules-api.js';
+import type { ScheduleService } from './schedules.js';
 import { WEB_UI_HEADERS, WEB_UI_HTML } from './web-ui.js';
 
 /** An HTTP request, as the API Gateway event or the local server hands it over. */
@@ -27,6 +29,8 @@ export interface HttpApiOptions {
   deadLetters?: DeadLetterOperations;
   /** What shadow replay found (the AWS runtime). */
   replayFindings?: ReplayFindings;
+  /** The app's schedules: `/schedules` routes (`lib/runtime/schedules-api.ts`). */
+  schedules?: ScheduleService;
   /** Requests with a larger body are rejected with 413. @defaultValue 6 MiB */
   maxBodyBytes?: number;
   /** An OpenTelemetry server span per request (a no-op without an SDK). @defaultValue true */
@@ -42,6 +46,7 @@ const STATUS_OF_CODE: Record<string, number> = {
   INSTANCE_NOT_FOUND: 404,
   DEAD_LETTER_NOT_FOUND: 404,
   ORCHESTRATION_NOT_FOUND: 404,
+  SCHEDULE_NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   INSTANCE_EXISTS: 409,
@@ -92,6 +97,7 @@ export class HttpApi {
       { method: 'POST', pattern: route('/dlq/{queue}/redrive'), handler: (r, [queue]) => this.redrive(r, queue!) },
       { method: 'GET', pattern: route('/replay-findings'), handler: (r) => this.listReplayFindings(r) },
       { method: 'GET', pattern: route('/metrics'), handler: async () => json(200, this.requireMetrics()()) },
+      ...scheduleRoutes(options.schedules, (r) => this.readJson(r)).map((r) => ({ ...r, pattern: { template: templateOf(r.pattern), regex: r.pattern } })),
     ];
   }
 
@@ -244,6 +250,11 @@ function checkQueue(queue: string): DeadLetterQueue {
     throw new HttpError('ROUTE_NOT_FOUND', `Unknown dead-letter queue ${JSON.stringify(queue)}: use /dlq/activities or /dlq/orchestrations.`);
   }
   return queue;
+}
+
+/** The template of a route given as an expression: `^/schedules/([^/]+)$` is `/schedules/{name}`. */
+function templateOf(regex: RegExp): string {
+  return regex.source.replace(/^\^|\$$/g, '').replace(/\\\//g, '/').replace(/\(\[\^\/\]\+\)/g, '{name}');
 }
 
 /** A route's template (`/instances/{instanceId}`, also the name of its span) and the expression that matches it. */

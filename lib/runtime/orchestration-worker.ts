@@ -24,6 +24,7 @@ import { runAttempt, type AttemptOutcome } from './attempt.js';
 import { SimulatedCrash, type CrashHook } from './crash-points.js';
 import { ExecutorCache, type CachedExecution } from './executor-cache.js';
 import { runtimeInterceptors } from './interceptors.js';
+import { previousHeartbeatDetails } from './heartbeats.js';
 import { childResultMessage, CONTROL_MESSAGE_IDS, DEADLINE_TASK_ID, isTaskResultId, messageIds } from './messages.js';
 
 /** How inline calls (`ctx.step`, activities registered `inline`) run inside the orchestrator's invocation. */
@@ -529,11 +530,25 @@ export class OrchestrationWorker {
   /** One attempt of an inline call. A `ctx.step` recovered after a crash first records crash evidence, and is poison after too many. */
   private async runInlineCall(instance: InstanceRecord, call: InlineCall, invocation: Invocation): Promise<AttemptOutcome> {
     const event = call.event;
-    const spec = { instanceId: instance.instanceId, taskId: call.taskId, name: event.name, attempt: event.attempt, idempotencyKey: event.idempotencyKey, logger: this.deps.logger, inline: true, interceptors: this.interceptors };
+    const { store, clock } = this.deps;
+    const recovering = invocation.recovering.has(call.taskId);
+    const spec = {
+      instanceId: instance.instanceId,
+      taskId: call.taskId,
+      name: event.name,
+      attempt: event.attempt,
+      idempotencyKey: event.idempotencyKey,
+      logger: this.deps.logger,
+      // An inline call has no queue message of its own to keep invisible: its heartbeats keep details and check the instance.
+      heartbeats: { store, clock },
+      heartbeatDetails: await previousHeartbeatDetails(store, { instanceId: instance.instanceId, idempotencyKey: event.idempotencyKey, attempt: event.attempt }, recovering),
+      inline: true,
+      interceptors: this.interceptors,
+    };
     if (event.step) {
       // The step's own timeout, cut to what is left of the invocation (never below a second: a run needs a chance).
       const timeoutMs = Math.min(call.step?.timeoutMs ?? 60_000, Math.max(1_000, invocation.remaining()));
-      if (invocation.recovering.has(call.taskId)) {
+      if (recovering) {
         invocation.recovering.delete(call.taskId);
         const now = Date.now();
         const key = attemptKeys.inlineStep(instance.generation, call.taskId);
@@ -553,7 +568,15 @@ export class OrchestrationWorker {
     }
     const activity = this.deps.app.getActivity(event.name);
     const input = this.deps.loadPayload ? await this.deps.loadPayload(event.input) : event.input;
-    return (await runAttempt((given, actx) => activity.fn(given as never, actx), { ...spec, kind: 'activity', input, timeoutMs: activity.timeoutMs })).outcome;
+    const { outcome } = await runAttempt((given, actx) => activity.fn(given as never, actx), {
+      ...spec,
+      kind: 'activity',
+      input,
+      timeoutMs: activity.timeoutMs,
+      heartbeatTimeoutMs: activity.heartbeatTimeoutMs,
+      ...(event.scheduleToCloseAt !== undefined ? { budget: { leftMs: event.scheduleToCloseAt - clock.now(), totalMs: activity.scheduleToCloseTimeoutMs } } : {}),
+    });
+    return outcome;
   }
 
   /** The next invocation runs what is left: this one has spent its step count or its time. */
@@ -612,7 +635,17 @@ export class OrchestrationWorker {
   }
 
   private activityTask(instance: InstanceRecord, event: NewActivityScheduled, generation = instance.generation): ActivityTask {
-    return { instanceId: instance.instanceId, generation, taskId: event.taskId, name: event.name, input: event.input, attempt: event.attempt, idempotencyKey: event.idempotencyKey, ...this.headers(instance) };
+    return {
+      instanceId: instance.instanceId,
+      generation,
+      taskId: event.taskId,
+      name: event.name,
+      input: event.input,
+      attempt: event.attempt,
+      idempotencyKey: event.idempotencyKey,
+      ...(event.scheduleToCloseAt !== undefined ? { scheduleToCloseAt: event.scheduleToCloseAt } : {}),
+      ...this.headers(instance),
+    };
   }
 
   private async enqueue(tasks: ActivityTask[]): Promise<void> {

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
+import { SCHEDULES_SCRIPT } from './web-ui-schedules.js';
 
 /**
  * The web view served at `GET /ui`: one self-contained page (inline CSS and vanilla JS, no external URLs)
  * over the HTTP API. It finds the API root by stripping `/ui` from its own path, so it works on the local
  * server and behind an API Gateway stage prefix alike, and it routes with the hash: `#/` (instances),
- * `#/instances/<id>`, `#/dlq`, `#/replay`. Every value from the API goes into the page as text, never as markup.
+ * `#/instances/<id>`, `#/dlq`, `#/replay`, `#/schedules` (`web-ui-schedules.ts`). Every value from the API goes into the page as text, never as markup.
  */
 
 const STYLE = String.raw`
@@ -139,7 +140,7 @@ async function show(title, render) {
 function route() {
   const [path, query] = (location.hash.slice(1) || '/').split('?');
   const match = /^\/instances\/([^/]+)$/.exec(path);
-  const page = match ? 'instances' : path === '/dlq' ? 'dlq' : path === '/replay' ? 'replay' : 'instances';
+  const page = match ? 'instances' : path === '/dlq' ? 'dlq' : path === '/replay' ? 'replay' : path === '/schedules' ? 'schedules' : 'instances';
   for (const a of document.querySelectorAll('header nav a')) {
     if (a.dataset.page === page) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
@@ -147,6 +148,7 @@ function route() {
   if (match) return show(decodeURIComponent(match[1]), () => instancePage(decodeURIComponent(match[1])));
   if (path === '/dlq') return show('Dead letters', deadLettersPage);
   if (path === '/replay') return show('Replay checks', replayPage);
+  if (path === '/schedules') return show('Schedules', () => schedulesPage());
   return show('Instances', () => listPage(new URLSearchParams(query || '')));
 }
 
@@ -385,7 +387,7 @@ async function refreshCounters() {
 window.addEventListener('hashchange', route);
 void route();
 void refreshCounters();
-`;
+` + SCHEDULES_SCRIPT;
 
 export const WEB_UI_HTML = `<!doctype html>
 <html lang="en">
@@ -396,7 +398,7 @@ export const WEB_UI_HTML = `<!doctype html>
 <style>${STYLE}</style>
 </head>
 <body>
-<header><strong>Perdure</strong><nav aria-label="Main"><a href="#/" data-page="instances">Instances</a><a href="#/dlq" data-page="dlq">Dead letters</a><a href="#/replay" data-page="replay">Replay checks</a></nav><div id="counters" class="counters" aria-label="Runtime counters" hidden></div></header>
+<header><strong>Perdure</strong><nav aria-label="Main"><a href="#/" data-page="instances">Instances</a><a href="#/dlq" data-page="dlq">Dead letters</a><a href="#/replay" data-page="replay">Replay checks</a><a href="#/schedules" data-page="schedules">Schedules</a></nav><div id="counters" class="counters" aria-label="Runtime counters" hidden></div></header>
 <main id="main"><p class="muted">Loading…</p></main>
 <script>${SCRIPT}</script>
 </body>

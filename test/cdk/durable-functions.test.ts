@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkWithCdkNag, PerdureStack } from '../../cdk/stack.js';
 import type { DurableFunctionsProps } from '../../cdk/durable-functions.js';
+import { createApp, silentLogger } from '../../lib/index.js';
 
 const entry = fileURLToPath(new URL('../../functions/handlers.ts', import.meta.url));
 
@@ -281,4 +282,83 @@ describe('DurableFunctions construct', () => {
     jwt.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', { AuthorizerType: 'JWT', JwtConfiguration: { Issuer: 'https://issuer.example.com', Audience: ['perdure'] } });
     jwt.allResourcesProperties('AWS::ApiGatewayV2::Route', { AuthorizationType: 'JWT' });
   }, 120_000);
+
+  describe('with the app’s schedules', () => {
+    let scheduled: Resources;
+    const app = createApp({ logger: silentLogger }).orchestration('report', async () => 'done');
+    app.schedule('nightly', { cron: '0 2 * * ? *', timezone: 'Europe/Paris', orchestration: 'report', overlap: 'skip' });
+    app.schedule('poll', { every: '15m', orchestration: 'report', input: { folder: 'in' }, overlap: 'allow' });
+    app.schedule('frozen', { every: '7m', orchestration: 'report', overlap: 'skip', paused: true });
+
+    beforeAll(() => {
+      // Synthesis runs cdk-nag here too: the schedules' function, role and queue leave no unacknowledged finding.
+      scheduled = synth({ schedules: app.schedules() }).toJSON().Resources as Resources;
+    }, 120_000);
+
+    const of = (type: string) => Object.entries(scheduled).filter(([, r]) => r.Type === type);
+    const firedId = () => of('AWS::Lambda::Function').find(([, fn]) => fn.Properties.Handler === 'index.scheduleFired')![0];
+    const statementsOfRole = (roleId: string) =>
+      of('AWS::IAM::Policy')
+        .filter(([, policy]) => policy.Properties.Roles.some((role: { Ref: string }) => role.Ref === roleId))
+        .flatMap(([, policy]) => policy.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown; Condition?: unknown }[]);
+
+    it('creates one EventBridge schedule per app schedule, in its time zone, disabled when paused, invoking scheduleFired with the schedule and its scheduled time', () => {
+      const schedules = of('AWS::Scheduler::Schedule').map(([, r]) => r.Properties).filter((p) => p.Target.Arn['Fn::GetAtt'][0] === firedId());
+      expect(schedules.map((p) => [p.ScheduleExpression, p.ScheduleExpressionTimezone, p.State, JSON.parse(p.Target.Input)])).toEqual([
+        ['cron(0 2 * * ? *)', 'Europe/Paris', 'ENABLED', { schedule: 'nightly', firingTime: '<aws.scheduler.scheduled-time>' }],
+        ['cron(0/15 * * * ? *)', 'UTC', 'ENABLED', { schedule: 'poll', firingTime: '<aws.scheduler.scheduled-time>' }],
+        ['rate(7 minutes)', 'UTC', 'DISABLED', { schedule: 'frozen', firingTime: '<aws.scheduler.scheduled-time>' }],
+      ]);
+      const [queueId] = of('AWS::SQS::Queue').find(([id]) => id.includes('Schedules'))!;
+      for (const p of schedules) {
+        expect(p.FlexibleTimeWindow).toEqual({ Mode: 'OFF' });
+        expect(p.Target.RetryPolicy).toEqual({ MaximumRetryAttempts: 10, MaximumEventAgeInSeconds: 3600 });
+        expect(p.Target.DeadLetterConfig).toEqual({ Arn: { 'Fn::GetAtt': [queueId, 'Arn'] } });
+      }
+    });
+
+    it('gives the schedules a role of their own that may invoke scheduleFired and send to their dead-letter queue, nothing else', () => {
+      const schedule = of('AWS::Scheduler::Schedule').map(([, r]) => r.Properties).find((p) => p.Target.Arn['Fn::GetAtt'][0] === firedId())!;
+      const roleId = schedule.Target.RoleArn['Fn::GetAtt'][0] as string;
+      expect(scheduled[roleId]!.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+        expect.objectContaining({ Principal: { Service: 'scheduler.amazonaws.com' }, Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } } }),
+      ]);
+      const statements = statementsOfRole(roleId);
+      expect(statements.flatMap((s) => [s.Action].flat()).sort()).toEqual(['lambda:InvokeFunction', 'sqs:SendMessage']);
+      expect(JSON.stringify(statements.find((s) => s.Action === 'lambda:InvokeFunction')!.Resource)).toContain(firedId());
+      expect(JSON.stringify(statements.find((s) => s.Action === 'sqs:SendMessage')!.Resource)).toContain('SchedulesDeadLetters');
+    });
+
+    it('keeps failed firings in an encrypted, TLS-only dead-letter queue with an alarm', () => {
+      const [queueId, queue] = of('AWS::SQS::Queue').find(([id]) => id.includes('Schedules'))!;
+      expect(queue.Properties).toMatchObject({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 1_209_600 });
+      const policy = of('AWS::SQS::QueuePolicy').find(([, p]) => JSON.stringify(p.Properties.Queues).includes(queueId))![1];
+      expect(policy.Properties.PolicyDocument.Statement).toEqual(expect.arrayContaining([expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]));
+      const alarm = of('AWS::CloudWatch::Alarm').find(([, a]) => JSON.stringify(a.Properties.Dimensions ?? []).includes(queueId))![1];
+      expect(alarm.Properties).toMatchObject({ MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 });
+    });
+
+    it('lets scheduleFired touch only the schedules’ partition and the instances they start, and waits for the replay gate like the API', () => {
+      const roleId = scheduled[firedId()]!.Properties.Role['Fn::GetAtt'][0] as string;
+      const statements = statementsOfRole(roleId);
+      const table = statements.find((s) => [s.Action].flat().includes('dynamodb:PutItem'))!;
+      expect([table.Action].flat().sort()).toEqual(['dynamodb:ConditionCheckItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:TransactWriteItems', 'dynamodb:UpdateItem']);
+      expect(table.Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SCHEDULE#', 'I#sched-*'] } });
+      expect(JSON.stringify(statements.find((s) => [s.Action].flat().includes('s3:PutObject'))!.Resource)).toContain('/payloads/sched-*');
+      expect(statements.find((s) => s.Action === 'sqs:SendMessage')).toBeDefined();
+      const [checkId] = of('Custom::PerdureReplayGate')[0]!;
+      expect((scheduled[firedId()] as { DependsOn?: string[] }).DependsOn).toContain(checkId);
+    });
+
+    it('tells the API which schedules are deployed', () => {
+      const api = of('AWS::Lambda::Function').find(([, fn]) => fn.Properties.Handler === 'index.api')![1];
+      expect(api.Properties.Environment.Variables.PERDURE_DEPLOYED_SCHEDULES).toBe('nightly,poll,frozen');
+      expect(resources[byHandler('api')[0]]!.Properties.Environment.Variables.PERDURE_DEPLOYED_SCHEDULES).toBe('');
+    });
+
+    it('refuses schedules that are not the app’s', () => {
+      expect(() => synth({ schedules: [{ name: 'a b', scheduleExpression: 'cron(0 2 * * ? *)' }] })).toThrow(/Invalid schedule name "a b": pass the app's schedules/);
+      expect(() => synth({ schedules: [{ name: 'x', scheduleExpression: '0 2 * * ? *' }] })).toThrow(/EventBridge Scheduler takes cron\(\.\.\.\) or rate\(\.\.\.\)/);
+    });
+  });
 });

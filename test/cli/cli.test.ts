@@ -48,7 +48,7 @@ describe('the perdure CLI against the local stack', () => {
 
   beforeAll(async () => {
     stack = await startLocalStack(app, { dataDir, visibilityTimeout: 2, functionTimeout: 1, poisonAfterCrashes: 2, maxTimerHopSeconds: 1, logger: silentLogger });
-    http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters }), 0);
+    http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters, schedules: stack.runtime.schedules }), 0);
   });
   afterAll(async () => {
     await http?.close();
@@ -205,8 +205,26 @@ describe('the perdure CLI against the local stack', () => {
     }
   });
 
+  it('lists, triggers, pauses and resumes schedules', async () => {
+    const listed = await cli('schedule', 'list');
+    expect(listed.code).toBe(0);
+    expect(listed.out).toMatch(/^schedule\s+expression\s+time zone\s+next firing\s+last instance\s+status\s+paused\n/);
+    expect(listed.out).toMatch(/\nnightlyReport\s+cron\(0 2 \* \* \? \*\)\s+Europe\/Paris\s+\d{4}-\d\d-\d\dT\d\d:00:00\.000Z\s+no$/);
+    const triggered = await cli('schedule', 'trigger', 'nightlyReport');
+    expect(triggered).toMatchObject({ code: 0, out: expect.stringMatching(/^Started sched-nightlyReport-manual-\S+\.$/) });
+    const id = /^Started (\S+)\.$/.exec(triggered.out)![1]!;
+    await waitFor(async () => (await statusOf(id)) === 'Completed');
+    expect(await cli('schedule', 'pause', 'nightlyReport')).toMatchObject({ code: 0, out: 'Schedule nightlyReport is paused.' });
+    const [schedule] = JSON.parse((await cli('schedule', 'list', '--json')).out) as Record<string, any>[];
+    expect(schedule).toMatchObject({ name: 'nightlyReport', paused: true, pausedBy: 'operator', lastInstance: { instanceId: id, status: 'Completed' } });
+    expect((await cli('schedule', 'list')).out).toMatch(new RegExp(`${id.replace(/[.]/g, '\\.')}\\s+Completed\\s+yes$`));
+    expect((await cli('schedule', 'resume', 'nightlyReport')).out).toMatch(/^Schedule nightlyReport is active; next firing \d{4}-\d\d-\d\dT/);
+    expect(await cli('schedule', 'trigger', 'weekly')).toMatchObject({ code: 1, err: expect.stringMatching(/^Error: No schedule named 'weekly' is defined \(defined: nightlyReport\)/) });
+    expect(await cli('schedule')).toMatchObject({ code: 2, err: 'perdure schedule needs a subcommand: list, trigger, pause, resume.' });
+  });
+
   it('prints help for every command', async () => {
-    for (const command of ['ui', 'start', 'status', 'history', 'raise-event', 'terminate', 'suspend', 'resume', 'purge', 'list', 'versions', 'export-history', 'replay-check', 'deploy-check', 'dlq list', 'dlq show', 'dlq redrive']) {
+    for (const command of ['ui', 'start', 'status', 'history', 'raise-event', 'terminate', 'suspend', 'resume', 'purge', 'list', 'versions', 'export-history', 'replay-check', 'deploy-check', 'dlq list', 'dlq show', 'dlq redrive', 'schedule list', 'schedule trigger', 'schedule pause', 'schedule resume']) {
       const help = await cli(...command.split(' '), '--help');
       expect(help.code).toBe(0);
       expect(help.out).toMatch(new RegExp(`^Usage: perdure ${command}`));

@@ -77,6 +77,33 @@ describe('the DynamoDB store, beyond the contract', () => {
     for (const item of await items(id)) if (item.SK!.S !== 'META') expect(Number(item.ttl?.N)).toBeGreaterThan(Date.now() / 1000 + 365 * 86_400);
   });
 
+  it("keeps a call's heartbeat details in an item a step's read never scans, expiring as the instance's other items do", async () => {
+    const store = new DynamoDbInstanceStore({ client, tableName: TABLE, codec: new PayloadCodec(new MemoryBlobStore()) });
+    const id = `beats-${Date.now()}`;
+    await store.createInstance(record(id), start('beating'));
+    const scanned: number[] = [];
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (context.commandName === 'QueryCommand') scanned.push((result.output as { ScannedCount?: number }).ScannedCount ?? -1);
+        return result;
+      },
+      { step: 'initialize', name: 'countScanned' },
+    );
+    try {
+      await store.loadStep(id);
+      await store.recordHeartbeat(id, `${id}:0:1`, { attempt: 1, at: 1_000, details: { cursor: 'x'.repeat(3_000) } });
+      await store.loadStep(id);
+    } finally {
+      client.middlewareStack.remove('countScanned');
+    }
+    // The record alone, before and after: the heartbeat item sorts below the step's range.
+    expect(scanned).toEqual([1, 1]);
+    const beat = (await items(id)).find((item) => item.SK!.S!.startsWith('BEAT#'))!;
+    expect(beat.SK!.S).toBe(`BEAT#${id}:0:1`);
+    expect(Number(beat.ttl?.N)).toBeGreaterThan(Date.now() / 1000 + 365 * 86_400);
+  });
+
   it('counts a one-write commit whose response was lost and retried by the SDK as committed, not as a conflict', async () => {
     const codec = new PayloadCodec(new MemoryBlobStore());
     const retrying = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials, maxAttempts: 3 });

@@ -234,6 +234,24 @@ export function describeInstanceStoreContract(
       expect(await store.beginAttempt(id, 'step', { position: 5, now: 20_000, deadline: 21_000 })).toBe(0);
     });
 
+    it("keeps the last heartbeat details of each call, never replaced by an earlier attempt's, and purges them with the instance", async () => {
+      const store = await createStore();
+      const id = uniqueId('beats');
+      await store.createInstance(record(id), startMessage());
+      const call = `${id}:0:3`;
+      expect(await store.readHeartbeat(id, call)).toBeUndefined();
+      await store.recordHeartbeat(id, call, { attempt: 1, at: 1_000, details: { cursor: 'a' } });
+      await store.recordHeartbeat(id, call, { attempt: 2, at: 2_000, details: { cursor: 'b', rows: [1, 2] } });
+      // Attempt 1, timed out but still running, reports late: attempt 2's details stay.
+      await store.recordHeartbeat(id, call, { attempt: 1, at: 3_000, details: { cursor: 'stale' } });
+      expect(await store.readHeartbeat(id, call)).toEqual({ attempt: 2, at: 2_000, details: { cursor: 'b', rows: [1, 2] } });
+      await store.recordHeartbeat(id, call, { attempt: 2, at: 4_000, details: null });
+      expect(await store.readHeartbeat(id, call)).toEqual({ attempt: 2, at: 4_000, details: null });
+      expect(await store.readHeartbeat(id, `${id}:0:4`)).toBeUndefined();
+      await store.purgeInstance(id);
+      expect(await store.readHeartbeat(id, call)).toBeUndefined();
+    });
+
     it('updates a record only from the revision it read', async () => {
       const store = await createStore();
       const id = uniqueId('update');

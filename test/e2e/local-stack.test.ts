@@ -50,6 +50,20 @@ function testApp() {
     return 'never recorded';
   });
   app.orchestration('exploding', async (ctx) => ctx.callActivity('explode').catch((error: ActivityFailedError) => error.failure.name));
+  // Reports its progress with heartbeats; its first attempt fails after two rows, and its retry resumes from there.
+  app.activity(
+    'resumable',
+    async (rows: number, actx) => {
+      const resumedFrom = (actx.heartbeatDetails as number | undefined) ?? 0;
+      for (let done = resumedFrom; done < rows; done++) {
+        if (actx.attempt === 1 && done === 2) throw new Error('connection reset');
+        await actx.heartbeat(done + 1);
+      }
+      return { resumedFrom, attempt: actx.attempt };
+    },
+    { heartbeatTimeout: '1s', retry: { maxAttempts: 2, initialInterval: '1s' } },
+  );
+  app.orchestration('resuming', async (ctx, rows: number) => ctx.callActivity('resumable', rows));
   app.orchestration('big', async (ctx, input: { data: string }) => {
     const result = await ctx.callActivity<{ size: number; echo: string }>('echoSize', input);
     return { inputSize: input.data.length, seen: result.size, echoSize: result.echo.length };
@@ -179,6 +193,26 @@ describe('AWS runtime on the embedded local stack', () => {
     const missing = await api.handle({ method: 'POST', path: '/dlq/activities/redrive', query: {}, headers: {}, body: '{"messageId":"nope"}' });
     expect(missing.statusCode).toBe(404);
   }, 60_000);
+
+  it("resumes an activity's retry from its heartbeat details (DynamoDB), each attempt extending its task's visibility (SQS)", async () => {
+    const { runtime } = stack;
+    const extended: (string | undefined)[] = [];
+    runtime.clients.sqs.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (context.commandName === 'ChangeMessageVisibilityCommand') extended.push((args.input as { QueueUrl?: string }).QueueUrl);
+        return result;
+      },
+      { step: 'initialize', name: 'recordExtensions' },
+    );
+    try {
+      const id = await runtime.client.start('resuming', 4);
+      expect(await runtime.client.waitForCompletion(id, { timeout: '30s' })).toMatchObject({ status: 'Completed', output: { resumedFrom: 2, attempt: 2 } });
+    } finally {
+      runtime.clients.sqs.middlewareStack.remove('recordExtensions');
+    }
+    expect(extended).toEqual([stack.config.queues.activities, stack.config.queues.activities]);
+  });
 
   it('records a result once when the same activity task is delivered twice', async () => {
     const { runtime } = stack;

@@ -112,8 +112,11 @@ describe('the packed package, installed into a fresh app', () => {
     const template = JSON.parse(readFileSync(join(app, 'cdk.out', 'Orders.template.json'), 'utf8')) as { Resources: Record<string, { Type: string; Properties: Record<string, any> }> };
     // The app's functions; the replay gate's custom resource provider is a function of the CDK's own.
     const functions = Object.values(template.Resources).filter((resource) => resource.Type === 'AWS::Lambda::Function' && resource.Properties.Handler.startsWith('index.'));
-    expect(functions.map((fn) => fn.Properties.Handler).sort()).toEqual(['index.activity', 'index.activityDeadLetters', 'index.api', 'index.orchestrator', 'index.orchestratorDeadLetters', 'index.replayGate', 'index.shadowReplay', 'index.timer']);
+    expect(functions.map((fn) => fn.Properties.Handler).sort()).toEqual(['index.activity', 'index.activityDeadLetters', 'index.api', 'index.orchestrator', 'index.orchestratorDeadLetters', 'index.replayGate', 'index.scheduleFired', 'index.shadowReplay', 'index.timer']);
     for (const fn of functions) expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Environment: { Variables: { PERDURE_RETENTION_DAYS: '7' } } });
+    // The app's schedule, passed as schedules: app.schedules().
+    const morning = Object.values(template.Resources).filter((resource) => resource.Type === 'AWS::Scheduler::Schedule' && (JSON.parse(resource.Properties.Target.Input) as { schedule?: string }).schedule === 'morning');
+    expect(morning.map((resource) => [resource.Properties.ScheduleExpression, resource.Properties.ScheduleExpressionTimezone])).toEqual([['cron(0 8 ? * MON-FRI *)', 'America/New_York']]);
 
     // Every function runs the same bundle (same entry, same options): esbuild's output from the app's code.
     const [asset, ...others] = readdirSync(join(app, 'cdk.out')).filter((name) => name.startsWith('asset.') && readdirSync(join(app, 'cdk.out', name)).includes('index.mjs'));
@@ -122,7 +125,7 @@ describe('the packed package, installed into a fresh app', () => {
     const called = await run(process.execPath, ['build/call-bundle.js', join(app, 'cdk.out', asset!, 'index.mjs')], app, { ...process.env, ...resources, AWS_REGION: 'eu-west-1' });
     expect(called.stderr).not.toMatch(/Error/);
     const { exports, response } = JSON.parse(called.stdout) as { exports: string[]; response: { statusCode: number; body: string } };
-    expect(exports).toEqual(['activity', 'activityDeadLetters', 'api', 'orchestrator', 'orchestratorDeadLetters', 'replayGate', 'shadowReplay', 'timer']);
+    expect(exports).toEqual(['activity', 'activityDeadLetters', 'api', 'orchestrator', 'orchestratorDeadLetters', 'replayGate', 'scheduleFired', 'shadowReplay', 'timer']);
     expect(response.statusCode).toBe(404);
     expect(JSON.parse(response.body)).toMatchObject({ error: { code: 'ROUTE_NOT_FOUND' } });
   }, 180_000);

@@ -15,6 +15,7 @@ function handQueues() {
     ringDoorbell: async (instanceId, doorbell = {}) => void doorbells.push({ instanceId, doorbell }),
     enqueueActivities: async () => undefined,
     scheduleTimers: async () => undefined,
+    extendActivityLease: async () => undefined,
   };
   return { queues, doorbells };
 }

@@ -31,6 +31,7 @@ describe('the warm executor of a solo step', () => {
         for (const task of sent) await tasks.runActivity(task);
       },
       scheduleTimers: async () => {},
+      extendActivityLease: async () => {},
     };
     const deps = { app, store, queues, clock: systemClock, logger: silentLogger };
     const doorbellSteps = new OrchestrationWorker(deps);

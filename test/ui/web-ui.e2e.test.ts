@@ -71,7 +71,10 @@ describe.skipIf(!runnable)('web view (GET /ui) in Chromium on the local stack', 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (.ci/run does).`);
     stack = await startLocalStack(createExampleApp({ logger: silentLogger }), { dataDir, logger: silentLogger });
-    http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters, replayFindings: stack.runtime.replayFindings, metrics: () => stack.metrics.snapshot() }), 0);
+    http = await serveHttpApi(
+      new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters, replayFindings: stack.runtime.replayFindings, schedules: stack.runtime.schedules, metrics: () => stack.metrics.snapshot() }),
+      0,
+    );
     const client = stack.runtime.client;
     const waitingForApproval = (id: string) => waitFor(() => client.getHistory(id), (events: HistoryEvent[]) => events.some((e) => e.type === 'TimerCreated' && e.purpose === 'timeout'));
 
@@ -366,6 +369,49 @@ navigator.sendBeacon('${target}/instances/order-1004/suspend', '{}');
     try {
       await page.goto(`${memoryLike.url}/ui#/replay`);
       await page.getByTestId('replay-unavailable').waitFor();
+    } finally {
+      await memoryLike.close();
+    }
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('lists the schedules with their next firing and last instance, and triggers, pauses and resumes one', async () => {
+    await page.goto(`${http.url}/ui`);
+    await page.getByRole('link', { name: 'Schedules' }).click();
+    const row = page.locator('[data-testid=schedule-row][data-schedule=nightlyReport]');
+    await row.waitFor();
+    expect(await page.getByTestId('schedule-row').count()).toBe(1);
+    expect(await row.getByTestId('schedule-expression').textContent()).toBe('cron(0 2 * * ? *)');
+    expect(await row.textContent()).toContain('Europe/Paris');
+    expect(await row.textContent()).toContain('dailyReport');
+    const next = await row.getByTestId('schedule-next').getAttribute('title');
+    expect(next).toBe((await stack.runtime.schedules.get('nightlyReport')).nextFiring);
+    expect(await row.getByTestId('schedule-last').textContent()).toBe('none yet');
+    expect(await row.getByTestId('schedule-paused').textContent()).toBe('no');
+
+    await row.getByRole('button', { name: 'Trigger nightlyReport' }).click();
+    await poll(() => page.getByTestId('schedule-result').textContent()).toMatch(/^Triggered nightlyReport: started sched-nightlyReport-manual-\S+\.$/);
+    const instanceId = /started (\S+)\.$/.exec((await page.getByTestId('schedule-result').textContent())!)![1]!;
+    await waitFor(() => stack.runtime.client.getStatus(instanceId), (status) => status.status === 'Completed');
+
+    await row.getByRole('button', { name: 'Pause nightlyReport' }).click();
+    await poll(() => page.getByTestId('schedule-result').textContent()).toBe('Paused nightlyReport: its firings start nothing until it is resumed.');
+    const paused = page.locator('[data-testid=schedule-row][data-schedule=nightlyReport]');
+    expect(await paused.getByTestId('schedule-paused').textContent()).toBe('yes');
+    expect(await paused.getByTestId('schedule-last').textContent()).toBe(`${instanceId} Completed`);
+    expect((await stack.runtime.schedules.get('nightlyReport')).paused).toBe(true);
+    await paused.getByRole('button', { name: 'Resume nightlyReport' }).click();
+    await poll(() => page.getByTestId('schedule-result').textContent()).toBe('Resumed nightlyReport.');
+    expect(await page.locator('[data-testid=schedule-row][data-schedule=nightlyReport]').getByTestId('schedule-paused').textContent()).toBe('no');
+
+    await page.getByTestId('schedule-last').getByRole('link', { name: instanceId }).click();
+    await poll(() => page.getByTestId('instance-id').textContent()).toBe(instanceId);
+    expect(await page.getByRole('region', { name: 'Summary' }).textContent()).toContain('dailyReport@1');
+
+    const memoryLike = await serveHttpApi(new HttpApi({ client: stack.runtime.client }), 0);
+    try {
+      await page.goto(`${memoryLike.url}/ui#/schedules`);
+      await page.getByTestId('schedules-unavailable').waitFor();
     } finally {
       await memoryLike.close();
     }

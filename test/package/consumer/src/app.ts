@@ -10,3 +10,7 @@ app.orchestration('order', async (ctx: OrchestrationContext, items: string[]) =>
   await ctx.sleep('1d');
   return { approved, total: prices.reduce((sum, price) => sum + price, 0) };
 });
+
+// A reminder every morning at 08:00, New York time: EventBridge Scheduler fires it on AWS.
+app.orchestration('remind', async (ctx: OrchestrationContext, who: string) => ctx.callActivity<number>('quote', who));
+app.schedule('morning', { cron: '0 8 ? * MON-FRI *', timezone: 'America/New_York', orchestration: 'remind', input: 'team', overlap: 'skip' });
