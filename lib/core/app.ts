@@ -96,8 +96,8 @@ export class App {
    * @example app.use({ activity: async (attempt, next) => next({ ...attempt, input: decrypt(attempt.input) }) });
    */
   use(interceptor: Interceptor): this {
-    if (typeof interceptor !== 'object' || interceptor === null) throw new ValidationError(`An interceptor must be an object with hooks (activity, step, phase, timer, client, headers, notice), got ${describeValue(interceptor)}.`);
-    const hooks = ['activity', 'step', 'phase', 'timer', 'client', 'headers', 'notice'] as const;
+    if (typeof interceptor !== 'object' || interceptor === null) throw new ValidationError(`An interceptor must be an object with hooks (activity, step, phase, timer, client, headers, notice, call), got ${describeValue(interceptor)}.`);
+    const hooks = ['activity', 'step', 'phase', 'timer', 'client', 'headers', 'notice', 'call'] as const;
     for (const [key, value] of Object.entries(interceptor)) {
       if (!(hooks as readonly string[]).includes(key)) throw new ValidationError(`Unknown interceptor hook '${key}': use ${hooks.join(', ')}.`);
       if (value !== undefined && typeof value !== 'function') throw new ValidationError(`The interceptor hook '${key}' must be a function, got ${describeValue(value)}.`);

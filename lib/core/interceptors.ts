@@ -59,6 +59,19 @@ export interface ActivityAttempt {
   readonly queueAgeMs?: number;
 }
 
+/** A durable call orchestration code makes, as an interceptor's `call` hook sees it. */
+export interface DurableCall {
+  readonly kind: 'activity' | 'step' | 'subOrchestration' | 'sleep' | 'event';
+  /** The activity, step, sub-orchestration or event name; a sleep's name, if it has one. */
+  readonly name?: string;
+  /** The input of an activity or a sub-orchestration. Pass another one to `next` to change it (deterministically). */
+  readonly input?: unknown;
+  readonly instanceId: string;
+  readonly orchestration: string;
+  /** True while the code re-runs from history: the call returns what history recorded (log only when false). */
+  readonly isReplaying: boolean;
+}
+
 /** A durable timer that fired (its last hop, not the hops toward it). */
 export interface TimerFiring {
   readonly instanceId: string;
@@ -151,6 +164,15 @@ export interface Interceptor {
   headers?(into: MessageHeaders, instance: MessageHeaders | undefined): void;
   /** Told of quarantines, dead letters, payload offloads and queue ages. Must not throw. */
   notice?(notice: RuntimeNotice): void;
+  /**
+   * Around each durable call of orchestration code (`callActivity`, `step`, `callSubOrchestration`, `sleep`,
+   * `waitForEvent`). It runs inside orchestration code, on every replay, so it must be deterministic as the
+   * code is: the same calls in the same order, no I/O, no timers, no other promises (the determinism guard
+   * refuses them there too); it may pass another `input` to `next` (computed from the call alone) and read
+   * the result or the error. The name and kind it passes are ignored: they are what history is matched on.
+   * Use `call.isReplaying` to log or count once.
+   */
+  call?(call: DurableCall, next: (call: DurableCall) => Promise<unknown>): Promise<unknown>;
 }
 
 type Around<I, O> = (input: I, next: (input: I) => Promise<O>) => Promise<O>;
@@ -168,6 +190,7 @@ export class InterceptorChain {
   private readonly clientHooks: Around<ClientCall, unknown>[];
   private readonly headerHooks: ((into: MessageHeaders, instance: MessageHeaders | undefined) => void)[];
   private readonly noticeHooks: ((notice: RuntimeNotice) => void)[];
+  private readonly callHooks: Around<DurableCall, unknown>[];
 
   constructor(readonly interceptors: readonly Interceptor[]) {
     const bind = <K extends keyof Interceptor>(key: K) => interceptors.flatMap((i) => (i[key] ? [i[key].bind(i) as NonNullable<Interceptor[K]>] : []));
@@ -178,6 +201,16 @@ export class InterceptorChain {
     this.clientHooks = bind('client');
     this.headerHooks = bind('headers');
     this.noticeHooks = bind('notice');
+    this.callHooks = bind('call');
+  }
+
+  /** True when some interceptor wraps durable calls of orchestration code. */
+  get interceptsCalls(): boolean {
+    return this.callHooks.length > 0;
+  }
+
+  call(call: DurableCall, run: (call: DurableCall) => Promise<unknown>): Promise<unknown> {
+    return around(this.callHooks, call, run);
   }
 
   /** This chain with `more` after its own interceptors. */

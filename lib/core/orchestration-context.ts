@@ -16,6 +16,7 @@ import {
   ValidationError,
   type FailureDetails,
 } from './errors.js';
+import type { DurableCall, InterceptorChain } from './interceptors.js';
 import { childLogger, type Logger } from './logger.js';
 import { validateEventName, validateInstanceId, validateName, validateOperationName } from './names.js';
 import { toJsonPayload } from './payload.js';
@@ -72,6 +73,8 @@ export class OrchestrationContextImpl implements OrchestrationContext {
   readonly version: string;
   readonly generation: number;
   readonly log: Logger;
+  /** The app's `call` interceptors: undefined until looked up, null when there are none. */
+  private callChain: InterceptorChain | null | undefined;
 
   constructor(
     private readonly executor: OrchestrationExecutor,
@@ -110,11 +113,28 @@ export class OrchestrationContextImpl implements OrchestrationContext {
   // --- activities and steps ----------------------------------------------------------------------------
 
   callActivity<T = unknown>(name: string, input?: unknown, options: CallActivityOptions = {}): Promise<T> {
-    return observed(this.runActivity<T>(name, input, options));
+    return observed(this.intercepted('activity', name, input, (given) => this.runActivity<T>(name, given, options)));
   }
 
   step<T = unknown>(name: string, fn: StepFunction<T>, options: StepOptions = {}): Promise<T> {
-    return observed(this.runStep<T>(name, fn, options));
+    return observed(this.intercepted('step', name, undefined, () => this.runStep<T>(name, fn, options)));
+  }
+
+  /** Runs a durable call inside the app's `call` interceptors, if any: in orchestration code, so on every replay. */
+  private intercepted<T>(kind: DurableCall['kind'], name: string | undefined, input: unknown, run: (input: unknown) => Promise<T>): Promise<T> {
+    const chain = this.calls();
+    if (!chain) return run(input);
+    const call: DurableCall = { kind, ...(name !== undefined ? { name } : {}), ...(input !== undefined ? { input } : {}), instanceId: this.instanceId, orchestration: this.name, isReplaying: this.executor.isReplaying };
+    return chain.call(call, (given) => run(given.input)) as Promise<T>;
+  }
+
+  /** The app's interceptors that wrap durable calls, found once per context. */
+  private calls(): InterceptorChain | undefined {
+    if (this.callChain === undefined) {
+      const chain = this.app.interceptorChain();
+      this.callChain = chain.interceptsCalls ? chain : null;
+    }
+    return this.callChain ?? undefined;
   }
 
   private async runActivity<T>(name: string, input: unknown, options: CallActivityOptions): Promise<T> {
@@ -180,7 +200,8 @@ export class OrchestrationContextImpl implements OrchestrationContext {
     const duration = named ? (second) : (durationOrName);
     const name = named ? validateOperationName(durationOrName, 'sleep name') : (second)?.name;
     if (name !== undefined) validateOperationName(name, 'sleep name');
-    return observed(this.timer(toMilliseconds(duration, 'sleep duration'), 'sleep', name).then(() => undefined));
+    const ms = toMilliseconds(duration, 'sleep duration');
+    return observed(this.intercepted('sleep', name, undefined, () => this.timer(ms, 'sleep', name).then(() => undefined)));
   }
 
   sleepUntil(time: Date | number, options: SleepOptions = {}): Promise<void> {
@@ -191,7 +212,7 @@ export class OrchestrationContextImpl implements OrchestrationContext {
   }
 
   waitForEvent<T = unknown>(eventName: string, options: WaitForEventOptions = {}): Promise<T> {
-    return observed(this.runWaitForEvent<T>(eventName, options));
+    return observed(this.intercepted('event', eventName, undefined, () => this.runWaitForEvent<T>(eventName, options)));
   }
 
   private async runWaitForEvent<T>(eventName: string, options: WaitForEventOptions): Promise<T> {
@@ -232,11 +253,11 @@ export class OrchestrationContextImpl implements OrchestrationContext {
   // --- children, callbacks ----------------------------------------------------------------------------
 
   callSubOrchestration<T = unknown>(name: string, input?: unknown, options: SubOrchestrationOptions = {}): Promise<T> {
-    return observed(this.runSubOrchestration<T>(name, input, options));
+    return observed(this.intercepted('subOrchestration', name, input, (given) => this.runSubOrchestration<T>(name, given, options)));
   }
 
   startSubOrchestration(name: string, input?: unknown, options: SubOrchestrationOptions = {}): Promise<string> {
-    return observed(this.runSubOrchestration<string>(name, input, options, true));
+    return observed(this.intercepted('subOrchestration', name, input, (given) => this.runSubOrchestration<string>(name, given, options, true)));
   }
 
   private async runSubOrchestration<T>(name: string, input: unknown, options: SubOrchestrationOptions, detached = false): Promise<T> {

@@ -196,10 +196,64 @@ describe('interceptors', () => {
     expect(notices.map((notice) => JSON.parse(notice) as unknown)).toEqual([{ type: 'quarantined', instanceId: 'broken-1', orchestration: 'broken', error: 'DeterminismViolationError' }]);
   });
 
+  it('call hooks wrap each durable call inside orchestration code, on every replay, and may change inputs deterministically', async () => {
+    const seen: string[] = [];
+    const app = createApp({
+      logger: silentLogger,
+      interceptors: [
+        {
+          async call(call, next) {
+            seen.push(`${call.kind} ${call.name ?? ''}${call.isReplaying ? ' (replaying)' : ''}`.trim());
+            return next(call.kind === 'activity' ? { ...call, input: { tenant: 'acme', payload: call.input } } : call);
+          },
+        },
+      ],
+    });
+    app.activity('echo', async (input: unknown) => input);
+    app.orchestration('child', async () => 'child done');
+    app.orchestration('calls', async (ctx) => {
+      const echoed = await ctx.callActivity('echo', 1);
+      await ctx.sleep('1m');
+      const child = await ctx.callSubOrchestration('child');
+      const stepped = await ctx.step('local', () => 2);
+      return { echoed, child, stepped };
+    });
+    // No cache: every step replays the calls before it.
+    const env = await TestEnvironment.create(app, { executorCacheSize: 0 });
+    const id = await env.client.start('calls');
+    const { output } = await env.client.waitForCompletion(id);
+    const history = await env.client.getHistory(id);
+    await env.close();
+    expect(output).toEqual({ echoed: { tenant: 'acme', payload: 1 }, child: 'child done', stepped: 2 });
+    expect(history.find((event) => event.type === 'ActivityScheduled')).toMatchObject({ name: 'echo', input: { tenant: 'acme', payload: 1 } });
+    expect(seen.filter((line) => !line.endsWith('(replaying)'))).toEqual(['activity echo', 'sleep', 'subOrchestration child', 'step local']);
+    expect(seen).toContain('activity echo (replaying)');
+  });
+
+  it('a call hook that does I/O breaks determinism like the code would: the instance is held', async () => {
+    const app = createApp({
+      logger: silentLogger,
+      interceptors: [
+        {
+          async call(call, next) {
+            await fetch('http://audit.invalid');
+            return next(call);
+          },
+        },
+      ],
+    });
+    app.activity('work', async () => 1);
+    app.orchestration('audited', async (ctx) => ctx.callActivity('work'));
+    const env = await TestEnvironment.create(app);
+    const status = await env.client.waitForCompletion(await env.client.start('audited'));
+    await env.close();
+    expect(status).toMatchObject({ status: 'Quarantined', error: { name: 'DeterminismViolationError' } });
+  });
+
   it('app.use refuses what is not an interceptor, with the hooks it takes', () => {
     const app = createApp({ logger: silentLogger });
     expect(() => app.use({ activities: async () => 1 } as never)).toThrow(ValidationError);
-    expect(() => app.use({ activities: async () => 1 } as never)).toThrow(/Unknown interceptor hook 'activities': use activity, step, phase, timer, client, headers, notice/);
+    expect(() => app.use({ activities: async () => 1 } as never)).toThrow(/Unknown interceptor hook 'activities': use activity, step, phase, timer, client, headers, notice, call/);
     expect(() => app.use({ step: 'yes' } as never)).toThrow(/The interceptor hook 'step' must be a function/);
     expect(() => app.use(null as never)).toThrow(/An interceptor must be an object/);
     expect(() => createApp({ tracing: 'on' as never })).toThrow(/tracing must be true or false/);
