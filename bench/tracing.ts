@@ -3,7 +3,8 @@
  * tracing turned off (`createApp({ tracing: false })`), on with no OpenTelemetry SDK registered (the
  * default: the API's no-ops), and on with an SDK (a batch processor and an exporter that drops the spans).
  * Rounds alternate the modes, so that the machine's load weighs on each alike; medians of the rounds.
- * Run: npx tsx bench/tracing.ts [rounds] [workflow]   (default 7 rounds of each workflow)
+ * Each run starts after a full garbage collection, so that no mode pays for the spans of the one before.
+ * Run: node --expose-gc --import tsx bench/tracing.ts [rounds] [workflow]   (default 7 rounds of each workflow)
  */
 import { createApp, silentLogger, TestEnvironment } from '../lib/index.js';
 import { exported, registerSdk } from './otel-sdk.js';
@@ -32,7 +33,10 @@ function appFor(mode: Mode) {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
+const collect = (globalThis as { gc?: () => void }).gc;
+
 async function run(mode: Mode, workflow: string): Promise<number> {
+  collect?.();
   const sdk = mode === 'SDK' ? registerSdk() : undefined;
   try {
     const env = await TestEnvironment.create(appFor(mode));
@@ -69,7 +73,7 @@ for (let round = 0; round < ROUNDS; round++) {
   }
 }
 
-console.log(`\nTracing's cost per step, in memory: CPU µs per step, medians of ${ROUNDS} alternating rounds, Node ${process.version}\n`);
+console.log(`\nTracing's cost per step, in memory: CPU µs per step, medians of ${ROUNDS} alternating rounds, Node ${process.version}${collect ? '' : ' (run with --expose-gc for a collection before each run)'}\n`);
 console.log(`${'workflow'.padEnd(38)} ${'tracing off'.padStart(12)} ${'on, no SDK'.padStart(12)} ${'on, SDK'.padStart(12)}`);
 for (const [workflow, label] of workflows) {
   const [off, noSdk, sdk] = modes.map((mode) => median(results.get(`${workflow}|${mode}`)!));
