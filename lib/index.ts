@@ -66,6 +66,7 @@ export type { FailureDetails } from './core/errors.js';
 export type { HistoryEvent, HistoryEventType } from './core/history-events.js';
 export type { JsonLoggerOptions, Logger, LogLevel } from './core/logger.js';
 export { createJsonLogger, redactingLogger, silentLogger } from './core/logger.js';
+export { InterceptorChain } from './core/interceptors.js';
 export type { ActivityAttempt, ClientCall, ClientOperation, DurableCall, MessageHeaders, Interceptor, RuntimeNotice, StepInfo, StepOutcome, StepPhase, TimerFiring } from './core/interceptors.js';
 export { openTelemetryTracing, SPAN_ATTRIBUTES } from './runtime/tracing.js';
 export { METRICS, metricsInterceptor } from './runtime/metrics.js';

@@ -23,6 +23,12 @@ interface Group {
  * (`flush`), one line per set of dimensions: counts summed, latencies and sizes as lists of values. Each
  * line has two dimension sets, the common ones with the line's own (`Orchestration`, `Activity`, `Queue`)
  * and the common ones alone, so that both the whole app and each name can be graphed and alarmed on.
+ * `createLambdaHandlers` makes one for you (its `Table` dimension is the stack's table).
+ * @example
+ * const metrics = new EmfMetrics({ common: { Table: 'orders-table' } });
+ * const runtime = createAwsRuntime(app, configFromEnvironment(), { metrics });
+ * // ... after each invocation:
+ * metrics.flush();
  */
 export class EmfMetrics implements MetricsSink {
   private readonly namespace: string;

@@ -179,7 +179,11 @@ type Around<I, O> = (input: I, next: (input: I) => Promise<O>) => Promise<O>;
 
 /**
  * A list of interceptors, composed once: each hook runs the interceptors that have it, the first outermost.
- * With none, a call goes straight to the runtime's own code.
+ * With none, a call goes straight to the runtime's own code. The runtimes build one from the app
+ * (`app.interceptorChain([...their own])`); a runtime of your own passes it to the workers and the client.
+ * @example
+ * const chain = app.interceptorChain([metricsInterceptor(sink)]);
+ * const result = await chain.client({ operation: 'getStatus', instanceId }, () => store.getInstance(instanceId));
  */
 export class InterceptorChain {
   static readonly empty = new InterceptorChain([]);
@@ -211,11 +215,6 @@ export class InterceptorChain {
 
   call(call: DurableCall, run: (call: DurableCall) => Promise<unknown>): Promise<unknown> {
     return around(this.callHooks, call, run);
-  }
-
-  /** This chain with `more` after its own interceptors. */
-  with(more: readonly Interceptor[]): InterceptorChain {
-    return more.length === 0 ? this : new InterceptorChain([...this.interceptors, ...more]);
   }
 
   activity(attempt: ActivityAttempt, run: (attempt: ActivityAttempt) => Promise<unknown>): Promise<unknown> {

@@ -24,6 +24,11 @@ export interface MetricsSnapshot {
 /**
  * Metrics kept in memory, for a process that lives on (`npm start`): the same names and dimensions the
  * Lambda functions write to CloudWatch, summed since the start.
+ * @example
+ * const counters = new MetricCounters();
+ * const env = await TestEnvironment.create(app, { metrics: counters });
+ * // ... run instances, then:
+ * expect(counters.snapshot().totals.ActivityFailures).toBe(0);
  */
 export class MetricCounters implements MetricsSink {
   private readonly series = new Map<string, MetricSeries>();

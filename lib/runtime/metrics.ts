@@ -4,6 +4,7 @@ import type { MetricsSink } from '../ports.js';
 /**
  * The metrics Perdure reports (CloudWatch namespace `Perdure`), by the dimension each names. Counts are
  * best read as sums; latencies as percentiles.
+ * @example new Metric({ namespace: 'Perdure', metricName: METRICS.quarantines, dimensionsMap: { Table: table.tableName }, statistic: 'Sum' });
  */
 export const METRICS = {
   /** Deliveries of an instance's doorbells to the orchestrator that found the instance (by `Orchestration`). */
@@ -40,7 +41,13 @@ export const METRICS = {
   deadLetters: 'DeadLetters',
 } as const;
 
-/** The interceptor that turns the runtime's hooks into metrics in `sink`. */
+/**
+ * The interceptor that turns the runtime's hooks into metrics in `sink`. The Lambda handlers, the local
+ * stack and `TestEnvironment.create(app, { metrics })` add it for you.
+ * @example
+ * const counters = new MetricCounters();
+ * const env = await TestEnvironment.create(app, { metrics: counters });   // adds metricsInterceptor(counters)
+ */
 export function metricsInterceptor(sink: MetricsSink): Interceptor {
   const byOrchestration = (name: string | undefined): Record<string, string> => (name === undefined ? {} : { Orchestration: name });
   return {

@@ -27,7 +27,10 @@ import type { ClientOperation, MessageHeaders, Interceptor } from '../core/inter
  * show as links. Without a stored start the sender's span is the parent.
  */
 
-/** The span attributes Perdure sets. */
+/**
+ * The span attributes Perdure sets.
+ * @example const attempts = spans.filter((span) => span.attributes[SPAN_ATTRIBUTES.instanceId] === 'order-42');
+ */
 export const SPAN_ATTRIBUTES = {
   instanceId: 'perdure.instance_id',
   orchestration: 'perdure.orchestration',
@@ -64,7 +67,14 @@ function activeTracer(): Tracer | undefined {
 /** Operations that send a message (a producer's span); the others only read. */
 const SENDS: ReadonlySet<ClientOperation> = new Set(['start', 'raiseEvent', 'terminate', 'cancel', 'suspend', 'resume', 'rewind', 'restart', 'completeCallback', 'failCallback', 'heartbeatCallback']);
 
-/** The tracing interceptor the runtime puts first when the app's `tracing` is on (the default). */
+/**
+ * The tracing interceptor the runtime puts first when the app's `tracing` is on (the default): you do not
+ * add it yourself. Register an OpenTelemetry SDK and its spans are recorded.
+ * @example
+ * // In tests: an SDK with an in-memory exporter, then any TestEnvironment run is traced.
+ * context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+ * trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+ */
 export const openTelemetryTracing: Interceptor = {
   client(call, next) {
     const tracer = activeTracer();
