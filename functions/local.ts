@@ -3,7 +3,7 @@
  * app's handlers driven by queue pollers, and the HTTP API on http://127.0.0.1:$PORT (default 3000).
  * Data stays in .perdure/ (git-ignored), so a restart loses nothing. No AWS account, no Docker.
  */
-import { HttpApi } from '../lib/runtime/http-api.js';
+import { HttpApi } from '../lib/api/http-api.js';
 import { startLocalStack } from '../lib/local/local-stack.js';
 import { serveHttpApi } from '../lib/local/http-server.js';
 import { createExampleApp } from './example-app.js';

@@ -30,7 +30,7 @@ import { resolveRetryPolicy } from '../lib/core/retry-policy.js';
 import type { DeadLetter, DeadLetterOperations, DeadLetterQueue, InstanceRecord } from '../lib/ports.js';
 import { serveHttpApi } from '../lib/local/http-server.js';
 import { startLocalStack, type LocalStack } from '../lib/local/local-stack.js';
-import { HttpApi, type HttpRequest } from '../lib/runtime/http-api.js';
+import { HttpApi, type HttpRequest } from '../lib/api/http-api.js';
 import { rawRequest } from './local/raw-http.js';
 
 /** The instances every row starts from, one per state a bad request can run into. */

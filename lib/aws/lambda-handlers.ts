@@ -1,5 +1,5 @@
 import type { App } from '../core/app.js';
-import { HttpApi, type HttpResponse } from '../runtime/http-api.js';
+import { HttpApi, type HttpResponse } from '../api/http-api.js';
 import type { ReplayRun } from '../ports.js';
 import { configFromEnvironment, createAwsRuntime, type AwsRuntime } from './aws-runtime.js';
 import { createReplayGate, createShadowReplay, type ReplayGateEvent, type ReplayGateResult, type ShadowReplayEvent } from './replay-gate.js';

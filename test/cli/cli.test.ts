@@ -14,7 +14,7 @@ import { serveUiProxy } from '../../lib/cli/ui-proxy.js';
 import { silentLogger } from '../../lib/index.js';
 import { serveHttpApi } from '../../lib/local/http-server.js';
 import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.js';
-import { HttpApi } from '../../lib/runtime/http-api.js';
+import { HttpApi } from '../../lib/api/http-api.js';
 import { rawExchange, rawRequest } from '../local/raw-http.js';
 
 interface Run {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createApp, silentLogger, TestEnvironment } from '../../lib/index.js';
-import { HttpApi, type HttpRequest } from '../../lib/runtime/http-api.js';
+import { HttpApi, type HttpRequest } from '../../lib/api/http-api.js';
 
 async function setup() {
   const app = createApp({ logger: silentLogger });

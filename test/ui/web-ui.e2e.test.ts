@@ -11,7 +11,7 @@ import { createExampleApp, type Order } from '../../functions/example-app.js';
 import { silentLogger, type HistoryEvent } from '../../lib/index.js';
 import { serveHttpApi } from '../../lib/local/http-server.js';
 import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.js';
-import { HttpApi } from '../../lib/runtime/http-api.js';
+import { HttpApi } from '../../lib/api/http-api.js';
 import { ApiClient } from '../../lib/cli/api-client.js';
 import { createAwsRuntime } from '../../lib/aws/aws-runtime.js';
 import { createShadowReplay } from '../../lib/aws/replay-gate.js';
