@@ -47,6 +47,8 @@ export {
   CallbackFailedError,
   CallbackTimeoutError,
   CallbackNotFoundError,
+  CallbackAlreadyCompletedError,
+  CallbackExpiredError,
   SubOrchestrationFailedError,
   TimeoutError,
   PoisonMessageError,
@@ -63,7 +65,7 @@ export type { HistoryEvent, HistoryEventType } from './core/history-events.js';
 export type { JsonLoggerOptions, Logger, LogLevel } from './core/logger.js';
 export { createJsonLogger, silentLogger } from './core/logger.js';
 export { Client } from './client.js';
-export type { HistoryOptions, InstanceStatus, ListQuery, RaiseEventOptions, StartOptions, WaitOptions } from './client.js';
+export type { CallbackDelivery, CallbackFailure, HistoryOptions, InstanceStatus, ListQuery, PendingCallback, RaiseEventOptions, StartOptions, WaitOptions } from './client.js';
 export type { InstanceStatusName } from './ports.js';
 export { TestEnvironment, TestClient } from './testing.js';
 export { checkReplay, replayHistories } from './replay-check.js';
