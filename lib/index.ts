@@ -16,6 +16,8 @@ export type {
   CallActivityOptions,
   Callback,
   CallbackOptions,
+  CallbackUrlOptions,
+  CallbackUrls,
   CallbackSubmitter,
   CompletionPolicy,
   ParallelBranch,

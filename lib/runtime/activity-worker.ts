@@ -4,6 +4,7 @@ import { PoisonMessageError, toFailureDetails } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { ActivityTask, Clock, InboxEvent, InboxMessage, InstanceStore, TimerTask, WorkQueues } from '../ports.js';
 import { runAttempt } from './attempt.js';
+import type { CallbackUrlSigner } from './callback-urls.js';
 import { SimulatedCrash, type CrashHook } from './crash-points.js';
 import { messageIds } from './messages.js';
 
@@ -16,6 +17,8 @@ export interface TaskWorkerDependencies {
   loadPayload?: (stored: unknown) => unknown;
   /** Fault-injection tests only: called at each crash point, may throw to simulate a crashed function. */
   crash?: CrashHook;
+  /** Signs the URLs of `actx.callbackUrls`; without it, that call says no key is configured. */
+  callbackUrls?: CallbackUrlSigner;
   /** An activity attempt whose invocation died this many times (counted from attempt markers) fails with a PoisonMessageError. @defaultValue 3 */
   poisonAfterCrashes?: number;
   /** Told of each task failed as poison, e.g. to keep it with the dead letters for operators. */
@@ -98,6 +101,7 @@ export class TaskWorker {
       // An attempt ends (with a TimeoutError, retried by its policy) before its invocation would be killed.
       timeoutMs: deadline !== undefined ? Math.min(activity.timeoutMs, Math.max(MIN_ATTEMPT_MS, deadline - Date.now() - marginBefore(deadline))) : activity.timeoutMs,
       logger: this.deps.logger,
+      ...(this.deps.callbackUrls ? { callbackUrls: (token, options) => this.deps.callbackUrls!.urls(token, options) } : {}),
     });
     await this.finish(task, outcome, deadline, mayStep);
   }

@@ -8,6 +8,7 @@ import {
   InvalidStateError,
   ValidationError,
   type Callback,
+  type CallbackUrls,
   type TestEnvironment,
 } from '../../lib/index.js';
 import { testApp } from '../support.js';
@@ -129,6 +130,31 @@ describe('callbacks', () => {
     await env.client.completeCallback(submitted[0]!, 'clean');
     expect((await env.client.waitForCompletion(id)).output).toBe('o-1: clean');
     expect(attempts).toBe(2);
+  });
+
+  it('gives a submitter or an activity signed URLs of its callback, which the environment verifies', async () => {
+    const { app, start } = testApp();
+    const mailed: CallbackUrls[] = [];
+    app.activity('mail', async (token: string, actx) => void mailed.push(await actx.callbackUrls(token, { expiresIn: '1d' })));
+    app.orchestration('signed', async (ctx) => {
+      const viaStep = ctx.waitForCallback<string>('partner', async (token, actx) => void mailed.push(await actx.callbackUrls(token)));
+      const manager = ctx.createCallback<string>({ name: 'manager' });
+      await ctx.callActivity('mail', manager.id);
+      return [await viaStep, await manager.promise];
+    });
+    const env = await start({ apiUrl: 'https://api.example.com' });
+    const id = await env.client.start('signed');
+    for (let i = 0; i < 200 && mailed.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    const pending = await env.client.listPendingCallbacks(id);
+    for (const urls of mailed) {
+      const url = new URL(urls.succeed);
+      const [, token] = /^\/signed\/callbacks\/([^/]+)\/succeed$/.exec(url.pathname)!;
+      expect(url.origin).toBe('https://api.example.com');
+      expect(pending.map((callback) => callback.token)).toContain(token);
+      expect(await env.callbackUrls.check(token!, 'succeed', Number(url.searchParams.get('expires')), url.searchParams.get('signature')!)).toBe('valid');
+      await env.client.completeCallback(token!, 'yes');
+    }
+    expect((await env.client.waitForCompletion(id)).output).toEqual(['yes', 'yes']);
   });
 
   describe('bad tokens and late calls: a clear error, and nothing written', () => {
