@@ -14,9 +14,12 @@ const dataDir = process.env.PERDURE_DATA_DIR ?? '.perdure';
 
 const app = createExampleApp();
 const began = performance.now();
-const stack = await startLocalStack(app, { dataDir });
-const http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters, replayFindings: stack.runtime.replayFindings }), port);
-const url = http.url;
+// Signed callback URLs carry the address this server answers on (known once it listens); the signing key stays in the data folder.
+const served: { url?: string } = {};
+const stack = await startLocalStack(app, { dataDir, apiUrl: () => served.url });
+const { runtime } = stack;
+const http = await serveHttpApi(new HttpApi({ client: runtime.client, deadLetters: runtime.deadLetters, replayFindings: runtime.replayFindings, callbackUrls: runtime.callbackUrls }), port);
+const url = (served.url = http.url);
 
 console.log(`
 Perdure local stack is up in ${((performance.now() - began) / 1000).toFixed(1)} s: ${url}  (data in ${dataDir}/, Ctrl+C to stop)

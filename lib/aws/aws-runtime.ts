@@ -1,12 +1,14 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { App } from '../core/app.js';
 import { ValidationError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { Client } from '../client.js';
-import { systemClock, type Clock } from '../ports.js';
+import { systemClock, type CallbackSigningKeys, type Clock } from '../ports.js';
 import { TaskWorker } from '../runtime/activity-worker.js';
+import { CallbackUrlSigner } from '../runtime/callback-urls.js';
 import { OrchestrationWorker } from '../runtime/orchestration-worker.js';
 import type { CrashHook } from '../runtime/crash-points.js';
 import { PayloadCodec } from '../runtime/payload-codec.js';
@@ -14,6 +16,7 @@ import { DynamoDbDeadLetters } from './dead-letters.js';
 import { DynamoDbInstanceStore } from './dynamodb-store.js';
 import { DynamoDbReplayFindings } from './replay-findings.js';
 import { S3BlobStore } from './s3-blob-store.js';
+import { SecretsManagerSigningKeys } from './secrets-manager-signing-keys.js';
 import { QueueHandlers } from './sqs-handlers.js';
 import { SqsWorkQueues, type SqsQueueUrls } from './sqs-queues.js';
 
@@ -39,6 +42,10 @@ export interface AwsRuntimeConfig {
   inlineActivities?: boolean;
   /** Inline steps one orchestrator invocation commits before it hands over. @defaultValue 100 */
   maxInlineSteps?: number;
+  /** The API's base URL, stage included: the address in signed callback URLs (`PERDURE_API_URL`). */
+  apiUrl?: string;
+  /** The Secrets Manager secret (ARN or name) whose value signs callback URLs (`PERDURE_CALLBACK_KEY_SECRET`). */
+  callbackKeySecret?: string;
 }
 
 /** Reads the configuration from the environment variables the CDK stack sets on every function. */
@@ -67,6 +74,8 @@ export function configFromEnvironment(env: NodeJS.ProcessEnv = process.env): Aws
     poisonAfterCrashes: number('PERDURE_POISON_AFTER_CRASHES'),
     inlineActivities: env.PERDURE_INLINE_ACTIVITIES === undefined ? undefined : env.PERDURE_INLINE_ACTIVITIES !== 'false',
     maxInlineSteps: number('PERDURE_MAX_INLINE_STEPS'),
+    apiUrl: env.PERDURE_API_URL || undefined,
+    callbackKeySecret: env.PERDURE_CALLBACK_KEY_SECRET || undefined,
   };
 }
 
@@ -84,9 +93,19 @@ export interface AwsRuntime {
   deadLetters: DynamoDbDeadLetters;
   /** What shadow replay found, in the table's `REPLAY#` partition. */
   replayFindings: DynamoDbReplayFindings;
+  /** Signs and checks callback URLs; absent without a signing key (`callbackKeySecret`, or the local stack's). */
+  callbackUrls?: CallbackUrlSigner;
 }
 
-export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: { clock?: Clock; logger?: Logger; crash?: CrashHook } = {}): AwsRuntime {
+export interface AwsRuntimeOptions {
+  clock?: Clock;
+  logger?: Logger;
+  crash?: CrashHook;
+  /** Callback URL signing with other keys than a Secrets Manager secret (the local stack keeps its key in a file), and an API address known late. */
+  callbackUrls?: { keys: CallbackSigningKeys; apiUrl: () => string | undefined };
+}
+
+export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: AwsRuntimeOptions = {}): AwsRuntime {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? app.logger;
   const common = { region: config.region, ...(config.credentials ? { credentials: config.credentials } : {}) };
@@ -105,7 +124,12 @@ export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: { 
   const queues = new SqsWorkQueues({ client: clients.sqs, urls: config.queues, codec, clock, maxTimerHopSeconds: config.maxTimerHopSeconds });
   const loadPayload = (value: unknown) => codec.load(value);
   const loadInlinePayload = (value: unknown) => codec.loadInline(value);
-  const deps = { app, store, queues, clock, logger, loadPayload, loadInlinePayload };
+  const callbackUrls = options.callbackUrls
+    ? new CallbackUrlSigner({ keys: options.callbackUrls.keys, baseUrl: options.callbackUrls.apiUrl, clock })
+    : config.callbackKeySecret
+      ? new CallbackUrlSigner({ keys: new SecretsManagerSigningKeys({ client: new SecretsManagerClient(common), secretId: config.callbackKeySecret, clock }), baseUrl: () => config.apiUrl, clock })
+      : undefined;
+  const deps = { app, store, queues, clock, logger, loadPayload, loadInlinePayload, ...(callbackUrls ? { callbackUrls } : {}) };
   const client = new Client(deps);
   const deadLetters = new DynamoDbDeadLetters({ dynamodb: clients.dynamodb, sqs: clients.sqs, tableName: config.tableName, activityQueueUrl: config.queues.activities, client });
   const poisonAfterCrashes = config.poisonAfterCrashes;
@@ -142,5 +166,5 @@ export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: { 
     archive: (queue, entry) => deadLetters.archive(queue, entry),
   });
   const replayFindings = new DynamoDbReplayFindings({ dynamodb: clients.dynamodb, tableName: config.tableName, retentionDays: config.retentionDays });
-  return { config, clients, codec, store, queues, orchestrations, tasks, handlers, client, deadLetters, replayFindings };
+  return { config, clients, codec, store, queues, orchestrations, tasks, handlers, client, deadLetters, replayFindings, ...(callbackUrls ? { callbackUrls } : {}) };
 }

@@ -49,7 +49,7 @@ export interface LambdaHandlers {
  * export const { orchestrator, activity, timer, activityDeadLetters, orchestratorDeadLetters, api, replayGate, shadowReplay } = createLambdaHandlers(app);
  */
 export function createLambdaHandlers(app: App, runtime: () => AwsRuntime = lazy(() => createAwsRuntime(app, configFromEnvironment()))): LambdaHandlers {
-  const api = lazy(() => new HttpApi({ client: runtime().client, deadLetters: runtime().deadLetters, replayFindings: runtime().replayFindings }));
+  const api = lazy(() => new HttpApi({ client: runtime().client, deadLetters: runtime().deadLetters, replayFindings: runtime().replayFindings, callbackUrls: runtime().callbackUrls }));
   return {
     orchestrator: (event, context) => runtime().handlers.doorbells(event.Records, invocation(context)),
     activity: (event, context) => runtime().handlers.activities(event.Records, invocation(context)),

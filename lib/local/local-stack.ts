@@ -10,6 +10,7 @@ import { ensureTable } from '../aws/table.js';
 import { injectSdkFaults } from '../aws/sdk-faults.js';
 import type { FaultInjector } from '../faults.js';
 import { startDynamoDbLocal, type RunningEmulator } from './dynamodb-local.js';
+import { fileSigningKeys } from './file-signing-key.js';
 import { SqsPoller, type PollerOptions } from './sqs-poller.js';
 import { startSqsS3Local } from './sqs-s3-local.js';
 
@@ -41,6 +42,11 @@ export interface LocalStackOptions {
    * workers crash at the crash points, and messages may be sent twice and out of order.
    */
   faults?: FaultInjector;
+  /**
+   * The API's address in signed callback URLs: the address `serveHttpApi` answers on (a function, since
+   * that is known only once it listens). The signing key is kept in `<dataDir>/callback-signing.key`.
+   */
+  apiUrl?: string | (() => string | undefined);
 }
 
 export interface LocalStack {
@@ -87,7 +93,9 @@ export async function startLocalStack(app: App, options: LocalStackOptions = {})
     });
     const queues = await createQueues(bootstrap.clients.sqs, maxReceiveCount, options.visibilityTimeout ?? 30);
     const config: AwsRuntimeConfig = { ...base, queues };
-    const runtime = createAwsRuntime(app, config, { logger, clock: options.clock, crash: options.faults?.crashHook });
+    const { apiUrl } = options;
+    const callbackUrls = { keys: fileSigningKeys(options.dataDir), apiUrl: typeof apiUrl === 'function' ? apiUrl : () => apiUrl };
+    const runtime = createAwsRuntime(app, config, { logger, clock: options.clock, crash: options.faults?.crashHook, callbackUrls });
 
     const visibilityTimeout = options.visibilityTimeout ?? 30;
     const functionTimeout = options.functionTimeout ?? visibilityTimeout / 2;
