@@ -259,6 +259,17 @@ export interface Clock {
   now(): number;
 }
 
+/**
+ * The secret keys that sign callback URLs (a Secrets Manager secret on AWS, a file in `.perdure/` locally).
+ * `current` signs new URLs; `all` lists every key a URL may have been signed with, the current one first
+ * and then, during a rotation, the previous one, so that URLs handed out before the rotation keep working.
+ */
+export interface CallbackSigningKeys {
+  current(): Promise<Uint8Array>;
+  /** `refresh` asks to read the keys again rather than from a cache; an implementation may limit how often it does. */
+  all(options?: { refresh?: boolean }): Promise<Uint8Array[]>;
+}
+
 export const systemClock: Clock = { now: () => Date.now() };
 
 /** Object storage for payloads too large to keep inline (S3 in production). */

@@ -2,7 +2,8 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { InstanceStatus } from '../client.js';
+import type { CallbackDelivery, InstanceStatus, PendingCallback } from '../client.js';
+import type { CallbackUrls } from '../core/types.js';
 import { App } from '../core/app.js';
 import { toMilliseconds } from '../core/durations.js';
 import type { HistoryEvent } from '../core/history-events.js';
@@ -156,6 +157,11 @@ async function printLiveFindings(api: ApiClient, values: Values, io: CliIo): Pro
     );
   }
   return lastRun && lastRun.diverged > 0 ? 1 : 0;
+}
+
+/** What a completion did: recorded, or a duplicate of what the callback already had (nothing written). */
+function reportDelivery(io: CliIo, how: string, answer: { instanceId: string; outcome: CallbackDelivery }): void {
+  io.err(answer.outcome === 'duplicate' ? `The callback of ${answer.instanceId} was already ${how} with exactly this: nothing was written.` : `Callback of ${answer.instanceId} ${how}.`);
 }
 
 /** A file name for an instance id: readable when the id is, a hash when it is long or exotic. */
@@ -496,6 +502,77 @@ export const COMMANDS: Command[] = [
       if (values.open && !(await openInBrowser(proxy.openUrl))) io.err('Could not open a browser here: open the address above yourself.');
       await new Promise<void>((resolve) => process.once('SIGINT', resolve));
       await proxy.close();
+    },
+  },
+  {
+    name: 'callbacks',
+    args: '<instanceId>',
+    summary: "the callbacks an instance waits for: names, tokens and deadlines",
+    arity: [1, 1],
+    options: { ...json },
+    async run({ api, values, positionals, io }) {
+      const { callbacks } = await api().get<{ callbacks: PendingCallback[] }>(`/instances/${enc(positionals[0]!)}/callbacks`);
+      if (values.json) return printJson(io, callbacks);
+      if (callbacks.length === 0) return io.err(`Instance ${positionals[0]} waits for no callback.`);
+      io.out(table(['name', 'position', 'created', 'expires', 'heartbeat by', 'token'], callbacks.map((c) => [c.name ?? '', String(c.position), c.createdAt, c.timeoutAt ?? '', c.heartbeatDeadline ? `${c.heartbeatDeadline} (every ${c.heartbeatTimeout})` : '', c.token])));
+    },
+  },
+  {
+    name: 'callback succeed',
+    args: '<token> [json]',
+    summary: 'complete a callback with a result (JSON); the same result sent again is recorded once',
+    arity: [1, 2],
+    options: { 'result-file': { type: 'string', description: 'read the result from a JSON file' } },
+    notes: [`perdure callback succeed cb1.WyJvcmRlci00MiIsMCwzXQ.q9x... '{"approved":true}'`],
+    async run({ api, values, positionals, io }) {
+      if (positionals[1] !== undefined && str(values, 'result-file') !== undefined) throw new CliError('Pass the result as an argument or with --result-file, not both.');
+      const result = positionals[1] !== undefined ? parseJsonOption(positionals[1], 'The result') : await readJsonInput(values, 'result', 'result-file');
+      reportDelivery(io, 'completed', await api().post<{ instanceId: string; outcome: CallbackDelivery }>(`/callbacks/${enc(positionals[0]!)}/succeed`, result));
+    },
+  },
+  {
+    name: 'callback fail',
+    args: '<token>',
+    summary: 'fail a callback: the orchestration receives a CallbackFailedError with this name and message',
+    arity: [1, 1],
+    options: {
+      message: { type: 'string', description: 'what went wrong (required)' },
+      name: { type: 'string', description: 'the error name the orchestration sees (default CallbackFailed)' },
+      details: { type: 'string', description: 'JSON the orchestration receives as the error details' },
+    },
+    notes: ["perdure callback fail cb1.WyJvcmRlci00MiIsMCwzXQ.q9x... --name Declined --message 'Over budget'"],
+    async run({ api, values, positionals, io }) {
+      const message = str(values, 'message');
+      if (!message) throw new CliError('perdure callback fail needs --message: what went wrong, as the orchestration will read it.');
+      const name = str(values, 'name');
+      const details = parseJsonOption(str(values, 'details'), '--details');
+      const error = { message, ...(name !== undefined ? { name } : {}), ...(details !== undefined ? { details } : {}) };
+      reportDelivery(io, 'failed', await api().post<{ instanceId: string; outcome: CallbackDelivery }>(`/callbacks/${enc(positionals[0]!)}/fail`, { error }));
+    },
+  },
+  {
+    name: 'callback heartbeat',
+    args: '<token>',
+    summary: 'tell a callback with a heartbeat timeout that the work goes on',
+    arity: [1, 1],
+    async run({ api, positionals, io }) {
+      const answer = await api().post<{ instanceId: string; outcome: CallbackDelivery }>(`/callbacks/${enc(positionals[0]!)}/heartbeat`);
+      io.err(answer.outcome === 'duplicate' ? `A heartbeat for ${answer.instanceId} was already waiting to be applied: this one adds nothing.` : `Heartbeat sent to ${answer.instanceId}.`);
+    },
+  },
+  {
+    name: 'callback urls',
+    args: '<token>',
+    summary: 'signed URLs that complete, fail or heartbeat an open callback without credentials, for a third party',
+    arity: [1, 1],
+    options: { ...json, 'expires-in': { type: 'string', description: 'how long the URLs work, e.g. 3d (default 7d, at most 365d)' } },
+    notes: ['perdure callback urls cb1.WyJvcmRlci00MiIsMCwzXQ.q9x... --expires-in 2d', 'Whoever holds a URL can use it until it expires: send it only to the party that must answer.'],
+    async run({ api, values, positionals, io }) {
+      const expiresIn = str(values, 'expires-in');
+      const urls = await api().post<CallbackUrls>(`/callbacks/${enc(positionals[0]!)}/urls`, expiresIn === undefined ? undefined : { expiresIn });
+      if (values.json) return printJson(io, urls);
+      io.out([`succeed    ${urls.succeed}`, `fail       ${urls.fail}`, `heartbeat  ${urls.heartbeat}`].join('\n'));
+      io.err(`Valid until ${urls.expiresAt}. POST to them: succeed with the result as JSON, fail with {"error":{"message":"..."}}, heartbeat with no body.`);
     },
   },
   {

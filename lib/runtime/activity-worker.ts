@@ -4,6 +4,7 @@ import { PoisonMessageError, toFailureDetails } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { ActivityTask, Clock, InboxEvent, InboxMessage, InstanceStore, TimerTask, WorkQueues } from '../ports.js';
 import { runAttempt } from './attempt.js';
+import type { CallbackUrlSigner } from './callback-urls.js';
 import { SimulatedCrash, type CrashHook } from './crash-points.js';
 import { previousHeartbeatDetails } from './heartbeats.js';
 import { messageIds } from './messages.js';
@@ -17,6 +18,8 @@ export interface TaskWorkerDependencies {
   loadPayload?: (stored: unknown) => unknown;
   /** Fault-injection tests only: called at each crash point, may throw to simulate a crashed function. */
   crash?: CrashHook;
+  /** Signs the URLs of `actx.callbackUrls`; without it, that call says no key is configured. */
+  callbackUrls?: CallbackUrlSigner;
   /** An activity attempt whose invocation died this many times (counted from attempt markers) fails with a PoisonMessageError. @defaultValue 3 */
   poisonAfterCrashes?: number;
   /** Told of each task failed as poison, e.g. to keep it with the dead letters for operators. */
@@ -116,6 +119,7 @@ export class TaskWorker {
         // The lease covers the invocation (or, outside Lambda, the attempt) and the recording of its outcome.
         ...(receipt !== undefined ? { lease: { extend: (ms: number) => queues.extendActivityLease(receipt, ms), until: deadline ?? Date.now() + timeoutMs } } : {}),
       },
+      ...(this.deps.callbackUrls ? { callbackUrls: (token, options) => this.deps.callbackUrls!.urls(token, options) } : {}),
     });
     await this.finish(task, outcome, deadline, mayStep);
   }

@@ -3,7 +3,7 @@ import { formatDuration } from '../core/durations.js';
 import { TimeoutError, toFailureDetails, ValidationError } from '../core/errors.js';
 import { childLogger, type Logger } from '../core/logger.js';
 import { toJsonPayload } from '../core/payload.js';
-import type { ActivityContext } from '../core/types.js';
+import type { ActivityContext, CallbackUrlOptions, CallbackUrls } from '../core/types.js';
 import type { InboxEvent } from '../ports.js';
 import { AttemptHeartbeats, checkHeartbeatDetails, type HeartbeatTarget } from './heartbeats.js';
 
@@ -26,7 +26,15 @@ export interface AttemptSpec {
   heartbeatDetails?: unknown;
   /** Where heartbeats are recorded; without it a heartbeat only restarts the heartbeat timeout. */
   heartbeats?: Pick<HeartbeatTarget, 'store' | 'clock' | 'lease'>;
+  /** Signs callback URLs for `actx.callbackUrls`; absent when the runtime has no signing key. */
+  callbackUrls?: (token: string, options?: CallbackUrlOptions) => Promise<CallbackUrls>;
 }
+
+const NO_SIGNER = async (): Promise<CallbackUrls> => {
+  throw new ValidationError(
+    'This runtime has no key to sign callback URLs with: on AWS the DurableFunctions construct creates one (PERDURE_CALLBACK_KEY_SECRET); npm start keeps one in .perdure/; TestEnvironment and startLocalStack make one.',
+  );
+};
 
 /** The event an attempt ends with: its result, or its failure (a timeout included). */
 export type AttemptOutcome = Extract<InboxEvent, { type: 'ActivityCompleted' | 'ActivityFailed' }>;
@@ -84,6 +92,7 @@ export async function runAttempt(fn: (actx: ActivityContext) => unknown, spec: A
       await heartbeats?.beat(checked);
       if (controller.signal.aborted) throw controller.signal.reason;
     },
+    callbackUrls: spec.callbackUrls ?? NO_SIGNER,
   };
   let outcome: AttemptOutcome;
   try {

@@ -18,7 +18,8 @@ import {
   type TimerTask,
   type WorkQueues,
 } from '../ports.js';
-import { runAttempt, type AttemptOutcome } from './attempt.js';
+import { runAttempt, type AttemptOutcome, type AttemptSpec } from './attempt.js';
+import type { CallbackUrlSigner } from './callback-urls.js';
 import { SimulatedCrash, type CrashHook } from './crash-points.js';
 import { ExecutorCache, type CachedExecution } from './executor-cache.js';
 import { previousHeartbeatDetails } from './heartbeats.js';
@@ -54,6 +55,8 @@ export interface WorkerDependencies {
   poisonAfterCrashes?: number;
   /** Told of each instance quarantined because its step kept crashing, e.g. to keep it with the dead letters. */
   onPoison?: (instanceId: string, reason: string) => Promise<void>;
+  /** Signs the URLs of `actx.callbackUrls` in steps and inline activities; without it, that call says no key is configured. */
+  callbackUrls?: CallbackUrlSigner;
 }
 
 /** What the doorbell (or the doorbells of one batch) that starts a step brings. */
@@ -157,7 +160,11 @@ export class OrchestrationWorker {
     this.poisonAfterCrashes = deps.poisonAfterCrashes ?? 3;
     const given = Object.fromEntries(Object.entries(deps.inline ?? {}).filter(([, value]) => value !== undefined));
     this.inline = { activities: true, maxStepsPerInvocation: 100, concurrency: 32, ...given };
+    const signer = deps.callbackUrls;
+    this.signCallbackUrls = signer && ((token, options) => signer.urls(token, options));
   }
+
+  private readonly signCallbackUrls: AttemptSpec['callbackUrls'];
 
   /**
    * Handles the doorbells of one instance. Throws only on infrastructure errors (the doorbell is then
@@ -497,6 +504,7 @@ export class OrchestrationWorker {
       // An inline call has no queue message of its own to keep invisible: its heartbeats keep details and check the instance.
       heartbeats: { store, clock },
       heartbeatDetails: await previousHeartbeatDetails(store, { instanceId: instance.instanceId, idempotencyKey: event.idempotencyKey, attempt: event.attempt }, recovering),
+      callbackUrls: this.signCallbackUrls,
     };
     if (event.step) {
       // The step's own timeout, cut to what is left of the invocation (never below a second: a run needs a chance).
@@ -579,7 +587,7 @@ export class OrchestrationWorker {
     for (const event of steps) {
       const call = open.get(event.taskId);
       if (!call?.step) continue;
-      await runAttempt(call.step.fn, { instanceId: live.instance.instanceId, taskId: event.taskId, name: event.name, kind: 'step', attempt: event.attempt, idempotencyKey: event.idempotencyKey, timeoutMs: call.step.timeoutMs, logger: this.deps.logger });
+      await runAttempt(call.step.fn, { instanceId: live.instance.instanceId, taskId: event.taskId, name: event.name, kind: 'step', attempt: event.attempt, idempotencyKey: event.idempotencyKey, timeoutMs: call.step.timeoutMs, logger: this.deps.logger, callbackUrls: this.signCallbackUrls });
     }
   }
 

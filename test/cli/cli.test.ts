@@ -14,7 +14,7 @@ import { serveUiProxy } from '../../lib/cli/ui-proxy.js';
 import { silentLogger } from '../../lib/index.js';
 import { serveHttpApi } from '../../lib/local/http-server.js';
 import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.js';
-import { HttpApi } from '../../lib/runtime/http-api.js';
+import { HttpApi } from '../../lib/api/http-api.js';
 import { rawExchange, rawRequest } from '../local/raw-http.js';
 
 interface Run {
@@ -35,6 +35,13 @@ describe('the perdure CLI against the local stack', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'perdure-cli-'));
   const outDir = mkdtempSync(join(tmpdir(), 'perdure-cli-out-'));
   const app = createExampleApp({ logger: silentLogger });
+  app.orchestration('cliApproval', async (ctx) => {
+    try {
+      return await ctx.waitForCallback<unknown>('manager', () => undefined, { heartbeatTimeout: '1h' });
+    } catch (error) {
+      return { caught: ((error as Error).cause as Error).name, message: (error as Error).message };
+    }
+  });
 
   let stack: LocalStack;
   let http: Awaited<ReturnType<typeof serveHttpApi>>;
@@ -47,8 +54,8 @@ describe('the perdure CLI against the local stack', () => {
   const statusOf = async (id: string) => (JSON.parse((await cli('status', id, '--json')).out) as { status: string }).status;
 
   beforeAll(async () => {
-    stack = await startLocalStack(app, { dataDir, visibilityTimeout: 2, functionTimeout: 1, poisonAfterCrashes: 2, maxTimerHopSeconds: 1, logger: silentLogger });
-    http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters, schedules: stack.runtime.schedules }), 0);
+    stack = await startLocalStack(app, { dataDir, visibilityTimeout: 2, functionTimeout: 1, poisonAfterCrashes: 2, maxTimerHopSeconds: 1, logger: silentLogger, apiUrl: () => http?.url });
+    http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters, schedules: stack.runtime.schedules, callbackUrls: stack.runtime.callbackUrls }), 0);
   });
   afterAll(async () => {
     await http?.close();
@@ -223,8 +230,46 @@ describe('the perdure CLI against the local stack', () => {
     expect(await cli('schedule')).toMatchObject({ code: 2, err: 'perdure schedule needs a subcommand: list, trigger, pause, resume.' });
   });
 
+  it('lists the callbacks an instance waits for, completes, fails and heartbeats them, and signs URLs for a third party', async () => {
+    const waiting = async (id: string) => {
+      expect((await cli('start', 'cliApproval', '--id', id)).code).toBe(0);
+      await waitFor(async () => (JSON.parse((await cli('callbacks', id, '--json')).out || '[]') as unknown[]).length === 1);
+      return (JSON.parse((await cli('callbacks', id, '--json')).out) as { token: string }[])[0]!.token;
+    };
+    const token = await waiting('cli-cb-1');
+    const listed = await cli('callbacks', 'cli-cb-1');
+    expect(listed.out.split('\n')[0]).toMatch(/^name\s+position\s+created\s+expires\s+heartbeat by\s+token$/);
+    expect(listed.out).toMatch(new RegExp(`manager\\s+1\\s+\\S+\\s+\\S+ \\(every 1h\\)\\s+${token.replace(/\./g, '\\.')}`));
+    expect(await cli('callback', 'heartbeat', token)).toMatchObject({ code: 0, err: 'Heartbeat sent to cli-cb-1.' });
+    expect(await cli('callback', 'succeed', token, '{"approved":true}')).toMatchObject({ code: 0, err: 'Callback of cli-cb-1 completed.' });
+    expect(await cli('callback', 'succeed', token, '{"approved":true}')).toMatchObject({ code: 0, err: 'The callback of cli-cb-1 was already completed with exactly this: nothing was written.' });
+    expect(await cli('callback', 'succeed', token, '{"approved":false}')).toMatchObject({ code: 1, err: expect.stringMatching(/^Error: Cannot complete the callback 'manager' of instance 'cli-cb-1': it was already completed at/) });
+    await waitFor(async () => (await statusOf('cli-cb-1')) === 'Completed');
+    expect((await cli('callbacks', 'cli-cb-1')).err).toBe('Instance cli-cb-1 waits for no callback.');
+
+    const second = await waiting('cli-cb-2');
+    expect(await cli('callback', 'fail', second)).toMatchObject({ code: 1, err: expect.stringMatching(/needs --message/) });
+    expect(await cli('callback', 'fail', second, '--name', 'Declined', '--message', 'over budget', '--details', '{"limit":100}')).toMatchObject({ code: 0, err: 'Callback of cli-cb-2 failed.' });
+    await waitFor(async () => (await statusOf('cli-cb-2')) === 'Completed');
+    expect(JSON.parse((await cli('status', 'cli-cb-2', '--json')).out)).toMatchObject({ output: { caught: 'Declined', message: expect.stringMatching(/Declined: over budget/) } });
+
+    const third = await waiting('cli-cb-3');
+    const urls = await cli('callback', 'urls', third, '--expires-in', '2d');
+    expect(urls).toMatchObject({ code: 0, err: expect.stringMatching(/^Valid until .*POST to them/) });
+    const succeed = /^succeed\s+(\S+)$/m.exec(urls.out)![1]!;
+    expect(succeed.startsWith(`${http.url}/signed/callbacks/${third}/succeed?expires=`)).toBe(true);
+    const answered = await fetch(succeed, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '"signed"' });
+    expect(answered.status).toBe(202);
+    await waitFor(async () => (await statusOf('cli-cb-3')) === 'Completed');
+    expect((await cli('callback', 'urls', third)).err).toMatch(/has no open callback with this token/);
+
+    expect(await cli('callback', 'succeed', 'not-a-token')).toMatchObject({ code: 1, err: expect.stringMatching(/^Error: Invalid callback token/) });
+    expect(await cli('callback', 'succeed', third, '{not json')).toMatchObject({ code: 1, err: expect.stringMatching(/The result is not valid JSON/) });
+    expect(await cli('callback')).toMatchObject({ code: 2, err: 'perdure callback needs a subcommand: succeed, fail, heartbeat, urls.' });
+  });
+
   it('prints help for every command', async () => {
-    for (const command of ['ui', 'start', 'status', 'history', 'raise-event', 'terminate', 'suspend', 'resume', 'purge', 'list', 'versions', 'export-history', 'replay-check', 'deploy-check', 'dlq list', 'dlq show', 'dlq redrive', 'schedule list', 'schedule trigger', 'schedule pause', 'schedule resume']) {
+    for (const command of ['callbacks', 'callback succeed', 'callback fail', 'callback heartbeat', 'callback urls', 'ui', 'start', 'status', 'history', 'raise-event', 'terminate', 'suspend', 'resume', 'purge', 'list', 'versions', 'export-history', 'replay-check', 'deploy-check', 'dlq list', 'dlq show', 'dlq redrive', 'schedule list', 'schedule trigger', 'schedule pause', 'schedule resume']) {
       const help = await cli(...command.split(' '), '--help');
       expect(help.code).toBe(0);
       expect(help.out).toMatch(new RegExp(`^Usage: perdure ${command}`));

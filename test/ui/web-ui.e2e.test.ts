@@ -11,7 +11,7 @@ import { createExampleApp, type Order } from '../../functions/example-app.js';
 import { silentLogger, type HistoryEvent } from '../../lib/index.js';
 import { serveHttpApi } from '../../lib/local/http-server.js';
 import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.js';
-import { HttpApi } from '../../lib/runtime/http-api.js';
+import { HttpApi } from '../../lib/api/http-api.js';
 import { ApiClient } from '../../lib/cli/api-client.js';
 import { createAwsRuntime } from '../../lib/aws/aws-runtime.js';
 import { createShadowReplay } from '../../lib/aws/replay-gate.js';
@@ -72,6 +72,11 @@ describe.skipIf(!runnable)('web view (GET /ui) in Chromium on the local stack', 
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (.ci/run does).`);
     stack = await startLocalStack(createExampleApp({ logger: silentLogger }), { dataDir, logger: silentLogger });
     http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters, replayFindings: stack.runtime.replayFindings, schedules: stack.runtime.schedules }), 0);
+    const app = createExampleApp({ logger: silentLogger });
+    // A manager's approval by callback, with a deadline and heartbeats.
+    app.orchestration('approval', async (ctx) => ctx.waitForCallback('manager', () => undefined, { timeout: '3d', heartbeatTimeout: '1h' }));
+    stack = await startLocalStack(app, { dataDir, logger: silentLogger });
+    http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters, replayFindings: stack.runtime.replayFindings }), 0);
     const client = stack.runtime.client;
     const waitingForApproval = (id: string) => waitFor(() => client.getHistory(id), (events: HistoryEvent[]) => events.some((e) => e.type === 'TimerCreated' && e.purpose === 'timeout'));
 
@@ -96,6 +101,10 @@ describe.skipIf(!runnable)('web view (GET /ui) in Chromium on the local stack', 
     const task = { instanceId: 'order-gone', generation: 0, taskId: 1, name: 'sendEmail', input: { j: '{"to":"x@example.com","subject":"hi"}' }, attempt: 1, idempotencyKey: 'order-gone:0:1', dlqRounds: 3 };
     await stack.runtime.clients.sqs.send(new SendMessageCommand({ QueueUrl: stack.config.queues.activityDeadLetters!, MessageBody: JSON.stringify(task) }));
     await waitFor(() => stack.runtime.deadLetters.list('activities'), (listed) => listed.deadLetters.length === 1);
+
+    // Started after shadow replay ran, so that its findings stay the four orders.
+    await client.start('approval', undefined, { instanceId: 'approval-1' });
+    await waitFor(() => client.listPendingCallbacks('approval-1'), (open) => open.length === 1);
 
     // chromium.launch gives every browser a fresh temporary profile (user-data-dir).
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 20_000 });
@@ -205,6 +214,30 @@ describe.skipIf(!runnable)('web view (GET /ui) in Chromium on the local stack', 
     mkdirSync(join(SCREENSHOT, '..'), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     expect(statSync(SCREENSHOT).size).toBeGreaterThan(10_000);
+  });
+
+  it('shows the callbacks an instance waits for, with their names, deadlines and tokens, and each callback on the timeline', async () => {
+    const [pending] = await stack.runtime.client.listPendingCallbacks('approval-1');
+    await openInstance('approval-1');
+    const rows = page.getByTestId('callback-row');
+    await poll(() => rows.count()).toBe(1);
+    expect(await rows.getByTestId('callback-name').textContent()).toBe('manager');
+    expect(await rows.getByTestId('callback-expires').getAttribute('datetime')).toBe(pending!.timeoutAt);
+    expect(await rows.getByTestId('callback-expires').textContent()).toMatch(/\(in (71\.\d|72) h\)$|\(in 3 d\)$/);
+    expect(await rows.getByTestId('callback-heartbeat').getAttribute('datetime')).toBe(pending!.heartbeatDeadline);
+    expect(await rows.textContent()).toContain('a heartbeat every 1h, none yet');
+    expect(await rows.getByTestId('callback-token').textContent()).toBe(pending!.token);
+    const bar = page.locator('[data-testid=timeline-row][data-kind=callback]');
+    expect(await bar.locator('.tl-label').getAttribute('title')).toBe('callback manager');
+    expect(await bar.getAttribute('data-state')).toBe('running');
+
+    await stack.runtime.client.completeCallback(pending!.token, { approved: true });
+    expect((await stack.runtime.client.waitForCompletion('approval-1', { timeout: '30s' })).status).toBe('Completed');
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await page.getByTestId('callbacks-none').waitFor();
+    expect(await rows.count()).toBe(0);
+    expect(await page.locator('[data-testid=timeline-row][data-kind=callback]').getAttribute('data-state')).toBe('ok');
+    expect(pageErrors).toEqual([]);
   });
 
   it('shows why a failed instance failed', async () => {

@@ -10,7 +10,7 @@ import { SCHEDULES_SCRIPT } from './web-ui-schedules.js';
 
 const STYLE = String.raw`
 :root { --fg: #1f2933; --muted: #616e7c; --line: #e4e7eb; --bg: #f5f7fa; --card: #fff; --accent: #2563eb;
-  --ok: #16a34a; --bad: #dc2626; --warn: #d97706; --run: #2563eb; --timer: #94a3b8; --sub: #7c3aed; --label: 230px; }
+  --ok: #16a34a; --bad: #dc2626; --warn: #d97706; --run: #2563eb; --timer: #94a3b8; --sub: #7c3aed; --callback: #0d9488; --label: 230px; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); background: var(--bg); }
 header { display: flex; align-items: center; gap: 24px; padding: 0 24px; height: 52px; background: #111827; color: #fff; }
@@ -61,7 +61,7 @@ pre { background: #f8fafc; border: 1px solid var(--line); border-radius: 6px; pa
 .tl-bar { position: absolute; top: 6px; height: 14px; min-width: 4px; border-radius: 3px; background: var(--ok); }
 .tl-bar.failed { background: var(--bad); } .tl-bar.running { background: var(--run); opacity: .75; }
 .tl-bar.timer { background: var(--timer); } .tl-bar.timer.pending { background: repeating-linear-gradient(45deg, #cbd5e1 0 4px, #e2e8f0 4px 8px); }
-.tl-bar.sub { background: var(--sub); } .tl-bar.execution { background: #334155; } .tl-bar.execution.failed { background: var(--bad); }
+.tl-bar.sub { background: var(--sub); } .tl-bar.callback { background: var(--callback); } .tl-bar.execution { background: #334155; } .tl-bar.execution.failed { background: var(--bad); }
 .tl-marker { position: absolute; top: 6px; width: 12px; height: 12px; margin-left: -6px; transform: rotate(45deg); background: var(--warn); border-radius: 2px; }
 .tl-axis { display: flex; height: 22px; border-top: 1px solid #cbd2d9; margin-top: 4px; }
 .tl-axis .tl-track span { position: absolute; top: 3px; font-size: 11px; color: var(--muted); transform: translateX(-50%); white-space: nowrap; }
@@ -69,6 +69,7 @@ pre { background: #f8fafc; border: 1px solid var(--line); border-radius: 6px; pa
 .legend i { display: inline-block; width: 12px; height: 10px; border-radius: 2px; margin-right: 5px; vertical-align: -1px; }
 .pager { display: flex; gap: 16px; margin-top: 12px; }
 td.problem { white-space: pre-wrap; word-break: break-word; }
+td.token { word-break: break-all; max-width: 360px; }
 `;
 
 const SCRIPT = String.raw`
@@ -124,6 +125,11 @@ const badge = (status) => h('span', { class: 'badge ' + status, 'data-testid': '
 const json = (value) => value === undefined ? '(none)' : JSON.stringify(value, null, 2);
 const instanceLink = (id) => h('a', { href: '#/instances/' + encodeURIComponent(id) }, id);
 const failureText = (e) => e ? e.name + ': ' + e.message + (e.code ? ' (' + e.code + ')' : '') : '';
+/** A moment from the API (ISO 8601) as local time and how far away it is, e.g. "2026-05-04 10:00:00.000 (in 3 d)". */
+const when = (iso, testid) => {
+  const ms = Date.parse(iso) - Date.now();
+  return h('time', { datetime: iso, title: iso, 'data-testid': testid }, fmtTime(Date.parse(iso)) + ' (' + (ms >= 0 ? 'in ' + fmtDuration(ms) : fmtDuration(-ms) + ' ago') + ')');
+};
 
 /** Replaces the page with the view a route renders, unless the reader has moved on meanwhile. */
 async function show(title, render) {
@@ -185,7 +191,11 @@ async function listPage(params) {
 
 async function instancePage(id) {
   const path = '/instances/' + encodeURIComponent(id);
-  const [status, history] = await Promise.all([api('GET', path), api('GET', path + '/history?payloads=keep')]);
+  const [status, history, waiting] = await Promise.all([api('GET', path), api('GET', path + '/history?payloads=keep'), api('GET', path + '/callbacks').catch((error) => {
+    // An API from before the callback routes (perdure ui against an older stack): no section.
+    if (error.code === 'ROUTE_NOT_FOUND') return undefined;
+    throw error;
+  })]);
   const notice = h('div', { class: 'notice', role: 'status', 'aria-live': 'polite', 'data-testid': 'action-result' });
   const act = async (label, method, suffix, body) => {
     notice.className = 'notice';
@@ -223,11 +233,28 @@ async function instancePage(id) {
       h('button', { disabled: finished || status.status === 'Suspended', onclick: () => act('Suspend', 'POST', '/suspend') }, 'Suspend'),
       h('button', { disabled: status.status !== 'Suspended', onclick: () => act('Resume', 'POST', '/resume') }, 'Resume'),
       h('button', { onclick: () => route() }, 'Refresh')), h('div', { style: { marginTop: '12px' } }, raise)),
+    callbacksSection(waiting, history.events),
     h('section', { 'aria-label': 'Timeline' }, h('h2', {}, 'Timeline'), timeline(history.events, finished)),
     h('section', { 'aria-label': 'History' }, h('h2', {}, 'History (' + history.events.length + ' events)'), eventTable(history.events)));
 }
 
-/** One row per activity attempt, timer and sub-orchestration, bars placed on a shared time axis. */
+/** The callbacks the instance waits for (shown once its code has made one): name, deadlines and token. */
+function callbacksSection(waiting, events) {
+  if (!waiting || !events.some((e) => e.type === 'CallbackCreated')) return false;
+  const heading = h('h2', {}, 'Callbacks waiting (' + waiting.callbacks.length + ')');
+  if (waiting.callbacks.length === 0) return h('section', { 'aria-label': 'Callbacks' }, heading, h('p', { class: 'muted', 'data-testid': 'callbacks-none' }, 'No callback is waiting: each was completed, failed or expired.'));
+  const rows = waiting.callbacks.map((c) => h('tr', { 'data-testid': 'callback-row' },
+    h('td', { 'data-testid': 'callback-name' }, c.name || 'position ' + c.position),
+    h('td', {}, when(c.createdAt, 'callback-created')),
+    h('td', {}, c.timeoutAt ? when(c.timeoutAt, 'callback-expires') : h('span', { class: 'muted' }, 'no timeout')),
+    h('td', {}, c.heartbeatDeadline ? [when(c.heartbeatDeadline, 'callback-heartbeat'), h('br'), h('small', { class: 'muted' }, 'a heartbeat every ' + c.heartbeatTimeout + (c.lastHeartbeatAt ? ', last ' + fmtTime(Date.parse(c.lastHeartbeatAt)) : ', none yet'))] : h('span', { class: 'muted' }, 'none')),
+    h('td', { class: 'mono token', 'data-testid': 'callback-token' }, c.token)));
+  return h('section', { 'aria-label': 'Callbacks' }, heading,
+    h('p', { class: 'muted' }, 'An outside system completes a callback with its token (POST /callbacks/{token}/succeed or fail, or perdure callback succeed), or with a signed URL (perdure callback urls).'),
+    h('table', {}, h('thead', {}, h('tr', {}, ['Name', 'Created', 'Expires', 'Heartbeat due', 'Token'].map((t) => h('th', { scope: 'col' }, t)))), h('tbody', {}, rows)));
+}
+
+/** One row per activity attempt, timer, sub-orchestration and callback, bars placed on a shared time axis. */
 function timeline(events, finished) {
   if (events.length === 0) return h('p', { class: 'muted' }, 'No history yet.');
   const rows = [];
@@ -243,10 +270,11 @@ function timeline(events, finished) {
     else if (e.type === 'ActivityScheduled') add({ kind: 'activity', label: e.name + (e.attempt > 1 ? ' · attempt ' + e.attempt : ''), start: e.timestamp, state: 'running', title: e.name + ', attempt ' + e.attempt }, e.taskId);
     else if (e.type === 'TimerCreated') add({ kind: 'timer', label: e.purpose === 'sleep' ? 'sleep' : e.purpose + ' timer', start: e.timestamp, fireAt: e.fireAt, state: 'pending', title: e.purpose + ' timer due ' + fmtTime(e.fireAt) + (finished ? ', not fired' : '') }, e.taskId);
     else if (e.type === 'SubOrchestrationScheduled') add({ kind: 'sub', label: '↳ ' + e.name, href: '#/instances/' + encodeURIComponent(e.instanceId), start: e.timestamp, state: 'running', title: 'sub-orchestration ' + e.name + ' (' + e.instanceId + ')' }, e.taskId);
+    else if (e.type === 'CallbackCreated') add({ kind: 'callback', label: 'callback ' + (e.name || e.taskId), start: e.timestamp, state: 'running', title: 'callback ' + (e.name || 'at position ' + e.taskId) + (e.timeoutAt ? ', expires ' + fmtTime(e.timeoutAt) : '') }, e.taskId);
     else if (e.type === 'EventRaised') add({ kind: 'event', label: 'event: ' + e.name, start: e.timestamp, title: 'event ' + e.name + ' at ' + fmtTime(e.timestamp) });
     else if (e.type === 'ExecutionFailed') Object.assign(execution, { state: 'failed', title: execution.title + ' failed: ' + failureText(e.error) });
     else if (/^(Execution(Completed|Terminated)|ContinuedAsNew)$/.test(e.type)) execution.title += ' ' + e.type.replace('Execution', '').toLowerCase() + (e.reason ? ': ' + e.reason : '');
-    const row = 'taskId' in e && !/Scheduled|Created/.test(e.type) ? byTask.get(e.taskId) : undefined;
+    const row = 'taskId' in e && !/Scheduled|Created|Heartbeat/.test(e.type) ? byTask.get(e.taskId) : undefined;
     if (row) {
       const failed = /Failed/.test(e.type);
       Object.assign(row, { end: e.timestamp, state: failed ? 'failed' : 'ok' });
@@ -273,7 +301,7 @@ function timeline(events, finished) {
   });
   const axis = h('div', { class: 'tl-axis', 'aria-hidden': 'true' }, h('div', { class: 'tl-label muted' }, fmtTime(start)),
     h('div', { class: 'tl-track' }, ticks.slice(1).map((t) => h('span', { style: { left: t / span * 100 + '%' } }, '+' + fmtDuration(t)))));
-  const legend = h('div', { class: 'legend' }, [['var(--ok)', 'completed'], ['var(--bad)', 'failed'], ['var(--run)', 'running'], ['var(--timer)', 'timer'], ['var(--sub)', 'sub-orchestration'], ['var(--warn)', 'external event']]
+  const legend = h('div', { class: 'legend' }, [['var(--ok)', 'completed'], ['var(--bad)', 'failed'], ['var(--run)', 'running'], ['var(--timer)', 'timer'], ['var(--sub)', 'sub-orchestration'], ['var(--callback)', 'callback'], ['var(--warn)', 'external event']]
     .map(([color, text]) => h('span', {}, h('i', { style: { background: color } }), text)));
   return h('div', { 'data-testid': 'timeline' }, h('div', { class: 'tl' }, grid, rowEls), axis, legend);
 }
@@ -284,7 +312,8 @@ function describeEvent(e) {
     case 'ActivityScheduled': return e.name + ' · task ' + e.taskId + ' · attempt ' + e.attempt;
     case 'TimerCreated': return e.purpose + ' · task ' + e.taskId + ' · due ' + fmtTime(e.fireAt);
     case 'SubOrchestrationScheduled': return e.name + ' · task ' + e.taskId + ' · ' + e.instanceId;
-    case 'ActivityFailed': case 'SubOrchestrationFailed': return 'task ' + e.taskId + ' · ' + failureText(e.error);
+    case 'ActivityFailed': case 'SubOrchestrationFailed': case 'CallbackFailed': return 'task ' + e.taskId + ' · ' + failureText(e.error);
+    case 'CallbackCreated': return (e.name || 'callback') + ' · task ' + e.taskId + (e.timeoutAt ? ' · expires ' + fmtTime(e.timeoutAt) : '') + (e.heartbeatTimeoutMs ? ' · a heartbeat every ' + fmtDuration(e.heartbeatTimeoutMs) : '');
     case 'ExecutionFailed': return failureText(e.error);
     case 'EventRaised': return e.name;
     case 'PatchMarker': return e.changeId;
