@@ -617,6 +617,8 @@ export class OrchestrationWorker {
       const existing = await store.getInstance(event.instanceId);
       const sameChild = existing?.parent && existing.parent.instanceId === parentRef.instanceId && existing.parent.generation === generation && existing.parent.taskId === event.taskId;
       if (!sameChild) return failParent(error);
+      // A child that already ended reports again: its result may have reached a parent that had ended (and was rewound since).
+      if (isTerminal(existing.status)) return this.notifyParent(existing, now);
     }
     await queues.ringDoorbell(event.instanceId);
   }
@@ -738,14 +740,18 @@ export class OrchestrationWorker {
 
   /**
    * `client.rewind`: the failed instance runs on from before its failure. The step replays history without
-   * the failure and the failed results of its last step, records which events it undid, and sends those
-   * calls again (a failed sub-orchestration is rewound in turn).
+   * the failure and the failed results of its last step, records which events it undid, and sends again
+   * every call left open: the failed ones (a failed sub-orchestration is rewound in turn), and those that
+   * were in flight beside the failure, whose results reached a failed instance and were dropped.
    */
   private async rewind(state: StepState, invocation: Invocation): Promise<StepResult> {
     const { store, queues, clock } = this.deps;
     const { instance } = state;
     const now = clock.now();
     this.cache.delete(instance.instanceId);
+    // What a doorbell carried may be a result the rewound code waits for: the inbox keeps it for the next step.
+    let kept = false;
+    for (const message of invocation.carried.values()) if ((await store.deliver(instance.instanceId, message)) === 'delivered') kept = true;
     invocation.carried.clear();
     const history = await store.readHistory(instance.instanceId, instance.generation, instance.incarnation);
     const targets = rewindTargets(history);
@@ -769,23 +775,27 @@ export class OrchestrationWorker {
     } catch (error) {
       return this.quarantineOrRethrow(instance, error);
     }
-    const live: Live = { instance, executor, clean: true };
-    const result = await this.advanceAndCommit(live, [{ type: 'ExecutionRewound', rewound }], [], [], invocation, now);
-    if (result !== 'stepped') return result;
-    this.deps.logger.info('instance rewound: its failed calls run again', { instanceId: instance.instanceId, rewound });
-    // The undone calls are open again: send them as a repair would.
-    const open = new Set(executor.openCalls().map((call) => call.taskId));
-    const again = failedCalls.map((event) => scheduled.get(event.taskId)!).filter((event) => open.has(event.taskId));
-    const activities = again.filter((event): event is ActivityScheduled => event.type === 'ActivityScheduled');
-    for (const event of activities) if (event.step && live.instance.status === 'Running') invocation.owned.add(event.taskId);
-    await this.enqueue(activities.filter((event) => !event.step).map((event) => this.activityTask(live.instance, event)));
-    for (const event of again) {
+    // The recorded calls the code waits on again (new calls of the replay are dispatched by the commit).
+    const reopened = executor
+      .openCalls()
+      .map((call) => scheduled.get(call.taskId))
+      .filter((event): event is ScheduleEvent => event !== undefined && !(event.type === 'SubOrchestrationScheduled' && event.detached));
+    // Failed children first: a crash before the parent's commit repeats this step, which finds them running and leaves them be.
+    for (const event of reopened) {
       if (event.type !== 'SubOrchestrationScheduled') continue;
       const child = await store.getInstance(event.instanceId);
       if (child?.status !== 'Failed') continue;
       const { error: _cleared, ...rest } = child;
       if (await store.updateInstance({ ...rest, status: 'Running', rewindRequested: true, updatedAt: now, revision: child.revision + 1 }, child.revision)) await queues.ringDoorbell(child.instanceId);
     }
+    const live: Live = { instance, executor, clean: true };
+    const result = await this.advanceAndCommit(live, [{ type: 'ExecutionRewound', rewound }], [], [], invocation, now);
+    if (result !== 'stepped') return result;
+    this.deps.logger.info('instance rewound: its failed calls run again', { instanceId: instance.instanceId, rewound });
+    // Send the open calls again, as a repair would: each dispatch is idempotent, and a child that has ended reports again.
+    for (const event of reopened) if (event.type === 'ActivityScheduled' && event.step && live.instance.status === 'Running') invocation.owned.add(event.taskId);
+    await this.dispatch(live.instance, reopened, instance.generation, false);
+    if (kept) await queues.ringDoorbell(instance.instanceId);
     return (await this.runInline(live, invocation)) ?? 'stepped';
   }
 
