@@ -318,9 +318,11 @@ describe('randomized orchestrations under random faults (bounded; `npm run chaos
     [2, false],
     [1, true],
     [2, true],
-  ])('in memory, seed %i, inline %s: 150 programs reach the reference outcome with every invariant held', async (seed, inline) => {
+  ])('in memory, seed %i, inline %s: 150 programs (some cancelled at a gate, some rewound after a fix) reach the reference outcome with every invariant held', async (seed, inline) => {
     const report = await runChaos({ seed, instances: 150, runtime: 'memory', inline });
     expect(report.faultCount, `seed ${seed}`).toBeGreaterThan(100);
+    expect(report.cancelled, `seed ${seed}`).toBeGreaterThan(10);
+    expect(report.rewound, `seed ${seed}`).toBeGreaterThan(10);
     expect(report.violations, `seed ${seed}: reproduce with npm run chaos -- --runtime memory --instances 150 --seed ${seed}${inline ? ' --inline' : ''}`).toEqual([]);
   }, 120_000);
 
