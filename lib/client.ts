@@ -252,6 +252,11 @@ export class Client {
    */
   async rewind(instanceId: string): Promise<void> {
     const record = await this.getRecord(instanceId);
+    if (record.rewindRequested) {
+      // Asked already, and not applied yet: the doorbell of that call may not have rung (a retry after an error).
+      await this.deps.queues.ringDoorbell(instanceId);
+      return;
+    }
     if (record.status !== 'Failed') {
       throw new InvalidStateError(`Cannot rewind instance '${instanceId}': it is ${record.status}, and only a Failed instance can be rewound${record.status === 'Quarantined' ? ' (resume a Quarantined one after the fix)' : ''}.`);
     }

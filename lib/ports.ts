@@ -213,6 +213,8 @@ export interface ActivityTask {
   input: unknown;
   attempt: number;
   idempotencyKey: string;
+  /** The call's round: n when n rewinds undid its earlier results; its result says so, and one of another round is dropped. @defaultValue 0 */
+  round?: number;
   /**
    * The instance had no other call in flight when this one was sent: the worker that runs it may commit
    * its result as the instance's next step itself, instead of sending it back through the doorbell.

@@ -39,7 +39,7 @@ import { HttpApi, type HttpRequest } from '../lib/api/http-api.js';
 import { rawRequest } from './local/raw-http.js';
 
 /** The instances every row starts from, one per state a bad request can run into. */
-const IDS = { waiting: 'w-1', done: 'done-1', stopped: 'stopped-1', paused: 'paused-1', gone: 'gone-1' } as const;
+const IDS = { waiting: 'w-1', done: 'done-1', stopped: 'stopped-1', paused: 'paused-1', gone: 'gone-1', held: 'held-1' } as const;
 const BODY_LIMIT = 2_048;
 
 /** The app of every table: one activity, one orchestration that waits for an 'approve' event, and two schedules of it (one paused in its definition). */
@@ -53,6 +53,8 @@ function buildApp(): App {
   const app = createApp({ logger: silentLogger });
   app.activity('greet', async (name: string) => `Hello, ${name}!`, { retry: { maxAttempts: 2 } });
   app.orchestration('hello', async (ctx, input: { name: string }) => {
+    // A timer of the platform breaks replay: the instance named 'held' is set aside (Quarantined) at once.
+    if (input.name === 'held') setTimeout(() => undefined, 0);
     const approved = await ctx.waitForEvent<boolean>('approve');
     return approved ? ctx.callActivity<string>('greet', input.name) : 'rejected';
   });
@@ -149,6 +151,10 @@ const FINISHED = /it is already (Completed|Terminated)\. .*start a new instance/
 const SCHEDULE_RULE = /Invalid schedule name .*: use a letter followed by up to 99 letters, digits and _ \. -/;
 const NO_SCHEDULE = /No schedule named 'weekly' is defined \(defined: nightly, frozen\); define it with app\.schedule\('weekly', \.\.\.\)/;
 const NO_PARAMETERS = /takes no parameters: send an empty body or \{\}/;
+const HELD = /Cannot cancel instance 'held-1': it is Quarantined, so its code cannot run to clean up\. Resume it after deploying a fix, or terminate it/;
+const NOT_FAILED = /only a Failed instance can be rewound/;
+const NOT_RESTARTABLE = /only Failed, Terminated, Cancelled instances can be restarted/;
+const REASON_OBJECT = /must be a JSON object such as \{"reason": "\.\.\."\}, or empty/;
 
 const HTTP_ROWS: HttpRow[] = [
   // Malformed JSON
@@ -242,6 +248,44 @@ const HTTP_ROWS: HttpRow[] = [
   { what: 'purging a purged instance', method: 'DELETE', path: `/instances/${IDS.gone}`, status: 404, code: 'INSTANCE_NOT_FOUND', message: GONE },
   { what: 'the history of a purged instance', method: 'GET', path: `/instances/${IDS.gone}/history`, status: 404, code: 'INSTANCE_NOT_FOUND', message: GONE },
   { what: 'purging a running instance', method: 'DELETE', path: `/instances/${IDS.waiting}`, status: 409, code: 'INVALID_STATE', message: /Terminate it first/ },
+
+  // Cancel
+  { what: 'cancelling a purged instance', method: 'POST', path: `/instances/${IDS.gone}/cancel`, status: 404, code: 'INSTANCE_NOT_FOUND', message: GONE },
+  { what: 'cancelling an unknown instance', method: 'POST', path: '/instances/no-such-1/cancel', body: json({ reason: 'x' }), status: 404, code: 'INSTANCE_NOT_FOUND', message: /No orchestration instance 'no-such-1' exists/ },
+  { what: 'cancelling a Completed instance', method: 'POST', path: `/instances/${IDS.done}/cancel`, status: 409, code: 'INVALID_STATE', message: FINISHED },
+  { what: 'cancelling a Terminated instance', method: 'POST', path: `/instances/${IDS.stopped}/cancel`, body: json({ reason: 'again' }), status: 409, code: 'INVALID_STATE', message: FINISHED },
+  { what: 'cancelling a Quarantined instance', method: 'POST', path: `/instances/${IDS.held}/cancel`, status: 409, code: 'INVALID_STATE', message: HELD },
+  { what: 'a cancel reason that is a number', method: 'POST', path: `/instances/${IDS.waiting}/cancel`, body: json({ reason: 7 }), status: 400, code: 'VALIDATION', message: /"reason" must be a string/ },
+  { what: 'a cancel reason that is an object', method: 'POST', path: `/instances/${IDS.waiting}/cancel`, body: json({ reason: { why: 'x' } }), status: 400, code: 'VALIDATION', message: /"reason" must be a string/ },
+  { what: 'a cancel reason over 1000 characters', method: 'POST', path: `/instances/${IDS.waiting}/cancel`, body: json({ reason: 'r'.repeat(1_001) }), status: 400, code: 'VALIDATION', message: /reason must be a string of at most 1000 characters/ },
+  { what: 'an unknown field on cancel (force)', method: 'POST', path: `/instances/${IDS.waiting}/cancel`, body: json({ reason: 'x', force: true }), status: 400, code: 'VALIDATION', message: /Unknown field force: only "reason" is accepted/ },
+  { what: 'an array as a cancel body', method: 'POST', path: `/instances/${IDS.waiting}/cancel`, body: '["now"]', status: 400, code: 'VALIDATION', message: REASON_OBJECT },
+  { what: 'malformed JSON on cancel', method: 'POST', path: `/instances/${IDS.waiting}/cancel`, body: '{"reason":', status: 400, code: 'MALFORMED_JSON', message: NOT_JSON },
+  { what: 'GET on cancel', method: 'GET', path: `/instances/${IDS.waiting}/cancel`, status: 405, code: 'METHOD_NOT_ALLOWED', message: /use POST/ },
+
+  // Rewind
+  { what: 'rewinding a Running instance', method: 'POST', path: `/instances/${IDS.waiting}/rewind`, status: 409, code: 'INVALID_STATE', message: /Cannot rewind instance 'w-1': it is Running, and only a Failed instance can be rewound/ },
+  { what: 'rewinding a Completed instance', method: 'POST', path: `/instances/${IDS.done}/rewind`, status: 409, code: 'INVALID_STATE', message: NOT_FAILED },
+  { what: 'rewinding a Terminated instance', method: 'POST', path: `/instances/${IDS.stopped}/rewind`, status: 409, code: 'INVALID_STATE', message: NOT_FAILED },
+  { what: 'rewinding a Quarantined instance', method: 'POST', path: `/instances/${IDS.held}/rewind`, status: 409, code: 'INVALID_STATE', message: /it is Quarantined, and only a Failed instance can be rewound \(resume a Quarantined one after the fix\)/ },
+  { what: 'rewinding a purged instance', method: 'POST', path: `/instances/${IDS.gone}/rewind`, status: 404, code: 'INSTANCE_NOT_FOUND', message: GONE },
+  { what: 'an unknown field on rewind', method: 'POST', path: `/instances/${IDS.stopped}/rewind`, body: json({ from: 3 }), status: 400, code: 'VALIDATION', message: /Unknown field from: only "reason" is accepted/ },
+
+  // Restart
+  { what: 'restarting a Running instance', method: 'POST', path: `/instances/${IDS.waiting}/restart`, status: 409, code: 'INVALID_STATE', message: /Cannot restart instance 'w-1': it is Running; only Failed, Terminated, Cancelled instances can be restarted/ },
+  { what: 'restarting a Completed instance', method: 'POST', path: `/instances/${IDS.done}/restart`, body: json({}), status: 409, code: 'INVALID_STATE', message: NOT_RESTARTABLE },
+  { what: 'restarting a Suspended instance', method: 'POST', path: `/instances/${IDS.paused}/restart`, status: 409, code: 'INVALID_STATE', message: NOT_RESTARTABLE },
+  { what: 'restarting a purged instance', method: 'POST', path: `/instances/${IDS.gone}/restart`, status: 404, code: 'INSTANCE_NOT_FOUND', message: GONE },
+  { what: 'restarting on a version that is not registered', method: 'POST', path: `/instances/${IDS.stopped}/restart`, body: json({ version: '9' }), status: 404, code: 'ORCHESTRATION_NOT_FOUND', message: /has no version 9 registered \(registered: 1\)/ },
+  { what: 'restarting on an invalid version', method: 'POST', path: `/instances/${IDS.stopped}/restart`, body: json({ version: 'v 2' }), status: 400, code: 'VALIDATION', message: /use a number or up to 40 letters, digits and _ \. -/ },
+  { what: 'restarting on a version that is a boolean', method: 'POST', path: `/instances/${IDS.stopped}/restart`, body: json({ version: true }), status: 400, code: 'VALIDATION', message: /"version" must be a string or a number/ },
+  { what: 'restarting as an instance id that exists', method: 'POST', path: `/instances/${IDS.stopped}/restart`, body: json({ instanceId: IDS.waiting }), status: 409, code: 'INSTANCE_EXISTS', message: /Use another instance id, or purge the old instance first/ },
+  { what: 'restarting as an invalid instance id', method: 'POST', path: `/instances/${IDS.stopped}/restart`, body: json({ instanceId: 'a/b' }), status: 400, code: 'VALIDATION', message: ID_RULE },
+  { what: 'restarting as an instance id that is a number', method: 'POST', path: `/instances/${IDS.stopped}/restart`, body: json({ instanceId: 42 }), status: 400, code: 'VALIDATION', message: /"instanceId" must be a string/ },
+  { what: 'a misspelled field on restart (newId)', method: 'POST', path: `/instances/${IDS.stopped}/restart`, body: json({ newId: 'x-2' }), status: 400, code: 'VALIDATION', message: /Unknown field newId: only "version" and "instanceId" are accepted/ },
+  { what: 'unknown fields on restart', method: 'POST', path: `/instances/${IDS.stopped}/restart`, body: json({ version: '1', input: {}, force: true }), status: 400, code: 'VALIDATION', message: /Unknown fields input, force: only "version" and "instanceId" are accepted/ },
+  { what: 'an array as a restart body', method: 'POST', path: `/instances/${IDS.stopped}/restart`, body: '[]', status: 400, code: 'VALIDATION', message: /The body must be a JSON object such as \{"version": "2", "instanceId": "\.\.\."\}, or empty/ },
+  { what: 'malformed JSON on restart', method: 'POST', path: `/instances/${IDS.stopped}/restart`, body: '{version: 2}', status: 400, code: 'MALFORMED_JSON', message: NOT_JSON },
 
   // Duplicate starts
   { what: 'a duplicate start of a running instance', method: 'POST', path: `/orchestrations/hello?instanceId=${IDS.waiting}`, body: json({ name: 'again' }), status: 409, code: 'INSTANCE_EXISTS', message: /Use another instance id, or purge the old instance first/ },
@@ -417,7 +461,7 @@ interface World {
 }
 
 /**
- * Five instances (waiting for an event, Completed, Terminated, Suspended, purged), a dead letter, and a
+ * Six instances (waiting for an event, Completed, Terminated, Suspended, purged, Quarantined), a dead letter, and a
  * log of everything handed to the work queues from now on.
  */
 async function createWorld(): Promise<World> {
@@ -440,8 +484,8 @@ async function createWorld(): Promise<World> {
   await env.advanceTime('3s');
   const callbacks = await Promise.all(Object.values(CALLBACK_IDS).map((id) => client.listPendingCallbacks(id)));
   expect(callbacks.map((open) => open.length)).toEqual([1, 0, 0]);
-  const statuses = Object.fromEntries(await Promise.all([IDS.waiting, IDS.done, IDS.stopped, IDS.paused].map(async (id) => [id, (await client.getStatus(id)).status])));
-  expect(statuses).toEqual({ [IDS.waiting]: 'Running', [IDS.done]: 'Completed', [IDS.stopped]: 'Terminated', [IDS.paused]: 'Suspended' });
+  const statuses = Object.fromEntries(await Promise.all([IDS.waiting, IDS.done, IDS.stopped, IDS.paused, IDS.held].map(async (id) => [id, (await client.getStatus(id)).status])));
+  expect(statuses).toEqual({ [IDS.waiting]: 'Running', [IDS.done]: 'Completed', [IDS.stopped]: 'Terminated', [IDS.paused]: 'Suspended', [IDS.held]: 'Quarantined' });
 
   // From here on, every call to the queues is recorded: a rejected request must not enqueue anything.
   const queued: unknown[] = [];
@@ -551,6 +595,20 @@ const CLIENT_ROWS: ClientRow[] = [
   { what: 'resuming a Terminated instance', call: (c) => c.resume(IDS.stopped), error: InvalidStateError, code: 'INVALID_STATE', message: FINISHED },
   { what: 'purging a running instance', call: (c) => c.purge(IDS.waiting), error: InvalidStateError, code: 'INVALID_STATE', message: /only Completed, Failed or Terminated instances can be purged\. Terminate it first/ },
   { what: 'purging a purged instance', call: (c) => c.purge(IDS.gone), error: InstanceNotFoundError, code: 'INSTANCE_NOT_FOUND', message: GONE },
+  // cancel, rewind, restart
+  { what: 'cancelling a Completed instance', call: (c) => c.cancel(IDS.done), error: InvalidStateError, code: 'INVALID_STATE', message: FINISHED },
+  { what: 'cancelling a purged instance', call: (c) => c.cancel(IDS.gone), error: InstanceNotFoundError, code: 'INSTANCE_NOT_FOUND', message: GONE },
+  { what: 'cancelling a Quarantined instance', call: (c) => c.cancel(IDS.held), error: InvalidStateError, code: 'INVALID_STATE', message: HELD },
+  { what: 'cancelling with a reason that is not a string', call: (c) => c.cancel(IDS.waiting, 42 as never), error: ValidationError, code: 'VALIDATION', message: /reason must be a string of at most 1000 characters/ },
+  { what: 'cancelling with a reason over 1000 characters', call: (c) => c.cancel(IDS.waiting, 'r'.repeat(1_001)), error: ValidationError, code: 'VALIDATION', message: /reason must be a string of at most 1000 characters/ },
+  { what: 'rewinding a Running instance', call: (c) => c.rewind(IDS.waiting), error: InvalidStateError, code: 'INVALID_STATE', message: NOT_FAILED },
+  { what: 'rewinding a Completed instance', call: (c) => c.rewind(IDS.done), error: InvalidStateError, code: 'INVALID_STATE', message: NOT_FAILED },
+  { what: 'rewinding a purged instance', call: (c) => c.rewind(IDS.gone), error: InstanceNotFoundError, code: 'INSTANCE_NOT_FOUND', message: GONE },
+  { what: 'restarting a Running instance', call: (c) => c.restart(IDS.waiting), error: InvalidStateError, code: 'INVALID_STATE', message: NOT_RESTARTABLE },
+  { what: 'restarting a Completed instance', call: (c) => c.restart(IDS.done), error: InvalidStateError, code: 'INVALID_STATE', message: NOT_RESTARTABLE },
+  { what: 'restarting on a version that is not registered', call: (c) => c.restart(IDS.stopped, { version: 9 }), error: OrchestrationNotFoundError, code: 'ORCHESTRATION_NOT_FOUND', message: /has no version 9 registered/ },
+  { what: 'restarting as an instance id that exists', call: (c) => c.restart(IDS.stopped, { instanceId: IDS.done }), error: InstanceExistsError, code: 'INSTANCE_EXISTS', message: /Use another instance id, or purge the old instance first/ },
+  { what: 'restarting as an invalid instance id', call: (c) => c.restart(IDS.stopped, { instanceId: 'a\u0000b' }), error: ValidationError, code: 'VALIDATION', message: ID_RULE },
   // reads
   { what: 'the status of an empty instance id', call: (c) => c.getStatus(''), error: ValidationError, code: 'VALIDATION', message: ID_RULE },
   { what: 'a negative history generation', call: (c) => c.getHistory(IDS.waiting, { generation: -1 }), error: ValidationError, code: 'VALIDATION', message: /has generations 0 to 0; got -1/ },
@@ -733,6 +791,58 @@ describe('in memory', () => {
   });
 });
 
+/**
+ * A custom status over 4 KiB is a mistake of the code, not of a caller: `ctx.setStatus` throws a
+ * ValidationError at the call, as every misuse of the context does. Code that catches it goes on; left
+ * uncaught it fails the instance (rewind it after the fix). Either way the status published before stays.
+ */
+describe('ctx.setStatus beyond 4 KiB', () => {
+  const statusApp = (trim: { on: boolean }) => {
+    const app = createApp({ logger: silentLogger });
+    app.orchestration('progress', async (ctx, catchIt: boolean) => {
+      ctx.setStatus({ stage: 'started' });
+      await ctx.waitForEvent('go');
+      const details = { stage: 'detailed', rows: Array.from({ length: 500 }, (_, i) => `row ${i}`) };
+      try {
+        ctx.setStatus(trim.on ? { stage: 'detailed', rows: details.rows.length } : details);
+      } catch (error) {
+        if (!catchIt) throw error;
+        return (error as Error).name;
+      }
+      return 'published';
+    });
+    return app;
+  };
+
+  it('throws a ValidationError at the call: code that catches it goes on, and the status published before stays', async () => {
+    const env = await TestEnvironment.create(statusApp({ on: false }));
+    try {
+      const id = await env.client.start('progress', true);
+      await env.client.raiseEvent(id, 'go');
+      expect(await env.client.waitForCompletion(id)).toMatchObject({ status: 'Completed', output: 'ValidationError', customStatus: { stage: 'started' } });
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('fails the instance when uncaught, saying what to do; after the fix, a rewind completes it', async () => {
+    const trim = { on: false };
+    const env = await TestEnvironment.create(statusApp(trim));
+    try {
+      const id = await env.client.start('progress', false);
+      await env.client.raiseEvent(id, 'go');
+      const failed = await env.client.waitForCompletion(id);
+      expect(failed).toMatchObject({ status: 'Failed', error: { name: 'ValidationError', code: 'VALIDATION' }, customStatus: { stage: 'started' } });
+      expect(failed.error?.message).toMatch(/^ctx\.setStatus takes at most 4096 bytes of JSON, got \d+: keep it to a summary \(a stage, counts\) and put details in the output or an activity's result\.$/);
+      trim.on = true;
+      await env.client.rewind(id);
+      expect(await env.client.waitForCompletion(id)).toMatchObject({ status: 'Completed', output: 'published', customStatus: { stage: 'detailed', rows: 500 } });
+    } finally {
+      await env.close();
+    }
+  });
+});
+
 // ---------------------------------------------------------------------------------------------------
 // Surface 4: the HTTP rows over the wire, on the embedded local stack.
 // ---------------------------------------------------------------------------------------------------
@@ -804,7 +914,7 @@ describe('over the wire on the embedded local stack: the same bad requests, and 
     const client = stack.runtime.client;
     const status = async (id: string) => (await client.getStatus(id)).status;
     for (const [key, id] of Object.entries(IDS)) await client.start('hello', { name: key }, { instanceId: id });
-    for (const id of Object.values(IDS)) await waitUntil(async () => (await status(id)) === 'Running', `${id} runs`);
+    for (const id of Object.values(IDS)) await waitUntil(async () => (await status(id)) === (id === IDS.held ? 'Quarantined' : 'Running'), `${id} runs (or is held)`);
     await client.raiseEvent(IDS.done, 'approve', true);
     await client.raiseEvent(IDS.gone, 'approve', false);
     await client.terminate(IDS.stopped, 'fixture');

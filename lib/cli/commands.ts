@@ -120,6 +120,8 @@ function statusLines(status: InstanceStatus): string {
     ['updated', status.updatedAt],
   ];
   if (status.parentInstanceId) lines.push(['parent', status.parentInstanceId]);
+  if (status.customStatus !== undefined) lines.push(['custom status', brief(status.customStatus, 200)]);
+  if (status.cancelRequested) lines.push(['cancel', `requested ${status.cancelRequested.at}${status.cancelRequested.reason !== undefined ? `: ${status.cancelRequested.reason}` : ''}`]);
   if (status.input !== undefined) lines.push(['input', brief(status.input, 200)]);
   if (status.output !== undefined) lines.push(['output', brief(status.output, 200)]);
   if (status.error) lines.push(['error', `${status.error.name}${status.error.code ? ` (${status.error.code})` : ''}: ${status.error.message}`]);
@@ -319,6 +321,55 @@ export const COMMANDS: Command[] = [
     },
   },
   {
+    name: 'rewind',
+    args: '[instanceId]',
+    summary: 'run a Failed instance on from its failure once a fix is deployed (its failed calls run again); --status Failed --since rewinds every one that failed in a window',
+    arity: [0, 1],
+    options: {
+      status: { type: 'string', description: 'Failed: rewind every Failed instance selected by --since (and --name) instead of one' },
+      since: { type: 'string', description: 'with --status: only instances that failed in this window, e.g. 1d (required)' },
+      name: { type: 'string', description: 'with --status: only this orchestration' },
+    },
+    notes: ['perdure rewind order-42', 'perdure rewind --status Failed --since 1d --name order'],
+    async run({ api, values, positionals, io }) {
+      const status = checkStatus(str(values, 'status'));
+      const sinceText = str(values, 'since');
+      const name = str(values, 'name');
+      if (positionals.length) {
+        if (status !== undefined || sinceText !== undefined || name !== undefined) throw new CliError('Pass an instance id or --status Failed (with --since, --name), not both.');
+        await api().post(`/instances/${enc(positionals[0]!)}/rewind`);
+        io.err(`Rewind of ${positionals[0]} requested: its failed calls run again.`);
+        return;
+      }
+      if (status === undefined) throw new CliError('Name the instance to rewind, or select Failed instances with --status Failed --since 1d [--name <orchestration>].');
+      if (status !== 'Failed') throw new CliError(`Only Failed instances can be rewound, not ${status}: pass --status Failed.`);
+      // A window keeps a bulk rewind to the failures an operator has in mind (a fix deployed today, not last month's).
+      if (sinceText === undefined) throw new CliError('--status Failed needs --since, e.g. --since 1d: the window of failures to rewind.');
+      const since = Date.now() - toMilliseconds(sinceText, '--since');
+      // Select first, rewind after: a rewound instance leaves the Failed listing, which would move the pages under the cursor.
+      const ids: string[] = [];
+      for await (const instance of allInstances(api(), { status, name })) if (Date.parse(instance.updatedAt) >= since) ids.push(instance.instanceId);
+      if (ids.length === 0) {
+        io.out(`No Failed instance${name !== undefined ? ` of ${name}` : ''} was updated in the last ${sinceText}: nothing to rewind.`);
+        return;
+      }
+      const failed: string[] = [];
+      for (const [index, id] of ids.entries()) {
+        try {
+          await api().post(`/instances/${enc(id)}/rewind`);
+          if (!io.progress) io.err(`rewound ${id}`);
+        } catch (error) {
+          if (!(error instanceof CliError)) throw error;
+          failed.push(`${id}: ${error.message}`);
+          if (!io.progress) io.err(`failed  ${id}: ${error.message}`);
+        }
+        io.progress?.(progressBar(index + 1, ids.length));
+      }
+      io.out(`Rewound ${ids.length - failed.length} of ${ids.length} Failed instance${ids.length === 1 ? '' : 's'}${failed.length ? `; ${failed.length} could not be:\n  ${failed.join('\n  ')}` : '.'}`);
+      return failed.length ? 1 : 0;
+    },
+  },
+  {
     name: 'purge',
     args: '<instanceId>',
     summary: 'delete a finished instance, its history and its payloads',
@@ -353,7 +404,12 @@ export const COMMANDS: Command[] = [
         ({ instances, cursor } = page);
       }
       if (values.json) return printJson(io, cursor ? { instances, cursor } : { instances });
-      io.out(table(['instance', 'orchestration', 'status', 'events', 'updated'], instances.map((i) => [i.instanceId, `${i.name}@${i.version}`, i.status, String(i.historyLength), i.updatedAt])));
+      io.out(
+        table(
+          ['instance', 'orchestration', 'status', 'events', 'updated', 'custom status'],
+          instances.map((i) => [i.instanceId, `${i.name}@${i.version}`, i.status, String(i.historyLength), i.updatedAt, brief(i.customStatus, 40)]),
+        ),
+      );
       if (cursor) io.err(`More: perdure list --cursor ${cursor}`);
     },
   },

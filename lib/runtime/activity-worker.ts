@@ -135,7 +135,9 @@ export class TaskWorker {
    */
   private async finish(task: ActivityTask, event: InboxEvent, deadline: number | undefined, mayStep = true): Promise<void> {
     this.deps.crash?.('activity:before-record', task.instanceId);
-    const message: InboxMessage = { messageId: messageIds.activity(task.generation, task.taskId), generation: task.generation, receivedAt: this.deps.clock.now(), event };
+    const round = task.round ?? 0;
+    const result = round > 0 && (event.type === 'ActivityCompleted' || event.type === 'ActivityFailed') ? { ...event, round } : event;
+    const message: InboxMessage = { messageId: messageIds.activity(task.generation, task.taskId, round), generation: task.generation, receivedAt: this.deps.clock.now(), event: result };
     const stepped = task.solo && mayStep && this.deps.stepInstance ? await this.stepHere(task, message, deadline) : false;
     // After a step here that failed, or a redelivery (a step here may have died), the doorbell asks for a repair:
     // that step may have committed without dispatching what it decided.
@@ -163,5 +165,5 @@ export class TaskWorker {
 /** The failure of a task whose runs kept killing their invocation. */
 export function poison(task: ActivityTask, crashes: number, reason = `crashed its invocation ${crashes} times (the process died, ran out of memory or timed out while it ran)`): InboxEvent {
   const error = new PoisonMessageError(`Activity '${task.name}' (attempt ${task.attempt}) ${reason}, so it was failed instead of run again.`);
-  return { type: 'ActivityFailed', taskId: task.taskId, error: { ...toFailureDetails(error), nonRetryable: true } };
+  return { type: 'ActivityFailed', taskId: task.taskId, error: { ...toFailureDetails(error), nonRetryable: true }, ...(task.round ? { round: task.round } : {}) };
 }

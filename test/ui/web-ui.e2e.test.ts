@@ -44,6 +44,21 @@ async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, t
 /** Waits for what the page shows (longer than expect.poll's 1 s default: the machine may be busy). */
 const poll = <T>(read: () => Promise<T>) => expect.poll(read, { timeout: 10_000 });
 
+/** The example app, and two orchestrations for the operations: one that fails until its service is fixed, one that waits with a custom status. */
+function uiApp(service: { up: boolean }) {
+  const app = createExampleApp({ logger: silentLogger });
+  app.activity('countStock', async (sku: string) => {
+    if (!service.up) throw new Error('stock service down');
+    return `${sku}: 12`;
+  });
+  app.orchestration('restocking', async (ctx, sku: string) => ctx.callActivity<string>('countStock', sku));
+  app.orchestration('watching', async (ctx) => {
+    ctx.setStatus({ stage: 'watching', by: XSS });
+    return ctx.waitForEvent('stop');
+  });
+  return app;
+}
+
 const order = (orderId: string, customer: string, amount: number, items = [{ sku: 'desk', quantity: 1 }, { sku: 'chair', quantity: 4 }]): Order => ({
   orderId,
   customer,
@@ -58,6 +73,7 @@ describe.skipIf(!runnable)('web view (GET /ui) in Chromium on the local stack', 
   let http: Awaited<ReturnType<typeof serveHttpApi>>;
   let browser: Browser;
   let page: Page;
+  const stockService = { up: false };
   const pageErrors: string[] = [];
 
   const rows = () => page.getByTestId('instance-row');
@@ -70,13 +86,11 @@ describe.skipIf(!runnable)('web view (GET /ui) in Chromium on the local stack', 
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (.ci/run does).`);
-    stack = await startLocalStack(createExampleApp({ logger: silentLogger }), { dataDir, logger: silentLogger });
-    http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters, replayFindings: stack.runtime.replayFindings, schedules: stack.runtime.schedules }), 0);
-    const app = createExampleApp({ logger: silentLogger });
+    const app = uiApp(stockService);
     // A manager's approval by callback, with a deadline and heartbeats.
     app.orchestration('approval', async (ctx) => ctx.waitForCallback('manager', () => undefined, { timeout: '3d', heartbeatTimeout: '1h' }));
     stack = await startLocalStack(app, { dataDir, logger: silentLogger });
-    http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters, replayFindings: stack.runtime.replayFindings }), 0);
+    http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters, replayFindings: stack.runtime.replayFindings, schedules: stack.runtime.schedules }), 0);
     const client = stack.runtime.client;
     const waitingForApproval = (id: string) => waitFor(() => client.getHistory(id), (events: HistoryEvent[]) => events.some((e) => e.type === 'TimerCreated' && e.purpose === 'timeout'));
 
@@ -434,6 +448,78 @@ navigator.sendBeacon('${target}/instances/order-1004/suspend', '{}');
     } finally {
       await memoryLike.close();
     }
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('cancels (with a confirm and a reason), rewinds and restarts from an instance page; shows the custom status as text', async () => {
+    const client = stack.runtime.client;
+    await client.start('watching', null, { instanceId: 'watch-1' });
+    await client.start('restocking', 'desk', { instanceId: 'restock-1' });
+    const custom = { stage: 'watching', by: XSS };
+    await waitFor(() => client.getStatus('watch-1'), (status) => status.customStatus !== undefined);
+    expect((await client.waitForCompletion('restock-1', { timeout: '20s' })).status).toBe('Failed');
+
+    // The list: a custom-status column, cut short, its whole JSON in the cell's title.
+    await page.goto(`${http.url}/ui#/?name=watching`);
+    await poll(listedIds).toEqual(['watch-1']);
+    const cell = rows().getByTestId('custom-status-cell');
+    expect(await cell.textContent()).toBe(`${JSON.stringify(custom).slice(0, 39)}…`);
+    expect(JSON.parse((await cell.getAttribute('title'))!)).toEqual(custom);
+
+    // The page: the custom status as JSON text; Cancel is offered, Rewind and Restart are not.
+    await openInstance('watch-1');
+    expect(JSON.parse((await page.getByTestId('custom-status').textContent())!)).toEqual(custom);
+    const button = (name: string) => page.getByRole('button', { name, exact: true });
+    expect(await button('Rewind').isDisabled()).toBe(true);
+    expect(await button('Restart').isDisabled()).toBe(true);
+    // Dismissing the confirmation sends nothing.
+    page.once('dialog', (dialog) => void dialog.dismiss());
+    await button('Cancel').click();
+    expect(await page.getByTestId('action-result').textContent()).toBe('');
+    await page.getByLabel('Reason (optional)').fill('customer left');
+    let asked = '';
+    page.once('dialog', (dialog) => {
+      asked = dialog.message();
+      void dialog.accept();
+    });
+    await button('Cancel').click();
+    await poll(() => page.getByTestId('action-result').textContent()).toContain('Cancel sent');
+    expect(asked).toMatch(/^Cancel watch-1\? Its code sees a CancelledError/);
+    await waitFor(() => client.getStatus('watch-1'), (status) => status.status === 'Cancelled');
+    await button('Refresh').click();
+    const badge = page.locator('h1').getByTestId('status');
+    await poll(() => badge.textContent()).toBe('Cancelled');
+    expect(await badge.evaluate((el) => (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(el).backgroundColor)).toBe('rgb(237, 233, 254)');
+    expect(await page.getByTestId('cancel-requested').textContent()).toMatch(/^\d{4}-\d\d-\d\d [\d:.]+: customer left$/);
+    expect(await page.locator('[data-testid=timeline-row][data-kind=execution]').getAttribute('data-state')).toBe('cancelled');
+    expect(await button('Cancel').isDisabled()).toBe(true);
+    expect(await button('Rewind').isDisabled()).toBe(true);
+
+    // Restart: a new instance with the same input, linked from the notice.
+    await button('Restart').click();
+    const restarted = page.getByTestId('restarted-as');
+    await poll(() => restarted.count()).toBe(1);
+    const newId = (await restarted.textContent())!;
+    expect(newId).toMatch(/^watch-1\.r[0-9a-z]+$/);
+    await restarted.click();
+    await poll(() => page.getByTestId('instance-id').textContent()).toBe(newId);
+    expect((await client.getStatus(newId)).name).toBe('watching');
+
+    // Rewind: offered for the Failed instance only; after the fix, the failed call runs again and it completes.
+    await openInstance('restock-1');
+    expect(await button('Cancel').isDisabled()).toBe(true);
+    expect(await button('Restart').isDisabled()).toBe(false);
+    stockService.up = true;
+    await button('Rewind').click();
+    await poll(() => page.getByTestId('action-result').textContent()).toContain('Rewind sent');
+    expect(await client.waitForCompletion('restock-1', { timeout: '20s' })).toMatchObject({ status: 'Completed', output: 'desk: 12' });
+    await button('Refresh').click();
+    await poll(() => badge.textContent()).toBe('Completed');
+    // The failure stays in history, struck through; the rewind says what it undid.
+    const undone = page.getByTestId('history-table').locator('tr.rewound');
+    expect(await undone.count()).toBe(2);
+    expect(await page.getByTestId('history-table').textContent()).toContain('ExecutionRewound');
+    expect(await page.evaluate(() => (globalThis as { __xss?: number }).__xss)).toBeUndefined();
     expect(pageErrors).toEqual([]);
   });
 });
