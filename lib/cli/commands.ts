@@ -140,6 +140,16 @@ async function* everyItem<T>(api: ApiClient, path: string, field: 'instances' | 
 
 const allInstances = (api: ApiClient, query: Record<string, string | undefined>) => everyItem<InstanceStatus>(api, '/instances', 'instances', query);
 
+/** The ids of the instances with this status (and orchestration) updated since `since` (ms), all read before any is acted on. */
+async function selectInstances(api: ApiClient, filter: { status: string; name?: string | undefined; since?: number | undefined }): Promise<string[]> {
+  const ids: string[] = [];
+  // The listing is by creation time, not by update: every page is read.
+  for await (const instance of allInstances(api, { status: filter.status, name: filter.name })) {
+    if (filter.since === undefined || Date.parse(instance.updatedAt) >= filter.since) ids.push(instance.instanceId);
+  }
+  return ids;
+}
+
 async function allDeadLetters(api: ApiClient, queue: DeadLetterQueue): Promise<DeadLetter[]> {
   const letters: DeadLetter[] = [];
   for await (const letter of everyItem<DeadLetter>(api, `/dlq/${queue}`, 'deadLetters')) letters.push(letter);
@@ -347,8 +357,7 @@ export const COMMANDS: Command[] = [
       if (sinceText === undefined) throw new CliError('--status Failed needs --since, e.g. --since 1d: the window of failures to rewind.');
       const since = Date.now() - toMilliseconds(sinceText, '--since');
       // Select first, rewind after: a rewound instance leaves the Failed listing, which would move the pages under the cursor.
-      const ids: string[] = [];
-      for await (const instance of allInstances(api(), { status, name })) if (Date.parse(instance.updatedAt) >= since) ids.push(instance.instanceId);
+      const ids = await selectInstances(api(), { status, name, since });
       if (ids.length === 0) {
         io.out(`No Failed instance${name !== undefined ? ` of ${name}` : ''} was updated in the last ${sinceText}: nothing to rewind.`);
         return;
@@ -467,13 +476,7 @@ export const COMMANDS: Command[] = [
       const since = sinceText === undefined ? undefined : Date.now() - toMilliseconds(sinceText, '--since');
       const out = str(values, 'out') ?? 'histories';
       await mkdir(out, { recursive: true });
-      const ids: string[] = [...positionals];
-      if (status) {
-        for await (const instance of allInstances(api(), { status, name: str(values, 'name') })) {
-          if (since !== undefined && Date.parse(instance.updatedAt) < since) continue; // the listing is by creation time, so read on
-          ids.push(instance.instanceId);
-        }
-      }
+      const ids = status ? await selectInstances(api(), { status, name: str(values, 'name'), since }) : [...positionals];
       for (const [index, instanceId] of ids.entries()) {
         const recorded = await api().get<RecordedHistory>(`/instances/${enc(instanceId)}/history`, { payloads });
         const file = join(out, historyFileName(instanceId, recorded.generation ?? 0));
