@@ -1,5 +1,5 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination, type IHttpRouteAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpApi, HttpMethod, HttpNoneAuthorizer, HttpStage, LogGroupLogDestination, type IHttpRouteAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Alarm, ComparisonOperator, Dashboard, GraphWidget, MathExpression, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
@@ -11,6 +11,7 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { DeduplicationScope, FifoThroughputLimit, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { METRICS } from '../lib/runtime/metrics.js';
 import { ReplayGate, ShadowReplay, type ReplayGateOptions, type ShadowReplayOptions } from './replay-gate.js';
@@ -121,6 +122,13 @@ export interface DurableFunctionsProps {
    * here as not deployed. @defaultValue none
    */
   readonly schedules?: readonly ScheduleDeployment[];
+  /**
+   * Signed callback URLs (`actx.callbackUrls`) for outside systems without AWS credentials: a Secrets
+   * Manager secret holds the signing key, and `POST /signed/callbacks/{token}/{purpose}` is the one route
+   * without IAM authorization (each request carries its HMAC signature instead). `false` creates neither.
+   * @defaultValue true
+   */
+  readonly signedCallbackUrls?: boolean;
 }
 
 /** AWS's guidance for SQS event sources: a visibility timeout of at least six times the function timeout. */
@@ -150,6 +158,8 @@ export class DurableFunctions extends Construct {
   readonly shadowReplay?: ShadowReplay;
   /** The EventBridge schedules, their function, role and dead-letter queue (when the app has schedules). */
   readonly schedules?: AppSchedules;
+  /** The key that signs callback URLs; rotate it with `aws secretsmanager put-secret-value` (see SECURITY.md). */
+  readonly callbackSigningKey?: Secret;
 
   constructor(scope: Construct, id: string, props: DurableFunctionsProps) {
     super(scope, id);
@@ -346,6 +356,31 @@ export class DurableFunctions extends Construct {
     });
     const integration = new HttpLambdaIntegration('ApiIntegration', api);
     this.api.addRoutes({ path: '/{proxy+}', methods: [HttpMethod.GET, HttpMethod.POST, HttpMethod.DELETE], integration });
+
+    if (props.signedCallbackUrls !== false) {
+      // 48 random letters and digits (about 285 bits): the value is the HMAC key itself.
+      this.callbackSigningKey = new Secret(this, 'CallbackSigningKey', {
+        description: 'Signs the callback URLs of Perdure (HMAC-SHA256). Rotate with put-secret-value: URLs signed with the previous value keep working until the next rotation.',
+        generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
+        removalPolicy,
+      });
+      // The functions that sign (steps and inline activities, queued activities) and the one that checks; the API's address for the URLs.
+      for (const signer of [orchestratorFn, activity, api]) {
+        allow(signer, ['secretsmanager:GetSecretValue'], [this.callbackSigningKey.secretArn]);
+        signer.addEnvironment('PERDURE_CALLBACK_KEY_SECRET', this.callbackSigningKey.secretArn);
+        signer.addEnvironment('PERDURE_API_URL', this.api.apiEndpoint);
+      }
+      // The one route without IAM authorization: exactly this shape, where the handler checks the URL's signature before it reads anything.
+      const [signedRoute] = this.api.addRoutes({ path: '/signed/callbacks/{token}/{purpose}', methods: [HttpMethod.POST], integration, authorizer: new HttpNoneAuthorizer() });
+      Validations.of(signedRoute!).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-APIG4',
+        reason: 'Signed callback URLs are for outside systems without AWS credentials: each request carries an HMAC-SHA256 signature over its callback token, purpose and expiry, which the API function checks (in constant time) before it reads or writes anything. Every other route is IAM-authorized.',
+      });
+      Validations.of(this.callbackSigningKey).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-SMG4',
+        reason: 'The signing key is rotated by hand (put-secret-value): Perdure verifies with the current and the previous version, so a rotation keeps URLs already handed out working, and a second one revokes them. A rotation Lambda would add nothing to that.',
+      });
+    }
 
     this.alarms = Object.entries(this.deadLetterQueues).map(
       ([name, dlq]) =>

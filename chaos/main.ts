@@ -25,6 +25,7 @@ const report = await runChaos({ seed, instances: Number(values.instances), runti
 console.log(`
 instances        ${report.instances} programs, ${report.instancesChecked} instances with their children
 faults injected  ${report.faults}
+operations       ${report.cancelled} cancelled at a gate, ${report.rewound} rewound after a fix
 violations       ${report.violations.length}
 time             ${report.seconds.toFixed(1)} s`);
 for (const violation of report.violations.slice(0, 50)) console.log(`  ${violation}`);

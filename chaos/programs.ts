@@ -1,11 +1,12 @@
 /**
  * Randomized orchestrations for the chaos run: a seeded generator of small programs (activities that fail
- * and are retried, timers, external events, fan-out, sub-orchestrations, continueAsNew), one orchestration
+ * and are retried, timers, external events, fan-out, sub-orchestrations, continueAsNew, a call that fails
+ * until the driver fixes it and rewinds the instance, a gate where the driver cancels it), one orchestration
  * that interprets them, and the checks a run under faults must pass against a run without.
  */
 import { DeterministicRandom } from '../lib/core/deterministic-random.js';
-import type { HistoryEvent } from '../lib/core/history-events.js';
-import { createApp, silentLogger, type App, type Client, type OrchestrationContext } from '../lib/index.js';
+import { rewoundEvents, type HistoryEvent } from '../lib/core/history-events.js';
+import { CancelledError, createApp, silentLogger, type App, type Client, type OrchestrationContext } from '../lib/index.js';
 import type { InstanceStore } from '../lib/ports.js';
 
 export type Op =
@@ -17,24 +18,50 @@ export type Op =
   | { kind: 'fanOut'; id: string; branches: Op[][] }
   | { kind: 'sub'; id: string; program: Op[] }
   /** Top level only: continue as new, then carry on with the rest of the program. */
-  | { kind: 'continueAsNew'; id: string };
+  | { kind: 'continueAsNew'; id: string }
+  /**
+   * A call that fails (uncaught: the instance fails) until the driver fixes it and rewinds the instance.
+   * Top level of a program or of a sub-orchestration only, where nothing else is in flight when it fails.
+   */
+  | { kind: 'fragile'; id: string }
+  /**
+   * Top level only: waits for nothing the driver will send (and, with `child`, for a child waiting at a gate
+   * of its own) until the driver cancels the instance. Then it cleans up (`cleanup`) in ctx.nonCancellable,
+   * and ends Cancelled, or completes with what it has (`swallow`).
+   */
+  | { kind: 'gate'; id: string; child: boolean; cleanup: boolean; swallow: boolean };
 
 export interface Program {
   instanceId: string;
   ops: Op[];
   /** Events to raise, by name, with their data. */
   events: Record<string, string>;
+  /** Holds a fragile call: the driver rewinds the instance when it fails. */
+  fragile?: boolean;
+  /** Where the driver cancels the instance: the gate's key, and the child waiting at a gate of its own. */
+  gate?: { key: string; childId?: string };
 }
 
 interface Input {
   ops: Op[];
   resumeAt?: number;
   results?: string[];
+  /** The program a sub-orchestration belongs to: its fragile calls are fixed with the program's. */
+  root?: string;
+}
+
+/** What a program's activities tell the driver of the run, and ask it. */
+export interface DriverHooks {
+  /** An instance waits at the gate `key` (`<instance>/<op>`): the driver may cancel it now. */
+  atGate(key: string): void;
+  /** The fragile calls of this program have been fixed. */
+  isFixed(program: string): boolean;
 }
 
 /** Generates `count` programs from `seed`; the same seed gives the same programs. */
 export function generatePrograms(seed: number, count: number, prefix = `chaos-${seed}`): Program[] {
   const random = new DeterministicRandom(`programs-${seed}`);
+  const operations = new DeterministicRandom(`operations-${seed}`);
   const int = (max: number) => Math.floor(random.next() * max);
   const chance = (p: number) => random.next() < p;
   return Array.from({ length: count }, (_, index) => {
@@ -58,8 +85,36 @@ export function generatePrograms(seed: number, count: number, prefix = `chaos-${
     const sequence = (depth: number, length: number, allowEvents: boolean): Op[] => Array.from({ length }, () => leaf(depth, allowEvents));
     const ops = sequence(0, 2 + int(5), true);
     if (chance(0.3)) ops.splice(1 + int(ops.length - 1), 0, { kind: 'continueAsNew', id: id() });
-    return { instanceId: `${prefix}-${index}`, ops, events };
+    const instanceId = `${prefix}-${index}`;
+    return { instanceId, ops, events, ...addOperations(operations, instanceId, ops, id) };
   });
+}
+
+/**
+ * Adds a fragile call (the driver rewinds the instance) and a gate (the driver cancels it) to some programs.
+ * They draw from a random stream of their own, so a seed's programs keep the shape they had before.
+ */
+function addOperations(random: DeterministicRandom, instanceId: string, ops: Op[], id: () => string): Pick<Program, 'fragile' | 'gate'> {
+  const int = (max: number) => Math.floor(random.next() * max);
+  const chance = (p: number) => random.next() < p;
+  const added: Pick<Program, 'fragile' | 'gate'> = {};
+  if (chance(0.2)) {
+    const subs = ops.filter((op): op is Extract<Op, { kind: 'sub' }> => op.kind === 'sub');
+    const into = subs.length > 0 && chance(0.5) ? subs[int(subs.length)]!.program : ops;
+    into.splice(int(into.length + 1), 0, { kind: 'fragile', id: id() });
+    added.fragile = true;
+  }
+  if (chance(0.2)) {
+    const gate: Extract<Op, { kind: 'gate' }> = { kind: 'gate', id: id(), child: chance(0.5), cleanup: chance(0.7), swallow: chance(0.3) };
+    ops.splice(int(ops.length + 1), 0, gate);
+    added.gate = { key: `${instanceId}/${gate.id}`, ...(gate.child ? { childId: gateChildId(instanceId, gate.id) } : {}) };
+  }
+  return added;
+}
+
+/** The instance id of the child that waits at a gate of its own beside its parent's. */
+export function gateChildId(instanceId: string, gateId: string): string {
+  return `${instanceId}.${gateId}`;
 }
 
 /** Side effects per activity call, keyed `run/instance/op`: a call may run more than once, never zero times. */
@@ -69,13 +124,25 @@ export type EffectCounter = Map<string, number>;
  * The app that runs programs: one orchestration interprets them, one activity counts its effects. With
  * `inline`, the activities run inside the orchestrator's invocation, and unretried calls are `ctx.step`s.
  */
-export function createChaosApp(effects: EffectCounter, run: string, options: { inline?: boolean } = {}): App {
+export function createChaosApp(effects: EffectCounter, run: string, options: { inline?: boolean; hooks?: DriverHooks } = {}): App {
   const app = createApp({ logger: silentLogger });
+  const hooks: DriverHooks = options.hooks ?? { atGate: () => undefined, isFixed: () => true };
+  const count = (key: string) => effects.set(`${run}/${key}`, (effects.get(`${run}/${key}`) ?? 0) + 1);
   const effect = async ({ key, failures }: { key: string; failures: number }, actx: { attempt: number }) => {
-    effects.set(`${run}/${key}`, (effects.get(`${run}/${key}`) ?? 0) + 1);
+    count(key);
     if (actx.attempt <= failures) throw new Error(`planned failure of attempt ${actx.attempt}`);
     return `ok@${actx.attempt}`;
   };
+  const fragile = async ({ key, root }: { key: string; root: string }) => {
+    count(key);
+    if (!hooks.isFixed(root)) throw new Error(`${key} is broken until the driver fixes it`);
+    return 'fixed';
+  };
+  app.activity('fragile', fragile);
+  app.activity('atGate', async (key: string) => {
+    count(`${key}/at-gate`);
+    hooks.atGate(key);
+  });
   const inline = options.inline ? { inline: true, timeout: '500ms' } : {};
   app.activity('effect', effect, inline);
   app.activity('effectRetried', effect, { retry: { maxAttempts: 3, initialInterval: '1s', backoffCoefficient: 1 }, ...inline });
@@ -84,7 +151,7 @@ export function createChaosApp(effects: EffectCounter, run: string, options: { i
       ? ctx.step('effect', (actx) => effect(input, actx), { retry: { maxAttempts: 1 }, timeout: '500ms' })
       : ctx.callActivity<string>(retried ? 'effectRetried' : 'effect', input);
 
-  const runOps = async (ctx: OrchestrationContext, ops: Op[], results: string[], from = 0): Promise<string[] | { continueAt: number; results: string[] }> => {
+  const runOps = async (ctx: OrchestrationContext, ops: Op[], results: string[], from: number, root: string): Promise<string[] | { continueAt: number; results: string[] }> => {
     for (let i = from; i < ops.length; i++) {
       const op = ops[i]!;
       switch (op.kind) {
@@ -105,24 +172,48 @@ export function createChaosApp(effects: EffectCounter, run: string, options: { i
           results.push(`${op.id}:${await ctx.waitForEvent<string>(op.name)}`);
           break;
         case 'fanOut': {
-          const branches = await Promise.all(op.branches.map(async (branch) => ((await runOps(ctx, branch, [])) as string[]).join(',')));
+          const branches = await Promise.all(op.branches.map(async (branch) => ((await runOps(ctx, branch, [], 0, root)) as string[]).join(',')));
           results.push(`${op.id}:[${branches.join('|')}]`);
           break;
         }
         case 'sub':
-          results.push(`${op.id}:${JSON.stringify(await ctx.callSubOrchestration<string[]>('program', { ops: op.program }))}`);
+          results.push(`${op.id}:${JSON.stringify(await ctx.callSubOrchestration<string[]>('program', { ops: op.program, root }))}`);
           break;
         case 'continueAsNew':
           results.push(`${op.id}:continued`);
           return { continueAt: i + 1, results };
+        case 'fragile': {
+          const input = { key: `${ctx.instanceId}/${op.id}`, root };
+          results.push(`${op.id}:${await (options.inline ? ctx.step('fragile', () => fragile(input), { retry: { maxAttempts: 1 }, timeout: '500ms' }) : ctx.callActivity<string>('fragile', input))}`);
+          break;
+        }
+        case 'gate': {
+          const key = `${ctx.instanceId}/${op.id}`;
+          ctx.setStatus({ gate: op.id });
+          try {
+            await Promise.all([
+              ctx.waitForEvent('never'),
+              ctx.callActivity('atGate', key),
+              ...(op.child ? [ctx.callSubOrchestration('program', { ops: [{ kind: 'gate', id: 'g', child: false, cleanup: true, swallow: false }], root }, { instanceId: gateChildId(ctx.instanceId, op.id) })] : []),
+            ]);
+          } catch (error) {
+            if (!(error instanceof CancelledError)) throw error;
+            if (op.cleanup) results.push(`${op.id}:cleanup ${await ctx.nonCancellable(() => call(ctx, false, { key: `${key}/cleanup`, failures: 0 }))}`);
+            if (!op.swallow) throw error;
+            results.push(`${op.id}:cancelled (${error.reason ?? 'no reason'})`);
+            return results;
+          }
+          break;
+        }
       }
     }
     return results;
   };
   app.orchestration('program', async (ctx, input: Input) => {
-    const outcome = await runOps(ctx, input.ops, [...(input.results ?? [])], input.resumeAt ?? 0);
+    const root = input.root ?? ctx.instanceId;
+    const outcome = await runOps(ctx, input.ops, [...(input.results ?? [])], input.resumeAt ?? 0, root);
     if (Array.isArray(outcome)) return outcome;
-    ctx.continueAsNew({ ops: input.ops, resumeAt: outcome.continueAt, results: outcome.results });
+    ctx.continueAsNew({ ops: input.ops, resumeAt: outcome.continueAt, results: outcome.results, ...(input.root ? { root: input.root } : {}) });
     return [];
   });
   return app;
@@ -133,6 +224,8 @@ export interface Outcome {
   status: string;
   output?: unknown;
   error?: string;
+  /** How it failed before the driver fixed its fragile call and rewound it. */
+  failedFirst?: Outcome;
 }
 
 /** Every instance of a run (parents, children), from the store. */
@@ -148,9 +241,9 @@ export async function allInstanceIds(store: InstanceStore): Promise<string[]> {
 }
 
 /**
- * The invariants of a run under faults: each activity result recorded exactly once in every history, a
- * single firing per timer, every call that completed in the reference ran at least once, and no inbox
- * message left. Returns the violations, each naming the instance.
+ * The invariants of a run under faults: each activity result recorded exactly once in every history (a
+ * result a rewind undid does not count), a single firing per timer, every call that completed in the
+ * reference ran at least once, and no inbox message left. Returns the violations, each naming the instance.
  */
 export async function checkRun(options: { client: Client; store: InstanceStore; ids: string[]; effects: EffectCounter; run: string; referenceEffects: Iterable<string> }): Promise<string[]> {
   const { client, store, ids, effects, run } = options;
@@ -161,10 +254,16 @@ export async function checkRun(options: { client: Client; store: InstanceStore; 
       const history: HistoryEvent[] = await client.getHistory(instanceId, { generation });
       const completions = new Map<number, number>();
       const scheduled = new Set<number>();
+      // Calls the cancellation rejected may get no result: they were open when it arrived.
+      const cancelledAt = history.find((event) => event.type === 'ExecutionCancelRequested')?.eventId ?? Infinity;
+      const openAtCancel = new Set<number>();
+      const rewound = rewoundEvents(history);
       for (const event of history) {
+        if (rewound.has(event.eventId)) continue;
         if (event.type === 'ActivityScheduled' || event.type === 'TimerCreated' || event.type === 'SubOrchestrationScheduled') {
           if (scheduled.has(event.taskId)) violations.push(`${instanceId} g${generation}: task ${event.taskId} scheduled twice`);
           scheduled.add(event.taskId);
+          if (event.eventId < cancelledAt) openAtCancel.add(event.taskId);
         }
         if ('taskId' in event && !scheduled.has(event.taskId) && event.type !== 'ActivityScheduled' && event.type !== 'TimerCreated' && event.type !== 'SubOrchestrationScheduled') {
           violations.push(`${instanceId} g${generation}: ${event.type} for task ${event.taskId}, which was never scheduled`);
@@ -174,8 +273,9 @@ export async function checkRun(options: { client: Client; store: InstanceStore; 
         }
       }
       for (const [taskId, count] of completions) if (count > 1) violations.push(`${instanceId} g${generation}: task ${taskId} recorded ${count} results`);
-      const finished = generation < status.generation || ['Completed', 'Failed'].includes(status.status);
-      if (finished) for (const taskId of scheduled) if (!completions.has(taskId)) violations.push(`${instanceId} g${generation}: task ${taskId} never completed`);
+      const finished = generation < status.generation || ['Completed', 'Failed', 'Cancelled'].includes(status.status);
+      const excused = (taskId: number) => cancelledAt !== Infinity && openAtCancel.has(taskId);
+      if (finished) for (const taskId of scheduled) if (!completions.has(taskId) && !excused(taskId)) violations.push(`${instanceId} g${generation}: task ${taskId} never completed`);
     }
     const state = await store.loadStep(instanceId);
     if (state && state.inbox.length > 0) violations.push(`${instanceId}: ${state.inbox.length} inbox message(s) left: ${state.inbox.map((m) => m.messageId).join(', ')}`);

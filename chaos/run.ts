@@ -12,7 +12,7 @@ import { startLocalStack } from '../lib/local/local-stack.js';
 import { createAwsRuntime } from '../lib/aws/aws-runtime.js';
 import { systemClock, type InstanceStore } from '../lib/ports.js';
 import { OrchestrationWorker } from '../lib/runtime/orchestration-worker.js';
-import { allInstanceIds, checkRun, createChaosApp, generatePrograms, persist, type EffectCounter, type Outcome, type Program } from './programs.js';
+import { allInstanceIds, checkRun, createChaosApp, generatePrograms, persist, type DriverHooks, type EffectCounter, type Outcome, type Program } from './programs.js';
 
 export interface ChaosOptions {
   seed: number;
@@ -41,6 +41,9 @@ export interface ChaosReport {
   instancesChecked: number;
   faults: string;
   faultCount: number;
+  /** Instances the driver cancelled at a gate, and rewound after fixing their fragile call (run under faults). */
+  cancelled: number;
+  rewound: number;
   violations: string[];
   seconds: number;
 }
@@ -58,6 +61,40 @@ const LOCAL_TIMEOUTS = { visibilityTimeout: 2, functionTimeout: 1 };
  * stack in test/e2e/local-stack.test.ts.
  */
 const CHAOS_POISON_AFTER_CRASHES = 5;
+/**
+ * The driver's side of a run: it learns when an instance waits at its gate (then cancels it), and fixes a
+ * program's fragile calls before it rewinds the instance.
+ */
+class Driver {
+  private readonly gates = new Map<string, { reached: Promise<void>; reach: () => void; fired: boolean }>();
+  private readonly fixed = new Set<string>();
+  cancelled = 0;
+  rewound = 0;
+
+  readonly hooks: DriverHooks = {
+    atGate: (key) => {
+      const gate = this.gate(key);
+      gate.fired = true;
+      gate.reach();
+    },
+    isFixed: (program) => this.fixed.has(program),
+  };
+
+  gate(key: string) {
+    let gate = this.gates.get(key);
+    if (!gate) {
+      let reach!: () => void;
+      const reached = new Promise<void>((resolve) => (reach = resolve));
+      gate = { reached, reach, fired: false };
+      this.gates.set(key, gate);
+    }
+    return gate;
+  }
+
+  fix(program: string): void {
+    this.fixed.add(program);
+  }
+}
 
 function outcomeOf(status: InstanceStatus): Outcome {
   return { status: status.status, ...(status.output !== undefined ? { output: status.output } : {}), ...(status.error ? { error: `${status.error.name}: ${status.error.message}` } : {}) };
@@ -72,8 +109,12 @@ interface Target {
   close(): Promise<void>;
 }
 
-/** Starts each program, raises its events, and waits for it to settle, `concurrency` at a time. */
-async function runPrograms(target: Target, programs: Program[], concurrency: number, timeout: string, log?: (line: string) => void): Promise<Map<string, Outcome>> {
+/**
+ * Starts each program, raises its events, and waits for it to settle, `concurrency` at a time. At a gate it
+ * cancels the instance (once its gate's child waits too); a program that fails with a fragile call is fixed
+ * and rewound, and its outcome notes how it failed first. A gate's child has an outcome of its own.
+ */
+async function runPrograms(target: Target, driver: Driver, programs: Program[], concurrency: number, timeout: string, log?: (line: string) => void): Promise<Map<string, Outcome>> {
   const outcomes = new Map<string, Outcome>();
   let nextIndex = 0;
   let done = 0;
@@ -92,8 +133,32 @@ async function runPrograms(target: Target, programs: Program[], concurrency: num
           await new Promise((resolve) => setTimeout(resolve, target.rogueIntervalMs));
         }
       })();
+      const gates = program.gate ? [driver.gate(program.gate.key), ...(program.gate.childId ? [driver.gate(`${program.gate.childId}/g`)] : [])] : [];
+      let cancelFailed: Error | undefined;
+      const cancelling = gates.length
+        ? Promise.all(gates.map((gate) => gate.reached))
+            .then(async () => {
+              await persist(() => target.client.cancel(program.instanceId, 'chaos'));
+              driver.cancelled++;
+            })
+            .catch((error: unknown) => void (cancelFailed = error instanceof Error ? error : new Error(String(error))))
+        : undefined;
       try {
-        outcomes.set(program.instanceId, outcomeOf(await target.client.waitForCompletion(program.instanceId, { timeout })));
+        let status = await target.client.waitForCompletion(program.instanceId, { timeout });
+        let failedFirst: Outcome | undefined;
+        if (status.status === 'Failed' && program.fragile) {
+          failedFirst = outcomeOf(status);
+          driver.fix(program.instanceId);
+          await persist(() => target.client.rewind(program.instanceId));
+          driver.rewound++;
+          status = await target.client.waitForCompletion(program.instanceId, { timeout });
+        }
+        outcomes.set(program.instanceId, { ...outcomeOf(status), ...(failedFirst ? { failedFirst } : {}) });
+        if (gates[0]?.fired) {
+          await cancelling;
+          if (cancelFailed) throw cancelFailed;
+          if (program.gate?.childId) outcomes.set(program.gate.childId, outcomeOf(await target.client.waitForCompletion(program.gate.childId, { timeout })));
+        }
       } catch (error) {
         outcomes.set(program.instanceId, { status: 'NotSettled', error: (error as Error).message });
       } finally {
@@ -127,8 +192,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const effects: EffectCounter = new Map();
 
   // The reference: no faults, in memory.
-  const reference = await TestEnvironment.create(createChaosApp(effects, 'reference', { inline: options.inline }), { logger: silentLogger });
-  const expected = await runPrograms({ client: reference.client, store: reference.store, rogueIntervalMs: 0, close: async () => undefined }, programs, concurrency, '120s');
+  const referenceDriver = new Driver();
+  const reference = await TestEnvironment.create(createChaosApp(effects, 'reference', { inline: options.inline, hooks: referenceDriver.hooks }), { logger: silentLogger });
+  const expected = await runPrograms({ client: reference.client, store: reference.store, rogueIntervalMs: 0, close: async () => undefined }, referenceDriver, programs, concurrency, '120s');
   await reference.close();
   const referenceEffects = [...effects.keys()].filter((key) => key.startsWith('reference/')).map((key) => key.slice('reference/'.length));
 
@@ -137,7 +203,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   // Slow work on the local stack lasts from a quarter of the function timeout to twice the visibility timeout.
   rates.slowMs ??= options.runtime === 'local' ? [LOCAL_TIMEOUTS.functionTimeout * 250, LOCAL_TIMEOUTS.visibilityTimeout * 2_000] : [1, 20];
   const faults = new FaultInjector(seed, rates);
-  const app = createChaosApp(effects, 'faults', { inline: options.inline });
+  const driver = new Driver();
+  const app = createChaosApp(effects, 'faults', { inline: options.inline, hooks: driver.hooks });
   let target: Target;
   let dataDir: string | undefined;
   if (options.runtime === 'memory') {
@@ -159,12 +226,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const violations: string[] = [];
   let ids: string[] = [];
   try {
-    const actual = await runPrograms(target, programs, concurrency, options.runtime === 'memory' ? '120s' : '300s', log);
+    const actual = await runPrograms(target, driver, programs, concurrency, options.runtime === 'memory' ? '120s' : '300s', log);
     faults.enabled = false; // let late duplicates drain, and check without faults in the way
-    for (const program of programs) {
-      const want = expected.get(program.instanceId);
-      const got = actual.get(program.instanceId);
-      if (JSON.stringify(want) !== JSON.stringify(got)) violations.push(`${program.instanceId}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`);
+    for (const instanceId of new Set([...expected.keys(), ...actual.keys()])) {
+      const want = expected.get(instanceId);
+      const got = actual.get(instanceId);
+      if (JSON.stringify(want) !== JSON.stringify(got)) violations.push(`${instanceId}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`);
     }
     ids = await allInstanceIds(target.store);
     await drained(target, ids, 30_000);
@@ -180,6 +247,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     instancesChecked: ids.length,
     faults: faults.summary(),
     faultCount: faults.total,
+    cancelled: driver.cancelled,
+    rewound: driver.rewound,
     violations,
     seconds: (performance.now() - began) / 1000,
   };

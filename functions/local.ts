@@ -3,7 +3,7 @@
  * app's handlers driven by queue pollers, and the HTTP API on http://127.0.0.1:$PORT (default 3000).
  * Data stays in .perdure/ (git-ignored), so a restart loses nothing. No AWS account, no Docker.
  */
-import { HttpApi } from '../lib/runtime/http-api.js';
+import { HttpApi } from '../lib/api/http-api.js';
 import { startLocalStack } from '../lib/local/local-stack.js';
 import { serveHttpApi } from '../lib/local/http-server.js';
 import { createExampleApp } from './example-app.js';
@@ -14,12 +14,15 @@ const dataDir = process.env.PERDURE_DATA_DIR ?? '.perdure';
 
 const app = createExampleApp();
 const began = performance.now();
-const stack = await startLocalStack(app, { dataDir, schedules: true });
+// Signed callback URLs carry the address this server answers on (known once it listens); the signing key stays in the data folder.
+const served: { url?: string } = {};
+const stack = await startLocalStack(app, { dataDir, schedules: true, apiUrl: () => served.url });
+const { runtime } = stack;
 const http = await serveHttpApi(
-  new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters, replayFindings: stack.runtime.replayFindings, schedules: stack.runtime.schedules, metrics: () => stack.metrics.snapshot() }),
+  new HttpApi({ client: runtime.client, deadLetters: runtime.deadLetters, replayFindings: runtime.replayFindings, schedules: runtime.schedules, callbackUrls: runtime.callbackUrls, metrics: () => stack.metrics.snapshot() }),
   port,
 );
-const url = http.url;
+const url = (served.url = http.url);
 
 console.log(`
 Perdure local stack is up in ${((performance.now() - began) / 1000).toFixed(1)} s: ${url}  (data in ${dataDir}/, Ctrl+C to stop)

@@ -1,14 +1,23 @@
-import { randomUUID } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { App } from './core/app.js';
+import { callbackSignals, callbackState, describeCallback, type CallbackSignal, type CallbackState } from './core/callback-state.js';
+import { formatCallbackToken, parseCallbackToken } from './core/callback-token.js';
 import { formatDuration, toMilliseconds, type Duration } from './core/durations.js';
-import { timingSafeEqual } from 'node:crypto';
-import { parseCallbackToken, type CallbackAddress } from './core/callback-token.js';
-import { CallbackNotFoundError, InstanceNotFoundError, InvalidStateError, TimeoutError, ValidationError, type FailureDetails } from './core/errors.js';
+import {
+  CallbackAlreadyCompletedError,
+  CallbackExpiredError,
+  CallbackNotFoundError,
+  InstanceNotFoundError,
+  InvalidStateError,
+  TimeoutError,
+  ValidationError,
+  type FailureDetails,
+} from './core/errors.js';
 import type { CallbackCreated, HistoryEvent } from './core/history-events.js';
-import type { ClientCall, MessageHeaders, InterceptorChain } from './core/interceptors.js';
+import type { ClientCall, InterceptorChain, MessageHeaders } from './core/interceptors.js';
 import { validateEventId, validateEventName, validateInstanceId, validateName } from './core/names.js';
 import { toJsonPayload, type PayloadLoader } from './core/payload.js';
-import { isTerminal, type Clock, type InstanceRecord, type InstanceStatusName, type InstanceStore, type WorkQueues } from './ports.js';
+import { isTerminal, type Clock, type InboxMessage, type InstanceRecord, type InstanceStatusName, type InstanceStore, type WorkQueues } from './ports.js';
 import { runtimeInterceptors } from './runtime/interceptors.js';
 import { CONTROL_MESSAGE_IDS, messageIds } from './runtime/messages.js';
 
@@ -75,8 +84,31 @@ export interface CallbackFailure {
   details?: unknown;
 }
 
-/** What a callback call did: `recorded`, or `duplicate` (the same completion was already waiting to be applied: recorded once). */
+/**
+ * What a callback call did: `recorded`, or `duplicate`: the callback already had this very completion (a
+ * retry after a lost response), or a heartbeat was already waiting to be applied. A duplicate writes nothing.
+ */
 export type CallbackDelivery = 'recorded' | 'duplicate';
+
+/** A callback that waits for an outside system, as `listPendingCallbacks` returns it. */
+export interface PendingCallback {
+  /** The token that completes it: `completeCallback(token, ...)`, `POST /callbacks/{token}/succeed`. */
+  token: string;
+  /** The name `ctx.createCallback({ name })` or `ctx.waitForCallback(name, ...)` gave it. */
+  name?: string;
+  /** Its position among the instance's durable calls. */
+  position: number;
+  /** ISO 8601. */
+  createdAt: string;
+  /** When it expires unless completed (its timeout), ISO 8601. */
+  timeoutAt?: string;
+  /** How long the outside system may stay silent, e.g. `10m`, for a callback with a heartbeat timeout. */
+  heartbeatTimeout?: string;
+  /** The last heartbeat received, ISO 8601. */
+  lastHeartbeatAt?: string;
+  /** When it expires unless a heartbeat or a completion arrives, ISO 8601. */
+  heartbeatDeadline?: string;
+}
 
 export interface ListQuery {
   status?: InstanceStatusName;
@@ -253,6 +285,11 @@ export class Client {
   rewind(instanceId: string): Promise<void> {
     return this.intercepted({ operation: 'rewind', instanceId }, async () => {
       const record = await this.getRecord(instanceId);
+      if (record.rewindRequested) {
+        // Asked already, and not applied yet: the doorbell of that call may not have rung (a retry after an error).
+        await this.ring(record);
+        return;
+      }
       if (record.status !== 'Failed') {
         throw new InvalidStateError(`Cannot rewind instance '${instanceId}': it is ${record.status}, and only a Failed instance can be rewound${record.status === 'Quarantined' ? ' (resume a Quarantined one after the fix)' : ''}.`);
       }
@@ -311,71 +348,135 @@ export class Client {
   }
 
   /**
-   * Completes a callback with its result; `ctx.createCallback`'s promise resolves with it. Refused (and
-   * nothing written) for a malformed or unknown token, an expired callback, or one already completed.
+   * Completes a callback with its result; `ctx.createCallback`'s promise resolves with it. The same
+   * completion sent again (a retry after a lost response) is recorded once and answered `duplicate`.
+   * Refused, with nothing written, for a malformed token (`ValidationError`), an unknown or forged one
+   * (`CallbackNotFoundError`), a callback already completed or failed otherwise
+   * (`CallbackAlreadyCompletedError`), one that expired (`CallbackExpiredError`), or a finished instance.
    * @example await client.completeCallback(token, { approved: true });
    */
   completeCallback(token: string, result?: unknown): Promise<CallbackDelivery> {
     return this.intercepted({ operation: 'completeCallback', input: result }, async (call) => {
       const payload = toJsonPayload(call.input, 'result of the callback');
-      const target = await this.callbackTarget(token, 'complete');
-      return this.sendCallback(target, messageIds.callback(target.generation, target.taskId), { type: 'CallbackCompleted', taskId: target.taskId, result: payload });
+      return this.settleCallback(token, { type: 'CallbackCompleted', result: payload });
     });
   }
 
   /**
    * Fails a callback; `ctx.createCallback`'s promise rejects with a `CallbackFailedError` carrying `error`.
+   * Refused and answered as `completeCallback` is.
    * @example await client.failCallback(token, { name: 'Declined', message: 'The card was declined.' });
    */
   failCallback(token: string, error: CallbackFailure): Promise<CallbackDelivery> {
     return this.intercepted({ operation: 'failCallback' }, async () => {
-      if (typeof error !== 'object' || error === null || typeof error.message !== 'string' || error.message.length > 10_000 || (error.name !== undefined && (typeof error.name !== 'string' || error.name.length > 200))) {
-        throw new ValidationError('A callback failure needs { message: string (at most 10,000 characters), name?: string, details?: JSON }.');
-      }
-      const details = toJsonPayload(error.details, 'details of the callback failure');
-      const target = await this.callbackTarget(token, 'fail');
-      const failure: FailureDetails = { name: error.name ?? 'CallbackFailed', message: error.message, ...(details !== undefined ? { details } : {}) };
-      return this.sendCallback(target, messageIds.callback(target.generation, target.taskId), { type: 'CallbackFailed', taskId: target.taskId, error: failure });
+      return this.settleCallback(token, { type: 'CallbackFailed', error: checkCallbackFailure(error) });
     });
   }
 
-  /** Tells a callback with a heartbeat timeout that the outside system still works on it. */
+  /**
+   * Tells a callback with a heartbeat timeout that the outside system still works on it: its heartbeat
+   * deadline moves to now + the heartbeat timeout. Refused for a callback already completed or expired.
+   * @example await client.heartbeatCallback(token);
+   */
   heartbeatCallback(token: string): Promise<CallbackDelivery> {
     return this.intercepted({ operation: 'heartbeatCallback' }, async () => {
-      const target = await this.callbackTarget(token, 'heartbeat');
-      return this.sendCallback(target, messageIds.callbackHeartbeat(target.generation, target.taskId), { type: 'CallbackHeartbeat', taskId: target.taskId });
+      const target = await this.callbackTarget(token);
+      if (target.state.state === 'settled') throw alreadySettled(target.state, target.record, 'heartbeat');
+      this.assertCallbackOpen(target, 'send a heartbeat to');
+      return this.sendCallback(target.record, messageIds.callbackHeartbeat(target.record.generation, target.created.taskId), { type: 'CallbackHeartbeat', taskId: target.created.taskId });
     });
   }
 
-  /** The pending callback a token names, checked against history: its nonce, its end, its deadlines. */
-  private async callbackTarget(token: string, action: string): Promise<CallbackAddress & { record: InstanceRecord; created: CallbackCreated }> {
-    const address = parseCallbackToken(token);
-    const unknown = () => new CallbackNotFoundError(`No callback has this token (instance '${address.instanceId}', position ${address.taskId}): it was never handed out, or its instance was purged or continued as new. Nothing was written.`);
-    const record = await this.deps.store.getInstance(address.instanceId);
-    if (!record || record.generation !== address.generation) throw unknown();
-    if (isTerminal(record.status)) throw new InvalidStateError(`Cannot ${action} the callback: instance '${record.instanceId}' is already ${record.status}. Nothing was written.`);
-    const history = await this.deps.store.readHistory(record.instanceId, record.generation, record.incarnation);
-    const created = history.find((event): event is CallbackCreated => event.type === 'CallbackCreated' && event.taskId === address.taskId);
-    if (!created || !sameSecret(created.nonce, address.nonce)) throw unknown();
-    const ended = history.find((event) => (event.type === 'CallbackCompleted' || event.type === 'CallbackFailed') && event.taskId === address.taskId);
-    if (ended) throw new InvalidStateError(`The callback ${describeCallback(created)} of instance '${record.instanceId}' was already ${ended.type === 'CallbackCompleted' ? 'completed' : 'failed'} at ${new Date(ended.timestamp).toISOString()}. Nothing was written.`);
+  /**
+   * The callbacks of an instance that wait for an outside system: not completed, failed or expired, with
+   * their tokens and deadlines. Empty for a finished instance.
+   * @example for (const callback of await client.listPendingCallbacks(id)) console.log(callback.name, callback.timeoutAt);
+   */
+  async listPendingCallbacks(instanceId: string): Promise<PendingCallback[]> {
+    validateInstanceId(instanceId);
+    const state = await this.deps.store.loadStep(instanceId);
+    if (!state) throw new InstanceNotFoundError(instanceId);
+    const { instance, history, inbox } = state;
+    if (isTerminal(instance.status)) return [];
+    const signals = [...callbackSignals(history), ...inboxSignals(inbox, instance.generation)];
     const now = this.deps.clock.now();
-    if (created.timeoutAt !== undefined && now > created.timeoutAt) {
-      throw new InvalidStateError(`The callback ${describeCallback(created)} of instance '${record.instanceId}' expired at ${new Date(created.timeoutAt).toISOString()}. Nothing was written.`);
+    const pending: PendingCallback[] = [];
+    for (const event of history) {
+      if (event.type !== 'CallbackCreated') continue;
+      const state = callbackState(event, signals, now);
+      if (state.state !== 'open') continue;
+      const iso = (ms: number) => new Date(ms).toISOString();
+      pending.push({
+        token: formatCallbackToken({ instanceId, generation: instance.generation, taskId: event.taskId, nonce: event.nonce }),
+        ...(event.name !== undefined ? { name: event.name } : {}),
+        position: event.taskId,
+        createdAt: iso(event.timestamp),
+        ...(event.timeoutAt !== undefined ? { timeoutAt: iso(event.timeoutAt) } : {}),
+        ...(event.heartbeatTimeoutMs !== undefined ? { heartbeatTimeout: formatDuration(event.heartbeatTimeoutMs) } : {}),
+        ...(state.lastHeartbeat !== undefined ? { lastHeartbeatAt: iso(state.lastHeartbeat) } : {}),
+        ...(state.heartbeatDeadline !== undefined ? { heartbeatDeadline: iso(state.heartbeatDeadline) } : {}),
+      });
     }
-    if (created.heartbeatTimeoutMs !== undefined) {
-      const lastHeard = Math.max(created.timestamp, ...history.filter((event) => event.type === 'CallbackHeartbeat' && event.taskId === address.taskId).map((event) => event.timestamp));
-      if (now - lastHeard > created.heartbeatTimeoutMs) {
-        throw new InvalidStateError(`The callback ${describeCallback(created)} of instance '${record.instanceId}' had no heartbeat for ${formatDuration(created.heartbeatTimeoutMs)} and expired. Nothing was written.`);
-      }
-    }
-    return { ...address, record, created };
+    return pending;
   }
 
-  private async sendCallback(target: { record: InstanceRecord }, messageId: string, event: Parameters<InstanceStore['deliver']>[1]['event']): Promise<CallbackDelivery> {
-    const outcome = await this.deps.store.deliver(target.record.instanceId, { messageId, generation: target.record.generation, receivedAt: this.deps.clock.now(), event });
-    if (outcome === 'not-found') throw new InstanceNotFoundError(target.record.instanceId);
-    await this.ring(target.record);
+  /** Sends a completion or failure, unless the callback already has one: the same one is a duplicate, another is refused. */
+  private async settleCallback(token: string, outcome: CallbackOutcome): Promise<CallbackDelivery> {
+    const target = await this.callbackTarget(token);
+    const action = outcome.type === 'CallbackCompleted' ? 'complete' : 'fail';
+    if (target.state.state === 'settled') {
+      if (await this.sameOutcome(target.state.outcome, outcome)) return 'duplicate';
+      throw alreadySettled(target.state, target.record, action);
+    }
+    this.assertCallbackOpen(target, action);
+    return this.sendCallback(target.record, messageIds.callback(target.record.generation, target.created.taskId), { ...outcome, taskId: target.created.taskId });
+  }
+
+  /** The callback a token names, checked against its instance's history and inbox (one read). */
+  private async callbackTarget(token: string): Promise<{ record: InstanceRecord; created: CallbackCreated; state: CallbackState }> {
+    const address = parseCallbackToken(token);
+    const unknown = (why: string) =>
+      new CallbackNotFoundError(`No callback has this token (instance '${address.instanceId}', position ${address.taskId}): ${why}. Check that the token is the one ctx.createCallback handed out, whole. Nothing was written.`);
+    const loaded = await this.deps.store.loadStep(address.instanceId);
+    if (!loaded) throw unknown('no such instance exists (it may have been purged)');
+    const { instance: record, history, inbox } = loaded;
+    if (record.generation !== address.generation) throw unknown(`the instance has continued as new (it is in generation ${record.generation}, the token names ${address.generation})`);
+    const created = history.find((event): event is CallbackCreated => event.type === 'CallbackCreated' && event.taskId === address.taskId);
+    if (!created || !sameSecret(created.nonce, address.nonce)) throw unknown('the instance handed out no such token');
+    const state = callbackState(created, [...callbackSignals(history), ...inboxSignals(inbox, record.generation)], this.deps.clock.now());
+    return { record, created, state };
+  }
+
+  private assertCallbackOpen(target: { record: InstanceRecord; created: CallbackCreated; state: CallbackState }, action: string): void {
+    const { record, created, state } = target;
+    if (state.state === 'expired') {
+      throw new CallbackExpiredError(
+        state.reason === 'timeout'
+          ? `Cannot ${action} the callback ${describeCallback(created)} of instance '${record.instanceId}': it expired at ${new Date(state.at).toISOString()} (its timeout), and the orchestration no longer takes it. Nothing was written.`
+          : `Cannot ${action} the callback ${describeCallback(created)} of instance '${record.instanceId}': it had no heartbeat for ${formatDuration(created.heartbeatTimeoutMs!)} and expired at ${new Date(state.at).toISOString()}. Send heartbeats more often than that. Nothing was written.`,
+      );
+    }
+    if (isTerminal(record.status)) {
+      throw new InvalidStateError(`Cannot ${action} the callback ${describeCallback(created)}: instance '${record.instanceId}' is already ${record.status} and no longer waits for it. Nothing was written.`);
+    }
+  }
+
+  /** True when `sent` is what the callback already received: the same kind, the same JSON. */
+  private async sameOutcome(received: Extract<CallbackSignal, { type: 'CallbackCompleted' | 'CallbackFailed' }>, sent: CallbackOutcome): Promise<boolean> {
+    if (received.type !== sent.type) return false;
+    const load = this.deps.loadPayload ?? ((value: unknown) => value);
+    if (received.type === 'CallbackCompleted' && sent.type === 'CallbackCompleted') return sameJson(await load(received.result), sent.result);
+    if (received.type === 'CallbackFailed' && sent.type === 'CallbackFailed') {
+      const { name, message, details } = received.error;
+      return name === sent.error.name && message === sent.error.message && sameJson(details === undefined ? undefined : await load(details), sent.error.details);
+    }
+    return false;
+  }
+
+  private async sendCallback(record: InstanceRecord, messageId: string, event: CallbackEvent): Promise<CallbackDelivery> {
+    const outcome = await this.deps.store.deliver(record.instanceId, { messageId, generation: record.generation, receivedAt: this.deps.clock.now(), event });
+    if (outcome === 'not-found') throw new InstanceNotFoundError(record.instanceId);
+    await this.ring(record);
     return outcome === 'duplicate' ? 'duplicate' : 'recorded';
   }
 
@@ -483,8 +584,48 @@ function publicError(error: FailureDetails): { name: string; message: string; co
 }
 
 
-function describeCallback(created: CallbackCreated): string {
-  return created.name ? `'${created.name}'` : `at position ${created.taskId}`;
+type CallbackOutcome = { type: 'CallbackCompleted'; result: unknown } | { type: 'CallbackFailed'; error: FailureDetails };
+type CallbackEvent = Extract<InboxMessage['event'], { type: 'CallbackCompleted' | 'CallbackFailed' | 'CallbackHeartbeat' }>;
+
+/** The failure an outside system sends, checked, as history records it. */
+function checkCallbackFailure(error: CallbackFailure): FailureDetails {
+  if (typeof error !== 'object' || error === null || typeof error.message !== 'string' || error.message.length > 10_000 || (error.name !== undefined && (typeof error.name !== 'string' || error.name.length === 0 || error.name.length > 200))) {
+    throw new ValidationError('A callback failure needs { message: string (at most 10,000 characters), name?: string (1 to 200 characters), details?: JSON }.');
+  }
+  const details = toJsonPayload(error.details, 'details of the callback failure');
+  return { name: error.name ?? 'CallbackFailed', message: error.message, ...(details !== undefined ? { details } : {}) };
+}
+
+/** The completions and heartbeats waiting in the inbox of the current generation. */
+function inboxSignals(inbox: readonly InboxMessage[], generation: number): CallbackSignal[] {
+  const signals: CallbackSignal[] = [];
+  for (const { event, receivedAt, generation: of } of inbox) {
+    if (of !== undefined && of !== generation) continue;
+    if (event.type === 'CallbackCompleted') signals.push({ type: event.type, taskId: event.taskId, result: event.result, timestamp: receivedAt, pending: true });
+    else if (event.type === 'CallbackFailed') signals.push({ type: event.type, taskId: event.taskId, error: event.error, timestamp: receivedAt, pending: true });
+    else if (event.type === 'CallbackHeartbeat') signals.push({ type: event.type, taskId: event.taskId, timestamp: receivedAt, pending: true });
+  }
+  return signals;
+}
+
+function alreadySettled(state: Extract<CallbackState, { state: 'settled' }>, record: InstanceRecord, action: string): CallbackAlreadyCompletedError {
+  const how = state.outcome.type === 'CallbackCompleted' ? 'completed' : `failed (${state.outcome.error.name})`;
+  const when = state.outcome.pending ? ' (its next step applies it)' : '';
+  const retry = action === 'heartbeat' ? '' : ' Sending the same completion again is answered as a duplicate; a different one is refused.';
+  return new CallbackAlreadyCompletedError(
+    `Cannot ${action === 'heartbeat' ? 'send a heartbeat to' : action} the callback ${describeCallback(state.created)} of instance '${record.instanceId}': it was already ${how} at ${new Date(state.outcome.timestamp).toISOString()}${when}.${retry} Nothing was written.`,
+  );
+}
+
+/** Equal as JSON, whatever the order of object keys. */
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.keys(value).sort().map((key) => [key, canonical((value as Record<string, unknown>)[key])]));
 }
 
 /** Compares two nonces in constant time, so the time taken tells an attacker nothing. */

@@ -17,6 +17,8 @@ export type {
   CallActivityOptions,
   Callback,
   CallbackOptions,
+  CallbackUrlOptions,
+  CallbackUrls,
   CallbackSubmitter,
   CompletionPolicy,
   ParallelBranch,
@@ -49,6 +51,8 @@ export {
   CallbackFailedError,
   CallbackTimeoutError,
   CallbackNotFoundError,
+  CallbackAlreadyCompletedError,
+  CallbackExpiredError,
   SubOrchestrationFailedError,
   CancelledError,
   TimeoutError,
@@ -74,7 +78,7 @@ export { MetricCounters } from './runtime/metric-counters.js';
 export type { MetricSeries, MetricsSnapshot } from './runtime/metric-counters.js';
 export type { MetricsSink, MetricUnit } from './ports.js';
 export { Client } from './client.js';
-export type { HistoryOptions, InstanceStatus, ListQuery, RaiseEventOptions, RestartOptions, StartOptions, WaitOptions } from './client.js';
+export type { CallbackDelivery, CallbackFailure, HistoryOptions, InstanceStatus, ListQuery, PendingCallback, RaiseEventOptions, RestartOptions, StartOptions, WaitOptions } from './client.js';
 export type { InstanceStatusName } from './ports.js';
 export { TestEnvironment, TestClient } from './testing.js';
 export { ScheduleService } from './runtime/schedules.js';

@@ -216,6 +216,8 @@ export interface ActivityTask {
   input: unknown;
   attempt: number;
   idempotencyKey: string;
+  /** The call's round: n when n rewinds undid its earlier results; its result says so, and one of another round is dropped. @defaultValue 0 */
+  round?: number;
   /**
    * The instance had no other call in flight when this one was sent: the worker that runs it may commit
    * its result as the instance's next step itself, instead of sending it back through the doorbell.
@@ -279,6 +281,17 @@ export interface MetricsSink {
 
 export interface Clock {
   now(): number;
+}
+
+/**
+ * The secret keys that sign callback URLs (a Secrets Manager secret on AWS, a file in `.perdure/` locally).
+ * `current` signs new URLs; `all` lists every key a URL may have been signed with, the current one first
+ * and then, during a rotation, the previous one, so that URLs handed out before the rotation keep working.
+ */
+export interface CallbackSigningKeys {
+  current(): Promise<Uint8Array>;
+  /** `refresh` asks to read the keys again rather than from a cache; an implementation may limit how often it does. */
+  all(options?: { refresh?: boolean }): Promise<Uint8Array[]>;
 }
 
 export const systemClock: Clock = { now: () => Date.now() };

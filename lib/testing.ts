@@ -8,6 +8,7 @@ import { MemoryInstanceStore } from './memory/memory-store.js';
 import { MemoryScheduleStates } from './memory/memory-schedule-states.js';
 import { VirtualClock } from './memory/virtual-clock.js';
 import { TaskWorker } from './runtime/activity-worker.js';
+import { CallbackUrlSigner, staticSigningKeys } from './runtime/callback-urls.js';
 import { OrchestrationWorker, type InlineOptions } from './runtime/orchestration-worker.js';
 import { ScheduleService } from './runtime/schedules.js';
 import { withFaults, type FaultInjector } from './faults.js';
@@ -41,6 +42,8 @@ export interface TestEnvironmentOptions {
   faults?: FaultInjector;
   /** Where the runtime's metrics go (the names and dimensions CloudWatch gets on AWS). @defaultValue none */
   metrics?: MetricsSink;
+  /** The API address in the URLs `actx.callbackUrls` signs (with a key made for this environment). @defaultValue 'http://127.0.0.1:3000' */
+  apiUrl?: string;
 }
 
 /** The longest delay setTimeout takes; a longer one fires at once. */
@@ -131,6 +134,8 @@ export class TestEnvironment {
    * `env.schedules.fire(name, firingTime)`, as EventBridge Scheduler or the local scheduler would.
    */
   readonly schedules: ScheduleService;
+  /** Signs the URLs of `actx.callbackUrls` and checks them: pass it to an `HttpApi` over this environment. */
+  readonly callbackUrls: CallbackUrlSigner;
 
   private constructor(readonly app: App, options: TestEnvironmentOptions) {
     const logger = options.logger ?? app.logger;
@@ -140,9 +145,10 @@ export class TestEnvironment {
     this.queues = new MemoryWorkQueues(this.clock, (error, work) => logger.error(`${work} failed`, { error: String(error) }), !!faults, functionTimeoutMs);
     const interceptors = runtimeInterceptors(app, options.metrics ? [metricsInterceptor(options.metrics)] : []);
     const deps = { app, store: this.store, queues: this.queues, clock: this.clock, logger, interceptors };
+    this.callbackUrls = new CallbackUrlSigner({ keys: staticSigningKeys(), baseUrl: options.apiUrl ?? 'http://127.0.0.1:3000', clock: this.clock });
     const workerDeps = faults
-      ? { ...deps, store: withFaults<InstanceStore>(this.store, faults, 'store', STORE_METHODS), queues: faultyQueues(this.queues, faults), crash: faults.crashHook }
-      : deps;
+      ? { ...deps, callbackUrls: this.callbackUrls, store: withFaults<InstanceStore>(this.store, faults, 'store', STORE_METHODS), queues: faultyQueues(this.queues, faults), crash: faults.crashHook }
+      : { ...deps, callbackUrls: this.callbackUrls };
     this.orchestrations = new OrchestrationWorker({ ...workerDeps, executorCacheSize: options.executorCacheSize, inline: options.inline, poisonAfterCrashes: options.poisonAfterCrashes });
     this.tasks = new TaskWorker({
       ...workerDeps,

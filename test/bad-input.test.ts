@@ -12,6 +12,9 @@ import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
+  CallbackAlreadyCompletedError,
+  CallbackExpiredError,
+  CallbackNotFoundError,
   createApp,
   InstanceExistsError,
   InstanceNotFoundError,
@@ -26,28 +29,92 @@ import {
   type Client,
   type RetryPolicy,
 } from '../lib/index.js';
+import { formatCallbackToken, parseCallbackToken } from '../lib/core/callback-token.js';
 import { resolveRetryPolicy } from '../lib/core/retry-policy.js';
+import type { CallbackUrlSigner } from '../lib/runtime/callback-urls.js';
 import type { DeadLetter, DeadLetterOperations, DeadLetterQueue, InstanceRecord } from '../lib/ports.js';
 import { serveHttpApi } from '../lib/local/http-server.js';
 import { startLocalStack, type LocalStack } from '../lib/local/local-stack.js';
-import { HttpApi, type HttpRequest } from '../lib/runtime/http-api.js';
+import { HttpApi, type HttpRequest } from '../lib/api/http-api.js';
 import { rawRequest } from './local/raw-http.js';
 
 /** The instances every row starts from, one per state a bad request can run into. */
-const IDS = { waiting: 'w-1', done: 'done-1', stopped: 'stopped-1', paused: 'paused-1', gone: 'gone-1' } as const;
+const IDS = { waiting: 'w-1', done: 'done-1', stopped: 'stopped-1', paused: 'paused-1', gone: 'gone-1', held: 'held-1' } as const;
 const BODY_LIMIT = 2_048;
 
 /** The app of every table: one activity, one orchestration that waits for an 'approve' event, and two schedules of it (one paused in its definition). */
+/** Instances with a callback: waiting for it, past it (completed), and past its timeout; each then waits for an event. */
+const CALLBACK_IDS = { waiting: 'cb-waiting', done: 'cb-done', late: 'cb-late' } as const;
+/** The token each callback instance handed out, by instance id (the latest world's). */
+const handedOut = new Map<string, string>();
+
+/** The app of every table: one activity, one orchestration that waits for an 'approve' event, one that waits for a callback. */
 function buildApp(): App {
   const app = createApp({ logger: silentLogger });
   app.activity('greet', async (name: string) => `Hello, ${name}!`, { retry: { maxAttempts: 2 } });
   app.orchestration('hello', async (ctx, input: { name: string }) => {
+    // A timer of the platform breaks replay: the instance named 'held' is set aside (Quarantined) at once.
+    if (input.name === 'held') setTimeout(() => undefined, 0);
     const approved = await ctx.waitForEvent<boolean>('approve');
     return approved ? ctx.callActivity<string>('greet', input.name) : 'rejected';
   });
   app.schedule('nightly', { cron: '0 2 * * ? *', orchestration: 'hello', input: { name: 'nightly' }, overlap: 'skip' });
   app.schedule('frozen', { every: '1h', orchestration: 'hello', input: { name: 'frozen' }, overlap: 'skip', paused: true });
+  app.orchestration('approval', async (ctx, input: { timeout?: string }) => {
+    const callback = ctx.createCallback({ name: 'manager', ...input });
+    await ctx.step('hand out', () => void handedOut.set(ctx.instanceId, callback.id));
+    await callback.promise.catch(() => undefined);
+    return ctx.waitForEvent('close');
+  });
   return app;
+}
+
+/**
+ * Callback tokens and signed callback paths, written `{name}` in a row's path and filled in per world
+ * (tokens carry a random nonce): the three instances' tokens, tokens forged from them, and signed URLs
+ * that were altered.
+ */
+async function callbackPlaceholders(signer: CallbackUrlSigner): Promise<Record<string, string>> {
+  const token = (id: string) => handedOut.get(id)!;
+  const waiting = parseCallbackToken(token(CALLBACK_IDS.waiting));
+  const pathOf = (url: string) => {
+    const parsed = new URL(url);
+    return `${parsed.pathname}${parsed.search}`;
+  };
+  const signed = await signer.urls(token(CALLBACK_IDS.waiting), { expiresIn: '1d' });
+  const signedDone = await signer.urls(token(CALLBACK_IDS.done), { expiresIn: '1d' });
+  const signedLate = await signer.urls(token(CALLBACK_IDS.late), { expiresIn: '1d' });
+  const succeed = new URL(signed.succeed);
+  const signature = succeed.searchParams.get('signature')!;
+  const withQuery = (url: URL, change: (query: URLSearchParams) => void) => {
+    const query = new URLSearchParams(url.search);
+    change(query);
+    return `${url.pathname}?${query.toString()}`;
+  };
+  return {
+    waiting: token(CALLBACK_IDS.waiting),
+    done: token(CALLBACK_IDS.done),
+    late: token(CALLBACK_IDS.late),
+    forged: formatCallbackToken({ ...waiting, nonce: 'A'.repeat(22) }),
+    elsewhere: formatCallbackToken({ ...waiting, instanceId: CALLBACK_IDS.done }),
+    misplaced: formatCallbackToken({ ...waiting, taskId: 9 }),
+    'signed-tampered': withQuery(succeed, (query) => query.set('signature', `${signature[0] === 'A' ? 'B' : 'A'}${signature.slice(1)}`)),
+    'signed-wrong-purpose': pathOf(signed.heartbeat).replace('/heartbeat?', '/succeed?'),
+    'signed-other-callback': `${new URL(signedDone.succeed).pathname}${succeed.search}`,
+    'signed-later-expiry': withQuery(succeed, (query) => query.set('expires', String(Number(query.get('expires')) + 86_400))),
+    'signed-no-signature': withQuery(succeed, (query) => query.delete('signature')),
+    'signed-no-expires': withQuery(succeed, (query) => query.delete('expires')),
+    'signed-bad-expires': withQuery(succeed, (query) => query.set('expires', 'tomorrow')),
+    'signed-extra-parameter': withQuery(succeed, (query) => query.set('utm_source', 'mail')),
+    'signed-unknown-purpose': pathOf(signed.succeed).replace('/succeed?', '/complete?'),
+    'signed-done': pathOf(signedDone.succeed),
+    'signed-late': pathOf(signedLate.heartbeat),
+  };
+}
+
+/** A row's path with its `{placeholders}` filled in. */
+function fill(path: string, placeholders: Record<string, string>): string {
+  return path.replace(/\{([a-z-]+)\}/g, (whole, name: string) => placeholders[name] ?? whole);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -84,6 +151,10 @@ const FINISHED = /it is already (Completed|Terminated)\. .*start a new instance/
 const SCHEDULE_RULE = /Invalid schedule name .*: use a letter followed by up to 99 letters, digits and _ \. -/;
 const NO_SCHEDULE = /No schedule named 'weekly' is defined \(defined: nightly, frozen\); define it with app\.schedule\('weekly', \.\.\.\)/;
 const NO_PARAMETERS = /takes no parameters: send an empty body or \{\}/;
+const HELD = /Cannot cancel instance 'held-1': it is Quarantined, so its code cannot run to clean up\. Resume it after deploying a fix, or terminate it/;
+const NOT_FAILED = /only a Failed instance can be rewound/;
+const NOT_RESTARTABLE = /only Failed, Terminated, Cancelled instances can be restarted/;
+const REASON_OBJECT = /must be a JSON object such as \{"reason": "\.\.\."\}, or empty/;
 
 const HTTP_ROWS: HttpRow[] = [
   // Malformed JSON
@@ -144,8 +215,8 @@ const HTTP_ROWS: HttpRow[] = [
   { what: 'a space in the instance id', method: 'POST', path: '/instances/w%201/suspend', status: 400, code: 'VALIDATION', message: ID_RULE },
 
   // Orchestration names
-  { what: 'an unknown orchestration', method: 'POST', path: '/orchestrations/nope', body: json({}), status: 404, code: 'ORCHESTRATION_NOT_FOUND', message: /No orchestration named 'nope' is registered \(registered: hello\)/ },
-  { what: 'an orchestration name in the wrong case', method: 'POST', path: '/orchestrations/Hello', body: json({}), status: 404, code: 'ORCHESTRATION_NOT_FOUND', message: /\(registered: hello\)/ },
+  { what: 'an unknown orchestration', method: 'POST', path: '/orchestrations/nope', body: json({}), status: 404, code: 'ORCHESTRATION_NOT_FOUND', message: /No orchestration named 'nope' is registered \(registered: hello, approval\)/ },
+  { what: 'an orchestration name in the wrong case', method: 'POST', path: '/orchestrations/Hello', body: json({}), status: 404, code: 'ORCHESTRATION_NOT_FOUND', message: /\(registered: hello, approval\)/ },
   { what: 'a right-to-left override in the orchestration name', method: 'POST', path: '/orchestrations/%E2%80%AEhello', body: json({}), status: 400, code: 'VALIDATION', message: NAME_RULE },
   { what: 'an encoded path separator in the orchestration name', method: 'POST', path: '/orchestrations/hel%2Flo', body: json({}), status: 400, code: 'VALIDATION', message: NAME_RULE },
 
@@ -177,6 +248,44 @@ const HTTP_ROWS: HttpRow[] = [
   { what: 'purging a purged instance', method: 'DELETE', path: `/instances/${IDS.gone}`, status: 404, code: 'INSTANCE_NOT_FOUND', message: GONE },
   { what: 'the history of a purged instance', method: 'GET', path: `/instances/${IDS.gone}/history`, status: 404, code: 'INSTANCE_NOT_FOUND', message: GONE },
   { what: 'purging a running instance', method: 'DELETE', path: `/instances/${IDS.waiting}`, status: 409, code: 'INVALID_STATE', message: /Terminate it first/ },
+
+  // Cancel
+  { what: 'cancelling a purged instance', method: 'POST', path: `/instances/${IDS.gone}/cancel`, status: 404, code: 'INSTANCE_NOT_FOUND', message: GONE },
+  { what: 'cancelling an unknown instance', method: 'POST', path: '/instances/no-such-1/cancel', body: json({ reason: 'x' }), status: 404, code: 'INSTANCE_NOT_FOUND', message: /No orchestration instance 'no-such-1' exists/ },
+  { what: 'cancelling a Completed instance', method: 'POST', path: `/instances/${IDS.done}/cancel`, status: 409, code: 'INVALID_STATE', message: FINISHED },
+  { what: 'cancelling a Terminated instance', method: 'POST', path: `/instances/${IDS.stopped}/cancel`, body: json({ reason: 'again' }), status: 409, code: 'INVALID_STATE', message: FINISHED },
+  { what: 'cancelling a Quarantined instance', method: 'POST', path: `/instances/${IDS.held}/cancel`, status: 409, code: 'INVALID_STATE', message: HELD },
+  { what: 'a cancel reason that is a number', method: 'POST', path: `/instances/${IDS.waiting}/cancel`, body: json({ reason: 7 }), status: 400, code: 'VALIDATION', message: /"reason" must be a string/ },
+  { what: 'a cancel reason that is an object', method: 'POST', path: `/instances/${IDS.waiting}/cancel`, body: json({ reason: { why: 'x' } }), status: 400, code: 'VALIDATION', message: /"reason" must be a string/ },
+  { what: 'a cancel reason over 1000 characters', method: 'POST', path: `/instances/${IDS.waiting}/cancel`, body: json({ reason: 'r'.repeat(1_001) }), status: 400, code: 'VALIDATION', message: /reason must be a string of at most 1000 characters/ },
+  { what: 'an unknown field on cancel (force)', method: 'POST', path: `/instances/${IDS.waiting}/cancel`, body: json({ reason: 'x', force: true }), status: 400, code: 'VALIDATION', message: /Unknown field force: only "reason" is accepted/ },
+  { what: 'an array as a cancel body', method: 'POST', path: `/instances/${IDS.waiting}/cancel`, body: '["now"]', status: 400, code: 'VALIDATION', message: REASON_OBJECT },
+  { what: 'malformed JSON on cancel', method: 'POST', path: `/instances/${IDS.waiting}/cancel`, body: '{"reason":', status: 400, code: 'MALFORMED_JSON', message: NOT_JSON },
+  { what: 'GET on cancel', method: 'GET', path: `/instances/${IDS.waiting}/cancel`, status: 405, code: 'METHOD_NOT_ALLOWED', message: /use POST/ },
+
+  // Rewind
+  { what: 'rewinding a Running instance', method: 'POST', path: `/instances/${IDS.waiting}/rewind`, status: 409, code: 'INVALID_STATE', message: /Cannot rewind instance 'w-1': it is Running, and only a Failed instance can be rewound/ },
+  { what: 'rewinding a Completed instance', method: 'POST', path: `/instances/${IDS.done}/rewind`, status: 409, code: 'INVALID_STATE', message: NOT_FAILED },
+  { what: 'rewinding a Terminated instance', method: 'POST', path: `/instances/${IDS.stopped}/rewind`, status: 409, code: 'INVALID_STATE', message: NOT_FAILED },
+  { what: 'rewinding a Quarantined instance', method: 'POST', path: `/instances/${IDS.held}/rewind`, status: 409, code: 'INVALID_STATE', message: /it is Quarantined, and only a Failed instance can be rewound \(resume a Quarantined one after the fix\)/ },
+  { what: 'rewinding a purged instance', method: 'POST', path: `/instances/${IDS.gone}/rewind`, status: 404, code: 'INSTANCE_NOT_FOUND', message: GONE },
+  { what: 'an unknown field on rewind', method: 'POST', path: `/instances/${IDS.stopped}/rewind`, body: json({ from: 3 }), status: 400, code: 'VALIDATION', message: /Unknown field from: only "reason" is accepted/ },
+
+  // Restart
+  { what: 'restarting a Running instance', method: 'POST', path: `/instances/${IDS.waiting}/restart`, status: 409, code: 'INVALID_STATE', message: /Cannot restart instance 'w-1': it is Running; only Failed, Terminated, Cancelled instances can be restarted/ },
+  { what: 'restarting a Completed instance', method: 'POST', path: `/instances/${IDS.done}/restart`, body: json({}), status: 409, code: 'INVALID_STATE', message: NOT_RESTARTABLE },
+  { what: 'restarting a Suspended instance', method: 'POST', path: `/instances/${IDS.paused}/restart`, status: 409, code: 'INVALID_STATE', message: NOT_RESTARTABLE },
+  { what: 'restarting a purged instance', method: 'POST', path: `/instances/${IDS.gone}/restart`, status: 404, code: 'INSTANCE_NOT_FOUND', message: GONE },
+  { what: 'restarting on a version that is not registered', method: 'POST', path: `/instances/${IDS.stopped}/restart`, body: json({ version: '9' }), status: 404, code: 'ORCHESTRATION_NOT_FOUND', message: /has no version 9 registered \(registered: 1\)/ },
+  { what: 'restarting on an invalid version', method: 'POST', path: `/instances/${IDS.stopped}/restart`, body: json({ version: 'v 2' }), status: 400, code: 'VALIDATION', message: /use a number or up to 40 letters, digits and _ \. -/ },
+  { what: 'restarting on a version that is a boolean', method: 'POST', path: `/instances/${IDS.stopped}/restart`, body: json({ version: true }), status: 400, code: 'VALIDATION', message: /"version" must be a string or a number/ },
+  { what: 'restarting as an instance id that exists', method: 'POST', path: `/instances/${IDS.stopped}/restart`, body: json({ instanceId: IDS.waiting }), status: 409, code: 'INSTANCE_EXISTS', message: /Use another instance id, or purge the old instance first/ },
+  { what: 'restarting as an invalid instance id', method: 'POST', path: `/instances/${IDS.stopped}/restart`, body: json({ instanceId: 'a/b' }), status: 400, code: 'VALIDATION', message: ID_RULE },
+  { what: 'restarting as an instance id that is a number', method: 'POST', path: `/instances/${IDS.stopped}/restart`, body: json({ instanceId: 42 }), status: 400, code: 'VALIDATION', message: /"instanceId" must be a string/ },
+  { what: 'a misspelled field on restart (newId)', method: 'POST', path: `/instances/${IDS.stopped}/restart`, body: json({ newId: 'x-2' }), status: 400, code: 'VALIDATION', message: /Unknown field newId: only "version" and "instanceId" are accepted/ },
+  { what: 'unknown fields on restart', method: 'POST', path: `/instances/${IDS.stopped}/restart`, body: json({ version: '1', input: {}, force: true }), status: 400, code: 'VALIDATION', message: /Unknown fields input, force: only "version" and "instanceId" are accepted/ },
+  { what: 'an array as a restart body', method: 'POST', path: `/instances/${IDS.stopped}/restart`, body: '[]', status: 400, code: 'VALIDATION', message: /The body must be a JSON object such as \{"version": "2", "instanceId": "\.\.\."\}, or empty/ },
+  { what: 'malformed JSON on restart', method: 'POST', path: `/instances/${IDS.stopped}/restart`, body: '{version: 2}', status: 400, code: 'MALFORMED_JSON', message: NOT_JSON },
 
   // Duplicate starts
   { what: 'a duplicate start of a running instance', method: 'POST', path: `/orchestrations/hello?instanceId=${IDS.waiting}`, body: json({ name: 'again' }), status: 409, code: 'INSTANCE_EXISTS', message: /Use another instance id, or purge the old instance first/ },
@@ -229,6 +338,56 @@ const HTTP_ROWS: HttpRow[] = [
   { what: 'generation=one', method: 'GET', path: `/instances/${IDS.waiting}/history?generation=one`, status: 400, code: 'VALIDATION', message: /generation must be a non-negative integer/ },
   { what: 'an empty generation', method: 'GET', path: `/instances/${IDS.waiting}/history?generation=`, status: 400, code: 'VALIDATION', message: /generation must be a non-negative integer/ },
   { what: 'a generation the instance has not reached', method: 'GET', path: `/instances/${IDS.waiting}/history?generation=5`, status: 400, code: 'VALIDATION', message: /has generations 0 to 0; got 5/ },
+
+  // Callbacks: tokens
+  { what: 'a malformed callback token', method: 'POST', path: '/callbacks/not-a-token/succeed', body: 'true', status: 400, code: 'VALIDATION', message: /Invalid callback token: expected three parts, 'cb1\.<\.\.\.>\.<\.\.\.>'\. Pass the callback's id exactly as ctx\.createCallback returned it/ },
+  { what: 'a callback token with a fourth part', method: 'POST', path: '/callbacks/{waiting}.x/succeed', body: 'true', status: 400, code: 'VALIDATION', message: /Invalid callback token: expected three parts/ },
+  { what: 'a callback token whose middle is not JSON', method: 'POST', path: `/callbacks/cb1.${Buffer.from('not json').toString('base64url')}.${'A'.repeat(22)}/heartbeat`, status: 400, code: 'VALIDATION', message: /its middle part does not decode/ },
+  { what: 'a callback token of an unknown instance', method: 'POST', path: `/callbacks/${formatCallbackToken({ instanceId: 'nobody', generation: 0, taskId: 1, nonce: 'A'.repeat(22) })}/succeed`, body: 'true', status: 404, code: 'CALLBACK_NOT_FOUND', message: /No callback has this token \(instance 'nobody', position 1\): no such instance exists/ },
+  { what: 'a callback token with a forged nonce', method: 'POST', path: '/callbacks/{forged}/succeed', body: 'true', status: 404, code: 'CALLBACK_NOT_FOUND', message: /the instance handed out no such token\. Check that the token is the one ctx\.createCallback handed out, whole\. Nothing was written/ },
+  { what: "a callback token moved to another instance (its nonce is the first one's)", method: 'POST', path: '/callbacks/{elsewhere}/fail', body: json({ error: { message: 'no' } }), status: 404, code: 'CALLBACK_NOT_FOUND', message: /instance 'cb-done', position 1\): the instance handed out no such token/ },
+  { what: 'a callback token moved to another position', method: 'POST', path: '/callbacks/{misplaced}/heartbeat', status: 404, code: 'CALLBACK_NOT_FOUND', message: /position 9\): the instance handed out no such token/ },
+
+  // Callbacks: state
+  { what: 'a different completion of a completed callback', method: 'POST', path: '/callbacks/{done}/succeed', body: json({ ok: false }), status: 409, code: 'CALLBACK_ALREADY_COMPLETED', message: /it was already completed at .*Sending the same completion again is answered as a duplicate; a different one is refused\. Nothing was written/ },
+  { what: 'failing a completed callback', method: 'POST', path: '/callbacks/{done}/fail', body: json({ error: { message: 'late' } }), status: 409, code: 'CALLBACK_ALREADY_COMPLETED', message: /Cannot fail the callback 'manager' of instance 'cb-done': it was already completed/ },
+  { what: 'a heartbeat for a completed callback', method: 'POST', path: '/callbacks/{done}/heartbeat', status: 409, code: 'CALLBACK_ALREADY_COMPLETED', message: /Cannot send a heartbeat to the callback 'manager' of instance 'cb-done': it was already completed/ },
+  { what: 'completing a callback after its timeout', method: 'POST', path: '/callbacks/{late}/succeed', body: 'true', status: 410, code: 'CALLBACK_EXPIRED', message: /Cannot complete the callback 'manager' of instance 'cb-late': it expired at .* \(its timeout\), and the orchestration no longer takes it/ },
+  { what: 'a heartbeat after the timeout', method: 'POST', path: '/callbacks/{late}/heartbeat', status: 410, code: 'CALLBACK_EXPIRED', message: /it expired at/ },
+
+  // Callbacks: bodies and routes
+  { what: 'a string as a callback failure', method: 'POST', path: '/callbacks/{waiting}/fail', body: '"declined"', status: 400, code: 'VALIDATION', message: /The body must be \{"error": \{"message": "\.\.\.", "name": "\.\.\.", "details": \.\.\.\}\} \(name and details optional\)\./ },
+  { what: 'a callback failure without error', method: 'POST', path: '/callbacks/{waiting}/fail', body: '{}', status: 400, code: 'VALIDATION', message: /"error" is missing or not an object/ },
+  { what: 'a callback failure whose message is a number', method: 'POST', path: '/callbacks/{waiting}/fail', body: json({ error: { message: 42 } }), status: 400, code: 'VALIDATION', message: /"error\.message" must be a non-empty string/ },
+  { what: 'a callback failure with data instead of details', method: 'POST', path: '/callbacks/{waiting}/fail', body: json({ error: { message: 'no', data: { why: 1 } } }), status: 400, code: 'VALIDATION', message: /unknown field data in "error" \(send data as "details"\)/ },
+  { what: 'a callback failure with a field next to error', method: 'POST', path: '/callbacks/{waiting}/fail', body: json({ error: { message: 'no' }, reason: 'x' }), status: 400, code: 'VALIDATION', message: /unknown field reason\./ },
+  { what: 'a callback failure name of 201 characters', method: 'POST', path: '/callbacks/{waiting}/fail', body: json({ error: { message: 'no', name: 'N'.repeat(201) } }), status: 400, code: 'VALIDATION', message: /name\?: string \(1 to 200 characters\)/ },
+  { what: 'a heartbeat with a body', method: 'POST', path: '/callbacks/{waiting}/heartbeat', body: json({ progress: 50 }), status: 400, code: 'VALIDATION', message: /A heartbeat takes no body: send an empty one/ },
+  { what: 'malformed JSON as a callback result', method: 'POST', path: '/callbacks/{waiting}/succeed', body: '{"ok":', status: 400, code: 'MALFORMED_JSON', message: NOT_JSON },
+  { what: 'a text/plain callback result', method: 'POST', path: '/callbacks/{waiting}/succeed', body: 'ok', contentType: 'text/plain', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: SEND_JSON },
+  { what: 'a callback result over the limit', method: 'POST', path: '/callbacks/{waiting}/succeed', body: json({ note: 'n'.repeat(BODY_LIMIT) }), status: 413, code: 'PAYLOAD_TOO_LARGE', message: TOO_LARGE },
+  { what: 'an unknown callback action', method: 'POST', path: '/callbacks/{waiting}/complete', body: 'true', status: 404, code: 'ROUTE_NOT_FOUND', message: /use \/callbacks\/.+\/succeed, \/fail or \/heartbeat, or urls/ },
+  { what: 'GET on a callback completion', method: 'GET', path: '/callbacks/{waiting}/succeed', status: 405, code: 'METHOD_NOT_ALLOWED', message: /use POST/ },
+  { what: 'the callbacks of a purged instance', method: 'GET', path: `/instances/${IDS.gone}/callbacks`, status: 404, code: 'INSTANCE_NOT_FOUND', message: GONE },
+  { what: 'the callbacks of an invalid instance id', method: 'GET', path: '/instances/a%2Fb/callbacks', status: 400, code: 'VALIDATION', message: ID_RULE },
+  { what: 'signed URLs for a completed callback', method: 'POST', path: '/callbacks/{done}/urls', status: 404, code: 'CALLBACK_NOT_FOUND', message: /has no open callback with this token .*GET \/instances\/cb-done\/callbacks lists the open ones\. Nothing was signed/ },
+  { what: 'signed URLs with an unknown field', method: 'POST', path: '/callbacks/{waiting}/urls', body: json({ expires: '1d' }), status: 400, code: 'VALIDATION', message: /Unknown field expires: only "expiresIn" is accepted/ },
+  { what: 'signed URLs for over a year', method: 'POST', path: '/callbacks/{waiting}/urls', body: json({ expiresIn: '400d' }), status: 400, code: 'VALIDATION', message: /must be from 1s to 365d, got 400d: a URL is a credential/ },
+
+  // Signed callback URLs (no credentials: the signature is the authorization)
+  { what: 'a signed URL with a changed signature', method: 'POST', path: '{signed-tampered}', body: 'true', status: 403, code: 'SIGNATURE_MISMATCH', message: /The signature does not match this callback URL\. Use the URL exactly as it was handed out: each one does one thing/ },
+  { what: 'a heartbeat URL used to complete', method: 'POST', path: '{signed-wrong-purpose}', body: 'true', status: 403, code: 'SIGNATURE_MISMATCH', message: /\(succeed here only if it was signed for succeed\)/ },
+  { what: "one callback's signature on another callback", method: 'POST', path: '{signed-other-callback}', body: 'true', status: 403, code: 'SIGNATURE_MISMATCH', message: /The signature does not match/ },
+  { what: 'a signed URL with a later expiry', method: 'POST', path: '{signed-later-expiry}', body: 'true', status: 403, code: 'SIGNATURE_MISMATCH', message: /The signature does not match/ },
+  { what: 'a signed URL without its signature', method: 'POST', path: '{signed-no-signature}', body: 'true', status: 400, code: 'VALIDATION', message: /This callback URL is incomplete: its signature parameter is missing\. Use the URL exactly as it was handed out, query string included/ },
+  { what: 'a signed URL without its expiry', method: 'POST', path: '{signed-no-expires}', body: 'true', status: 400, code: 'VALIDATION', message: /its expires parameter is missing or not a number of seconds/ },
+  { what: 'a signed URL whose expiry is a word', method: 'POST', path: '{signed-bad-expires}', body: 'true', status: 400, code: 'VALIDATION', message: /its expires parameter is missing or not a number of seconds/ },
+  { what: 'a signed URL with an extra query parameter', method: 'POST', path: '{signed-extra-parameter}', body: 'true', status: 400, code: 'VALIDATION', message: /unknown query parameter utm_source \(only expires and signature belong to it\)/ },
+  { what: 'a signed URL for an unknown purpose', method: 'POST', path: '{signed-unknown-purpose}', body: 'true', status: 404, code: 'ROUTE_NOT_FOUND', message: /use \/signed\/callbacks\/.+\/succeed, \/fail or \/heartbeat\./ },
+  { what: 'a signed URL with a malformed token', method: 'POST', path: '/signed/callbacks/not-a-token/succeed?expires=1&signature=x', body: 'true', status: 400, code: 'VALIDATION', message: /Invalid callback token/ },
+  { what: 'GET on a signed URL', method: 'GET', path: '{signed-done}', status: 405, code: 'METHOD_NOT_ALLOWED', message: /use POST/ },
+  { what: 'a valid signed URL of a completed callback, with another result', method: 'POST', path: '{signed-done}', body: json({ ok: false }), status: 409, code: 'CALLBACK_ALREADY_COMPLETED', message: /it was already completed at/ },
+  { what: 'a valid signed heartbeat URL after the timeout', method: 'POST', path: '{signed-late}', status: 410, code: 'CALLBACK_EXPIRED', message: /it expired at/ },
 
   // Versions on start
   { what: 'an empty version', method: 'POST', path: '/orchestrations/hello?version=', body: json({ name: 'Ada' }), status: 400, code: 'VALIDATION', message: /use a number or up to 40 letters, digits and _ \. -/ },
@@ -299,11 +458,13 @@ interface World {
   env: TestEnvironment;
   client: Client;
   api: HttpApi;
+  /** The callback tokens and signed paths of this world's instances. */
+  placeholders: Record<string, string>;
   snapshot(): Promise<unknown>;
 }
 
 /**
- * Five instances (waiting for an event, Completed, Terminated, Suspended, purged), a dead letter, and a
+ * Six instances (waiting for an event, Completed, Terminated, Suspended, purged, Quarantined), a dead letter, and a
  * log of everything handed to the work queues from now on.
  */
 async function createWorld(): Promise<World> {
@@ -318,9 +479,16 @@ async function createWorld(): Promise<World> {
   await client.suspend(IDS.paused, 'fixture');
   for (const id of [IDS.done, IDS.gone, IDS.stopped]) await client.waitForCompletion(id);
   await client.purge(IDS.gone);
+  await client.start('approval', {}, { instanceId: CALLBACK_IDS.waiting });
+  await client.start('approval', {}, { instanceId: CALLBACK_IDS.done });
+  await client.start('approval', { timeout: '2s' }, { instanceId: CALLBACK_IDS.late });
   await env.idle();
-  const statuses = Object.fromEntries(await Promise.all([IDS.waiting, IDS.done, IDS.stopped, IDS.paused].map(async (id) => [id, (await client.getStatus(id)).status])));
-  expect(statuses).toEqual({ [IDS.waiting]: 'Running', [IDS.done]: 'Completed', [IDS.stopped]: 'Terminated', [IDS.paused]: 'Suspended' });
+  await client.completeCallback(handedOut.get(CALLBACK_IDS.done)!, { ok: true });
+  await env.advanceTime('3s');
+  const callbacks = await Promise.all(Object.values(CALLBACK_IDS).map((id) => client.listPendingCallbacks(id)));
+  expect(callbacks.map((open) => open.length)).toEqual([1, 0, 0]);
+  const statuses = Object.fromEntries(await Promise.all([IDS.waiting, IDS.done, IDS.stopped, IDS.paused, IDS.held].map(async (id) => [id, (await client.getStatus(id)).status])));
+  expect(statuses).toEqual({ [IDS.waiting]: 'Running', [IDS.done]: 'Completed', [IDS.stopped]: 'Terminated', [IDS.paused]: 'Suspended', [IDS.held]: 'Quarantined' });
 
   // From here on, every call to the queues is recorded: a rejected request must not enqueue anything.
   const queued: unknown[] = [];
@@ -333,7 +501,8 @@ async function createWorld(): Promise<World> {
     };
   }
   const deadLetters = new MemoryDeadLetters();
-  const api = new HttpApi({ client, deadLetters, schedules: env.schedules, maxBodyBytes: BODY_LIMIT });
+  const api = new HttpApi({ client, deadLetters, schedules: env.schedules, callbackUrls: env.callbackUrls, maxBodyBytes: BODY_LIMIT });
+  const placeholders = await callbackPlaceholders(env.callbackUrls);
 
   const snapshot = async () => {
     await env.idle();
@@ -361,7 +530,7 @@ async function createWorld(): Promise<World> {
       workerErrors: env.workerErrors.length,
     };
   };
-  return { app, env, client, api, snapshot };
+  return { app, env, client, api, placeholders, snapshot };
 }
 
 let world: World;
@@ -399,7 +568,7 @@ const PLAIN_DATA = /pass plain data \(objects, arrays, strings, numbers, boolean
 
 const CLIENT_ROWS: ClientRow[] = [
   // start
-  { what: 'start of an unknown orchestration', call: (c) => c.start('nope', {}), error: OrchestrationNotFoundError, code: 'ORCHESTRATION_NOT_FOUND', message: /No orchestration named 'nope' is registered \(registered: hello\)/ },
+  { what: 'start of an unknown orchestration', call: (c) => c.start('nope', {}), error: OrchestrationNotFoundError, code: 'ORCHESTRATION_NOT_FOUND', message: /No orchestration named 'nope' is registered \(registered: hello, approval\)/ },
   { what: 'start with an empty orchestration name', call: (c) => c.start('', {}), error: ValidationError, code: 'VALIDATION', message: NAME_RULE },
   { what: 'start with an orchestration name holding a zero-width space', call: (c) => c.start('hello\u200B', {}), error: ValidationError, code: 'VALIDATION', message: NAME_RULE },
   { what: 'start with an empty instance id', call: (c) => c.start('hello', {}, { instanceId: '' }), error: ValidationError, code: 'VALIDATION', message: ID_RULE },
@@ -429,6 +598,20 @@ const CLIENT_ROWS: ClientRow[] = [
   { what: 'resuming a Terminated instance', call: (c) => c.resume(IDS.stopped), error: InvalidStateError, code: 'INVALID_STATE', message: FINISHED },
   { what: 'purging a running instance', call: (c) => c.purge(IDS.waiting), error: InvalidStateError, code: 'INVALID_STATE', message: /only Completed, Failed or Terminated instances can be purged\. Terminate it first/ },
   { what: 'purging a purged instance', call: (c) => c.purge(IDS.gone), error: InstanceNotFoundError, code: 'INSTANCE_NOT_FOUND', message: GONE },
+  // cancel, rewind, restart
+  { what: 'cancelling a Completed instance', call: (c) => c.cancel(IDS.done), error: InvalidStateError, code: 'INVALID_STATE', message: FINISHED },
+  { what: 'cancelling a purged instance', call: (c) => c.cancel(IDS.gone), error: InstanceNotFoundError, code: 'INSTANCE_NOT_FOUND', message: GONE },
+  { what: 'cancelling a Quarantined instance', call: (c) => c.cancel(IDS.held), error: InvalidStateError, code: 'INVALID_STATE', message: HELD },
+  { what: 'cancelling with a reason that is not a string', call: (c) => c.cancel(IDS.waiting, 42 as never), error: ValidationError, code: 'VALIDATION', message: /reason must be a string of at most 1000 characters/ },
+  { what: 'cancelling with a reason over 1000 characters', call: (c) => c.cancel(IDS.waiting, 'r'.repeat(1_001)), error: ValidationError, code: 'VALIDATION', message: /reason must be a string of at most 1000 characters/ },
+  { what: 'rewinding a Running instance', call: (c) => c.rewind(IDS.waiting), error: InvalidStateError, code: 'INVALID_STATE', message: NOT_FAILED },
+  { what: 'rewinding a Completed instance', call: (c) => c.rewind(IDS.done), error: InvalidStateError, code: 'INVALID_STATE', message: NOT_FAILED },
+  { what: 'rewinding a purged instance', call: (c) => c.rewind(IDS.gone), error: InstanceNotFoundError, code: 'INSTANCE_NOT_FOUND', message: GONE },
+  { what: 'restarting a Running instance', call: (c) => c.restart(IDS.waiting), error: InvalidStateError, code: 'INVALID_STATE', message: NOT_RESTARTABLE },
+  { what: 'restarting a Completed instance', call: (c) => c.restart(IDS.done), error: InvalidStateError, code: 'INVALID_STATE', message: NOT_RESTARTABLE },
+  { what: 'restarting on a version that is not registered', call: (c) => c.restart(IDS.stopped, { version: 9 }), error: OrchestrationNotFoundError, code: 'ORCHESTRATION_NOT_FOUND', message: /has no version 9 registered/ },
+  { what: 'restarting as an instance id that exists', call: (c) => c.restart(IDS.stopped, { instanceId: IDS.done }), error: InstanceExistsError, code: 'INSTANCE_EXISTS', message: /Use another instance id, or purge the old instance first/ },
+  { what: 'restarting as an invalid instance id', call: (c) => c.restart(IDS.stopped, { instanceId: 'a\u0000b' }), error: ValidationError, code: 'VALIDATION', message: ID_RULE },
   // reads
   { what: 'the status of an empty instance id', call: (c) => c.getStatus(''), error: ValidationError, code: 'VALIDATION', message: ID_RULE },
   { what: 'a negative history generation', call: (c) => c.getHistory(IDS.waiting, { generation: -1 }), error: ValidationError, code: 'VALIDATION', message: /has generations 0 to 0; got -1/ },
@@ -438,6 +621,16 @@ const CLIENT_ROWS: ClientRow[] = [
   { what: 'a list with limit 0', call: (c) => c.list({ limit: 0 }), error: ValidationError, code: 'VALIDATION', message: LIMIT_RULE },
   { what: 'a list with limit NaN', call: (c) => c.list({ limit: Number.NaN }), error: ValidationError, code: 'VALIDATION', message: LIMIT_RULE },
   { what: 'a list with an invalid name', call: (c) => c.list({ name: 'has space' }), error: ValidationError, code: 'VALIDATION', message: NAME_RULE },
+  // callbacks (the tokens are those the current world's instances handed out)
+  { what: 'completing a malformed callback token', call: (c) => c.completeCallback('cb1.only-two'), error: ValidationError, code: 'VALIDATION', message: /Invalid callback token: expected three parts/ },
+  { what: 'completing a callback of an unknown instance', call: (c) => c.completeCallback(formatCallbackToken({ instanceId: 'nobody', generation: 0, taskId: 1, nonce: 'A'.repeat(22) })), error: CallbackNotFoundError, code: 'CALLBACK_NOT_FOUND', message: /no such instance exists/ },
+  { what: 'completing a callback with a forged nonce', call: (c) => c.completeCallback(formatCallbackToken({ ...parseCallbackToken(handedOut.get(CALLBACK_IDS.waiting)), nonce: 'B'.repeat(22) })), error: CallbackNotFoundError, code: 'CALLBACK_NOT_FOUND', message: /the instance handed out no such token/ },
+  { what: 'completing a completed callback with another result', call: (c) => c.completeCallback(handedOut.get(CALLBACK_IDS.done)!, { ok: false }), error: CallbackAlreadyCompletedError, code: 'CALLBACK_ALREADY_COMPLETED', message: /already completed at/ },
+  { what: 'a heartbeat after the callback timed out', call: (c) => c.heartbeatCallback(handedOut.get(CALLBACK_IDS.late)!), error: CallbackExpiredError, code: 'CALLBACK_EXPIRED', message: /expired at .* \(its timeout\)/ },
+  { what: 'a callback failure without a message', call: (c) => c.failCallback(handedOut.get(CALLBACK_IDS.waiting)!, { name: 'Declined' } as never), error: ValidationError, code: 'VALIDATION', message: /A callback failure needs \{ message: string/ },
+  { what: 'a callback failure with an empty name', call: (c) => c.failCallback(handedOut.get(CALLBACK_IDS.waiting)!, { name: '', message: 'no' }), error: ValidationError, code: 'VALIDATION', message: /name\?: string \(1 to 200 characters\)/ },
+  { what: 'a function as a callback result', call: (c) => c.completeCallback(handedOut.get(CALLBACK_IDS.waiting)!, () => true), error: ValidationError, code: 'VALIDATION', message: PLAIN_DATA },
+  { what: 'the pending callbacks of a purged instance', call: (c) => c.listPendingCallbacks(IDS.gone), error: InstanceNotFoundError, code: 'INSTANCE_NOT_FOUND', message: GONE },
   { what: 'a wait with an invalid timeout', call: (c) => c.waitForCompletion(IDS.waiting, { timeout: '5 fortnights' }), error: ValidationError, code: 'VALIDATION', message: /Invalid wait timeout "5 fortnights": use a non-negative number/ },
 ];
 
@@ -534,7 +727,7 @@ const CORE_ROWS: CoreRow[] = [
   { what: 'a schedule without overlap', run: (w) => w.app.schedule('weekly', { every: '1h', orchestration: 'hello' } as never), message: /'skip', 'allow' or 'cancelPrevious'/ },
   { what: 'a schedule named with a space', run: (w) => w.app.schedule('week ly', { every: '1h', orchestration: 'hello', overlap: 'skip' }), message: SCHEDULE_RULE },
   { what: 'a second schedule named nightly', run: (w) => w.app.schedule('nightly', { every: '1h', orchestration: 'hello', overlap: 'skip' }), message: /Schedule 'nightly' is already defined/ },
-  { what: 'a schedule of an unknown orchestration', run: (w) => w.app.schedule('weekly', { every: '1h', orchestration: 'helo', overlap: 'skip' }), error: OrchestrationNotFoundError, code: 'ORCHESTRATION_NOT_FOUND', message: /Schedule 'weekly' starts orchestration 'helo', which is not registered \(registered: hello\): register it with app\.orchestration\('helo', \.\.\.\) before the schedule/ },
+  { what: 'a schedule of an unknown orchestration', run: (w) => w.app.schedule('weekly', { every: '1h', orchestration: 'helo', overlap: 'skip' }), error: OrchestrationNotFoundError, code: 'ORCHESTRATION_NOT_FOUND', message: /Schedule 'weekly' starts orchestration 'helo', which is not registered \(registered: hello, approval\): register it with app\.orchestration\('helo', \.\.\.\) before the schedule/ },
 
   // Inputs that JSON cannot carry
   { what: 'a BigInt input to start', run: (w) => w.client.start('hello', 10n), message: PLAIN_DATA },
@@ -565,7 +758,7 @@ describe('in memory', () => {
     });
 
     it.each(HTTP_ROWS)('$what → $status $code', async (row) => {
-      const response = await expectNothingWritten(() => world.api.handle(toRequest(row)));
+      const response = await expectNothingWritten(() => world.api.handle(toRequest({ ...row, path: fill(row.path, world.placeholders) })));
       const body = JSON.parse(response.body) as { error: { code: string; message: string } };
       expect({ status: response.statusCode, code: body.error.code }).toEqual({ status: row.status, code: row.code });
       expect(body.error.message).toMatch(row.message);
@@ -598,6 +791,58 @@ describe('in memory', () => {
       expect(error).toMatchObject({ code: row.code ?? 'VALIDATION', name: errorClass.name });
       expect((error as Error).message).toMatch(row.message);
     });
+  });
+});
+
+/**
+ * A custom status over 4 KiB is a mistake of the code, not of a caller: `ctx.setStatus` throws a
+ * ValidationError at the call, as every misuse of the context does. Code that catches it goes on; left
+ * uncaught it fails the instance (rewind it after the fix). Either way the status published before stays.
+ */
+describe('ctx.setStatus beyond 4 KiB', () => {
+  const statusApp = (trim: { on: boolean }) => {
+    const app = createApp({ logger: silentLogger });
+    app.orchestration('progress', async (ctx, catchIt: boolean) => {
+      ctx.setStatus({ stage: 'started' });
+      await ctx.waitForEvent('go');
+      const details = { stage: 'detailed', rows: Array.from({ length: 500 }, (_, i) => `row ${i}`) };
+      try {
+        ctx.setStatus(trim.on ? { stage: 'detailed', rows: details.rows.length } : details);
+      } catch (error) {
+        if (!catchIt) throw error;
+        return (error as Error).name;
+      }
+      return 'published';
+    });
+    return app;
+  };
+
+  it('throws a ValidationError at the call: code that catches it goes on, and the status published before stays', async () => {
+    const env = await TestEnvironment.create(statusApp({ on: false }));
+    try {
+      const id = await env.client.start('progress', true);
+      await env.client.raiseEvent(id, 'go');
+      expect(await env.client.waitForCompletion(id)).toMatchObject({ status: 'Completed', output: 'ValidationError', customStatus: { stage: 'started' } });
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('fails the instance when uncaught, saying what to do; after the fix, a rewind completes it', async () => {
+    const trim = { on: false };
+    const env = await TestEnvironment.create(statusApp(trim));
+    try {
+      const id = await env.client.start('progress', false);
+      await env.client.raiseEvent(id, 'go');
+      const failed = await env.client.waitForCompletion(id);
+      expect(failed).toMatchObject({ status: 'Failed', error: { name: 'ValidationError', code: 'VALIDATION' }, customStatus: { stage: 'started' } });
+      expect(failed.error?.message).toMatch(/^ctx\.setStatus takes at most 4096 bytes of JSON, got \d+: keep it to a summary \(a stage, counts\) and put details in the output or an activity's result\.$/);
+      trim.on = true;
+      await env.client.rewind(id);
+      expect(await env.client.waitForCompletion(id)).toMatchObject({ status: 'Completed', output: 'published', customStatus: { stage: 'detailed', rows: 500 } });
+    } finally {
+      await env.close();
+    }
   });
 });
 
@@ -643,6 +888,7 @@ const LOOPBACK_ROWS: HttpRow[] = [
 describe('over the wire on the embedded local stack: the same bad requests, and the table is unchanged', () => {
   let stack: LocalStack;
   let http: Awaited<ReturnType<typeof serveHttpApi>>;
+  let placeholders: Record<string, string>;
 
   /** Every item of the table, in key order, and every object of the payload bucket. */
   const storage = async () => {
@@ -667,11 +913,11 @@ describe('over the wire on the embedded local stack: the same bad requests, and 
   };
 
   beforeAll(async () => {
-    stack = await startLocalStack(buildApp(), { logger: silentLogger, visibilityTimeout: 5 });
+    stack = await startLocalStack(buildApp(), { logger: silentLogger, visibilityTimeout: 5, apiUrl: () => http?.url });
     const client = stack.runtime.client;
     const status = async (id: string) => (await client.getStatus(id)).status;
     for (const [key, id] of Object.entries(IDS)) await client.start('hello', { name: key }, { instanceId: id });
-    for (const id of Object.values(IDS)) await waitUntil(async () => (await status(id)) === 'Running', `${id} runs`);
+    for (const id of Object.values(IDS)) await waitUntil(async () => (await status(id)) === (id === IDS.held ? 'Quarantined' : 'Running'), `${id} runs (or is held)`);
     await client.raiseEvent(IDS.done, 'approve', true);
     await client.raiseEvent(IDS.gone, 'approve', false);
     await client.terminate(IDS.stopped, 'fixture');
@@ -681,6 +927,15 @@ describe('over the wire on the embedded local stack: the same bad requests, and 
     await waitUntil(async () => (await status(IDS.stopped)) === 'Terminated', 'stopped-1 is terminated');
     await waitUntil(async () => (await status(IDS.paused)) === 'Suspended', 'paused-1 is suspended');
     await client.purge(IDS.gone);
+    await client.start('approval', {}, { instanceId: CALLBACK_IDS.waiting });
+    await client.start('approval', {}, { instanceId: CALLBACK_IDS.done });
+    await client.start('approval', { timeout: '2s' }, { instanceId: CALLBACK_IDS.late });
+    const historyOf = (id: string) => client.getHistory(id);
+    await waitUntil(async () => (await historyOf(CALLBACK_IDS.done)).some((e) => e.type === 'ActivityCompleted') && handedOut.has(CALLBACK_IDS.done), 'cb-done hands out its token');
+    await client.completeCallback(handedOut.get(CALLBACK_IDS.done)!, { ok: true });
+    await waitUntil(async () => (await historyOf(CALLBACK_IDS.done)).some((e) => e.type === 'CallbackCompleted'), 'cb-done applies its completion');
+    await waitUntil(async () => (await historyOf(CALLBACK_IDS.late)).some((e) => e.type === 'TimerFired'), "cb-late's callback times out");
+    await waitUntil(async () => (await historyOf(CALLBACK_IDS.waiting)).some((e) => e.type === 'ActivityCompleted'), 'cb-waiting hands out its token');
     // Quiet: two reads half a second apart see the same table.
     let last = '';
     await waitUntil(async () => {
@@ -690,8 +945,9 @@ describe('over the wire on the embedded local stack: the same bad requests, and 
       if (!same) await new Promise((resolve) => setTimeout(resolve, 500));
       return same;
     }, 'the table is quiet');
-    const api = new HttpApi({ client, deadLetters: stack.runtime.deadLetters, replayFindings: stack.runtime.replayFindings, schedules: stack.runtime.schedules, maxBodyBytes: BODY_LIMIT });
+    const api = new HttpApi({ client, deadLetters: stack.runtime.deadLetters, replayFindings: stack.runtime.replayFindings, schedules: stack.runtime.schedules, callbackUrls: stack.runtime.callbackUrls, maxBodyBytes: BODY_LIMIT });
     http = await serveHttpApi(api, 0, BODY_LIMIT);
+    placeholders = await callbackPlaceholders(stack.runtime.callbackUrls!);
   }, 120_000);
 
   afterAll(async () => {
@@ -707,7 +963,7 @@ describe('over the wire on the embedded local stack: the same bad requests, and 
     const before = await storage();
     // As the CLI sends them: every request but a GET says its body is JSON, unless the row says otherwise.
     const contentType: Record<string, string> = row.contentType === null || (row.method === 'GET' && row.contentType === undefined) ? {} : { 'content-type': row.contentType ?? 'application/json' };
-    const response = await rawRequest(`${http.url}${row.path}`, row.method, { ...contentType, ...row.headers }, row.body);
+    const response = await rawRequest(`${http.url}${fill(row.path, placeholders)}`, row.method, { ...contentType, ...row.headers }, row.body);
     const body = JSON.parse(response.body) as { error: { code: string; message: string } };
     expect({ status: response.status, code: body.error.code }).toEqual({ status: row.status, code: row.code });
     expect(body.error.message).toMatch(row.message);

@@ -1,4 +1,5 @@
 import { expect, it } from 'vitest';
+import { HttpApi } from '../lib/api/http-api.js';
 import { createApp, silentLogger, TestEnvironment } from '../lib/index.js';
 
 // The README's 30-second example, kept honest.
@@ -23,4 +24,32 @@ it('the README example completes as the README says', async () => {
   await env.close();
   expect(status).toBe('Completed');
   expect(output).toEqual({ status: 'shipped', payment: { paymentId: 'pay-o-1' }, tracking: 'TRK-o-1' });
+});
+
+// The README's callbacks example: a manager approves by a signed link in an email, without credentials.
+it('the README callbacks example completes through the signed link it mails', async () => {
+  interface Claim { id: string; manager: string }
+  const sent: { to: string; text: string }[] = [];
+  const mailer = { send: async (to: string, text: string) => void sent.push({ to, text }) };
+  const app = createApp({ logger: silentLogger });
+  app.activity('pay', async (claim: Claim) => `paid ${claim.id}`);
+  app.orchestration('expense', async (ctx, claim: Claim) => {
+    const verdict = await ctx.waitForCallback<{ approved: boolean }>('manager', async (token, actx) => {
+      const { succeed, fail } = await actx.callbackUrls(token, { expiresIn: '3d' });
+      await mailer.send(claim.manager, `Approve: ${succeed}\nDecline: ${fail}`);
+    }, { timeout: '3d' });
+    return verdict.approved ? ctx.callActivity('pay', claim) : 'declined';
+  });
+
+  const env = await TestEnvironment.create(app, { apiUrl: 'https://api.example.com' });
+  const api = new HttpApi({ client: env.client, callbackUrls: env.callbackUrls });
+  const id = await env.client.start('expense', { id: 'c-7', manager: 'ann@example.com' });
+  for (let i = 0; i < 200 && sent.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  const approve = new URL(/^Approve: (\S+)$/m.exec(sent[0]!.text)![1]!);
+  expect(approve.origin).toBe('https://api.example.com');
+  const answer = await api.handle({ method: 'POST', path: approve.pathname, query: Object.fromEntries(approve.searchParams), headers: { 'content-type': 'application/json' }, body: '{"approved":true}' });
+  expect(answer.statusCode).toBe(202);
+  const { output } = await env.client.waitForCompletion(id);
+  await env.close();
+  expect(output).toBe('paid c-7');
 });

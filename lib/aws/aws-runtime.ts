@@ -1,13 +1,15 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { App } from '../core/app.js';
 import { ValidationError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { Client } from '../client.js';
 import type { InterceptorChain } from '../core/interceptors.js';
-import { systemClock, type Clock, type MetricsSink } from '../ports.js';
+import { systemClock, type CallbackSigningKeys, type Clock, type MetricsSink } from '../ports.js';
 import { TaskWorker } from '../runtime/activity-worker.js';
+import { CallbackUrlSigner } from '../runtime/callback-urls.js';
 import { OrchestrationWorker } from '../runtime/orchestration-worker.js';
 import { ScheduleService } from '../runtime/schedules.js';
 import type { CrashHook } from '../runtime/crash-points.js';
@@ -19,6 +21,7 @@ import { DynamoDbInstanceStore } from './dynamodb-store.js';
 import { DynamoDbReplayFindings } from './replay-findings.js';
 import { S3BlobStore } from './s3-blob-store.js';
 import { DynamoDbScheduleStates } from './schedule-states.js';
+import { SecretsManagerSigningKeys } from './secrets-manager-signing-keys.js';
 import { QueueHandlers } from './sqs-handlers.js';
 import { SqsWorkQueues, type SqsQueueUrls } from './sqs-queues.js';
 
@@ -46,6 +49,10 @@ export interface AwsRuntimeConfig {
   maxInlineSteps?: number;
   /** The schedules the stack's EventBridge Scheduler fires (the construct sets them); unknown when absent. */
   deployedSchedules?: string[];
+  /** The API's base URL, stage included: the address in signed callback URLs (`PERDURE_API_URL`). */
+  apiUrl?: string;
+  /** The Secrets Manager secret (ARN or name) whose value signs callback URLs (`PERDURE_CALLBACK_KEY_SECRET`). */
+  callbackKeySecret?: string;
 }
 
 /** Reads the configuration from the environment variables the CDK stack sets on every function. */
@@ -75,6 +82,8 @@ export function configFromEnvironment(env: NodeJS.ProcessEnv = process.env): Aws
     inlineActivities: env.PERDURE_INLINE_ACTIVITIES === undefined ? undefined : env.PERDURE_INLINE_ACTIVITIES !== 'false',
     maxInlineSteps: number('PERDURE_MAX_INLINE_STEPS'),
     ...(env.PERDURE_DEPLOYED_SCHEDULES === undefined ? {} : { deployedSchedules: env.PERDURE_DEPLOYED_SCHEDULES.split(',').filter(Boolean) }),
+    apiUrl: env.PERDURE_API_URL || undefined,
+    callbackKeySecret: env.PERDURE_CALLBACK_KEY_SECRET || undefined,
   };
 }
 
@@ -98,6 +107,8 @@ export interface AwsRuntime {
   metrics?: MetricsSink;
   /** The app's schedules, their state in the table's `SCHEDULE#` partition. */
   schedules: ScheduleService;
+  /** Signs and checks callback URLs; absent without a signing key (`callbackKeySecret`, or the local stack's). */
+  callbackUrls?: CallbackUrlSigner;
 }
 
 export interface AwsRuntimeOptions {
@@ -106,6 +117,8 @@ export interface AwsRuntimeOptions {
   crash?: CrashHook;
   /** Where the runtime's metrics go (the Lambda handlers: CloudWatch's embedded metric format). @defaultValue none */
   metrics?: MetricsSink;
+  /** Callback URL signing with other keys than a Secrets Manager secret (the local stack keeps its key in a file), and an API address known late. */
+  callbackUrls?: { keys: CallbackSigningKeys; apiUrl: () => string | undefined };
 }
 
 export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: AwsRuntimeOptions = {}): AwsRuntime {
@@ -129,7 +142,12 @@ export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: Aw
   const queues = new SqsWorkQueues({ client: clients.sqs, urls: config.queues, codec, clock, maxTimerHopSeconds: config.maxTimerHopSeconds });
   const loadPayload = (value: unknown) => codec.load(value);
   const loadInlinePayload = (value: unknown) => codec.loadInline(value);
-  const deps = { app, store, queues, clock, logger, loadPayload, loadInlinePayload, interceptors };
+  const callbackUrls = options.callbackUrls
+    ? new CallbackUrlSigner({ keys: options.callbackUrls.keys, baseUrl: options.callbackUrls.apiUrl, clock })
+    : config.callbackKeySecret
+      ? new CallbackUrlSigner({ keys: new SecretsManagerSigningKeys({ client: new SecretsManagerClient(common), secretId: config.callbackKeySecret, clock }), baseUrl: () => config.apiUrl, clock })
+      : undefined;
+  const deps = { app, store, queues, clock, logger, loadPayload, loadInlinePayload, interceptors, ...(callbackUrls ? { callbackUrls } : {}) };
   const client = new Client(deps);
   const deadLetters = new DynamoDbDeadLetters({ dynamodb: clients.dynamodb, sqs: clients.sqs, tableName: config.tableName, activityQueueUrl: config.queues.activities, client });
   const poisonAfterCrashes = config.poisonAfterCrashes;
@@ -173,5 +191,5 @@ export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: Aw
     states: new DynamoDbScheduleStates({ dynamodb: clients.dynamodb, tableName: config.tableName }),
     ...(config.deployedSchedules ? { deployed: config.deployedSchedules } : {}),
   });
-  return { config, clients, codec, store, queues, orchestrations, tasks, handlers, client, deadLetters, replayFindings, schedules, interceptors, ...(options.metrics ? { metrics: options.metrics } : {}) };
+  return { config, clients, codec, store, queues, orchestrations, tasks, handlers, client, deadLetters, replayFindings, schedules, interceptors, ...(callbackUrls ? { callbackUrls } : {}), ...(options.metrics ? { metrics: options.metrics } : {}) };
 }

@@ -1,6 +1,6 @@
 import type { App } from '../core/app.js';
-import { HttpApi, type HttpResponse } from '../runtime/http-api.js';
 import { ValidationError } from '../core/errors.js';
+import { HttpApi, type HttpResponse } from '../api/http-api.js';
 import type { ReplayRun } from '../ports.js';
 import type { ScheduleFiring } from '../runtime/schedules.js';
 import { configFromEnvironment, createAwsRuntime, type AwsRuntime } from './aws-runtime.js';
@@ -66,7 +66,10 @@ export interface ScheduleFiredEvent {
  * export const { orchestrator, activity, timer, activityDeadLetters, orchestratorDeadLetters, api, replayGate, shadowReplay, scheduleFired } = createLambdaHandlers(app);
  */
 export function createLambdaHandlers(app: App, runtime: () => AwsRuntime = lazy(() => createAwsRuntime(app, configFromEnvironment(), { metrics: new EmfMetrics({ common: { Table: configFromEnvironment().tableName } }) }))): LambdaHandlers {
-  const api = lazy(() => new HttpApi({ client: runtime().client, deadLetters: runtime().deadLetters, replayFindings: runtime().replayFindings, schedules: runtime().schedules, tracing: app.tracing }));
+  const api = lazy(() => {
+    const { client, deadLetters, replayFindings, schedules, callbackUrls } = runtime();
+    return new HttpApi({ client, deadLetters, replayFindings, schedules, tracing: app.tracing, ...(callbackUrls ? { callbackUrls } : {}) });
+  });
   /** Runs a handler, then writes the invocation's metrics. */
   const metered = async <T>(handle: () => Promise<T>): Promise<T> => {
     try {

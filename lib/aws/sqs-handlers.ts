@@ -147,7 +147,7 @@ export class QueueHandlers {
       const received = rounds * this.deps.maxReceiveCount;
       this.deps.logger.error('activity task dead-lettered', { instanceId: task.instanceId, activity: task.name, taskId: task.taskId });
       const message: InboxMessage = {
-        messageId: messageIds.activity(task.generation, task.taskId),
+        messageId: messageIds.activity(task.generation, task.taskId, task.round),
         generation: task.generation,
         receivedAt: this.deps.clock.now(),
         event: poison(task, 0, `was delivered about ${received} times and never finished, without a recorded crash (its worker may be throttled, or die before it can record one)`),

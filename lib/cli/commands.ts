@@ -2,7 +2,8 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { InstanceStatus } from '../client.js';
+import type { CallbackDelivery, InstanceStatus, PendingCallback } from '../client.js';
+import type { CallbackUrls } from '../core/types.js';
 import { App } from '../core/app.js';
 import { toMilliseconds } from '../core/durations.js';
 import type { HistoryEvent } from '../core/history-events.js';
@@ -119,6 +120,8 @@ function statusLines(status: InstanceStatus): string {
     ['updated', status.updatedAt],
   ];
   if (status.parentInstanceId) lines.push(['parent', status.parentInstanceId]);
+  if (status.customStatus !== undefined) lines.push(['custom status', brief(status.customStatus, 200)]);
+  if (status.cancelRequested) lines.push(['cancel', `requested ${status.cancelRequested.at}${status.cancelRequested.reason !== undefined ? `: ${status.cancelRequested.reason}` : ''}`]);
   if (status.input !== undefined) lines.push(['input', brief(status.input, 200)]);
   if (status.output !== undefined) lines.push(['output', brief(status.output, 200)]);
   if (status.error) lines.push(['error', `${status.error.name}${status.error.code ? ` (${status.error.code})` : ''}: ${status.error.message}`]);
@@ -136,6 +139,16 @@ async function* everyItem<T>(api: ApiClient, path: string, field: 'instances' | 
 }
 
 const allInstances = (api: ApiClient, query: Record<string, string | undefined>) => everyItem<InstanceStatus>(api, '/instances', 'instances', query);
+
+/** The ids of the instances with this status (and orchestration) updated since `since` (ms), all read before any is acted on. */
+async function selectInstances(api: ApiClient, filter: { status: string; name?: string | undefined; since?: number | undefined }): Promise<string[]> {
+  const ids: string[] = [];
+  // The listing is by creation time, not by update: every page is read.
+  for await (const instance of allInstances(api, { status: filter.status, name: filter.name })) {
+    if (filter.since === undefined || Date.parse(instance.updatedAt) >= filter.since) ids.push(instance.instanceId);
+  }
+  return ids;
+}
 
 async function allDeadLetters(api: ApiClient, queue: DeadLetterQueue): Promise<DeadLetter[]> {
   const letters: DeadLetter[] = [];
@@ -156,6 +169,11 @@ async function printLiveFindings(api: ApiClient, values: Values, io: CliIo): Pro
     );
   }
   return lastRun && lastRun.diverged > 0 ? 1 : 0;
+}
+
+/** What a completion did: recorded, or a duplicate of what the callback already had (nothing written). */
+function reportDelivery(io: CliIo, how: string, answer: { instanceId: string; outcome: CallbackDelivery }): void {
+  io.err(answer.outcome === 'duplicate' ? `The callback of ${answer.instanceId} was already ${how} with exactly this: nothing was written.` : `Callback of ${answer.instanceId} ${how}.`);
 }
 
 /** A file name for an instance id: readable when the id is, a hash when it is long or exotic. */
@@ -313,6 +331,54 @@ export const COMMANDS: Command[] = [
     },
   },
   {
+    name: 'rewind',
+    args: '[instanceId]',
+    summary: 'run a Failed instance on from its failure once a fix is deployed (its failed calls run again); --status Failed --since rewinds every one that failed in a window',
+    arity: [0, 1],
+    options: {
+      status: { type: 'string', description: 'Failed: rewind every Failed instance selected by --since (and --name) instead of one' },
+      since: { type: 'string', description: 'with --status: only instances that failed in this window, e.g. 1d (required)' },
+      name: { type: 'string', description: 'with --status: only this orchestration' },
+    },
+    notes: ['perdure rewind order-42', 'perdure rewind --status Failed --since 1d --name order'],
+    async run({ api, values, positionals, io }) {
+      const status = checkStatus(str(values, 'status'));
+      const sinceText = str(values, 'since');
+      const name = str(values, 'name');
+      if (positionals.length) {
+        if (status !== undefined || sinceText !== undefined || name !== undefined) throw new CliError('Pass an instance id or --status Failed (with --since, --name), not both.');
+        await api().post(`/instances/${enc(positionals[0]!)}/rewind`);
+        io.err(`Rewind of ${positionals[0]} requested: its failed calls run again.`);
+        return;
+      }
+      if (status === undefined) throw new CliError('Name the instance to rewind, or select Failed instances with --status Failed --since 1d [--name <orchestration>].');
+      if (status !== 'Failed') throw new CliError(`Only Failed instances can be rewound, not ${status}: pass --status Failed.`);
+      // A window keeps a bulk rewind to the failures an operator has in mind (a fix deployed today, not last month's).
+      if (sinceText === undefined) throw new CliError('--status Failed needs --since, e.g. --since 1d: the window of failures to rewind.');
+      const since = Date.now() - toMilliseconds(sinceText, '--since');
+      // Select first, rewind after: a rewound instance leaves the Failed listing, which would move the pages under the cursor.
+      const ids = await selectInstances(api(), { status, name, since });
+      if (ids.length === 0) {
+        io.out(`No Failed instance${name !== undefined ? ` of ${name}` : ''} was updated in the last ${sinceText}: nothing to rewind.`);
+        return;
+      }
+      const failed: string[] = [];
+      for (const [index, id] of ids.entries()) {
+        try {
+          await api().post(`/instances/${enc(id)}/rewind`);
+          if (!io.progress) io.err(`rewound ${id}`);
+        } catch (error) {
+          if (!(error instanceof CliError)) throw error;
+          failed.push(`${id}: ${error.message}`);
+          if (!io.progress) io.err(`failed  ${id}: ${error.message}`);
+        }
+        io.progress?.(progressBar(index + 1, ids.length));
+      }
+      io.out(`Rewound ${ids.length - failed.length} of ${ids.length} Failed instance${ids.length === 1 ? '' : 's'}${failed.length ? `; ${failed.length} could not be:\n  ${failed.join('\n  ')}` : '.'}`);
+      return failed.length ? 1 : 0;
+    },
+  },
+  {
     name: 'purge',
     args: '<instanceId>',
     summary: 'delete a finished instance, its history and its payloads',
@@ -347,7 +413,12 @@ export const COMMANDS: Command[] = [
         ({ instances, cursor } = page);
       }
       if (values.json) return printJson(io, cursor ? { instances, cursor } : { instances });
-      io.out(table(['instance', 'orchestration', 'status', 'events', 'updated'], instances.map((i) => [i.instanceId, `${i.name}@${i.version}`, i.status, String(i.historyLength), i.updatedAt])));
+      io.out(
+        table(
+          ['instance', 'orchestration', 'status', 'events', 'updated', 'custom status'],
+          instances.map((i) => [i.instanceId, `${i.name}@${i.version}`, i.status, String(i.historyLength), i.updatedAt, brief(i.customStatus, 40)]),
+        ),
+      );
       if (cursor) io.err(`More: perdure list --cursor ${cursor}`);
     },
   },
@@ -405,13 +476,7 @@ export const COMMANDS: Command[] = [
       const since = sinceText === undefined ? undefined : Date.now() - toMilliseconds(sinceText, '--since');
       const out = str(values, 'out') ?? 'histories';
       await mkdir(out, { recursive: true });
-      const ids: string[] = [...positionals];
-      if (status) {
-        for await (const instance of allInstances(api(), { status, name: str(values, 'name') })) {
-          if (since !== undefined && Date.parse(instance.updatedAt) < since) continue; // the listing is by creation time, so read on
-          ids.push(instance.instanceId);
-        }
-      }
+      const ids = status ? await selectInstances(api(), { status, name: str(values, 'name'), since }) : [...positionals];
       for (const [index, instanceId] of ids.entries()) {
         const recorded = await api().get<RecordedHistory>(`/instances/${enc(instanceId)}/history`, { payloads });
         const file = join(out, historyFileName(instanceId, recorded.generation ?? 0));
@@ -496,6 +561,77 @@ export const COMMANDS: Command[] = [
       if (values.open && !(await openInBrowser(proxy.openUrl))) io.err('Could not open a browser here: open the address above yourself.');
       await new Promise<void>((resolve) => process.once('SIGINT', resolve));
       await proxy.close();
+    },
+  },
+  {
+    name: 'callbacks',
+    args: '<instanceId>',
+    summary: "the callbacks an instance waits for: names, tokens and deadlines",
+    arity: [1, 1],
+    options: { ...json },
+    async run({ api, values, positionals, io }) {
+      const { callbacks } = await api().get<{ callbacks: PendingCallback[] }>(`/instances/${enc(positionals[0]!)}/callbacks`);
+      if (values.json) return printJson(io, callbacks);
+      if (callbacks.length === 0) return io.err(`Instance ${positionals[0]} waits for no callback.`);
+      io.out(table(['name', 'position', 'created', 'expires', 'heartbeat by', 'token'], callbacks.map((c) => [c.name ?? '', String(c.position), c.createdAt, c.timeoutAt ?? '', c.heartbeatDeadline ? `${c.heartbeatDeadline} (every ${c.heartbeatTimeout})` : '', c.token])));
+    },
+  },
+  {
+    name: 'callback succeed',
+    args: '<token> [json]',
+    summary: 'complete a callback with a result (JSON); the same result sent again is recorded once',
+    arity: [1, 2],
+    options: { 'result-file': { type: 'string', description: 'read the result from a JSON file' } },
+    notes: [`perdure callback succeed cb1.WyJvcmRlci00MiIsMCwzXQ.q9x... '{"approved":true}'`],
+    async run({ api, values, positionals, io }) {
+      if (positionals[1] !== undefined && str(values, 'result-file') !== undefined) throw new CliError('Pass the result as an argument or with --result-file, not both.');
+      const result = positionals[1] !== undefined ? parseJsonOption(positionals[1], 'The result') : await readJsonInput(values, 'result', 'result-file');
+      reportDelivery(io, 'completed', await api().post<{ instanceId: string; outcome: CallbackDelivery }>(`/callbacks/${enc(positionals[0]!)}/succeed`, result));
+    },
+  },
+  {
+    name: 'callback fail',
+    args: '<token>',
+    summary: 'fail a callback: the orchestration receives a CallbackFailedError with this name and message',
+    arity: [1, 1],
+    options: {
+      message: { type: 'string', description: 'what went wrong (required)' },
+      name: { type: 'string', description: 'the error name the orchestration sees (default CallbackFailed)' },
+      details: { type: 'string', description: 'JSON the orchestration receives as the error details' },
+    },
+    notes: ["perdure callback fail cb1.WyJvcmRlci00MiIsMCwzXQ.q9x... --name Declined --message 'Over budget'"],
+    async run({ api, values, positionals, io }) {
+      const message = str(values, 'message');
+      if (!message) throw new CliError('perdure callback fail needs --message: what went wrong, as the orchestration will read it.');
+      const name = str(values, 'name');
+      const details = parseJsonOption(str(values, 'details'), '--details');
+      const error = { message, ...(name !== undefined ? { name } : {}), ...(details !== undefined ? { details } : {}) };
+      reportDelivery(io, 'failed', await api().post<{ instanceId: string; outcome: CallbackDelivery }>(`/callbacks/${enc(positionals[0]!)}/fail`, { error }));
+    },
+  },
+  {
+    name: 'callback heartbeat',
+    args: '<token>',
+    summary: 'tell a callback with a heartbeat timeout that the work goes on',
+    arity: [1, 1],
+    async run({ api, positionals, io }) {
+      const answer = await api().post<{ instanceId: string; outcome: CallbackDelivery }>(`/callbacks/${enc(positionals[0]!)}/heartbeat`);
+      io.err(answer.outcome === 'duplicate' ? `A heartbeat for ${answer.instanceId} was already waiting to be applied: this one adds nothing.` : `Heartbeat sent to ${answer.instanceId}.`);
+    },
+  },
+  {
+    name: 'callback urls',
+    args: '<token>',
+    summary: 'signed URLs that complete, fail or heartbeat an open callback without credentials, for a third party',
+    arity: [1, 1],
+    options: { ...json, 'expires-in': { type: 'string', description: 'how long the URLs work, e.g. 3d (default 7d, at most 365d)' } },
+    notes: ['perdure callback urls cb1.WyJvcmRlci00MiIsMCwzXQ.q9x... --expires-in 2d', 'Whoever holds a URL can use it until it expires: send it only to the party that must answer.'],
+    async run({ api, values, positionals, io }) {
+      const expiresIn = str(values, 'expires-in');
+      const urls = await api().post<CallbackUrls>(`/callbacks/${enc(positionals[0]!)}/urls`, expiresIn === undefined ? undefined : { expiresIn });
+      if (values.json) return printJson(io, urls);
+      io.out([`succeed    ${urls.succeed}`, `fail       ${urls.fail}`, `heartbeat  ${urls.heartbeat}`].join('\n'));
+      io.err(`Valid until ${urls.expiresAt}. POST to them: succeed with the result as JSON, fail with {"error":{"message":"..."}}, heartbeat with no body.`);
     },
   },
   {

@@ -39,7 +39,7 @@ function overallHelp(): string {
     'Usage: perdure <command> [options]',
     '',
     'Commands:',
-    ...COMMANDS.map((command) => `  ${command.name.padEnd(18)}${command.summary}`),
+    ...COMMANDS.map((command) => `  ${command.name.padEnd(20)}${command.summary}`),
     '',
     'Connection:',
     ...optionLines(GLOBAL_OPTIONS),

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { readCapped, send, sendJson, serveOnLoopback } from '../local/loopback-server.js';
-import { WEB_UI_HEADERS, WEB_UI_HTML } from '../runtime/web-ui.js';
+import { WEB_UI_HEADERS, WEB_UI_HTML } from '../api/web-ui.js';
 import { CliError, type ApiClient } from './api-client.js';
 
 const MAX_BODY_BYTES = 6 * 1024 * 1024;

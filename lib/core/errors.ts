@@ -208,8 +208,25 @@ export class ActivityNotFoundError extends PerdureError {
 
 /** The instance is in a state that does not allow the operation (e.g. raising an event on a finished instance). */
 export class InvalidStateError extends PerdureError {
+  constructor(message: string, code = 'INVALID_STATE') {
+    super(code, message);
+  }
+}
+
+/**
+ * The callback was already completed or failed, with something else than this call sends (the same
+ * completion sent again is answered as a duplicate instead). An `InvalidStateError`. Nothing was written.
+ */
+export class CallbackAlreadyCompletedError extends InvalidStateError {
   constructor(message: string) {
-    super('INVALID_STATE', message);
+    super(message, 'CALLBACK_ALREADY_COMPLETED');
+  }
+}
+
+/** The callback's timeout passed, or its heartbeats stopped, before this call: the orchestration no longer takes it. An `InvalidStateError`. */
+export class CallbackExpiredError extends InvalidStateError {
+  constructor(message: string) {
+    super(message, 'CALLBACK_EXPIRED');
   }
 }
 

@@ -29,6 +29,8 @@ export interface ParentRef {
   taskId: number;
   /** Started with `ctx.startSubOrchestration`: the parent is not told how the child ended. */
   detached?: true;
+  /** The round of the parent's call: n once a rewind of the parent undid the child's failure n times. @defaultValue 0 */
+  round?: number;
 }
 
 export interface ExecutionStarted extends EventBase {
@@ -62,11 +64,15 @@ export interface ActivityCompleted extends EventBase {
   type: 'ActivityCompleted';
   taskId: number;
   result: unknown;
+  /** Which run of the call this is the result of: n after n rewinds undid its earlier results. @defaultValue 0 */
+  round?: number;
 }
 export interface ActivityFailed extends EventBase {
   type: 'ActivityFailed';
   taskId: number;
   error: FailureDetails;
+  /** Which run of the call this is the result of: n after n rewinds undid its earlier results. @defaultValue 0 */
+  round?: number;
 }
 export interface TimerCreated extends EventBase, Scoped {
   type: 'TimerCreated';
@@ -96,11 +102,15 @@ export interface SubOrchestrationCompleted extends EventBase {
   type: 'SubOrchestrationCompleted';
   taskId: number;
   output: unknown;
+  /** The round of the call (see `ParentRef.round`). @defaultValue 0 */
+  round?: number;
 }
 export interface SubOrchestrationFailed extends EventBase {
   type: 'SubOrchestrationFailed';
   taskId: number;
   error: FailureDetails;
+  /** The round of the call (see `ParentRef.round`). @defaultValue 0 */
+  round?: number;
 }
 /** `ctx.child(name, fn)` began: the calls `fn` makes carry this event's `taskId` as their `scope`. */
 export interface ChildStarted extends EventBase, Scoped {
@@ -299,6 +309,25 @@ export function rewoundEvents(history: readonly HistoryEvent[]): Set<number> {
   const rewound = new Set<number>();
   for (const event of history) if (event.type === 'ExecutionRewound') for (const eventId of event.rewound) rewound.add(eventId);
   return rewound;
+}
+
+/** Results whose late duplicates a rewind must tell apart: those that arrive through the inbox. */
+export type RoundedResult = Extract<HistoryEvent, { type: 'ActivityCompleted' | 'ActivityFailed' | 'SubOrchestrationCompleted' | 'SubOrchestrationFailed' }>;
+
+export function isRoundedResult(event: { type: string }): event is RoundedResult {
+  return event.type === 'ActivityCompleted' || event.type === 'ActivityFailed' || event.type === 'SubOrchestrationCompleted' || event.type === 'SubOrchestrationFailed';
+}
+
+/**
+ * The round of each call (an activity, a `ctx.step`, a sub-orchestration) whose result a rewind undid: how
+ * many of its results were undone. The call runs again in that round, and a result of an earlier round (a
+ * late duplicate of the run that failed) is not taken for the new one.
+ */
+export function resultRounds(history: readonly HistoryEvent[]): Map<number, number> {
+  const rewound = rewoundEvents(history);
+  const rounds = new Map<number, number>();
+  for (const event of history) if (isRoundedResult(event) && rewound.has(event.eventId)) rounds.set(event.taskId, (rounds.get(event.taskId) ?? 0) + 1);
+  return rounds;
 }
 
 /** The sub-orchestrations of this history that have not reported their end (detached ones never do). */

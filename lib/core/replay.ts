@@ -2,7 +2,7 @@ import type { App, RegisteredOrchestration } from './app.js';
 import { currentStep, runGuarded, shielded, type GuardedExecution } from './determinism-guard.js';
 import { DeterministicRandom } from './deterministic-random.js';
 import { CancelledError, DeterminismViolationError, NonDeterminismError, PerdureError, toFailureDetails, ValidationError, type FailureDetails } from './errors.js';
-import { childOf, describeCall, isScheduleEvent, rewoundEvents, type RunningChild, type ExecutionStarted, type HistoryEvent, type NewHistoryEvent, type ScheduleEvent } from './history-events.js';
+import { childOf, describeCall, isRoundedResult, isScheduleEvent, rewoundEvents, type RunningChild, type ExecutionStarted, type HistoryEvent, type NewHistoryEvent, type ScheduleEvent } from './history-events.js';
 import { silentLogger, type Logger } from './logger.js';
 import { OrchestrationContextImpl, ContinueAsNewSignal } from './orchestration-context.js';
 import { inlinePayloads, toJsonPayload, type PayloadLoader } from './payload.js';
@@ -138,6 +138,8 @@ export class OrchestrationExecutor implements GuardedExecution {
   private readonly rewound = new Set<number>();
   /** The `scheduleToCloseAt` of every activity call history records (undefined where it has none). */
   private readonly recordedBudgets = new Map<number, number | undefined>();
+  /** Per call, the results a rewind undid (their event ids): the call's round is their count. */
+  private readonly undoneResults = new Map<number, Set<number>>();
   private nextTaskId = 1;
   private currentTime = 0;
   private replaying = true;
@@ -168,7 +170,10 @@ export class OrchestrationExecutor implements GuardedExecution {
   private prescan(history: readonly HistoryEvent[]): void {
     for (const eventId of rewoundEvents(history)) this.rewound.add(eventId);
     for (const event of history) {
-      if (this.rewound.has(event.eventId)) continue;
+      if (this.rewound.has(event.eventId)) {
+        if (isRoundedResult(event)) this.undoneResults.set(event.taskId, (this.undoneResults.get(event.taskId) ?? new Set()).add(event.eventId));
+        continue;
+      }
       if (isScheduleEvent(event)) {
         this.countRecorded(event.scope ?? ROOT_SCOPE, event.taskId);
         if (event.type === 'CallbackCreated') this.recordedNonces.set(event.taskId, event.nonce);
@@ -215,9 +220,17 @@ export class OrchestrationExecutor implements GuardedExecution {
     return taskId < this.nextTaskId;
   }
 
-  /** False for a completion history already holds (a duplicate delivery) or of a call never made. */
-  expectsCompletion(taskId: number): boolean {
-    return taskId < this.nextTaskId && !this.settled.has(taskId);
+  /**
+   * False for a completion history already holds (a duplicate delivery), of a call never made, or (given
+   * the `round` of a result that arrived through the inbox) of a run a rewind has since undone.
+   */
+  expectsCompletion(taskId: number, round?: number): boolean {
+    return taskId < this.nextTaskId && !this.settled.has(taskId) && (round === undefined || round === this.roundOf(taskId));
+  }
+
+  /** How many results of this call rewinds undid: its current run's round. */
+  roundOf(taskId: number): number {
+    return this.undoneResults.get(taskId)?.size ?? 0;
   }
 
   /** The calls that have no result yet, oldest first. */

@@ -45,6 +45,25 @@ export interface Callback<T> {
   readonly promise: Promise<T>;
 }
 
+/** Options of `actx.callbackUrls`. */
+export interface CallbackUrlOptions {
+  /** How long the URLs work. Give them the shortest life that works: whoever holds one can use it until then. @defaultValue '7d' (at most '365d') */
+  expiresIn?: Duration;
+}
+
+/**
+ * Signed URLs of one callback, for an outside system without AWS credentials: each does one thing (POST
+ * to it) until `expiresAt`. `succeed` takes the result as its JSON body, `fail` takes
+ * `{ "error": { "message", "name"?, "details"? } }`, `heartbeat` takes no body.
+ */
+export interface CallbackUrls {
+  readonly succeed: string;
+  readonly fail: string;
+  readonly heartbeat: string;
+  /** ISO 8601. */
+  readonly expiresAt: string;
+}
+
 /** Options of `ctx.waitForCallback`. */
 export interface WaitForCallbackOptions extends Omit<CallbackOptions, 'name'> {
   /** How the submitter is retried (it runs as a `ctx.step`). @defaultValue `{ maxAttempts: 3 }` */
@@ -326,6 +345,18 @@ export interface ActivityContext {
    * attempt's own run that crashed. Undefined on the first attempt, and when no run sent details.
    */
   readonly heartbeatDetails: unknown;
+  /**
+   * Signed URLs that complete, fail or heartbeat the callback `token` over plain HTTPS, for an outside
+   * system without AWS credentials (a partner's webhook, a link in an email). Each URL does one thing until
+   * it expires; signed with the stack's callback signing key. Call it where the token is handed over: in
+   * `ctx.waitForCallback`'s submitter, a `ctx.step` or an activity (the URLs are not recorded in history).
+   * @example
+   * await ctx.waitForCallback('approval', async (token, actx) => {
+   *   const { succeed, fail } = await actx.callbackUrls(token, { expiresIn: '3d' });
+   *   await mailer.send(manager, `Approve: ${succeed}\nDecline: ${fail}`);
+   * }, { timeout: '3d' });
+   */
+  callbackUrls(token: string, options?: CallbackUrlOptions): Promise<CallbackUrls>;
 }
 
 export type OrchestrationFunction<I = never, O = unknown> = (ctx: OrchestrationContext, input: I) => Promise<O>;

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import type { HttpApi } from '../runtime/http-api.js';
+import type { HttpApi } from '../api/http-api.js';
 import { readCapped, send, sendJson, serveOnLoopback } from './loopback-server.js';
 
 /**

@@ -13,6 +13,7 @@ import { MetricCounters } from '../runtime/metric-counters.js';
 import { startDynamoDbLocal, type RunningEmulator } from './dynamodb-local.js';
 import type { QueueSource } from './local-sqs.js';
 import { LocalScheduler } from './local-scheduler.js';
+import { fileSigningKeys } from './file-signing-key.js';
 import { SqsPoller, type PollerOptions } from './sqs-poller.js';
 import { startSqsS3Local } from './sqs-s3-local.js';
 
@@ -57,6 +58,11 @@ export interface LocalStackOptions {
    * @defaultValue false
    */
   schedules?: boolean | { maxWaitMs?: number };
+  /**
+   * The API's address in signed callback URLs: the address `serveHttpApi` answers on (a function, since
+   * that is known only once it listens). The signing key is kept in `<dataDir>/callback-signing.key`.
+   */
+  apiUrl?: string | (() => string | undefined);
 }
 
 /** An SQS request of a Lambda event source mapping, made here by a poller in this process. */
@@ -115,8 +121,10 @@ export async function startLocalStack(app: App, options: LocalStackOptions = {})
     });
     const queues = await createQueues(bootstrap.clients.sqs, maxReceiveCount, options.visibilityTimeout ?? 30);
     const config: AwsRuntimeConfig = { ...base, queues };
+    const { apiUrl } = options;
+    const callbackUrls = { keys: fileSigningKeys(options.dataDir), apiUrl: typeof apiUrl === 'function' ? apiUrl : () => apiUrl };
     const metrics = new MetricCounters();
-    const runtime = createAwsRuntime(app, config, { logger, clock: options.clock, crash: options.faults?.crashHook, metrics });
+    const runtime = createAwsRuntime(app, config, { logger, clock: options.clock, crash: options.faults?.crashHook, callbackUrls, metrics });
 
     const visibilityTimeout = options.visibilityTimeout ?? 30;
     const functionTimeout = options.functionTimeout ?? visibilityTimeout / 2;

@@ -5,6 +5,7 @@ import type { MessageHeaders, InterceptorChain } from '../core/interceptors.js';
 import type { Logger } from '../core/logger.js';
 import type { ActivityTask, Clock, InboxEvent, InboxMessage, InstanceStore, TimerTask, WorkQueues } from '../ports.js';
 import { runAttempt } from './attempt.js';
+import type { CallbackUrlSigner } from './callback-urls.js';
 import { SimulatedCrash, type CrashHook } from './crash-points.js';
 import { runtimeInterceptors } from './interceptors.js';
 import { previousHeartbeatDetails } from './heartbeats.js';
@@ -19,6 +20,8 @@ export interface TaskWorkerDependencies {
   loadPayload?: (stored: unknown) => unknown;
   /** Fault-injection tests only: called at each crash point, may throw to simulate a crashed function. */
   crash?: CrashHook;
+  /** Signs the URLs of `actx.callbackUrls`; without it, that call says no key is configured. */
+  callbackUrls?: CallbackUrlSigner;
   /** An activity attempt whose invocation died this many times (counted from attempt markers) fails with a PoisonMessageError. @defaultValue 3 */
   poisonAfterCrashes?: number;
   /** Told of each task failed as poison, e.g. to keep it with the dead letters for operators. */
@@ -128,6 +131,7 @@ export class TaskWorker {
       ...(task.headers ? { headers: task.headers } : {}),
       ...(delivery.queueAgeMs !== undefined ? { queueAgeMs: delivery.queueAgeMs } : {}),
       interceptors: this.interceptors,
+      ...(this.deps.callbackUrls ? { callbackUrls: (token, options) => this.deps.callbackUrls!.urls(token, options) } : {}),
     });
     await this.finish(task, outcome, deadline, mayStep, headers);
   }
@@ -146,7 +150,9 @@ export class TaskWorker {
    */
   private async finish(task: ActivityTask, event: InboxEvent, deadline: number | undefined, mayStep = true, headers = this.interceptors.headers(task.headers)): Promise<void> {
     this.deps.crash?.('activity:before-record', task.instanceId);
-    const message: InboxMessage = { messageId: messageIds.activity(task.generation, task.taskId), generation: task.generation, receivedAt: this.deps.clock.now(), event };
+    const round = task.round ?? 0;
+    const result = round > 0 && (event.type === 'ActivityCompleted' || event.type === 'ActivityFailed') ? { ...event, round } : event;
+    const message: InboxMessage = { messageId: messageIds.activity(task.generation, task.taskId, round), generation: task.generation, receivedAt: this.deps.clock.now(), event: result };
     const stepped = task.solo && mayStep && this.deps.stepInstance ? await this.stepHere(task, message, deadline, headers) : false;
     // After a step here that failed, or a redelivery (a step here may have died), the doorbell asks for a repair:
     // that step may have committed without dispatching what it decided.
@@ -174,5 +180,5 @@ export class TaskWorker {
 /** The failure of a task whose runs kept killing their invocation. */
 export function poison(task: ActivityTask, crashes: number, reason = `crashed its invocation ${crashes} times (the process died, ran out of memory or timed out while it ran)`): InboxEvent {
   const error = new PoisonMessageError(`Activity '${task.name}' (attempt ${task.attempt}) ${reason}, so it was failed instead of run again.`);
-  return { type: 'ActivityFailed', taskId: task.taskId, error: { ...toFailureDetails(error), nonRetryable: true } };
+  return { type: 'ActivityFailed', taskId: task.taskId, error: { ...toFailureDetails(error), nonRetryable: true }, ...(task.round ? { round: task.round } : {}) };
 }

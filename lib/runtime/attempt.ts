@@ -4,7 +4,7 @@ import { TimeoutError, toFailureDetails, ValidationError } from '../core/errors.
 import { InterceptorChain, type ActivityAttempt, type MessageHeaders } from '../core/interceptors.js';
 import { childLogger, type Logger } from '../core/logger.js';
 import { toJsonPayload } from '../core/payload.js';
-import type { ActivityContext } from '../core/types.js';
+import type { ActivityContext, CallbackUrlOptions, CallbackUrls } from '../core/types.js';
 import type { InboxEvent } from '../ports.js';
 import { AttemptHeartbeats, checkHeartbeatDetails, type HeartbeatTarget } from './heartbeats.js';
 
@@ -27,6 +27,8 @@ export interface AttemptSpec {
   heartbeatDetails?: unknown;
   /** Where heartbeats are recorded; without it a heartbeat only restarts the heartbeat timeout. */
   heartbeats?: Pick<HeartbeatTarget, 'store' | 'clock' | 'lease'>;
+  /** Signs callback URLs for `actx.callbackUrls`; absent when the runtime has no signing key. */
+  callbackUrls?: (token: string, options?: CallbackUrlOptions) => Promise<CallbackUrls>;
   /** The activity's input (a step has none); interceptors may replace it. */
   input?: unknown;
   /** Runs inside the orchestrator's invocation. @defaultValue false */
@@ -44,6 +46,12 @@ export interface AttemptResult {
   outcome: AttemptOutcome;
   headers?: MessageHeaders;
 }
+
+const NO_SIGNER = async (): Promise<CallbackUrls> => {
+  throw new ValidationError(
+    'This runtime has no key to sign callback URLs with: on AWS the DurableFunctions construct creates one (PERDURE_CALLBACK_KEY_SECRET); npm start keeps one in .perdure/; TestEnvironment and startLocalStack make one.',
+  );
+};
 
 /** The event an attempt ends with: its result, or its failure (a timeout included). */
 export type AttemptOutcome = Extract<InboxEvent, { type: 'ActivityCompleted' | 'ActivityFailed' }>;
@@ -101,6 +109,7 @@ export async function runAttempt(fn: (input: unknown, actx: ActivityContext) => 
       await heartbeats?.beat(checked);
       if (controller.signal.aborted) throw controller.signal.reason;
     },
+    callbackUrls: spec.callbackUrls ?? NO_SIGNER,
   };
   const interceptors = spec.interceptors ?? InterceptorChain.empty;
   let headers: MessageHeaders | undefined;

@@ -11,9 +11,10 @@ export const DEADLINE_TASK_ID = 0;
 
 export const messageIds = {
   start: (generation: number) => `start#${generation}`,
-  activity: (generation: number, taskId: number) => `A#${generation}#${taskId}`,
+  /** A rewound call's next run (`round` ≥ 1) answers under an id of its own: a late result of the undone run cannot take its place. */
+  activity: (generation: number, taskId: number, round = 0) => `A#${generation}#${taskId}${round > 0 ? `#r${round}` : ''}`,
   timer: (generation: number, taskId: number) => `T#${generation}#${taskId}`,
-  child: (generation: number, taskId: number) => `S#${generation}#${taskId}`,
+  child: (generation: number, taskId: number, round = 0) => `S#${generation}#${taskId}${round > 0 ? `#r${round}` : ''}`,
   /** A callback's completion (success or failure): the first one counts. */
   callback: (generation: number, taskId: number) => `C#${generation}#${taskId}`,
   /** A callback's heartbeat: heartbeats that arrive before a step applies one collapse into it. */
@@ -40,18 +41,19 @@ export function isKeyedEventId(messageId: string): boolean {
 
 /** True for the id of a task's result: applying it twice is harmless, as the worker drops a completion history already holds. */
 export function isTaskResultId(messageId: string): boolean {
-  return /^[ATSC]#\d+#\d+$/.test(messageId);
+  return /^[ATSC]#\d+#\d+(#r\d+)?$/.test(messageId);
 }
 
 /** The message that tells a parent how its sub-orchestration ended. */
 export function childResultMessage(parent: ParentRef, now: number, result: { output: unknown } | { error: FailureDetails }): InboxMessage {
+  const round = parent.round ? { round: parent.round } : {};
   return {
-    messageId: messageIds.child(parent.generation, parent.taskId),
+    messageId: messageIds.child(parent.generation, parent.taskId, parent.round),
     generation: parent.generation,
     receivedAt: now,
     event:
       'error' in result
-        ? { type: 'SubOrchestrationFailed', taskId: parent.taskId, error: result.error }
-        : { type: 'SubOrchestrationCompleted', taskId: parent.taskId, output: result.output },
+        ? { type: 'SubOrchestrationFailed', taskId: parent.taskId, error: result.error, ...round }
+        : { type: 'SubOrchestrationCompleted', taskId: parent.taskId, output: result.output, ...round },
   };
 }

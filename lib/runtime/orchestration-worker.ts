@@ -2,7 +2,7 @@ import type { App } from '../core/app.js';
 import { attemptKeys } from '../core/crash-evidence.js';
 import { CancelledError, HistoryLimitError, InstanceExistsError, PerdureError, PoisonMessageError, TimeoutError, toFailureDetails, type FailureDetails } from '../core/errors.js';
 import { formatDuration } from '../core/durations.js';
-import { isCompletionEvent, isScheduleEvent, numberEvents, rewindTargets, rewoundEvents, runningChildren, type ActivityScheduled, type HistoryEvent, type NewHistoryEvent, type ParentRef, type RunningChild, type ScheduleEvent } from '../core/history-events.js';
+import { isCompletionEvent, isRoundedResult, isScheduleEvent, numberEvents, resultRounds, rewindTargets, rewoundEvents, runningChildren, type ActivityScheduled, type HistoryEvent, type NewHistoryEvent, type ParentRef, type RunningChild, type ScheduleEvent } from '../core/history-events.js';
 import type { MessageHeaders, InterceptorChain, StepInfo, StepOutcome, StepPhase } from '../core/interceptors.js';
 import type { Logger } from '../core/logger.js';
 import type { PayloadLoader } from '../core/payload.js';
@@ -20,7 +20,8 @@ import {
   type TimerTask,
   type WorkQueues,
 } from '../ports.js';
-import { runAttempt, type AttemptOutcome } from './attempt.js';
+import { runAttempt, type AttemptOutcome, type AttemptSpec } from './attempt.js';
+import type { CallbackUrlSigner } from './callback-urls.js';
 import { SimulatedCrash, type CrashHook } from './crash-points.js';
 import { ExecutorCache, type CachedExecution } from './executor-cache.js';
 import { runtimeInterceptors } from './interceptors.js';
@@ -59,6 +60,8 @@ export interface WorkerDependencies {
   onPoison?: (instanceId: string, reason: string) => Promise<void>;
   /** @defaultValue tracing (unless the app turned it off) and the app's interceptors */
   interceptors?: InterceptorChain;
+  /** Signs the URLs of `actx.callbackUrls` in steps and inline activities; without it, that call says no key is configured. */
+  callbackUrls?: CallbackUrlSigner;
 }
 
 /** What the doorbell (or the doorbells of one batch) that starts a step brings. */
@@ -172,7 +175,11 @@ export class OrchestrationWorker {
     this.poisonAfterCrashes = deps.poisonAfterCrashes ?? 3;
     const given = Object.fromEntries(Object.entries(deps.inline ?? {}).filter(([, value]) => value !== undefined));
     this.inline = { activities: true, maxStepsPerInvocation: 100, concurrency: 32, ...given };
+    const signer = deps.callbackUrls;
+    this.signCallbackUrls = signer && ((token, options) => signer.urls(token, options));
   }
+
+  private readonly signCallbackUrls: AttemptSpec['callbackUrls'];
 
   /**
    * Handles the doorbells of one instance. Throws only on infrastructure errors (the doorbell is then
@@ -268,7 +275,8 @@ export class OrchestrationWorker {
     }
     this.takeOver(live, invocation);
 
-    const applied = sorted.apply.filter((event) => !('taskId' in event) || executor.expectsCompletion(event.taskId));
+    // A result of a run a rewind undid (a late duplicate) is not the result of the call's new run.
+    const applied = sorted.apply.filter((event) => !('taskId' in event) || executor.expectsCompletion(event.taskId, isRoundedResult(event) ? (event.round ?? 0) : undefined));
     let result: StepResult = 'idle';
     if (applied.length > 0 || storedOnly(sorted.consumed).length > 0) {
       result = await this.advanceAndCommit(live, applied, storedOnly(sorted.consumed), sorted.consumed, invocation, now);
@@ -504,7 +512,7 @@ export class OrchestrationWorker {
       // A registered activity whose timeout no longer fits this invocation (or that is no longer registered) goes to the activity queue.
       const queued = calls.filter((call) => !call.event.step && !((this.deps.app.findActivity(call.event.name)?.timeoutMs ?? Infinity) <= remaining));
       if (queued.length > 0) {
-        await this.enqueue(queued.map((call) => this.activityTask(live.instance, call.event)));
+        await this.enqueue(queued.map((call) => this.activityTask(live.instance, call.event, live.instance.generation, live.executor.roundOf(call.taskId))));
         for (const call of queued) invocation.owned.delete(call.taskId);
       }
       const toRun = calls.filter((call) => !queued.includes(call));
@@ -520,9 +528,11 @@ export class OrchestrationWorker {
       // From here the results are carried: if their commit does not succeed, a later step applies them (or the inbox keeps them).
       const generation = live.instance.generation;
       const now = this.deps.clock.now();
-      const messages = outcomes.map((event): InboxMessage => ({ messageId: messageIds.activity(generation, event.taskId), generation, receivedAt: now, event }));
+      const rounds = outcomes.map((event) => live.executor.roundOf(event.taskId));
+      const results = outcomes.map((event, index) => (rounds[index]! > 0 ? { ...event, round: rounds[index]! } : event));
+      const messages = results.map((event, index): InboxMessage => ({ messageId: messageIds.activity(generation, event.taskId, rounds[index]), generation, receivedAt: now, event }));
       for (const message of messages) invocation.carried.set(message.messageId, message);
-      const result = await this.advanceAndCommit(live, outcomes, [], messages.map((message) => message.messageId), invocation, now);
+      const result = await this.advanceAndCommit(live, results, [], messages.map((message) => message.messageId), invocation, now);
       if (result !== 'stepped') return result;
     }
   }
@@ -544,6 +554,7 @@ export class OrchestrationWorker {
       heartbeatDetails: await previousHeartbeatDetails(store, { instanceId: instance.instanceId, idempotencyKey: event.idempotencyKey, attempt: event.attempt }, recovering),
       inline: true,
       interceptors: this.interceptors,
+      callbackUrls: this.signCallbackUrls,
     };
     if (event.step) {
       // The step's own timeout, cut to what is left of the invocation (never below a second: a run needs a chance).
@@ -630,11 +641,11 @@ export class OrchestrationWorker {
       const call = open.get(event.taskId);
       if (!call?.step) continue;
       const fn = call.step.fn;
-      await runAttempt((_input, actx) => fn(actx), { instanceId: live.instance.instanceId, taskId: event.taskId, name: event.name, kind: 'step', attempt: event.attempt, idempotencyKey: event.idempotencyKey, timeoutMs: call.step.timeoutMs, logger: this.deps.logger, inline: true, interceptors: this.interceptors });
+      await runAttempt((_input, actx) => fn(actx), { instanceId: live.instance.instanceId, taskId: event.taskId, name: event.name, kind: 'step', attempt: event.attempt, idempotencyKey: event.idempotencyKey, timeoutMs: call.step.timeoutMs, logger: this.deps.logger, callbackUrls: this.signCallbackUrls, inline: true, interceptors: this.interceptors });
     }
   }
 
-  private activityTask(instance: InstanceRecord, event: NewActivityScheduled, generation = instance.generation): ActivityTask {
+  private activityTask(instance: InstanceRecord, event: NewActivityScheduled, generation = instance.generation, round = 0): ActivityTask {
     return {
       instanceId: instance.instanceId,
       generation,
@@ -645,6 +656,7 @@ export class OrchestrationWorker {
       idempotencyKey: event.idempotencyKey,
       ...(event.scheduleToCloseAt !== undefined ? { scheduleToCloseAt: event.scheduleToCloseAt } : {}),
       ...this.headers(instance),
+      ...(round > 0 ? { round } : {}),
     };
   }
 
@@ -652,7 +664,8 @@ export class OrchestrationWorker {
     if (tasks.length > 0) await this.deps.queues.enqueueActivities(tasks);
   }
 
-  private async dispatch(instance: InstanceRecord, scheduled: ScheduleEvent[], generation: number, notifyParent: boolean, openCalls?: number): Promise<void> {
+  /** @param rounds the round of each call a rewind reopened (absent: a first run) */
+  private async dispatch(instance: InstanceRecord, scheduled: ScheduleEvent[], generation: number, notifyParent: boolean, openCalls?: number, rounds?: (taskId: number) => number): Promise<void> {
     const { queues, clock } = this.deps;
     const activities: ActivityTask[] = [];
     // The only call in flight: its worker may commit the result itself (no doorbell hop); in a fan-out they would race.
@@ -662,7 +675,7 @@ export class OrchestrationWorker {
     for (const event of scheduled) {
       if (event.type === 'ActivityScheduled') {
         // A ctx.step has no registered code for the activity queue to run.
-        if (!event.step) activities.push({ ...this.activityTask(instance, event, generation), ...(solo ? { solo } : {}) });
+        if (!event.step) activities.push({ ...this.activityTask(instance, event, generation, rounds?.(event.taskId)), ...(solo ? { solo } : {}) });
       } else if (event.type === 'TimerCreated') {
         timers.push({ instanceId: instance.instanceId, generation, taskId: event.taskId, fireAt: event.fireAt, ...this.headers(instance) });
       } else if (event.type === 'SubOrchestrationScheduled') {
@@ -725,7 +738,7 @@ export class OrchestrationWorker {
       const existing = await store.getInstance(event.instanceId);
       const sameChild = existing?.parent && existing.parent.instanceId === parentRef.instanceId && existing.parent.generation === generation && existing.parent.taskId === event.taskId;
       if (!sameChild) return failParent(error);
-      // A repair re-dispatches the start of a child that already ended: its result may have been lost with the queue, so send it again (the parent applies it once).
+      // A child that already ended reports again: its result may have reached a parent that had ended (and was rewound since).
       if (isTerminal(existing.status)) return this.notifyParent(existing, now);
       started = existing;
     }
@@ -773,7 +786,8 @@ export class OrchestrationWorker {
     // A detached child reports to nobody: it is not outstanding.
     const outstanding = history.filter((event): event is ScheduleEvent => isScheduleEvent(event) && !settled.has(event.taskId) && !(event.type === 'SubOrchestrationScheduled' && event.detached));
     for (const event of outstanding) if (event.type === 'ActivityScheduled' && event.step) invocation.recovering.add(event.taskId);
-    await this.dispatch(instance, isTerminal(instance.status) ? [] : outstanding, instance.generation, isTerminal(instance.status));
+    const rounds = resultRounds(history);
+    await this.dispatch(instance, isTerminal(instance.status) ? [] : outstanding, instance.generation, isTerminal(instance.status), undefined, (taskId) => rounds.get(taskId) ?? 0);
     // The parent-close policy may not have reached the children before the crash.
     if (isTerminal(instance.status)) await this.closeChildren(instance, runningChildren(history), 'ended');
     else if (instance.cancelRequested) await this.closeChildren(instance, runningChildren(history), 'cancelled');
@@ -835,7 +849,8 @@ export class OrchestrationWorker {
    */
   private async closeChildren(instance: InstanceRecord, children: RunningChild[], why: 'cancelled' | 'ended'): Promise<void> {
     const { store, clock } = this.deps;
-    const reason = `its parent '${instance.instanceId}' ${why === 'cancelled' ? 'was cancelled' : `ended ${instance.status}`}`;
+    // One reason whichever step applies it (the cancel's, or the end's when a crash kept the cancel's from it).
+    const reason = `its parent '${instance.instanceId}' ${why === 'cancelled' || instance.status === 'Cancelled' ? 'was cancelled' : `ended ${instance.status}`}`;
     await Promise.all(
       children.map(async (child) => {
         if (child.parentClose === 'abandon' || (why === 'cancelled' && child.parentClose !== 'cancel')) return;
@@ -843,21 +858,26 @@ export class OrchestrationWorker {
           child.parentClose === 'cancel'
             ? { messageId: CONTROL_MESSAGE_IDS.cancel, receivedAt: clock.now(), event: { type: 'ExecutionCancelRequested', reason } }
             : { messageId: CONTROL_MESSAGE_IDS.terminate, receivedAt: clock.now(), event: { type: 'ExecutionTerminated', reason } };
-        if ((await store.deliver(child.instanceId, message)) === 'delivered') await this.ring({ instanceId: child.instanceId });
+        // Rung again when the message was there already: the ring that followed its delivery may be what failed.
+        if ((await store.deliver(child.instanceId, message)) !== 'not-found') await this.ring({ instanceId: child.instanceId });
       }),
     );
   }
 
   /**
    * `client.rewind`: the failed instance runs on from before its failure. The step replays history without
-   * the failure and the failed results of its last step, records which events it undid, and sends those
-   * calls again (a failed sub-orchestration is rewound in turn).
+   * the failure and the failed results of its last step, records which events it undid, and sends again
+   * every call left open: the failed ones (a failed sub-orchestration is rewound in turn), and those that
+   * were in flight beside the failure, whose results reached a failed instance and were dropped.
    */
   private async rewind(state: StepState, invocation: Invocation): Promise<StepResult> {
     const { store, clock } = this.deps;
     const { instance } = state;
     const now = clock.now();
     this.cache.delete(instance.instanceId);
+    // What a doorbell carried may be a result the rewound code waits for: the inbox keeps it for the next step.
+    let kept = false;
+    for (const message of invocation.carried.values()) if ((await store.deliver(instance.instanceId, message)) !== 'not-found') kept = true;
     invocation.carried.clear();
     const history = await store.readHistory(instance.instanceId, instance.generation, instance.incarnation);
     const targets = rewindTargets(history);
@@ -866,12 +886,18 @@ export class OrchestrationWorker {
       const { rewindRequested: _done, ...rest } = instance;
       return this.commitRecord(instance, rest, [], [], [], invocation);
     }
-    // A failed child is rewound with its parent; one that was terminated or cancelled keeps its failure.
+    // A failed child is rewound with its parent; one that was terminated or cancelled keeps its failure. A child
+    // already answering in the call's next round was rewound by an earlier try of this same rewind (its commit
+    // lost to another worker's, or it crashed): the decision must not change with it.
     const failedCalls: typeof targets.failedCalls = [];
     const scheduled = new Map(history.filter(isScheduleEvent).map((event) => [event.taskId, event]));
+    const rounds = resultRounds(history);
     for (const event of targets.failedCalls) {
       const call = scheduled.get(event.taskId);
-      if (event.type === 'SubOrchestrationFailed' && call?.type === 'SubOrchestrationScheduled' && (await store.getInstance(call.instanceId))?.status !== 'Failed') continue;
+      if (event.type === 'SubOrchestrationFailed' && call?.type === 'SubOrchestrationScheduled') {
+        const child = await store.getInstance(call.instanceId);
+        if (child?.status !== 'Failed' && (child?.parent?.round ?? 0) <= (rounds.get(event.taskId) ?? 0)) continue;
+      }
       failedCalls.push(event);
     }
     const rewound = [targets.failure.eventId, ...failedCalls.map((event) => event.eventId)];
@@ -881,23 +907,34 @@ export class OrchestrationWorker {
     } catch (error) {
       return this.quarantineOrRethrow(instance, error);
     }
+    // The recorded calls the code waits on again (new calls of the replay are dispatched by the commit).
+    const reopened = executor
+      .openCalls()
+      .map((call) => scheduled.get(call.taskId))
+      .filter((event): event is ScheduleEvent => event !== undefined && !(event.type === 'SubOrchestrationScheduled' && event.detached));
+    // The children whose failure this rewind undoes are rewound first (a crash before the parent's commit repeats
+    // this step, which finds them running and leaves them be), answering in the call's new round. A child that
+    // ended after the parent failed reports as it ended (the dispatch below): the parent has not seen it yet.
+    const undoneChildren = new Set(failedCalls.filter((event) => event.type === 'SubOrchestrationFailed').map((event) => event.taskId));
+    for (const event of reopened) {
+      if (event.type !== 'SubOrchestrationScheduled' || !undoneChildren.has(event.taskId)) continue;
+      const child = await store.getInstance(event.instanceId);
+      if (!child?.parent) continue;
+      let asked = child.rewindRequested === true; // by an earlier try, whose doorbell may not have rung
+      if (child.status === 'Failed') {
+        const { error: _cleared, ...rest } = child;
+        asked = await store.updateInstance({ ...rest, status: 'Running', rewindRequested: true, parent: { ...child.parent, round: executor.roundOf(event.taskId) }, updatedAt: now, revision: child.revision + 1 }, child.revision);
+      }
+      if (asked) await this.ring(child);
+    }
     const live: Live = { instance, executor, clean: true, generation: instance.generation };
     const result = await this.advanceAndCommit(live, [{ type: 'ExecutionRewound', rewound }], [], [], invocation, now);
     if (result !== 'stepped') return result;
     this.deps.logger.info('instance rewound: its failed calls run again', { instanceId: instance.instanceId, rewound });
-    // The undone calls are open again: send them as a repair would.
-    const open = new Set(executor.openCalls().map((call) => call.taskId));
-    const again = failedCalls.map((event) => scheduled.get(event.taskId)!).filter((event) => open.has(event.taskId));
-    const activities = again.filter((event): event is ActivityScheduled => event.type === 'ActivityScheduled');
-    for (const event of activities) if (event.step && live.instance.status === 'Running') invocation.owned.add(event.taskId);
-    await this.enqueue(activities.filter((event) => !event.step).map((event) => this.activityTask(live.instance, event)));
-    for (const event of again) {
-      if (event.type !== 'SubOrchestrationScheduled') continue;
-      const child = await store.getInstance(event.instanceId);
-      if (child?.status !== 'Failed') continue;
-      const { error: _cleared, ...rest } = child;
-      if (await store.updateInstance({ ...rest, status: 'Running', rewindRequested: true, updatedAt: now, revision: child.revision + 1 }, child.revision)) await this.ring(child);
-    }
+    // Send the open calls again, as a repair would: each dispatch is idempotent, and a child that has ended reports again.
+    for (const event of reopened) if (event.type === 'ActivityScheduled' && event.step && live.instance.status === 'Running') invocation.owned.add(event.taskId);
+    await this.dispatch(live.instance, reopened, instance.generation, false, undefined, (taskId) => executor.roundOf(taskId));
+    if (kept) await this.ring(instance);
     return (await this.runInline(live, invocation)) ?? 'stepped';
   }
 

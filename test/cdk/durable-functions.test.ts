@@ -106,10 +106,31 @@ describe('DurableFunctions construct', () => {
     }
   });
 
-  it('requires IAM (SigV4) authorization on every API route by default', () => {
+  it('requires IAM (SigV4) authorization on every API route by default, but the signed callback route', () => {
     const routes = ofType('AWS::ApiGatewayV2::Route');
-    expect(routes.length).toBeGreaterThan(0);
-    for (const [, route] of routes) expect(route.Properties.AuthorizationType).toBe('AWS_IAM');
+    expect(routes.map(([, route]) => [route.Properties.RouteKey, route.Properties.AuthorizationType]).sort()).toEqual([
+      ['DELETE /{proxy+}', 'AWS_IAM'],
+      ['GET /{proxy+}', 'AWS_IAM'],
+      ['POST /signed/callbacks/{token}/{purpose}', 'NONE'],
+      ['POST /{proxy+}', 'AWS_IAM'],
+    ]);
+  });
+
+  it('keeps the callback signing key in a secret that only the functions that sign or check URLs may read, and tells them the API address', () => {
+    const [secretId, secret] = ofType('AWS::SecretsManager::Secret')[0]!;
+    expect(secret.Properties.GenerateSecretString).toMatchObject({ PasswordLength: 48, ExcludePunctuation: true, IncludeSpace: false });
+    const readers = ofType('AWS::IAM::Policy').filter(([, policy]) => JSON.stringify(policy.Properties.PolicyDocument).includes('secretsmanager:'));
+    const readerRoles = readers.flatMap(([, policy]) => policy.Properties.Roles.map((role: { Ref: string }) => role.Ref)).sort();
+    const rolesOf = (...handlers: string[]) => handlers.map((handler) => byHandler(handler)[1].Properties.Role['Fn::GetAtt'][0] as string).sort();
+    expect(readerRoles).toEqual(rolesOf('orchestrator', 'activity', 'api'));
+    for (const handler of ['orchestrator', 'activity', 'api']) {
+      const reads = statementsOf(byHandler(handler)[0]).filter((statement) => [statement.Action].flat().some((action) => action.startsWith('secretsmanager:')));
+      expect(reads).toEqual([expect.objectContaining({ Action: 'secretsmanager:GetSecretValue', Resource: { Ref: secretId } })]);
+      const variables = byHandler(handler)[1].Properties.Environment.Variables;
+      expect(variables.PERDURE_CALLBACK_KEY_SECRET).toEqual({ Ref: secretId });
+      expect(variables.PERDURE_API_URL).toEqual({ 'Fn::GetAtt': [ofType('AWS::ApiGatewayV2::Api')[0]![0], 'ApiEndpoint'] });
+    }
+    for (const handler of ['timer', 'replayGate', 'shadowReplay']) expect(byHandler(handler)[1].Properties.Environment.Variables.PERDURE_CALLBACK_KEY_SECRET).toBeUndefined();
   });
 
   it('grants exact actions on named data resources: no wildcard actions, no "*" resources', () => {
@@ -280,7 +301,15 @@ describe('DurableFunctions construct', () => {
   it('uses a JWT authorizer when asked', () => {
     const jwt = synth({ apiAuth: { type: 'jwt', issuer: 'https://issuer.example.com', audience: ['perdure'] } });
     jwt.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', { AuthorizerType: 'JWT', JwtConfiguration: { Issuer: 'https://issuer.example.com', Audience: ['perdure'] } });
-    jwt.allResourcesProperties('AWS::ApiGatewayV2::Route', { AuthorizationType: 'JWT' });
+    const routes = Object.values(jwt.toJSON().Resources as Resources).filter((r) => r.Type === 'AWS::ApiGatewayV2::Route');
+    for (const route of routes) expect(route.Properties.AuthorizationType).toBe(route.Properties.RouteKey.startsWith('POST /signed/') ? 'NONE' : 'JWT');
+  }, 120_000);
+
+  it('creates no signing key and no unauthenticated route without signed callback URLs', () => {
+    const off = synth({ signedCallbackUrls: false, replayGate: false, shadowReplay: false }).toJSON().Resources as Resources;
+    expect(Object.values(off).filter((r) => r.Type === 'AWS::SecretsManager::Secret')).toEqual([]);
+    for (const route of Object.values(off).filter((r) => r.Type === 'AWS::ApiGatewayV2::Route')) expect(route.Properties.AuthorizationType).toBe('AWS_IAM');
+    expect(JSON.stringify(off)).not.toContain('PERDURE_CALLBACK_KEY_SECRET');
   }, 120_000);
 
   describe('with the app’s schedules', () => {

@@ -137,6 +137,133 @@ describe('chosen faults in the in-memory runtime', () => {
   });
 });
 
+describe('rewind and cancel under duplicates and crashes', () => {
+  /** An activity that fails until fixed; once fixed, each run waits until the test lets it finish. */
+  function fixableApp() {
+    const app = createApp({ logger: silentLogger });
+    const service = { fixed: false, runs: 0, release: () => {}, held: Promise.resolve() };
+    app.activity('fragile', async () => {
+      service.runs++;
+      if (!service.fixed) throw new Error('broken');
+      await service.held;
+      return 'fixed';
+    });
+    app.orchestration('one', async (ctx) => ctx.callActivity<string>('fragile'));
+    app.orchestration('kid', async (ctx) => ctx.callActivity<string>('fragile'));
+    app.orchestration('parent', async (ctx) => ctx.callSubOrchestration<string>('kid', null, { instanceId: `${ctx.instanceId}-kid` }));
+    const fix = () => {
+      service.fixed = true;
+      service.held = new Promise<void>((resolve) => (service.release = resolve));
+    };
+    return { app, service, fix };
+  }
+
+  const waitUntil = async (check: () => boolean | Promise<boolean>) => {
+    for (const deadline = Date.now() + 10_000; !(await check()); ) {
+      if (Date.now() > deadline) throw new Error('timed out');
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  };
+
+  it.each([
+    ['an activity', 'one', 'A', 'ActivityFailed'],
+    ['a sub-orchestration', 'parent', 'S', 'SubOrchestrationFailed'],
+  ] as const)('a late duplicate of the failure a rewind undid is not taken for the new run of %s', async (_what, orchestration, prefix, failedType) => {
+    const { app, service, fix } = fixableApp();
+    const env = await TestEnvironment.create(app);
+    try {
+      const id = await env.client.start(orchestration);
+      expect((await env.client.waitForCompletion(id)).status).toBe('Failed');
+      const failure = (await env.client.getHistory(id)).find((event) => event.type === failedType) as Extract<HistoryEvent, { type: typeof failedType }>;
+      fix();
+      const runs = service.runs;
+      await env.client.rewind(id);
+      await waitUntil(() => service.runs > runs); // the call runs again, and is held
+      // The failure arrives once more, as a duplicated queue message or a repair's re-send would bring it; a step takes it from the inbox.
+      await env.store.deliver(id, { messageId: `${prefix}#0#${failure.taskId}`, generation: 0, receivedAt: env.clock.now(), event: { type: failedType, taskId: failure.taskId, error: failure.error } });
+      await env.queues.ringDoorbell(id);
+      await waitUntil(async () => (await env.store.loadStep(id))?.inbox.length === 0);
+      service.release();
+      expect(await env.client.waitForCompletion(id)).toMatchObject({ status: 'Completed', output: 'fixed' });
+    } finally {
+      await env.close();
+    }
+  });
+
+  it("a rewind whose first try crashed after rewinding the child still undoes the child's failure", async () => {
+    const { app, service, fix } = fixableApp();
+    class CrashOnce extends FaultInjector {
+      armed: string | undefined;
+      override readonly crashHook = (point: CrashPoint, instanceId: string) => {
+        if (point !== 'step:before-commit' || instanceId !== this.armed) return;
+        this.armed = undefined;
+        throw new SimulatedCrash(point);
+      };
+    }
+    const faults = new CrashOnce(0);
+    const env = await TestEnvironment.create(app, { faults });
+    try {
+      const id = await env.client.start('parent', null, { instanceId: 'p-1' });
+      expect((await env.client.waitForCompletion(id)).status).toBe('Failed');
+      fix();
+      service.release();
+      faults.armed = id; // the rewind step dies before its commit, after it rewound the child
+      await env.client.rewind(id);
+      expect(await env.client.waitForCompletion(id)).toMatchObject({ status: 'Completed', output: 'fixed' });
+      expect(faults.armed).toBeUndefined();
+      const rewound = (await env.client.getHistory(id)).filter((event) => event.type === 'ExecutionRewound');
+      expect(rewound).toHaveLength(1);
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('a rewind retried after its doorbell failed rings again instead of refusing a Running instance', async () => {
+    const { app, service, fix } = fixableApp();
+    const env = await TestEnvironment.create(app);
+    try {
+      const id = await env.client.start('one');
+      expect((await env.client.waitForCompletion(id)).status).toBe('Failed');
+      fix();
+      service.release();
+      const ring = env.queues.ringDoorbell.bind(env.queues);
+      env.queues.ringDoorbell = async () => {
+        env.queues.ringDoorbell = ring;
+        throw new Error('SQS unavailable (injected)');
+      };
+      await expect(env.client.rewind(id)).rejects.toThrow(/SQS unavailable/);
+      expect((await env.client.getStatus(id)).status).toBe('Running'); // asked, not yet applied
+      await env.client.rewind(id); // the caller's retry
+      expect(await env.client.waitForCompletion(id)).toMatchObject({ status: 'Completed', output: 'fixed' });
+    } finally {
+      await env.close();
+    }
+  });
+
+  it("a cancel reaches a child whose doorbell failed the first time: the retried step rings it again", async () => {
+    const app = createApp({ logger: silentLogger });
+    app.orchestration('child', async (ctx) => ctx.waitForEvent('never'));
+    app.orchestration('parent', async (ctx) => ctx.callSubOrchestration('child', null, { instanceId: 'c-1' }));
+    const env = await TestEnvironment.create(app, { faults: new FaultInjector(0) });
+    try {
+      const id = await env.client.start('parent', null, { instanceId: 'p-2' });
+      await waitUntil(async () => (await env.client.getStatus('c-1').catch(() => undefined))?.status === 'Running');
+      const ring = env.queues.ringDoorbell.bind(env.queues);
+      let failures = 0;
+      env.queues.ringDoorbell = async (instanceId, doorbell) => {
+        if (instanceId === 'c-1' && failures++ === 0) throw new Error('SQS unavailable (injected)');
+        return ring(instanceId, doorbell);
+      };
+      await env.client.cancel(id);
+      expect((await env.client.waitForCompletion(id)).status).toBe('Cancelled');
+      expect(await env.client.waitForCompletion('c-1')).toMatchObject({ status: 'Cancelled', error: { message: "Instance 'c-1' was cancelled: its parent 'p-2' was cancelled" } });
+      expect(failures).toBeGreaterThan(1);
+    } finally {
+      await env.close();
+    }
+  });
+});
+
 describe('faults through the AWS SDK on the local stack', () => {
   it('survives chosen DynamoDB, SQS and S3 faults: throttling, 5xx, a commit whose response was lost, slow calls and invocations, and crashes', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'perdure-faults-'));
@@ -198,9 +325,11 @@ describe('randomized orchestrations under random faults (bounded; `npm run chaos
     [2, false],
     [1, true],
     [2, true],
-  ])('in memory, seed %i, inline %s: 150 programs reach the reference outcome with every invariant held', async (seed, inline) => {
+  ])('in memory, seed %i, inline %s: 150 programs (some cancelled at a gate, some rewound after a fix) reach the reference outcome with every invariant held', async (seed, inline) => {
     const report = await runChaos({ seed, instances: 150, runtime: 'memory', inline });
     expect(report.faultCount, `seed ${seed}`).toBeGreaterThan(100);
+    expect(report.cancelled, `seed ${seed}`).toBeGreaterThan(10);
+    expect(report.rewound, `seed ${seed}`).toBeGreaterThan(10);
     expect(report.violations, `seed ${seed}: reproduce with npm run chaos -- --runtime memory --instances 150 --seed ${seed}${inline ? ' --inline' : ''}`).toEqual([]);
   }, 120_000);
 

@@ -14,7 +14,7 @@ import { serveUiProxy } from '../../lib/cli/ui-proxy.js';
 import { silentLogger } from '../../lib/index.js';
 import { serveHttpApi } from '../../lib/local/http-server.js';
 import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.js';
-import { HttpApi } from '../../lib/runtime/http-api.js';
+import { HttpApi } from '../../lib/api/http-api.js';
 import { rawExchange, rawRequest } from '../local/raw-http.js';
 
 interface Run {
@@ -35,6 +35,27 @@ describe('the perdure CLI against the local stack', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'perdure-cli-'));
   const outDir = mkdtempSync(join(tmpdir(), 'perdure-cli-out-'));
   const app = createExampleApp({ logger: silentLogger });
+  app.orchestration('cliApproval', async (ctx) => {
+    try {
+      return await ctx.waitForCallback<unknown>('manager', () => undefined, { heartbeatTimeout: '1h' });
+    } catch (error) {
+      return { caught: ((error as Error).cause as Error).name, message: (error as Error).message };
+    }
+  });
+  // Beside the example: an orchestration that fails until its stock service is "fixed", and one that publishes a custom status.
+  let stockServiceUp = false;
+  app.activity('checkStock', async (sku: string) => {
+    if (!stockServiceUp) throw new Error('stock service down');
+    return `${sku} in stock`;
+  });
+  app.orchestration('restock', async (ctx, sku: string) => {
+    ctx.setStatus({ sku, stage: 'checking' });
+    return ctx.callActivity<string>('checkStock', sku);
+  });
+  app.orchestration('watch', async (ctx) => {
+    ctx.setStatus({ stage: 'watching', note: 'n'.repeat(60) });
+    return ctx.waitForEvent('stop');
+  });
 
   let stack: LocalStack;
   let http: Awaited<ReturnType<typeof serveHttpApi>>;
@@ -47,8 +68,8 @@ describe('the perdure CLI against the local stack', () => {
   const statusOf = async (id: string) => (JSON.parse((await cli('status', id, '--json')).out) as { status: string }).status;
 
   beforeAll(async () => {
-    stack = await startLocalStack(app, { dataDir, visibilityTimeout: 2, functionTimeout: 1, poisonAfterCrashes: 2, maxTimerHopSeconds: 1, logger: silentLogger });
-    http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters, schedules: stack.runtime.schedules }), 0);
+    stack = await startLocalStack(app, { dataDir, visibilityTimeout: 2, functionTimeout: 1, poisonAfterCrashes: 2, maxTimerHopSeconds: 1, logger: silentLogger, apiUrl: () => http?.url });
+    http = await serveHttpApi(new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters, schedules: stack.runtime.schedules, callbackUrls: stack.runtime.callbackUrls }), 0);
   });
   afterAll(async () => {
     await http?.close();
@@ -132,6 +153,45 @@ describe('the perdure CLI against the local stack', () => {
     expect(gone).toMatchObject({ code: 1, err: expect.stringMatching(/No orchestration instance 'cli-wait' exists: check the id/) });
   });
 
+  it('shows the custom status and the cancellation in status and list', async () => {
+    expect((await cli('start', 'watch', '--id', 'cli-watch')).code).toBe(0);
+    await waitFor(async () => (await cli('status', 'cli-watch')).out.includes('custom status'));
+    const status = await cli('status', 'cli-watch');
+    expect(status.out).toMatch(/custom status +\{"stage":"watching","note":"n{60}"\}/);
+    expect(status.out).not.toMatch(/cancel /);
+    const list = await cli('list', '--name', 'watch');
+    expect(list.out.split('\n')[0]).toMatch(/^instance\s+orchestration\s+status\s+events\s+updated\s+custom status$/);
+    expect(list.out).toMatch(/cli-watch\s+watch@1\s+Running\s+\d+\s+\S+\s+\{"stage":"watching","note":"n{11}…$/m);
+
+    expect(await cli('cancel', 'cli-watch', '--reason', 'no longer needed')).toMatchObject({ code: 0, err: 'Cancellation of cli-watch requested.' });
+    await waitFor(async () => (await statusOf('cli-watch')) === 'Cancelled');
+    const cancelled = await cli('status', 'cli-watch');
+    expect(cancelled.out).toMatch(/status\s+Cancelled/);
+    expect(cancelled.out).toMatch(/cancel\s+requested \d{4}-\d\d-\d\dT[\d:.]+Z: no longer needed/);
+    expect(cancelled.out).toMatch(/error\s+CancelledError \(CANCELLED\): Instance 'cli-watch' was cancelled: no longer needed/);
+    expect(JSON.parse((await cli('status', 'cli-watch', '--json')).out)).toMatchObject({ customStatus: { stage: 'watching' }, cancelRequested: { reason: 'no longer needed' } });
+    expect(await cli('cancel', 'cli-watch')).toMatchObject({ code: 1, err: expect.stringMatching(/already Cancelled/) });
+  });
+
+  it('rewinds one Failed instance, then every Failed one of an orchestration in a window, one line each', async () => {
+    for (const n of [1, 2, 3]) expect((await cli('start', 'restock', '--id', `cli-restock-${n}`, '--input', `"sku-${n}"`)).code).toBe(0);
+    for (const n of [1, 2, 3]) await waitFor(async () => (await statusOf(`cli-restock-${n}`)) === 'Failed');
+    expect((await cli('status', 'cli-restock-1')).out).toMatch(/error\s+ActivityFailedError.*stock service down/);
+
+    stockServiceUp = true; // the fix is deployed
+    expect(await cli('rewind', 'cli-restock-1')).toMatchObject({ code: 0, err: 'Rewind of cli-restock-1 requested: its failed calls run again.' });
+    await waitFor(async () => (await statusOf('cli-restock-1')) === 'Completed');
+
+    const all = await cli('rewind', '--status', 'Failed', '--since', '1h', '--name', 'restock');
+    expect(all).toMatchObject({ code: 0, out: 'Rewound 2 of 2 Failed instances.' });
+    expect(all.err.split('\n').sort()).toEqual(['rewound cli-restock-2', 'rewound cli-restock-3']);
+    for (const n of [2, 3]) await waitFor(async () => (await statusOf(`cli-restock-${n}`)) === 'Completed');
+    expect(JSON.parse((await cli('status', 'cli-restock-3', '--json')).out)).toMatchObject({ status: 'Completed', output: 'sku-3 in stock' });
+
+    expect(await cli('rewind', '--status', 'Failed', '--since', '1h', '--name', 'restock')).toMatchObject({ code: 0, out: 'No Failed instance of restock was updated in the last 1h: nothing to rewind.' });
+    expect(await cli('rewind', 'cli-restock-1')).toMatchObject({ code: 1, err: expect.stringMatching(/it is Completed, and only a Failed instance can be rewound/) });
+  });
+
   it('lists, shows and redrives dead letters with a summary', async () => {
     // A task back in the dead-letter queue after its last round: its handler fails the call and keeps it.
     const task = { instanceId: 'cli-poison', generation: 0, taskId: 1, name: 'hang', input: { j: '{}' }, attempt: 1, idempotencyKey: 'cli-poison:0:1', dlqRounds: 3 };
@@ -172,6 +232,15 @@ describe('the perdure CLI against the local stack', () => {
     [['deploy-check', '--app', 'test/cli/fixtures/broken-app.ts'], 1, /Cannot load the app module test\/cli\/fixtures\/broken-app\.ts: the app needs ORDERS_TABLE to be set/],
     [['deploy-check', '--app', 'functions/example-app.ts', '--sample', '0'], 1, /--sample must be an integer from 1 to 1000/],
     [['deploy-check', 'extra'], 2, /Unexpected argument "extra"/],
+    [['rewind'], 1, /Name the instance to rewind, or select Failed instances with --status Failed --since 1d/],
+    [['rewind', 'cli-order', '--status', 'Failed'], 1, /Pass an instance id or --status Failed .*, not both/],
+    [['rewind', '--status', 'Running', '--since', '1d'], 1, /Only Failed instances can be rewound, not Running: pass --status Failed/],
+    [['rewind', '--status', 'Broken', '--since', '1d'], 1, /Unknown status "Broken"/],
+    [['rewind', '--status', 'Failed'], 1, /--status Failed needs --since, e.g. --since 1d/],
+    [['rewind', '--status', 'Failed', '--since', 'yesterday'], 1, /Invalid --since "yesterday"/],
+    [['rewind', 'no-such-instance'], 1, /No orchestration instance 'no-such-instance' exists/],
+    [['cancel', 'cli-order'], 1, /already Completed/],
+    [['restart', 'cli-order'], 1, /it is Completed; only Failed, Terminated, Cancelled instances can be restarted/],
     [['status', 'x', '--endpoint', 'not a url'], 1, /is not a URL/],
     [['status', 'x', '--endpoint', 'http://127.0.0.1:9'], 1, /Cannot reach the Perdure API at http:\/\/127.0.0.1:9 .*npm start/],
     [['status', 'x', '--auth', 'magic'], 1, /--auth must be none, iam or token/],
@@ -223,8 +292,46 @@ describe('the perdure CLI against the local stack', () => {
     expect(await cli('schedule')).toMatchObject({ code: 2, err: 'perdure schedule needs a subcommand: list, trigger, pause, resume.' });
   });
 
+  it('lists the callbacks an instance waits for, completes, fails and heartbeats them, and signs URLs for a third party', async () => {
+    const waiting = async (id: string) => {
+      expect((await cli('start', 'cliApproval', '--id', id)).code).toBe(0);
+      await waitFor(async () => (JSON.parse((await cli('callbacks', id, '--json')).out || '[]') as unknown[]).length === 1);
+      return (JSON.parse((await cli('callbacks', id, '--json')).out) as { token: string }[])[0]!.token;
+    };
+    const token = await waiting('cli-cb-1');
+    const listed = await cli('callbacks', 'cli-cb-1');
+    expect(listed.out.split('\n')[0]).toMatch(/^name\s+position\s+created\s+expires\s+heartbeat by\s+token$/);
+    expect(listed.out).toMatch(new RegExp(`manager\\s+1\\s+\\S+\\s+\\S+ \\(every 1h\\)\\s+${token.replace(/\./g, '\\.')}`));
+    expect(await cli('callback', 'heartbeat', token)).toMatchObject({ code: 0, err: 'Heartbeat sent to cli-cb-1.' });
+    expect(await cli('callback', 'succeed', token, '{"approved":true}')).toMatchObject({ code: 0, err: 'Callback of cli-cb-1 completed.' });
+    expect(await cli('callback', 'succeed', token, '{"approved":true}')).toMatchObject({ code: 0, err: 'The callback of cli-cb-1 was already completed with exactly this: nothing was written.' });
+    expect(await cli('callback', 'succeed', token, '{"approved":false}')).toMatchObject({ code: 1, err: expect.stringMatching(/^Error: Cannot complete the callback 'manager' of instance 'cli-cb-1': it was already completed at/) });
+    await waitFor(async () => (await statusOf('cli-cb-1')) === 'Completed');
+    expect((await cli('callbacks', 'cli-cb-1')).err).toBe('Instance cli-cb-1 waits for no callback.');
+
+    const second = await waiting('cli-cb-2');
+    expect(await cli('callback', 'fail', second)).toMatchObject({ code: 1, err: expect.stringMatching(/needs --message/) });
+    expect(await cli('callback', 'fail', second, '--name', 'Declined', '--message', 'over budget', '--details', '{"limit":100}')).toMatchObject({ code: 0, err: 'Callback of cli-cb-2 failed.' });
+    await waitFor(async () => (await statusOf('cli-cb-2')) === 'Completed');
+    expect(JSON.parse((await cli('status', 'cli-cb-2', '--json')).out)).toMatchObject({ output: { caught: 'Declined', message: expect.stringMatching(/Declined: over budget/) } });
+
+    const third = await waiting('cli-cb-3');
+    const urls = await cli('callback', 'urls', third, '--expires-in', '2d');
+    expect(urls).toMatchObject({ code: 0, err: expect.stringMatching(/^Valid until .*POST to them/) });
+    const succeed = /^succeed\s+(\S+)$/m.exec(urls.out)![1]!;
+    expect(succeed.startsWith(`${http.url}/signed/callbacks/${third}/succeed?expires=`)).toBe(true);
+    const answered = await fetch(succeed, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '"signed"' });
+    expect(answered.status).toBe(202);
+    await waitFor(async () => (await statusOf('cli-cb-3')) === 'Completed');
+    expect((await cli('callback', 'urls', third)).err).toMatch(/has no open callback with this token/);
+
+    expect(await cli('callback', 'succeed', 'not-a-token')).toMatchObject({ code: 1, err: expect.stringMatching(/^Error: Invalid callback token/) });
+    expect(await cli('callback', 'succeed', third, '{not json')).toMatchObject({ code: 1, err: expect.stringMatching(/The result is not valid JSON/) });
+    expect(await cli('callback')).toMatchObject({ code: 2, err: 'perdure callback needs a subcommand: succeed, fail, heartbeat, urls.' });
+  });
+
   it('prints help for every command', async () => {
-    for (const command of ['ui', 'start', 'status', 'history', 'raise-event', 'terminate', 'suspend', 'resume', 'purge', 'list', 'versions', 'export-history', 'replay-check', 'deploy-check', 'dlq list', 'dlq show', 'dlq redrive', 'schedule list', 'schedule trigger', 'schedule pause', 'schedule resume']) {
+    for (const command of ['callbacks', 'callback succeed', 'callback fail', 'callback heartbeat', 'callback urls', 'ui', 'start', 'status', 'history', 'raise-event', 'terminate', 'suspend', 'resume', 'cancel', 'rewind', 'restart', 'purge', 'list', 'versions', 'export-history', 'replay-check', 'deploy-check', 'dlq list', 'dlq show', 'dlq redrive', 'schedule list', 'schedule trigger', 'schedule pause', 'schedule resume']) {
       const help = await cli(...command.split(' '), '--help');
       expect(help.code).toBe(0);
       expect(help.out).toMatch(new RegExp(`^Usage: perdure ${command}`));
@@ -238,6 +345,70 @@ describe('the perdure CLI against the local stack', () => {
     expect(stdout).toMatch(/^Usage: perdure <command>/);
     const failed = await run(process.execPath, ['--import', 'tsx', 'lib/cli/bin.ts', 'status', 'x', '--endpoint', 'http://127.0.0.1:9']).catch((error: { code: number; stderr: string }) => error);
     expect(failed).toMatchObject({ code: 1, stderr: expect.stringMatching(/Cannot reach the Perdure API/) });
+  });
+});
+
+describe('perdure rewind --status Failed against an API whose listing spans pages', () => {
+  const HOUR = 3_600_000;
+  const requests: string[] = [];
+  let server: Server;
+  let endpoint: string;
+  const instance = (instanceId: string, agoMs: number) => ({ instanceId, name: 'order', version: '1', status: 'Failed', generation: 0, historyLength: 4, createdAt: new Date(Date.now() - agoMs).toISOString(), updatedAt: new Date(Date.now() - agoMs).toISOString() });
+
+  beforeAll(async () => {
+    // Two pages of Failed orders; 'old' failed 3 days ago; 'busy' was rewound by someone else meanwhile.
+    server = createServer((request, response) => {
+      requests.push(`${request.method} ${request.url}`);
+      const url = new URL(request.url!, 'http://x');
+      const reply = (status: number, body: unknown) => response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      if (request.method === 'GET' && url.pathname === '/instances') {
+        return url.searchParams.get('cursor') === 'page-2'
+          ? reply(200, { instances: [instance('busy', 2 * HOUR), instance('late', 10 * 60_000)] })
+          : reply(200, { instances: [instance('early', HOUR), instance('old', 72 * HOUR)], cursor: 'page-2' });
+      }
+      if (request.method === 'POST' && url.pathname === '/instances/busy/rewind') return reply(409, { error: { code: 'INVALID_STATE', message: "Cannot rewind instance 'busy': it is Running, and only a Failed instance can be rewound." } });
+      if (request.method === 'POST' && /^\/instances\/[^/]+\/rewind$/.test(url.pathname)) return reply(202, { instanceId: url.pathname.split('/')[2], status: 'Running' });
+      reply(404, { error: { code: 'ROUTE_NOT_FOUND', message: 'no' } });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => {
+    server?.close();
+  });
+
+  const rewindAll = async (terminal: boolean) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const progress: string[] = [];
+    requests.length = 0;
+    const code = await runCli(['rewind', '--status', 'Failed', '--since', '1d', '--name', 'order', '--endpoint', endpoint], {
+      out: (text) => out.push(text),
+      err: (text) => err.push(text),
+      ...(terminal ? { progress: (text: string) => progress.push(text) } : {}),
+    });
+    return { code, out: out.join('\n'), err, progress };
+  };
+
+  it('follows the cursor, keeps the window, and rewinds each: a refusal is reported and the others still go', async () => {
+    const run = await rewindAll(false);
+    expect(requests).toEqual([
+      'GET /instances?status=Failed&name=order&limit=1000',
+      'GET /instances?status=Failed&name=order&limit=1000&cursor=page-2',
+      'POST /instances/early/rewind',
+      'POST /instances/busy/rewind',
+      'POST /instances/late/rewind',
+    ]);
+    expect(run.code).toBe(1);
+    expect(run.err).toEqual(['rewound early', "failed  busy: Cannot rewind instance 'busy': it is Running, and only a Failed instance can be rewound.", 'rewound late']);
+    expect(run.out).toBe("Rewound 2 of 3 Failed instances; 1 could not be:\n  busy: Cannot rewind instance 'busy': it is Running, and only a Failed instance can be rewound.");
+  });
+
+  it('on a terminal, shows a progress bar instead of a line per instance', async () => {
+    const run = await rewindAll(true);
+    expect(run.err).toEqual([]);
+    expect(run.progress).toEqual([`[${'#'.repeat(10)}${'-'.repeat(20)}] 1/3`, `[${'#'.repeat(20)}${'-'.repeat(10)}] 2/3`, `[${'#'.repeat(30)}] 3/3`]);
+    expect(run.out).toMatch(/^Rewound 2 of 3 Failed instances; 1 could not be:/);
   });
 });
 

@@ -17,7 +17,7 @@ import { runCli } from '../../lib/cli/main.js';
 import { createJsonLogger, silentLogger, type App, type AppOptions, type HistoryEvent } from '../../lib/index.js';
 import { serveHttpApi } from '../../lib/local/http-server.js';
 import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.js';
-import { HttpApi } from '../../lib/runtime/http-api.js';
+import { HttpApi } from '../../lib/api/http-api.js';
 import { createAppWithoutVersion1, createChangedApp } from '../cli/fixtures/changed-app.js';
 
 const IN_FLIGHT = ['gate-approval-1', 'gate-approval-2', 'gate-pickup', 'gate-suspended'];

@@ -26,7 +26,7 @@ class CrashesOf extends FaultInjector {
   };
 }
 import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.js';
-import { HttpApi } from '../../lib/runtime/http-api.js';
+import { HttpApi } from '../../lib/api/http-api.js';
 import { serveHttpApi } from '../../lib/local/http-server.js';
 import { VirtualClock } from '../../lib/memory/virtual-clock.js';
 import type { HistoryEvent } from '../../lib/index.js';

@@ -7,7 +7,7 @@ import { createLambdaHandlers } from '../../lib/aws/lambda-handlers.js';
 import { serveHttpApi } from '../../lib/local/http-server.js';
 import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.js';
 import { VirtualClock } from '../../lib/memory/virtual-clock.js';
-import { HttpApi } from '../../lib/runtime/http-api.js';
+import { HttpApi } from '../../lib/api/http-api.js';
 import type { ScheduleSummary } from '../../lib/runtime/schedules.js';
 import { captureLogger } from '../support.js';
 

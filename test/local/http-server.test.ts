@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, silentLogger, TestEnvironment } from '../../lib/index.js';
 import { serveHttpApi } from '../../lib/local/http-server.js';
-import { HttpApi } from '../../lib/runtime/http-api.js';
+import { HttpApi } from '../../lib/api/http-api.js';
 import { rawExchange, rawRequest, type RawResponse } from './raw-http.js';
 
 /**

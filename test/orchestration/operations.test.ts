@@ -260,6 +260,45 @@ describe('rewind and restart', () => {
     expect((await env.client.getStatus('the-child')).status).toBe('Completed');
   });
 
+  it('rewinds a failure beside calls still in flight: their results, dropped while it was Failed, are asked for again', async () => {
+    const { app, start } = testApp();
+    let broken = true;
+    const runs: string[] = [];
+    app.activity('fragile', async () => {
+      runs.push('fragile');
+      if (broken) throw new Error('down');
+      return 'fixed';
+    });
+    app.activity('slow', async () => {
+      runs.push('slow');
+      return 'slow';
+    });
+    app.orchestration('helper', async (ctx) => ctx.waitForEvent<string>('go'));
+    app.orchestration('fan', async (ctx) =>
+      Promise.all([
+        ctx.callActivity('fragile'),
+        ctx.callActivity('slow'),
+        ctx.sleep('1h').then(() => 'slept'),
+        ctx.callSubOrchestration('helper', null, { instanceId: 'helper-1', parentClose: 'abandon' }),
+      ]),
+    );
+    const env = await start();
+    const id = await env.client.start('fan');
+    expect((await env.client.waitForCompletion(id)).status).toBe('Failed');
+    // While it is Failed, the other calls end: the timer fires, the child completes; their results are dropped.
+    await env.client.raiseEvent('helper-1', 'go', 'went');
+    expect((await env.client.waitForCompletion('helper-1')).status).toBe('Completed');
+    await env.advanceTime('2h');
+    await env.idle();
+    broken = false;
+    await env.client.rewind(id);
+    expect(await env.client.waitForCompletion(id)).toMatchObject({ status: 'Completed', output: ['fixed', 'slow', 'slept', 'went'] });
+    const history = await env.client.getHistory(id);
+    const results = history.filter((event) => event.type === 'ActivityCompleted' || event.type === 'TimerFired' || event.type === 'SubOrchestrationCompleted');
+    expect(results.map((event) => event.type).sort()).toEqual(['ActivityCompleted', 'ActivityCompleted', 'SubOrchestrationCompleted', 'TimerFired']);
+    expect(runs.filter((run) => run === 'fragile')).toHaveLength(2);
+  });
+
   it('rewinds a failure of the code itself once the code is fixed', async () => {
     const { app, start } = testApp();
     let bug = true;

@@ -3,7 +3,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApp, silentLogger, TestEnvironment } from '../../lib/index.js';
-import { HttpApi } from '../../lib/runtime/http-api.js';
+import { HttpApi } from '../../lib/api/http-api.js';
 import { formatTraceparent } from '../../lib/runtime/tracing.js';
 
 const exporter = new InMemorySpanExporter();

@@ -1,23 +1,37 @@
 import { describe, expect, it } from 'vitest';
 import { createApp, silentLogger, TestEnvironment } from '../../lib/index.js';
-import { HttpApi, type HttpRequest } from '../../lib/runtime/http-api.js';
+import { HttpApi, type HttpRequest } from '../../lib/api/http-api.js';
 
 async function setup() {
   const app = createApp({ logger: silentLogger });
+  app.orchestration('approve', async (ctx) => {
+    try {
+      return await ctx.waitForCallback<{ approved: boolean }>('manager', () => undefined, { heartbeatTimeout: '1h' });
+    } catch (error) {
+      return { caught: (error as Error).name, cause: ((error as Error).cause as Error).name, message: (error as Error).message };
+    }
+  });
   app.activity('greet', async (name: string) => `Hello, ${name}!`);
   app.orchestration('hello', async (ctx, input: { name: string }) => {
     const approved = await ctx.waitForEvent<boolean>('approve');
     return approved ? ctx.callActivity('greet', input.name) : 'rejected';
   });
   const env = await TestEnvironment.create(app);
-  const api = new HttpApi({ client: env.client, maxBodyBytes: 1_000 });
+  const api = new HttpApi({ client: env.client, callbackUrls: env.callbackUrls, maxBodyBytes: 1_000 });
   const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) => {
     const url = new URL(path, 'http://x');
     const request: HttpRequest = { method, path: url.pathname, query: Object.fromEntries(url.searchParams), headers, body: typeof body === 'string' ? body : body === undefined ? undefined : JSON.stringify(body) };
     const response = await api.handle(request);
     return { status: response.statusCode, body: response.body ? (JSON.parse(response.body) as Record<string, any>) : undefined, headers: response.headers };
   };
-  return { env, call };
+  /** Starts an `approve` instance and returns its callback's token once it waits. */
+  const waitingCallback = async (instanceId: string) => {
+    await call('POST', `/orchestrations/approve?instanceId=${instanceId}`);
+    await env.idle();
+    const listed = await call('GET', `/instances/${instanceId}/callbacks`);
+    return listed.body!.callbacks[0].token as string;
+  };
+  return { env, call, waitingCallback };
 }
 
 describe('HTTP API', () => {
@@ -104,5 +118,46 @@ describe('HTTP API', () => {
     const response = await call('POST', '/orchestrations/hello', 'name=Ada', { 'content-type': 'application/x-www-form-urlencoded' });
     expect(response).toMatchObject({ status: 415, body: { error: { code: 'UNSUPPORTED_MEDIA_TYPE' } } });
     await env.close();
+  });
+
+  describe('callbacks', () => {
+    it('lists a waiting callback, completes it, answers the same completion again as a duplicate and refuses another', async () => {
+      const { env, call, waitingCallback } = await setup();
+      const token = await waitingCallback('cb-1');
+      const listed = await call('GET', '/instances/cb-1/callbacks');
+      expect(listed).toMatchObject({ status: 200, body: { instanceId: 'cb-1', callbacks: [{ token, name: 'manager', position: 1, heartbeatTimeout: '1h', heartbeatDeadline: expect.any(String) }] } });
+      expect(await call('POST', `/callbacks/${token}/heartbeat`)).toMatchObject({ status: 202, body: { instanceId: 'cb-1', outcome: 'recorded' } });
+      expect(await call('POST', `/callbacks/${token}/succeed`, { approved: true })).toMatchObject({ status: 202, body: { outcome: 'recorded' } });
+      expect(await call('POST', `/callbacks/${token}/succeed`, { approved: true })).toMatchObject({ status: 202, body: { outcome: 'duplicate' } });
+      expect(await call('POST', `/callbacks/${token}/succeed`, { approved: false })).toMatchObject({ status: 409, body: { error: { code: 'CALLBACK_ALREADY_COMPLETED' } } });
+      expect((await env.client.waitForCompletion('cb-1')).output).toEqual({ approved: true });
+      expect((await call('GET', '/instances/cb-1/callbacks')).body!.callbacks).toEqual([]);
+      await env.close();
+    });
+
+    it('fails a callback with the error the body carries, which the orchestration catches', async () => {
+      const { env, call, waitingCallback } = await setup();
+      const token = await waitingCallback('cb-2');
+      const failed = await call('POST', `/callbacks/${token}/fail`, { error: { name: 'Declined', message: 'over budget', details: { limit: 100 } } });
+      expect(failed).toMatchObject({ status: 202, body: { outcome: 'recorded' } });
+      expect((await env.client.waitForCompletion('cb-2')).output).toEqual({ caught: 'CallbackFailedError', cause: 'Declined', message: "Callback 'manager' was failed by the outside system: Declined: over budget" });
+      await env.close();
+    });
+
+    it('signs URLs for a third party, which work without credentials for their one purpose', async () => {
+      const { env, call, waitingCallback } = await setup();
+      const token = await waitingCallback('cb-3');
+      const signed = await call('POST', `/callbacks/${token}/urls`, { expiresIn: '1h' });
+      expect(signed).toMatchObject({ status: 200, body: { succeed: expect.stringMatching(/^http:\/\/127\.0\.0\.1:3000\/signed\/callbacks\//), expiresAt: expect.any(String) } });
+      const path = (url: string) => url.slice('http://127.0.0.1:3000'.length);
+      const { succeed, heartbeat } = signed.body as { succeed: string; heartbeat: string };
+      expect(await call('POST', path(heartbeat))).toMatchObject({ status: 202, body: { outcome: 'recorded' } });
+      expect(await call('POST', path(heartbeat).replace('/heartbeat?', '/succeed?'), { approved: true })).toMatchObject({ status: 403, body: { error: { code: 'SIGNATURE_MISMATCH' } } });
+      expect(await call('POST', path(succeed), { approved: true })).toMatchObject({ status: 202, body: { outcome: 'recorded' } });
+      expect(await call('POST', path(succeed), { approved: true })).toMatchObject({ status: 202, body: { outcome: 'duplicate' } });
+      expect((await env.client.waitForCompletion('cb-3')).output).toEqual({ approved: true });
+      expect(await call('POST', `/callbacks/${token}/urls`)).toMatchObject({ status: 404, body: { error: { code: 'CALLBACK_NOT_FOUND' } } });
+      await env.close();
+    });
   });
 });

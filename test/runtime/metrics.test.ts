@@ -4,7 +4,7 @@ import { EmfMetrics } from '../../lib/aws/emf-metrics.js';
 import { createLambdaHandlers } from '../../lib/aws/lambda-handlers.js';
 import { createApp, MetricCounters, silentLogger, TestEnvironment } from '../../lib/index.js';
 import { serveHttpApi } from '../../lib/local/http-server.js';
-import { HttpApi } from '../../lib/runtime/http-api.js';
+import { HttpApi } from '../../lib/api/http-api.js';
 
 /** An order that retries its payment twice, sleeps, and ships; and an orchestration that is quarantined. */
 function shopApp() {

@@ -11,7 +11,7 @@ import { createExampleApp, type Order } from '../../functions/example-app.js';
 import { silentLogger, type HistoryEvent } from '../../lib/index.js';
 import { serveHttpApi } from '../../lib/local/http-server.js';
 import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.js';
-import { HttpApi } from '../../lib/runtime/http-api.js';
+import { HttpApi } from '../../lib/api/http-api.js';
 import { ApiClient } from '../../lib/cli/api-client.js';
 import { createAwsRuntime } from '../../lib/aws/aws-runtime.js';
 import { createShadowReplay } from '../../lib/aws/replay-gate.js';
@@ -44,6 +44,21 @@ async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, t
 /** Waits for what the page shows (longer than expect.poll's 1 s default: the machine may be busy). */
 const poll = <T>(read: () => Promise<T>) => expect.poll(read, { timeout: 10_000 });
 
+/** The example app, and two orchestrations for the operations: one that fails until its service is fixed, one that waits with a custom status. */
+function uiApp(service: { up: boolean }) {
+  const app = createExampleApp({ logger: silentLogger });
+  app.activity('countStock', async (sku: string) => {
+    if (!service.up) throw new Error('stock service down');
+    return `${sku}: 12`;
+  });
+  app.orchestration('restocking', async (ctx, sku: string) => ctx.callActivity<string>('countStock', sku));
+  app.orchestration('watching', async (ctx) => {
+    ctx.setStatus({ stage: 'watching', by: XSS });
+    return ctx.waitForEvent('stop');
+  });
+  return app;
+}
+
 const order = (orderId: string, customer: string, amount: number, items = [{ sku: 'desk', quantity: 1 }, { sku: 'chair', quantity: 4 }]): Order => ({
   orderId,
   customer,
@@ -58,6 +73,7 @@ describe.skipIf(!runnable)('web view (GET /ui) in Chromium on the local stack', 
   let http: Awaited<ReturnType<typeof serveHttpApi>>;
   let browser: Browser;
   let page: Page;
+  const stockService = { up: false };
   const pageErrors: string[] = [];
 
   const rows = () => page.getByTestId('instance-row');
@@ -70,7 +86,10 @@ describe.skipIf(!runnable)('web view (GET /ui) in Chromium on the local stack', 
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (.ci/run does).`);
-    stack = await startLocalStack(createExampleApp({ logger: silentLogger }), { dataDir, logger: silentLogger });
+    const app = uiApp(stockService);
+    // A manager's approval by callback, with a deadline and heartbeats.
+    app.orchestration('approval', async (ctx) => ctx.waitForCallback('manager', () => undefined, { timeout: '3d', heartbeatTimeout: '1h' }));
+    stack = await startLocalStack(app, { dataDir, logger: silentLogger });
     http = await serveHttpApi(
       new HttpApi({ client: stack.runtime.client, deadLetters: stack.runtime.deadLetters, replayFindings: stack.runtime.replayFindings, schedules: stack.runtime.schedules, metrics: () => stack.metrics.snapshot() }),
       0,
@@ -99,6 +118,10 @@ describe.skipIf(!runnable)('web view (GET /ui) in Chromium on the local stack', 
     const task = { instanceId: 'order-gone', generation: 0, taskId: 1, name: 'sendEmail', input: { j: '{"to":"x@example.com","subject":"hi"}' }, attempt: 1, idempotencyKey: 'order-gone:0:1', dlqRounds: 3 };
     await stack.runtime.clients.sqs.send(new SendMessageCommand({ QueueUrl: stack.config.queues.activityDeadLetters!, MessageBody: JSON.stringify(task) }));
     await waitFor(() => stack.runtime.deadLetters.list('activities'), (listed) => listed.deadLetters.length === 1);
+
+    // Started after shadow replay ran, so that its findings stay the four orders.
+    await client.start('approval', undefined, { instanceId: 'approval-1' });
+    await waitFor(() => client.listPendingCallbacks('approval-1'), (open) => open.length === 1);
 
     // chromium.launch gives every browser a fresh temporary profile (user-data-dir).
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 20_000 });
@@ -219,6 +242,30 @@ describe.skipIf(!runnable)('web view (GET /ui) in Chromium on the local stack', 
     mkdirSync(join(SCREENSHOT, '..'), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     expect(statSync(SCREENSHOT).size).toBeGreaterThan(10_000);
+  });
+
+  it('shows the callbacks an instance waits for, with their names, deadlines and tokens, and each callback on the timeline', async () => {
+    const [pending] = await stack.runtime.client.listPendingCallbacks('approval-1');
+    await openInstance('approval-1');
+    const rows = page.getByTestId('callback-row');
+    await poll(() => rows.count()).toBe(1);
+    expect(await rows.getByTestId('callback-name').textContent()).toBe('manager');
+    expect(await rows.getByTestId('callback-expires').getAttribute('datetime')).toBe(pending!.timeoutAt);
+    expect(await rows.getByTestId('callback-expires').textContent()).toMatch(/\(in (71\.\d|72) h\)$|\(in 3 d\)$/);
+    expect(await rows.getByTestId('callback-heartbeat').getAttribute('datetime')).toBe(pending!.heartbeatDeadline);
+    expect(await rows.textContent()).toContain('a heartbeat every 1h, none yet');
+    expect(await rows.getByTestId('callback-token').textContent()).toBe(pending!.token);
+    const bar = page.locator('[data-testid=timeline-row][data-kind=callback]');
+    expect(await bar.locator('.tl-label').getAttribute('title')).toBe('callback manager');
+    expect(await bar.getAttribute('data-state')).toBe('running');
+
+    await stack.runtime.client.completeCallback(pending!.token, { approved: true });
+    expect((await stack.runtime.client.waitForCompletion('approval-1', { timeout: '30s' })).status).toBe('Completed');
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await page.getByTestId('callbacks-none').waitFor();
+    expect(await rows.count()).toBe(0);
+    expect(await page.locator('[data-testid=timeline-row][data-kind=callback]').getAttribute('data-state')).toBe('ok');
+    expect(pageErrors).toEqual([]);
   });
 
   it('shows why a failed instance failed', async () => {
@@ -415,6 +462,78 @@ navigator.sendBeacon('${target}/instances/order-1004/suspend', '{}');
     } finally {
       await memoryLike.close();
     }
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('cancels (with a confirm and a reason), rewinds and restarts from an instance page; shows the custom status as text', async () => {
+    const client = stack.runtime.client;
+    await client.start('watching', null, { instanceId: 'watch-1' });
+    await client.start('restocking', 'desk', { instanceId: 'restock-1' });
+    const custom = { stage: 'watching', by: XSS };
+    await waitFor(() => client.getStatus('watch-1'), (status) => status.customStatus !== undefined);
+    expect((await client.waitForCompletion('restock-1', { timeout: '20s' })).status).toBe('Failed');
+
+    // The list: a custom-status column, cut short, its whole JSON in the cell's title.
+    await page.goto(`${http.url}/ui#/?name=watching`);
+    await poll(listedIds).toEqual(['watch-1']);
+    const cell = rows().getByTestId('custom-status-cell');
+    expect(await cell.textContent()).toBe(`${JSON.stringify(custom).slice(0, 39)}…`);
+    expect(JSON.parse((await cell.getAttribute('title'))!)).toEqual(custom);
+
+    // The page: the custom status as JSON text; Cancel is offered, Rewind and Restart are not.
+    await openInstance('watch-1');
+    expect(JSON.parse((await page.getByTestId('custom-status').textContent())!)).toEqual(custom);
+    const button = (name: string) => page.getByRole('button', { name, exact: true });
+    expect(await button('Rewind').isDisabled()).toBe(true);
+    expect(await button('Restart').isDisabled()).toBe(true);
+    // Dismissing the confirmation sends nothing.
+    page.once('dialog', (dialog) => void dialog.dismiss());
+    await button('Cancel').click();
+    expect(await page.getByTestId('action-result').textContent()).toBe('');
+    await page.getByLabel('Reason (optional)').fill('customer left');
+    let asked = '';
+    page.once('dialog', (dialog) => {
+      asked = dialog.message();
+      void dialog.accept();
+    });
+    await button('Cancel').click();
+    await poll(() => page.getByTestId('action-result').textContent()).toContain('Cancel sent');
+    expect(asked).toMatch(/^Cancel watch-1\? Its code sees a CancelledError/);
+    await waitFor(() => client.getStatus('watch-1'), (status) => status.status === 'Cancelled');
+    await button('Refresh').click();
+    const badge = page.locator('h1').getByTestId('status');
+    await poll(() => badge.textContent()).toBe('Cancelled');
+    expect(await badge.evaluate((el) => (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(el).backgroundColor)).toBe('rgb(237, 233, 254)');
+    expect(await page.getByTestId('cancel-requested').textContent()).toMatch(/^\d{4}-\d\d-\d\d [\d:.]+: customer left$/);
+    expect(await page.locator('[data-testid=timeline-row][data-kind=execution]').getAttribute('data-state')).toBe('cancelled');
+    expect(await button('Cancel').isDisabled()).toBe(true);
+    expect(await button('Rewind').isDisabled()).toBe(true);
+
+    // Restart: a new instance with the same input, linked from the notice.
+    await button('Restart').click();
+    const restarted = page.getByTestId('restarted-as');
+    await poll(() => restarted.count()).toBe(1);
+    const newId = (await restarted.textContent())!;
+    expect(newId).toMatch(/^watch-1\.r[0-9a-z]+$/);
+    await restarted.click();
+    await poll(() => page.getByTestId('instance-id').textContent()).toBe(newId);
+    expect((await client.getStatus(newId)).name).toBe('watching');
+
+    // Rewind: offered for the Failed instance only; after the fix, the failed call runs again and it completes.
+    await openInstance('restock-1');
+    expect(await button('Cancel').isDisabled()).toBe(true);
+    expect(await button('Restart').isDisabled()).toBe(false);
+    stockService.up = true;
+    await button('Rewind').click();
+    await poll(() => page.getByTestId('action-result').textContent()).toContain('Rewind sent');
+    expect(await client.waitForCompletion('restock-1', { timeout: '20s' })).toMatchObject({ status: 'Completed', output: 'desk: 12' });
+    await button('Refresh').click();
+    await poll(() => badge.textContent()).toBe('Completed');
+    // The failure stays in history, struck through; the rewind says what it undid.
+    const undone = page.getByTestId('history-table').locator('tr.rewound');
+    expect(await undone.count()).toBe(2);
+    expect(await page.getByTestId('history-table').textContent()).toContain('ExecutionRewound');
+    expect(await page.evaluate(() => (globalThis as { __xss?: number }).__xss)).toBeUndefined();
     expect(pageErrors).toEqual([]);
   });
 });

@@ -7,6 +7,9 @@ import {
   InstanceExistsError,
   InstanceNotFoundError,
   InvalidStateError,
+  CallbackAlreadyCompletedError,
+  CallbackExpiredError,
+  CallbackNotFoundError,
   NonDeterminismError,
   NonRetryableError,
   OrchestrationNotFoundError,
@@ -40,6 +43,9 @@ describe('error classes', () => {
     ['OrchestrationNotFoundError', new OrchestrationNotFoundError('m'), 'ORCHESTRATION_NOT_FOUND'],
     ['ActivityNotFoundError', new ActivityNotFoundError('m'), 'ACTIVITY_NOT_FOUND'],
     ['InvalidStateError', new InvalidStateError('m'), 'INVALID_STATE'],
+    ['CallbackNotFoundError', new CallbackNotFoundError('m'), 'CALLBACK_NOT_FOUND'],
+    ['CallbackAlreadyCompletedError', new CallbackAlreadyCompletedError('m'), 'CALLBACK_ALREADY_COMPLETED'],
+    ['CallbackExpiredError', new CallbackExpiredError('m'), 'CALLBACK_EXPIRED'],
   ])('names a %s after its class and gives it a stable code', (className, error, code) => {
     expect(error.name).toBe(className);
     expect(error.constructor.name).toBe(className);

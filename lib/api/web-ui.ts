@@ -10,7 +10,7 @@ import { SCHEDULES_SCRIPT } from './web-ui-schedules.js';
 
 const STYLE = String.raw`
 :root { --fg: #1f2933; --muted: #616e7c; --line: #e4e7eb; --bg: #f5f7fa; --card: #fff; --accent: #2563eb;
-  --ok: #16a34a; --bad: #dc2626; --warn: #d97706; --run: #2563eb; --timer: #94a3b8; --sub: #7c3aed; --label: 230px; }
+  --ok: #16a34a; --bad: #dc2626; --warn: #d97706; --run: #2563eb; --timer: #94a3b8; --sub: #7c3aed; --callback: #0d9488; --cancelled: #a78bfa; --label: 230px; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); background: var(--bg); }
 header { display: flex; align-items: center; gap: 24px; padding: 0 24px; height: 52px; background: #111827; color: #fff; }
@@ -42,10 +42,13 @@ th, td { text-align: left; padding: 7px 10px; border-bottom: 1px solid var(--lin
 th { font-size: 12px; color: var(--muted); font-weight: 600; background: #fafbfc; }
 td.mono, .mono { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12.5px; }
 tr.step td { color: #9aa5b1; }
+tr.rewound td { color: #9aa5b1; text-decoration: line-through; }
+td.custom { max-width: 260px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .badge { display: inline-block; padding: 1px 9px; border-radius: 999px; font-size: 12px; font-weight: 600; background: #e4e7eb; color: #3e4c59; }
 .badge.Completed { background: #dcfce7; color: #166534; } .badge.Failed { background: #fee2e2; color: #991b1b; }
 .badge.Running, .badge.Pending { background: #dbeafe; color: #1e40af; } .badge.Suspended { background: #fef3c7; color: #92400e; }
 .badge.Quarantined { background: #ffedd5; color: #9a3412; } .badge.Terminated { background: #e5e7eb; color: #374151; }
+.badge.Cancelled { background: #ede9fe; color: #5b21b6; }
 .muted { color: var(--muted); }
 .notice { padding: 10px 12px; border-radius: 6px; background: #eff6ff; border: 1px solid #bfdbfe; margin-bottom: 12px; }
 .notice.error { background: #fef2f2; border-color: #fecaca; color: #991b1b; }
@@ -64,7 +67,8 @@ pre { background: #f8fafc; border: 1px solid var(--line); border-radius: 6px; pa
 .tl-bar { position: absolute; top: 6px; height: 14px; min-width: 4px; border-radius: 3px; background: var(--ok); }
 .tl-bar.failed { background: var(--bad); } .tl-bar.running { background: var(--run); opacity: .75; }
 .tl-bar.timer { background: var(--timer); } .tl-bar.timer.pending { background: repeating-linear-gradient(45deg, #cbd5e1 0 4px, #e2e8f0 4px 8px); }
-.tl-bar.sub { background: var(--sub); } .tl-bar.execution { background: #334155; } .tl-bar.execution.failed { background: var(--bad); }
+.tl-bar.sub { background: var(--sub); } .tl-bar.callback { background: var(--callback); } .tl-bar.execution { background: #334155; } .tl-bar.execution.failed { background: var(--bad); }
+.tl-bar.execution.cancelled { background: var(--cancelled); }
 .tl-marker { position: absolute; top: 6px; width: 12px; height: 12px; margin-left: -6px; transform: rotate(45deg); background: var(--warn); border-radius: 2px; }
 .tl-axis { display: flex; height: 22px; border-top: 1px solid #cbd2d9; margin-top: 4px; }
 .tl-axis .tl-track span { position: absolute; top: 3px; font-size: 11px; color: var(--muted); transform: translateX(-50%); white-space: nowrap; }
@@ -72,6 +76,7 @@ pre { background: #f8fafc; border: 1px solid var(--line); border-radius: 6px; pa
 .legend i { display: inline-block; width: 12px; height: 10px; border-radius: 2px; margin-right: 5px; vertical-align: -1px; }
 .pager { display: flex; gap: 16px; margin-top: 12px; }
 td.problem { white-space: pre-wrap; word-break: break-word; }
+td.token { word-break: break-all; max-width: 360px; }
 `;
 
 const SCRIPT = String.raw`
@@ -127,6 +132,14 @@ const badge = (status) => h('span', { class: 'badge ' + status, 'data-testid': '
 const json = (value) => value === undefined ? '(none)' : JSON.stringify(value, null, 2);
 const instanceLink = (id) => h('a', { href: '#/instances/' + encodeURIComponent(id) }, id);
 const failureText = (e) => e ? e.name + ': ' + e.message + (e.code ? ' (' + e.code + ')' : '') : '';
+/** A moment from the API (ISO 8601) as local time and how far away it is, e.g. "2026-05-04 10:00:00.000 (in 3 d)". */
+const when = (iso, testid) => {
+  const ms = Date.parse(iso) - Date.now();
+  return h('time', { datetime: iso, title: iso, 'data-testid': testid }, fmtTime(Date.parse(iso)) + ' (' + (ms >= 0 ? 'in ' + fmtDuration(ms) : fmtDuration(-ms) + ' ago') + ')');
+};
+/** A custom status in one table cell: its JSON, cut short (the cell's title holds all of it). */
+const brief = (value, max) => { const text = JSON.stringify(value); return text.length > max ? text.slice(0, max - 1) + '…' : text; };
+const FINISHED = ['Completed', 'Failed', 'Terminated', 'Cancelled'];
 
 /** Replaces the page with the view a route renders, unless the reader has moved on meanwhile. */
 async function show(title, render) {
@@ -175,29 +188,38 @@ async function listPage(params) {
     h('button', { type: 'button', onclick: () => route() }, 'Refresh'));
   const rows = instances.map((i) => h('tr', { 'data-testid': 'instance-row', 'data-instance-id': i.instanceId },
     h('td', { class: 'mono' }, instanceLink(i.instanceId)), h('td', {}, i.name), h('td', {}, i.version), h('td', {}, badge(i.status)),
-    h('td', {}, i.historyLength), h('td', {}, fmtTime(Date.parse(i.createdAt))), h('td', {}, fmtTime(Date.parse(i.updatedAt)))));
+    h('td', {}, i.historyLength), h('td', {}, fmtTime(Date.parse(i.createdAt))), h('td', {}, fmtTime(Date.parse(i.updatedAt))),
+    i.customStatus === undefined ? h('td', { class: 'muted' }) : h('td', { class: 'mono custom', title: JSON.stringify(i.customStatus), 'data-testid': 'custom-status-cell' }, brief(i.customStatus, 40))));
   const next = new URLSearchParams(params);
   if (page.cursor) next.set('cursor', page.cursor);
   const first = new URLSearchParams(params);
   first.delete('cursor');
   return h('div', {}, h('h1', {}, 'Instances'), h('section', {}, form),
     h('section', {}, instances.length === 0 ? h('p', { class: 'muted', 'data-testid': 'empty' }, 'No instances match these filters on this page.') :
-      h('table', {}, h('thead', {}, h('tr', {}, ['Instance', 'Orchestration', 'Version', 'Status', 'Events', 'Created', 'Updated'].map((t) => h('th', { scope: 'col' }, t)))), h('tbody', {}, rows)),
+      h('table', {}, h('thead', {}, h('tr', {}, ['Instance', 'Orchestration', 'Version', 'Status', 'Events', 'Created', 'Updated', 'Custom status'].map((t) => h('th', { scope: 'col' }, t)))), h('tbody', {}, rows)),
     h('div', { class: 'pager' }, params.get('cursor') && h('a', { href: '#/?' + first }, 'First page'), page.cursor && h('a', { href: '#/?' + next, 'data-testid': 'next-page' }, 'Next page →'))));
 }
 
 async function instancePage(id) {
   const path = '/instances/' + encodeURIComponent(id);
-  const [status, history] = await Promise.all([api('GET', path), api('GET', path + '/history?payloads=keep')]);
+  const [status, history, waiting] = await Promise.all([api('GET', path), api('GET', path + '/history?payloads=keep'), api('GET', path + '/callbacks').catch((error) => {
+    // An API from before the callback routes (perdure ui against an older stack): no section.
+    if (error.code === 'ROUTE_NOT_FOUND') return undefined;
+    throw error;
+  })]);
   const notice = h('div', { class: 'notice', role: 'status', 'aria-live': 'polite', 'data-testid': 'action-result' });
-  const act = async (label, method, suffix, body) => {
+  /** Sends an action; done() says what happened (default: the instance applies it at its next step). */
+  const act = async (label, method, suffix, body, done) => {
     notice.className = 'notice';
     try {
-      await api(method, path + suffix, body);
-      notice.textContent = label + ' sent. The instance applies it at its next step; refresh to see the result.';
+      const result = await api(method, path + suffix, body);
+      notice.replaceChildren(...(done ? done(result) : [label + ' sent. The instance applies it at its next step; refresh to see the result.']));
     } catch (error) { notice.className = 'notice error'; notice.textContent = error.message; }
   };
-  const finished = ['Completed', 'Failed', 'Terminated'].includes(status.status);
+  const finished = FINISHED.includes(status.status);
+  const reason = h('input', { id: 'action-reason', placeholder: 'recorded in history', maxlength: 1000 });
+  const withReason = () => reason.value.trim() ? { reason: reason.value.trim() } : undefined;
+  const cancellable = !finished && status.status !== 'Quarantined' && !status.cancelRequested;
   const eventName = h('input', { id: 'event-name', required: true, placeholder: 'e.g. approval' });
   const eventData = h('textarea', { id: 'event-data', rows: 2, placeholder: 'e.g. {"approved": true}' });
   const raise = h('form', { class: 'row', 'aria-label': 'Raise an event', onsubmit: (event) => {
@@ -218,19 +240,45 @@ async function instancePage(id) {
     h('section', { 'aria-label': 'Summary' },
       h('dl', { class: 'facts' }, [['Orchestration', status.name + '@' + status.version], ['Generation', status.generation], ['History events', status.historyLength],
         ['Created', fmtTime(Date.parse(status.createdAt))], ['Updated', fmtTime(Date.parse(status.updatedAt))]].map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, v))),
-        status.parentInstanceId && h('div', {}, h('dt', {}, 'Parent'), h('dd', { class: 'mono' }, instanceLink(status.parentInstanceId)))),
+        status.parentInstanceId && h('div', {}, h('dt', {}, 'Parent'), h('dd', { class: 'mono' }, instanceLink(status.parentInstanceId))),
+        status.cancelRequested && h('div', {}, h('dt', {}, 'Cancel requested'), h('dd', { 'data-testid': 'cancel-requested' }, fmtTime(Date.parse(status.cancelRequested.at)) + (status.cancelRequested.reason ? ': ' + status.cancelRequested.reason : '')))),
       status.error && h('div', { class: 'notice error', style: { marginTop: '12px' }, 'data-testid': 'instance-error' }, failureText(status.error)),
+      status.customStatus !== undefined && h('div', { style: { marginTop: '12px' } }, h('div', { class: 'muted', style: { fontSize: '12px' } }, 'Custom status (ctx.setStatus)'), h('pre', { class: 'mono', 'data-testid': 'custom-status' }, json(status.customStatus))),
       payload('Input', 'input'), payload('Output', 'output')),
     h('section', { 'aria-label': 'Actions' }, h('h2', {}, 'Actions'), h('div', { class: 'row' },
-      h('button', { class: 'danger', disabled: finished, onclick: () => confirm('Terminate ' + id + '?') && act('Terminate', 'POST', '/terminate') }, 'Terminate'),
-      h('button', { disabled: finished || status.status === 'Suspended', onclick: () => act('Suspend', 'POST', '/suspend') }, 'Suspend'),
+      h('label', { for: 'action-reason' }, 'Reason (optional)', reason),
+      h('button', { class: 'danger', disabled: !cancellable, title: 'Its code sees a CancelledError at its pending calls, may clean up, and ends Cancelled',
+        onclick: () => confirm('Cancel ' + id + '? Its code sees a CancelledError and may clean up; its sub-orchestrations follow their parentClose policy.') && act('Cancel', 'POST', '/cancel', withReason()) }, 'Cancel'),
+      h('button', { class: 'danger', disabled: finished, onclick: () => confirm('Terminate ' + id + '?') && act('Terminate', 'POST', '/terminate', withReason()) }, 'Terminate'),
+      h('button', { disabled: finished || status.status === 'Suspended', onclick: () => act('Suspend', 'POST', '/suspend', withReason()) }, 'Suspend'),
       h('button', { disabled: status.status !== 'Suspended', onclick: () => act('Resume', 'POST', '/resume') }, 'Resume'),
+      h('button', { disabled: status.status !== 'Failed', title: 'After a fix is deployed: its failed calls run again and the code goes on',
+        onclick: () => act('Rewind', 'POST', '/rewind', undefined, () => ['Rewind sent: the failed calls run again. Refresh to follow it.']) }, 'Rewind'),
+      h('button', { disabled: !['Failed', 'Terminated', 'Cancelled'].includes(status.status), title: 'Start a new instance with the same input, on the latest version',
+        onclick: () => act('Restart', 'POST', '/restart', undefined, (started) => ['Restarted as ', h('a', { href: '#/instances/' + encodeURIComponent(started.instanceId), 'data-testid': 'restarted-as' }, started.instanceId), '.']) }, 'Restart'),
       h('button', { onclick: () => route() }, 'Refresh')), h('div', { style: { marginTop: '12px' } }, raise)),
+    callbacksSection(waiting, history.events),
     h('section', { 'aria-label': 'Timeline' }, h('h2', {}, 'Timeline'), timeline(history.events, finished)),
     h('section', { 'aria-label': 'History' }, h('h2', {}, 'History (' + history.events.length + ' events)'), eventTable(history.events)));
 }
 
-/** One row per activity attempt, timer and sub-orchestration, bars placed on a shared time axis. */
+/** The callbacks the instance waits for (shown once its code has made one): name, deadlines and token. */
+function callbacksSection(waiting, events) {
+  if (!waiting || !events.some((e) => e.type === 'CallbackCreated')) return false;
+  const heading = h('h2', {}, 'Callbacks waiting (' + waiting.callbacks.length + ')');
+  if (waiting.callbacks.length === 0) return h('section', { 'aria-label': 'Callbacks' }, heading, h('p', { class: 'muted', 'data-testid': 'callbacks-none' }, 'No callback is waiting: each was completed, failed or expired.'));
+  const rows = waiting.callbacks.map((c) => h('tr', { 'data-testid': 'callback-row' },
+    h('td', { 'data-testid': 'callback-name' }, c.name || 'position ' + c.position),
+    h('td', {}, when(c.createdAt, 'callback-created')),
+    h('td', {}, c.timeoutAt ? when(c.timeoutAt, 'callback-expires') : h('span', { class: 'muted' }, 'no timeout')),
+    h('td', {}, c.heartbeatDeadline ? [when(c.heartbeatDeadline, 'callback-heartbeat'), h('br'), h('small', { class: 'muted' }, 'a heartbeat every ' + c.heartbeatTimeout + (c.lastHeartbeatAt ? ', last ' + fmtTime(Date.parse(c.lastHeartbeatAt)) : ', none yet'))] : h('span', { class: 'muted' }, 'none')),
+    h('td', { class: 'mono token', 'data-testid': 'callback-token' }, c.token)));
+  return h('section', { 'aria-label': 'Callbacks' }, heading,
+    h('p', { class: 'muted' }, 'An outside system completes a callback with its token (POST /callbacks/{token}/succeed or fail, or perdure callback succeed), or with a signed URL (perdure callback urls).'),
+    h('table', {}, h('thead', {}, h('tr', {}, ['Name', 'Created', 'Expires', 'Heartbeat due', 'Token'].map((t) => h('th', { scope: 'col' }, t)))), h('tbody', {}, rows)));
+}
+
+/** One row per activity attempt, timer, sub-orchestration and callback, bars placed on a shared time axis. */
 function timeline(events, finished) {
   if (events.length === 0) return h('p', { class: 'muted' }, 'No history yet.');
   const rows = [];
@@ -246,10 +294,14 @@ function timeline(events, finished) {
     else if (e.type === 'ActivityScheduled') add({ kind: 'activity', label: e.name + (e.attempt > 1 ? ' · attempt ' + e.attempt : ''), start: e.timestamp, state: 'running', title: e.name + ', attempt ' + e.attempt }, e.taskId);
     else if (e.type === 'TimerCreated') add({ kind: 'timer', label: e.purpose === 'sleep' ? 'sleep' : e.purpose + ' timer', start: e.timestamp, fireAt: e.fireAt, state: 'pending', title: e.purpose + ' timer due ' + fmtTime(e.fireAt) + (finished ? ', not fired' : '') }, e.taskId);
     else if (e.type === 'SubOrchestrationScheduled') add({ kind: 'sub', label: '↳ ' + e.name, href: '#/instances/' + encodeURIComponent(e.instanceId), start: e.timestamp, state: 'running', title: 'sub-orchestration ' + e.name + ' (' + e.instanceId + ')' }, e.taskId);
+    else if (e.type === 'CallbackCreated') add({ kind: 'callback', label: 'callback ' + (e.name || e.taskId), start: e.timestamp, state: 'running', title: 'callback ' + (e.name || 'at position ' + e.taskId) + (e.timeoutAt ? ', expires ' + fmtTime(e.timeoutAt) : '') }, e.taskId);
     else if (e.type === 'EventRaised') add({ kind: 'event', label: 'event: ' + e.name, start: e.timestamp, title: 'event ' + e.name + ' at ' + fmtTime(e.timestamp) });
     else if (e.type === 'ExecutionFailed') Object.assign(execution, { state: 'failed', title: execution.title + ' failed: ' + failureText(e.error) });
+    else if (e.type === 'ExecutionRewound') Object.assign(execution, { state: finished ? 'ok' : 'running', title: execution.title + ', rewound' });
+    else if (e.type === 'ExecutionCancelRequested') add({ kind: 'event', label: 'cancel requested', start: e.timestamp, title: 'cancel requested at ' + fmtTime(e.timestamp) + (e.reason ? ': ' + e.reason : '') });
+    else if (e.type === 'ExecutionCancelled') Object.assign(execution, { state: 'cancelled', title: execution.title + ' cancelled' + (e.reason ? ': ' + e.reason : '') });
     else if (/^(Execution(Completed|Terminated)|ContinuedAsNew)$/.test(e.type)) execution.title += ' ' + e.type.replace('Execution', '').toLowerCase() + (e.reason ? ': ' + e.reason : '');
-    const row = 'taskId' in e && !/Scheduled|Created/.test(e.type) ? byTask.get(e.taskId) : undefined;
+    const row = 'taskId' in e && !/Scheduled|Created|Heartbeat/.test(e.type) ? byTask.get(e.taskId) : undefined;
     if (row) {
       const failed = /Failed/.test(e.type);
       Object.assign(row, { end: e.timestamp, state: failed ? 'failed' : 'ok' });
@@ -276,7 +328,7 @@ function timeline(events, finished) {
   });
   const axis = h('div', { class: 'tl-axis', 'aria-hidden': 'true' }, h('div', { class: 'tl-label muted' }, fmtTime(start)),
     h('div', { class: 'tl-track' }, ticks.slice(1).map((t) => h('span', { style: { left: t / span * 100 + '%' } }, '+' + fmtDuration(t)))));
-  const legend = h('div', { class: 'legend' }, [['var(--ok)', 'completed'], ['var(--bad)', 'failed'], ['var(--run)', 'running'], ['var(--timer)', 'timer'], ['var(--sub)', 'sub-orchestration'], ['var(--warn)', 'external event']]
+  const legend = h('div', { class: 'legend' }, [['var(--ok)', 'completed'], ['var(--bad)', 'failed'], ['var(--run)', 'running'], ['var(--timer)', 'timer'], ['var(--sub)', 'sub-orchestration'], ['var(--callback)', 'callback'], ['var(--cancelled)', 'cancelled'], ['var(--warn)', 'external event']]
     .map(([color, text]) => h('span', {}, h('i', { style: { background: color } }), text)));
   return h('div', { 'data-testid': 'timeline' }, h('div', { class: 'tl' }, grid, rowEls), axis, legend);
 }
@@ -287,21 +339,25 @@ function describeEvent(e) {
     case 'ActivityScheduled': return e.name + ' · task ' + e.taskId + ' · attempt ' + e.attempt;
     case 'TimerCreated': return e.purpose + ' · task ' + e.taskId + ' · due ' + fmtTime(e.fireAt);
     case 'SubOrchestrationScheduled': return e.name + ' · task ' + e.taskId + ' · ' + e.instanceId;
-    case 'ActivityFailed': case 'SubOrchestrationFailed': return 'task ' + e.taskId + ' · ' + failureText(e.error);
+    case 'ActivityFailed': case 'SubOrchestrationFailed': case 'CallbackFailed': return 'task ' + e.taskId + ' · ' + failureText(e.error);
+    case 'CallbackCreated': return (e.name || 'callback') + ' · task ' + e.taskId + (e.timeoutAt ? ' · expires ' + fmtTime(e.timeoutAt) : '') + (e.heartbeatTimeoutMs ? ' · a heartbeat every ' + fmtDuration(e.heartbeatTimeoutMs) : '');
     case 'ExecutionFailed': return failureText(e.error);
     case 'EventRaised': return e.name;
     case 'PatchMarker': return e.changeId;
     case 'ContinuedAsNew': return 'version ' + e.version;
-    case 'ExecutionSuspended': case 'ExecutionTerminated': return e.reason || '';
+    case 'ExecutionSuspended': case 'ExecutionTerminated': case 'ExecutionCancelRequested': case 'ExecutionCancelled': return e.reason || '';
+    case 'ExecutionRewound': return 'undid events ' + e.rewound.join(', ');
     default: return 'taskId' in e ? 'task ' + e.taskId : '';
   }
 }
 
 function eventTable(events) {
   const start = events.length ? events[0].timestamp : 0;
+  // Events a rewind undid stay in history, struck through: replay skips them.
+  const rewound = new Set(events.flatMap((e) => e.type === 'ExecutionRewound' ? e.rewound : []));
   return h('table', { 'data-testid': 'history-table' },
     h('thead', {}, h('tr', {}, ['#', 'Time', 'Event', 'Details'].map((t) => h('th', { scope: 'col' }, t)))),
-    h('tbody', {}, events.map((e) => h('tr', { class: e.type === 'StepStarted' ? 'step' : '' },
+    h('tbody', {}, events.map((e) => h('tr', { class: rewound.has(e.eventId) ? 'rewound' : e.type === 'StepStarted' ? 'step' : '', title: rewound.has(e.eventId) ? 'undone by a rewind' : undefined },
       h('td', {}, e.eventId), h('td', { title: fmtTime(e.timestamp) }, '+' + fmtDuration(e.timestamp - start)), h('td', {}, e.type), h('td', { class: 'mono' }, describeEvent(e))))));
 }
 

@@ -1,6 +1,6 @@
 import { PerdureError, ValidationError } from '../core/errors.js';
 import type { HttpRequest, HttpResponse } from './http-api.js';
-import type { ScheduleService } from './schedules.js';
+import type { ScheduleService } from '../runtime/schedules.js';
 
 /** A route of the HTTP API: a method, a path pattern whose groups are the parameters, a handler. */
 export interface HttpRoute {

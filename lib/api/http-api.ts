@@ -1,10 +1,12 @@
+import { parseCallbackToken } from '../core/callback-token.js';
 import { PerdureError } from '../core/errors.js';
-import type { Client } from '../client.js';
+import type { CallbackDelivery, CallbackFailure, Client } from '../client.js';
 import type { DeadLetterOperations, DeadLetterQueue, InstanceStatusName, ReplayFindings } from '../ports.js';
-import type { MetricsSnapshot } from './metric-counters.js';
-import { traceHttpRequest } from './tracing.js';
 import { scheduleRoutes } from './schedules-api.js';
-import type { ScheduleService } from './schedules.js';
+import type { ScheduleService } from '../runtime/schedules.js';
+import { CALLBACK_PURPOSES, SIGNED_CALLBACKS_PATH, type CallbackPurpose, type CallbackUrlSigner } from '../runtime/callback-urls.js';
+import type { MetricsSnapshot } from '../runtime/metric-counters.js';
+import { traceHttpRequest } from '../runtime/tracing.js';
 import { WEB_UI_HEADERS, WEB_UI_HTML } from './web-ui.js';
 
 /** An HTTP request, as the API Gateway event or the local server hands it over. */
@@ -29,8 +31,13 @@ export interface HttpApiOptions {
   deadLetters?: DeadLetterOperations;
   /** What shadow replay found (the AWS runtime). */
   replayFindings?: ReplayFindings;
-  /** The app's schedules: `/schedules` routes (`lib/runtime/schedules-api.ts`). */
+  /** The app's schedules: `/schedules` routes (`lib/api/schedules-api.ts`). */
   schedules?: ScheduleService;
+  /**
+   * Checks signed callback URLs (the unauthenticated `/signed/callbacks/...` routes) and signs them
+   * (`POST /callbacks/{token}/urls`); without it those routes answer 404.
+   */
+  callbackUrls?: CallbackUrlSigner;
   /** Requests with a larger body are rejected with 413. @defaultValue 6 MiB */
   maxBodyBytes?: number;
   /** An OpenTelemetry server span per request (a no-op without an SDK). @defaultValue true */
@@ -43,7 +50,10 @@ export interface HttpApiOptions {
 const STATUS_OF_CODE: Record<string, number> = {
   VALIDATION: 400,
   MALFORMED_JSON: 400,
+  SIGNATURE_MISMATCH: 403,
+  SIGNED_URL_EXPIRED: 403,
   INSTANCE_NOT_FOUND: 404,
+  CALLBACK_NOT_FOUND: 404,
   DEAD_LETTER_NOT_FOUND: 404,
   ORCHESTRATION_NOT_FOUND: 404,
   SCHEDULE_NOT_FOUND: 404,
@@ -51,6 +61,8 @@ const STATUS_OF_CODE: Record<string, number> = {
   METHOD_NOT_ALLOWED: 405,
   INSTANCE_EXISTS: 409,
   INVALID_STATE: 409,
+  CALLBACK_ALREADY_COMPLETED: 409,
+  CALLBACK_EXPIRED: 410,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
 };
@@ -67,6 +79,7 @@ export class HttpApi {
   private readonly client: Client;
   private readonly deadLetters: DeadLetterOperations | undefined;
   private readonly replayFindings: ReplayFindings | undefined;
+  private readonly callbackUrls: CallbackUrlSigner | undefined;
   private readonly maxBodyBytes: number;
   private readonly routes: { method: string; pattern: { template: string; regex: RegExp }; handler: Handler }[];
   private readonly tracing: boolean;
@@ -76,25 +89,29 @@ export class HttpApi {
     this.client = options.client;
     this.deadLetters = options.deadLetters;
     this.replayFindings = options.replayFindings;
+    this.callbackUrls = options.callbackUrls;
     this.maxBodyBytes = options.maxBodyBytes ?? 6 * 1024 * 1024;
     this.tracing = options.tracing ?? true;
     this.metrics = options.metrics;
     this.routes = [
-      { method: 'POST', pattern: route('/orchestrations/{name}'), handler: (r, [name]) => this.start(r, name!) },
+      { method: 'POST', pattern: route(`/orchestrations/{name}`), handler: (r, [name]) => this.start(r, name!) },
       { method: 'GET', pattern: route('/ui'), handler: async () => ({ statusCode: 200, headers: { ...WEB_UI_HEADERS }, body: WEB_UI_HTML }) },
       { method: 'GET', pattern: route('/instances'), handler: (r) => this.list(r) },
-      { method: 'GET', pattern: route('/instances/{instanceId}'), handler: async (_r, [instanceId]) => json(200, await this.client.getStatus(instanceId!)) },
-      { method: 'DELETE', pattern: route('/instances/{instanceId}'), handler: async (_r, [instanceId]) => (await this.client.purge(instanceId!), empty(204)) },
-      { method: 'GET', pattern: route('/instances/{instanceId}/history'), handler: (r, [instanceId]) => this.history(r, instanceId!) },
-      { method: 'POST', pattern: route('/instances/{instanceId}/events/{eventName}'), handler: (r, [instanceId, event]) => this.raiseEvent(r, instanceId!, event!) },
-      { method: 'POST', pattern: route('/instances/{instanceId}/terminate'), handler: (r, [instanceId]) => this.terminate(r, instanceId!) },
-      { method: 'POST', pattern: route('/instances/{instanceId}/suspend'), handler: (r, [instanceId]) => this.suspend(r, instanceId!) },
-      { method: 'POST', pattern: route('/instances/{instanceId}/resume'), handler: async (r, [instanceId]) => (this.readReason(r), await this.client.resume(instanceId!), accepted(instanceId!)) },
-      { method: 'POST', pattern: route('/instances/{instanceId}/cancel'), handler: async (r, [instanceId]) => (await this.client.cancel(instanceId!, this.readReason(r)), accepted(instanceId!)) },
-      { method: 'POST', pattern: route('/instances/{instanceId}/rewind'), handler: async (r, [instanceId]) => (this.readReason(r), await this.client.rewind(instanceId!), accepted(instanceId!, 'Running')) },
-      { method: 'POST', pattern: route('/instances/{instanceId}/restart'), handler: (r, [instanceId]) => this.restart(r, instanceId!) },
-      { method: 'GET', pattern: route('/dlq/{queue}'), handler: (r, [queue]) => this.listDeadLetters(r, queue!) },
-      { method: 'POST', pattern: route('/dlq/{queue}/redrive'), handler: (r, [queue]) => this.redrive(r, queue!) },
+      { method: 'GET', pattern: route(`/instances/{instanceId}`), handler: async (_r, [instanceId]) => json(200, await this.client.getStatus(instanceId!)) },
+      { method: 'DELETE', pattern: route(`/instances/{instanceId}`), handler: async (_r, [instanceId]) => (await this.client.purge(instanceId!), empty(204)) },
+      { method: 'GET', pattern: route(`/instances/{instanceId}/history`), handler: (r, [instanceId]) => this.history(r, instanceId!) },
+      { method: 'POST', pattern: route(`/instances/{instanceId}/events/{eventName}`), handler: (r, [instanceId, event]) => this.raiseEvent(r, instanceId!, event!) },
+      { method: 'POST', pattern: route(`/instances/{instanceId}/terminate`), handler: (r, [instanceId]) => this.terminate(r, instanceId!) },
+      { method: 'POST', pattern: route(`/instances/{instanceId}/suspend`), handler: (r, [instanceId]) => this.suspend(r, instanceId!) },
+      { method: 'POST', pattern: route(`/instances/{instanceId}/resume`), handler: async (r, [instanceId]) => (this.readReason(r), await this.client.resume(instanceId!), accepted(instanceId!)) },
+      { method: 'POST', pattern: route(`/instances/{instanceId}/cancel`), handler: async (r, [instanceId]) => (await this.client.cancel(instanceId!, this.readReason(r)), accepted(instanceId!)) },
+      { method: 'POST', pattern: route(`/instances/{instanceId}/rewind`), handler: async (r, [instanceId]) => (this.readReason(r), await this.client.rewind(instanceId!), accepted(instanceId!, 'Running')) },
+      { method: 'POST', pattern: route(`/instances/{instanceId}/restart`), handler: (r, [instanceId]) => this.restart(r, instanceId!) },
+      { method: 'GET', pattern: route(`/instances/{instanceId}/callbacks`), handler: async (_r, [instanceId]) => json(200, { instanceId, callbacks: await this.client.listPendingCallbacks(instanceId!) }) },
+      { method: 'POST', pattern: route(`/callbacks/{token}/{action}`), handler: (r, [token, action]) => this.callback(r, token!, action!) },
+      { method: 'POST', pattern: route(`${SIGNED_CALLBACKS_PATH}/{token}/{purpose}`), handler: (r, [token, purpose]) => this.signedCallback(r, token!, purpose!) },
+      { method: 'GET', pattern: route(`/dlq/{queue}`), handler: (r, [queue]) => this.listDeadLetters(r, queue!) },
+      { method: 'POST', pattern: route(`/dlq/{queue}/redrive`), handler: (r, [queue]) => this.redrive(r, queue!) },
       { method: 'GET', pattern: route('/replay-findings'), handler: (r) => this.listReplayFindings(r) },
       { method: 'GET', pattern: route('/metrics'), handler: async () => json(200, this.requireMetrics()()) },
       ...scheduleRoutes(options.schedules, (r) => this.readJson(r)).map((r) => ({ ...r, pattern: { template: templateOf(r.pattern), regex: r.pattern } })),
@@ -176,6 +193,68 @@ export class HttpApi {
     return accepted(instanceId);
   }
 
+  /** `POST /callbacks/{token}/succeed|fail|heartbeat` (authorized like every route), and `/urls` to sign URLs for a third party. */
+  private async callback(request: HttpRequest, token: string, action: string): Promise<HttpResponse> {
+    if (action === 'urls') return this.signUrls(request, token);
+    return this.settleCallback(request, token, checkPurpose(action, `/callbacks/${token}`, ', or urls'));
+  }
+
+  /**
+   * `POST /signed/callbacks/{token}/{purpose}?expires=&signature=`: the one route without IAM authorization.
+   * The signature is checked before anything is read; then the call is what the authorized route does.
+   */
+  private async signedCallback(request: HttpRequest, token: string, purposeText: string): Promise<HttpResponse> {
+    const signer = this.requireSigner();
+    const purpose = checkPurpose(purposeText, `${SIGNED_CALLBACKS_PATH}/${token}`, '');
+    parseCallbackToken(token);
+    const { expires, signature, ...extra } = request.query;
+    const incomplete = (why: string) => new HttpError('VALIDATION', `This callback URL is incomplete: ${why}. Use the URL exactly as it was handed out, query string included.`);
+    if (Object.keys(extra).length) throw incomplete(`unknown query parameter ${Object.keys(extra).join(', ')} (only expires and signature belong to it)`);
+    if (expires === undefined || !/^\d{1,12}$/.test(expires)) throw incomplete('its expires parameter is missing or not a number of seconds');
+    if (signature === undefined || signature === '') throw incomplete('its signature parameter is missing');
+    const checked = await signer.check(token, purpose, Number(expires), signature);
+    if (checked === 'mismatch') {
+      throw new HttpError('SIGNATURE_MISMATCH', `The signature does not match this callback URL. Use the URL exactly as it was handed out: each one does one thing (${purpose} here only if it was signed for ${purpose}), for one callback, until its expiry. Nothing was written.`);
+    }
+    if (checked === 'expired') {
+      throw new HttpError('SIGNED_URL_EXPIRED', `This callback URL expired at ${new Date(Number(expires) * 1000).toISOString()}: ask whoever sent it for a new one. Nothing was written.`);
+    }
+    return this.settleCallback(request, token, purpose);
+  }
+
+  private async settleCallback(request: HttpRequest, token: string, purpose: CallbackPurpose): Promise<HttpResponse> {
+    const body = this.readJson(request);
+    let outcome: CallbackDelivery;
+    if (purpose === 'succeed') outcome = await this.client.completeCallback(token, body);
+    else if (purpose === 'fail') outcome = await this.client.failCallback(token, readFailure(body));
+    else {
+      if (body !== undefined) throw new HttpError('VALIDATION', 'A heartbeat takes no body: send an empty one.');
+      outcome = await this.client.heartbeatCallback(token);
+    }
+    // A retry of a call that was recorded gets the same answer: `outcome` tells the two apart.
+    return json(202, { instanceId: parseCallbackToken(token).instanceId, outcome });
+  }
+
+  private async signUrls(request: HttpRequest, token: string): Promise<HttpResponse> {
+    const signer = this.requireSigner();
+    const body = this.readJson(request);
+    if (body !== undefined && (typeof body !== 'object' || body === null || Array.isArray(body))) throw new HttpError('VALIDATION', 'The body must be empty or {"expiresIn": "3d"}.');
+    const { expiresIn, ...extra } = (body ?? {}) as { expiresIn?: unknown };
+    if (Object.keys(extra).length) throw new HttpError('VALIDATION', `Unknown field${Object.keys(extra).length > 1 ? 's' : ''} ${Object.keys(extra).join(', ')}: only "expiresIn" is accepted.`);
+    if (expiresIn !== undefined && typeof expiresIn !== 'string' && typeof expiresIn !== 'number') throw new HttpError('VALIDATION', '"expiresIn" must be a duration such as "3d" or a number of milliseconds.');
+    const { instanceId } = parseCallbackToken(token);
+    const open = await this.client.listPendingCallbacks(instanceId);
+    if (!open.some((callback) => callback.token === token)) {
+      throw new HttpError('CALLBACK_NOT_FOUND', `Instance '${instanceId}' has no open callback with this token (it was never handed out, or it was completed, failed or expired): GET /instances/${instanceId}/callbacks lists the open ones. Nothing was signed.`);
+    }
+    return json(200, await signer.urls(token, expiresIn === undefined ? {} : { expiresIn }));
+  }
+
+  private requireSigner(): CallbackUrlSigner {
+    if (!this.callbackUrls) throw new HttpError('ROUTE_NOT_FOUND', 'This API has no key to sign or check callback URLs with: the DurableFunctions construct configures one on AWS, npm start keeps one in .perdure/.');
+    return this.callbackUrls;
+  }
+
   private async listDeadLetters(request: HttpRequest, queue: string): Promise<HttpResponse> {
     const { limit, cursor } = request.query;
     const parsedLimit = limit === undefined ? undefined : Number(limit);
@@ -250,6 +329,28 @@ function checkQueue(queue: string): DeadLetterQueue {
     throw new HttpError('ROUTE_NOT_FOUND', `Unknown dead-letter queue ${JSON.stringify(queue)}: use /dlq/activities or /dlq/orchestrations.`);
   }
   return queue;
+}
+
+function checkPurpose(text: string, path: string, more: string): CallbackPurpose {
+  if (!(CALLBACK_PURPOSES as readonly string[]).includes(text)) {
+    throw new HttpError('ROUTE_NOT_FOUND', `No route POST ${path}/${text}: use ${path}/succeed, /fail or /heartbeat${more}.`);
+  }
+  return text as CallbackPurpose;
+}
+
+/** The body of a callback's failure: `{ "error": { "message", "name"?, "details"? } }`. */
+function readFailure(body: unknown): CallbackFailure {
+  const shape = 'The body must be {"error": {"message": "...", "name": "...", "details": ...}} (name and details optional)';
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError('VALIDATION', `${shape}.`);
+  const { error, ...extra } = body as { error?: unknown };
+  if (Object.keys(extra).length) throw new HttpError('VALIDATION', `${shape}: unknown field${Object.keys(extra).length > 1 ? 's' : ''} ${Object.keys(extra).join(', ')}.`);
+  if (typeof error !== 'object' || error === null || Array.isArray(error)) throw new HttpError('VALIDATION', `${shape}: "error" is missing or not an object.`);
+  const { message, name, details, ...unknown } = error as Record<string, unknown>;
+  const fields = Object.keys(unknown);
+  if (fields.length) throw new HttpError('VALIDATION', `${shape}: unknown field${fields.length > 1 ? 's' : ''} ${fields.join(', ')} in "error"${fields.includes('data') ? ' (send data as "details")' : ''}.`);
+  if (typeof message !== 'string' || message.length === 0) throw new HttpError('VALIDATION', `${shape}: "error.message" must be a non-empty string.`);
+  if (name !== undefined && typeof name !== 'string') throw new HttpError('VALIDATION', `${shape}: "error.name" must be a string.`);
+  return { message, ...(name !== undefined ? { name } : {}), ...(details !== undefined ? { details } : {}) };
 }
 
 /** The template of a route given as an expression: `^/schedules/([^/]+)$` is `/schedules/{name}`. */
