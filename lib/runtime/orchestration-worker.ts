@@ -849,8 +849,9 @@ export class OrchestrationWorker {
    */
   private async closeChildren(instance: InstanceRecord, children: RunningChild[], why: 'cancelled' | 'ended'): Promise<void> {
     const { store, clock } = this.deps;
-    // One reason whichever step applies it (the cancel's, or the end's when a crash kept the cancel's from it).
-    const reason = `its parent '${instance.instanceId}' ${why === 'cancelled' || instance.status === 'Cancelled' ? 'was cancelled' : `ended ${instance.status}`}`;
+    // One reason whichever step applies it (the cancel's, or the end's when a crash kept the cancel's from it,
+    // even when the parent's code caught the cancellation and completed).
+    const reason = `its parent '${instance.instanceId}' ${why === 'cancelled' || instance.status === 'Cancelled' || instance.cancelRequested ? 'was cancelled' : `ended ${instance.status}`}`;
     await Promise.all(
       children.map(async (child) => {
         if (child.parentClose === 'abandon' || (why === 'cancelled' && child.parentClose !== 'cancel')) return;
