@@ -20,8 +20,8 @@ export interface StackProcessOptions {
   startTimeoutMs?: number;
 }
 
-/** Peak resident memory of the stack's processes, in MiB. */
-export interface PeakRss {
+/** A measure of each of the stack's processes (peak RSS in MiB, CPU time in ms). */
+export interface ByProcess {
   node: number;
   java: number;
 }
@@ -85,9 +85,18 @@ export class StackProcess {
   }
 
   /** Peak RSS so far (the kernel's high-water mark) of the Node process and of its JVM. */
-  peakRss(): PeakRss {
+  peakRss(): ByProcess {
     const java = childrenOf(this.pid).find((pid) => commandOf(pid) === 'java');
     return { node: highWaterMiB(this.pid), java: java === undefined ? 0 : highWaterMiB(java) };
+  }
+
+  /**
+   * CPU time used so far (user + system) by the Node process and by its JVM, in ms: what a workload costs
+   * whatever else the machine runs, where steps per second depend on it.
+   */
+  cpuMs(): ByProcess {
+    const java = childrenOf(this.pid).find((pid) => commandOf(pid) === 'java');
+    return { node: cpuMsOf(this.pid), java: java === undefined ? 0 : cpuMsOf(java) };
   }
 
   /** Stops the stack as Ctrl+C would, and waits for it to exit. */
@@ -137,6 +146,20 @@ function highWaterMiB(pid: number): number {
   try {
     const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return match ? Math.round(Number(match[1]) / 1024) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Linux reports CPU time in clock ticks of 1/100 s (USER_HZ). */
+const TICK_MS = 10;
+
+function cpuMsOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // After the command's closing parenthesis: state is field 3, utime field 14 and stime field 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
   } catch {
     return 0;
   }
