@@ -4,7 +4,7 @@
  * workload (the example order saga, and a plain chain of two activities: the `shipping` orchestration) and
  * each N, it starts N instances at once, starts single probe instances into the burst while it runs, waits
  * for all of them, and prints instances/s, activity steps/s, start-to-completion latency (p50/p95/p99),
- * the probes' latency against an instance's latency on the idle stack, and the peak RSS of the stack's Node
+ * the probes' latency (at normal priority, and on the priority lane) against an instance's latency on the idle stack, and the peak RSS of the stack's Node
  * process and of DynamoDB Local's JVM. Every instance is checked: completed once, with the right output,
  * every task of its history (and of its children's) recorded exactly once.
  * Then the crash run: N orders, the stack killed with SIGKILL (with its JVM) mid-load, started again on
@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { StackProcess, type PeakRss } from './stack-process.js';
+import { StackProcess, type ByProcess } from './stack-process.js';
 
 const { values } = parseArgs({
   options: {
@@ -106,9 +106,9 @@ async function call<T>(url: string, init: { method?: string; body?: unknown } = 
 }
 
 /** Starts an instance; returns when the request was sent (the start of its latency). */
-async function start(base: string, workload: Workload, id: string): Promise<number> {
+async function start(base: string, workload: Workload, id: string, priority: 'high' | 'normal' = 'normal'): Promise<number> {
   const sentAt = Date.now();
-  const { status, body } = await call<{ error?: { message: string } }>(`${base}/orchestrations/${workload.orchestration}?instanceId=${encodeURIComponent(id)}`, { method: 'POST', body: workload.input(id) });
+  const { status, body } = await call<{ error?: { message: string } }>(`${base}/orchestrations/${workload.orchestration}?instanceId=${encodeURIComponent(id)}&priority=${priority}`, { method: 'POST', body: workload.input(id) });
   if (status !== 202) throw new Error(`start of ${id} answered ${status}: ${JSON.stringify(body)}`);
   return sentAt;
 }
@@ -208,7 +208,11 @@ interface BurstResult {
   latency: { p50: number; p95: number; p99: number };
   alone: number;
   probes: number[];
-  rss: PeakRss;
+  /** The latency of the probes started with priority 'high'. */
+  laneProbes: number[];
+  rss: ByProcess;
+  /** CPU ms per activity step of the Node process and of DynamoDB Local's JVM during the burst. */
+  cpuPerStep: ByProcess;
   verdict: Verdict;
   timedOut: boolean;
 }
@@ -238,20 +242,25 @@ async function burst(workloadKey: string, n: number): Promise<BurstResult> {
     const alone = await aloneLatency(base, workload, `${workloadKey}${n}`);
     const ids = Array.from({ length: n }, (_, i) => `${workloadKey}${n}-${i}`);
     const sentAt = new Map<string, number>();
+    const cpuBefore = stack.cpuMs();
     const began = Date.now();
     const deadline = began + TIME_LIMIT_MS;
     process.stdout.write(`  ${workload.name}, N=${n}: alone ${(alone / 1000).toFixed(2)} s; starting ${n} at once...`);
     await Promise.all(ids.map(async (id) => sentAt.set(id, await start(base, workload, id))));
     process.stdout.write(` accepted in ${((Date.now() - began) / 1000).toFixed(1)} s; running`);
 
-    // Probes: one instance at a time, started into the burst while it runs.
+    // Probes: started into the burst while it runs, two at a time: one at normal priority, one on the priority lane.
     const probeIds: string[] = [];
+    const laneProbeIds: string[] = [];
     let finished = false;
     const probing = (async () => {
       for (let i = 0; i < PROBES && !finished; i++) {
         const id = `${workloadKey}${n}-probe-${i}`;
-        sentAt.set(id, await start(base, workload, id));
+        const laneId = `${workloadKey}${n}-probe-high-${i}`;
+        const [normalSent, highSent] = await Promise.all([start(base, workload, id), start(base, workload, laneId, 'high')]);
+        sentAt.set(id, normalSent).set(laneId, highSent);
         probeIds.push(id);
+        laneProbeIds.push(laneId);
         await new Promise((resolve) => setTimeout(resolve, Math.max(1_000, (alone * 2))));
       }
     })();
@@ -262,6 +271,7 @@ async function burst(workloadKey: string, n: number): Promise<BurstResult> {
     await probing;
     if (idle) await waitUntilIdle(base, deadline + 60_000);
     const rss = stack.peakRss();
+    const cpuAfter = stack.cpuMs();
     console.log(idle ? ' done' : ' TIME LIMIT');
 
     const statuses = new Map((await listAll(base, 'Completed')).map((status) => [status.instanceId, status]));
@@ -283,7 +293,9 @@ async function burst(workloadKey: string, n: number): Promise<BurstResult> {
       latency: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) },
       alone,
       probes: probeIds.map(latencyOf).filter((value): value is number => value !== undefined),
+      laneProbes: laneProbeIds.map(latencyOf).filter((value): value is number => value !== undefined),
       rss,
+      cpuPerStep: { node: (cpuAfter.node - cpuBefore.node) / verdict.activitySteps, java: (cpuAfter.java - cpuBefore.java) / verdict.activitySteps },
       verdict,
       timedOut: !idle,
     };
@@ -355,9 +367,10 @@ for (const key of values.workloads.split(',')) {
 }
 console.log('');
 table(
-  ['workload', 'N', 'inst/s', 'activity steps/s', 'latency p50 / p95 / p99 (s)', 'alone (s)', 'probes p50 (s)', 'probe / alone', 'peak RSS node + java (MB)', 'checks'],
+  ['workload', 'N', 'inst/s', 'activity steps/s', 'latency p50 / p95 / p99 (s)', 'alone (s)', 'probes p50 (s)', 'probe / alone', 'high-priority probes p50 (s)', 'high probe / alone', 'peak RSS node + java (MB)', 'CPU ms per step node + java', 'checks'],
   results.map((r) => {
     const probe = median(r.probes);
+    const laneProbe = median(r.laneProbes);
     const problems = r.verdict.wrong.length + r.verdict.doubled.length + (r.n - r.completed);
     return [
       r.workload,
@@ -368,7 +381,10 @@ table(
       (r.alone / 1000).toFixed(2),
       `${s(probe)} (${r.probes.length})`,
       Number.isFinite(probe) ? `${(probe / r.alone).toFixed(1)}×` : '-',
+      `${s(laneProbe)} (${r.laneProbes.length})`,
+      Number.isFinite(laneProbe) ? `${(laneProbe / r.alone).toFixed(1)}×` : '-',
       `${r.rss.node} + ${r.rss.java}`,
+      `${r.cpuPerStep.node.toFixed(1)} + ${r.cpuPerStep.java.toFixed(1)}`,
       r.timedOut ? 'TIME LIMIT' : problems === 0 ? `ok: ${r.n} once, ${r.verdict.activitySteps} tasks once` : `${problems} PROBLEMS`,
     ];
   }),

@@ -129,12 +129,20 @@ export interface DurableFunctionsProps {
    * @defaultValue true
    */
   readonly signedCallbackUrls?: boolean;
+  /**
+   * The priority lane: a FIFO doorbell queue and an activity queue of its own, with their own event sources,
+   * for instances started with `priority: 'high'` (and their sub-orchestrations), so that a backlog of
+   * normal work does not hold them up. They share their lane's dead-letter queues. Idle, the two event
+   * sources' polling costs about as much as any idle SQS event source (see the README). `false` leaves them
+   * out, and a start with priority 'high' is then refused. @defaultValue on: orchestrator 20, activities 40
+   */
+  readonly priorityLane?: boolean | { readonly orchestrator?: EventSourceTuning; readonly activities?: EventSourceTuning };
 }
 
 /** AWS's guidance for SQS event sources: a visibility timeout of at least six times the function timeout. */
 const VISIBILITY_FACTOR = 6;
 /** Default maximum concurrency of each event source (docs/architecture.md, "Scale on AWS", says why). */
-const DEFAULT_CONCURRENCY = { orchestrator: 100, activities: 200, timers: 10, deadLetters: 2 };
+const DEFAULT_CONCURRENCY = { orchestrator: 100, activities: 200, timers: 10, deadLetters: 2, priorityOrchestrator: 20, priorityActivities: 40 };
 
 /**
  * Durable functions for one app: the DynamoDB event table, the SQS queues (each with a dead-letter queue),
@@ -148,6 +156,8 @@ export class DurableFunctions extends Construct {
   readonly bucket: Bucket;
   readonly queues: { orchestrator: Queue; activities: Queue; timers: Queue };
   readonly deadLetterQueues: { orchestrator: Queue; activities: Queue; timers: Queue };
+  /** The priority lane's queues (unless `priorityLane: false`). */
+  readonly priorityQueues?: { orchestrator: Queue; activities: Queue };
   readonly functions: Record<'orchestrator' | 'activity' | 'timer' | 'activityDeadLetters' | 'orchestratorDeadLetters' | 'api', NodejsFunction>;
   readonly api: HttpApi;
   /** The dead-letter queues' alarms, quarantines', the orchestrator queue's age, and shadow replay's. */
@@ -212,8 +222,8 @@ export class DurableFunctions extends Construct {
       ],
     });
 
-    const queue = (name: string, visibilityTimeout: Duration, fifo: boolean) => {
-      const deadLetters = new Queue(this, `${name}DeadLetters`, {
+    const queue = (name: string, visibilityTimeout: Duration, fifo: boolean, sharedDeadLetters?: Queue) => {
+      const deadLetters = sharedDeadLetters ?? new Queue(this, `${name}DeadLetters`, {
         fifo: fifo || undefined,
         retentionPeriod: Duration.days(14),
         encryption: QueueEncryption.SQS_MANAGED,
@@ -234,6 +244,15 @@ export class DurableFunctions extends Construct {
     const activities = queue('Activities', Duration.seconds(activityTimeout.toSeconds() * VISIBILITY_FACTOR), false);
     const timers = queue('Timers', Duration.seconds(shortTimeout.toSeconds() * VISIBILITY_FACTOR), false);
     this.queues = { orchestrator: orchestrator.main, activities: activities.main, timers: timers.main };
+    if (props.priorityLane !== false) {
+      this.priorityQueues = {
+        orchestrator: queue('OrchestratorHigh', Duration.seconds(orchestratorTimeout.toSeconds() * VISIBILITY_FACTOR), true, orchestrator.deadLetters).main,
+        activities: queue('ActivitiesHigh', Duration.seconds(activityTimeout.toSeconds() * VISIBILITY_FACTOR), false, activities.deadLetters).main,
+      };
+    }
+    const lanes = (main: Queue, high: Queue | undefined) => (high ? [main, high] : [main]);
+    const doorbellQueues = lanes(orchestrator.main, this.priorityQueues?.orchestrator);
+    const activityQueues = lanes(activities.main, this.priorityQueues?.activities);
     this.deadLetterQueues = { orchestrator: orchestrator.deadLetters, activities: activities.deadLetters, timers: timers.deadLetters };
 
     const environment: Record<string, string> = {
@@ -242,6 +261,9 @@ export class DurableFunctions extends Construct {
       PERDURE_ORCHESTRATOR_QUEUE_URL: orchestrator.main.queueUrl,
       PERDURE_ACTIVITY_QUEUE_URL: activities.main.queueUrl,
       PERDURE_TIMER_QUEUE_URL: timers.main.queueUrl,
+      ...(this.priorityQueues
+        ? { PERDURE_ORCHESTRATOR_HIGH_QUEUE_URL: this.priorityQueues.orchestrator.queueUrl, PERDURE_ACTIVITY_HIGH_QUEUE_URL: this.priorityQueues.activities.queueUrl }
+        : {}),
       PERDURE_MAX_RECEIVE_COUNT: String(maxReceiveCount),
       PERDURE_RETENTION_DAYS: String(retentionDays),
       NODE_OPTIONS: '--enable-source-maps',
@@ -304,6 +326,11 @@ export class DurableFunctions extends Construct {
     (this.replayGate?.alias ?? this.functions.orchestrator).addEventSource(source(orchestrator.main, DEFAULT_CONCURRENCY.orchestrator, tuning.orchestrator));
     this.functions.activity.addEventSource(source(activities.main, DEFAULT_CONCURRENCY.activities, tuning.activities));
     this.functions.timer.addEventSource(source(timers.main, DEFAULT_CONCURRENCY.timers, tuning.timers));
+    if (this.priorityQueues) {
+      const laneTuning = typeof props.priorityLane === 'object' ? props.priorityLane : {};
+      (this.replayGate?.alias ?? this.functions.orchestrator).addEventSource(source(this.priorityQueues.orchestrator, DEFAULT_CONCURRENCY.priorityOrchestrator, laneTuning.orchestrator));
+      this.functions.activity.addEventSource(source(this.priorityQueues.activities, DEFAULT_CONCURRENCY.priorityActivities, laneTuning.activities));
+    }
     this.functions.activityDeadLetters.addEventSource(source(activities.deadLetters, DEFAULT_CONCURRENCY.deadLetters));
     this.functions.orchestratorDeadLetters.addEventSource(source(orchestrator.deadLetters, DEFAULT_CONCURRENCY.deadLetters));
 
@@ -323,24 +350,26 @@ export class DurableFunctions extends Construct {
     allow(orchestratorFn, tableActions.step, tableArns);
     for (const statement of props.inlineSteps?.policies ?? []) orchestratorFn.addToRolePolicy(statement);
     allow(orchestratorFn, ['s3:GetObject', 's3:PutObject'], [objects]);
-    send(orchestratorFn, orchestrator.main, activities.main, timers.main);
+    send(orchestratorFn, ...doorbellQueues, ...activityQueues, timers.main);
 
     allow(activity, tableActions.deliver, [this.table.tableArn]);
     allow(activity, ['s3:GetObject', 's3:PutObject'], [objects]);
-    send(activity, orchestrator.main);
+    send(activity, ...doorbellQueues);
 
     allow(timer, tableActions.deliver, [this.table.tableArn]);
-    send(timer, orchestrator.main, timers.main);
+    send(timer, ...doorbellQueues, timers.main);
 
     for (const handler of [activityDeadLetters, orchestratorDeadLetters]) {
       allow(handler, tableActions.deliver, [this.table.tableArn]);
-      send(handler, orchestrator.main);
+      send(handler, ...doorbellQueues);
     }
+    // A dead task without crash evidence goes back to its queue, after a delay (sqs-handlers.ts).
+    send(activityDeadLetters, ...activityQueues);
 
     allow(api, tableActions.api, tableArns);
     allow(api, ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], [objects]);
     allow(api, ['s3:ListBucket'], [this.bucket.bucketArn]);
-    send(api, orchestrator.main, activities.main);
+    send(api, ...doorbellQueues, ...activityQueues);
 
     const authorizer: IHttpRouteAuthorizer =
       props.apiAuth?.type === 'jwt'

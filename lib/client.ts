@@ -19,6 +19,7 @@ import { validateEventId, validateEventName, validateInstanceId, validateName } 
 import { toJsonPayload, type PayloadLoader } from './core/payload.js';
 import { isTerminal, type Clock, type InboxMessage, type InstanceRecord, type InstanceStatusName, type InstanceStore, type WorkQueues } from './ports.js';
 import { runtimeInterceptors } from './runtime/interceptors.js';
+import { PRIORITIES, priorityOf, withPriority, type Priority } from './runtime/priority.js';
 import { CONTROL_MESSAGE_IDS, messageIds } from './runtime/messages.js';
 
 /** What `getStatus` and `list` return for an instance. */
@@ -37,6 +38,8 @@ export interface InstanceStatus {
   customStatus?: unknown;
   /** When `cancel` reached the instance (ISO 8601), and why. */
   cancelRequested?: { at: string; reason?: string };
+  /** `high` for an instance started on the high-priority lane (absent for normal ones). */
+  priority?: 'high';
   /** Events in the current generation's history. */
   historyLength: number;
   /** ISO 8601. */
@@ -50,6 +53,12 @@ export interface StartOptions {
   instanceId?: string;
   /** @defaultValue the latest registered version */
   version?: string | number;
+  /**
+   * `high` runs the instance's steps and activities, and those of its sub-orchestrations, on queues and
+   * event sources of their own, so that a backlog of normal work does not hold it up (an interactive
+   * request among batch jobs). It is fixed for the instance's life. @defaultValue 'normal'
+   */
+  priority?: Priority;
 }
 
 export interface RestartOptions {
@@ -57,6 +66,8 @@ export interface RestartOptions {
   version?: string | number;
   /** The new instance's id. @defaultValue the old id with `.r<time>` appended */
   instanceId?: string;
+  /** @defaultValue the old instance's priority */
+  priority?: Priority;
 }
 
 /** Statuses `restart` takes: ended without completing. */
@@ -180,6 +191,7 @@ export class Client {
     return this.intercepted({ operation: 'start', name, input, ...(options.instanceId !== undefined ? { instanceId: options.instanceId } : {}) }, async (call) => {
       validateName(name, 'orchestration name');
       const instanceId = options.instanceId === undefined ? randomUUID() : validateInstanceId(options.instanceId);
+      const priority = validatePriority(options.priority, this.deps.queues);
       const definition = this.deps.app.getOrchestration(name, options.version);
       const payload = toJsonPayload(call.input, `input of orchestration '${name}'`);
       const now = this.deps.clock.now();
@@ -195,8 +207,8 @@ export class Client {
         lastEventId: 0,
         revision: 0,
       };
-      // The instance's trace starts here: interceptors store its context with the record.
-      const headers = this.interceptors.headers();
+      // The instance's trace starts here: interceptors store its context with the record, beside its priority.
+      const headers = withPriority(this.interceptors.headers(), priority);
       if (headers) record.headers = headers;
       await this.deps.store.createInstance(record, {
         messageId: messageIds.start(0),
@@ -314,7 +326,7 @@ export class Client {
         throw new InvalidStateError(`Cannot restart instance '${instanceId}': it is ${record.status}; only ${RESTARTABLE.join(', ')} instances can be restarted.`);
       }
       const input = await (this.deps.loadPayload ?? ((value: unknown) => value))(record.input);
-      return this.start(record.name, input, { ...(options.version !== undefined ? { version: options.version } : {}), instanceId: options.instanceId ?? `${instanceId}.r${this.deps.clock.now().toString(36)}` });
+      return this.start(record.name, input, { ...(options.version !== undefined ? { version: options.version } : {}), priority: options.priority ?? priorityOf(record.headers), instanceId: options.instanceId ?? `${instanceId}.r${this.deps.clock.now().toString(36)}` });
     });
   }
 
@@ -548,6 +560,7 @@ export class Client {
     if (record.parent) status.parentInstanceId = record.parent.instanceId;
     if (record.customStatus !== undefined) status.customStatus = JSON.parse(record.customStatus) as unknown;
     if (record.cancelRequested) status.cancelRequested = { at: new Date(record.cancelRequested.at).toISOString(), ...(record.cancelRequested.reason !== undefined ? { reason: record.cancelRequested.reason } : {}) };
+    if (priorityOf(record.headers) === 'high') status.priority = 'high';
     return status;
   }
 
@@ -639,4 +652,18 @@ function checkReason(reason: unknown): void {
   if (reason !== undefined && (typeof reason !== 'string' || reason.length > 1000)) {
     throw new ValidationError('reason must be a string of at most 1000 characters.');
   }
+}
+
+/** The priority a start asked for, refused when it is not one or when the deployment has no lane for it. */
+function validatePriority(priority: unknown, queues: WorkQueues): Priority {
+  if (priority === undefined) return 'normal';
+  if (typeof priority !== 'string' || !PRIORITIES.includes(priority as Priority)) {
+    throw new ValidationError(`Invalid priority ${JSON.stringify(priority)}: use ${PRIORITIES.map((p) => `'${p}'`).join(' or ')}.`);
+  }
+  if (priority === 'high' && queues.priorityLane === false) {
+    throw new ValidationError(
+      "This deployment has no high-priority lane: deploy the DurableFunctions construct with priorityLane (on by default) or start the instance without priority 'high'.",
+    );
+  }
+  return priority as Priority;
 }

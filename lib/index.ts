@@ -75,6 +75,8 @@ export type { ActivityAttempt, ClientCall, ClientOperation, DurableCall, Message
 export { openTelemetryTracing, SPAN_ATTRIBUTES } from './runtime/tracing.js';
 export { METRICS, metricsInterceptor } from './runtime/metrics.js';
 export { MetricCounters } from './runtime/metric-counters.js';
+export { PRIORITY_HEADER } from './runtime/priority.js';
+export type { Priority } from './runtime/priority.js';
 export type { MetricSeries, MetricsSnapshot } from './runtime/metric-counters.js';
 export type { MetricsSink, MetricUnit } from './ports.js';
 export { Client } from './client.js';

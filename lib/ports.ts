@@ -261,9 +261,14 @@ export interface WorkQueues {
   /**
    * Keeps a received activity task from being delivered again for `ms` from now: its attempt said it is
    * alive (`actx.heartbeat`). `receipt` is the handle the delivery came with (SQS: ChangeMessageVisibility
-   * on the received message).
+   * on the received message). `task` is the delivered task (its headers name the lane it came from).
    */
-  extendActivityLease(receipt: string, ms: number): Promise<void>;
+  extendActivityLease(receipt: string, ms: number, task?: ActivityTask): Promise<void>;
+  /**
+   * False when high-priority instances have no queues of their own here (a deployment without the lane):
+   * starting one is then refused rather than queued behind normal work. @defaultValue true
+   */
+  readonly priorityLane?: boolean;
 }
 
 export type MetricUnit = 'Count' | 'Milliseconds' | 'Bytes';

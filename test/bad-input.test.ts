@@ -182,8 +182,9 @@ const HTTP_ROWS: HttpRow[] = [
   { what: 'a misspelled messageId (messageID) on redrive', method: 'POST', path: '/dlq/activities/redrive', body: json({ messageID: 'dl-1' }), status: 400, code: 'VALIDATION', message: /Unknown fields messageID: only "messageId" is accepted/ },
   { what: 'an empty messageId on redrive', method: 'POST', path: '/dlq/activities/redrive', body: json({ messageId: '' }), status: 400, code: 'VALIDATION', message: /"messageId" must be a non-empty string/ },
   { what: 'a numeric messageId on redrive', method: 'POST', path: '/dlq/activities/redrive', body: json({ messageId: 7 }), status: 400, code: 'VALIDATION', message: /"messageId" must be a non-empty string/ },
-  { what: 'a misspelled instanceId query parameter (instanceID) on start', method: 'POST', path: '/orchestrations/hello?instanceID=typo-1', body: json({ name: 'Ada' }), status: 400, code: 'VALIDATION', message: /Unknown query parameter instanceID: use instanceId or version/ },
-  { what: 'an unknown query parameter on start', method: 'POST', path: '/orchestrations/hello?instanceId=x-1&dryRun=true', body: json({ name: 'Ada' }), status: 400, code: 'VALIDATION', message: /Unknown query parameter dryRun: use instanceId or version/ },
+  { what: 'a misspelled instanceId query parameter (instanceID) on start', method: 'POST', path: '/orchestrations/hello?instanceID=typo-1', body: json({ name: 'Ada' }), status: 400, code: 'VALIDATION', message: /Unknown query parameter instanceID: use instanceId, version or priority/ },
+  { what: 'a priority that is not one', method: 'POST', path: '/orchestrations/hello?priority=urgent', body: json({ name: 'Ada' }), status: 400, code: 'VALIDATION', message: /Invalid priority "urgent": use 'high' or 'normal'/ },
+  { what: 'an unknown query parameter on start', method: 'POST', path: '/orchestrations/hello?instanceId=x-1&dryRun=true', body: json({ name: 'Ada' }), status: 400, code: 'VALIDATION', message: /Unknown query parameter dryRun: use instanceId, version or priority/ },
 
   // Content types
   { what: 'a text/plain start body', method: 'POST', path: '/orchestrations/hello', body: json({ name: 'Ada' }), contentType: 'text/plain', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: SEND_JSON },

@@ -6,6 +6,7 @@ import { scheduleRoutes } from './schedules-api.js';
 import type { ScheduleService } from '../runtime/schedules.js';
 import { CALLBACK_PURPOSES, SIGNED_CALLBACKS_PATH, type CallbackPurpose, type CallbackUrlSigner } from '../runtime/callback-urls.js';
 import type { MetricsSnapshot } from '../runtime/metric-counters.js';
+import type { Priority } from '../runtime/priority.js';
 import { traceHttpRequest } from '../runtime/tracing.js';
 import { WEB_UI_HEADERS, WEB_UI_HTML } from './web-ui.js';
 
@@ -138,12 +139,11 @@ export class HttpApi {
 
   private async start(request: HttpRequest, name: string): Promise<HttpResponse> {
     // A misspelled parameter (instanceID) would otherwise start an instance under a random id.
-    const unknownParameters = Object.keys(request.query).filter((key) => key !== 'instanceId' && key !== 'version');
-    if (unknownParameters.length) throw new HttpError('VALIDATION', `Unknown query parameter ${unknownParameters.join(', ')}: use instanceId or version.`);
+    const unknownParameters = Object.keys(request.query).filter((key) => key !== 'instanceId' && key !== 'version' && key !== 'priority');
+    if (unknownParameters.length) throw new HttpError('VALIDATION', `Unknown query parameter ${unknownParameters.join(', ')}: use instanceId, version or priority.`);
     const input = this.readJson(request);
-    const instanceId = request.query.instanceId;
-    const version = request.query.version;
-    const id = await this.client.start(name, input, { instanceId, version });
+    const { instanceId, version, priority } = request.query;
+    const id = await this.client.start(name, input, { instanceId, version, ...(priority !== undefined ? { priority: priority as Priority } : {}) });
     return accepted(id, 'Pending');
   }
 

@@ -73,6 +73,10 @@ export function configFromEnvironment(env: NodeJS.ProcessEnv = process.env): Aws
       timers: required('PERDURE_TIMER_QUEUE_URL'),
       activityDeadLetters: env.PERDURE_ACTIVITY_DLQ_URL,
       orchestratorDeadLetters: env.PERDURE_ORCHESTRATOR_DLQ_URL,
+      // The priority lane: both queues or neither (a start with priority 'high' is refused without them).
+      ...(env.PERDURE_ORCHESTRATOR_HIGH_QUEUE_URL && env.PERDURE_ACTIVITY_HIGH_QUEUE_URL
+        ? { orchestratorHigh: env.PERDURE_ORCHESTRATOR_HIGH_QUEUE_URL, activitiesHigh: env.PERDURE_ACTIVITY_HIGH_QUEUE_URL }
+        : {}),
     },
     maxReceiveCount: number('PERDURE_MAX_RECEIVE_COUNT'),
     inlineLimitBytes: number('PERDURE_INLINE_LIMIT_BYTES'),

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { MessageHeaders } from '../core/interceptors.js';
 import type { ActivityTask, Clock, Doorbell, InboxMessage, TimerTask, WorkQueues } from '../ports.js';
 import type { PayloadCodec } from '../runtime/payload-codec.js';
+import { priorityOf } from '../runtime/priority.js';
 import { readEvent, storeEvent } from './payload-fields.js';
 
 export interface SqsQueueUrls {
@@ -12,6 +13,10 @@ export interface SqsQueueUrls {
   activities: string;
   /** Standard: timers, delayed by up to 15 minutes a hop. */
   timers: string;
+  /** FIFO: the doorbells of high-priority instances (the priority lane), with their own event source. */
+  orchestratorHigh?: string;
+  /** Standard: the activity tasks of high-priority instances. */
+  activitiesHigh?: string;
 }
 
 export interface SqsQueuesOptions {
@@ -42,7 +47,8 @@ export interface DoorbellMessage {
  * The work queues on SQS. Doorbells go to a FIFO queue with `MessageGroupId = instanceId`, so one
  * instance's steps never run at the same time while different instances run in parallel. Activity tasks
  * carry their input through the payload codec. A timer is a message delayed until it is due, in hops of at
- * most 15 minutes; each hop's handler sends the next one until the timer fires.
+ * most 15 minutes; each hop's handler sends the next one until the timer fires. The doorbells and tasks of
+ * a high-priority instance (its headers say so) go to the priority lane's two queues, when there are any.
  */
 export class SqsWorkQueues implements WorkQueues {
   readonly maxTimerHopSeconds: number;
@@ -51,6 +57,17 @@ export class SqsWorkQueues implements WorkQueues {
 
   constructor(private readonly options: SqsQueuesOptions) {
     this.maxTimerHopSeconds = options.maxTimerHopSeconds ?? 900;
+  }
+
+  get priorityLane(): boolean {
+    return this.options.urls.orchestratorHigh !== undefined && this.options.urls.activitiesHigh !== undefined;
+  }
+
+  /** The queue of `lane` for the message's headers: the priority lane's for a high-priority instance. */
+  private queueFor(lane: 'orchestrator' | 'activities', headers: MessageHeaders | undefined): string {
+    const { urls } = this.options;
+    const high = priorityOf(headers) === 'high' ? (lane === 'orchestrator' ? urls.orchestratorHigh : urls.activitiesHigh) : undefined;
+    return high ?? urls[lane];
   }
 
   async ringDoorbell(instanceId: string, doorbell: Doorbell & { dlqRounds?: number } = {}): Promise<void> {
@@ -63,12 +80,12 @@ export class SqsWorkQueues implements WorkQueues {
     if (doorbell.dlqRounds) body.dlqRounds = doorbell.dlqRounds;
     if (doorbell.headers) body.headers = doorbell.headers;
     // A unique deduplication id: a doorbell must never be dropped; a spare one costs an idle step.
-    await this.sendBatch(this.options.urls.orchestrator, [{ Id: '0', MessageBody: JSON.stringify(body), MessageGroupId: instanceId, MessageDeduplicationId: randomUUID() }]);
+    await this.sendBatch(this.queueFor('orchestrator', doorbell.headers), [{ Id: '0', MessageBody: JSON.stringify(body), MessageGroupId: instanceId, MessageDeduplicationId: randomUUID() }]);
   }
 
   /** Re-sends an activity task that reached the dead-letter queue without crash evidence, after a delay. */
   async resendActivity(task: ActivityTask & { dlqRounds?: number }, delaySeconds: number): Promise<void> {
-    await this.sendBatch(this.options.urls.activities, [{ ...(await this.taskEntry(task, 0)), DelaySeconds: Math.min(900, delaySeconds) }]);
+    await this.sendBatch(this.queueFor('activities', task.headers), [{ ...(await this.taskEntry(task, 0)), DelaySeconds: Math.min(900, delaySeconds) }]);
   }
 
   private async taskEntry(task: ActivityTask, index: number): Promise<SendMessageBatchRequestEntry> {
@@ -76,7 +93,13 @@ export class SqsWorkQueues implements WorkQueues {
   }
 
   async enqueueActivities(tasks: ActivityTask[]): Promise<void> {
-    await this.sendBatch(this.options.urls.activities, await Promise.all(tasks.map((task, index) => this.taskEntry(task, index))));
+    const entries = await Promise.all(tasks.map((task, index) => this.taskEntry(task, index)));
+    const byQueue = new Map<string, SendMessageBatchRequestEntry[]>();
+    tasks.forEach((task, index) => {
+      const queueUrl = this.queueFor('activities', task.headers);
+      byQueue.set(queueUrl, [...(byQueue.get(queueUrl) ?? []), entries[index]!]);
+    });
+    await Promise.all([...byQueue].map(([queueUrl, queueEntries]) => this.sendBatch(queueUrl, queueEntries)));
   }
 
   async scheduleTimers(timers: TimerTask[]): Promise<void> {
@@ -88,9 +111,9 @@ export class SqsWorkQueues implements WorkQueues {
   }
 
   /** Keeps a received activity task invisible for `ms` from now (at most SQS's 12 hours). */
-  async extendActivityLease(receipt: string, ms: number): Promise<void> {
+  async extendActivityLease(receipt: string, ms: number, task?: ActivityTask): Promise<void> {
     const seconds = Math.min(MAX_VISIBILITY_SECONDS, Math.ceil(ms / 1000));
-    await this.options.client.send(new ChangeMessageVisibilityCommand({ QueueUrl: this.options.urls.activities, ReceiptHandle: receipt, VisibilityTimeout: seconds }));
+    await this.options.client.send(new ChangeMessageVisibilityCommand({ QueueUrl: this.queueFor('activities', task?.headers), ReceiptHandle: receipt, VisibilityTimeout: seconds }));
   }
 
   /** The delay of the next hop toward `fireAt`. */

@@ -238,11 +238,12 @@ export const COMMANDS: Command[] = [
       'input-file': { type: 'string', description: 'read the input from a JSON file' },
       id: { type: 'string', description: 'the instance id (default: a random UUID); a second start with the same id is refused' },
       version: { type: 'string', description: 'the version to start (default: the latest)' },
+      priority: { type: 'string', description: "high: run on the priority lane, ahead of a backlog of normal work (default: normal)" },
     },
-    notes: [`perdure start order --id order-42 --input '{"orderId":"42","amount":1500}'`],
+    notes: [`perdure start order --id order-42 --input '{"orderId":"42","amount":1500}'`, 'perdure start order --priority high --input \'{"orderId":"43","amount":20}\''],
     async run({ api, values, positionals, io }) {
       const input = await readJsonInput(values, 'input', 'input-file');
-      const result = await api().post<{ instanceId: string }>(`/orchestrations/${enc(positionals[0]!)}`, input, { instanceId: str(values, 'id'), version: str(values, 'version') });
+      const result = await api().post<{ instanceId: string }>(`/orchestrations/${enc(positionals[0]!)}`, input, { instanceId: str(values, 'id'), version: str(values, 'version'), priority: str(values, 'priority') });
       io.out(result.instanceId);
     },
   },

@@ -146,12 +146,15 @@ export async function startLocalStack(app: App, options: LocalStackOptions = {})
     const pollers = [
       poll(queues.orchestrator, slow('Lambda.orchestrator', (records, context) => handlers.doorbells(records, context)), 4),
       poll(queues.activities, slow('Lambda.activity', (records, context) => handlers.activities(records, context)), 4),
+      // The priority lane's event sources: their own pollers, so a backlog of normal work does not hold its work up.
+      poll(queues.orchestratorHigh!, slow('Lambda.orchestrator', (records, context) => handlers.doorbells(records, context)), 2),
+      poll(queues.activitiesHigh!, slow('Lambda.activity', (records, context) => handlers.activities(records, context)), 2),
       poll(queues.timers, (records) => handlers.timers(records), 1),
       poll(queues.activityDeadLetters!, (records) => handlers.activityDeadLetters(records), 1),
       poll(queues.orchestratorDeadLetters!, (records) => handlers.orchestratorDeadLetters(records), 1),
     ];
     await recoverUnfinished(runtime);
-    if (options.faults) injectSdkFaults(runtime.clients, options.faults, { duplicateQueues: [queues.orchestrator, queues.activities, queues.timers] });
+    if (options.faults) injectSdkFaults(runtime.clients, options.faults, { duplicateQueues: [queues.orchestrator, queues.activities, queues.timers, queues.orchestratorHigh!, queues.activitiesHigh!] });
     for (const poller of pollers) poller.start();
     const scheduler = options.schedules
       ? new LocalScheduler({ app, schedules: runtime.schedules, clock: options.clock ?? systemClock, logger, ...(typeof options.schedules === 'object' ? options.schedules : {}) })
@@ -238,10 +241,15 @@ async function createQueues(sqs: SQSClient, maxReceiveCount: number, visibilityT
   const orchestrator = await create('perdure-orchestrator.fifo', { FifoQueue: 'true', VisibilityTimeout: visibility, RedrivePolicy: redrive(orchestratorDlq.arn) });
   const activities = await create('perdure-activities', { VisibilityTimeout: visibility, RedrivePolicy: redrive(activityDlq.arn) });
   const timers = await create('perdure-timers', { VisibilityTimeout: visibility, RedrivePolicy: redrive(timerDlq.arn) });
+  // The priority lane's queues share their lane's dead-letter queue, as the construct's do.
+  const orchestratorHigh = await create('perdure-orchestrator-high.fifo', { FifoQueue: 'true', VisibilityTimeout: visibility, RedrivePolicy: redrive(orchestratorDlq.arn) });
+  const activitiesHigh = await create('perdure-activities-high', { VisibilityTimeout: visibility, RedrivePolicy: redrive(activityDlq.arn) });
   return {
     orchestrator: orchestrator.url,
     activities: activities.url,
     timers: timers.url,
+    orchestratorHigh: orchestratorHigh.url,
+    activitiesHigh: activitiesHigh.url,
     activityDeadLetters: activityDlq.url,
     orchestratorDeadLetters: orchestratorDlq.url,
   };

@@ -125,7 +125,7 @@ export class TaskWorker {
         store,
         clock,
         // The lease covers the invocation (or, outside Lambda, the attempt) and the recording of its outcome.
-        ...(receipt !== undefined ? { lease: { extend: (ms: number) => queues.extendActivityLease(receipt, ms), until: deadline ?? Date.now() + timeoutMs } } : {}),
+        ...(receipt !== undefined ? { lease: { extend: (ms: number) => queues.extendActivityLease(receipt, ms, task), until: deadline ?? Date.now() + timeoutMs } } : {}),
       },
       input,
       ...(task.headers ? { headers: task.headers } : {}),

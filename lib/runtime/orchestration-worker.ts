@@ -25,6 +25,7 @@ import type { CallbackUrlSigner } from './callback-urls.js';
 import { SimulatedCrash, type CrashHook } from './crash-points.js';
 import { ExecutorCache, type CachedExecution } from './executor-cache.js';
 import { runtimeInterceptors } from './interceptors.js';
+import { priorityOf, withPriority } from './priority.js';
 import { previousHeartbeatDetails } from './heartbeats.js';
 import { childResultMessage, CONTROL_MESSAGE_IDS, DEADLINE_TASK_ID, isTaskResultId, messageIds } from './messages.js';
 
@@ -721,8 +722,8 @@ export class OrchestrationWorker {
       lastEventId: 0,
       revision: 0,
     };
-    // The child's trace starts at this step: its steps are children of the parent's.
-    const headers = this.interceptors.headers();
+    // The child's trace starts at this step: its steps are children of the parent's. It runs on its parent's lane.
+    const headers = withPriority(this.interceptors.headers(), priorityOf(parent.headers));
     if (headers) child.headers = headers;
     const start: InboxMessage = {
       messageId: messageIds.start(0),
@@ -752,8 +753,8 @@ export class OrchestrationWorker {
       instance.status === 'Completed'
         ? { output: instance.output }
         : { error: instance.error ?? { name: 'TerminatedError', message: `Sub-orchestration '${instance.instanceId}' was terminated.` } };
-    // The parent's headers are not the child's to know: the parent's step links to this one.
-    await this.ring({ instanceId: parent.instanceId }, { messages: [childResultMessage(parent, now, result)] });
+    // The parent's trace context is not the child's to know (the parent's step links to this one); its lane is the child's own.
+    await this.ring({ instanceId: parent.instanceId, headers: withPriority(undefined, priorityOf(instance.headers)) }, { messages: [childResultMessage(parent, now, result)] });
   }
 
   // --- crashes, repair, the inbox ---------------------------------------------------------------------

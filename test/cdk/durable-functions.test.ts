@@ -52,20 +52,54 @@ describe('DurableFunctions construct', () => {
     });
   });
 
-  it('gives every work queue a dead-letter queue with the configured maxReceiveCount, SSE, and a FIFO orchestrator queue', () => {
+  it('gives every work queue a dead-letter queue with the configured maxReceiveCount, SSE, and FIFO orchestrator queues', () => {
     const queues = ofType('AWS::SQS::Queue');
-    expect(queues).toHaveLength(6);
+    // Three work queues and their dead-letter queues, and the priority lane's two, which share their lane's.
+    expect(queues).toHaveLength(8);
     const withRedrive = queues.filter(([, q]) => q.Properties.RedrivePolicy);
-    expect(withRedrive).toHaveLength(3);
+    expect(withRedrive).toHaveLength(5);
     for (const [, queue] of withRedrive) expect(queue.Properties.RedrivePolicy.maxReceiveCount).toBe(4);
     for (const [, queue] of queues) expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
-    expect(queues.filter(([, q]) => q.Properties.FifoQueue === true)).toHaveLength(2);
+    expect(queues.filter(([, q]) => q.Properties.FifoQueue === true)).toHaveLength(3);
   });
+
+  it('gives high-priority instances a lane of their own: two queues sharing their lane’s dead-letter queues, their own event sources, and the URLs and permissions to reach them', () => {
+    const queueId = (name: string) => ofType('AWS::SQS::Queue').find(([id]) => id.includes(name))![0];
+    const deadLettersOf = (name: string) => resources[queueId(name)]!.Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0];
+    expect(deadLettersOf('OrchestratorHighQueue')).toBe(queueId('OrchestratorDeadLetters'));
+    expect(deadLettersOf('ActivitiesHighQueue')).toBe(queueId('ActivitiesDeadLetters'));
+    expect(resources[queueId('OrchestratorHighQueue')]!.Properties).toMatchObject({ FifoQueue: true, FifoThroughputLimit: 'perMessageGroupId' });
+
+    const mappings = ofType('AWS::Lambda::EventSourceMapping');
+    const mappingOf = (name: string) => mappings.find(([, m]) => m.Properties.EventSourceArn['Fn::GetAtt'][0] === queueId(name))![1];
+    expect(invokedFunction(mappingOf('OrchestratorHighQueue'))).toBe(invokedFunction(mappingOf('OrchestratorQueue')));
+    expect(invokedFunction(mappingOf('ActivitiesHighQueue'))).toBe(invokedFunction(mappingOf('ActivitiesQueue')));
+    expect(mappingOf('OrchestratorHighQueue').Properties.ScalingConfig.MaximumConcurrency).toBe(20);
+    expect(mappingOf('ActivitiesHighQueue').Properties.ScalingConfig.MaximumConcurrency).toBe(40);
+
+    const api = ofType('AWS::Lambda::Function').find(([, fn]) => fn.Properties.Handler === 'index.api')![1];
+    expect(Object.keys(api.Properties.Environment.Variables)).toEqual(expect.arrayContaining(['PERDURE_ORCHESTRATOR_HIGH_QUEUE_URL', 'PERDURE_ACTIVITY_HIGH_QUEUE_URL']));
+    // Whoever rings a doorbell can ring it on the lane; the activity dead-letter handler can send a task back to either activity queue.
+    const sendersTo = (name: string) =>
+      ofType('AWS::IAM::Policy')
+        .filter(([, policy]) => (policy.Properties.PolicyDocument.Statement as { Action: unknown; Resource: unknown }[]).some((st) => st.Action === 'sqs:SendMessage' && JSON.stringify(st.Resource).includes(`"${queueId(name)}"`)))
+        .map(([id]) => /([A-Z][A-Za-z]*Function)ServiceRole/.exec(id)?.[1]?.replace(/^Durable/, '') ?? id);
+    expect(sendersTo('OrchestratorHighQueue').sort()).toEqual(['ActivityDeadLettersFunction', 'ActivityFunction', 'ApiFunction', 'OrchestratorDeadLettersFunction', 'OrchestratorFunction', 'TimerFunction']);
+    expect(sendersTo('ActivitiesHighQueue').sort()).toEqual(['ActivityDeadLettersFunction', 'ApiFunction', 'OrchestratorFunction']);
+    expect(sendersTo('ActivitiesQueue').sort()).toEqual(['ActivityDeadLettersFunction', 'ApiFunction', 'OrchestratorFunction']);
+  });
+
+  it('leaves the priority lane out with priorityLane: false', () => {
+    const without = synth({ priorityLane: false }).toJSON().Resources as Resources;
+    expect(Object.keys(without).filter((id) => id.includes('High'))).toEqual([]);
+    const api = Object.values(without).find((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Handler === 'index.api')!;
+    expect(api.Properties.Environment.Variables.PERDURE_ORCHESTRATOR_HIGH_QUEUE_URL).toBeUndefined();
+  }, 120_000);
 
   it('denies every non-TLS request to the queues and the buckets', () => {
     const deniesInsecure = (statements: { Effect: string; Condition?: { Bool?: Record<string, string> } }[]) =>
       statements.some((statement) => statement.Effect === 'Deny' && statement.Condition?.Bool?.['aws:SecureTransport'] === 'false');
-    expect(ofType('AWS::SQS::QueuePolicy')).toHaveLength(6);
+    expect(ofType('AWS::SQS::QueuePolicy')).toHaveLength(8);
     expect(ofType('AWS::S3::BucketPolicy')).toHaveLength(2);
     for (const [, policy] of [...ofType('AWS::SQS::QueuePolicy'), ...ofType('AWS::S3::BucketPolicy')]) expect(deniesInsecure(policy.Properties.PolicyDocument.Statement)).toBe(true);
   });
@@ -74,7 +108,7 @@ describe('DurableFunctions construct', () => {
     const functions = Object.fromEntries(ofType('AWS::Lambda::Function').map(([id, fn]) => [id, fn.Properties.Timeout as number]));
     const queues = Object.fromEntries(ofType('AWS::SQS::Queue').map(([id, q]) => [id, (q.Properties.VisibilityTimeout as number | undefined) ?? 30]));
     const mappings = ofType('AWS::Lambda::EventSourceMapping');
-    expect(mappings).toHaveLength(5);
+    expect(mappings).toHaveLength(7);
     for (const [, mapping] of mappings) {
       const queueId = mapping.Properties.EventSourceArn['Fn::GetAtt'][0] as string;
       const functionId = invokedFunction(mapping);
@@ -155,10 +189,10 @@ describe('DurableFunctions construct', () => {
     for (const name of ['ApiUrl', 'TableName', 'BucketName', 'OrchestratorQueueUrl', 'ActivityQueueUrl', 'TimerQueueUrl']) expect(outputs).toContain(name);
   });
 
-  it('makes the orchestrator queue a high-throughput FIFO queue: quota and deduplication per message group (per instance)', () => {
+  it('makes the orchestrator queues high-throughput FIFO queues: quota and deduplication per message group (per instance)', () => {
     const fifo = ofType('AWS::SQS::Queue').filter(([id, q]) => q.Properties.FifoQueue === true && !id.includes('DeadLetters'));
-    expect(fifo).toHaveLength(1);
-    expect(fifo[0]![1].Properties).toMatchObject({ FifoThroughputLimit: 'perMessageGroupId', DeduplicationScope: 'messageGroup' });
+    expect(fifo).toHaveLength(2);
+    for (const [, queue] of fifo) expect(queue.Properties).toMatchObject({ FifoThroughputLimit: 'perMessageGroupId', DeduplicationScope: 'messageGroup' });
   });
 
   it('bounds each event source’s concurrency below the account’s default 1,000 and reads batches of 10', () => {
@@ -177,7 +211,7 @@ describe('DurableFunctions construct', () => {
   it('moves a message to its dead-letter queue after 10 receives by default', () => {
     const defaults = synth().toJSON().Resources as Resources;
     const redrives = Object.values(defaults).filter((r) => r.Type === 'AWS::SQS::Queue' && r.Properties.RedrivePolicy);
-    expect(redrives).toHaveLength(3);
+    expect(redrives).toHaveLength(5);
     for (const queue of redrives) expect(queue.Properties.RedrivePolicy.maxReceiveCount).toBe(10);
   }, 120_000);
 
