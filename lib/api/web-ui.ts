@@ -266,7 +266,7 @@ async function instancePage(id) {
 /** What the instance cost so far (its ledger, priced by the API), with the line of each service; none for instances from before ledgers. */
 function costSection(cost) {
   if (!cost) return false;
-  const usd = (n) => '$' + (n < 0.01 ? n.toFixed(6) : n.toFixed(4));
+  const usd = (n) => n === 0 ? '$0' : '$' + (n < 0.01 ? n.toFixed(8) : n.toFixed(4));
   const rows = cost.lines.map((line) => h('tr', { 'data-testid': 'cost-line' }, h('td', {}, line.item), h('td', {}, line.usage), h('td', { class: 'mono' }, usd(line.usd))));
   return h('section', { 'aria-label': 'Cost' }, h('h2', {}, 'Cost'),
     h('p', { 'data-testid': 'cost-summary' }, usd(cost.totalUsd) + ' for ' + cost.ledger.steps + ' steps and ' + cost.ledger.attempts + ' attempts',

@@ -12,7 +12,8 @@ import { selectInstanceStatuses } from './instance-selection.js';
 
 const IN_FLIGHT = new Set(['Pending', 'Running', 'Suspended', 'Quarantined']);
 const enc = encodeURIComponent;
-const usd = (n: number) => `$${n < 0.01 ? n.toFixed(6) : n.toFixed(4)}`;
+// Costs of single instances are fractions of a cent: eight decimals below a cent.
+const usd = (n: number) => (n === 0 ? '$0' : `$${n < 0.01 ? n.toFixed(8) : n.toFixed(4)}`);
 const number = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(2));
 
 type Values = CommandContext['values'];
