@@ -8,34 +8,18 @@
  * deterministic (a sequential orchestration makes the same requests every run).
  */
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DEFAULT_PRICES } from '../lib/core/cost-prices.js';
 import { createApp, silentLogger } from '../lib/index.js';
 import type { QueueRecord } from '../lib/aws/sqs-handlers.js';
 import { startLocalStack, type LocalStack } from '../lib/local/local-stack.js';
 import { meterCapacity, type CapacityMeter } from './dynamodb-units.js';
 import { RequestCounter } from './request-counter.js';
 
-// List prices, us-east-1, as published on the AWS pricing pages in 2026-11:
-// aws.amazon.com/dynamodb/pricing/on-demand, /sqs/pricing, /s3/pricing, /lambda/pricing,
-// /step-functions/pricing, and the Lambda durable functions section of /lambda/pricing.
+// List prices, us-east-1, as published on the AWS pricing pages in 2026-11: the ledger's table
+// (`lib/core/cost-prices.ts`), and for the anchors /step-functions/pricing and the Lambda durable functions
+// section of /lambda/pricing.
 export const PRICES = {
-  /** DynamoDB on-demand, per million write request units (after the November 2024 price cut). */
-  dynamoDbPerMillionWru: 0.625,
-  /** DynamoDB on-demand, per million read request units. */
-  dynamoDbPerMillionRru: 0.125,
-  /** SQS standard queues, per million requests (each 64 KB chunk of a request is one request). */
-  sqsStandardPerMillion: 0.4,
-  /** SQS FIFO queues, per million requests: the orchestrator queue is FIFO. */
-  sqsFifoPerMillion: 0.5,
-  /** S3 Standard, per 1,000 PUT (and COPY, POST, LIST) requests. */
-  s3PutPerThousand: 0.005,
-  /** S3 Standard, per 1,000 GET requests. */
-  s3GetPerThousand: 0.0004,
-  /** Lambda, per million requests. */
-  lambdaPerMillionRequests: 0.2,
-  /** Lambda on arm64, per GB-second: the CDK construct deploys arm64. */
-  lambdaPerGbSecondArm64: 0.0000133334,
-  /** Lambda on x86, per GB-second. */
-  lambdaPerGbSecondX86: 0.0000166667,
+  ...DEFAULT_PRICES,
   /** The construct's default function memory. */
   lambdaMemoryGb: 0.5,
   /** Step Functions Standard workflows, per million state transitions. */

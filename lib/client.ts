@@ -1,3 +1,5 @@
+import { emptyLedger } from './core/cost-ledger.js';
+import { priceLedger, type PricedCost } from './core/cost-prices.js';
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { App } from './core/app.js';
 import { callbackSignals, callbackState, describeCallback, type CallbackSignal, type CallbackState } from './core/callback-state.js';
@@ -46,6 +48,21 @@ export interface InstanceStatus {
   createdAt: string;
   /** ISO 8601. */
   updatedAt: string;
+  /**
+   * What the instance's steps and attempts cost (its ledger, priced line by line), with `{ cost: true }`:
+   * through its newest commit from `getStatus`, as of the record's last write (its last change of status)
+   * from `list`. Absent for instances started before ledgers.
+   */
+  cost?: PricedCost;
+}
+
+/**
+ * What `getStatus` adds to the status.
+ * @example await client.getStatus(id, { cost: true });
+ */
+export interface StatusOptions {
+  /** Include the cost ledger, priced with the app's prices (`createApp({ prices })`). @defaultValue false */
+  cost?: boolean;
 }
 
 export interface StartOptions {
@@ -132,6 +149,8 @@ export interface ListQuery {
    * offloaded payloads from S3. `getStatus` always includes them.
    */
   includePayloads?: boolean;
+  /** Include each instance's cost ledger as of its record's last write (its last change of status), priced. @defaultValue false */
+  cost?: boolean;
 }
 
 export interface HistoryOptions {
@@ -206,6 +225,8 @@ export class Client {
         updatedAt: now,
         lastEventId: 0,
         revision: 0,
+        // The instance's ledger starts with the write that creates it.
+        cost: emptyLedger(),
       };
       // The instance's trace starts here: interceptors store its context with the record, beside its priority.
       const headers = withPriority(this.interceptors.headers(), priority);
@@ -221,10 +242,14 @@ export class Client {
     });
   }
 
-  /** The instance's current status; `InstanceNotFoundError` if there is none. */
-  getStatus(instanceId: string): Promise<InstanceStatus> {
+  /**
+   * The instance's current status; `InstanceNotFoundError` if there is none.
+   * @example const { cost } = await client.getStatus(id, { cost: true });   // cost.totalUsd, cost.lines, cost.ledger
+   */
+  getStatus(instanceId: string, options: StatusOptions = {}): Promise<InstanceStatus> {
     return this.intercepted({ operation: 'getStatus', instanceId }, async () => {
-      return this.toStatus(await this.getRecord(instanceId));
+      if (options.cost !== undefined && typeof options.cost !== 'boolean') throw new ValidationError(`cost must be true or false, got ${JSON.stringify(options.cost)}.`);
+      return this.toStatus(await this.getRecord(instanceId), true, options.cost === true);
     });
   }
 
@@ -529,8 +554,9 @@ export class Client {
       if (query.name !== undefined) validateName(query.name, 'orchestration name');
       const limit = query.limit ?? 100;
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ValidationError(`limit must be an integer from 1 to 1000, got ${JSON.stringify(query.limit)}.`);
-      const page = await this.deps.store.listInstances({ ...query, limit });
-      const instances = await Promise.all(page.instances.map((record) => this.toStatus(record, query.includePayloads === true)));
+      const { cost: _cost, includePayloads: _payloads, ...storeQuery } = query;
+      const page = await this.deps.store.listInstances({ ...storeQuery, limit });
+      const instances = await Promise.all(page.instances.map((record) => this.toStatus(record, query.includePayloads === true, query.cost === true)));
       return page.cursor ? { instances, cursor: page.cursor } : { instances };
     });
   }
@@ -542,7 +568,7 @@ export class Client {
     return record;
   }
 
-  protected async toStatus(record: InstanceRecord, includePayloads = true): Promise<InstanceStatus> {
+  protected async toStatus(record: InstanceRecord, includePayloads = true, cost = false): Promise<InstanceStatus> {
     const load = this.deps.loadPayload ?? ((value: unknown) => value);
     const status: InstanceStatus = {
       instanceId: record.instanceId,
@@ -561,6 +587,7 @@ export class Client {
     if (record.customStatus !== undefined) status.customStatus = JSON.parse(record.customStatus) as unknown;
     if (record.cancelRequested) status.cancelRequested = { at: new Date(record.cancelRequested.at).toISOString(), ...(record.cancelRequested.reason !== undefined ? { reason: record.cancelRequested.reason } : {}) };
     if (priorityOf(record.headers) === 'high') status.priority = 'high';
+    if (cost && record.cost) status.cost = priceLedger(record.cost, this.deps.app.prices);
     return status;
   }
 

@@ -2,6 +2,7 @@
  * The small interfaces the runtime needs from the outside world. `lib/memory` implements them in
  * memory (tests, the test environment); `lib/aws` on DynamoDB, SQS and S3.
  */
+import type { CostLedger } from './core/cost-ledger.js';
 import type { FailureDetails } from './core/errors.js';
 import type { HistoryEvent, NewHistoryEvent, ParentRef } from './core/history-events.js';
 import type { MessageHeaders } from './core/interceptors.js';
@@ -63,6 +64,12 @@ export interface InstanceRecord {
   incarnation?: string;
   /** What interceptors stored with the instance at its start (its trace context); absent when none did. */
   headers?: MessageHeaders;
+  /**
+   * What the instance's steps and attempts have cost so far (the cost ledger): as of its newest history
+   * commit when read with `getInstance` or `loadStep`, as of the record's last write in a listing. Absent
+   * for instances written before ledgers.
+   */
+  cost?: CostLedger;
 }
 
 /** The events that arrive from outside a step and wait in the instance's inbox. */
@@ -96,6 +103,8 @@ export interface InboxMessage {
   generation?: number;
   receivedAt: number;
   event: InboxEvent;
+  /** What producing it cost (an activity attempt, a timer's hops): added to the ledger of the step that applies it. */
+  cost?: CostLedger;
 }
 
 /**
@@ -122,6 +131,14 @@ export interface StepCommit {
   expectedRevision: number;
   /** The incarnation the step read (the record's), which keys its history. */
   incarnation?: string;
+  /**
+   * The instance's cost ledger through this step, written with the commit (on its history, and on the record
+   * when the commit writes it). A store whose commit is itself a billed request adds that request to it, in
+   * place, before it writes it, so the caller holds what was stored.
+   */
+  cost?: CostLedger;
+  /** The commit moves the record to another status (its index entry moves with it). */
+  statusChanged?: boolean;
 }
 
 /** What a step needs to run: the instance, the history it does not have yet, and the inbox. */
@@ -157,7 +174,10 @@ export interface InstancePage {
 
 /** Durable storage of instances: records, history, inbox. */
 export interface InstanceStore {
-  /** Creates the instance with its start message; throws InstanceExistsError if the id is taken (nothing changes). */
+  /**
+   * Creates the instance with its start message; throws InstanceExistsError if the id is taken (nothing changes).
+   * When the record carries a ledger (`cost`), a store whose write is a billed request adds it to the ledger it stores.
+   */
   createInstance(instance: InstanceRecord, start: InboxMessage): Promise<void>;
   getInstance(instanceId: string): Promise<InstanceRecord | undefined>;
   /**
@@ -237,6 +257,8 @@ export interface TimerTask {
   fireAt: number;
   /** What interceptors added (the W3C trace context, ...). */
   headers?: MessageHeaders;
+  /** What the timer's earlier hops cost: it rides with the timer until it fires. */
+  cost?: CostLedger;
 }
 
 /** What a doorbell carries besides the instance it wakes. */
@@ -282,6 +304,15 @@ export interface MetricsSink {
   put(name: string, value: number, unit: MetricUnit, dimensions?: Record<string, string>): void;
   /** Writes what was put since the last flush (the end of a Lambda invocation). */
   flush?(): void;
+}
+
+/**
+ * Where the AWS adapters report the requests they make: the runtime adds each to the ledger of the step or
+ * attempt it was made for. A request made outside any step or attempt (a client's) is not counted.
+ */
+export interface UsageMeter {
+  /** One request (or `usage.count` of them), with the units and bytes it moved. */
+  request(service: string, operation: string, usage?: { count?: number; wru?: number; rru?: number; s3PutBytes?: number; s3GetBytes?: number }): void;
 }
 
 export interface Clock {

@@ -338,6 +338,9 @@ const HTTP_ROWS: HttpRow[] = [
   { what: 'generation=1.5', method: 'GET', path: `/instances/${IDS.waiting}/history?generation=1.5`, status: 400, code: 'VALIDATION', message: /generation must be a non-negative integer/ },
   { what: 'generation=one', method: 'GET', path: `/instances/${IDS.waiting}/history?generation=one`, status: 400, code: 'VALIDATION', message: /generation must be a non-negative integer/ },
   { what: 'an empty generation', method: 'GET', path: `/instances/${IDS.waiting}/history?generation=`, status: 400, code: 'VALIDATION', message: /generation must be a non-negative integer/ },
+  { what: 'cost=yes on a status read', method: 'GET', path: `/instances/${IDS.waiting}?cost=yes`, status: 400, code: 'VALIDATION', message: /cost must be true or false, got "yes"/ },
+  { what: 'an empty cost on a status read', method: 'GET', path: `/instances/${IDS.waiting}?cost=`, status: 400, code: 'VALIDATION', message: /cost must be true or false, got ""/ },
+  { what: 'cost=1 on a listing', method: 'GET', path: '/instances?cost=1', status: 400, code: 'VALIDATION', message: /cost must be true or false, got "1"/ },
   { what: 'a generation the instance has not reached', method: 'GET', path: `/instances/${IDS.waiting}/history?generation=5`, status: 400, code: 'VALIDATION', message: /has generations 0 to 0; got 5/ },
 
   // Callbacks: tokens

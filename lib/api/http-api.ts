@@ -98,7 +98,7 @@ export class HttpApi {
       { method: 'POST', pattern: route(`/orchestrations/{name}`), handler: (r, [name]) => this.start(r, name!) },
       { method: 'GET', pattern: route('/ui'), handler: async () => ({ statusCode: 200, headers: { ...WEB_UI_HEADERS }, body: WEB_UI_HTML }) },
       { method: 'GET', pattern: route('/instances'), handler: (r) => this.list(r) },
-      { method: 'GET', pattern: route(`/instances/{instanceId}`), handler: async (_r, [instanceId]) => json(200, await this.client.getStatus(instanceId!)) },
+      { method: 'GET', pattern: route(`/instances/{instanceId}`), handler: async (request, [instanceId]) => json(200, await this.client.getStatus(instanceId!, { cost: booleanQuery(request, 'cost') })) },
       { method: 'DELETE', pattern: route(`/instances/{instanceId}`), handler: async (_r, [instanceId]) => (await this.client.purge(instanceId!), empty(204)) },
       { method: 'GET', pattern: route(`/instances/{instanceId}/history`), handler: (r, [instanceId]) => this.history(r, instanceId!) },
       { method: 'POST', pattern: route(`/instances/{instanceId}/events/{eventName}`), handler: (r, [instanceId, event]) => this.raiseEvent(r, instanceId!, event!) },
@@ -149,10 +149,11 @@ export class HttpApi {
 
   private async list(request: HttpRequest): Promise<HttpResponse> {
     const { status, name, limit, cursor, payloads } = request.query;
+    const cost = booleanQuery(request, 'cost');
     const parsedLimit = limit === undefined ? undefined : Number(limit);
     if (parsedLimit !== undefined && !Number.isInteger(parsedLimit)) throw new HttpError('VALIDATION', `limit must be an integer from 1 to 1000, got ${JSON.stringify(limit)}.`);
     if (payloads !== undefined && payloads !== 'true' && payloads !== 'false') throw new HttpError('VALIDATION', `payloads must be true or false, got ${JSON.stringify(payloads)}.`);
-    return json(200, await this.client.list({ status: status as InstanceStatusName | undefined, name, limit: parsedLimit, cursor, includePayloads: payloads === 'true' }).catch(rejectForeignCursor(cursor)));
+    return json(200, await this.client.list({ status: status as InstanceStatusName | undefined, name, limit: parsedLimit, cursor, includePayloads: payloads === 'true', cost }).catch(rejectForeignCursor(cursor)));
   }
 
   private async history(request: HttpRequest, instanceId: string): Promise<HttpResponse> {
@@ -414,4 +415,11 @@ function errorResponse(error: unknown): HttpResponse {
   // Unexpected errors: say nothing internal to the caller.
   console.error('perdure http api: unexpected error', error);
   return json(500, { error: { code: 'INTERNAL', message: 'An internal error occurred; see the server logs.' } });
+}
+
+/** A query parameter that is `true` or `false` (absent: false); anything else is a 400 that says so. */
+function booleanQuery(request: HttpRequest, name: string): boolean {
+  const value = request.query[name];
+  if (value !== undefined && value !== 'true' && value !== 'false') throw new HttpError('VALIDATION', `${name} must be true or false, got ${JSON.stringify(value)}.`);
+  return value === 'true';
 }

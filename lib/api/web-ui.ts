@@ -202,7 +202,7 @@ async function listPage(params) {
 
 async function instancePage(id) {
   const path = '/instances/' + encodeURIComponent(id);
-  const [status, history, waiting] = await Promise.all([api('GET', path), api('GET', path + '/history?payloads=keep'), api('GET', path + '/callbacks').catch((error) => {
+  const [status, history, waiting] = await Promise.all([api('GET', path + '?cost=true'), api('GET', path + '/history?payloads=keep'), api('GET', path + '/callbacks').catch((error) => {
     // An API from before the callback routes (perdure ui against an older stack): no section.
     if (error.code === 'ROUTE_NOT_FOUND') return undefined;
     throw error;
@@ -257,9 +257,22 @@ async function instancePage(id) {
       h('button', { disabled: !['Failed', 'Terminated', 'Cancelled'].includes(status.status), title: 'Start a new instance with the same input, on the latest version',
         onclick: () => act('Restart', 'POST', '/restart', undefined, (started) => ['Restarted as ', h('a', { href: '#/instances/' + encodeURIComponent(started.instanceId), 'data-testid': 'restarted-as' }, started.instanceId), '.']) }, 'Restart'),
       h('button', { onclick: () => route() }, 'Refresh')), h('div', { style: { marginTop: '12px' } }, raise)),
+    costSection(status.cost),
     callbacksSection(waiting, history.events),
     h('section', { 'aria-label': 'Timeline' }, h('h2', {}, 'Timeline'), timeline(history.events, finished)),
     h('section', { 'aria-label': 'History' }, h('h2', {}, 'History (' + history.events.length + ' events)'), eventTable(history.events)));
+}
+
+/** What the instance cost so far (its ledger, priced by the API), with the line of each service; none for instances from before ledgers. */
+function costSection(cost) {
+  if (!cost) return false;
+  const usd = (n) => n === 0 ? '$0' : '$' + (n < 0.01 ? n.toFixed(8) : n.toFixed(4));
+  const rows = cost.lines.map((line) => h('tr', { 'data-testid': 'cost-line' }, h('td', {}, line.item), h('td', {}, line.usage), h('td', { class: 'mono' }, usd(line.usd))));
+  return h('section', { 'aria-label': 'Cost' }, h('h2', {}, 'Cost'),
+    h('p', { 'data-testid': 'cost-summary' }, usd(cost.totalUsd) + ' for ' + cost.ledger.steps + ' steps and ' + cost.ledger.attempts + ' attempts',
+      h('small', { class: 'muted' }, ' (estimated from counted requests and item sizes, at ' + (cost.prices && cost.prices.lambdaArchitecture ? cost.prices.lambdaArchitecture + ' ' : '') + 'list prices)')),
+    h('details', { 'data-testid': 'cost-details' }, h('summary', {}, 'By service'),
+      h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Item'), h('th', {}, 'Usage'), h('th', {}, 'USD'))), h('tbody', {}, rows))));
 }
 
 /** The callbacks the instance waits for (shown once its code has made one): name, deadlines and token. */

@@ -14,6 +14,7 @@ import { OrchestrationWorker } from '../runtime/orchestration-worker.js';
 import { ScheduleService } from '../runtime/schedules.js';
 import type { CrashHook } from '../runtime/crash-points.js';
 import { runtimeInterceptors } from '../runtime/interceptors.js';
+import { usageMeter } from '../runtime/cost-scope.js';
 import { metricsInterceptor } from '../runtime/metrics.js';
 import { PayloadCodec } from '../runtime/payload-codec.js';
 import { DynamoDbDeadLetters } from './dead-letters.js';
@@ -23,6 +24,7 @@ import { S3BlobStore } from './s3-blob-store.js';
 import { DynamoDbScheduleStates } from './schedule-states.js';
 import { SecretsManagerSigningKeys } from './secrets-manager-signing-keys.js';
 import { QueueHandlers } from './sqs-handlers.js';
+import { meterClients } from './usage-metering.js';
 import { SqsWorkQueues, type SqsQueueUrls } from './sqs-queues.js';
 
 /** Where the runtime's resources are. The CDK stack sets the matching environment variables. */
@@ -137,6 +139,8 @@ export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: Aw
     sqs: new SQSClient({ ...common, ...withEndpoint('sqs') }),
     s3: new S3Client({ ...common, ...withEndpoint('s3'), forcePathStyle: !!endpointOf('s3') }),
   };
+  // Each request counts in the ledger of the step or attempt that made it.
+  meterClients(clients, usageMeter);
   const codec = new PayloadCodec(new S3BlobStore(clients.s3, config.bucketName), {
     inlineLimitBytes: config.inlineLimitBytes,
     compressAboveBytes: config.compressAboveBytes,

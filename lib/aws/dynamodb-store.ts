@@ -15,6 +15,7 @@ import {
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import { randomUUID } from 'node:crypto';
+import { addLedgers, decodeLedger, encodeLedger, type CostLedger } from '../core/cost-ledger.js';
 import { crashesBefore, type AttemptMarker } from '../core/crash-evidence.js';
 import { InstanceExistsError, ValidationError } from '../core/errors.js';
 import type { HistoryEvent } from '../core/history-events.js';
@@ -36,6 +37,7 @@ import type { PayloadCodec } from '../runtime/payload-codec.js';
 import { hasBody, inlineFields, packBody, unpackBody } from './item-packing.js';
 import { eventPayloadFields, readEvent, readRecordPayloads, RECORD_PAYLOAD_FIELDS, storeEvent } from './payload-fields.js';
 import { TABLE_SCHEMA } from './table.js';
+import { countedByCaller } from './usage-metering.js';
 import { putUnits, transactionUnits, WritePacer } from './write-pacing.js';
 
 export interface DynamoDbStoreOptions {
@@ -121,8 +123,11 @@ export class DynamoDbInstanceStore implements InstanceStore {
   /** One conditional PutItem: the record with the start message inside it. */
   async createInstance(instance: InstanceRecord, start: InboxMessage): Promise<void> {
     const created = { ...instance, incarnation: newIncarnation(instance.createdAt) };
+    const item = await this.recordItem(created, start);
+    // The put counts in the ledger it writes: one request, its units and the index entry's.
+    withOwnWrite(item, [item], created.cost, { operation: 'PutItem', units: (items) => putUnits(items[0] as Item) + 1 });
     try {
-      await this.client.send(new PutItemCommand({ TableName: this.table, Item: await this.recordItem(created, start), ConditionExpression: 'attribute_not_exists(PK)' }));
+      await this.client.send(new PutItemCommand(countedByCaller({ TableName: this.table, Item: item, ConditionExpression: 'attribute_not_exists(PK)' })));
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       const existing = await this.getInstance(instance.instanceId);
@@ -143,12 +148,14 @@ export class DynamoDbInstanceStore implements InstanceStore {
         ExpressionAttributeValues: { ':pk': { S: pk(instanceId) }, ':prefix': { S: historyPrefix(record.incarnation, record.generation) } },
         ScanIndexForward: false,
         Limit: 1,
-        ProjectionExpression: '#last',
-        ExpressionAttributeNames: { '#last': 'last' },
+        ProjectionExpression: '#last, #cost',
+        ExpressionAttributeNames: { '#last': 'last', '#cost': 'cost' },
         ConsistentRead: true,
       }),
     );
-    return { ...record, lastEventId: Math.max(record.lastEventId, Number(Items?.[0]?.last?.N ?? 0)) };
+    // So is the ledger: every chunk carries the instance's totals through its step.
+    const cost = decodeLedger(Items?.[0]?.cost?.S) ?? record.cost;
+    return { ...record, lastEventId: Math.max(record.lastEventId, Number(Items?.[0]?.last?.N ?? 0)), ...(cost ? { cost } : {}) };
   }
 
   async loadStep(instanceId: string, after?: HistoryPosition): Promise<StepState | undefined> {
@@ -223,11 +230,12 @@ export class DynamoDbInstanceStore implements InstanceStore {
       history = (await Promise.all(chunks.map((chunk) => this.parseChunk(chunk.item)))).flat();
     }
     const lastEventId = history.at(-1)?.eventId ?? afterEventId;
+    const cost = decodeLedger(chunks.at(-1)?.item.cost?.S) ?? record.cost;
     // The record is never ahead of the chain, nor behind a chunk written in its own transaction: else a commit came in between pages.
     if (lastEventId < record.lastEventId || chunks.some((chunk) => (chunk.revision ?? 0) > record.revision)) return 'inconsistent';
     if (start && lastEventId === 0) inbox.push(start);
     inbox.sort((a, b) => a.receivedAt - b.receivedAt || a.messageId.localeCompare(b.messageId));
-    return { instance: { ...record, lastEventId }, history, afterEventId, inbox };
+    return { instance: { ...record, lastEventId, ...(cost ? { cost } : {}) }, history, afterEventId, inbox };
   }
 
   /**
@@ -307,13 +315,21 @@ export class DynamoDbInstanceStore implements InstanceStore {
       isKeyedEventId(messageId) ? { Put: { TableName: this.table, Item: this.tombstone(instanceId, messageId) } } : { Delete: { TableName: this.table, Key: key(instanceId, messageKey(messageId)) } },
     );
     const items = [...required, ...removals];
+    const single = items.length === 1 && chunk !== undefined && items[0]!.Put?.Item === chunk;
+    if (commit.cost && items.length > 0) {
+      // The commit counts in the ledger it writes (on the chunk, and on the record when it writes it); a status
+      // change moves the record's index entry: a delete and a put, doubled in a transaction.
+      const written = [chunk, commit.instance ? required[0]!.Put!.Item! : undefined].filter((item): item is Item => item !== undefined);
+      const indexUnits = commit.statusChanged ? 4 : 0;
+      withOwnWrite(written, single ? [chunk] : items, commit.cost, { operation: single ? 'PutItem' : 'TransactWriteItems', units: (all) => (single ? putUnits(all[0] as Item) : transactionUnits(all as TransactWriteItem[])) + indexUnits });
+    }
     // Deletes done after the commit count one unit each.
-    await this.pacer.beforeWrite(instanceId, (items.length === 1 && chunk ? putUnits(chunk) : transactionUnits(items)) + deferred.length);
-    if (items.length === 1 && chunk && items[0]!.Put?.Item === chunk) {
+    await this.pacer.beforeWrite(instanceId, (single ? putUnits(chunk) : transactionUnits(items)) + deferred.length);
+    if (single) {
       if ((await this.appendChunk(chunk, commitId)) === 'conflict') return 'conflict';
     } else if (items.length > 0) {
       try {
-        await this.client.send(new TransactWriteItemsCommand({ TransactItems: items }));
+        await this.client.send(new TransactWriteItemsCommand(commit.cost ? countedByCaller({ TransactItems: items }) : { TransactItems: items }));
       } catch (error) {
         if (isConflict(error)) return 'conflict';
         throw error;
@@ -329,7 +345,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
    */
   private async appendChunk(chunk: Item, commitId: string): Promise<'committed' | 'conflict'> {
     try {
-      await this.client.send(new PutItemCommand({ TableName: this.table, Item: chunk, ConditionExpression: 'attribute_not_exists(SK)', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }));
+      await this.client.send(new PutItemCommand(countedByCaller({ TableName: this.table, Item: chunk, ConditionExpression: 'attribute_not_exists(SK)', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' })));
       return 'committed';
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
@@ -359,7 +375,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
   async updateInstance(instance: InstanceRecord, expectedRevision: number): Promise<boolean> {
     const item = await this.recordItem(instance);
     const bodies = ['rec', 'recz', 'recref'];
-    const set = ['status', 'updatedAt', 'revision', 'fmt', 'run', ...bodies.filter((name) => item[name]), ...(item.ttl ? ['ttl'] : [])];
+    const set = ['status', 'updatedAt', 'revision', 'fmt', 'run', ...bodies.filter((name) => item[name]), ...(item.ttl ? ['ttl'] : []), ...(item.cost ? ['cost'] : [])];
     const remove = bodies.filter((name) => !item[name]);
     try {
       await this.client.send(
@@ -569,7 +585,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
    * message not yet consumed as another (so that `updateInstance` rewrites the record and keeps it).
    */
   private async recordItem(instance: InstanceRecord, start?: InboxMessage): Promise<Item> {
-    const { incarnation, ...fields } = instance;
+    const { incarnation, cost, ...fields } = instance;
     const record: Record<string, unknown> = { ...fields };
     const slots = await inlineFields(record, RECORD_PAYLOAD_FIELDS, this.codec, instance.instanceId);
     const item: Item = {
@@ -589,13 +605,15 @@ export class DynamoDbInstanceStore implements InstanceStore {
       Object.assign(item, await packBody('start', { ...start, event }, startSlots, this.codec, instance.instanceId));
     }
     if (isTerminal(instance.status)) item[TABLE_SCHEMA.ttlAttribute] = { N: String(Math.floor(instance.updatedAt / 1000) + this.retentionSeconds) };
+    if (cost) item.cost = { S: encodeLedger(cost) };
     return item;
   }
 
   /** The record, and the start message it carries; a record written before history chains has no incarnation. */
   private async parseRecordItem(item: Item): Promise<{ record: InstanceRecord; start?: InboxMessage; item: Item }> {
     if (!hasBody(item, 'rec')) return { record: readRecordPayloads(JSON.parse(item.record!.S!) as InstanceRecord), item };
-    const record = readRecordPayloads({ ...((await unpackBody(item, 'rec', this.codec)) as InstanceRecord), incarnation: item.run?.S ?? '' });
+    const cost = decodeLedger(item.cost?.S);
+    const record = readRecordPayloads({ ...((await unpackBody(item, 'rec', this.codec)) as InstanceRecord), incarnation: item.run?.S ?? '', ...(cost ? { cost } : {}) });
     const start = (await unpackBody(item, 'start', this.codec)) as InboxMessage | undefined;
     if (start) start.event = readEvent(start.event);
     return { record, ...(start ? { start } : {}), item };
@@ -629,6 +647,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
       last: { N: String(commit.append.at(-1)!.eventId) },
       commit: { S: commitId },
       ...(commit.instance ? { rev: { N: String(commit.instance.revision) } } : {}),
+      ...(commit.cost ? { cost: { S: encodeLedger(commit.cost) } } : {}),
       [TABLE_SCHEMA.ttlAttribute]: { N: String(this.expiry()) },
       ...(await packBody('ev', events, slots, this.codec, instanceId)),
     };
@@ -717,6 +736,27 @@ function foreignCursor(cursor: string): ValidationError {
 
 function key(instanceId: string, sortKey: string): Item {
   return { PK: { S: pk(instanceId) }, SK: { S: sortKey } };
+}
+
+/**
+ * Adds a write's own request and units to `ledger` (in place) and stores the sum in each of `written` (its
+ * `cost` attribute). The units depend on the items' sizes, which the ledger's text is part of: counted with
+ * the text as it will be written (a second pass when the new numbers changed the size of a started KB).
+ */
+function withOwnWrite(written: Item | Item[], request: unknown[], ledger: CostLedger | undefined, write: { operation: string; units: (request: unknown[]) => number }): void {
+  if (!ledger) return;
+  const items = Array.isArray(written) ? written : [written];
+  const before = addLedgers(ledger, undefined);
+  let units = 0;
+  for (let pass = 0; pass < 2; pass++) {
+    const total = addLedgers(before, { requests: { [`DynamoDB.${write.operation}`]: 1 }, wru: units });
+    for (const item of items) item.cost = { S: encodeLedger(total) };
+    const measured = write.units(request);
+    if (measured === units) break;
+    units = measured;
+  }
+  Object.assign(ledger, addLedgers(before, { requests: { [`DynamoDB.${write.operation}`]: 1 }, wru: units }));
+  for (const item of items) item.cost = { S: encodeLedger(ledger) };
 }
 
 function parseMessage(item: Item): InboxMessage {

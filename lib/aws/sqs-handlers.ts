@@ -1,3 +1,4 @@
+import { addLedgers, emptyLedger, type CostLedger } from '../core/cost-ledger.js';
 import { PoisonMessageError, toFailureDetails } from '../core/errors.js';
 import { InterceptorChain } from '../core/interceptors.js';
 import type { Logger } from '../core/logger.js';
@@ -97,6 +98,7 @@ export class QueueHandlers {
             deadline: context.deadline,
             headers: doorbells.flatMap((doorbell) => (doorbell.headers ? [doorbell.headers] : [])),
             ...(ages.length ? { queueAgeMs: Math.max(...ages) } : {}),
+            cost: deliveryCost('SQS-FIFO', group.length, records.length),
           });
         } catch (error) {
           this.deps.logger.error('step failed; the doorbell will be delivered again', { instanceId, error: toFailureDetails(error).message });
@@ -116,6 +118,7 @@ export class QueueHandlers {
         deadline: context.deadline,
         ...(record.receiptHandle ? { receipt: record.receiptHandle } : {}),
         ...(queueAgeMs !== undefined ? { queueAgeMs } : {}),
+        cost: deliveryCost('SQS', 1, records.length),
       });
     });
   }
@@ -124,8 +127,9 @@ export class QueueHandlers {
   async timers(records: QueueRecord[]): Promise<BatchResult> {
     return this.each(records, async (record) => {
       const timer = JSON.parse(record.body) as TimerTask;
-      if (timer.fireAt <= this.deps.clock.now()) await this.deps.tasks.fireTimer(timer);
-      else await this.deps.queues.scheduleTimers([timer]);
+      const cost = deliveryCost('SQS', 1, records.length);
+      if (timer.fireAt <= this.deps.clock.now()) await this.deps.tasks.fireTimer(timer, { cost });
+      else await this.deps.queues.scheduleTimers([{ ...timer, cost: addLedgers(timer.cost, cost) }]);
     });
   }
 
@@ -221,6 +225,17 @@ export class QueueHandlers {
     );
     return result(failures);
   }
+}
+
+/**
+ * What delivering `messages` of a batch of `batch` cost, paid by the instance they are about: each message's
+ * send (counted as one request, though a sender may have batched several in one), and their share of the
+ * event source mapping's receive and delete and of the Lambda invocation. Known before the handler runs, so
+ * the step or attempt counts them in its own ledger (the delete follows the handler).
+ */
+function deliveryCost(queue: 'SQS' | 'SQS-FIFO', messages: number, batch: number): CostLedger {
+  const share = messages / Math.max(1, batch);
+  return { ...emptyLedger(), requests: { [`${queue}.SendMessageBatch`]: messages, [`${queue}.ReceiveMessage`]: share, [`${queue}.DeleteMessageBatch`]: share }, invocations: share };
 }
 
 function redelivered(record: QueueRecord): boolean {

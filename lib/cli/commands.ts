@@ -13,6 +13,8 @@ import { checkReplay, describeReplayFailure, replayHistories, type RecordedHisto
 import { CliError, type ApiClient } from './api-client.js';
 import { apiHistorySource } from './api-history-source.js';
 import { brief, historyTable, progressBar, table } from './format.js';
+import { allInstances, everyItem, selectInstances } from './instance-selection.js';
+import { COST_COMMANDS } from './cost-command.js';
 import { openInBrowser } from './open-in-browser.js';
 import { SCHEDULE_COMMANDS } from './schedule-commands.js';
 import { serveUiProxy } from './ui-proxy.js';
@@ -126,28 +128,6 @@ function statusLines(status: InstanceStatus): string {
   if (status.output !== undefined) lines.push(['output', brief(status.output, 200)]);
   if (status.error) lines.push(['error', `${status.error.name}${status.error.code ? ` (${status.error.code})` : ''}: ${status.error.message}`]);
   return lines.map(([key, value]) => `${key.padEnd(14)}${value}`).join('\n');
-}
-
-/** Every item of a paged listing (`/instances` or `/dlq/...`), following the cursor. */
-async function* everyItem<T>(api: ApiClient, path: string, field: 'instances' | 'deadLetters', query: Record<string, string | undefined> = {}): AsyncGenerator<T> {
-  let cursor: string | undefined;
-  do {
-    const page = await api.get<Record<typeof field, T[]> & { cursor?: string }>(path, { ...query, limit: field === 'instances' ? 1000 : 100, cursor });
-    yield* page[field];
-    cursor = page.cursor;
-  } while (cursor);
-}
-
-const allInstances = (api: ApiClient, query: Record<string, string | undefined>) => everyItem<InstanceStatus>(api, '/instances', 'instances', query);
-
-/** The ids of the instances with this status (and orchestration) updated since `since` (ms), all read before any is acted on. */
-async function selectInstances(api: ApiClient, filter: { status: string; name?: string | undefined; since?: number | undefined }): Promise<string[]> {
-  const ids: string[] = [];
-  // The listing is by creation time, not by update: every page is read.
-  for await (const instance of allInstances(api, { status: filter.status, name: filter.name })) {
-    if (filter.since === undefined || Date.parse(instance.updatedAt) >= filter.since) ids.push(instance.instanceId);
-  }
-  return ids;
 }
 
 async function allDeadLetters(api: ApiClient, queue: DeadLetterQueue): Promise<DeadLetter[]> {
@@ -689,5 +669,6 @@ export const COMMANDS: Command[] = [
       return summary.failed.length ? 1 : 0;
     },
   },
+  ...COST_COMMANDS,
   ...SCHEDULE_COMMANDS,
 ];

@@ -1,3 +1,4 @@
+import { resolvePrices, type CostPrices } from './cost-prices.js';
 import { formatDuration, toMilliseconds, type Duration } from './durations.js';
 import { ActivityNotFoundError, describeValue, OrchestrationNotFoundError, ScheduleNotFoundError, ValidationError } from './errors.js';
 import { InterceptorChain, type Interceptor } from './interceptors.js';
@@ -34,6 +35,11 @@ export interface AppOptions {
    * registers one) they cost nothing. @defaultValue true
    */
   tracing?: boolean;
+  /**
+   * Prices of the cost ledger (`client.getStatus(id, { cost: true })`, `GET /instances/{id}?cost=true`, the web
+   * view), each overriding one of {@link DEFAULT_PRICES}. @defaultValue AWS list prices, us-east-1 (DEFAULT_PRICES)
+   */
+  prices?: Partial<CostPrices>;
 }
 
 export interface RegisteredActivity {
@@ -68,6 +74,8 @@ export class App {
   readonly historyWarningEvents: number;
   readonly logger: Logger;
   readonly tracing: boolean;
+  /** What the cost ledger is priced with: the defaults with `createApp({ prices })` applied. */
+  readonly prices: CostPrices;
   private userInterceptors: Interceptor[];
   private readonly activities = new Map<string, RegisteredActivity>();
   private readonly orchestrations = new Map<string, Map<string, RegisteredOrchestration>>();
@@ -86,6 +94,7 @@ export class App {
     // Perdure's own JSON logger redacts by itself; another logger is wrapped.
     this.logger = options.logger ? (redact.length ? redactingLogger(options.logger, redact) : options.logger) : createJsonLogger({ redact });
     this.tracing = options.tracing ?? true;
+    this.prices = resolvePrices(options.prices, 'createApp({ prices })');
     if (options.tracing !== undefined && typeof options.tracing !== 'boolean') throw new ValidationError(`tracing must be true or false, got ${describeValue(options.tracing)}.`);
     this.userInterceptors = [];
     for (const interceptor of options.interceptors ?? []) this.use(interceptor);

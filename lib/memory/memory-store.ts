@@ -2,6 +2,7 @@ import { InstanceExistsError, ValidationError } from '../core/errors.js';
 import type { HistoryEvent } from '../core/history-events.js';
 import { crashesBefore } from '../core/crash-evidence.js';
 import { isKeyedEventId } from '../runtime/messages.js';
+import type { CostLedger } from '../core/cost-ledger.js';
 import type { HeartbeatRecord, HistoryPosition, InboxMessage, InstancePage, InstanceQuery, InstanceRecord, InstanceStore, StepCommit, StepState } from '../ports.js';
 
 interface StoredInstance {
@@ -13,11 +14,14 @@ interface StoredInstance {
   attempts: Map<string, { position: number; crashes: number; deadline: number; ended: boolean }>;
   /** Heartbeat details by call (idempotency key). */
   heartbeats: Map<string, HeartbeatRecord>;
+  /** The ledger of the newest commit, which the history holds in a DynamoDB table (the record's may be older). */
+  cost?: CostLedger;
 }
 
-/** The record with `lastEventId` read from the history, as stores that do not write the record every step report it. */
+/** The record with `lastEventId` and the ledger read from the history, as stores that do not write the record every step report them. */
 function current(stored: StoredInstance): InstanceRecord {
-  return { ...stored.record, lastEventId: stored.histories[stored.record.generation]?.length ?? 0 };
+  const cost = stored.cost ?? stored.record.cost;
+  return { ...stored.record, lastEventId: stored.histories[stored.record.generation]?.length ?? 0, ...(cost ? { cost } : {}) };
 }
 
 /**
@@ -79,6 +83,7 @@ export class MemoryInstanceStore implements InstanceStore {
     }
     for (const message of commit.enqueue) stored.inbox.set(message.messageId, structuredClone(message));
     if (commit.instance) stored.record = structuredClone(commit.instance);
+    if (commit.cost) stored.cost = structuredClone(commit.cost);
     while (stored.histories.length <= stored.record.generation) stored.histories.push([]);
     this.changed(instanceId);
     return 'committed';

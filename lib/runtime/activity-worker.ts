@@ -1,4 +1,5 @@
 import type { App, RegisteredActivity } from '../core/app.js';
+import { addLedgers, type CostLedger } from '../core/cost-ledger.js';
 import { attemptKeys } from '../core/crash-evidence.js';
 import { PoisonMessageError, toFailureDetails } from '../core/errors.js';
 import type { MessageHeaders, InterceptorChain } from '../core/interceptors.js';
@@ -6,6 +7,7 @@ import type { Logger } from '../core/logger.js';
 import type { ActivityTask, Clock, InboxEvent, InboxMessage, InstanceStore, TimerTask, WorkQueues } from '../ports.js';
 import { runAttempt } from './attempt.js';
 import type { CallbackUrlSigner } from './callback-urls.js';
+import { CostScope, currentCostScope } from './cost-scope.js';
 import { SimulatedCrash, type CrashHook } from './crash-points.js';
 import { runtimeInterceptors } from './interceptors.js';
 import { previousHeartbeatDetails } from './heartbeats.js';
@@ -54,6 +56,8 @@ export interface Delivery {
   queueAgeMs?: number;
   /** The queue's handle of the delivered message (SQS: its receipt handle), which heartbeats extend the lease of. */
   receipt?: string;
+  /** What delivering the message cost (its send, its share of the queue's receive and delete and of the invocation). */
+  cost?: CostLedger;
 }
 
 /**
@@ -71,7 +75,12 @@ export class TaskWorker {
     this.interceptors = deps.interceptors ?? runtimeInterceptors(deps.app);
   }
 
-  async runActivity(task: ActivityTask, delivery: Delivery = {}): Promise<void> {
+  /** Runs one attempt of the task and sends its result, with what the attempt cost, to the instance. */
+  runActivity(task: ActivityTask, delivery: Delivery = {}): Promise<void> {
+    return new CostScope(delivery.cost).run(() => this.runActivityAttempt(task, delivery));
+  }
+
+  private async runActivityAttempt(task: ActivityTask, delivery: Delivery): Promise<void> {
     let activity: RegisteredActivity;
     try {
       activity = this.deps.app.getActivity(task.name);
@@ -136,7 +145,12 @@ export class TaskWorker {
     await this.finish(task, outcome, deadline, mayStep, headers);
   }
 
-  async fireTimer(timer: TimerTask): Promise<void> {
+  /** Fires a due timer: `TimerFired` goes to the instance with what the timer's hops and this delivery cost. */
+  fireTimer(timer: TimerTask, delivery: Pick<Delivery, 'cost'> = {}): Promise<void> {
+    return new CostScope(addLedgers(timer.cost, delivery.cost)).run(() => this.fire(timer));
+  }
+
+  private async fire(timer: TimerTask): Promise<void> {
     const firing = { instanceId: timer.instanceId, taskId: timer.taskId, fireAt: timer.fireAt, lateMs: Math.max(0, this.deps.clock.now() - timer.fireAt), headers: timer.headers ?? {} };
     await this.interceptors.timer(firing, () =>
       this.deliver(timer, messageIds.timer(timer.generation, timer.taskId), { type: 'TimerFired', taskId: timer.taskId }, this.interceptors.headers(timer.headers)),
@@ -152,7 +166,7 @@ export class TaskWorker {
     this.deps.crash?.('activity:before-record', task.instanceId);
     const round = task.round ?? 0;
     const result = round > 0 && (event.type === 'ActivityCompleted' || event.type === 'ActivityFailed') ? { ...event, round } : event;
-    const message: InboxMessage = { messageId: messageIds.activity(task.generation, task.taskId, round), generation: task.generation, receivedAt: this.deps.clock.now(), event: result };
+    const message: InboxMessage = { messageId: messageIds.activity(task.generation, task.taskId, round), generation: task.generation, receivedAt: this.deps.clock.now(), event: result, ...costSoFar() };
     const stepped = task.solo && mayStep && this.deps.stepInstance ? await this.stepHere(task, message, deadline, headers) : false;
     // After a step here that failed, or a redelivery (a step here may have died), the doorbell asks for a repair:
     // that step may have committed without dispatching what it decided.
@@ -173,8 +187,14 @@ export class TaskWorker {
 
   /** The result rides the instance's doorbell; the step stores it in the inbox if it cannot apply it yet. */
   private async deliver(task: { instanceId: string; generation: number }, messageId: string, event: InboxEvent, headers: MessageHeaders | undefined): Promise<void> {
-    await this.deps.queues.ringDoorbell(task.instanceId, { messages: [{ messageId, generation: task.generation, receivedAt: this.deps.clock.now(), event }], ...(headers ? { headers } : {}) });
+    await this.deps.queues.ringDoorbell(task.instanceId, { messages: [{ messageId, generation: task.generation, receivedAt: this.deps.clock.now(), event, ...costSoFar() }], ...(headers ? { headers } : {}) });
   }
+}
+
+/** What the attempt or timer has cost so far, for its result message (it rides to the step that applies it). */
+function costSoFar(): { cost?: CostLedger } {
+  const scope = currentCostScope();
+  return scope ? { cost: scope.take() } : {};
 }
 
 /** The failure of a task whose runs kept killing their invocation. */

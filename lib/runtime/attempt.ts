@@ -1,4 +1,5 @@
 import { runAsStep } from '../core/determinism-guard.js';
+import { currentCostScope } from './cost-scope.js';
 import { formatDuration } from '../core/durations.js';
 import { TimeoutError, toFailureDetails, ValidationError } from '../core/errors.js';
 import { InterceptorChain, type ActivityAttempt, type MessageHeaders } from '../core/interceptors.js';
@@ -65,6 +66,7 @@ export type AttemptOutcome = Extract<InboxEvent, { type: 'ActivityCompleted' | '
  */
 export async function runAttempt(fn: (input: unknown, actx: ActivityContext) => unknown, spec: AttemptSpec): Promise<AttemptResult> {
   const what = spec.kind === 'step' ? `Step '${spec.name}'` : `Activity '${spec.name}'`;
+  currentCostScope()?.add({ attempts: 1 });
   const { budget } = spec;
   if (budget && budget.leftMs <= 0) return { outcome: { type: 'ActivityFailed', taskId: spec.taskId, error: toFailureDetails(budgetSpent(what, spec.attempt, budget.totalMs, 'did not start')) } };
   const controller = new AbortController();

@@ -1,4 +1,5 @@
 import type { App } from '../core/app.js';
+import { addLedgers, emptyLedger, isEmptyLedger, subtractLedgers, type CostLedger } from '../core/cost-ledger.js';
 import { attemptKeys } from '../core/crash-evidence.js';
 import { CancelledError, HistoryLimitError, InstanceExistsError, PerdureError, PoisonMessageError, TimeoutError, toFailureDetails, type FailureDetails } from '../core/errors.js';
 import { formatDuration } from '../core/durations.js';
@@ -22,6 +23,7 @@ import {
 } from '../ports.js';
 import { runAttempt, type AttemptOutcome, type AttemptSpec } from './attempt.js';
 import type { CallbackUrlSigner } from './callback-urls.js';
+import { CostScope } from './cost-scope.js';
 import { SimulatedCrash, type CrashHook } from './crash-points.js';
 import { ExecutorCache, type CachedExecution } from './executor-cache.js';
 import { runtimeInterceptors } from './interceptors.js';
@@ -84,6 +86,8 @@ export interface StepOptions {
   headers?: MessageHeaders[];
   /** How long the oldest doorbell waited in its queue, when the queue says. */
   queueAgeMs?: number;
+  /** What delivering the doorbells cost (their sends, their share of the queue's receives and deletes and of the invocation): the step's ledger starts from it. */
+  cost?: CostLedger;
 }
 
 /** What a step did. */
@@ -119,11 +123,17 @@ class Invocation {
   maySkipRead: boolean;
   readonly deadline: number | undefined;
   readonly startedAt = Date.now();
+  /** The instance's ledger as of the history the next commit appends to. */
+  costBefore: CostLedger | undefined;
+  /** What the messages the next commit applies or drops cost to produce (activity attempts, timers). */
+  arrivedCost: CostLedger | undefined;
 
   constructor(
     options: StepOptions,
     /** What interceptors see of the step (its orchestration is set once the instance is read). */
     readonly info: StepInfo,
+    /** Counts what the invocation spends on the instance: each commit writes what it counted since the last. */
+    readonly cost: CostScope,
   ) {
     for (const message of options.messages ?? []) this.carried.set(message.messageId, message);
     this.takeOver = options.runInline ? 'inline' : undefined;
@@ -166,6 +176,11 @@ interface Live {
  */
 export class OrchestrationWorker {
   private readonly cache: ExecutorCache;
+  /**
+   * What steps spent after their last commit (dispatch, the inbox's deliveries, time), by instance: the
+   * instance's next commit in this worker adds it. Bounded: an instance not stepped here again loses it.
+   */
+  private readonly uncommittedCost = new Map<string, CostLedger>();
   private readonly poisonAfterCrashes: number;
   private readonly inline: Required<InlineOptions>;
   private readonly interceptors: InterceptorChain;
@@ -188,11 +203,21 @@ export class OrchestrationWorker {
    */
   async step(instanceId: string, options: StepOptions = {}): Promise<StepResult> {
     const info: StepInfo = { instanceId, headers: options.headers ?? [], redelivered: options.redelivered ?? false, ...(options.queueAgeMs !== undefined ? { queueAgeMs: options.queueAgeMs } : {}) };
-    return this.interceptors.step(info, () => this.runStep(instanceId, options, info));
+    const cost = new CostScope(addLedgers(options.cost, this.uncommittedCost.get(instanceId)));
+    this.uncommittedCost.delete(instanceId);
+    try {
+      return await cost.run(() => this.interceptors.step(info, () => this.runStep(instanceId, options, info, cost)));
+    } finally {
+      const left = cost.take();
+      if (!isEmptyLedger(left)) {
+        this.uncommittedCost.set(instanceId, left);
+        if (this.uncommittedCost.size > 1_000) this.uncommittedCost.delete(this.uncommittedCost.keys().next().value!);
+      }
+    }
   }
 
-  private async runStep(instanceId: string, options: StepOptions, info: StepInfo): Promise<StepResult> {
-    const invocation = new Invocation(options, info);
+  private async runStep(instanceId: string, options: StepOptions, info: StepInfo, cost: CostScope): Promise<StepResult> {
+    const invocation = new Invocation(options, info, cost);
     let repair = options.redelivered ?? false;
     let result: StepResult = 'idle';
     try {
@@ -233,6 +258,10 @@ export class OrchestrationWorker {
       return 'missing';
     }
     const { instance } = state;
+    // The newest ledger: the history's end as read, or the cached executor's when the read brought nothing newer.
+    const warm = cached && cached.instance && cached.generation === instance.generation && cached.incarnation === instance.incarnation && state.afterEventId === cached.lastEventId && state.history.length === 0;
+    invocation.costBefore = warm ? (cached.instance!.cost ?? instance.cost) : instance.cost;
+    if (warm) instance.cost = invocation.costBefore;
     invocation.info.orchestration = instance.name;
     invocation.info.version = instance.version;
     if (instance.rewindRequested) return this.rewind(state, invocation);
@@ -241,15 +270,21 @@ export class OrchestrationWorker {
     const inbox = [...state.inbox, ...[...invocation.carried.values()].filter((message) => !stored.has(message.messageId))];
     const storedOnly = (ids: string[]) => ids.filter((id) => stored.has(id));
     const now = clock.now();
+    const costOf = (ids: string[]) => {
+      const wanted = new Set(ids);
+      return inbox.filter((message) => wanted.has(message.messageId) && message.cost).reduce<CostLedger | undefined>((sum, message) => addLedgers(sum, message.cost), undefined);
+    };
 
     if (isTerminal(instance.status)) {
       // Results and events for a finished instance have nowhere to go: drop them.
       invocation.carried.clear();
       if (stored.size === 0) return 'idle';
+      invocation.arrivedCost = costOf([...stored]);
       return this.commitRecord(instance, undefined, [], [...stored], [], invocation);
     }
 
     const sorted = sortInbox(inbox, instance.generation, instance.status === 'Suspended');
+    invocation.arrivedCost = costOf(sorted.consumed);
     if (sorted.terminate) return this.end(instance, 'Terminated', { type: 'ExecutionTerminated', ...(sorted.terminate.reason ? { reason: sorted.terminate.reason } : {}) }, storedOnly(sorted.consumed), invocation, now);
     // The deadline timer is the instance's, not a call of the code.
     const deadline = sorted.apply.findIndex((event) => event.type === 'TimerFired' && event.taskId === DEADLINE_TASK_ID);
@@ -286,8 +321,10 @@ export class OrchestrationWorker {
       this.takeOver(live, invocation);
       if (sorted.deferred && !isTerminal(live.instance.status)) await this.ring(live.instance);
     } else {
-      // Nothing to apply: what was carried is already in history (duplicates).
+      // Nothing to apply: what was carried is already in history (duplicates). What they cost counts with the next commit.
       for (const id of sorted.consumed) invocation.carried.delete(id);
+      invocation.cost.add(invocation.arrivedCost);
+      invocation.arrivedCost = undefined;
     }
     // The attempt ended, with progress or without: its marker must not count as a crash when its position recurs (the next generation starts at 0 again).
     await this.endStepMarker(instanceId, invocation);
@@ -361,6 +398,7 @@ export class OrchestrationWorker {
     const result = await this.commitRecord(instance, recordChanged(instance, next) ? next : undefined, append, consumed, ending.enqueue, invocation);
     if (result !== 'stepped') return result;
     for (const id of carriedIds) invocation.carried.delete(id);
+    next.cost = invocation.costBefore;
     live.instance = next;
     live.clean = true;
     // A resume hands the invocation the `ctx.step` calls it finds open (`takeOver`), and a rewind the ones it opens again: it keeps the executor for them.
@@ -382,9 +420,16 @@ export class OrchestrationWorker {
       next.revision = instance.revision + 1;
       next.updatedAt = this.deps.clock.now();
     }
+    // The instance's ledger through this step: before it, what arrived with its messages, what it spent since the last commit.
+    const spent = invocation.cost.take();
+    spent.steps += 1;
+    const cost = addLedgers(addLedgers(invocation.costBefore, invocation.arrivedCost), spent);
+    if (next) next.cost = cost;
     const outcome = { result: 'committed' as 'committed' | 'conflict' };
     await this.phase(invocation, 'commit', append.length, async (phase) => {
       outcome.result = await this.deps.store.commitStep(instance.instanceId, {
+        cost,
+        ...(next && next.status !== instance.status ? { statusChanged: true } : {}),
         generation: instance.generation,
         afterEventId: instance.lastEventId,
         append,
@@ -396,7 +441,13 @@ export class OrchestrationWorker {
       });
       if (outcome.result === 'conflict') phase.conflict = true;
     });
-    if (outcome.result === 'conflict') return 'conflict';
+    if (outcome.result === 'conflict') {
+      // What the step spent, its failed write included, counts with the commit that wins.
+      invocation.cost.add(subtractLedgers(cost, addLedgers(invocation.costBefore, invocation.arrivedCost)));
+      return 'conflict';
+    }
+    invocation.costBefore = cost;
+    invocation.arrivedCost = undefined;
     this.deps.crash?.('step:after-commit', instance.instanceId);
     return 'stepped';
   }
@@ -721,6 +772,7 @@ export class OrchestrationWorker {
       updatedAt: now,
       lastEventId: 0,
       revision: 0,
+      cost: emptyLedger(),
     };
     // The child's trace starts at this step: its steps are children of the parent's. It runs on its parent's lane.
     const headers = withPriority(this.interceptors.headers(), priorityOf(parent.headers));

@@ -1,5 +1,5 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
@@ -110,6 +110,36 @@ describe('the perdure CLI against the local stack', () => {
     const list = await cli('list', '--status', 'Completed', '--name', 'order');
     expect(list.out).toMatch(/cli-order\s+order@1\s+Completed/);
     expect(JSON.parse((await cli('list', '--json', '--limit', '1')).out)).toMatchObject({ instances: [expect.objectContaining({ instanceId: expect.any(String) })] });
+  });
+
+  it('perdure cost prints an order\'s bill and the bills of a window by orchestration, with prices from a file', async () => {
+    const bill = await cli('cost', 'cli-order');
+    expect(bill.code).toBe(0);
+    expect(bill.out).toMatch(/^Instance cli-order \(order, Completed\): \d+ steps, \d+ attempts/);
+    expect(bill.out).toMatch(/DynamoDB writes\s+\d+ WRU\s+\$\d/);
+    expect(bill.out).toMatch(/SQS FIFO\s+\d+ requests/);
+    expect(bill.out).toMatch(/Lambda duration\s+[\d.]+ GB-s \(\d+ ms, arm64\)/);
+    expect(bill.out).toMatch(/Total \$\d/);
+    expect(bill.out).toMatch(/DynamoDB\.PutItem\s+\d/);
+    const json = JSON.parse((await cli('cost', 'cli-order', '--json')).out) as { cost: { ledger: { steps: number }; totalUsd: number } };
+    expect(json.cost.ledger.steps).toBeGreaterThan(3);
+
+    const pricesDir = mkdtempSync(join(tmpdir(), 'perdure-prices-'));
+    const prices = join(pricesDir, 'prices.json');
+    writeFileSync(prices, JSON.stringify({ lambdaArchitecture: 'x86_64' }));
+    expect((await cli('cost', 'cli-order', '--prices', prices)).out).toMatch(/Lambda duration\s+[\d.]+ GB-s \(\d+ ms, x86_64\)/);
+
+    const window = await cli('cost', '--since', '1d', '--by', 'name');
+    expect(window.code).toBe(0);
+    expect(window.out.split('\n')[0]).toMatch(/^orchestration\s+instances\s+steps\s+attempts\s+requests\s+WRU\s+RRU\s+GB-s\s+USD$/);
+    expect(window.out).toMatch(/\norder\s+\d+\s+\d+/);
+
+    writeFileSync(prices, JSON.stringify({ lambdaPerGbSecnd: 1 }));
+    expect(await cli('cost', 'cli-order', '--prices', prices)).toMatchObject({ code: 1, err: expect.stringMatching(/unknown price 'lambdaPerGbSecnd'/) });
+    rmSync(pricesDir, { recursive: true, force: true });
+    expect(await cli('cost', '--since', '1d', '--by', 'status')).toMatchObject({ code: 1, err: expect.stringMatching(/--by takes name \(one row per orchestration\), got "status"/) });
+    expect(await cli('cost')).toMatchObject({ code: 1, err: expect.stringMatching(/Name an instance \(perdure cost order-42\), or select instances with --since/) });
+    expect(await cli('cost', 'cli-order', '--since', '1d')).toMatchObject({ code: 1, err: expect.stringMatching(/not both/) });
   });
 
   it('exports histories that replay-check accepts with the current code and rejects after an incompatible change', async () => {

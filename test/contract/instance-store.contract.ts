@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { emptyLedger } from '../../lib/core/cost-ledger.js';
 import { InstanceExistsError } from '../../lib/core/errors.js';
 import { numberEvents, type NewHistoryEvent } from '../../lib/core/history-events.js';
 import type { InboxMessage, InstanceRecord, InstanceStore } from '../../lib/ports.js';
@@ -67,6 +68,22 @@ export function describeInstanceStoreContract(
     );
 
   describe(`InstanceStore contract: ${adapter}`, () => {
+    it("keeps the ledger of the newest commit, whether or not the commit wrote the record; an instance without one has none", async () => {
+      const store = await createStore();
+      const id = uniqueId('ledger');
+      await store.createInstance(record(id), startMessage());
+      expect((await store.getInstance(id))!.cost).toBeUndefined();
+      const ledger = (steps: number) => ({ ...emptyLedger(), steps, attempts: steps * 2 });
+      // The first commit writes the record, the second only appends history.
+      expect(await store.commitStep(id, { expectedRevision: 0, generation: 0, afterEventId: 0, append: events(2, 0), consumed: ['start#0'], enqueue: [], instance: record(id, { status: 'Running', lastEventId: 2, revision: 1, cost: ledger(1) }), cost: ledger(1), statusChanged: true })).toBe('committed');
+      expect(await store.commitStep(id, { expectedRevision: 1, generation: 0, afterEventId: 2, append: events(1, 2), consumed: [], enqueue: [], cost: ledger(2) })).toBe('committed');
+      expect((await store.getInstance(id))!.cost).toMatchObject({ steps: 2, attempts: 4 });
+      expect((await store.loadStep(id))!.instance.cost).toMatchObject({ steps: 2, attempts: 4 });
+      // A listing reads records: the ledger as of the record's last write.
+      const listed = (await store.listInstances({ status: 'Running', name: 'order', limit: 1000 })).instances.find((instance) => instance.instanceId === id);
+      expect(listed!.cost).toMatchObject({ steps: 1, attempts: 2 });
+    });
+
     it('creates an instance with its start message, and rejects a second create of the same id without changing it', async () => {
       const store = await createStore();
       const id = uniqueId('create');

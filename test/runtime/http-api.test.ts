@@ -58,6 +58,11 @@ describe('HTTP API', () => {
     const history = await call('GET', '/instances/h-1/history');
     expect(history.body!.events.map((e: { type: string }) => e.type)).toContain('EventRaised');
     expect((await call('GET', '/instances?status=Completed&name=hello')).body!.instances).toHaveLength(1);
+    // The cost ledger, priced, only when asked for.
+    expect((await call('GET', '/instances/h-1')).body!.cost).toBeUndefined();
+    const costed = await call('GET', '/instances/h-1?cost=true');
+    expect(costed.body!.cost).toMatchObject({ ledger: { steps: 3, attempts: 1 }, lines: expect.arrayContaining([expect.objectContaining({ item: 'Lambda duration' })]), totalUsd: expect.any(Number) });
+    expect((await call('GET', '/instances?status=Completed&name=hello&cost=true')).body!.instances[0].cost.ledger.steps).toBe(3);
     expect((await call('DELETE', '/instances/h-1')).status).toBe(204);
     expect((await call('GET', '/instances/h-1')).status).toBe(404);
     await env.close();

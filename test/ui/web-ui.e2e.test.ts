@@ -237,6 +237,13 @@ describe.skipIf(!runnable)('web view (GET /ui) in Chromium on the local stack', 
     expect(sleep!.x).toBeGreaterThanOrEqual(invoice!.x);
     expect(await page.locator('.tl-axis span').count()).toBeGreaterThan(1);
 
+    // The cost so far: the total with its steps and attempts, each service's line on demand.
+    const { cost } = await stack.runtime.client.getStatus('order-1001', { cost: true });
+    expect(await page.getByTestId('cost-summary').textContent()).toMatch(new RegExp(`^\\$[\\d.]+ for ${cost!.ledger.steps} steps and ${cost!.ledger.attempts} attempts \\(estimated`));
+    expect(await page.getByTestId('cost-line').first().isVisible()).toBe(false);
+    await page.getByTestId('cost-details').locator('summary').click();
+    expect(await page.getByTestId('cost-line').allTextContents()).toEqual(cost!.lines.map((line) => expect.stringContaining(line.usage)));
+
     const history = await stack.runtime.client.getHistory('order-1001');
     expect(await page.getByTestId('history-table').locator('tbody tr').count()).toBe(history.length);
     mkdirSync(join(SCREENSHOT, '..'), { recursive: true });
