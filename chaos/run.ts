@@ -124,10 +124,10 @@ async function runPrograms(target: Target, driver: Driver, programs: Program[], 
       await persist(() => target.client.start('program', { ops: program.ops }, { instanceId: program.instanceId })).catch((error: Error) => {
         if (error.name !== 'InstanceExistsError') throw error; // a start whose response was lost
       });
-      const raise = (name: string, data: string) => persist(() => target.client.raiseEvent(program.instanceId, name, data, { eventId: `${program.instanceId}.${name}` }));
+      const raise = (name: string, data: string, round = '') => persist(() => target.client.raiseEvent(program.instanceId, name, data, { eventId: `${program.instanceId}.${name}${round}` }));
       // A fragile call can fail the instance before all its events are raised (an inline one within milliseconds
       // of the start): it refuses the rest, and drops those it took but had not applied. After the rewind the
-      // code waits for them again, so they are raised again then.
+      // code waits for them again, so they are raised again then, under new ids (a dropped one keeps its id).
       for (const [name, data] of Object.entries(program.events)) {
         try {
           await raise(name, data);
@@ -163,7 +163,7 @@ async function runPrograms(target: Target, driver: Driver, programs: Program[], 
           await persist(() => target.client.rewind(program.instanceId));
           driver.rewound++;
           const applied = await raisedEvents(target.client, program.instanceId);
-          for (const [name, data] of Object.entries(program.events)) if (!applied.has(name)) await raise(name, data);
+          for (const [name, data] of Object.entries(program.events)) if (!applied.has(name)) await raise(name, data, '.rewound');
           status = await target.client.waitForCompletion(program.instanceId, { timeout });
         }
         outcomes.set(program.instanceId, { ...outcomeOf(status), ...(failedFirst ? { failedFirst } : {}) });
