@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FaultInjector, type FaultRates } from '../lib/faults.js';
-import { silentLogger, TestEnvironment, type Client, type InstanceStatus } from '../lib/index.js';
+import { InvalidStateError, silentLogger, TestEnvironment, type Client, type InstanceStatus } from '../lib/index.js';
 import { startLocalStack } from '../lib/local/local-stack.js';
 import { createAwsRuntime } from '../lib/aws/aws-runtime.js';
 import { systemClock, type InstanceStore } from '../lib/ports.js';
@@ -124,7 +124,18 @@ async function runPrograms(target: Target, driver: Driver, programs: Program[], 
       await persist(() => target.client.start('program', { ops: program.ops }, { instanceId: program.instanceId })).catch((error: Error) => {
         if (error.name !== 'InstanceExistsError') throw error; // a start whose response was lost
       });
-      for (const [name, data] of Object.entries(program.events)) await persist(() => target.client.raiseEvent(program.instanceId, name, data, { eventId: `${program.instanceId}.${name}` }));
+      const raise = (name: string, data: string, round = '') => persist(() => target.client.raiseEvent(program.instanceId, name, data, { eventId: `${program.instanceId}.${name}${round}` }));
+      // A fragile call can fail the instance before all its events are raised (an inline one within milliseconds
+      // of the start): it refuses the rest, and drops those it took but had not applied. After the rewind the
+      // code waits for them again, so they are raised again then, under new ids (a dropped one keeps its id).
+      for (const [name, data] of Object.entries(program.events)) {
+        try {
+          await raise(name, data);
+        } catch (error) {
+          if (!(error instanceof InvalidStateError) || !program.fragile) throw error;
+          break;
+        }
+      }
       let settled = false;
       const meddling = (async () => {
         // One step at a time, as a second worker that took a stray doorbell of the instance would.
@@ -151,6 +162,8 @@ async function runPrograms(target: Target, driver: Driver, programs: Program[], 
           driver.fix(program.instanceId);
           await persist(() => target.client.rewind(program.instanceId));
           driver.rewound++;
+          const applied = await raisedEvents(target.client, program.instanceId);
+          for (const [name, data] of Object.entries(program.events)) if (!applied.has(name)) await raise(name, data, '.rewound');
           status = await target.client.waitForCompletion(program.instanceId, { timeout });
         }
         outcomes.set(program.instanceId, { ...outcomeOf(status), ...(failedFirst ? { failedFirst } : {}) });
@@ -170,6 +183,16 @@ async function runPrograms(target: Target, driver: Driver, programs: Program[], 
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, programs.length) }, worker));
   return outcomes;
+}
+
+/** The names of the events an instance's histories hold (every generation). */
+async function raisedEvents(client: Client, instanceId: string): Promise<Set<string>> {
+  const names = new Set<string>();
+  const { generation } = await persist(() => client.getStatus(instanceId));
+  for (let g = 0; g <= generation; g++) {
+    for (const event of await persist(() => client.getHistory(instanceId, { generation: g }))) if (event.type === 'EventRaised') names.add(event.name);
+  }
+  return names;
 }
 
 /** Waits until the runtime has drained: every inbox empty (late duplicates consumed), or the deadline. */

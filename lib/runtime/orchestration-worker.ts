@@ -117,6 +117,8 @@ class Invocation {
   inlineSteps = 0;
   /** A step attempt marker was recorded and not yet ended. */
   stepMarker = false;
+  /** Attempt markers of recovered `ctx.step` calls this invocation recorded and has not ended. */
+  readonly inlineStepMarkers = new Set<string>();
   /** Take the outstanding inline calls at the next load (a hand-over, a resume, a recovery). */
   takeOver: 'inline' | 'steps' | undefined;
   /** The next step may skip its read (see `StepOptions.carriedOnly`); a conflict takes that back. */
@@ -230,10 +232,14 @@ export class OrchestrationWorker {
       await this.endStepMarker(instanceId, invocation);
       await this.keepUnapplied(instanceId, invocation, result);
     } catch (error) {
-      // An error the invocation caught is not a crash: end its attempt marker, so it is not counted as one.
-      if (!(error instanceof SimulatedCrash)) await this.endStepMarker(instanceId, invocation).catch(() => undefined);
+      // An error the invocation caught is not a crash: end its attempt markers, so they are not counted as crashes.
+      if (!(error instanceof SimulatedCrash)) await Promise.all([this.endStepMarker(instanceId, invocation), this.endInlineStepMarkers(instanceId, invocation)]).catch(() => undefined);
       throw error;
     }
+    // The invocation lived through the steps it recovered, whether or not their results were committed here.
+    await this.endInlineStepMarkers(instanceId, invocation).catch((error: unknown) =>
+      this.deps.logger.warn('could not end the attempt markers of recovered steps; a later recovery may count a crash', { instanceId, error: String(error) }),
+    );
     this.deps.crash?.('step:before-ack', instanceId);
     return result;
   }
@@ -615,6 +621,8 @@ export class OrchestrationWorker {
         invocation.recovering.delete(call.taskId);
         const now = Date.now();
         const key = attemptKeys.inlineStep(instance.generation, call.taskId);
+        // Noted before the write: a write that landed and lost its response is ended as well.
+        invocation.inlineStepMarkers.add(key);
         const crashes = await this.deps.store.beginAttempt(instance.instanceId, key, { position: event.attempt, now, deadline: invocation.deadline ?? now + timeoutMs });
         if (crashes >= this.poisonAfterCrashes) {
           const error = new PoisonMessageError(
@@ -856,6 +864,13 @@ export class OrchestrationWorker {
     if (!invocation.stepMarker) return;
     invocation.stepMarker = false;
     await this.deps.store.endAttempt(instanceId, attemptKeys.step());
+  }
+
+  /** Ends the attempt markers of the recovered `ctx.step` calls this invocation ran: it did not die while they ran. */
+  private async endInlineStepMarkers(instanceId: string, invocation: Invocation): Promise<void> {
+    const keys = [...invocation.inlineStepMarkers];
+    invocation.inlineStepMarkers.clear();
+    await Promise.all(keys.map((key) => this.deps.store.endAttempt(instanceId, key)));
   }
 
   /**

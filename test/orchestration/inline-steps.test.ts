@@ -274,4 +274,33 @@ describe('ctx.step after a crash', () => {
     const failed = (await env.client.getHistory(id)).find((e) => e.type === 'ActivityFailed');
     expect(failed).toMatchObject({ error: { name: 'PoisonMessageError', message: expect.stringMatching(/^Step 'explode' \(attempt 1\) crashed its invocation 2 times/) } });
   });
+
+  it('does not count an invocation that failed with an error it caught (a write refused after the step ran) as a crash of the step', async () => {
+    const { app, start } = testApp();
+    let runs = 0;
+    app.orchestration('once', async (ctx) => {
+      try {
+        return await ctx.step('charge', () => ++runs, { retry: { maxAttempts: 1 } });
+      } catch (error) {
+        return (error as StepFailedError).failure.name;
+      }
+    });
+    /** One crash before the first commit, then the commit of each of the next three runs is refused (a throttled write). */
+    class RefusedCommits extends CrashAfterRuns {
+      refused = 0;
+      private refusedAtRuns = 1;
+      override callFault(operation: string) {
+        if (operation !== 'store.commitStep' || runs <= this.refusedAtRuns || this.refused >= 3) return undefined;
+        this.refusedAtRuns = runs;
+        this.refused++;
+        return 'throttle' as const;
+      }
+    }
+    const faults = new RefusedCommits(() => runs, 1);
+    const env = await start({ faults, functionTimeout: '30ms', poisonAfterCrashes: 2 });
+    const id = await env.client.start('once');
+    // The crash is the one death; the three refused commits were errors the invocations caught, so the fifth run's result is recorded.
+    expect(await env.client.waitForCompletion(id)).toMatchObject({ status: 'Completed', output: 5 });
+    expect([faults.crashes, faults.refused]).toEqual([1, 3]);
+  });
 });
