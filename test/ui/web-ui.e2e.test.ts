@@ -309,17 +309,22 @@ navigator.sendBeacon('${target}/instances/order-1004/suspend', '{}');
     const attacker = createServer((_request, response) => void response.writeHead(200, { 'content-type': 'text/html' }).end(attackPage(target)));
     await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
     const attackerPage = await browser.newPage();
+    const attackerOrigin = `http://127.0.0.1:${(attacker.address() as AddressInfo).port}`;
     const statuses: number[] = [];
     let answered = () => {};
     const all = new Promise<void>((resolve) => (answered = resolve));
-    const record = (_request: IncomingMessage, response: ServerResponse) =>
+    // The attack page's requests alone (each carries its Origin or Referer): the view open in the other page keeps polling.
+    const fromAttacker = (request: IncomingMessage) => request.headers.origin === attackerOrigin || (request.headers.referer ?? '').startsWith(`${attackerOrigin}/`);
+    const record = (request: IncomingMessage, response: ServerResponse) => {
+      if (!fromAttacker(request)) return;
       response.once('finish', () => {
         statuses.push(response.statusCode);
         if (statuses.length === ATTACK_REQUESTS) answered();
       });
+    };
     targetServer.on('request', record);
     try {
-      await attackerPage.goto(`http://127.0.0.1:${(attacker.address() as AddressInfo).port}/attack`);
+      await attackerPage.goto(`${attackerOrigin}/attack`);
       await all;
       return statuses;
     } finally {
