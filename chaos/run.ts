@@ -207,6 +207,19 @@ async function drained(target: Target, ids: string[], deadlineMs: number): Promi
   }
 }
 
+/**
+ * Where a program that did not settle in time stands once the run is over: one that settled since was only
+ * slow (a loaded machine); one still waiting on a call with an empty inbox and nothing in flight was stranded.
+ */
+async function afterTheDeadline(target: Target, instanceId: string): Promise<string> {
+  const state = await target.store.loadStep(instanceId);
+  if (!state) return 'not found after the run';
+  const { instance, inbox } = state;
+  const history = await target.client.getHistory(instanceId, { generation: instance.generation });
+  const last = history.slice(-3).map((event) => `${event.type}${'taskId' in event ? `#${event.taskId}` : ''}`);
+  return `after the run: ${instance.status} in generation ${instance.generation}, last events ${last.join(', ')}, ${inbox.length} inbox message(s)`;
+}
+
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const began = performance.now();
   const { seed, log } = options;
@@ -251,13 +264,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   try {
     const actual = await runPrograms(target, driver, programs, concurrency, options.runtime === 'memory' ? '120s' : '300s', log);
     faults.enabled = false; // let late duplicates drain, and check without faults in the way
+    const late: Array<{ instanceId: string; violation: number }> = [];
     for (const instanceId of new Set([...expected.keys(), ...actual.keys()])) {
       const want = expected.get(instanceId);
       const got = actual.get(instanceId);
-      if (JSON.stringify(want) !== JSON.stringify(got)) violations.push(`${instanceId}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`);
+      if (JSON.stringify(want) === JSON.stringify(got)) continue;
+      if (got?.status === 'NotSettled') late.push({ instanceId, violation: violations.length });
+      violations.push(`${instanceId}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`);
     }
     ids = await allInstanceIds(target.store);
     await drained(target, ids, 30_000);
+    for (const { instanceId, violation } of late) violations[violation] += `; ${await afterTheDeadline(target, instanceId)}`;
     violations.push(...(await checkRun({ client: target.client, store: target.store, ids, effects, run: 'faults', referenceEffects })));
   } finally {
     await target.close();

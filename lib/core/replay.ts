@@ -215,11 +215,6 @@ export class OrchestrationExecutor implements GuardedExecution {
     return decisions;
   }
 
-  /** True once the code has made the call at this position (replayed or new). */
-  knowsTask(taskId: number): boolean {
-    return taskId < this.nextTaskId;
-  }
-
   /**
    * False for a completion history already holds (a duplicate delivery), of a call never made, or (given
    * the `round` of a result that arrived through the inbox) of a run a rewind has since undone.

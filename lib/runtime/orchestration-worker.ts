@@ -310,15 +310,18 @@ export class OrchestrationWorker {
       return this.quarantineOrRethrow(instance, error);
     }
     const live: Live = { instance, executor, clean: true, generation: instance.generation };
-    if (skipRead && [...invocation.carried.values()].some((message) => 'taskId' in message.event && !executor.knowsTask(message.event.taskId))) {
-      // The warm executor has not seen the call a result is for: another worker moved the history on. Read it.
+    // A result of a run a rewind undid (a late duplicate) is not the result of the call's new run.
+    const applied = sorted.apply.filter((event) => !('taskId' in event) || executor.expectsCompletion(event.taskId, isRoundedResult(event) ? (event.round ?? 0) : undefined));
+    if (skipRead && (sorted.stale.length > 0 || applied.length < sorted.apply.length)) {
+      // A warm executor that did not read may be behind: another worker (the activity function's, with a cache
+      // of its own) may have moved the history on, into the next generation even. What it would drop (a result
+      // of another generation, of a call it has not seen or has seen settled) may be one the instance waits
+      // for, and only a read can tell a duplicate from that. Read, then decide.
       invocation.maySkipRead = false;
       return 'conflict';
     }
     this.takeOver(live, invocation);
 
-    // A result of a run a rewind undid (a late duplicate) is not the result of the call's new run.
-    const applied = sorted.apply.filter((event) => !('taskId' in event) || executor.expectsCompletion(event.taskId, isRoundedResult(event) ? (event.round ?? 0) : undefined));
     let result: StepResult = 'idle';
     if (applied.length > 0 || storedOnly(sorted.consumed).length > 0) {
       result = await this.advanceAndCommit(live, applied, storedOnly(sorted.consumed), sorted.consumed, invocation, now);
@@ -1110,7 +1113,7 @@ function sortInbox(inbox: InboxMessage[], generation: number, suspendedAtStart: 
       deferred = true;
     }
   }
-  if (terminate) return { apply: [], consumed: inbox.map((m) => m.messageId), terminate, deferred: false };
+  if (terminate) return { apply: [], consumed: inbox.map((m) => m.messageId), stale, terminate, deferred: false };
   const applied = suspended ? control : [...control, ...others];
-  return { apply: applied.map((m) => m.event), consumed: [...stale, ...applied.map((m) => m.messageId)], terminate, deferred: deferred && !suspended };
+  return { apply: applied.map((m) => m.event), consumed: [...stale, ...applied.map((m) => m.messageId)], stale, terminate, deferred: deferred && !suspended };
 }

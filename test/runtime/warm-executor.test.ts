@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Client } from '../../lib/client.js';
 import { createApp, silentLogger } from '../../lib/index.js';
 import { MemoryInstanceStore } from '../../lib/memory/memory-store.js';
-import { systemClock, type ActivityTask, type Doorbell, type WorkQueues } from '../../lib/ports.js';
+import { systemClock, type ActivityTask, type Doorbell, type TimerTask, type WorkQueues } from '../../lib/ports.js';
 import { TaskWorker } from '../../lib/runtime/activity-worker.js';
 import { OrchestrationWorker } from '../../lib/runtime/orchestration-worker.js';
 
@@ -47,5 +47,43 @@ describe('the warm executor of a solo step', () => {
     expect(reads).toBe(2);
     // Every result was committed where its activity ran: only the start rang.
     expect(doorbells).toHaveLength(1);
+  });
+
+  it('does not drop a result of the next generation when another worker continued the instance as new', async () => {
+    const app = createApp({ logger: silentLogger });
+    app.activity('work', async (n: number) => n + 1);
+    // The activity's result is stepped by the activity function's worker, the timer's by the doorbell's, which continues as new.
+    app.orchestration('twoGenerations', async (ctx, generation: number) => {
+      const value = await ctx.callActivity<number>('work', generation);
+      if (generation > 0) return value;
+      await ctx.sleep('1s');
+      ctx.continueAsNew(generation + 1);
+    });
+    const store = new MemoryInstanceStore();
+    const doorbells: Doorbell[] = [];
+    const timers: TimerTask[] = [];
+    const queues: WorkQueues = {
+      ringDoorbell: async (_instanceId, doorbell) => void doorbells.push(doorbell ?? {}),
+      enqueueActivities: async (sent: ActivityTask[]) => {
+        for (const task of sent) await tasks.runActivity(task);
+      },
+      scheduleTimers: async (scheduled) => void timers.push(...scheduled),
+      extendActivityLease: async () => {},
+    };
+    const deps = { app, store, queues, clock: systemClock, logger: silentLogger };
+    const doorbellSteps = new OrchestrationWorker(deps);
+    const activitySteps = new OrchestrationWorker(deps);
+    const tasks = new TaskWorker({ ...deps, stepInstance: (instanceId, message, deadline) => activitySteps.step(instanceId, { messages: [message], carriedOnly: true, deadline }) });
+
+    const id = await new Client(deps).start('twoGenerations', 0);
+    await doorbellSteps.step(id);
+    // Deliver every doorbell and fire every timer until nothing is left in flight.
+    while (doorbells.length > 0 || timers.length > 0) {
+      const doorbell = doorbells.shift();
+      if (doorbell) await doorbellSteps.step(id, { messages: doorbell.messages ?? [], carriedOnly: (doorbell.messages?.length ?? 0) > 0 });
+      else await tasks.fireTimer(timers.shift()!);
+    }
+
+    expect(await store.getInstance(id)).toMatchObject({ status: 'Completed', generation: 1, output: 2 });
   });
 });
