@@ -282,11 +282,15 @@ export class OrchestrationWorker {
     };
 
     if (isTerminal(instance.status)) {
-      // Results and events for a finished instance have nowhere to go: drop them.
-      invocation.carried.clear();
-      if (stored.size === 0) return 'idle';
-      invocation.arrivedCost = costOf([...stored]);
-      return this.commitRecord(instance, undefined, [], [...stored], [], invocation);
+      // Results for a finished instance have nowhere to go: drop them. Events wait in a Failed instance's
+      // inbox: a rewind revives it, and an event the sender was told was accepted (raised as the instance
+      // failed, or not yet applied when it did) must then reach the code. keepUnapplied stores carried ones.
+      const waits = (message: InboxMessage) => instance.status === 'Failed' && message.event.type === 'EventRaised';
+      for (const [id, message] of invocation.carried) if (!waits(message)) invocation.carried.delete(id);
+      const dropped = state.inbox.filter((message) => !waits(message)).map((message) => message.messageId);
+      if (dropped.length === 0) return 'idle';
+      invocation.arrivedCost = costOf(dropped);
+      return this.commitRecord(instance, undefined, [], dropped, [], invocation);
     }
 
     const sorted = sortInbox(inbox, instance.generation, instance.status === 'Suspended');
