@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, silentLogger, TestEnvironment, ValidationError } from '../../lib/index.js';
+import { Client, createApp, silentLogger, TestEnvironment, ValidationError } from '../../lib/index.js';
 import { startLocalStack, type EventSourceRequest, type LocalStack } from '../../lib/local/local-stack.js';
 
 /** A parent that waits for an event, runs an activity and a child (an activity and a timer of its own). */
@@ -99,6 +99,20 @@ describe('starting with a priority', () => {
       await expect(env.client.start('parent', 'x', { instanceId: 'bad', priority: 'urgent' as 'high' })).rejects.toThrow(ValidationError);
       await expect(env.client.start('parent', 'x', { instanceId: 'bad', priority: 'urgent' as 'high' })).rejects.toThrow(/Invalid priority "urgent": use 'high' or 'normal'/);
       expect((await env.client.list()).instances).toEqual([]);
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('refuses priority high where the deployment has no lane (priorityLane: false), and writes nothing', async () => {
+    const env = await TestEnvironment.create(laneApp(), { logger: silentLogger });
+    try {
+      const laneless = Object.assign(Object.create(env.queues) as typeof env.queues, { priorityLane: false });
+      const client = new Client({ app: env.app, store: env.store, queues: laneless, clock: env.clock });
+      await expect(client.start('parent', 'x', { instanceId: 'no-lane', priority: 'high' })).rejects.toThrow(/This deployment has no high-priority lane/);
+      expect(await env.store.getInstance('no-lane')).toBeUndefined();
+      // Normal starts go on as before.
+      expect(await client.start('parent', 'x', { instanceId: 'no-lane-normal' })).toBe('no-lane-normal');
     } finally {
       await env.close();
     }
