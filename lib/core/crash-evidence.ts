@@ -26,7 +26,11 @@ export function crashesBefore(previous: AttemptMarker | undefined, attempt: { po
 
 /** Marker keys: the step of an instance, an attempt of an activity call, the recovery of a `ctx.step`. */
 export const attemptKeys = {
-  step: () => 'step',
+  /**
+   * Per generation: positions start again after continueAsNew, and a marker a step of an earlier generation
+   * left behind at the same position would count as a crash of the new one ('step' for generation 0, as before).
+   */
+  step: (generation = 0) => (generation === 0 ? 'step' : `step#${generation}`),
   activity: (generation: number, taskId: number, attempt: number) => `A#${generation}#${taskId}#${attempt}`,
   inlineStep: (generation: number, taskId: number) => `S#${generation}#${taskId}`,
 };

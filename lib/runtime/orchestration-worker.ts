@@ -115,8 +115,8 @@ class Invocation {
   /** Of those, `ctx.step` calls found outstanding after a crash: each records crash evidence before it runs. */
   readonly recovering = new Set<number>();
   inlineSteps = 0;
-  /** A step attempt marker was recorded and not yet ended. */
-  stepMarker = false;
+  /** The key of a step attempt marker recorded and not yet ended. */
+  stepMarker: string | undefined;
   /** Attempt markers of recovered `ctx.step` calls this invocation recorded and has not ended. */
   readonly inlineStepMarkers = new Set<string>();
   /** Take the outstanding inline calls at the next load (a hand-over, a resume, a recovery). */
@@ -834,12 +834,12 @@ export class OrchestrationWorker {
   private async repair(instance: InstanceRecord, invocation: Invocation): Promise<StepResult> {
     const { store, logger } = this.deps;
     const now = Date.now();
-    const key = attemptKeys.step();
+    const key = attemptKeys.step(instance.generation);
     const crashes = await store.beginAttempt(instance.instanceId, key, { position: instance.lastEventId, now, deadline: invocation.deadline ?? now + DEFAULT_INVOCATION_MS });
-    invocation.stepMarker = true;
+    invocation.stepMarker = key;
     if (crashes >= this.poisonAfterCrashes && !isTerminal(instance.status) && instance.status !== 'Quarantined') {
       await store.endAttempt(instance.instanceId, key, { forget: true });
-      invocation.stepMarker = false;
+      invocation.stepMarker = undefined;
       const error = new PoisonMessageError(
         `The step of instance '${instance.instanceId}' after history event ${instance.lastEventId} crashed its invocation ${crashes} times in a row (the orchestrator died, ran out of memory or timed out), so the instance was set aside. Check the logs, deploy a fix, then resume it.`,
       );
@@ -868,9 +868,10 @@ export class OrchestrationWorker {
 
   /** Ends the step attempt marker of a redelivered step that made no progress: it did not crash. */
   private async endStepMarker(instanceId: string, invocation: Invocation): Promise<void> {
-    if (!invocation.stepMarker) return;
-    invocation.stepMarker = false;
-    await this.deps.store.endAttempt(instanceId, attemptKeys.step());
+    const key = invocation.stepMarker;
+    if (key === undefined) return;
+    invocation.stepMarker = undefined;
+    await this.deps.store.endAttempt(instanceId, key);
   }
 
   /** Ends the attempt markers of the recovered `ctx.step` calls this invocation ran: it did not die while they ran. */

@@ -264,6 +264,39 @@ describe('rewind and cancel under duplicates and crashes', () => {
   });
 });
 
+describe('crash evidence across generations', () => {
+  it('a step marker left by an earlier generation does not count as a crash of a step at the same position after continueAsNew', async () => {
+    const app = createApp({ logger: silentLogger });
+    let armed = false;
+    app.orchestration('looping', async (ctx, n: number) => {
+      if (!ctx.isReplaying && n === 1) armed = true; // the first step of generation 1 dies before its doorbell is acknowledged
+      await ctx.sleep('1s');
+      if (n === 0) ctx.continueAsNew(1);
+      return n;
+    });
+    class CrashWhenArmed extends FaultInjector {
+      override readonly crashHook = (point: CrashPoint) => {
+        if (point !== 'step:before-ack' || !armed) return;
+        armed = false;
+        throw new SimulatedCrash(point);
+      };
+    }
+    const env = await TestEnvironment.create(app, { faults: new CrashWhenArmed(0), poisonAfterCrashes: 2 });
+    try {
+      const id = await env.client.start('looping', 0);
+      // What a step of generation 0 at history position 3 leaves when it died once and its retry made progress.
+      const now = Date.now();
+      await env.store.beginAttempt(id, 'step', { position: 3, now: now - 2, deadline: now - 1 });
+      await env.store.beginAttempt(id, 'step', { position: 3, now, deadline: now });
+      const status = await env.client.waitForCompletion(id);
+      expect(armed).toBe(false); // the crash happened
+      expect(status).toMatchObject({ status: 'Completed', output: 1, generation: 1 });
+    } finally {
+      await env.close();
+    }
+  });
+});
+
 describe('faults through the AWS SDK on the local stack', () => {
   it('survives chosen DynamoDB, SQS and S3 faults: throttling, 5xx, a commit whose response was lost, slow calls and invocations, and crashes', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'perdure-faults-'));
