@@ -35,7 +35,14 @@ export async function serveOnLoopback(port: number, handle: (request: IncomingMe
     server,
     url: `http://127.0.0.1:${actualPort}`,
     port: actualPort,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        // A web view left open keeps polling over kept-alive connections, which would hold the close forever:
+        // idle ones go now, and requests in flight get a second to finish.
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 1_000).unref();
+      }),
   };
 }
 
