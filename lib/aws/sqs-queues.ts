@@ -97,7 +97,9 @@ export class SqsWorkQueues implements WorkQueues {
     const byQueue = new Map<string, SendMessageBatchRequestEntry[]>();
     tasks.forEach((task, index) => {
       const queueUrl = this.queueFor('activities', task.headers);
-      byQueue.set(queueUrl, [...(byQueue.get(queueUrl) ?? []), entries[index]!]);
+      const queueEntries = byQueue.get(queueUrl) ?? [];
+      if (queueEntries.length === 0) byQueue.set(queueUrl, queueEntries);
+      queueEntries.push(entries[index]!);
     });
     await Promise.all([...byQueue].map(([queueUrl, queueEntries]) => this.sendBatch(queueUrl, queueEntries)));
   }
