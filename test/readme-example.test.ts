@@ -1,6 +1,7 @@
 import { expect, it } from 'vitest';
 import { HttpApi } from '../lib/api/http-api.js';
 import { createApp, silentLogger, TestEnvironment } from '../lib/index.js';
+import { waitUntil } from './support.js';
 
 // The README's 30-second example, kept honest.
 it('the README example completes as the README says', async () => {
@@ -44,7 +45,7 @@ it('the README callbacks example completes through the signed link it mails', as
   const env = await TestEnvironment.create(app, { apiUrl: 'https://api.example.com' });
   const api = new HttpApi({ client: env.client, callbackUrls: env.callbackUrls });
   const id = await env.client.start('expense', { id: 'c-7', manager: 'ann@example.com' });
-  for (let i = 0; i < 200 && sent.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  await waitUntil(() => sent.length > 0);
   const approve = new URL(/^Approve: (\S+)$/m.exec(sent[0]!.text)![1]!);
   expect(approve.origin).toBe('https://api.example.com');
   const answer = await api.handle({ method: 'POST', path: approve.pathname, query: Object.fromEntries(approve.searchParams), headers: { 'content-type': 'application/json' }, body: '{"approved":true}' });

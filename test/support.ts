@@ -39,3 +39,15 @@ export function testApp(options: AppOptions = {}): { app: App; log: ReturnType<t
 export function eventTypes(history: { type: string }[]): string[] {
   return history.map((event) => event.type).filter((type) => type !== 'StepStarted');
 }
+
+/**
+ * Waits until `done()` holds, checking every few milliseconds, for up to `timeoutMs` (generous: a busy
+ * machine may take seconds for what takes milliseconds on an idle one). Throws if it never holds.
+ */
+export async function waitUntil(done: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for a condition that never held`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

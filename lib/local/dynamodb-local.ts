@@ -64,6 +64,8 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
     [
       '-XX:TieredStopAtLevel=1', // C1 only: starts ~30% faster, plenty for a local emulator
       '-XX:-UsePerfData', // no hsperfdata file in /tmp (left behind when the JVM is killed)
+      // Extra JVM flags, for profiling the emulator: e.g. PERDURE_DYNAMODB_JVM_ARGS='-XX:StartFlightRecording=filename=ddb.jfr,delay=10s,duration=20s'
+      ...(process.env.PERDURE_DYNAMODB_JVM_ARGS?.split(' ').filter(Boolean) ?? []),
       `-Djava.library.path=${libDir}`,
       `-Djava.io.tmpdir=${scratch}`,
       `-Dperdure.ownedTmpdir=${scratch}`,

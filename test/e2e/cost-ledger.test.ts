@@ -49,8 +49,10 @@ describe('the cost ledger on the local stack', () => {
         if (Item?.status?.S === 'Completed') break;
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
-      // The pollers delete the last doorbell after its handler returned.
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // The pollers delete a batch after its handler returned: wait until every batch received was deleted
+      // (on a busy machine that takes more than a moment).
+      const deleted = () => ['SQS', 'SQS-FIFO'].every((queue) => counter.counts.get(`${queue}.DeleteMessageBatch`) === counter.counts.get(`${queue}.ReceiveMessage`));
+      for (const deadline = Date.now() + 20_000; !deleted() && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 50));
       const counted = Object.fromEntries(counter.counts);
       const units = { wru: capacity.wru.table + capacity.wru.index, rru: capacity.rru };
 

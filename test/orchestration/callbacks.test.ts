@@ -11,11 +11,11 @@ import {
   type CallbackUrls,
   type TestEnvironment,
 } from '../../lib/index.js';
-import { testApp } from '../support.js';
+import { testApp, waitUntil } from '../support.js';
 
 /** Waits until the instance has handed out a callback token (the orchestration's step that created it committed). */
 async function tokenOf(env: TestEnvironment, id: string, tokens: Map<string, string>): Promise<string> {
-  for (let i = 0; i < 200 && !tokens.has(id); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  await waitUntil(() => tokens.has(id));
   await env.idle();
   return tokens.get(id)!;
 }
@@ -76,7 +76,7 @@ describe('callbacks', () => {
     });
     const env = await start({ timeSkipping: false });
     const id = await env.client.start('twoApprovals');
-    for (let i = 0; i < 200 && handedOut.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    await waitUntil(() => handedOut.length >= 2);
     await env.idle();
     const created = (await env.client.getHistory(id)).find((event) => event.type === 'CallbackCreated')!.timestamp;
     const listed = await env.client.listPendingCallbacks(id);
@@ -126,7 +126,7 @@ describe('callbacks', () => {
     );
     const env = await start();
     const id = await env.client.start('fraudCheck', 'o-1');
-    for (let i = 0; i < 200 && submitted.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    await waitUntil(() => submitted.length > 0);
     await env.client.completeCallback(submitted[0]!, 'clean');
     expect((await env.client.waitForCompletion(id)).output).toBe('o-1: clean');
     expect(attempts).toBe(2);
@@ -144,7 +144,7 @@ describe('callbacks', () => {
     });
     const env = await start({ apiUrl: 'https://api.example.com' });
     const id = await env.client.start('signed');
-    for (let i = 0; i < 200 && mailed.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    await waitUntil(() => mailed.length >= 2);
     const pending = await env.client.listPendingCallbacks(id);
     for (const urls of mailed) {
       const url = new URL(urls.succeed);
@@ -247,7 +247,7 @@ describe('callbacks', () => {
       });
       const env = await start({ timeSkipping: false });
       const id = await env.client.start('giveUp');
-      for (let i = 0; i < 200 && tokens.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+      await waitUntil(() => tokens.length > 0);
       await env.advanceTime('2m');
       await expect(env.client.completeCallback(tokens[0]!, 'late')).rejects.toThrow(CallbackExpiredError);
       await expect(env.client.completeCallback(tokens[0]!, 'late')).rejects.toThrow(/expired at .*\(its timeout\)/);
