@@ -200,13 +200,16 @@ export interface InstanceStore {
    * starts and may run until `deadline`, and returns how many earlier recorded attempts of it at the same
    * position died: did not end before their deadline. Only redelivered work records attempts, so the
    * normal path writes nothing; an attempt that was received but never run (throttling) records nothing.
+   * `owner` names the attempt (see `endAttempt`).
    */
-  beginAttempt(instanceId: string, key: string, attempt: { position: number; now: number; deadline: number }): Promise<number>;
+  beginAttempt(instanceId: string, key: string, attempt: { position: number; now: number; deadline: number; owner?: string }): Promise<number>;
   /**
-   * Marks the attempt of `key` begun last as ended (it stopped on an error it caught, or without progress):
-   * not a crash. `forget` deletes the evidence instead (after it quarantined the instance, so that a resume starts afresh).
+   * Marks the attempt `owner` of `key` as ended (it stopped on an error it caught, or without progress): not a
+   * crash. When a later attempt has begun since and counted this one as dead (it outlived its deadline),
+   * that crash is taken back instead. Without `owner`, the attempt begun last is marked ended. `forget`
+   * deletes the evidence instead (after it quarantined the instance, so that a resume starts afresh).
    */
-  endAttempt(instanceId: string, key: string, options?: { forget?: boolean }): Promise<void>;
+  endAttempt(instanceId: string, key: string, options?: { forget?: boolean; owner?: string }): Promise<void>;
   /**
    * Keeps what an attempt of a call reported with `actx.heartbeat(details)`, for the call's later attempts:
    * one small item per call, keyed by the call's idempotency key, replaced by each write unless a later

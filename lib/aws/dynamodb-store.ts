@@ -12,11 +12,12 @@ import {
   type AttributeValue,
   type BatchGetItemCommandOutput,
   type DynamoDBClient,
+  type PutItemCommandInput,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import { randomUUID } from 'node:crypto';
 import { addLedgers, decodeLedger, encodeLedger, type CostLedger } from '../core/cost-ledger.js';
-import { crashesBefore, type AttemptMarker } from '../core/crash-evidence.js';
+import { endedMarker, nextMarker, type AttemptMarker } from '../core/crash-evidence.js';
 import { InstanceExistsError, ValidationError } from '../core/errors.js';
 import type { HistoryEvent } from '../core/history-events.js';
 import {
@@ -478,35 +479,50 @@ export class DynamoDbInstanceStore implements InstanceStore {
     await this.codec.deleteInstance(instanceId);
   }
 
-  async beginAttempt(instanceId: string, attemptKey: string, attempt: { position: number; now: number; deadline: number }): Promise<number> {
-    const { Item } = await this.client.send(new GetItemCommand({ TableName: this.table, Key: key(instanceId, markerKey(attemptKey)), ConsistentRead: true }));
-    const previous: AttemptMarker | undefined = Item && {
-      position: Number(Item.position!.N),
-      crashes: Number(Item.crashes!.N),
-      deadline: Number(Item.deadline!.N),
-      ended: Item.ended?.BOOL === true,
-    };
-    const crashes = crashesBefore(previous, attempt);
-    await this.client.send(
-      new PutItemCommand({
-        TableName: this.table,
-        Item: {
-          ...key(instanceId, markerKey(attemptKey)),
-          position: { N: String(attempt.position) },
-          crashes: { N: String(crashes) },
-          deadline: { N: String(attempt.deadline) },
-          ended: { BOOL: false },
-          ttl: { N: String(this.expiry()) },
-        },
-      }),
-    );
-    return crashes;
+  async beginAttempt(instanceId: string, attemptKey: string, attempt: { position: number; now: number; deadline: number; owner?: string }): Promise<number> {
+    // Written unless the marker changed since it was read (an attempt ended or began meanwhile): then read
+    // again, so an attempt that ended just now is not counted as dead.
+    for (let tries = 1; ; tries++) {
+      const previous = await this.readMarker(instanceId, attemptKey);
+      const marker = nextMarker(previous, attempt);
+      try {
+        await this.client.send(
+          new PutItemCommand({
+            TableName: this.table,
+            Item: { ...key(instanceId, markerKey(attemptKey)), ...markerAttributes(marker), ttl: { N: String(this.expiry()) } },
+            ...(tries < 5 ? unchangedMarker(previous) : {}),
+          }),
+        );
+        return marker.crashes;
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }
+    }
   }
 
-  async endAttempt(instanceId: string, attemptKey: string, options: { forget?: boolean } = {}): Promise<void> {
+  async endAttempt(instanceId: string, attemptKey: string, options: { forget?: boolean; owner?: string } = {}): Promise<void> {
     const Key = key(instanceId, markerKey(attemptKey));
     if (options.forget) {
       await this.client.send(new DeleteItemCommand({ TableName: this.table, Key }));
+      return;
+    }
+    if (options.owner !== undefined) {
+      // Its own marker: ended, in one request. Another attempt's (or an older writer's): read, changed and
+      // written back unless it was written again meanwhile (then the newer count stands, as it would on Lambda).
+      try {
+        await this.client.send(new UpdateItemCommand({ TableName: this.table, Key, UpdateExpression: 'SET ended = :true', ConditionExpression: '#owner = :owner', ExpressionAttributeNames: { '#owner': 'owner' }, ExpressionAttributeValues: { ':true': { BOOL: true }, ':owner': { S: options.owner } } }));
+        return;
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }
+      const marker = await this.readMarker(instanceId, attemptKey);
+      const ended = marker && endedMarker(marker, options.owner);
+      if (!ended) return;
+      try {
+        await this.client.send(new PutItemCommand({ TableName: this.table, Item: { ...Key, ...markerAttributes(ended), ttl: { N: String(this.expiry()) } }, ...unchangedMarker(marker) }));
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }
       return;
     }
     try {
@@ -514,6 +530,20 @@ export class DynamoDbInstanceStore implements InstanceStore {
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }
+  }
+
+  private async readMarker(instanceId: string, attemptKey: string): Promise<AttemptMarker | undefined> {
+    const { Item } = await this.client.send(new GetItemCommand({ TableName: this.table, Key: key(instanceId, markerKey(attemptKey)), ConsistentRead: true }));
+    return (
+      Item && {
+        position: Number(Item.position!.N),
+        crashes: Number(Item.crashes!.N),
+        deadline: Number(Item.deadline!.N),
+        ended: Item.ended?.BOOL === true,
+        ...(Item.owner?.S !== undefined ? { owner: Item.owner.S } : {}),
+        ...(Item.died?.SS?.length ? { died: Item.died.SS } : {}),
+      }
+    );
   }
 
   async recordHeartbeat(instanceId: string, idempotencyKey: string, heartbeat: HeartbeatRecord): Promise<void> {
@@ -773,4 +803,26 @@ function reasonCode(error: unknown, index: number): string | undefined {
 function isConflict(error: unknown): boolean {
   if (!(error instanceof TransactionCanceledException)) return false;
   return (error.CancellationReasons ?? []).some((reason) => reason.Code === 'ConditionalCheckFailed' || reason.Code === 'TransactionConflict');
+}
+
+/** A marker's attributes (a string set cannot be empty: no `died` when none died). */
+function markerAttributes(marker: AttemptMarker): Item {
+  return {
+    position: { N: String(marker.position) },
+    crashes: { N: String(marker.crashes) },
+    deadline: { N: String(marker.deadline) },
+    ended: { BOOL: marker.ended },
+    ...(marker.owner !== undefined ? { owner: { S: marker.owner } } : {}),
+    ...(marker.died?.length ? { died: { SS: [...new Set(marker.died)] } } : {}),
+  };
+}
+
+/** The condition that the marker is still the one read (`undefined`: still none). */
+function unchangedMarker(marker: AttemptMarker | undefined): Pick<PutItemCommandInput, 'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'> {
+  if (!marker) return { ConditionExpression: 'attribute_not_exists(SK)' };
+  return {
+    ConditionExpression: `${marker.owner === undefined ? 'attribute_not_exists(#owner)' : '#owner = :owner'} AND crashes = :crashes AND ended = :ended`,
+    ExpressionAttributeNames: { '#owner': 'owner' },
+    ExpressionAttributeValues: { ':crashes': { N: String(marker.crashes) }, ':ended': { BOOL: marker.ended }, ...(marker.owner === undefined ? {} : { ':owner': { S: marker.owner } }) },
+  };
 }

@@ -1,6 +1,6 @@
 import { InstanceExistsError, ValidationError } from '../core/errors.js';
 import type { HistoryEvent } from '../core/history-events.js';
-import { crashesBefore } from '../core/crash-evidence.js';
+import { endedMarker, nextMarker, type AttemptMarker } from '../core/crash-evidence.js';
 import { isKeyedEventId } from '../runtime/messages.js';
 import type { CostLedger } from '../core/cost-ledger.js';
 import type { HeartbeatRecord, HistoryPosition, InboxMessage, InstancePage, InstanceQuery, InstanceRecord, InstanceStore, StepCommit, StepState } from '../ports.js';
@@ -11,7 +11,7 @@ interface StoredInstance {
   inbox: Map<string, InboxMessage>;
   /** Keyed events already consumed: a second delivery is a duplicate. */
   consumedKeys: Set<string>;
-  attempts: Map<string, { position: number; crashes: number; deadline: number; ended: boolean }>;
+  attempts: Map<string, AttemptMarker>;
   /** Heartbeat details by call (idempotency key). */
   heartbeats: Map<string, HeartbeatRecord>;
   /** The ledger of the newest commit, which the history holds in a DynamoDB table (the record's may be older). */
@@ -125,21 +125,20 @@ export class MemoryInstanceStore implements InstanceStore {
     this.changed(instanceId);
   }
 
-  async beginAttempt(instanceId: string, key: string, attempt: { position: number; now: number; deadline: number }): Promise<number> {
+  async beginAttempt(instanceId: string, key: string, attempt: { position: number; now: number; deadline: number; owner?: string }): Promise<number> {
     const stored = this.instances.get(instanceId);
     if (!stored) return 0;
-    const crashes = crashesBefore(stored.attempts.get(key), attempt);
-    stored.attempts.set(key, { position: attempt.position, crashes, deadline: attempt.deadline, ended: false });
-    return crashes;
+    const marker = nextMarker(stored.attempts.get(key), attempt);
+    stored.attempts.set(key, marker);
+    return marker.crashes;
   }
 
-  async endAttempt(instanceId: string, key: string, options: { forget?: boolean } = {}): Promise<void> {
+  async endAttempt(instanceId: string, key: string, options: { forget?: boolean; owner?: string } = {}): Promise<void> {
     const attempts = this.instances.get(instanceId)?.attempts;
-    if (options.forget) attempts?.delete(key);
-    else {
-      const marker = attempts?.get(key);
-      if (marker) marker.ended = true;
-    }
+    if (options.forget) return void attempts?.delete(key);
+    const marker = attempts?.get(key);
+    const ended = marker && endedMarker(marker, options.owner);
+    if (ended) attempts!.set(key, ended);
   }
 
   async recordHeartbeat(instanceId: string, idempotencyKey: string, heartbeat: HeartbeatRecord): Promise<void> {

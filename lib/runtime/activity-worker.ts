@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { App, RegisteredActivity } from '../core/app.js';
 import { addLedgers, type CostLedger } from '../core/cost-ledger.js';
 import { attemptKeys } from '../core/crash-evidence.js';
@@ -91,7 +92,8 @@ export class TaskWorker {
     if (!delivery.redelivered) return this.run(task, activity, delivery, true);
     const now = Date.now();
     const key = attemptKeys.activity(task.generation, task.taskId, task.attempt);
-    const crashes = await this.deps.store.beginAttempt(task.instanceId, key, { position: 0, now, deadline: delivery.deadline ?? now + activity.timeoutMs });
+    const owner = randomUUID();
+    const crashes = await this.deps.store.beginAttempt(task.instanceId, key, { position: 0, now, deadline: delivery.deadline ?? now + activity.timeoutMs, owner });
     if (crashes >= this.poisonAfterCrashes) {
       const failure = poison(task, crashes);
       await this.finish(task, failure, undefined, false);
@@ -102,11 +104,12 @@ export class TaskWorker {
       await this.run(task, activity, delivery, false);
     } catch (error) {
       // An error this invocation caught (an S3 or SQS failure) is not a crash of the activity.
-      if (!(error instanceof SimulatedCrash)) await this.deps.store.endAttempt(task.instanceId, key).catch(() => undefined);
+      if (!(error instanceof SimulatedCrash)) await this.deps.store.endAttempt(task.instanceId, key, { owner }).catch(() => undefined);
       throw error;
     }
-    // It ran to the end: should the task come back (its acknowledgement lost, its invocation past its timeout), that is no crash.
-    await this.deps.store.endAttempt(task.instanceId, key);
+    // It ran to the end: should the task come back (its acknowledgement lost, its invocation past its timeout), that is
+    // no crash; and should a later delivery have counted it as dead meanwhile, that count is taken back.
+    await this.deps.store.endAttempt(task.instanceId, key, { owner });
   }
 
   /** Runs the attempt and records its outcome; `mayStep` is false on a redelivery (no stepping the instance here). */

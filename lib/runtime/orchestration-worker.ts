@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { App } from '../core/app.js';
 import { addLedgers, emptyLedger, isEmptyLedger, subtractLedgers, type CostLedger } from '../core/cost-ledger.js';
 import { attemptKeys } from '../core/crash-evidence.js';
@@ -115,10 +116,10 @@ class Invocation {
   /** Of those, `ctx.step` calls found outstanding after a crash: each records crash evidence before it runs. */
   readonly recovering = new Set<number>();
   inlineSteps = 0;
-  /** The key of a step attempt marker recorded and not yet ended. */
-  stepMarker: string | undefined;
-  /** Attempt markers of recovered `ctx.step` calls this invocation recorded and has not ended. */
-  readonly inlineStepMarkers = new Set<string>();
+  /** The step attempt marker recorded and not yet ended: its key and this attempt's id in it. */
+  stepMarker: { key: string; owner: string } | undefined;
+  /** Attempt markers of recovered `ctx.step` calls this invocation recorded and has not ended: key to attempt id. */
+  readonly inlineStepMarkers = new Map<string, string>();
   /** Take the outstanding inline calls at the next load (a hand-over, a resume, a recovery). */
   takeOver: 'inline' | 'steps' | undefined;
   /** The next step may skip its read (see `StepOptions.carriedOnly`); a conflict takes that back. */
@@ -629,8 +630,9 @@ export class OrchestrationWorker {
         const now = Date.now();
         const key = attemptKeys.inlineStep(instance.generation, call.taskId);
         // Noted before the write: a write that landed and lost its response is ended as well.
-        invocation.inlineStepMarkers.add(key);
-        const crashes = await this.deps.store.beginAttempt(instance.instanceId, key, { position: event.attempt, now, deadline: invocation.deadline ?? now + timeoutMs });
+        const owner = randomUUID();
+        invocation.inlineStepMarkers.set(key, owner);
+        const crashes = await this.deps.store.beginAttempt(instance.instanceId, key, { position: event.attempt, now, deadline: invocation.deadline ?? now + timeoutMs, owner });
         if (crashes >= this.poisonAfterCrashes) {
           const error = new PoisonMessageError(
             `Step '${event.name}' (attempt ${event.attempt}) crashed its invocation ${crashes} times (the process died, ran out of memory or timed out while it ran), so it was failed instead of run again.`,
@@ -835,8 +837,9 @@ export class OrchestrationWorker {
     const { store, logger } = this.deps;
     const now = Date.now();
     const key = attemptKeys.step(instance.generation);
-    const crashes = await store.beginAttempt(instance.instanceId, key, { position: instance.lastEventId, now, deadline: invocation.deadline ?? now + DEFAULT_INVOCATION_MS });
-    invocation.stepMarker = key;
+    const owner = randomUUID();
+    const crashes = await store.beginAttempt(instance.instanceId, key, { position: instance.lastEventId, now, deadline: invocation.deadline ?? now + DEFAULT_INVOCATION_MS, owner });
+    invocation.stepMarker = { key, owner };
     if (crashes >= this.poisonAfterCrashes && !isTerminal(instance.status) && instance.status !== 'Quarantined') {
       await store.endAttempt(instance.instanceId, key, { forget: true });
       invocation.stepMarker = undefined;
@@ -866,19 +869,22 @@ export class OrchestrationWorker {
     return 'repaired';
   }
 
-  /** Ends the step attempt marker of a redelivered step that made no progress: it did not crash. */
+  /**
+   * Ends the step attempt marker of a redelivered step: it did not crash. (After progress the next attempt
+   * starts from another position anyway; ending matters when it made none, or outlived its deadline.)
+   */
   private async endStepMarker(instanceId: string, invocation: Invocation): Promise<void> {
-    const key = invocation.stepMarker;
-    if (key === undefined) return;
+    const marker = invocation.stepMarker;
+    if (marker === undefined) return;
     invocation.stepMarker = undefined;
-    await this.deps.store.endAttempt(instanceId, key);
+    await this.deps.store.endAttempt(instanceId, marker.key, { owner: marker.owner });
   }
 
   /** Ends the attempt markers of the recovered `ctx.step` calls this invocation ran: it did not die while they ran. */
   private async endInlineStepMarkers(instanceId: string, invocation: Invocation): Promise<void> {
-    const keys = [...invocation.inlineStepMarkers];
+    const markers = [...invocation.inlineStepMarkers];
     invocation.inlineStepMarkers.clear();
-    await Promise.all(keys.map((key) => this.deps.store.endAttempt(instanceId, key)));
+    await Promise.all(markers.map(([key, owner]) => this.deps.store.endAttempt(instanceId, key, { owner })));
   }
 
   /**

@@ -251,6 +251,35 @@ export function describeInstanceStoreContract(
       expect(await store.beginAttempt(id, 'step', { position: 5, now: 20_000, deadline: 21_000 })).toBe(0);
     });
 
+    it('takes a crash back when the attempt counted as dead ends after all (slow, not dead), and only that one', async () => {
+      const store = await createStore();
+      const id = uniqueId('slow');
+      await store.createInstance(record(id), startMessage());
+      const at = (owner: string, now: number) => ({ position: 7, now, deadline: now + 1_000, owner });
+      expect(await store.beginAttempt(id, 'step', at('a', 1_000))).toBe(0);
+      // a outlives its deadline; b and c each find the one before past its deadline and not ended.
+      expect(await store.beginAttempt(id, 'step', at('b', 2_500))).toBe(1);
+      expect(await store.beginAttempt(id, 'step', at('c', 4_000))).toBe(2);
+      // a was only slow: it ends, and its crash is taken back; b's stays (it never ended: it died). c may still
+      // run (its deadline has not passed) and stays unended: the next attempt after c's deadline counts it.
+      await store.endAttempt(id, 'step', { owner: 'a' });
+      expect(await store.beginAttempt(id, 'step', at('d', 4_500))).toBe(1); // b's only
+      expect(await store.beginAttempt(id, 'step', at('d2', 5_500))).toBe(2); // and d's, past its deadline
+      await store.endAttempt(id, 'step', { owner: 'c' }); // never counted: nothing to take back
+      expect(await store.beginAttempt(id, 'step', at('d3', 6_400))).toBe(2); // d2 may still run
+      // Ending twice, or ending an attempt never counted, takes nothing more back.
+      await store.endAttempt(id, 'step', { owner: 'a' });
+      await store.endAttempt(id, 'step', { owner: 'x' });
+      expect(await store.beginAttempt(id, 'step', at('e', 7_500))).toBe(3); // d3's
+      // e ends on its own marker: the next attempt counts no crash of it.
+      await store.endAttempt(id, 'step', { owner: 'e' });
+      expect(await store.beginAttempt(id, 'step', at('f', 9_000))).toBe(3);
+      // A marker an older version wrote (no owner) is ended by whoever ends, as before.
+      expect(await store.beginAttempt(id, 'A#0#1#1', { position: 0, now: 1_000, deadline: 2_000 })).toBe(0);
+      await store.endAttempt(id, 'A#0#1#1', { owner: 'g' });
+      expect(await store.beginAttempt(id, 'A#0#1#1', { position: 0, now: 3_000, deadline: 4_000, owner: 'h' })).toBe(0);
+    });
+
     it("keeps the last heartbeat details of each call, never replaced by an earlier attempt's, and purges them with the instance", async () => {
       const store = await createStore();
       const id = uniqueId('beats');

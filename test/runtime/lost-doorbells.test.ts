@@ -96,4 +96,33 @@ describe('crash evidence of steps', () => {
     await worker.step(id, complete(1, 1));
     expect(await client.getStatus(id)).toMatchObject({ status: 'Completed', output: 'done' });
   });
+
+  it('a delivery past its deadline that is still running when the next one comes, then ends, is not a crash: a busy machine does not poison a healthy activity', async () => {
+    const app = createApp({ logger: silentLogger });
+    const running: (() => void)[] = [];
+    app.activity('charge', () => new Promise<string>((resolve) => running.push(() => resolve('charged'))));
+    app.orchestration('pay', async (ctx) => ctx.callActivity('charge'));
+    const store = new MemoryInstanceStore();
+    const { queues, doorbells } = handQueues();
+    const clock = { now: () => Date.now() };
+    const tasks = new TaskWorker({ app, store, queues, clock, logger: silentLogger, poisonAfterCrashes: 2 });
+    const instanceId = await new Client({ app, store, queues, clock }).start('pay');
+    doorbells.length = 0;
+    const task = { instanceId, generation: 0, taskId: 1, name: 'charge', input: undefined, attempt: 1, idempotencyKey: `${instanceId}:0:1` };
+    // Each delivery comes while the one before still runs past its deadline (Lambda would have ended it; this
+    // host did not), and that one then finishes: alive all along.
+    const deliveries: Promise<void>[] = [];
+    for (let delivery = 0; delivery < 5; delivery++) {
+      deliveries.push(tasks.runActivity(task, { redelivered: true, deadline: Date.now() - 1 }));
+      while (running.length <= delivery) await new Promise((resolve) => setTimeout(resolve, 1));
+      if (delivery > 0) {
+        running[delivery - 1]!();
+        await deliveries[delivery - 1];
+      }
+    }
+    running[4]!();
+    await Promise.all(deliveries);
+    // Every delivery ran the activity and reported its result; none was failed as poison.
+    expect(doorbells.map((ring) => ring.doorbell.messages?.[0]?.event.type)).toEqual(Array(5).fill('ActivityCompleted'));
+  });
 });
