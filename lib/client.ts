@@ -9,6 +9,7 @@ import {
   CallbackAlreadyCompletedError,
   CallbackExpiredError,
   CallbackNotFoundError,
+  InstanceExistsError,
   InstanceNotFoundError,
   InvalidStateError,
   TimeoutError,
@@ -231,12 +232,22 @@ export class Client {
       // The instance's trace starts here: interceptors store its context with the record, beside its priority.
       const headers = withPriority(this.interceptors.headers(), priority);
       if (headers) record.headers = headers;
-      await this.deps.store.createInstance(record, {
-        messageId: messageIds.start(0),
-        generation: 0,
-        receivedAt: now,
-        event: { type: 'ExecutionStarted', name, version: definition.version, input: payload },
-      });
+      try {
+        await this.deps.store.createInstance(record, {
+          messageId: messageIds.start(0),
+          generation: 0,
+          receivedAt: now,
+          event: { type: 'ExecutionStarted', name, version: definition.version, input: payload },
+        });
+      } catch (error) {
+        if (!(error instanceof InstanceExistsError)) throw error;
+        // A start retried after its first try died between creating the instance and waking it (a Lambda
+        // timeout, a lost connection) finds it Pending with no doorbell coming: wake it. One more doorbell for
+        // an instance whose first is still queued costs an idle step, nothing else.
+        const existing = await this.deps.store.getInstance(instanceId);
+        if (existing?.status === 'Pending') await this.ring(existing);
+        throw error;
+      }
       await this.ring(record);
       return instanceId;
     });

@@ -4,7 +4,7 @@ import type { Logger } from '../core/logger.js';
 import { validateName } from '../core/names.js';
 import { manualInstanceId, nextFiring, scheduledInstanceId, type RegisteredSchedule, type ScheduleOverlap } from '../core/schedule.js';
 import type { Client } from '../client.js';
-import { isTerminal, type Clock, type InstanceStatusName, type InstanceStore, type ScheduleStates, type WorkQueues } from '../ports.js';
+import { isTerminal, type Clock, type InstanceStatusName, type InstanceStore, type ScheduleStates } from '../ports.js';
 
 /** What one firing (or trigger) of a schedule did. */
 export interface ScheduleFiring {
@@ -50,7 +50,6 @@ export interface ScheduleServiceDependencies {
   app: App;
   client: Client;
   store: InstanceStore;
-  queues: WorkQueues;
   states: ScheduleStates;
   clock: Clock;
   logger: Logger;
@@ -148,9 +147,7 @@ export class ScheduleService {
       await this.deps.client.start(schedule.orchestration, schedule.input, { instanceId });
     } catch (error) {
       if (!(error instanceof InstanceExistsError)) throw error;
-      // The same firing again. If the first delivery died between creating the instance and waking it, wake it now.
-      const existing = await this.deps.store.getInstance(instanceId);
-      if (existing?.status === 'Pending') await this.deps.queues.ringDoorbell(instanceId);
+      // The same firing again (the start woke the instance if the first delivery died before waking it).
       await this.deps.states.recordStart(schedule.name, instanceId, this.deps.clock.now());
       return this.report({ ...base, outcome: 'duplicate', instanceId });
     }

@@ -18,6 +18,22 @@ describe('instance lifecycle', () => {
     expect((await env.client.waitForCompletion('greet-1')).output).toBe('Hello Ada');
   });
 
+  it('wakes an instance whose start died before its doorbell when the start is retried, and still rejects the retry', async () => {
+    const { app, start } = testApp();
+    app.orchestration('greet', async (_ctx, name: string) => `Hello ${name}`);
+    const env = await start();
+    const ring = env.queues.ringDoorbell.bind(env.queues);
+    env.queues.ringDoorbell = async () => {
+      env.queues.ringDoorbell = ring;
+      throw new Error('the connection was reset');
+    };
+    await expect(env.client.start('greet', 'Ada', { instanceId: 'greet-1' })).rejects.toThrow('the connection was reset');
+    await env.idle();
+    expect((await env.client.getStatus('greet-1')).status).toBe('Pending');
+    await expect(env.client.start('greet', 'Ada', { instanceId: 'greet-1' })).rejects.toThrow(new InstanceExistsError('greet-1', 'greet', 'Pending'));
+    expect(await env.client.waitForCompletion('greet-1')).toMatchObject({ status: 'Completed', output: 'Hello Ada' });
+  });
+
   it('rejects starts with an unknown orchestration, bad instance id or input that is not JSON', async () => {
     const { app, start } = testApp();
     app.orchestration('known', async () => 1);
