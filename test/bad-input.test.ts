@@ -37,6 +37,7 @@ import { serveHttpApi } from '../lib/local/http-server.js';
 import { startLocalStack, type LocalStack } from '../lib/local/local-stack.js';
 import { HttpApi, type HttpRequest } from '../lib/api/http-api.js';
 import { rawRequest } from './local/raw-http.js';
+import { waitUntil } from './support.js';
 
 /** The instances every row starts from, one per state a bad request can run into. */
 const IDS = { waiting: 'w-1', done: 'done-1', stopped: 'stopped-1', paused: 'paused-1', gone: 'gone-1', held: 'held-1' } as const;
@@ -909,40 +910,35 @@ describe('over the wire on the embedded local stack: the same bad requests, and 
     return { itemCount: items.length, items, objects: (objects.Contents ?? []).map((object) => object.Key).sort() };
   };
 
-  const waitUntil = async (check: () => Promise<boolean>, what: string) => {
-    for (const deadline = Date.now() + 30_000; !(await check()); ) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  };
+  const until = (check: () => Promise<boolean>, what: string) => waitUntil(check, { timeoutMs: 30_000, everyMs: 100, what });
 
   beforeAll(async () => {
     stack = await startLocalStack(buildApp(), { logger: silentLogger, visibilityTimeout: 5, apiUrl: () => http?.url });
     const client = stack.runtime.client;
     const status = async (id: string) => (await client.getStatus(id)).status;
     for (const [key, id] of Object.entries(IDS)) await client.start('hello', { name: key }, { instanceId: id });
-    for (const id of Object.values(IDS)) await waitUntil(async () => (await status(id)) === (id === IDS.held ? 'Quarantined' : 'Running'), `${id} runs (or is held)`);
+    for (const id of Object.values(IDS)) await until(async () => (await status(id)) === (id === IDS.held ? 'Quarantined' : 'Running'), `${id} runs (or is held)`);
     await client.raiseEvent(IDS.done, 'approve', true);
     await client.raiseEvent(IDS.gone, 'approve', false);
     await client.terminate(IDS.stopped, 'fixture');
     await client.suspend(IDS.paused, 'fixture');
-    await waitUntil(async () => (await status(IDS.done)) === 'Completed', 'done-1 completes');
-    await waitUntil(async () => (await status(IDS.gone)) === 'Completed', 'gone-1 completes');
-    await waitUntil(async () => (await status(IDS.stopped)) === 'Terminated', 'stopped-1 is terminated');
-    await waitUntil(async () => (await status(IDS.paused)) === 'Suspended', 'paused-1 is suspended');
+    await until(async () => (await status(IDS.done)) === 'Completed', 'done-1 completes');
+    await until(async () => (await status(IDS.gone)) === 'Completed', 'gone-1 completes');
+    await until(async () => (await status(IDS.stopped)) === 'Terminated', 'stopped-1 is terminated');
+    await until(async () => (await status(IDS.paused)) === 'Suspended', 'paused-1 is suspended');
     await client.purge(IDS.gone);
     await client.start('approval', {}, { instanceId: CALLBACK_IDS.waiting });
     await client.start('approval', {}, { instanceId: CALLBACK_IDS.done });
     await client.start('approval', { timeout: '2s' }, { instanceId: CALLBACK_IDS.late });
     const historyOf = (id: string) => client.getHistory(id);
-    await waitUntil(async () => (await historyOf(CALLBACK_IDS.done)).some((e) => e.type === 'ActivityCompleted') && handedOut.has(CALLBACK_IDS.done), 'cb-done hands out its token');
+    await until(async () => (await historyOf(CALLBACK_IDS.done)).some((e) => e.type === 'ActivityCompleted') && handedOut.has(CALLBACK_IDS.done), 'cb-done hands out its token');
     await client.completeCallback(handedOut.get(CALLBACK_IDS.done)!, { ok: true });
-    await waitUntil(async () => (await historyOf(CALLBACK_IDS.done)).some((e) => e.type === 'CallbackCompleted'), 'cb-done applies its completion');
-    await waitUntil(async () => (await historyOf(CALLBACK_IDS.late)).some((e) => e.type === 'TimerFired'), "cb-late's callback times out");
-    await waitUntil(async () => (await historyOf(CALLBACK_IDS.waiting)).some((e) => e.type === 'ActivityCompleted'), 'cb-waiting hands out its token');
+    await until(async () => (await historyOf(CALLBACK_IDS.done)).some((e) => e.type === 'CallbackCompleted'), 'cb-done applies its completion');
+    await until(async () => (await historyOf(CALLBACK_IDS.late)).some((e) => e.type === 'TimerFired'), "cb-late's callback times out");
+    await until(async () => (await historyOf(CALLBACK_IDS.waiting)).some((e) => e.type === 'ActivityCompleted'), 'cb-waiting hands out its token');
     // Quiet: two reads half a second apart see the same table.
     let last = '';
-    await waitUntil(async () => {
+    await until(async () => {
       const now = JSON.stringify(await storage());
       const same = now === last;
       last = now;

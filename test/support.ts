@@ -41,13 +41,14 @@ export function eventTypes(history: { type: string }[]): string[] {
 }
 
 /**
- * Waits until `done()` holds, checking every few milliseconds, for up to `timeoutMs` (generous: a busy
- * machine may take seconds for what takes milliseconds on an idle one). Throws if it never holds.
+ * Waits until `done()` holds (it may read something: a status, a list), checking every `everyMs`, for up to
+ * `timeoutMs` (generous: a busy machine may take seconds for what takes milliseconds on an idle one). Throws,
+ * naming `what`, if it never holds.
  */
-export async function waitUntil(done: () => boolean, timeoutMs = 20_000): Promise<void> {
+export async function waitUntil(done: () => boolean | Promise<boolean>, { timeoutMs = 20_000, everyMs = 5, what = 'a condition' }: { timeoutMs?: number; everyMs?: number; what?: string } = {}): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for a condition that never held`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for ${what}, which never held`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }

@@ -10,6 +10,7 @@ import { createApp, silentLogger, TestEnvironment, type HistoryEvent } from '../
 import { startLocalStack } from '../../lib/local/local-stack.js';
 import type { CrashPoint } from '../../lib/runtime/crash-points.js';
 import { OrchestrationWorker } from '../../lib/runtime/orchestration-worker.js';
+import { waitUntil } from '../support.js';
 
 /**
  * A saga in small: two activities, a fan-out, a timer, an event. Counts each activity's side effects.
@@ -157,13 +158,6 @@ describe('rewind and cancel under duplicates and crashes', () => {
     };
     return { app, service, fix };
   }
-
-  const waitUntil = async (check: () => boolean | Promise<boolean>) => {
-    for (const deadline = Date.now() + 10_000; !(await check()); ) {
-      if (Date.now() > deadline) throw new Error('timed out');
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-  };
 
   it.each([
     ['an activity', 'one', 'A', 'ActivityFailed'],

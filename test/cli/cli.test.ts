@@ -16,6 +16,7 @@ import { serveHttpApi } from '../../lib/local/http-server.js';
 import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.js';
 import { HttpApi } from '../../lib/api/http-api.js';
 import { rawExchange, rawRequest } from '../local/raw-http.js';
+import { waitUntil } from '../support.js';
 
 interface Run {
   code: number;
@@ -23,13 +24,8 @@ interface Run {
   err: string;
 }
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+/** Polls what the CLI or the stack reports, every 100 ms, for up to 30 s (or `timeoutMs`). */
+const waitFor = (check: () => Promise<boolean>, timeoutMs = 30_000) => waitUntil(check, { timeoutMs, everyMs: 100 });
 
 describe('the perdure CLI against the local stack', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'perdure-cli-'));
