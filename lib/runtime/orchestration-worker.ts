@@ -587,7 +587,7 @@ export class OrchestrationWorker {
       if (invocation.inlineSteps > 0 && toRun.some((call) => (call.step?.timeoutMs ?? 0) > remaining)) return this.handOff(live.instance, invocation);
 
       this.deps.crash?.('inline:before-run', instanceId);
-      const outcomes = await mapConcurrent(toRun, this.inline.concurrency, (call) => this.runInlineCall(live.instance, call, invocation));
+      const outcomes = await runConcurrently(toRun, this.inline.concurrency, (call) => this.runInlineCall(live.instance, call, invocation));
       for (const call of toRun) invocation.owned.delete(call.taskId);
       invocation.inlineSteps++;
       this.deps.crash?.('inline:before-commit', instanceId);
@@ -1081,18 +1081,19 @@ function recordChanged(before: InstanceRecord, after: InstanceRecord): boolean {
   );
 }
 
-/** Runs `fn` over the items, at most `limit` at once, results in item order. */
-async function mapConcurrent<I, O>(items: I[], limit: number, fn: (item: I) => Promise<O>): Promise<O[]> {
-  const results = new Array<O>(items.length);
+/**
+ * Runs `fn` over the items, at most `limit` at once; results in the order they finished. That order is what
+ * history records, so a `Promise.race` (or a batch's `minSuccessful`) over calls run together settles on the
+ * ones that finished first, live and on replay alike.
+ */
+async function runConcurrently<I, O>(items: I[], limit: number, fn: (item: I) => Promise<O>): Promise<O[]> {
+  const finished: O[] = [];
   let next = 0;
   const lane = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index]!);
-    }
+    while (next < items.length) finished.push(await fn(items[next++]!));
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return results;
+  return finished;
 }
 
 /**
