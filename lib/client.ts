@@ -411,11 +411,12 @@ export class Client {
   }
 
   /**
-   * Fails a callback; `ctx.createCallback`'s promise rejects with a `CallbackFailedError` carrying `error`.
-   * Refused and answered as `completeCallback` is.
+   * Fails a callback; `ctx.createCallback`'s promise rejects with a `CallbackFailedError` carrying `error`
+   * (without one: a `CallbackFailed` error saying the outside system gave no reason). Refused and answered as
+   * `completeCallback` is.
    * @example await client.failCallback(token, { name: 'Declined', message: 'The card was declined.' });
    */
-  failCallback(token: string, error: CallbackFailure): Promise<CallbackDelivery> {
+  failCallback(token: string, error?: CallbackFailure): Promise<CallbackDelivery> {
     return this.intercepted({ operation: 'failCallback' }, async () => {
       return this.settleCallback(token, { type: 'CallbackFailed', error: checkCallbackFailure(error) });
     });
@@ -639,7 +640,8 @@ type CallbackOutcome = { type: 'CallbackCompleted'; result: unknown } | { type: 
 type CallbackEvent = Extract<InboxMessage['event'], { type: 'CallbackCompleted' | 'CallbackFailed' | 'CallbackHeartbeat' }>;
 
 /** The failure an outside system sends, checked, as history records it. */
-function checkCallbackFailure(error: CallbackFailure): FailureDetails {
+function checkCallbackFailure(error: CallbackFailure | undefined): FailureDetails {
+  if (error === undefined) return { name: 'CallbackFailed', message: 'The outside system failed the callback without giving an error.' };
   if (typeof error !== 'object' || error === null || typeof error.message !== 'string' || error.message.length > 10_000 || (error.name !== undefined && (typeof error.name !== 'string' || error.name.length === 0 || error.name.length > 200))) {
     throw new ValidationError('A callback failure needs { message: string (at most 10,000 characters), name?: string (1 to 200 characters), details?: JSON }.');
   }

@@ -340,12 +340,14 @@ function checkPurpose(text: string, path: string, more: string): CallbackPurpose
 }
 
 /** The body of a callback's failure: `{ "error": { "message", "name"?, "details"? } }`. */
-function readFailure(body: unknown): CallbackFailure {
-  const shape = 'The body must be {"error": {"message": "...", "name": "...", "details": ...}} (name and details optional)';
+/** The failure a fail request sends; no body fails the callback without a reason. */
+function readFailure(body: unknown): CallbackFailure | undefined {
+  const shape = 'The body must be empty or {"error": {"message": "...", "name": "...", "details": ...}} (name and details optional)';
+  if (body === undefined) return undefined;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError('VALIDATION', `${shape}.`);
   const { error, ...extra } = body as { error?: unknown };
   if (Object.keys(extra).length) throw new HttpError('VALIDATION', `${shape}: unknown field${Object.keys(extra).length > 1 ? 's' : ''} ${Object.keys(extra).join(', ')}.`);
-  if (typeof error !== 'object' || error === null || Array.isArray(error)) throw new HttpError('VALIDATION', `${shape}: "error" is missing or not an object.`);
+  if (typeof error !== 'object' || error === null || Array.isArray(error)) throw new HttpError('VALIDATION', `${shape}: "error" is missing or not an object (send no body to fail the callback without a reason).`);
   const { message, name, details, ...unknown } = error as Record<string, unknown>;
   const fields = Object.keys(unknown);
   if (fields.length) throw new HttpError('VALIDATION', `${shape}: unknown field${fields.length > 1 ? 's' : ''} ${fields.join(', ')} in "error"${fields.includes('data') ? ' (send data as "details")' : ''}.`);

@@ -149,6 +149,14 @@ describe('HTTP API', () => {
       await env.close();
     });
 
+    it('fails a callback without a reason when the body is empty', async () => {
+      const { env, call, waitingCallback } = await setup();
+      const token = await waitingCallback('cb-2b');
+      expect(await call('POST', `/callbacks/${token}/fail`)).toMatchObject({ status: 202, body: { outcome: 'recorded' } });
+      expect((await env.client.waitForCompletion('cb-2b')).output).toEqual({ caught: 'CallbackFailedError', cause: 'CallbackFailed', message: "Callback 'manager' was failed by the outside system: CallbackFailed: The outside system failed the callback without giving an error." });
+      await env.close();
+    });
+
     it('signs URLs for a third party, which work without credentials for their one purpose', async () => {
       const { env, call, waitingCallback } = await setup();
       const token = await waitingCallback('cb-3');
