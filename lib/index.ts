@@ -37,7 +37,7 @@ export type {
   ParentClosePolicy,
   WaitForEventOptions,
 } from './core/types.js';
-export type { Duration } from './core/durations.js';
+export type { Duration, DurationParts } from './core/durations.js';
 export { toMilliseconds, formatDuration } from './core/durations.js';
 export type { RetryPolicy } from './core/retry-policy.js';
 export {

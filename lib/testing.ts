@@ -1,5 +1,5 @@
 import type { App } from './core/app.js';
-import { toMilliseconds, type Duration } from './core/durations.js';
+import { formatDuration, toMilliseconds, type Duration } from './core/durations.js';
 import { ValidationError } from './core/errors.js';
 import type { Logger } from './core/logger.js';
 import { Client, SETTLED, type InstanceStatus, type WaitOptions } from './client.js';
@@ -79,7 +79,7 @@ export class TestClient extends Client {
   /** Like `Client.waitForCompletion`, with time skipping while it waits. @defaultValue timeout '20s' of real time */
   override async waitForCompletion(instanceId: string, options: WaitOptions = {}): Promise<InstanceStatus> {
     const timeoutMs = toMilliseconds(options.timeout ?? '20s', 'wait timeout');
-    if (timeoutMs > MAX_TIMER_MS) throw new ValidationError(`The wait timeout is real time, at most 24 days (${MAX_TIMER_MS} ms), got ${options.timeout}: timers in the workflow are skipped anyway.`);
+    if (timeoutMs > MAX_TIMER_MS) throw new ValidationError(`The wait timeout is real time, at most 24 days (${MAX_TIMER_MS} ms), got ${formatDuration(timeoutMs)}: timers in the workflow are skipped anyway.`);
     const first = await this.getRecord(instanceId);
     if (SETTLED.includes(first.status)) return this.toStatus(first);
     const release = this.env.timeSkipping ? this.env.queues.holdTimeSkipping() : () => {};

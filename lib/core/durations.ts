@@ -1,10 +1,37 @@
 import { describeValue, ValidationError } from './errors.js';
 
 /**
- * A span of time: milliseconds as a number, or a string of one or more `<number><unit>` parts
- * with units `ms`, `s`, `m`, `h`, `d`, `w` (for example `'30s'`, `'5m'`, `'1h30m'`, `'3d'`).
+ * A span of time: milliseconds as a number, a string of one or more `<number><unit>` parts with units
+ * `ms`, `s`, `m`, `h`, `d`, `w` (for example `'30s'`, `'5m'`, `'1h30m'`, `'3d'`), or its parts as an object
+ * (`{ minutes: 5 }`, `{ hours: 1, minutes: 30 }`: how AWS's durable-execution SDK writes them).
  */
-export type Duration = number | string;
+export type Duration = number | string | DurationParts;
+
+/** A span of time as parts, added up: `{ days: 1, hours: 12 }` is 36 hours. */
+export interface DurationParts {
+  weeks?: number;
+  days?: number;
+  hours?: number;
+  minutes?: number;
+  seconds?: number;
+  milliseconds?: number;
+}
+
+const PART_MS: Record<keyof DurationParts, number> = {
+  weeks: 604_800_000,
+  days: 86_400_000,
+  hours: 3_600_000,
+  minutes: 60_000,
+  seconds: 1_000,
+  milliseconds: 1,
+};
+
+/** True for a {@link DurationParts} object: at least one part, and nothing else. */
+export function isDurationParts(value: unknown): value is DurationParts {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const keys = Object.keys(value);
+  return keys.length > 0 && keys.every((key) => key in PART_MS);
+}
 
 const UNIT_MS: Record<string, number> = {
   ms: 1,
@@ -25,6 +52,14 @@ export function toMilliseconds(duration: Duration, what = 'duration'): number {
   if (typeof duration === 'number') {
     if (!Number.isFinite(duration) || duration < 0) throw invalid(duration, what);
     return checkMaximum(Math.round(duration), duration, what);
+  }
+  if (isDurationParts(duration)) {
+    let total = 0;
+    for (const [part, value] of Object.entries(duration)) {
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw invalid(duration, what);
+      total += value * PART_MS[part as keyof DurationParts];
+    }
+    return checkMaximum(Math.round(total), duration, what);
   }
   if (typeof duration !== 'string') throw invalid(duration, what);
   const text = duration.trim();
@@ -64,6 +99,6 @@ function invalid(value: unknown, what: string): ValidationError {
   // JSON shows NaN and Infinity as null.
   const shown = typeof value === 'number' ? String(value) : describeValue(value);
   return new ValidationError(
-    `Invalid ${what} ${shown}: use a non-negative number of milliseconds or a string like '500ms', '30s', '5m', '2h', '3d' or '1h30m'.`,
+    `Invalid ${what} ${shown}: use a non-negative number of milliseconds, a string like '500ms', '30s', '5m', '2h', '3d' or '1h30m', or an object of non-negative weeks, days, hours, minutes, seconds and milliseconds like { minutes: 5 }.`,
   );
 }

@@ -2,7 +2,7 @@ import type { App, RegisteredOrchestration } from './app.js';
 import { normalizeVersion } from './app.js';
 import { runBatch } from './batch.js';
 import { formatCallbackToken } from './callback-token.js';
-import { toMilliseconds, formatDuration, type Duration } from './durations.js';
+import { toMilliseconds, formatDuration, isDurationParts, type Duration } from './durations.js';
 import {
   ActivityFailedError,
   CallbackFailedError,
@@ -196,7 +196,7 @@ export class OrchestrationContextImpl implements OrchestrationContext {
   // --- waiting -----------------------------------------------------------------------------------------
 
   sleep(durationOrName: Duration | string, second?: Duration | SleepOptions): Promise<void> {
-    const named = second !== undefined && (typeof second !== 'object' || second === null);
+    const named = second !== undefined && (typeof second !== 'object' || second === null || isDurationParts(second));
     const duration = named ? (second) : (durationOrName);
     const name = named ? validateOperationName(durationOrName, 'sleep name') : (second)?.name;
     if (name !== undefined) validateOperationName(name, 'sleep name');
@@ -332,7 +332,11 @@ export class OrchestrationContextImpl implements OrchestrationContext {
     );
   }
 
-  createCallback<T = unknown>(options: CallbackOptions = {}): Callback<T> {
+  createCallback<T = unknown>(nameOrOptions: string | CallbackOptions = {}, more: Omit<CallbackOptions, 'name'> = {}): Callback<T> {
+    if (typeof nameOrOptions !== 'string' && (typeof nameOrOptions !== 'object' || nameOrOptions === null || Array.isArray(nameOrOptions))) {
+      throw new ValidationError(`ctx.createCallback takes a name, options, or both: createCallback('approval', { timeout: '3d' }); got ${describeValue(nameOrOptions)}.`);
+    }
+    const options: CallbackOptions = typeof nameOrOptions === 'string' ? { ...more, name: nameOrOptions } : nameOrOptions;
     const { name } = options;
     if (name !== undefined) validateOperationName(name, 'callback name');
     const timeoutMs = options.timeout === undefined ? undefined : toMilliseconds(options.timeout, 'callback timeout');

@@ -99,7 +99,7 @@ export function defineSchedule(name: string, options: ScheduleOptions): Register
     return { ...common, expression: cron.expression, scheduleExpression: cron.expression, timezone, cron };
   }
   if (options.timezone !== undefined) {
-    throw new ValidationError(`${capital(what)} fires every ${String(options.every)}, which no time zone changes: a timezone goes with cron (e.g. cron: '0 2 * * ? *', timezone: '${String(options.timezone)}').`);
+    throw new ValidationError(`${capital(what)} fires every ${describeValue(options.every)}, which no time zone changes: a timezone goes with cron (e.g. cron: '0 2 * * ? *', timezone: '${String(options.timezone)}').`);
   }
   const intervalMs = toMilliseconds(options.every!, `every of ${what}`);
   if (intervalMs < MINUTE || intervalMs % MINUTE !== 0) {

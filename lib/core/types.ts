@@ -240,6 +240,8 @@ export interface OrchestrationContext {
    * const approved = await approval.promise;
    */
   createCallback<T = unknown>(options?: CallbackOptions): Callback<T>;
+  /** The same with the name first, as AWS's SDK writes it: `ctx.createCallback('approval', { timeout: '3d' })`. */
+  createCallback<T = unknown>(name: string, options?: Omit<CallbackOptions, 'name'>): Callback<T>;
   /**
    * `createCallback`, then `submitter` (a step, retried) to hand the token over, then the result.
    * @example const verdict = await ctx.waitForCallback<Verdict>('fraud-check', (token) => fraud.submit(order, token), { timeout: '1h' });

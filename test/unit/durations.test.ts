@@ -5,7 +5,7 @@ import { ValidationError } from '../../lib/core/errors.js';
 const circular: Record<string, unknown> = {};
 circular.self = circular;
 
-const ACCEPTED = /non-negative number of milliseconds or a string like '500ms', '30s', '5m', '2h', '3d' or '1h30m'/;
+const ACCEPTED = /non-negative number of milliseconds, a string like '500ms', '30s', '5m', '2h', '3d' or '1h30m', or an object of non-negative weeks, days, hours, minutes, seconds and milliseconds like \{ minutes: 5 \}/;
 
 describe('toMilliseconds', () => {
   it.each([
@@ -22,11 +22,15 @@ describe('toMilliseconds', () => {
     ['1m5s', 65_000],
     ['1.5s', 1_500],
     ['  10s\n', 10_000],
+    [{ seconds: 5 }, 5_000],
+    [{ hours: 1, minutes: 30 }, 5_400_000],
+    [{ weeks: 1, days: 1, hours: 1, minutes: 1, seconds: 1, milliseconds: 1 }, 694_861_001],
+    [{ minutes: 0.5 }, 30_000],
   ])('reads %j as %i milliseconds', (input, ms) => {
     expect(toMilliseconds(input)).toBe(ms);
   });
 
-  it.each([[''], ['   '], ['abc'], ['5x'], ['5'], ['-1s'], ['10 s'], ['s'], ['.5s'], ['1h 30m'], [-5], [Number.NaN], [Number.POSITIVE_INFINITY], [null], [undefined], [{}], [[]], [true]])(
+  it.each([[''], ['   '], ['abc'], ['5x'], ['5'], ['-1s'], ['10 s'], ['s'], ['.5s'], ['1h 30m'], [-5], [Number.NaN], [Number.POSITIVE_INFINITY], [null], [undefined], [{}], [[]], [true], [{ seconds: -1 }], [{ seconds: '5' }], [{ secs: 5 }], [{ seconds: 5, name: 'x' }], [{ minutes: Number.NaN }]])(
     'rejects %j with a ValidationError that says what is accepted',
     (input) => {
       const parse = () => toMilliseconds(input as never, 'sleep duration');
