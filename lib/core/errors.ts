@@ -25,6 +25,14 @@ export class PerdureError extends Error {
     this.code = code;
     this.name = new.target.name;
   }
+
+  /**
+   * Keeps the message in JSON (an Error's own is not enumerable): an error a step's failure rejected with, kept
+   * in an output (`Promise.allSettled`'s reasons) or a log line, still says what happened.
+   */
+  toJSON(): Record<string, unknown> {
+    return { ...(this as object), name: this.name, message: this.message };
+  }
 }
 
 /** An argument is invalid (a name, an instance id, a duration, a retry policy...). Nothing was written. */

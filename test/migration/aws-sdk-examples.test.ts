@@ -249,11 +249,10 @@ describe('promise combinators', () => {
     });
     const { status } = await run(app, 'promise-all-settled');
     // AWS's test expects the rejected entry's reason to serialize as exactly { name: 'StepError' }. Perdure's
-    // StepFailedError serializes its own fields (name, code, activityName, attempts, failure with the stack),
-    // and not its message (a non-enumerable Error property).
+    // StepFailedError serializes its name, message and fields (code, activityName, attempts, failure with the stack).
     expect(status.output).toMatchObject([
       { status: 'fulfilled', value: 'success' },
-      { status: 'rejected', reason: { name: 'StepFailedError', code: 'STEP_FAILED', attempts: 3, failure: { name: 'Error', message: 'failure' } } },
+      { status: 'rejected', reason: { name: 'StepFailedError', message: "Step 'step 2' failed after 3 attempts: Error: failure", code: 'STEP_FAILED', attempts: 3, failure: { name: 'Error', message: 'failure' } } },
       { status: 'fulfilled', value: 'another success' },
     ]);
     expect((status.output as { reason?: { failure: object } }[])[1]!.reason!.failure).toHaveProperty('stack');

@@ -59,6 +59,13 @@ describe('error classes', () => {
     expect([error.name, error.nonRetryable, error.details, error instanceof Error]).toEqual(['NonRetryableError', true, { reason: 'funds' }, true]);
   });
 
+  it('keeps its name, message and fields in JSON (an output, a log line)', () => {
+    const error = new ActivityFailedError('charge', 3, { name: 'Declined', message: 'over budget' });
+    expect(JSON.parse(JSON.stringify({ reason: error }))).toEqual({
+      reason: { name: 'ActivityFailedError', message: "Activity 'charge' failed after 3 attempts: Declined: over budget", code: 'ACTIVITY_FAILED', activityName: 'charge', attempts: 3, failure: { name: 'Declined', message: 'over budget' } },
+    });
+  });
+
   it('says which instance exists and what to do about it', () => {
     expect(new InstanceExistsError('i-1', 'order', 'Running').message).toMatch(/^An instance 'i-1' already exists \(orchestration 'order', status Running\).*Use another instance id/);
   });
