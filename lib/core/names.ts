@@ -10,7 +10,7 @@ const OPERATION_NAME = /^[A-Za-z0-9][A-Za-z0-9 _.:#/-]{0,99}$/;
 function check(pattern: RegExp, value: unknown, what: string, rule: string): string {
   if (typeof value === 'function') {
     // AWS's SDK takes anonymous steps (`context.step(fn)`); here the name identifies the call in history.
-    throw new ValidationError(`Missing ${what}: a function was passed where the name goes. Pass the name first, then the function (ctx.step('charge-card', async () => ...)); names identify calls in history.`);
+    throw new ValidationError(`Missing ${what}: a function was passed where the name goes. Pass the name first, then the function, e.g. ctx.step('charge-card', fn) or ctx.child('billing', fn); names identify calls in history.`);
   }
   if (typeof value !== 'string' || !pattern.test(value)) {
     const shown = typeof value === 'string' && value.length > 60 ? `${JSON.stringify(value.slice(0, 60))}... (${value.length} characters)` : describeValue(value);
