@@ -15,6 +15,7 @@ import { withFaults, type FaultInjector } from './faults.js';
 import type { ActivityTask, InstanceStore, MetricsSink, TimerTask, WorkQueues } from './ports.js';
 import { runtimeInterceptors } from './runtime/interceptors.js';
 import { metricsInterceptor } from './runtime/metrics.js';
+import { takeOverUnfinished } from './runtime/take-over.js';
 
 export interface TestEnvironmentOptions {
   /** Skip ahead to the next timer whenever a `waitForCompletion` is waiting and nothing else is running. @defaultValue true */
@@ -23,7 +24,10 @@ export interface TestEnvironmentOptions {
   logger?: Logger;
   /** Live executors kept between steps; 0 makes every step a full replay. @defaultValue 500 */
   executorCacheSize?: number;
-  /** Reuse the instances of another environment, e.g. to test a new deployment of the app against them. @defaultValue a new store */
+  /**
+   * Reuse the instances of another environment (closed first), e.g. to test a new deployment of the app against
+   * them: the unfinished ones are taken over, their timers and calls in flight sent again. @defaultValue a new store
+   */
   store?: MemoryInstanceStore;
   /**
    * Gives every step and activity delivery a deadline this far ahead (real time), as Lambda's function
@@ -165,7 +169,11 @@ export class TestEnvironment {
   }
 
   static async create(app: App, options: TestEnvironmentOptions = {}): Promise<TestEnvironment> {
-    return new TestEnvironment(app, options);
+    const env = new TestEnvironment(app, options);
+    // Another environment's instances: its queues (timers, tasks in flight) did not come along, as a deploy's
+    // would on AWS. Their next steps send that work again.
+    if (options.store) await takeOverUnfinished(env.store, env.queues);
+    return env;
   }
 
   /** Moves the virtual clock forward, fires the timers that became due, and waits until the work they caused is done. */

@@ -10,6 +10,7 @@ import { ensureTable } from '../aws/table.js';
 import { injectSdkFaults } from '../aws/sdk-faults.js';
 import { sleep, withFaults, type FaultInjector } from '../faults.js';
 import { MetricCounters } from '../runtime/metric-counters.js';
+import { takeOverUnfinished } from '../runtime/take-over.js';
 import { startDynamoDbLocal, type RunningEmulator } from './dynamodb-local.js';
 import type { QueueSource } from './local-sqs.js';
 import { LocalScheduler } from './local-scheduler.js';
@@ -153,7 +154,7 @@ export async function startLocalStack(app: App, options: LocalStackOptions = {})
       poll(queues.activityDeadLetters!, (records) => handlers.activityDeadLetters(records), 1),
       poll(queues.orchestratorDeadLetters!, (records) => handlers.orchestratorDeadLetters(records), 1),
     ];
-    await recoverUnfinished(runtime);
+    await takeOverUnfinished(runtime.store, runtime.queues);
     if (options.faults) injectSdkFaults(runtime.clients, options.faults, { duplicateQueues: [queues.orchestrator, queues.activities, queues.timers, queues.orchestratorHigh!, queues.activitiesHigh!] });
     for (const poller of pollers) poller.start();
     const scheduler = options.schedules
@@ -255,17 +256,3 @@ async function createQueues(sqs: SQSClient, maxReceiveCount: number, visibilityT
   };
 }
 
-/** Marks every unfinished instance for re-dispatch and rings its doorbell: its next step repairs what the lost queues held. */
-async function recoverUnfinished(runtime: AwsRuntime): Promise<void> {
-  for (const status of ['Pending', 'Running', 'Suspended'] as const) {
-    let cursor: string | undefined;
-    do {
-      const page = await runtime.store.listInstances({ status, limit: 100, cursor });
-      for (const instance of page.instances) {
-        await runtime.store.updateInstance({ ...instance, dispatchPending: true, revision: instance.revision + 1 }, instance.revision);
-        await runtime.queues.ringDoorbell(instance.instanceId);
-      }
-      cursor = page.cursor;
-    } while (cursor);
-  }
-}

@@ -49,12 +49,9 @@ describe('ctx.child: child contexts', () => {
     // The same history under code whose child now does something else: the child ended, so it is not run.
     const second = createApp({ logger: silentLogger });
     define(second, 'changed');
-    const redeployed = await TestEnvironment.create(second, { store: env.store, executorCacheSize: 0 });
     await env.close();
-    // The new environment's queues start empty: have its next step send the sleep's timer again.
-    const record = (await redeployed.store.getInstance(id))!;
-    await redeployed.store.updateInstance({ ...record, dispatchPending: true, revision: record.revision + 1 }, record.revision);
-    await redeployed.queues.ringDoorbell(id);
+    // The new environment takes the instance over: its next step sends the sleep's timer again.
+    const redeployed = await TestEnvironment.create(second, { store: env.store, executorCacheSize: 0 });
     expect(await redeployed.client.waitForCompletion(id)).toMatchObject({ status: 'Completed', output: 12 + 20 });
     expect(runs.inner).toBe(4);
     await redeployed.close();
