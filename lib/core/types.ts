@@ -38,7 +38,7 @@ export interface CallbackOptions {
 export interface Callback<T> {
   /**
    * The callback's token: opaque and unguessable. The outside system completes the callback with it:
-   * `client.completeCallback(id, result)`, `failCallback` or `heartbeatCallback` (the HTTP API has no callback routes yet).
+   * `client.completeCallback(id, result)`, `failCallback` or `heartbeatCallback`, or `POST /callbacks/{token}/succeed|fail|heartbeat`.
    */
   readonly id: string;
   /** The result the outside system sends; rejects with a `CallbackFailedError` or a `CallbackTimeoutError`. */
