@@ -1,4 +1,4 @@
-import { describeValue, ValidationError } from './errors.js';
+import { describeValue, rebuildError, ValidationError } from './errors.js';
 import type { BatchCompletionReason, BatchItem, BatchOptions, BatchResult, CompletionPolicy } from './types.js';
 
 /**
@@ -66,6 +66,29 @@ function batchResult<T>(items: BatchItem<T>[], completionReason: BatchCompletion
       if (failed.length > 0) throw failed[0]!.error!;
     },
   };
+}
+
+const ITEM_STATUSES = new Set(['succeeded', 'failed', 'abandoned', 'notStarted']);
+const REASONS = new Set(['ALL_COMPLETED', 'MIN_SUCCESSFUL_REACHED', 'FAILURE_TOLERANCE_EXCEEDED']);
+
+/**
+ * A `BatchResult` that went through JSON (returned by a `ctx.child`, whose result is recorded as JSON) gets its
+ * methods back, and its items' errors become `Error`s again; any other value is returned as it is. Matched by
+ * shape, so histories need no marker: an object of the same shape only gains the methods.
+ */
+export function restoreBatchResult(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const batch = value as { items?: unknown; completionReason?: unknown; successCount?: unknown; failureCount?: unknown; succeeded?: unknown };
+  if (typeof batch.succeeded === 'function' || !Array.isArray(batch.items) || !REASONS.has(batch.completionReason as string)) return value;
+  if (typeof batch.successCount !== 'number' || typeof batch.failureCount !== 'number') return value;
+  const items = batch.items as unknown[];
+  if (!items.every((item) => typeof item === 'object' && item !== null && ITEM_STATUSES.has((item as BatchItem<unknown>).status) && typeof (item as BatchItem<unknown>).index === 'number')) return value;
+  const restored = (items as BatchItem<unknown>[]).map((item) => {
+    if (item.error === undefined || item.error instanceof Error) return item;
+    const error = item.error as { name?: unknown; message?: unknown };
+    return { ...item, error: rebuildError({ name: typeof error.name === 'string' ? error.name : 'Error', message: typeof error.message === 'string' ? error.message : 'The item failed (its error was not recorded).' }) };
+  });
+  return batchResult(restored, batch.completionReason as BatchCompletionReason);
 }
 
 function validateConcurrency(concurrency: unknown, count: number, what: string): number {

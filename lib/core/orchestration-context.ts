@@ -1,6 +1,6 @@
 import type { App, RegisteredOrchestration } from './app.js';
 import { normalizeVersion } from './app.js';
-import { runBatch } from './batch.js';
+import { restoreBatchResult, runBatch } from './batch.js';
 import { formatCallbackToken } from './callback-token.js';
 import { toMilliseconds, formatDuration, isDurationParts, type Duration } from './durations.js';
 import {
@@ -324,7 +324,8 @@ export class OrchestrationContextImpl implements OrchestrationContext {
     }
     return observed(
       promise.then(
-        (value) => value as T,
+        // Recorded as JSON: a BatchResult the child returned gets its methods back.
+        (value) => restoreBatchResult(value) as T,
         (thrown: unknown) => {
           throw thrown instanceof TaskFailure ? new ChildFailedError(name, thrown.failure) : thrown;
         },

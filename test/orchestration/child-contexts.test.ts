@@ -114,4 +114,30 @@ describe('ctx.child: child contexts', () => {
     const id = await env.client.start('looping');
     expect((await env.client.waitForCompletion(id)).output).toMatch(/ctx.continueAsNew cannot be called inside a ctx.child/);
   });
+
+  it('gives a BatchResult returned by a child its methods back, its failed items as errors, live and on replay', async () => {
+    const { app, start } = testApp();
+    app.orchestration('batched', async (ctx) => {
+      const batch = await ctx.child('checks', (child) =>
+        child.map([1, 2, 3], (n) => child.step(`check-${n}`, async () => (n === 2 ? Promise.reject(new Error(`item ${n} is bad`)) : n * 10), { retry: { maxAttempts: 1 } }), { completion: {} }),
+      );
+      await ctx.sleep('1s');
+      let thrown: Error | undefined;
+      try {
+        batch.throwIfError();
+      } catch (error) {
+        thrown = error as Error;
+      }
+      return { results: batch.results(), failed: batch.failed().map((item) => item.index), thrown: thrown && { name: thrown.name, message: thrown.message, isError: thrown instanceof Error } };
+    });
+    for (const executorCacheSize of [500, 0]) {
+      const env = await start({ executorCacheSize });
+      const id = await env.client.start('batched');
+      expect((await env.client.waitForCompletion(id)).output).toEqual({
+        results: [10, 30],
+        failed: [1],
+        thrown: { name: 'StepFailedError', message: "Step 'check-2' failed after 1 attempt: Error: item 2 is bad", isError: true },
+      });
+    }
+  });
 });
