@@ -361,7 +361,7 @@ const HTTP_ROWS: HttpRow[] = [
   { what: 'a heartbeat after the timeout', method: 'POST', path: '/callbacks/{late}/heartbeat', status: 410, code: 'CALLBACK_EXPIRED', message: /it expired at/ },
 
   // Callbacks: bodies and routes
-  { what: 'a string as a callback failure', method: 'POST', path: '/callbacks/{waiting}/fail', body: '"declined"', status: 400, code: 'VALIDATION', message: /The body must be \{"error": \{"message": "\.\.\.", "name": "\.\.\.", "details": \.\.\.\}\} \(name and details optional\)\./ },
+  { what: 'a string as a callback failure', method: 'POST', path: '/callbacks/{waiting}/fail', body: '"declined"', status: 400, code: 'VALIDATION', message: /The body must be empty or \{"error": \{"message": "\.\.\.", "name": "\.\.\.", "details": \.\.\.\}\} \(name and details optional\)\./ },
   { what: 'a callback failure without error', method: 'POST', path: '/callbacks/{waiting}/fail', body: '{}', status: 400, code: 'VALIDATION', message: /"error" is missing or not an object/ },
   { what: 'a callback failure whose message is a number', method: 'POST', path: '/callbacks/{waiting}/fail', body: json({ error: { message: 42 } }), status: 400, code: 'VALIDATION', message: /"error\.message" must be a non-empty string/ },
   { what: 'a callback failure with data instead of details', method: 'POST', path: '/callbacks/{waiting}/fail', body: json({ error: { message: 'no', data: { why: 1 } } }), status: 400, code: 'VALIDATION', message: /unknown field data in "error" \(send data as "details"\)/ },
@@ -653,7 +653,7 @@ interface CoreRow {
   code?: string;
 }
 
-const DURATION_RULE = /use a non-negative number of milliseconds or a string like '500ms', '30s', '5m', '2h', '3d' or '1h30m'/;
+const DURATION_RULE = /use a non-negative number of milliseconds, a string like '500ms', '30s', '5m', '2h', '3d' or '1h30m', or an object of non-negative weeks, days, hours, minutes, seconds and milliseconds like \{ minutes: 5 \}/;
 const TOO_LONG = /must be at most 36500d \(100 years\)/;
 const noop = async () => undefined;
 const retry = (policy: unknown) => (w: World) => w.app.activity('ship', noop, { retry: policy as RetryPolicy });
