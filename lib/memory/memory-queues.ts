@@ -136,6 +136,13 @@ export class MemoryWorkQueues implements WorkQueues {
     this.fireDueTimers();
   }
 
+  /** When the earliest pending timer is due (virtual time), if any. */
+  nextTimerAt(): number | undefined {
+    let next: number | undefined;
+    for (const timer of this.timers.values()) if (next === undefined || timer.fireAt < next) next = timer.fireAt;
+    return next;
+  }
+
   /** Resolves when no step, activity or timer delivery is running (timers may still be pending). */
   idle(): Promise<void> {
     if (this.busy === 0) return Promise.resolve();

@@ -155,4 +155,24 @@ describe('external events', () => {
     );
     await expect(env.client.raiseEvent(id, 'bad/name')).rejects.toThrow(ValidationError);
   });
+
+  it('advanceTime stops at each timer on the way: a loop of 30-day sleeps advanced by 90 days wakes three times, on time', async () => {
+    const { app, start } = testApp();
+    const wokeAt: number[] = [];
+    app.activity('note', async (at: number) => void wokeAt.push(at));
+    app.orchestration('monthly', async (ctx) => {
+      const began = ctx.now().getTime();
+      for (;;) {
+        await ctx.sleep('30d');
+        await ctx.callActivity('note', Math.round((ctx.now().getTime() - began) / DAY));
+      }
+    });
+    const env = await start({ timeSkipping: false });
+    await env.client.start('monthly');
+    await env.idle();
+    await env.advanceTime('90d');
+    expect(wokeAt).toEqual([30, 60, 90]);
+    await env.advanceTime('29d');
+    expect(wokeAt).toEqual([30, 60, 90]);
+  });
 });
