@@ -4,54 +4,14 @@ import {
   ChildFailedError,
   type BatchResult,
   StepFailedError,
-  type App,
-  type HistoryEvent,
   type OrchestrationContext,
-  type TestEnvironment,
-  type TestEnvironmentOptions,
 } from '../../lib/index.js';
 import { testApp } from '../support.js';
+import { attempts, newApp, pendingToken, run, sleep, timerDelays, types } from './support.js';
 
 // The examples of AWS's durable execution SDK (packages/aws-durable-execution-sdk-js-examples/src/examples),
 // ported to Perdure as docs/migrating-from-aws-durable-functions.md says, each checked against the outcome
 // the example's own test expects. Where Perdure differs, the comment says what AWS's test expects.
-
-/** Starts an app in memory, runs `name` with `input` to the end (timers skipped), and returns its status and history. */
-async function run(app: App, name: string, input?: unknown, start?: () => Promise<TestEnvironment>) {
-  const env = start ? await start() : await testAppStart(app);
-  const id = await env.client.start(name, input);
-  const status = await env.client.waitForCompletion(id);
-  const history = await env.client.getHistory(id);
-  return { env, id, status, history };
-}
-
-const environments = new Map<App, (options?: TestEnvironmentOptions) => Promise<TestEnvironment>>();
-/** An app whose environments `run` starts (and closes after the test). */
-function newApp(): App {
-  const { app, start } = testApp();
-  environments.set(app, start);
-  return app;
-}
-const testAppStart = (app: App, options?: TestEnvironmentOptions) => environments.get(app)!(options);
-
-/** The types of a history, without the step markers. */
-const types = (history: HistoryEvent[]) => history.map((event) => event.type).filter((type) => type !== 'StepStarted');
-/** The delay of every durable timer, in ms, in the order they were created. */
-const timerDelays = (history: HistoryEvent[]) => history.flatMap((event) => (event.type === 'TimerCreated' ? [event.fireAt - event.timestamp] : []));
-/** Every attempt of a step, as `name #attempt`. */
-const attempts = (history: HistoryEvent[]) => history.flatMap((event) => (event.type === 'ActivityScheduled' ? [`${event.name} #${event.attempt}`] : []));
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Waits (moving virtual time a second at a time) until the instance has an open callback named `name` (any, without a name), and returns its token. */
-async function pendingToken(env: TestEnvironment, id: string, name?: string): Promise<string> {
-  for (let second = 0; second < 120; second++) {
-    await env.idle();
-    const found = (await env.client.listPendingCallbacks(id)).find((callback) => name === undefined || callback.name === name);
-    if (found) return found.token;
-    await env.advanceTime('1s');
-  }
-  throw new Error(`no open callback ${name ?? ''} on ${id}`);
-}
 
 describe('hello-world', () => {
   it('returns "Hello World!" with no durable operation', async () => {
@@ -378,7 +338,7 @@ describe('promise combinators', () => {
       return { successStep, scenariosTested: ['basic-promise-all', 'immediate-combinator-usage', 'combinator-after-operations', 'combinator-after-wait-replay'] };
     });
     // No live executors: every step replays the history, so the combinators after a wait run in a replay.
-    const { status } = await run(app, 'promise-unhandled-rejection', undefined, () => testAppStart(app, { executorCacheSize: 0 }));
+    const { status } = await run(app, 'promise-unhandled-rejection', undefined, { executorCacheSize: 0 });
     expect(status).toMatchObject({
       status: 'Completed',
       output: { successStep: 'Success', scenariosTested: ['basic-promise-all', 'immediate-combinator-usage', 'combinator-after-operations', 'combinator-after-wait-replay'] },

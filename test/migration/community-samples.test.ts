@@ -5,13 +5,13 @@ import {
   type ActivityOptions,
   type App,
   type BatchResult,
-  type HistoryEvent,
   type InstanceStatus,
   type OrchestrationContext,
   type TestEnvironment,
   type TestEnvironmentOptions,
 } from '../../lib/index.js';
-import { testApp } from '../support.js';
+import { waitUntil } from '../support.js';
+import { attempts, calls, newApp, pendingToken, run, sleep, startEnv, timerDelays, types } from './support.js';
 
 // Community and vendor samples of durable workflows, ported to Perdure and checked against the outcome each
 // sample documents (or its own test expects). Sources, in order:
@@ -20,46 +20,6 @@ import { testApp } from '../support.js';
 //   3. github.com/temporalio/samples-typescript (workflow logic only)
 // External services (Bedrock, AgentCore, HTTP APIs, mail) are small in-test fakes. Where Perdure differs from
 // the original, a comment says what the original expects; gaps are `it.fails` / `it.skip` with the reason.
-
-// --- helpers (as in aws-sdk-examples.test.ts) ---------------------------------------------------------
-
-const environments = new Map<App, (options?: TestEnvironmentOptions) => Promise<TestEnvironment>>();
-/** An app whose environments `start` makes (and closes after the test). */
-function newApp(): App {
-  const { app, start } = testApp();
-  environments.set(app, start);
-  return app;
-}
-const startEnv = (app: App, options?: TestEnvironmentOptions) => environments.get(app)!(options);
-
-/** Starts an app in memory, runs `name` with `input` to the end (timers skipped), and returns its status and history. */
-async function run(app: App, name: string, input?: unknown, options?: TestEnvironmentOptions) {
-  const env = await startEnv(app, options);
-  const id = await env.client.start(name, input);
-  const status = await env.client.waitForCompletion(id);
-  const history = await env.client.getHistory(id);
-  return { env, id, status, history };
-}
-
-/** The types of a history, without the step markers. */
-const types = (history: HistoryEvent[]) => history.map((event) => event.type).filter((type) => type !== 'StepStarted');
-/** The delay of every durable timer, in ms, in the order they were created. */
-const timerDelays = (history: HistoryEvent[]) => history.flatMap((event) => (event.type === 'TimerCreated' ? [event.fireAt - event.timestamp] : []));
-/** Every attempt of a step or activity, as `name #attempt`. */
-const attempts = (history: HistoryEvent[]) => history.flatMap((event) => (event.type === 'ActivityScheduled' ? [`${event.name} #${event.attempt}`] : []));
-/** The names of the steps and activities called, first attempts only, in order. */
-const calls = (history: HistoryEvent[]) => history.flatMap((event) => (event.type === 'ActivityScheduled' && event.attempt === 1 ? [event.name] : []));
-
-/** Waits (moving virtual time a second at a time) until the instance has an open callback named `name` (any, without a name), and returns its token. */
-async function pendingToken(env: TestEnvironment, id: string, name?: string): Promise<string> {
-  for (let second = 0; second < 120; second++) {
-    await env.idle();
-    const found = (await env.client.listPendingCallbacks(id)).find((callback) => name === undefined || callback.name === name);
-    if (found) return found.token;
-    await env.advanceTime('1s');
-  }
-  throw new Error(`no open callback ${name ?? ''} on ${id}`);
-}
 
 /** Reads the status once nothing runs (no time skipping). */
 async function statusWhenIdle(env: TestEnvironment, id: string): Promise<InstanceStatus> {
@@ -1027,7 +987,7 @@ describe('temporalio/samples-typescript', () => {
       // Temporal's test: `await env.sleep('2 days')` inside the activity. Here the activity moves the virtual
       // clock (which fires the 1-day timer) and runs until the reminder went out, as a 2-day job would.
       env.queues.advanceTime(2 * day);
-      for (let i = 0; i < 2000 && !sample.emailSent(); i++) await new Promise((resolve) => setTimeout(resolve, 1));
+      await waitUntil(() => sample.emailSent());
     });
     const env = await sample.start();
     const id = await env.client.start('processOrderWorkflow', { orderProcessingMS: 3 * day, sendDelayedEmailTimeoutMS: day });
@@ -1295,7 +1255,7 @@ describe('temporalio/samples-typescript', () => {
     });
     const env = await startEnv(app);
     const id = await env.client.start('handleExternalWorkflowCancellationWhileActivityRunning', ['http://example.com', { a: 1 }]);
-    await new Promise((resolve) => setTimeout(resolve, 20)); // the activity is running
+    await sleep(20); // the activity is running
     await env.client.cancel(id, 'user asked');
     const status = await env.client.waitForCompletion(id);
     expect(status.status).toBe('Cancelled');
@@ -1313,7 +1273,7 @@ describe('temporalio/samples-typescript', () => {
     app.orchestration('nonCancellable', async (ctx, url: string) => ctx.nonCancellable(() => ctx.callActivity('httpGetJSON', url)));
     const env = await startEnv(app);
     const id = await env.client.start('nonCancellable', 'http://example.com');
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
     await env.client.cancel(id);
     release();
     // Temporal: "the Workflow is completely oblivious and impervious to cancellation in this example".
@@ -1340,7 +1300,7 @@ describe('temporalio/samples-typescript', () => {
     expect((await run(app, 'multipleActivitiesSingleTimeout', [['http://a', 'http://b'], 5_000])).status.output).toEqual([{ url: 'http://a' }, { url: 'http://b' }]);
     const env = await startEnv(app);
     const id = await env.client.start('multipleActivitiesSingleTimeout', [['http://a', 'http://slow'], 5_000]);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
     // Time is not skipped while an activity runs (as in Temporal's time-skipping environment): move it by hand.
     env.queues.advanceTime(5_000);
     expect(await env.client.waitForCompletion(id)).toMatchObject({ status: 'Failed', error: { name: 'TimeoutError' } });
@@ -1378,7 +1338,7 @@ describe('temporalio/samples-typescript', () => {
     });
     const env = (deployed.env = await startEnv(app));
     const id = await env.client.start('runCancellableActivity');
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
     await env.client.cancel(id);
     expect((await env.client.waitForCompletion(id)).status).toBe('Cancelled');
     await env.idle();
@@ -1583,10 +1543,4 @@ describe('temporalio/samples-typescript', () => {
 });
 
 /** Waits (real time) until the instance's cancel was requested. */
-async function waitForCancel(env: TestEnvironment, instanceId: string): Promise<void> {
-  for (let i = 0; i < 2000; i++) {
-    if ((await env.client.getStatus(instanceId)).cancelRequested) return;
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-  throw new Error(`${instanceId} was never cancelled`);
-}
+const waitForCancel = (env: TestEnvironment, instanceId: string) => waitUntil(async () => !!(await env.client.getStatus(instanceId)).cancelRequested, { what: `the cancel of ${instanceId}` });
