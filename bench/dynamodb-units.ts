@@ -82,16 +82,21 @@ export function meterCapacity(client: DynamoDBClient): CapacityMeter {
     meter.wru.table += factor * kb(itemBytes(known.get(keyOf(key)) ?? {}));
     if (remove) known.delete(keyOf(key));
   };
-  /** UpdateItem: the new item is the old one with the SET attributes (enough for the records and markers this store updates). */
-  const update = (input: { Key: Item; ExpressionAttributeValues?: Item; ExpressionAttributeNames?: Record<string, string>; UpdateExpression?: string }) => {
-    const old = known.get(keyOf(input.Key)) ?? input.Key;
-    const next: Item = { ...old };
-    for (const [, name, value] of (input.UpdateExpression ?? '').matchAll(/(#?\w+) = (:\w+)/g)) {
-      const attribute = name!.startsWith('#') ? (input.ExpressionAttributeNames?.[name!] ?? name!) : name!;
+  /**
+   * UpdateItem: the new item is the old one with the SET attributes (a `list_append` adds to the list) and
+   * without the REMOVE ones (enough for the records and markers this store updates).
+   */
+  const updated = (input: { Key: Item; ExpressionAttributeValues?: Item; ExpressionAttributeNames?: Record<string, string>; UpdateExpression?: string }): Item => {
+    const next: Item = { ...(known.get(keyOf(input.Key)) ?? input.Key) };
+    const nameOf = (token: string) => (token.startsWith('#') ? (input.ExpressionAttributeNames?.[token] ?? token) : token);
+    const [sets = '', removals = ''] = (input.UpdateExpression ?? '').split(/\bREMOVE\b/);
+    for (const [, name, append, value] of sets.matchAll(/(#?\w+) = (?:(list_append)\(#?\w+, )?(:\w+)/g)) {
+      const attribute = nameOf(name!);
       const assigned = input.ExpressionAttributeValues?.[value!];
-      if (assigned) next[attribute] = assigned;
+      if (assigned) next[attribute] = append ? { L: [...(next[attribute]?.L ?? []), ...(assigned.L ?? [])] } : assigned;
     }
-    write(next, 1);
+    for (const token of removals.split(',').map((part) => part.trim()).filter(Boolean)) delete next[nameOf(token)];
+    return next;
   };
   (client.middlewareStack as { add: (mw: unknown, options: unknown) => void }).add(
     (next: (args: { input: any }) => Promise<{ output: any }>, context: { commandName?: string }) => async (args: { input: any }) => {
@@ -107,11 +112,12 @@ export function meterCapacity(client: DynamoDBClient): CapacityMeter {
         if (op === 'TransactWriteItems') {
           for (const action of input.TransactItems as any[]) {
             if (action.Put) write(action.Put.Item, 2, ok);
+            else if (action.Update) write(updated(action.Update), 2, ok);
             else if (action.Delete) touch(action.Delete.Key, 2, ok);
             else if (action.ConditionCheck) touch(action.ConditionCheck.Key, 2, false);
           }
         } else if (op === 'PutItem') write(input.Item, 1, ok);
-        else if (op === 'UpdateItem') update(input);
+        else if (op === 'UpdateItem') write(updated(input), 1, ok);
         else if (op === 'DeleteItem') touch(input.Key, 1, true);
         else if (op === 'BatchWriteItem') {
           for (const requests of Object.values<any[]>(input.RequestItems)) {

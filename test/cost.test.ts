@@ -19,18 +19,29 @@ function perExtraStep(short: Measurement, long: Measurement) {
 }
 
 describe('the cost of a step (counts on the local stack)', () => {
+  // Both runs are past the history a record keeps inside it (~6 steps), so their difference is a step of a long instance.
   it('an inline step is one PutItem of one write unit, with no read and no queue', async () => {
-    const [short, long] = await measureRuns([5, 25], 'inline');
+    const [short, long] = await measureRuns([25, 45], 'inline');
     const step = perExtraStep(short!, long!);
     expect(step.requests).toEqual({ 'DynamoDB.PutItem': 1 });
     expect(step.wru).toBe(1);
   }, 120_000);
 
   it('a queued step is one PutItem, one task sent and its deletion: one queue hop, no read, one write unit', async () => {
-    const [short, long] = await measureRuns([5, 25], 'queued');
+    const [short, long] = await measureRuns([25, 45], 'queued');
     const step = perExtraStep(short!, long!);
     expect(step.requests).toEqual({ 'DynamoDB.PutItem': 1, 'SQS.SendMessageBatch': 1, 'SQS.DeleteMessageBatch': 1 });
     expect(step.total).toBeLessThanOrEqual(6);
     expect(step.wru).toBe(1);
+  }, 120_000);
+
+  it('a short instance keeps its history in its record: its start is one PutItem, each of its steps one UpdateItem, its status changes included', async () => {
+    const [run] = await measureRuns([5], 'inline');
+    const dynamodb = Object.fromEntries([...run!.requests].filter(([key]) => key.startsWith('DynamoDB.')));
+    // The first step reads (its executor is cold); the five result steps append to what it keeps.
+    expect(dynamodb).toEqual({ 'DynamoDB.PutItem': 1, 'DynamoDB.Query': 1, 'DynamoDB.UpdateItem': 6 });
+    // Each update is priced by the record's size, which grows with the history: 20 units in all, where the same
+    // instance with its history in the chain from the start takes 22 (its two status changes are transactions).
+    expect(run!.capacity.wru.table + run!.capacity.wru.index).toBeLessThanOrEqual(20);
   }, 120_000);
 });

@@ -15,7 +15,7 @@ import {
   type PutItemCommandInput,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { addLedgers, decodeLedger, encodeLedger, type CostLedger } from '../core/cost-ledger.js';
 import { endedMarker, nextMarker, type AttemptMarker } from '../core/crash-evidence.js';
 import { InstanceExistsError, ValidationError } from '../core/errors.js';
@@ -39,7 +39,7 @@ import { hasBody, inlineFields, packBody, unpackBody } from './item-packing.js';
 import { eventPayloadFields, readEvent, readRecordPayloads, RECORD_PAYLOAD_FIELDS, storeEvent } from './payload-fields.js';
 import { TABLE_SCHEMA } from './table.js';
 import { countedByCaller } from './usage-metering.js';
-import { putUnits, transactionUnits, WritePacer } from './write-pacing.js';
+import { putUnits, transactionUnits, valueBytes, WritePacer } from './write-pacing.js';
 
 export interface DynamoDbStoreOptions {
   client: DynamoDBClient;
@@ -60,6 +60,12 @@ export interface DynamoDbStoreOptions {
   writeUnitsPerSecond?: number;
   /** Tests only: the pacer's clock and sleep. */
   pacingClock?: { now(): number; sleep(ms: number): Promise<void> };
+  /**
+   * Bytes of history a new instance keeps inside its record, so that each of its steps (status changes
+   * included) is one write of one item; past them its history moves to a chain of items of its own. 0 keeps
+   * every new instance's history in the chain from its start. @defaultValue 2048
+   */
+  inlineHistoryBytes?: number;
 }
 
 type Item = Record<string, AttributeValue>;
@@ -70,6 +76,13 @@ const META = 'META';
 /** DynamoDB allows 100 actions per transaction. */
 const MAX_TRANSACTION_ITEMS = 100;
 const MAX_CONSISTENT_READ_ATTEMPTS = 5;
+/** History chunks a record holds at most (each is moved out as an item of its own in the transaction that ends the inline history). */
+const MAX_INLINE_CHUNKS = 16;
+/**
+ * The record's attributes of an inline history: its chunks (`h`, a list of maps), the id of its last event
+ * (`hl`, present exactly while the history is inline: the layout's flag) and its bytes (`hb`).
+ */
+const INLINE = { chunks: 'h', last: 'hl', bytes: 'hb' } as const;
 /** How long a consumed keyed event is remembered: retries of its raise within this window are recorded once. */
 const KEYED_EVENT_WINDOW_SECONDS = 7 * 86_400;
 
@@ -87,6 +100,14 @@ const newIncarnation = (createdAt: number) => `r${createdAt.toString(36).padStar
 /** The start message of a generation travels inside the record (one write to start an instance). */
 const isStartId = (messageId: string) => /^start#\d+$/.test(messageId);
 
+/**
+ * What this store last saw of a record (read or written by this process): whether its history is inline, and
+ * if so where it ends and how big it is, so a step that did not read can still pick its write and price it.
+ */
+type RecordLayout = { inline: false; incarnation: string } | { inline: true; incarnation: string; last: number; historyBytes: number; chunks: number; sizes: AttributeSizes };
+/** The bytes of each attribute of an item, as DynamoDB counts them (its name and its value). */
+type AttributeSizes = Record<string, number>;
+
 /** A history chunk as read: where it sits in the chain, and (when decoded) its events. */
 interface Chunk {
   first: number;
@@ -97,12 +118,16 @@ interface Chunk {
 }
 
 /**
- * The instance store on one DynamoDB table. History is a chain of chunks, one per step, each put at the
- * position right after the history its step read (`attribute_not_exists`): two steps that read the same
- * history cannot both append, and a step that only appends (most do) is one PutItem. A step that changes
- * the record (status, the end, continue-as-new) or consumes stored messages writes them in the same
- * transaction. A step's read is one Query, newest first: the record, the inbox, then the history chunks of
- * the current incarnation and generation, down to what the caller already has.
+ * The instance store on one DynamoDB table. A new instance keeps its history inside its record while it is
+ * small (`inlineHistoryBytes`): each step appends its chunk to the record with one UpdateItem, conditional
+ * on where the history ended when the step read it, so two steps that read the same history cannot both
+ * append, and a status change costs no transaction. Past that size (or at continue-as-new) one transaction
+ * moves the inline history into the chain: a chunk item per step, each put at the position right after
+ * the history its step read (`attribute_not_exists`), so a step that only appends is one PutItem; a step
+ * that changes the record (status, the end, continue-as-new) or consumes stored messages writes them in the
+ * same transaction. Records written before inline histories keep the chain. A step's read is one Query,
+ * newest first: the record (with its inline history), the inbox, then the history chunks of the current
+ * incarnation and generation, down to what the caller already has.
  */
 export class DynamoDbInstanceStore implements InstanceStore {
   private readonly client: DynamoDBClient;
@@ -111,6 +136,9 @@ export class DynamoDbInstanceStore implements InstanceStore {
   private readonly retentionSeconds: number;
   private readonly lifetimeSeconds: number;
   private readonly pacer: WritePacer;
+  private readonly inlineHistoryBytes: number;
+  /** By instance id: what the last read or write of its record showed (see `RecordLayout`). */
+  private readonly layouts = new Map<string, RecordLayout>();
 
   constructor(options: DynamoDbStoreOptions) {
     this.client = options.client;
@@ -119,16 +147,19 @@ export class DynamoDbInstanceStore implements InstanceStore {
     this.retentionSeconds = (options.retentionDays ?? 30) * 86_400;
     this.lifetimeSeconds = (options.maxLifetimeDays ?? 365) * 86_400;
     this.pacer = new WritePacer(options.writeUnitsPerSecond ?? 500, options.pacingClock);
+    this.inlineHistoryBytes = options.inlineHistoryBytes ?? 2048;
   }
 
   /** One conditional PutItem: the record with the start message inside it. */
   async createInstance(instance: InstanceRecord, start: InboxMessage): Promise<void> {
     const created = { ...instance, incarnation: newIncarnation(instance.createdAt) };
     const item = await this.recordItem(created, start);
+    if (this.inlineHistoryBytes > 0) Object.assign(item, emptyInlineHistory());
     // The put counts in the ledger it writes: one request, its units and the index entry's.
     withOwnWrite(item, [item], created.cost, { operation: 'PutItem', units: (items) => putUnits(items[0] as Item) + 1 });
     try {
       await this.client.send(new PutItemCommand(countedByCaller({ TableName: this.table, Item: item, ConditionExpression: 'attribute_not_exists(PK)' })));
+      this.learn(instance.instanceId, item);
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       const existing = await this.getInstance(instance.instanceId);
@@ -141,6 +172,8 @@ export class DynamoDbInstanceStore implements InstanceStore {
     if (!Item) return undefined;
     const { record } = await this.parseRecordItem(Item);
     if (record.incarnation === undefined) return record;
+    // An inline history ends where the record says; its ledger is the record's.
+    if (Item[INLINE.last]) return { ...record, lastEventId: Math.max(record.lastEventId, Number(Item[INLINE.last]!.N)) };
     // The record is written when the status changes; the history's end is the newest chunk's.
     const { Items } = await this.client.send(
       new QueryCommand({
@@ -212,9 +245,20 @@ export class DynamoDbInstanceStore implements InstanceStore {
     if (!parsed) return undefined;
     const { record, start } = parsed;
     if (record.incarnation === undefined) return this.upgrade(record, parsed.item, storedStarts);
+    this.learn(instanceId, parsed.item);
 
     // A position without an incarnation is taken to be in the current one.
     const sameHistory = after && (after.incarnation ?? record.incarnation) === record.incarnation && after.generation === record.generation;
+    const inlineLast = parsed.item[INLINE.last]?.N;
+    if (inlineLast !== undefined) {
+      // The history is the record's own: one item, always consistent with it.
+      const last = Number(inlineLast);
+      const afterEventId = sameHistory && after.eventId <= last ? after.eventId : 0;
+      const history = await this.inlineEvents(parsed.item, afterEventId);
+      if (start && last === 0) inbox.push(start);
+      inbox.sort((a, b) => a.receivedAt - b.receivedAt || a.messageId.localeCompare(b.messageId));
+      return { instance: { ...record, lastEventId: last }, history, afterEventId, inbox };
+    }
     const afterEventId = sameHistory ? after.eventId : 0;
     chunks.reverse();
     while (chunks.length > 0 && chunks[0]!.last <= afterEventId) chunks.shift();
@@ -267,6 +311,15 @@ export class DynamoDbInstanceStore implements InstanceStore {
 
   async readHistory(instanceId: string, generation: number, incarnation?: string): Promise<HistoryEvent[]> {
     const run = incarnation ?? (await this.getInstance(instanceId))?.incarnation ?? '';
+    const chunks = await this.readChunks(instanceId, generation, run);
+    if (chunks.length > 0) return chunks;
+    // None in the chain: the history may be the record's own (or have just moved from it into the chain).
+    const { Item } = await this.client.send(new GetItemCommand({ TableName: this.table, Key: key(instanceId, META), ConsistentRead: true }));
+    if (Item?.[INLINE.last] && (Item.run?.S ?? '') === run && (await this.parseRecordItem(Item)).record.generation === generation) return this.inlineEvents(Item, 0);
+    return this.readChunks(instanceId, generation, run);
+  }
+
+  private async readChunks(instanceId: string, generation: number, run: string): Promise<HistoryEvent[]> {
     const items: Item[] = [];
     let startKey: Item | undefined;
     do {
@@ -287,8 +340,18 @@ export class DynamoDbInstanceStore implements InstanceStore {
 
   async commitStep(instanceId: string, commit: StepCommit): Promise<'committed' | 'conflict'> {
     const incarnation = commit.incarnation ?? '';
-    const commitId = randomUUID();
-    const chunk = commit.append.length ? await this.chunkItem(instanceId, incarnation, commit, commitId) : undefined;
+    // Tells this commit's own write from another's when a lost response makes the SDK send it again.
+    const commitId = randomBytes(12).toString('base64url');
+    const packed = commit.append.length ? await this.packEvents(instanceId, commit.append) : undefined;
+    // A record known to keep its history in the chain does so for good (an incarnation's history never moves back
+    // into its record); any other may keep it inline, which its write's condition checks.
+    const layout = this.layouts.get(instanceId);
+    const knownChain = layout && !layout.inline && layout.incarnation === incarnation;
+    if (commit.incarnation !== undefined && !knownChain && (packed || commit.instance)) {
+      const inline = await this.commitInline(instanceId, commit, commitId, packed, layout?.inline && layout.incarnation === incarnation ? layout : undefined);
+      if (inline !== 'chain') return inline;
+    }
+    const chunk = packed && this.chunkItem(instanceId, incarnation, commit, commitId, packed);
     const nextStart = commit.enqueue.find((message) => isStartId(message.messageId));
     const required: TransactWriteItem[] = [];
     if (commit.instance) {
@@ -338,6 +401,164 @@ export class DynamoDbInstanceStore implements InstanceStore {
     }
     await this.deleteKeys(deferred.map((messageId) => key(instanceId, messageKey(messageId))));
     return 'committed';
+  }
+
+  /**
+   * A commit to a record that may keep its history inline: one UpdateItem that appends the step's chunk to
+   * the record (with the record's new fields when the step changes it), on the condition that the history
+   * still ends where the step read it, at the revision it read; a transaction when the step also writes or
+   * deletes inbox messages. 'chain' when the record keeps its history in the chain after all.
+   */
+  private async commitInline(instanceId: string, commit: StepCommit, commitId: string, packed: Item | undefined, layout: Extract<RecordLayout, { inline: true }> | undefined): Promise<'committed' | 'conflict' | 'chain'> {
+    const incarnation = commit.incarnation!;
+    let current: Item | undefined;
+    if (layout?.last !== commit.afterEventId) {
+      // Not known as of the step's position (another process wrote it last): read where the record stands.
+      current = (await this.client.send(new GetItemCommand({ TableName: this.table, Key: key(instanceId, META), ConsistentRead: true }))).Item;
+      if (!current) return 'conflict';
+      const seen = this.learn(instanceId, current);
+      if (!seen.inline) return seen.incarnation === incarnation ? 'chain' : 'conflict';
+      if (seen.incarnation !== incarnation || seen.last !== commit.afterEventId) return 'conflict';
+      layout = seen;
+    }
+    const chunk = packed && { M: { f: { N: String(commit.append[0]!.eventId) }, l: { N: String(commit.append.at(-1)!.eventId) }, c: { S: commitId }, ...packed } };
+    const chunkBytes = chunk ? valueBytes(chunk) + 1 : 0;
+    const movesOn = commit.instance !== undefined && commit.instance.generation !== commit.generation;
+    // The step that ends the instance may take the record past the budget (twice it at most): its history
+    // grows no more, and one larger write costs less than moving the history out.
+    const budget = commit.instance && isTerminal(commit.instance.status) && !movesOn ? 2 * this.inlineHistoryBytes : this.inlineHistoryBytes;
+    if (movesOn || layout.historyBytes + chunkBytes > budget || layout.chunks >= MAX_INLINE_CHUNKS) {
+      return this.moveToChain(instanceId, commit, commitId, packed, current, movesOn);
+    }
+
+    const update = new RecordUpdate(commit, incarnation);
+    if (chunk) update.set(INLINE.chunks, { L: [chunk] }, 'append').set(INLINE.last, { N: String(commit.append.at(-1)!.eventId) }).set(INLINE.bytes, { N: String(layout.historyBytes + chunkBytes) });
+    const recordAttributes = commit.instance ? await this.recordFields(commit.instance, incarnation) : undefined;
+    if (recordAttributes) update.record(recordAttributes);
+    const { others, deferred } = await this.inboxWrites(instanceId, commit, 1);
+    const transaction = others.length > 0;
+    const indexUnits = commit.statusChanged ? 2 : 0;
+    const units = () => {
+      const recordUnits = update.setCost().units(layout.sizes) + indexUnits;
+      return transaction ? 2 * recordUnits + transactionUnits(others) : recordUnits;
+    };
+    withOwnWrite(update.cost, [], commit.cost, { operation: transaction ? 'TransactWriteItems' : 'UpdateItem', units });
+    update.setCost();
+    await this.pacer.beforeWrite(instanceId, units() + deferred.length);
+    const request = { TableName: this.table, Key: key(instanceId, META), ...update.expression() };
+    try {
+      if (transaction) {
+        const input = { TransactItems: [{ Update: request }, ...others] };
+        await this.client.send(new TransactWriteItemsCommand(commit.cost ? countedByCaller(input) : input));
+      } else {
+        const input = { ...request, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const };
+        await this.client.send(new UpdateItemCommand(commit.cost ? countedByCaller(input) : input));
+      }
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        // The SDK retried an update whose response was lost: the chunk found at the end is this commit's own.
+        if (error.Item?.[INLINE.chunks]?.L?.at(-1)?.M?.c?.S !== commitId) {
+          if (error.Item) this.learn(instanceId, error.Item);
+          else this.layouts.delete(instanceId);
+          return 'conflict';
+        }
+      } else if (isConflict(error)) {
+        this.layouts.delete(instanceId);
+        return 'conflict';
+      } else {
+        this.layouts.delete(instanceId);
+        throw error;
+      }
+    }
+    this.layouts.set(instanceId, {
+      ...layout,
+      ...(chunk ? { last: commit.append.at(-1)!.eventId, historyBytes: layout.historyBytes + chunkBytes, chunks: layout.chunks + 1 } : {}),
+      sizes: update.sizesAfter(layout.sizes),
+    });
+    await this.deleteKeys(deferred.map((messageId) => key(instanceId, messageKey(messageId))));
+    return 'committed';
+  }
+
+  /**
+   * Ends a record's inline history: one transaction writes it as the chain's first chunk, this step's chunk
+   * after it, and the record without it (or, at continue-as-new, with an empty one for the next generation).
+   */
+  private async moveToChain(instanceId: string, commit: StepCommit, commitId: string, packed: Item | undefined, current: Item | undefined, movesOn: boolean): Promise<'committed' | 'conflict' | 'chain'> {
+    const incarnation = commit.incarnation!;
+    current ??= (await this.client.send(new GetItemCommand({ TableName: this.table, Key: key(instanceId, META), ConsistentRead: true }))).Item;
+    if (!current) return 'conflict';
+    const seen = this.learn(instanceId, current);
+    if (!seen.inline) return seen.incarnation === incarnation ? 'chain' : 'conflict';
+    if (seen.incarnation !== incarnation || seen.last !== commit.afterEventId || current.revision?.N !== String(commit.expectedRevision)) return 'conflict';
+
+    const inlineChunks = (current[INLINE.chunks]?.L ?? []).map((entry) => entry.M!);
+    const stored = (await Promise.all(inlineChunks.map((chunk) => unpackBody(chunk, 'ev', this.codec)))).flat();
+    const update = new RecordUpdate(commit, incarnation);
+    if (movesOn) Object.entries(emptyInlineHistory()).forEach(([name, value]) => update.set(name, value));
+    else update.remove(INLINE.chunks, INLINE.last, INLINE.bytes);
+    const recordAttributes = commit.instance ? await this.recordFields(commit.instance, incarnation, commit.enqueue.find((message) => isStartId(message.messageId))) : undefined;
+    if (recordAttributes) update.record(recordAttributes);
+    const chunks: Item[] = [];
+    if (stored.length > 0) {
+      chunks.push({
+        ...key(instanceId, chunkKey(incarnation, commit.generation, Number(inlineChunks[0]!.f!.N))),
+        last: { N: String(seen.last) },
+        commit: { S: `${commitId}:inline` },
+        [TABLE_SCHEMA.ttlAttribute]: { N: String(this.expiry()) },
+        ...(await packBody('ev', stored, [], this.codec, instanceId)),
+      });
+    }
+    const chunk = packed && this.chunkItem(instanceId, incarnation, commit, commitId, packed);
+    if (chunk) chunks.push(chunk);
+    const { others, deferred } = await this.inboxWrites(instanceId, commit, 1 + chunks.length);
+    const units = () => 2 * (update.setCost().units(seen.sizes) + (commit.statusChanged ? 2 : 0)) + transactionUnits([...chunks.map((item) => ({ Put: { TableName: this.table, Item: item } })), ...others]);
+    withOwnWrite(chunk ? [update.cost, chunk] : update.cost, [], commit.cost, { operation: 'TransactWriteItems', units });
+    update.setCost();
+    await this.pacer.beforeWrite(instanceId, units() + deferred.length);
+    const input = {
+      TransactItems: [
+        { Update: { TableName: this.table, Key: key(instanceId, META), ...update.expression() } },
+        ...chunks.map((item) => ({ Put: { TableName: this.table, Item: item, ConditionExpression: 'attribute_not_exists(SK)' } })),
+        ...others,
+      ],
+    };
+    try {
+      await this.client.send(new TransactWriteItemsCommand(commit.cost ? countedByCaller(input) : input));
+    } catch (error) {
+      this.layouts.delete(instanceId);
+      if (isConflict(error)) return 'conflict';
+      throw error;
+    }
+    this.layouts.delete(instanceId);
+    if (!movesOn) this.layouts.set(instanceId, { inline: false, incarnation });
+    await this.deleteKeys(deferred.map((messageId) => key(instanceId, messageKey(messageId))));
+    return 'committed';
+  }
+
+  /**
+   * The inbox writes of a commit that go in its transaction (`room` items of which are taken): new messages,
+   * deletions (a keyed event: a tombstone), and as many consumed task results as fit; the rest of those is
+   * deleted after the commit (a leftover is dropped as a duplicate).
+   */
+  private async inboxWrites(instanceId: string, commit: StepCommit, taken: number): Promise<{ others: TransactWriteItem[]; deferred: string[] }> {
+    const others: TransactWriteItem[] = [];
+    for (const message of commit.enqueue) if (!isStartId(message.messageId)) others.push({ Put: { TableName: this.table, Item: await this.messageItem(instanceId, message) } });
+    const consumed = commit.consumed.filter((messageId) => !isStartId(messageId));
+    const atomic = consumed.filter((messageId) => !isTaskResultId(messageId));
+    const deferred = consumed.filter((messageId) => isTaskResultId(messageId));
+    const room = MAX_TRANSACTION_ITEMS - taken - others.length - atomic.length;
+    if (room < 0) throw new Error(`A step of '${instanceId}' writes more than ${MAX_TRANSACTION_ITEMS} items; apply fewer inbox messages per step.`);
+    const removed = [...atomic, ...(others.length + atomic.length > 0 ? deferred.splice(0, room) : [])];
+    for (const messageId of removed) {
+      others.push(isKeyedEventId(messageId) ? { Put: { TableName: this.table, Item: this.tombstone(instanceId, messageId) } } : { Delete: { TableName: this.table, Key: key(instanceId, messageKey(messageId)) } });
+    }
+    return { others, deferred };
+  }
+
+  /** The record's attributes as a commit sets them (not its keys, its inline history or its ledger). */
+  private async recordFields(instance: InstanceRecord, incarnation: string, start?: InboxMessage): Promise<Item> {
+    const { PK: _pk, SK: _sk, cost: _cost, ...fields } = await this.recordItem({ ...instance, incarnation }, start);
+    return fields;
   }
 
   /**
@@ -668,10 +889,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
   }
 
   /** A step's events as one history item at its chain position, with the commit's id (and the record revision its transaction writes). */
-  private async chunkItem(instanceId: string, incarnation: string, commit: StepCommit, commitId: string): Promise<Item> {
-    const events = commit.append.map((event) => ({ ...event }));
-    const slots = [];
-    for (const event of events) slots.push(...(await inlineFields(event, eventPayloadFields(event.type), this.codec, instanceId)));
+  private chunkItem(instanceId: string, incarnation: string, commit: StepCommit, commitId: string, packed: Item): Item {
     return {
       ...key(instanceId, chunkKey(incarnation, commit.generation, commit.append[0]!.eventId)),
       last: { N: String(commit.append.at(-1)!.eventId) },
@@ -679,14 +897,118 @@ export class DynamoDbInstanceStore implements InstanceStore {
       ...(commit.instance ? { rev: { N: String(commit.instance.revision) } } : {}),
       ...(commit.cost ? { cost: { S: encodeLedger(commit.cost) } } : {}),
       [TABLE_SCHEMA.ttlAttribute]: { N: String(this.expiry()) },
-      ...(await packBody('ev', events, slots, this.codec, instanceId)),
+      ...packed,
     };
+  }
+
+  /** A step's events packed as a chunk's body (`ev`, `evz` or `evref`), their large payloads moved to S3 as needed. */
+  private async packEvents(instanceId: string, append: HistoryEvent[]): Promise<Item> {
+    const events = append.map((event) => ({ ...event }));
+    const slots = [];
+    for (const event of events) slots.push(...(await inlineFields(event, eventPayloadFields(event.type), this.codec, instanceId)));
+    return packBody('ev', events, slots, this.codec, instanceId);
+  }
+
+  /** The events of a record's inline history after `afterEventId`. */
+  private async inlineEvents(item: Item, afterEventId: number): Promise<HistoryEvent[]> {
+    const chunks = (item[INLINE.chunks]?.L ?? []).map((entry) => entry.M!).filter((chunk) => Number(chunk.l!.N) > afterEventId);
+    const events = (await Promise.all(chunks.map((chunk) => this.parseChunk(chunk)))).flat();
+    return events.filter((event) => event.eventId > afterEventId);
+  }
+
+  /** Notes what a record item shows of its history's layout (see `RecordLayout`). */
+  private learn(instanceId: string, item: Item): RecordLayout {
+    // Only a cache: a record not found here is read before it is written.
+    if (this.layouts.size >= 20_000) this.layouts.clear();
+    const incarnation = item.run?.S ?? '';
+    let layout: RecordLayout = { inline: false, incarnation };
+    if (item[INLINE.last]) {
+      const sizes = Object.fromEntries(Object.entries(item).map(([name, value]) => [name, Buffer.byteLength(name) + valueBytes(value)]));
+      layout = { inline: true, incarnation, last: Number(item[INLINE.last]!.N), historyBytes: Number(item[INLINE.bytes]?.N ?? 0), chunks: item[INLINE.chunks]?.L?.length ?? 0, sizes };
+    }
+    this.layouts.set(instanceId, layout);
+    return layout;
   }
 
   private async parseChunk(item: Item): Promise<HistoryEvent[]> {
     // Chunks written before history chains hold their events encoded by the payload codec.
     const events = hasBody(item, 'ev') ? ((await unpackBody(item, 'ev', this.codec)) as HistoryEvent[]) : ((await this.codec.decode(JSON.parse(item.events!.S!))) as HistoryEvent[]);
     return events.map(readEvent);
+  }
+}
+
+/** The attributes of a record whose history is inline and empty (a new instance's, a new generation's). */
+function emptyInlineHistory(): Item {
+  return { [INLINE.chunks]: { L: [] }, [INLINE.last]: { N: '0' }, [INLINE.bytes]: { N: '0' } };
+}
+
+/** Attributes a record may hold or not, which a commit that rewrites the record removes when its new record has none. */
+const OPTIONAL_RECORD_ATTRIBUTES = ['rec', 'recz', 'recref', 'start', 'startz', 'startref', TABLE_SCHEMA.ttlAttribute];
+
+/**
+ * An UpdateItem of a record by a commit: what it sets and removes, on the condition that the record is as
+ * the commit's step read it (its history ending at the same event, at the same revision and incarnation).
+ */
+class RecordUpdate {
+  /** Where the commit's ledger is written (`withOwnWrite`) before it is set. */
+  readonly cost: Item = {};
+  private readonly sets = new Map<string, string>();
+  private readonly removals = new Set<string>();
+  private readonly values: Item = {};
+
+  constructor(
+    private readonly commit: StepCommit,
+    private readonly incarnation: string,
+  ) {}
+
+  set(name: string, value: AttributeValue, how: 'replace' | 'append' = 'replace'): this {
+    this.values[`:v_${name}`] = value;
+    this.sets.set(name, how === 'append' ? `#${name} = list_append(#${name}, :v_${name})` : `#${name} = :v_${name}`);
+    this.removals.delete(name);
+    return this;
+  }
+
+  remove(...names: string[]): this {
+    for (const name of names) if (!this.sets.has(name)) this.removals.add(name);
+    return this;
+  }
+
+  /** The record's new fields; the optional ones it no longer has are removed. */
+  record(attributes: Item): this {
+    for (const [name, value] of Object.entries(attributes)) this.set(name, value);
+    return this.remove(...OPTIONAL_RECORD_ATTRIBUTES.filter((name) => !(name in attributes)));
+  }
+
+  setCost(): this {
+    if (this.cost.cost) this.set('cost', this.cost.cost);
+    return this;
+  }
+
+  /** The item's attribute sizes after this update, from what they were before it. */
+  sizesAfter(before: AttributeSizes): AttributeSizes {
+    const after = { ...before };
+    for (const name of this.removals) delete after[name];
+    for (const [name, clause] of this.sets) {
+      const value = this.values[`:v_${name}`]!;
+      after[name] = clause.includes('list_append') ? (before[name] ?? Buffer.byteLength(name) + 3) + value.L!.reduce((sum, entry) => sum + 1 + valueBytes(entry), 0) : Buffer.byteLength(name) + valueBytes(value);
+    }
+    return after;
+  }
+
+  /** Write units of the update: one per started KB of the larger of the item before it and after it. */
+  units(before: AttributeSizes): number {
+    const total = (sizes: AttributeSizes) => Object.values(sizes).reduce((sum, bytes) => sum + bytes, 0);
+    return Math.max(1, Math.ceil(Math.max(total(before), total(this.sizesAfter(before))) / 1024));
+  }
+
+  expression(): { UpdateExpression: string; ConditionExpression: string; ExpressionAttributeNames: Record<string, string>; ExpressionAttributeValues: Item } {
+    const names = new Set([...this.sets.keys(), ...this.removals, INLINE.last, 'revision', 'run']);
+    return {
+      UpdateExpression: [this.sets.size > 0 ? `SET ${[...this.sets.values()].join(', ')}` : '', this.removals.size > 0 ? `REMOVE ${[...this.removals].map((name) => `#${name}`).join(', ')}` : ''].filter(Boolean).join(' '),
+      ConditionExpression: `#${INLINE.last} = :c_after AND #revision = :c_revision AND #run = :c_run`,
+      ExpressionAttributeNames: Object.fromEntries([...names].map((name) => [`#${name}`, name])),
+      ExpressionAttributeValues: { ...this.values, ':c_after': { N: String(this.commit.afterEventId) }, ':c_revision': { N: String(this.commit.expectedRevision) }, ':c_run': { S: this.incarnation } },
+    };
   }
 }
 

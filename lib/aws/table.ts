@@ -1,8 +1,9 @@
 import { CreateTableCommand, DescribeTableCommand, ResourceInUseException, UpdateTimeToLiveCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 
 /**
- * The one table of an app. Keys: `PK = I#<instanceId>`; `SK = META` (the instance record),
- * `H#<generation>#<firstEventId>` (a chunk of history events), `M#<messageId>` (an inbox message).
+ * The one table of an app. Keys: `PK = I#<instanceId>`; `SK = META` (the instance record, with its
+ * history while that is small), `H#<incarnation>#<generation>#<firstEventId>` (a chunk of history events),
+ * `M#<messageId>` (an inbox message).
  * The `byStatus` index (status, createdAt), projecting only `name`, serves listing: a step that keeps
  * the status writes nothing to it. `ttl` expires finished instances.
  */

@@ -44,7 +44,8 @@ export function itemBytes(item: Item): number {
   return bytes;
 }
 
-function valueBytes(value: AttributeValue): number {
+/** An attribute value's size as DynamoDB counts it. */
+export function valueBytes(value: AttributeValue): number {
   if (value.S !== undefined) return Buffer.byteLength(value.S);
   if (value.N !== undefined) return Math.ceil(value.N.replace(/^-/, '').replace('.', '').replace(/^0+/, '').length / 2) + 1;
   if (value.B !== undefined) return value.B.byteLength;

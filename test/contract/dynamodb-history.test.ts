@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbInstanceStore } from '../../lib/aws/dynamodb-store.js';
 import { ensureTable } from '../../lib/aws/table.js';
 import { numberEvents, type HistoryEvent } from '../../lib/core/history-events.js';
+import { emptyLedger } from '../../lib/core/cost-ledger.js';
 import { createApp, silentLogger } from '../../lib/index.js';
 import { startDynamoDbLocal, type RunningEmulator } from '../../lib/local/dynamodb-local.js';
 import { MemoryBlobStore } from '../../lib/memory/memory-blob-store.js';
@@ -55,10 +56,16 @@ const items = async (instanceId: string): Promise<Item[]> =>
 const plain = (events: HistoryEvent[], codec: PayloadCodec) => Promise.all(events.map(async (event) => ('input' in event ? { ...event, input: await codec.load(event.input) } : event)));
 
 describe('the DynamoDB store, beyond the contract', () => {
-  it('starts a reused id afresh after its record expired: the new incarnation never reads the old history', async () => {
+  // Both layouts of a history: inside the record (a new instance's, while it is small) and a chain of items.
+  const layouts = [
+    { layout: 'inline', inlineHistoryBytes: 2048 },
+    { layout: 'chain', inlineHistoryBytes: 0 },
+  ];
+
+  it.each(layouts)('starts a reused id afresh after its record expired: the new incarnation never reads the old history ($layout)', async ({ layout, inlineHistoryBytes }) => {
     const codec = new PayloadCodec(new MemoryBlobStore());
-    const store = new DynamoDbInstanceStore({ client, tableName: TABLE, codec });
-    const id = `reused-${Date.now()}`;
+    const store = new DynamoDbInstanceStore({ client, tableName: TABLE, codec, inlineHistoryBytes });
+    const id = `reused-${layout}-${Date.now()}`;
     await store.createInstance(record(id, { createdAt: Date.now() - 60_000 }), start('first life'));
     const first = (await store.loadStep(id))!;
     await store.commitStep(id, { generation: 0, afterEventId: 0, append: scheduled(3, 0), consumed: ['start#0'], enqueue: [], expectedRevision: 0, incarnation: first.instance.incarnation, instance: { ...first.instance, status: 'Completed', revision: 1, lastEventId: 3 } });
@@ -72,7 +79,9 @@ describe('the DynamoDB store, beyond the contract', () => {
     // Its first step appends at position 1 of its own history, beside the old chunks.
     expect(await store.commitStep(id, { generation: 0, afterEventId: 0, append: scheduled(1, 0), consumed: ['start#0'], enqueue: [], expectedRevision: 0, incarnation: second.instance.incarnation, instance: { ...second.instance, status: 'Running', revision: 1, lastEventId: 1 } })).toBe('committed');
     expect((await store.loadStep(id))!.history).toHaveLength(1);
-    expect((await items(id)).filter((item) => item.SK!.S!.startsWith('H#')).map((item) => item.SK!.S!.split('#')[1])).toEqual([first.instance.incarnation, second.instance.incarnation].sort());
+    // An inline history went with its record; chain items outlive it, keyed by their incarnation.
+    const chained = (await items(id)).filter((item) => item.SK!.S!.startsWith('H#')).map((item) => item.SK!.S!.split('#')[1]);
+    expect(chained).toEqual(layout === 'chain' ? [first.instance.incarnation, second.instance.incarnation].sort() : []);
     // Every item of an instance expires: history, inbox and record (once finished).
     for (const item of await items(id)) if (item.SK!.S !== 'META') expect(Number(item.ttl?.N)).toBeGreaterThan(Date.now() / 1000 + 365 * 86_400);
   });
@@ -104,30 +113,31 @@ describe('the DynamoDB store, beyond the contract', () => {
     expect(Number(beat.ttl?.N)).toBeGreaterThan(Date.now() / 1000 + 365 * 86_400);
   });
 
-  it('counts a one-write commit whose response was lost and retried by the SDK as committed, not as a conflict', async () => {
+  it.each(layouts)('counts a one-write commit whose response was lost and retried by the SDK as committed, not as a conflict ($layout)', async ({ layout, inlineHistoryBytes }) => {
     const codec = new PayloadCodec(new MemoryBlobStore());
+    const write = layout === 'chain' ? 'PutItemCommand' : 'UpdateItemCommand';
     const retrying = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials, maxAttempts: 3 });
     let lost = 0;
-    // Inside the SDK's retry loop (the deserialize step wraps each send): the first PutItem takes effect, then its response is lost.
+    // Inside the SDK's retry loop (the deserialize step wraps each send): the first write of the step takes effect, then its response is lost.
     retrying.middlewareStack.add(
       (next, context) => async (args) => {
         const result = await next(args);
-        if (context.commandName === 'PutItemCommand' && lost++ === 0) throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET', $metadata: {} });
+        if (context.commandName === write && lost++ === 0) throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET', $metadata: {} });
         return result;
       },
-      { step: 'deserialize', name: 'loseFirstPutResponse' },
+      { step: 'deserialize', name: 'loseFirstWriteResponse' },
     );
     try {
-      const store = new DynamoDbInstanceStore({ client: retrying, tableName: TABLE, codec });
-      const id = `retried-${Date.now()}`;
+      const store = new DynamoDbInstanceStore({ client: retrying, tableName: TABLE, codec, inlineHistoryBytes });
+      const id = `retried-${layout}-${Date.now()}`;
       await client.send(new PutItemCommand({ TableName: TABLE, Item: { PK: { S: 'warm-up' }, SK: { S: 'x' } } }));
-      lost = 1; // the create is not the put under test
+      lost = 1; // the create and the first step are not the write under test
       await store.createInstance(record(id), start('in'));
       const state = (await store.loadStep(id))!;
       await store.commitStep(id, { generation: 0, afterEventId: 0, append: scheduled(2, 0), consumed: ['start#0'], enqueue: [], expectedRevision: 0, incarnation: state.instance.incarnation, instance: { ...state.instance, status: 'Running', revision: 1, lastEventId: 2 } });
       lost = 0;
       expect(await store.commitStep(id, { generation: 0, afterEventId: 2, append: scheduled(1, 2), consumed: [], enqueue: [], expectedRevision: 1, incarnation: state.instance.incarnation })).toBe('committed');
-      expect(lost).toBe(2); // the put was sent twice
+      expect(lost).toBe(2); // the write was sent twice
       expect((await store.loadStep(id))!.history.map((event) => event.eventId)).toEqual([1, 2, 3]);
       // Another step that read the same history does conflict.
       expect(await store.commitStep(id, { generation: 0, afterEventId: 2, append: scheduled(1, 2), consumed: [], enqueue: [], expectedRevision: 1, incarnation: state.instance.incarnation })).toBe('conflict');
@@ -170,6 +180,107 @@ describe('the DynamoDB store, beyond the contract', () => {
     const meta = (await client.send(new GetItemCommand({ TableName: TABLE, Key: { PK: { S: `I#${id}` }, SK: { S: 'META' } } }))).Item!;
     expect(meta.fmt?.N).toBe('2');
     expect((await items(id)).map((item) => item.SK!.S)).toEqual(['H#000000#0000000001', 'H#000000#0000000004', 'META']);
+  });
+
+  describe('a history inside its record', () => {
+    const meta = async (instanceId: string) => (await client.send(new GetItemCommand({ TableName: TABLE, Key: { PK: { S: `I#${instanceId}` }, SK: { S: 'META' } }, ConsistentRead: true }))).Item!;
+    const chainKeys = async (instanceId: string) => (await items(instanceId)).map((item) => item.SK!.S!).filter((sortKey) => sortKey.startsWith('H#'));
+    const started = async (store: DynamoDbInstanceStore, id: string) => {
+      await store.createInstance(record(id), start('in'));
+      const state = (await store.loadStep(id))!;
+      const running = { ...state.instance, status: 'Running' as const, revision: 1, lastEventId: 2 };
+      expect(await store.commitStep(id, { generation: 0, afterEventId: 0, append: scheduled(2, 0), consumed: ['start#0'], enqueue: [], expectedRevision: 0, incarnation: state.instance.incarnation, instance: running, statusChanged: true })).toBe('committed');
+      return running;
+    };
+
+    it('takes a status change as one UpdateItem of the record, and an append as another', async () => {
+      const store = new DynamoDbInstanceStore({ client, tableName: TABLE, codec: new PayloadCodec(new MemoryBlobStore()) });
+      const id = `inline-${Date.now()}`;
+      await store.createInstance(record(id), start('in'));
+      const state = (await store.loadStep(id))!;
+      const cost = emptyLedger();
+      const running = { ...state.instance, status: 'Running' as const, revision: 1, lastEventId: 2 };
+      await store.commitStep(id, { generation: 0, afterEventId: 0, append: scheduled(2, 0), consumed: ['start#0'], enqueue: [], expectedRevision: 0, incarnation: state.instance.incarnation, instance: running, statusChanged: true, cost });
+      expect(cost.requests).toEqual({ 'DynamoDB.UpdateItem': 1 });
+      await store.commitStep(id, { generation: 0, afterEventId: 2, append: scheduled(1, 2), consumed: [], enqueue: [], expectedRevision: 1, incarnation: state.instance.incarnation, cost });
+      expect(cost.requests).toEqual({ 'DynamoDB.UpdateItem': 2 });
+      expect(await chainKeys(id)).toEqual([]);
+      const item = await meta(id);
+      expect(item.hl?.N).toBe('3');
+      expect(item.h?.L).toHaveLength(2);
+      expect((await store.loadStep(id))!.history.map((event) => event.eventId)).toEqual([1, 2, 3]);
+      expect(await store.getInstance(id)).toMatchObject({ status: 'Running', lastEventId: 3, cost: { requests: { 'DynamoDB.UpdateItem': 2 } } });
+      // A position inside it reads what follows.
+      expect((await store.loadStep(id, { generation: 0, eventId: 2, incarnation: state.instance.incarnation }))!.history.map((event) => event.eventId)).toEqual([3]);
+    });
+
+    it('moves into the chain as it grows, as one chunk, every event kept in order, and appends there after', async () => {
+      const store = new DynamoDbInstanceStore({ client, tableName: TABLE, codec: new PayloadCodec(new MemoryBlobStore()), inlineHistoryBytes: 1_000 });
+      const id = `grows-${Date.now()}`;
+      const running = await started(store, id);
+      let last = 2;
+      while ((await meta(id)).hl) {
+        expect(await store.commitStep(id, { generation: 0, afterEventId: last, append: scheduled(2, last, 'y'.repeat(100)), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
+        last += 2;
+        expect(last).toBeLessThan(40);
+      }
+      // The inline history became the chain's first chunk, the step that did not fit the next.
+      expect(await chainKeys(id)).toEqual([`H#${running.incarnation}#000000#0000000001`, `H#${running.incarnation}#000000#${String(last - 1).padStart(10, '0')}`]);
+      expect((await meta(id)).h).toBeUndefined();
+      expect(await store.commitStep(id, { generation: 0, afterEventId: last, append: scheduled(1, last), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
+      const everything = Array.from({ length: last + 1 }, (_, i) => i + 1);
+      expect((await store.loadStep(id))!.history.map((event) => event.eventId)).toEqual(everything);
+      expect((await store.readHistory(id, 0)).map((event) => event.eventId)).toEqual(everything);
+      expect(await store.getInstance(id)).toMatchObject({ lastEventId: last + 1 });
+      // A step that read the inline history before it moved cannot append to it.
+      expect(await store.commitStep(id, { generation: 0, afterEventId: 4, append: scheduled(1, 4), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('conflict');
+    });
+
+    it('gives a conflict, never a fork, to a process that knew the inline history after another moved it', async () => {
+      const codec = new PayloadCodec(new MemoryBlobStore());
+      const mine = new DynamoDbInstanceStore({ client, tableName: TABLE, codec, inlineHistoryBytes: 1_000 });
+      const theirs = new DynamoDbInstanceStore({ client, tableName: TABLE, codec, inlineHistoryBytes: 1_000 });
+      const id = `two-processes-${Date.now()}`;
+      const running = await started(mine, id);
+      await theirs.loadStep(id);
+      // Theirs appends a step too big for the record: the history moves into the chain.
+      expect(await theirs.commitStep(id, { generation: 0, afterEventId: 2, append: scheduled(1, 2, 'z'.repeat(1_200)), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
+      expect((await meta(id)).hl).toBeUndefined();
+      // Mine still takes the history to be inline and to end at event 2.
+      expect(await mine.commitStep(id, { generation: 0, afterEventId: 2, append: scheduled(1, 2, 'mine'), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('conflict');
+      // Having seen that, it appends to the chain where the history ends.
+      expect(await mine.commitStep(id, { generation: 0, afterEventId: 3, append: scheduled(1, 3, 'mine'), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
+      expect((await mine.loadStep(id))!.history.map((event) => event.eventId)).toEqual([1, 2, 3, 4]);
+    });
+
+    it('refuses an append from a step that read an earlier revision: a record changed by another writer is read again', async () => {
+      const store = new DynamoDbInstanceStore({ client, tableName: TABLE, codec: new PayloadCodec(new MemoryBlobStore()) });
+      const id = `revised-${Date.now()}`;
+      const running = await started(store, id);
+      expect(await store.updateInstance({ ...running, customStatus: '"half way"', revision: 2 }, 1)).toBe(true);
+      expect(await store.commitStep(id, { generation: 0, afterEventId: 2, append: scheduled(1, 2), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('conflict');
+      expect(await store.commitStep(id, { generation: 0, afterEventId: 2, append: scheduled(1, 2), consumed: [], enqueue: [], expectedRevision: 2, incarnation: running.incarnation })).toBe('committed');
+      expect(await store.getInstance(id)).toMatchObject({ customStatus: '"half way"', lastEventId: 3 });
+    });
+
+    it('moves a finished generation into the chain at continue-as-new, and keeps the next one inline', async () => {
+      const codec = new PayloadCodec(new MemoryBlobStore());
+      const store = new DynamoDbInstanceStore({ client, tableName: TABLE, codec });
+      const id = `next-generation-${Date.now()}`;
+      const running = await started(store, id);
+      const next = { ...running, generation: 1, lastEventId: 0, revision: 2 };
+      const nextStart: InboxMessage = { ...start('again'), messageId: 'start#1', generation: 1 };
+      expect(await store.commitStep(id, { generation: 0, afterEventId: 2, append: scheduled(1, 2), consumed: [], enqueue: [nextStart], expectedRevision: 1, incarnation: running.incarnation, instance: next })).toBe('committed');
+      expect(await chainKeys(id)).toEqual([`H#${running.incarnation}#000000#0000000001`, `H#${running.incarnation}#000000#0000000003`]);
+      expect((await meta(id)).hl?.N).toBe('0');
+      const state = (await store.loadStep(id))!;
+      expect(state.instance).toMatchObject({ generation: 1, lastEventId: 0 });
+      expect(state.inbox.map((message) => message.messageId)).toEqual(['start#1']);
+      expect(await store.commitStep(id, { generation: 1, afterEventId: 0, append: scheduled(2, 0), consumed: ['start#1'], enqueue: [], expectedRevision: 2, incarnation: running.incarnation })).toBe('committed');
+      expect((await store.readHistory(id, 0)).map((event) => event.eventId)).toEqual([1, 2, 3]);
+      expect(await plain(await store.readHistory(id, 1), codec)).toEqual(scheduled(2, 0).map((event) => ({ ...event, timestamp: expect.any(Number) as number })));
+      expect(await chainKeys(id)).toHaveLength(2);
+    });
   });
 
   it('decides what leaves an item by the bytes it stores: JSON that compresses stays as binary, what does not goes to S3', async () => {

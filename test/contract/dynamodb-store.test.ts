@@ -15,10 +15,13 @@ beforeAll(async () => {
   dynamo = await startDynamoDbLocal();
   client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 });
   await ensureTable(client, 'perdure-contract');
+  await ensureTable(client, 'perdure-contract-chain');
 });
 afterAll(async () => {
   client?.destroy();
   await dynamo?.stop();
 });
 
+// New instances keep a small history inside their record; larger ones, and records written before that, keep a chain of items.
 describeInstanceStoreContract('DynamoDB (DynamoDB Local)', () => new DynamoDbInstanceStore({ client, tableName: 'perdure-contract', codec }), (value) => codec.load(value));
+describeInstanceStoreContract('DynamoDB (DynamoDB Local), history in a chain from the start', () => new DynamoDbInstanceStore({ client, tableName: 'perdure-contract-chain', codec, inlineHistoryBytes: 0 }), (value) => codec.load(value));
