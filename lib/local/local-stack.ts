@@ -125,7 +125,8 @@ export async function startLocalStack(app: App, options: LocalStackOptions = {})
     const { apiUrl } = options;
     const callbackUrls = { keys: fileSigningKeys(options.dataDir), apiUrl: typeof apiUrl === 'function' ? apiUrl : () => apiUrl };
     const metrics = new MetricCounters();
-    const runtime = createAwsRuntime(app, config, { logger, clock: options.clock, crash: options.faults?.crashHook, callbackUrls, metrics });
+    // The emulators check no signature: their requests skip SigV4 (signRequests).
+    const runtime = createAwsRuntime(app, config, { logger, clock: options.clock, crash: options.faults?.crashHook, callbackUrls, metrics, signRequests: false });
 
     const visibilityTimeout = options.visibilityTimeout ?? 30;
     const functionTimeout = options.functionTimeout ?? visibilityTimeout / 2;

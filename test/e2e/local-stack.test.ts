@@ -1,5 +1,6 @@
 import { GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -150,6 +151,25 @@ describe('AWS runtime on the embedded local stack', () => {
 
   it.skipIf(process.platform === 'win32')('keeps the table and the payloads in folders only their user may open', () => {
     for (const folder of ['dynamodb', 's3']) expect(statSync(join(dataDir, folder)).mode & 0o077).toBe(0);
+  });
+
+  it('sends its DynamoDB and SQS requests to the emulators without SigV4 (they check none); S3 requests stay signed', async () => {
+    const authorizations = new Map<string, string>();
+    for (const [service, client] of Object.entries(stack.runtime.clients)) {
+      (client.middlewareStack as { add: (mw: unknown, options: unknown) => void }).add(
+        (next: (args: { request: { headers: Record<string, string> } }) => Promise<unknown>) => async (args: { request: { headers: Record<string, string> } }) => {
+          authorizations.set(service, args.request.headers.authorization ?? '');
+          return next(args);
+        },
+        { step: 'finalizeRequest', priority: 'low', name: `seeAuthorization-${service}` },
+      );
+    }
+    const id = await stack.runtime.client.start('nap', 0);
+    await stack.runtime.codec.store(randomBytes(300_000).toString('base64'), id); // does not compress: goes to S3
+    expect(authorizations.get('dynamodb')).toBe(`AWS4-HMAC-SHA256 Credential=local/20000101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=${'0'.repeat(64)}`);
+    expect(authorizations.get('sqs')).toMatch(/^AWS4-HMAC-SHA256 Credential=local\/20000101\/us-east-1\/sqs\/aws4_request, SignedHeaders=host, Signature=0{64}$/);
+    expect(authorizations.get('s3')).toMatch(/^AWS4-HMAC-SHA256 Credential=local\/\d{8}\/us-east-1\/s3\/aws4_request, SignedHeaders=[a-z0-9;-]+, Signature=[0-9a-f]{64}$/);
+    expect(authorizations.get('s3')).not.toMatch(/Signature=0{64}/);
   });
 
   it('round-trips a 5 MB input and a 1 MB activity result through S3, intact', async () => {
