@@ -246,14 +246,19 @@ async function burst(workloadKey: string, n: number): Promise<BurstResult> {
     const began = Date.now();
     const deadline = began + TIME_LIMIT_MS;
     process.stdout.write(`  ${workload.name}, N=${n}: alone ${(alone / 1000).toFixed(2)} s; starting ${n} at once...`);
-    await Promise.all(ids.map(async (id) => sentAt.set(id, await start(base, workload, id))));
-    process.stdout.write(` accepted in ${((Date.now() - began) / 1000).toFixed(1)} s; running`);
+    let accepted = 0;
+    const accepting = Promise.all(ids.map(async (id) => {
+      sentAt.set(id, await start(base, workload, id));
+      accepted++;
+    }));
 
     // Probes: started into the burst while it runs, two at a time: one at normal priority, one on the priority lane.
+    // The first once a tenth of the burst was accepted (the stack accepts starts while it runs the earlier ones).
     const probeIds: string[] = [];
     const laneProbeIds: string[] = [];
     let finished = false;
     const probing = (async () => {
+      while (accepted < n / 10) await new Promise((resolve) => setTimeout(resolve, 20));
       for (let i = 0; i < PROBES && !finished; i++) {
         const id = `${workloadKey}${n}-probe-${i}`;
         const laneId = `${workloadKey}${n}-probe-high-${i}`;
@@ -264,6 +269,8 @@ async function burst(workloadKey: string, n: number): Promise<BurstResult> {
         await new Promise((resolve) => setTimeout(resolve, Math.max(1_000, (alone * 2))));
       }
     })();
+    await accepting;
+    process.stdout.write(` accepted in ${((Date.now() - began) / 1000).toFixed(1)} s; running`);
     const ticker = setInterval(() => process.stdout.write('.'), 5_000);
     const idle = await waitUntilIdle(base, deadline);
     finished = true;

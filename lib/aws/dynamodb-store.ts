@@ -15,7 +15,7 @@ import {
   type PutItemCommandInput,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { addLedgers, decodeLedger, encodeLedger, type CostLedger } from '../core/cost-ledger.js';
 import { endedMarker, nextMarker, type AttemptMarker } from '../core/crash-evidence.js';
 import { InstanceExistsError, ValidationError } from '../core/errors.js';
@@ -341,7 +341,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
   async commitStep(instanceId: string, commit: StepCommit): Promise<'committed' | 'conflict'> {
     const incarnation = commit.incarnation ?? '';
     // Tells this commit's own write from another's when a lost response makes the SDK send it again.
-    const commitId = randomBytes(12).toString('base64url');
+    const commitId = randomUUID().replaceAll('-', '').slice(0, 16);
     const packed = commit.append.length ? await this.packEvents(instanceId, commit.append) : undefined;
     // A record known to keep its history in the chain does so for good (an incarnation's history never moves back
     // into its record); any other may keep it inline, which its write's condition checks.
