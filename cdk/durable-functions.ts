@@ -38,7 +38,7 @@ export interface InlineStepsProps {
   readonly timeout?: Duration;
   /** The orchestrator function's memory in MB (Lambda gives CPU in proportion). @defaultValue `memorySize` (512) */
   readonly memorySize?: number;
-  /** What the inline activities call (their tables, buckets, APIs): added to the orchestrator function's role. @defaultValue none */
+  /** What the inline activities call (their tables, buckets, APIs): added to the roles of the functions that step instances (the orchestrator's, and the activity function's, which commits a lone task's result as the next step). @defaultValue none */
   readonly policies?: PolicyStatement[];
 }
 
@@ -336,7 +336,7 @@ export class DurableFunctions extends Construct {
 
     // Least privilege: each function gets the exact actions its code calls, on these resources only.
     const tableActions = {
-      step: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:TransactWriteItems', 'dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+      step: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:TransactWriteItems', 'dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
       deliver: ['dynamodb:TransactWriteItems', 'dynamodb:ConditionCheckItem', 'dynamodb:PutItem', 'dynamodb:GetItem'],
       api: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:TransactWriteItems', 'dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
     };
@@ -352,9 +352,12 @@ export class DurableFunctions extends Construct {
     allow(orchestratorFn, ['s3:GetObject', 's3:PutObject'], [objects]);
     send(orchestratorFn, ...doorbellQueues, ...activityQueues, timers.main);
 
-    allow(activity, tableActions.deliver, [this.table.tableArn]);
+    // The activity function steps instances too: a solo task's result is committed as the instance's next step
+    // in the task's own invocation (one queue hop), which dispatches what that step decided, inline steps included.
+    allow(activity, tableActions.step, tableArns);
+    for (const statement of props.inlineSteps?.policies ?? []) activity.addToRolePolicy(statement);
     allow(activity, ['s3:GetObject', 's3:PutObject'], [objects]);
-    send(activity, ...doorbellQueues);
+    send(activity, ...doorbellQueues, ...activityQueues, timers.main);
 
     allow(timer, tableActions.deliver, [this.table.tableArn]);
     send(timer, ...doorbellQueues, timers.main);

@@ -79,14 +79,15 @@ describe('DurableFunctions construct', () => {
 
     const api = ofType('AWS::Lambda::Function').find(([, fn]) => fn.Properties.Handler === 'index.api')![1];
     expect(Object.keys(api.Properties.Environment.Variables)).toEqual(expect.arrayContaining(['PERDURE_ORCHESTRATOR_HIGH_QUEUE_URL', 'PERDURE_ACTIVITY_HIGH_QUEUE_URL']));
-    // Whoever rings a doorbell can ring it on the lane; the activity dead-letter handler can send a task back to either activity queue.
+    // Whoever rings a doorbell can ring it on the lane; the activity dead-letter handler can send a task back to either activity queue;
+    // the activity function dispatches the tasks of the steps it commits (a lone task's result is committed in its invocation).
     const sendersTo = (name: string) =>
       ofType('AWS::IAM::Policy')
         .filter(([, policy]) => (policy.Properties.PolicyDocument.Statement as { Action: unknown; Resource: unknown }[]).some((st) => st.Action === 'sqs:SendMessage' && JSON.stringify(st.Resource).includes(`"${queueId(name)}"`)))
         .map(([id]) => /([A-Z][A-Za-z]*Function)ServiceRole/.exec(id)?.[1]?.replace(/^Durable/, '') ?? id);
     expect(sendersTo('OrchestratorHighQueue').sort()).toEqual(['ActivityDeadLettersFunction', 'ActivityFunction', 'ApiFunction', 'OrchestratorDeadLettersFunction', 'OrchestratorFunction', 'TimerFunction']);
-    expect(sendersTo('ActivitiesHighQueue').sort()).toEqual(['ActivityDeadLettersFunction', 'ApiFunction', 'OrchestratorFunction']);
-    expect(sendersTo('ActivitiesQueue').sort()).toEqual(['ActivityDeadLettersFunction', 'ApiFunction', 'OrchestratorFunction']);
+    expect(sendersTo('ActivitiesHighQueue').sort()).toEqual(['ActivityDeadLettersFunction', 'ActivityFunction', 'ApiFunction', 'OrchestratorFunction']);
+    expect(sendersTo('ActivitiesQueue').sort()).toEqual(['ActivityDeadLettersFunction', 'ActivityFunction', 'ApiFunction', 'OrchestratorFunction']);
   });
 
   it('leaves the priority lane out with priorityLane: false', () => {
