@@ -76,7 +76,7 @@ const META = 'META';
 /** DynamoDB allows 100 actions per transaction. */
 const MAX_TRANSACTION_ITEMS = 100;
 const MAX_CONSISTENT_READ_ATTEMPTS = 5;
-/** History chunks a record holds at most (each is moved out as an item of its own in the transaction that ends the inline history). */
+/** History chunks a record holds at most: many small steps move to the chain too (a step's read decodes each chunk of the record). */
 const MAX_INLINE_CHUNKS = 16;
 /**
  * The record's attributes of an inline history: its chunks (`h`, a list of maps), the id of its last event
