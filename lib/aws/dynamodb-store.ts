@@ -168,7 +168,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
   }
 
   async getInstance(instanceId: string): Promise<InstanceRecord | undefined> {
-    const { Item } = await this.client.send(new GetItemCommand({ TableName: this.table, Key: key(instanceId, META), ConsistentRead: true }));
+    const Item = await this.readRecordItem(instanceId);
     if (!Item) return undefined;
     const { record } = await this.parseRecordItem(Item);
     if (record.incarnation === undefined) return record;
@@ -314,7 +314,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
     const chunks = await this.readChunks(instanceId, generation, run);
     if (chunks.length > 0) return chunks;
     // None in the chain: the history may be the record's own (or have just moved from it into the chain).
-    const { Item } = await this.client.send(new GetItemCommand({ TableName: this.table, Key: key(instanceId, META), ConsistentRead: true }));
+    const Item = await this.readRecordItem(instanceId);
     if (Item?.[INLINE.last] && (Item.run?.S ?? '') === run && (await this.parseRecordItem(Item)).record.generation === generation) return this.inlineEvents(Item, 0);
     return this.readChunks(instanceId, generation, run);
   }
@@ -414,7 +414,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
     let current: Item | undefined;
     if (layout?.last !== commit.afterEventId) {
       // Not known as of the step's position (another process wrote it last): read where the record stands.
-      current = (await this.client.send(new GetItemCommand({ TableName: this.table, Key: key(instanceId, META), ConsistentRead: true }))).Item;
+      current = await this.readRecordItem(instanceId);
       if (!current) return 'conflict';
       const seen = this.learn(instanceId, current);
       if (!seen.inline) return seen.incarnation === incarnation ? 'chain' : 'conflict';
@@ -485,7 +485,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
    */
   private async moveToChain(instanceId: string, commit: StepCommit, commitId: string, packed: Item | undefined, current: Item | undefined, movesOn: boolean): Promise<'committed' | 'conflict' | 'chain'> {
     const incarnation = commit.incarnation!;
-    current ??= (await this.client.send(new GetItemCommand({ TableName: this.table, Key: key(instanceId, META), ConsistentRead: true }))).Item;
+    current ??= await this.readRecordItem(instanceId);
     if (!current) return 'conflict';
     const seen = this.learn(instanceId, current);
     if (!seen.inline) return seen.incarnation === incarnation ? 'chain' : 'conflict';
@@ -914,6 +914,11 @@ export class DynamoDbInstanceStore implements InstanceStore {
     const chunks = (item[INLINE.chunks]?.L ?? []).map((entry) => entry.M!).filter((chunk) => Number(chunk.l!.N) > afterEventId);
     const events = (await Promise.all(chunks.map((chunk) => this.parseChunk(chunk)))).flat();
     return events.filter((event) => event.eventId > afterEventId);
+  }
+
+  /** The record item as stored (a strongly consistent read). */
+  private async readRecordItem(instanceId: string): Promise<Item | undefined> {
+    return (await this.client.send(new GetItemCommand({ TableName: this.table, Key: key(instanceId, META), ConsistentRead: true }))).Item;
   }
 
   /** Notes what a record item shows of its history's layout (see `RecordLayout`). */
