@@ -456,8 +456,8 @@ export class DynamoDbInstanceStore implements InstanceStore {
       }
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) {
-        // The SDK retried an update whose response was lost: the chunk found at the end is this commit's own.
-        if (error.Item?.[INLINE.chunks]?.L?.at(-1)?.M?.c?.S !== commitId) {
+        // The SDK retried an update whose response was lost: this commit's chunk is there after all.
+        if (!(await this.landed(instanceId, commit, commitId, error.Item))) {
           if (error.Item) this.learn(instanceId, error.Item);
           else this.layouts.delete(instanceId);
           return 'conflict';
@@ -477,6 +477,18 @@ export class DynamoDbInstanceStore implements InstanceStore {
     });
     await this.deleteKeys(deferred.map((messageId) => key(instanceId, messageKey(messageId))));
     return 'committed';
+  }
+
+  /**
+   * Whether an inline commit whose condition failed had landed before (its first try's response was lost):
+   * its chunk is in the record, even behind later ones, or, when the inline history has moved into the
+   * chain since, its id is among those the chain's first chunk lists.
+   */
+  private async landed(instanceId: string, commit: StepCommit, commitId: string, item: Item | undefined): Promise<boolean> {
+    if (commit.append.length === 0) return false;
+    if (item?.[INLINE.chunks]?.L?.some((entry) => entry.M?.c?.S === commitId)) return true;
+    const { Item } = await this.client.send(new GetItemCommand({ TableName: this.table, Key: key(instanceId, chunkKey(commit.incarnation ?? '', commit.generation, 1)), ProjectionExpression: 'commits', ConsistentRead: true }));
+    return Item?.commits?.SS?.includes(commitId) === true;
   }
 
   /**
@@ -504,6 +516,8 @@ export class DynamoDbInstanceStore implements InstanceStore {
         ...key(instanceId, chunkKey(incarnation, commit.generation, Number(inlineChunks[0]!.f!.N))),
         last: { N: String(seen.last) },
         commit: { S: `${commitId}:inline` },
+        // The commits whose chunks it holds: a commit that lost its response finds itself here.
+        commits: { SS: [...new Set(inlineChunks.map((chunk) => chunk.c!.S!))] },
         [TABLE_SCHEMA.ttlAttribute]: { N: String(this.expiry()) },
         ...(await packBody('ev', stored, [], this.codec, instanceId)),
       });

@@ -236,6 +236,43 @@ describe('the DynamoDB store, beyond the contract', () => {
       expect(await store.commitStep(id, { generation: 0, afterEventId: 4, append: scheduled(1, 4), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('conflict');
     });
 
+    it.each([
+      { what: 'appended after it', size: 10, moved: false },
+      { what: 'moved the history into the chain', size: 1_200, moved: true },
+    ])('counts an inline commit whose response was lost as committed when, before the SDK resent it, another step $what', async ({ size, moved }) => {
+      const codec = new PayloadCodec(new MemoryBlobStore());
+      const retrying = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials, maxAttempts: 3 });
+      const theirs = new DynamoDbInstanceStore({ client, tableName: TABLE, codec, inlineHistoryBytes: 1_000 });
+      const id = `lost-then-${moved ? 'moved' : 'appended'}-${Date.now()}`;
+      let armed = false;
+      // The first try of the update lands; before its lost response makes the SDK try again, another process appends.
+      retrying.middlewareStack.add(
+        (next, context) => async (args) => {
+          const result = await next(args);
+          if (context.commandName === 'UpdateItemCommand' && armed) {
+            armed = false;
+            await theirs.loadStep(id);
+            expect(await theirs.commitStep(id, { generation: 0, afterEventId: 3, append: scheduled(1, 3, 'y'.repeat(size)), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
+            throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET', $metadata: {} });
+          }
+          return result;
+        },
+        { step: 'deserialize', name: 'loseResponseThenAnotherWrites' },
+      );
+      const mine = new DynamoDbInstanceStore({ client: retrying, tableName: TABLE, codec, inlineHistoryBytes: 1_000 });
+      let running: Awaited<ReturnType<typeof started>>;
+      try {
+        running = await started(mine, id);
+        armed = true;
+        expect(await mine.commitStep(id, { generation: 0, afterEventId: 2, append: scheduled(1, 2, 'mine'), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
+        expect(armed).toBe(false);
+        expect((await meta(id)).hl === undefined).toBe(moved);
+        expect((await theirs.loadStep(id))!.history.map((event) => event.eventId)).toEqual([1, 2, 3, 4]);
+      } finally {
+        retrying.destroy();
+      }
+    });
+
     it('gives a conflict, never a fork, to a process that knew the inline history after another moved it', async () => {
       const codec = new PayloadCodec(new MemoryBlobStore());
       const mine = new DynamoDbInstanceStore({ client, tableName: TABLE, codec, inlineHistoryBytes: 1_000 });
