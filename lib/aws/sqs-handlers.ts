@@ -178,7 +178,8 @@ export class QueueHandlers {
       const rounds = (doorbell.dlqRounds ?? 0) + 1;
       if (rounds <= this.maxDeadLetterRounds) {
         this.deps.logger.warn('doorbell reached the dead-letter queue without crash evidence (throttled or slow?); ringing again', { instanceId, round: rounds });
-        await this.deps.queues.ringDoorbell(instanceId, { dlqRounds: rounds, ...(doorbell.headers ? { headers: doorbell.headers } : {}) });
+        // As a repair: its last delivery may have committed a step and died before dispatching what it decided.
+        await this.deps.queues.ringDoorbell(instanceId, { dlqRounds: rounds, repair: true, ...(doorbell.headers ? { headers: doorbell.headers } : {}) });
         return;
       }
       const outcome = await this.quarantine(instanceId, rounds * this.deps.maxReceiveCount);

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { QueueHandlers } from '../../lib/aws/sqs-handlers.js';
+import type { SqsWorkQueues } from '../../lib/aws/sqs-queues.js';
 import { Client, createApp, silentLogger } from '../../lib/index.js';
 import { MemoryInstanceStore } from '../../lib/memory/memory-store.js';
 import type { Doorbell, WorkQueues } from '../../lib/ports.js';
@@ -124,5 +126,45 @@ describe('crash evidence of steps', () => {
     await Promise.all(deliveries);
     // Every delivery ran the activity and reported its result; none was failed as poison.
     expect(doorbells.map((ring) => ring.doorbell.messages?.[0]?.event.type)).toEqual(Array(5).fill('ActivityCompleted'));
+  });
+});
+
+describe('a doorbell that reached the dead-letter queue', () => {
+  it('is rung again as a repair: a step that committed and then failed to dispatch on its last delivery leaves no call unsent', async () => {
+    const app = createApp({ logger: silentLogger });
+    app.activity('charge', async () => 'charged');
+    app.orchestration('pay', async (ctx) => ctx.callActivity('charge'));
+    const store = new MemoryInstanceStore();
+    const { queues, doorbells } = handQueues();
+    const sent: string[] = [];
+    let sendFails = true;
+    // The queue refuses the task once (throttled), after the step committed it.
+    queues.enqueueActivities = async (tasks) => {
+      if (sendFails) {
+        sendFails = false;
+        throw new Error('SQS.SendMessageBatch: throttled');
+      }
+      sent.push(...tasks.map((task) => task.name));
+    };
+    const clock = { now: () => Date.now() };
+    const deps = { app, store, queues: queues as unknown as SqsWorkQueues, clock, logger: silentLogger };
+    const handlers = new QueueHandlers({ ...deps, orchestrations: new OrchestrationWorker(deps), tasks: new TaskWorker(deps), maxReceiveCount: 3 });
+    const record = (ring: (typeof doorbells)[number], receiveCount: number) => ({
+      messageId: `m-${doorbells.indexOf(ring)}-${receiveCount}`,
+      body: JSON.stringify({ instanceId: ring.instanceId, ...ring.doorbell }),
+      attributes: { ApproximateReceiveCount: String(receiveCount) },
+    });
+
+    await new Client({ app, store, queues, clock }).start('pay');
+    const start = doorbells.shift()!;
+    // Its last allowed delivery: the step commits the activity's schedule, and the send fails.
+    expect((await handlers.doorbells([record(start, 3)])).batchItemFailures).toHaveLength(1);
+    expect(sent).toEqual([]);
+    // SQS moves it to the dead-letter queue; the handler finds no crash evidence and rings again.
+    await handlers.orchestratorDeadLetters([record(start, 4)]);
+    const again = doorbells.shift()!;
+    expect(again.doorbell).toMatchObject({ repair: true });
+    expect((await handlers.doorbells([record(again, 1)])).batchItemFailures).toEqual([]);
+    expect(sent).toEqual(['charge']);
   });
 });
