@@ -293,7 +293,8 @@ export async function persist<T>(call: () => Promise<T>, attempts = 50): Promise
       return await call();
     } catch (error) {
       const name = (error as Error).name;
-      const injected = /Injected|TimeoutError|ServiceUnavailable|InternalError|ProvisionedThroughput|TransactionCanceled/.test(name) || (error as Error).message.includes('(injected)');
+      // A simulated crash of the caller's request (an eager start's first step died with it) is retried as a lost response.
+      const injected = /Injected|TimeoutError|ServiceUnavailable|InternalError|ProvisionedThroughput|TransactionCanceled|SimulatedCrash/.test(name) || (error as Error).message.includes('(injected)');
       if (!injected || attempt >= attempts) throw error;
       await new Promise((resolve) => setTimeout(resolve, 5));
     }

@@ -103,6 +103,8 @@ function outcomeOf(status: InstanceStatus): Outcome {
 interface Target {
   client: Client;
   store: InstanceStore;
+  /** Starts instances, when another client than `client` should (the faulted one of the local stack). */
+  starter?: Client;
   /** A second worker stepping instances beside the queue's own: two workers on one instance. */
   rogue?: OrchestrationWorker;
   rogueIntervalMs: number;
@@ -121,7 +123,7 @@ async function runPrograms(target: Target, driver: Driver, programs: Program[], 
   const worker = async () => {
     while (nextIndex < programs.length) {
       const program = programs[nextIndex++]!;
-      await persist(() => target.client.start('program', { ops: program.ops }, { instanceId: program.instanceId })).catch((error: Error) => {
+      await persist(() => (target.starter ?? target.client).start('program', { ops: program.ops }, { instanceId: program.instanceId })).catch((error: Error) => {
         if (error.name !== 'InstanceExistsError') throw error; // a start whose response was lost
       });
       const raise = (name: string, data: string, round = '') => persist(() => target.client.raiseEvent(program.instanceId, name, data, { eventId: `${program.instanceId}.${name}${round}` }));
@@ -257,7 +259,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       for (const client of Object.values(observer.clients)) client.destroy();
       await stack.stop();
     };
-    target = { client: observer.client, store: observer.store, rogue, rogueIntervalMs: 1_000, close };
+    // Starts go through the stack's own client: their eager first steps run with its faults and crashes.
+    target = { client: observer.client, starter: stack.runtime.client, store: observer.store, rogue, rogueIntervalMs: 1_000, close };
   }
   const violations: string[] = [];
   let ids: string[] = [];

@@ -175,6 +175,15 @@ export interface ClientDependencies {
   loadInlinePayload?: PayloadLoader;
   /** @defaultValue tracing (unless the app turned it off) and the app's interceptors */
   interceptors?: InterceptorChain;
+  /**
+   * Runs a new instance's first step in `start` and creates the instance with it (an eager start: no doorbell,
+   * no read). Without it, or when it declines, `start` creates the instance and rings its doorbell.
+   */
+  eagerStart?: {
+    start(record: InstanceRecord, start: InboxMessage): Promise<'created' | 'not-created'>;
+    /** Sends again what the instance's first step decided, if nothing has happened to it since. */
+    resendStart(instanceId: string): Promise<void>;
+  };
 }
 
 /** Statuses a wait for completion returns on: the terminal ones, and Quarantined, which needs an operator. */
@@ -232,20 +241,25 @@ export class Client {
       // The instance's trace starts here: interceptors store its context with the record, beside its priority.
       const headers = withPriority(this.interceptors.headers(), priority);
       if (headers) record.headers = headers;
+      const start: InboxMessage = {
+        messageId: messageIds.start(0),
+        generation: 0,
+        receivedAt: now,
+        event: { type: 'ExecutionStarted', name, version: definition.version, input: payload },
+      };
       try {
-        await this.deps.store.createInstance(record, {
-          messageId: messageIds.start(0),
-          generation: 0,
-          receivedAt: now,
-          event: { type: 'ExecutionStarted', name, version: definition.version, input: payload },
-        });
+        if ((await this.deps.eagerStart?.start({ ...record }, start)) === 'created') return instanceId;
+        await this.deps.store.createInstance(record, start);
       } catch (error) {
         if (!(error instanceof InstanceExistsError)) throw error;
         // A start retried after its first try died between creating the instance and waking it (a Lambda
         // timeout, a lost connection) finds it Pending with no doorbell coming: wake it. One more doorbell for
-        // an instance whose first is still queued costs an idle step, nothing else.
+        // an instance whose first is still queued costs an idle step, nothing else. One that died after its
+        // eager first step, before sending what the step decided, finds the instance at revision 1 with that one
+        // step in its history: send it again (before anything else happened, it may not have been sent).
         const existing = await this.deps.store.getInstance(instanceId);
         if (existing?.status === 'Pending') await this.ring(existing);
+        else if (this.deps.eagerStart && existing?.revision === 1 && !isTerminal(existing.status)) await this.deps.eagerStart.resendStart(instanceId);
         throw error;
       }
       await this.ring(record);

@@ -139,6 +139,13 @@ export interface StepCommit {
   cost?: CostLedger;
   /** The commit moves the record to another status (its index entry moves with it). */
   statusChanged?: boolean;
+  /**
+   * The instance does not exist yet (an eager start): the commit creates it, `instance` as its record and
+   * `append` as its history, in one write; `InstanceExistsError` if the id is taken. A store that cannot create
+   * it that way returns 'conflict' and writes nothing (the caller then creates it with `createInstance`). The
+   * store sets the new record's `incarnation` in `instance`, in place.
+   */
+  creates?: true;
 }
 
 /** What a step needs to run: the instance, the history it does not have yet, and the inbox. */

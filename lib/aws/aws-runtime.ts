@@ -49,6 +49,11 @@ export interface AwsRuntimeConfig {
   inlineActivities?: boolean;
   /** Inline steps one orchestrator invocation commits before it hands over. @defaultValue 100 */
   maxInlineSteps?: number;
+  /**
+   * A start runs the instance's first step in the caller's request and creates the instance with it: one
+   * PutItem, no doorbell, no read (`PERDURE_EAGER_START`; architecture decision 40). @defaultValue true
+   */
+  eagerStart?: boolean;
   /** The schedules the stack's EventBridge Scheduler fires (the construct sets them); unknown when absent. */
   deployedSchedules?: string[];
   /** The API's base URL, stage included: the address in signed callback URLs (`PERDURE_API_URL`). */
@@ -87,6 +92,7 @@ export function configFromEnvironment(env: NodeJS.ProcessEnv = process.env): Aws
     poisonAfterCrashes: number('PERDURE_POISON_AFTER_CRASHES'),
     inlineActivities: env.PERDURE_INLINE_ACTIVITIES === undefined ? undefined : env.PERDURE_INLINE_ACTIVITIES !== 'false',
     maxInlineSteps: number('PERDURE_MAX_INLINE_STEPS'),
+    eagerStart: env.PERDURE_EAGER_START === undefined ? undefined : env.PERDURE_EAGER_START !== 'false',
     ...(env.PERDURE_DEPLOYED_SCHEDULES === undefined ? {} : { deployedSchedules: env.PERDURE_DEPLOYED_SCHEDULES.split(',').filter(Boolean) }),
     apiUrl: env.PERDURE_API_URL || undefined,
     callbackKeySecret: env.PERDURE_CALLBACK_KEY_SECRET || undefined,
@@ -163,18 +169,20 @@ export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: Aw
       ? new CallbackUrlSigner({ keys: new SecretsManagerSigningKeys({ client: new SecretsManagerClient(common), secretId: config.callbackKeySecret, clock }), baseUrl: () => config.apiUrl, clock })
       : undefined;
   const deps = { app, store, queues, clock, logger, loadPayload, loadInlinePayload, interceptors, ...(callbackUrls ? { callbackUrls } : {}) };
-  const client = new Client(deps);
-  const deadLetters = new DynamoDbDeadLetters({ dynamodb: clients.dynamodb, sqs: clients.sqs, tableName: config.tableName, activityQueueUrl: config.queues.activities, client });
   const poisonAfterCrashes = config.poisonAfterCrashes;
-  const stepping = () =>
+  const stepping = (executorCacheSize?: number): OrchestrationWorker =>
     new OrchestrationWorker({
       ...deps,
       crash: options.crash,
       poisonAfterCrashes,
+      ...(executorCacheSize !== undefined ? { executorCacheSize } : {}),
       inline: { activities: config.inlineActivities, maxStepsPerInvocation: config.maxInlineSteps },
       // Instances quarantined from crash evidence are listed with the dead letters, where operators look.
-      onPoison: (instanceId, reason) => deadLetters.archive('orchestrations', { messageId: `crashed#${instanceId}#${clock.now()}`, instanceId, outcome: `instance quarantined: ${reason}`, body: JSON.stringify({ instanceId }), deadAt: clock.now() }),
+      onPoison: (instanceId, reason): Promise<void> => deadLetters.archive('orchestrations', { messageId: `crashed#${instanceId}#${clock.now()}`, instanceId, outcome: `instance quarantined: ${reason}`, body: JSON.stringify({ instanceId }), deadAt: clock.now() }),
     });
+  // Starts run first steps with a worker of their own (the API function's): its executors are not stepped again, so it keeps few.
+  const client: Client = new Client({ ...deps, ...(config.eagerStart !== false ? { eagerStart: stepping(16) } : {}) });
+  const deadLetters: DynamoDbDeadLetters = new DynamoDbDeadLetters({ dynamodb: clients.dynamodb, sqs: clients.sqs, tableName: config.tableName, activityQueueUrl: config.queues.activities, client });
   const orchestrations = stepping();
   // The activity function steps instances with a worker (and executor cache) of its own, as its own Lambda function would.
   const activitySteps = stepping();
@@ -202,7 +210,8 @@ export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: Aw
   const replayFindings = new DynamoDbReplayFindings({ dynamodb: clients.dynamodb, tableName: config.tableName, retentionDays: config.retentionDays });
   const schedules = new ScheduleService({
     ...deps,
-    client,
+    // A firing starts its instance from the doorbell: the schedule function's role may write only its own instances and ring them.
+    client: new Client(deps),
     states: new DynamoDbScheduleStates({ dynamodb: clients.dynamodb, tableName: config.tableName }),
     ...(config.deployedSchedules ? { deployed: config.deployedSchedules } : {}),
   });

@@ -339,6 +339,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
   }
 
   async commitStep(instanceId: string, commit: StepCommit): Promise<'committed' | 'conflict'> {
+    if (commit.creates) return this.createStarted(instanceId, commit);
     const incarnation = commit.incarnation ?? '';
     // Tells this commit's own write from another's when a lost response makes the SDK send it again.
     const commitId = randomUUID().replaceAll('-', '').slice(0, 16);
@@ -400,6 +401,37 @@ export class DynamoDbInstanceStore implements InstanceStore {
       }
     }
     await this.deleteKeys(deferred.map((messageId) => key(instanceId, messageKey(messageId))));
+    return 'committed';
+  }
+
+  /**
+   * An eager start's commit: one conditional PutItem, the record with its first step's history inline (its
+   * start message consumed). 'conflict', with nothing written, when that history would not fit the record or
+   * the store keeps no history inline: the caller then creates the instance as usual.
+   */
+  private async createStarted(instanceId: string, commit: StepCommit): Promise<'committed' | 'conflict'> {
+    const instance = commit.instance;
+    if (!instance || this.inlineHistoryBytes <= 0 || instance.generation !== commit.generation || commit.enqueue.length > 0 || commit.append.length === 0) return 'conflict';
+    const commitId = randomUUID().replaceAll('-', '').slice(0, 16);
+    const chunk = { M: { f: { N: String(commit.append[0]!.eventId) }, l: { N: String(commit.append.at(-1)!.eventId) }, c: { S: commitId }, ...(await this.packEvents(instanceId, commit.append)) } };
+    const chunkBytes = valueBytes(chunk) + 1;
+    if (chunkBytes > (isTerminal(instance.status) ? 2 : 1) * this.inlineHistoryBytes) return 'conflict';
+    instance.incarnation = newIncarnation(instance.createdAt);
+    const item = await this.recordItem(instance);
+    Object.assign(item, { [INLINE.chunks]: { L: [chunk] }, [INLINE.last]: { N: String(commit.append.at(-1)!.eventId) }, [INLINE.bytes]: { N: String(chunkBytes) } });
+    // The put counts in the ledger it writes: one request, its units and the index entry's.
+    withOwnWrite(item, [item], commit.cost, { operation: 'PutItem', units: (items) => putUnits(items[0] as Item) + 1 });
+    try {
+      await this.client.send(new PutItemCommand(countedByCaller({ TableName: this.table, Item: item, ConditionExpression: 'attribute_not_exists(PK)', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' })));
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      // The SDK sent again a put whose response was lost: the record found is this one.
+      if (!error.Item?.[INLINE.chunks]?.L?.some((entry) => entry.M?.c?.S === commitId)) {
+        const existing = error.Item ? (await this.parseRecordItem(error.Item)).record : await this.getInstance(instanceId);
+        throw new InstanceExistsError(instanceId, existing?.name ?? '?', existing?.status ?? '?');
+      }
+    }
+    this.learn(instanceId, item);
     return 'committed';
   }
 

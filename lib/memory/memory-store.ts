@@ -70,6 +70,7 @@ export class MemoryInstanceStore implements InstanceStore {
   }
 
   async commitStep(instanceId: string, commit: StepCommit): Promise<'committed' | 'conflict'> {
+    if (commit.creates) return this.createStarted(instanceId, commit);
     const stored = this.instances.get(instanceId);
     if (!stored || stored.record.generation !== commit.generation) return 'conflict';
     if (commit.instance && stored.record.revision !== commit.expectedRevision) return 'conflict';
@@ -85,6 +86,25 @@ export class MemoryInstanceStore implements InstanceStore {
     if (commit.instance) stored.record = structuredClone(commit.instance);
     if (commit.cost) stored.cost = structuredClone(commit.cost);
     while (stored.histories.length <= stored.record.generation) stored.histories.push([]);
+    this.changed(instanceId);
+    return 'committed';
+  }
+
+  /** An eager start's commit: the instance with its first step's history (its start message consumed). */
+  private createStarted(instanceId: string, commit: StepCommit): 'committed' | 'conflict' {
+    const existing = this.instances.get(instanceId);
+    if (existing) throw new InstanceExistsError(instanceId, existing.record.name, existing.record.status);
+    const record = commit.instance;
+    if (!record || record.generation !== commit.generation || commit.enqueue.length > 0) return 'conflict';
+    this.instances.set(instanceId, {
+      record: structuredClone(record),
+      histories: [structuredClone(commit.append)],
+      inbox: new Map(),
+      consumedKeys: new Set(),
+      attempts: new Map(),
+      heartbeats: new Map(),
+      ...(commit.cost ? { cost: structuredClone(commit.cost) } : {}),
+    });
     this.changed(instanceId);
     return 'committed';
   }

@@ -130,6 +130,10 @@ class Invocation {
   costBefore: CostLedger | undefined;
   /** What the messages the next commit applies or drops cost to produce (activity attempts, timers). */
   arrivedCost: CostLedger | undefined;
+  /** An eager start: the instance does not exist until this invocation's first commit creates it (its record, as not yet stored). */
+  creating: InstanceRecord | undefined;
+  /** The first commit of an eager start landed: the instance exists. */
+  created = false;
 
   constructor(
     options: StepOptions,
@@ -219,6 +223,52 @@ export class OrchestrationWorker {
     }
   }
 
+  /**
+   * Starts an instance eagerly: its first step runs here, in the caller's request, and creates the instance
+   * with that step's history in one write; what the step decided is dispatched before this returns. So a start
+   * costs no doorbell and no read, and its first activity is on its queue when the caller hears back.
+   * 'not-created' when nothing was written (the store cannot create the instance with its history, or the
+   * code failed before its commit): the caller then creates the instance and rings its doorbell, as without.
+   * `InstanceExistsError` when the id is taken. An error after the commit is the instance's: its doorbell is
+   * rung as a repair, which dispatches what the step decided.
+   */
+  async start(record: InstanceRecord, start: InboxMessage): Promise<'created' | 'not-created'> {
+    const info: StepInfo = { instanceId: record.instanceId, headers: record.headers ? [record.headers] : [], redelivered: false };
+    const cost = new CostScope(undefined);
+    const invocation = new Invocation({ messages: [start] }, info, cost);
+    invocation.creating = record;
+    try {
+      await cost.run(() => this.interceptors.step(info, () => this.tryStep(record.instanceId, invocation, false)));
+      return invocation.created ? 'created' : 'not-created';
+    } catch (error) {
+      if (error instanceof InstanceExistsError || error instanceof SimulatedCrash) throw error;
+      if (!invocation.created) {
+        this.deps.logger.warn('could not start the instance eagerly; starting it from its doorbell', { instanceId: record.instanceId, error: String(error) });
+        return 'not-created';
+      }
+      this.deps.logger.warn('the eager start of the instance committed and failed after; its doorbell repairs it', { instanceId: record.instanceId, error: String(error) });
+      await this.ring(record, { repair: true });
+      return 'created';
+    }
+  }
+
+  /**
+   * Sends again what an eager start's step decided, if nothing has happened to the instance since (its history
+   * holds that one step): a start retried after the request that created the instance died before its sends.
+   * Every send is idempotent; an activity that was sent after all may run twice, as any delivery may.
+   */
+  async resendStart(instanceId: string): Promise<void> {
+    const state = await this.deps.store.loadStep(instanceId);
+    if (!state || state.instance.generation !== 0 || isTerminal(state.instance.status)) return;
+    const { instance, history } = state;
+    if (history.filter((event) => event.type === 'StepStarted').length !== 1) return;
+    const scheduled = history.filter(isScheduleEvent);
+    await this.dispatch(instance, scheduled, instance.generation, false);
+    if (instance.deadline !== undefined) await this.scheduleDeadline(instance);
+    // Its ctx.step calls were handed to an orchestrator invocation by a doorbell the request may not have rung.
+    if (scheduled.some((event) => event.type === 'ActivityScheduled' && event.step)) await this.ring(instance, { runInline: true });
+  }
+
   private async runStep(instanceId: string, options: StepOptions, info: StepInfo, cost: CostScope): Promise<StepResult> {
     const invocation = new Invocation(options, info, cost);
     let repair = options.redelivered ?? false;
@@ -253,13 +303,15 @@ export class OrchestrationWorker {
 
   private async tryStep(instanceId: string, invocation: Invocation, repair: boolean): Promise<StepResult> {
     const { store, clock } = this.deps;
-    const cached = this.cache.take(instanceId);
+    const cached = invocation.creating ? undefined : this.cache.take(instanceId);
     // A warm executor of a running instance applies carried results without a read: a commit that finds
     // the chain moved on (another writer) is a conflict, and the next attempt reads.
     const skipRead = invocation.maySkipRead && cached?.instance?.status === 'Running';
-    const state = skipRead
-      ? { instance: { ...cached.instance! }, history: [], afterEventId: cached.lastEventId, inbox: [] }
-      : await store.loadStep(instanceId, cached && { generation: cached.generation, eventId: cached.lastEventId, incarnation: cached.incarnation });
+    const state = invocation.creating
+      ? { instance: { ...invocation.creating }, history: [], afterEventId: 0, inbox: [] }
+      : skipRead
+        ? { instance: { ...cached.instance! }, history: [], afterEventId: cached.lastEventId, inbox: [] }
+        : await store.loadStep(instanceId, cached && { generation: cached.generation, eventId: cached.lastEventId, incarnation: cached.incarnation });
     if (!state) {
       invocation.carried.clear();
       return 'missing';
@@ -312,7 +364,7 @@ export class OrchestrationWorker {
     try {
       executor = await this.prepareExecutor(state, cached, invocation);
     } catch (error) {
-      return this.quarantineOrRethrow(instance, error);
+      return this.quarantineOrRethrow(instance, error, invocation);
     }
     const live: Live = { instance, executor, clean: true, generation: instance.generation };
     // A result of a run a rewind undid (a late duplicate) is not the result of the call's new run.
@@ -371,9 +423,12 @@ export class OrchestrationWorker {
     try {
       await this.phase(invocation, 'advance', stepEvents.length, () => executor.advance(stepEvents));
     } catch (error) {
-      return this.quarantineOrRethrow(instance, error);
+      return this.quarantineOrRethrow(instance, error, invocation);
     }
-    if (executor.violation) return this.quarantine(instance, executor.violation);
+    if (executor.violation) {
+      if (invocation.creating) throw executor.violation;
+      return this.quarantine(instance, executor.violation);
+    }
 
     const decisions = executor.takeDecisions();
     const next: InstanceRecord = { ...instance, status };
@@ -452,6 +507,7 @@ export class OrchestrationWorker {
         expectedRevision: instance.revision,
         ...(instance.incarnation !== undefined ? { incarnation: instance.incarnation } : {}),
         ...(next ? { instance: next } : {}),
+        ...(invocation.creating ? { creates: true as const } : {}),
       });
       if (outcome.result === 'conflict') phase.conflict = true;
     });
@@ -462,6 +518,10 @@ export class OrchestrationWorker {
     }
     invocation.costBefore = cost;
     invocation.arrivedCost = undefined;
+    if (invocation.creating) {
+      invocation.creating = undefined;
+      invocation.created = true;
+    }
     this.deps.crash?.('step:after-commit', instance.instanceId);
     return 'stepped';
   }
@@ -573,7 +633,8 @@ export class OrchestrationWorker {
       if (live.released || !live.clean || live.instance.status !== 'Running') return undefined;
       const calls = live.executor.openCalls().filter((call): call is InlineCall => invocation.owned.has(call.taskId));
       if (calls.length === 0) return undefined;
-      if (invocation.inlineSteps >= this.inline.maxStepsPerInvocation) return this.handOff(live.instance, invocation);
+      // An eager start runs in the caller's request: its inline calls go to an invocation of their own.
+      if (invocation.created || invocation.inlineSteps >= this.inline.maxStepsPerInvocation) return this.handOff(live.instance, invocation);
       const remaining = invocation.remaining();
       // A registered activity whose timeout no longer fits this invocation (or that is no longer registered) goes to the activity queue.
       const queued = calls.filter((call) => !call.event.step && !((this.deps.app.findActivity(call.event.name)?.timeoutMs ?? Infinity) <= remaining));
@@ -1026,8 +1087,9 @@ export class OrchestrationWorker {
    * history) quarantines the instance; anything else, such as a failed read of history or of an offloaded
    * payload, is infrastructure: it is thrown, and the doorbell is delivered again.
    */
-  private quarantineOrRethrow(instance: InstanceRecord, error: unknown): Promise<StepResult> {
-    if (!(error instanceof PerdureError)) throw error;
+  private quarantineOrRethrow(instance: InstanceRecord, error: unknown, invocation?: Invocation): Promise<StepResult> {
+    // An eager start has no record to quarantine yet: it gives up, and the step its doorbell starts decides.
+    if (!(error instanceof PerdureError) || invocation?.creating) throw error;
     return this.quarantine(instance, error);
   }
 

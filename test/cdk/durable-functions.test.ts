@@ -88,6 +88,8 @@ describe('DurableFunctions construct', () => {
     expect(sendersTo('OrchestratorHighQueue').sort()).toEqual(['ActivityDeadLettersFunction', 'ActivityFunction', 'ApiFunction', 'OrchestratorDeadLettersFunction', 'OrchestratorFunction', 'TimerFunction']);
     expect(sendersTo('ActivitiesHighQueue').sort()).toEqual(['ActivityDeadLettersFunction', 'ActivityFunction', 'ApiFunction', 'OrchestratorFunction']);
     expect(sendersTo('ActivitiesQueue').sort()).toEqual(['ActivityDeadLettersFunction', 'ActivityFunction', 'ApiFunction', 'OrchestratorFunction']);
+    // A start's eager first step may start timers (a sleep, the instance's deadline).
+    expect(sendersTo('TimersQueue').sort()).toEqual(['ActivityFunction', 'ApiFunction', 'OrchestratorFunction', 'TimerFunction']);
   });
 
   it('leaves the priority lane out with priorityLane: false', () => {

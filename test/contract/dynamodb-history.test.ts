@@ -320,6 +320,71 @@ describe('the DynamoDB store, beyond the contract', () => {
     });
   });
 
+  describe('an eager start: the instance created with its first step', () => {
+    const firstStep = (id: string, append: HistoryEvent[] = scheduled(2, 0)) => {
+      const cost = emptyLedger();
+      const instance = record(id, { status: 'Running', revision: 1, lastEventId: append.length, cost });
+      return { generation: 0, afterEventId: 0, append, consumed: ['start#0'], enqueue: [], expectedRevision: 0, instance, statusChanged: true, creates: true as const, cost };
+    };
+
+    it('is one PutItem of the record with the step inline, which later steps append to', async () => {
+      const store = new DynamoDbInstanceStore({ client, tableName: TABLE, codec: new PayloadCodec(new MemoryBlobStore()) });
+      const id = `eager-${Date.now()}`;
+      const commit = firstStep(id);
+      expect(await store.commitStep(id, commit)).toBe('committed');
+      expect(commit.cost.requests).toEqual({ 'DynamoDB.PutItem': 1 });
+      // The store named the incarnation in the record it was given.
+      expect(commit.instance.incarnation).toMatch(/^r/);
+      expect((await items(id)).map((item) => item.SK!.S)).toEqual(['META']);
+      expect(await store.getInstance(id)).toMatchObject({ status: 'Running', revision: 1, lastEventId: 2, incarnation: commit.instance.incarnation, cost: { requests: { 'DynamoDB.PutItem': 1 } } });
+      const state = (await store.loadStep(id))!;
+      expect(state.history.map((event) => event.eventId)).toEqual([1, 2]);
+      expect(state.inbox).toEqual([]);
+      expect(await store.commitStep(id, { generation: 0, afterEventId: 2, append: scheduled(1, 2), consumed: [], enqueue: [], expectedRevision: 1, incarnation: commit.instance.incarnation })).toBe('committed');
+      expect((await store.readHistory(id, 0, commit.instance.incarnation)).map((event) => event.eventId)).toEqual([1, 2, 3]);
+    });
+
+    it('refuses a taken id with InstanceExistsError, and changes nothing', async () => {
+      const store = new DynamoDbInstanceStore({ client, tableName: TABLE, codec: new PayloadCodec(new MemoryBlobStore()) });
+      const id = `eager-taken-${Date.now()}`;
+      await store.createInstance(record(id), start('first'));
+      await expect(store.commitStep(id, firstStep(id))).rejects.toMatchObject({ name: 'InstanceExistsError', message: expect.stringContaining('Pending') });
+      expect(await store.getInstance(id)).toMatchObject({ status: 'Pending', revision: 0, lastEventId: 0 });
+    });
+
+    it.each([
+      { why: 'a first step too big for the record', inlineHistoryBytes: 1_000, append: () => scheduled(1, 0, 'x'.repeat(1_200)) },
+      { why: 'a store that keeps no history inline', inlineHistoryBytes: 0, append: () => scheduled(1, 0) },
+    ])('declines $why with a conflict and writes nothing (the caller then creates the instance as usual)', async ({ inlineHistoryBytes, append }) => {
+      const store = new DynamoDbInstanceStore({ client, tableName: TABLE, codec: new PayloadCodec(new MemoryBlobStore()), inlineHistoryBytes });
+      const id = `eager-declined-${inlineHistoryBytes}-${Date.now()}`;
+      expect(await store.commitStep(id, firstStep(id, append()))).toBe('conflict');
+      expect(await items(id)).toEqual([]);
+    });
+
+    it('counts a put whose response was lost and resent by the SDK as committed, not as a taken id', async () => {
+      const retrying = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials, maxAttempts: 3 });
+      let lost = 0;
+      retrying.middlewareStack.add(
+        (next, context) => async (args) => {
+          const result = await next(args);
+          if (context.commandName === 'PutItemCommand' && lost++ === 0) throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET', $metadata: {} });
+          return result;
+        },
+        { step: 'deserialize', name: 'loseFirstResponse' },
+      );
+      try {
+        const store = new DynamoDbInstanceStore({ client: retrying, tableName: TABLE, codec: new PayloadCodec(new MemoryBlobStore()) });
+        const id = `eager-lost-${Date.now()}`;
+        expect(await store.commitStep(id, firstStep(id))).toBe('committed');
+        expect(lost).toBe(2);
+        expect(await store.getInstance(id)).toMatchObject({ status: 'Running', lastEventId: 2 });
+      } finally {
+        retrying.destroy();
+      }
+    });
+  });
+
   it('decides what leaves an item by the bytes it stores: JSON that compresses stays as binary, what does not goes to S3', async () => {
     const blobs = new MemoryBlobStore();
     const codec = new PayloadCodec(blobs);
