@@ -80,6 +80,11 @@ export interface DurableFunctionsProps {
   /** Payloads above this many bytes are gzipped. @defaultValue 4096 */
   readonly compressAboveBytes?: number;
   /**
+   * A start runs the instance's first step in the API's request and creates the instance with it (one write,
+   * no doorbell); false starts every instance from its doorbell (architecture decision 40). @defaultValue true
+   */
+  readonly eagerStart?: boolean;
+  /**
    * Deliveries of a message before it moves to its dead-letter queue. Receives are not how Perdure finds a
    * crash (attempt markers are), so this only bounds how often a throttled or slow message circles before
    * its dead-letter handler looks at it (and sends it back, if nothing crashed). @defaultValue 10
@@ -270,6 +275,7 @@ export class DurableFunctions extends Construct {
     };
     if (props.inlineLimitBytes !== undefined) environment.PERDURE_INLINE_LIMIT_BYTES = String(props.inlineLimitBytes);
     if (props.compressAboveBytes !== undefined) environment.PERDURE_COMPRESS_ABOVE_BYTES = String(props.compressAboveBytes);
+    if (props.eagerStart === false) environment.PERDURE_EAGER_START = 'false';
 
     const tracing = props.tracing === undefined || props.tracing === false ? undefined : props.tracing === true ? {} : props.tracing;
     const adotLayer: ILayerVersion | undefined = tracing?.adotLayerArn ? LayerVersion.fromLayerVersionArn(this, 'AdotLayer', tracing.adotLayerArn) : undefined;
@@ -372,7 +378,8 @@ export class DurableFunctions extends Construct {
     allow(api, tableActions.api, tableArns);
     allow(api, ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], [objects]);
     allow(api, ['s3:ListBucket'], [this.bucket.bucketArn]);
-    send(api, ...doorbellQueues, ...activityQueues);
+    // A start runs the instance's first step (eager start), which dispatches what it decided: tasks, timers, children.
+    send(api, ...doorbellQueues, ...activityQueues, timers.main);
 
     const authorizer: IHttpRouteAuthorizer =
       props.apiAuth?.type === 'jwt'
