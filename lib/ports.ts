@@ -146,6 +146,13 @@ export interface StepCommit {
    * store sets the new record's `incarnation` in `instance`, in place.
    */
   creates?: true;
+  /** The step's one new call is a solo activity task: the store may leave `snapshot` for the step its result starts. */
+  wantsSnapshot?: boolean;
+  /**
+   * Set in place by a store that can, when `wantsSnapshot`: the record as this commit left it, JSON, for
+   * `loadStepFrom` (the task carries it, and the step its result starts skips its read).
+   */
+  snapshot?: unknown;
 }
 
 /** What a step needs to run: the instance, the history it does not have yet, and the inbox. */
@@ -192,6 +199,12 @@ export interface InstanceStore {
    * already has those of the current generation), and its inbox in arrival order. One read where possible.
    */
   loadStep(instanceId: string, after?: HistoryPosition): Promise<StepState | undefined>;
+  /**
+   * A step's state from a `StepCommit.snapshot` this kind of store left, without reading: the record and its
+   * history, no inbox (stored messages wait for the steps their doorbells start). Undefined when the snapshot
+   * is not one it can use; a stale one makes the step's commit a conflict, and the step then reads.
+   */
+  loadStepFrom?(instanceId: string, snapshot: unknown): Promise<StepState | undefined>;
   /** One generation's history; `incarnation` saves the store a read of the record. */
   readHistory(instanceId: string, generation: number, incarnation?: string): Promise<HistoryEvent[]>;
   commitStep(instanceId: string, commit: StepCommit): Promise<'committed' | 'conflict'>;
@@ -257,6 +270,8 @@ export interface ActivityTask {
   scheduleToCloseAt?: number;
   /** What interceptors added (the W3C trace context, ...). */
   headers?: MessageHeaders;
+  /** A solo task's: the record as the step that sent it left it (`StepCommit.snapshot`), so the step its result starts need not read. */
+  snapshot?: unknown;
 }
 
 /** A durable timer. */

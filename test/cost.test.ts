@@ -45,4 +45,12 @@ describe('the cost of a step (counts on the local stack)', () => {
     // instance with its history in the chain from the start takes 22 (its two status changes are transactions).
     expect(run!.capacity.wru.table + run!.capacity.wru.index).toBeLessThanOrEqual(20);
   }, 120_000);
+
+  it('a short chain of queued activities reads nothing: the start writes its first step, and each task carries the record its result\'s step starts from', async () => {
+    const [run] = await measureRuns([3], 'queued');
+    const dynamodb = Object.fromEntries([...run!.requests].filter(([key]) => key.startsWith('DynamoDB.')));
+    // One PutItem (the start and its first step), one UpdateItem per result (the activity function's step, from the snapshot its task carried).
+    expect(dynamodb).toEqual({ 'DynamoDB.PutItem': 1, 'DynamoDB.UpdateItem': 3 });
+    expect(run!.requests.get('SQS.SendMessageBatch')).toBe(3);
+  }, 120_000);
 });

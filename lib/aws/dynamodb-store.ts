@@ -432,7 +432,17 @@ export class DynamoDbInstanceStore implements InstanceStore {
       }
     }
     this.learn(instanceId, item);
+    if (commit.wantsSnapshot) commit.snapshot = toSnapshot(item);
     return 'committed';
+  }
+
+  async loadStepFrom(instanceId: string, snapshot: unknown): Promise<StepState | undefined> {
+    const item = fromSnapshot(snapshot);
+    if (item?.PK?.S !== pk(instanceId) || item.SK?.S !== META || item[INLINE.last]?.N === undefined) return undefined;
+    const { record } = await this.parseRecordItem(item);
+    if (record.incarnation === undefined) return undefined;
+    this.learn(instanceId, item);
+    return { instance: { ...record, lastEventId: Number(item[INLINE.last]!.N) }, history: await this.inlineEvents(item, 0), afterEventId: 0, inbox: [] };
   }
 
   /**
@@ -483,8 +493,10 @@ export class DynamoDbInstanceStore implements InstanceStore {
         const input = { TransactItems: [{ Update: request }, ...others] };
         await this.client.send(new TransactWriteItemsCommand(commit.cost ? countedByCaller(input) : input));
       } else {
-        const input = { ...request, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const };
-        await this.client.send(new UpdateItemCommand(commit.cost ? countedByCaller(input) : input));
+        // The record as it is after the update comes back with it (no read units) when the step's task will carry it.
+        const input = { ...request, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const, ...(commit.wantsSnapshot ? { ReturnValues: 'ALL_NEW' as const } : {}) };
+        const { Attributes } = await this.client.send(new UpdateItemCommand(commit.cost ? countedByCaller(input) : input));
+        if (commit.wantsSnapshot && Attributes) commit.snapshot = toSnapshot(Attributes);
       }
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) {
@@ -986,6 +998,32 @@ export class DynamoDbInstanceStore implements InstanceStore {
     const events = hasBody(item, 'ev') ? ((await unpackBody(item, 'ev', this.codec)) as HistoryEvent[]) : ((await this.codec.decode(JSON.parse(item.events!.S!))) as HistoryEvent[]);
     return events.map(readEvent);
   }
+}
+
+/** A snapshot larger than this is not left for a task to carry (a record holding a large input). */
+const MAX_SNAPSHOT_CHARS = 8_192;
+
+/** A record item as JSON (binary attributes in base64), for a task message to carry; undefined when too large. */
+function toSnapshot(item: Item): unknown {
+  const json = (value: AttributeValue): unknown =>
+    value.B !== undefined ? { B64: Buffer.from(value.B).toString('base64') } : value.L ? { L: value.L.map(json) } : value.M ? { M: Object.fromEntries(Object.entries(value.M).map(([name, inner]) => [name, json(inner)])) } : value;
+  const snapshot = { record: Object.fromEntries(Object.entries(item).map(([name, value]) => [name, json(value)])) };
+  return JSON.stringify(snapshot).length <= MAX_SNAPSHOT_CHARS ? snapshot : undefined;
+}
+
+/** The record item of a snapshot (`toSnapshot`), or undefined when it is not one. */
+function fromSnapshot(snapshot: unknown): Item | undefined {
+  const record = (snapshot as { record?: unknown } | undefined)?.record;
+  if (typeof record !== 'object' || record === null) return undefined;
+  const attribute = (value: Record<string, unknown>): AttributeValue =>
+    typeof value.B64 === 'string'
+      ? { B: Buffer.from(value.B64, 'base64') }
+      : Array.isArray(value.L)
+        ? { L: (value.L as Record<string, unknown>[]).map(attribute) }
+        : typeof value.M === 'object' && value.M !== null
+          ? { M: Object.fromEntries(Object.entries(value.M as Record<string, Record<string, unknown>>).map(([name, inner]) => [name, attribute(inner)])) }
+          : (value as unknown as AttributeValue);
+  return Object.fromEntries(Object.entries(record as Record<string, Record<string, unknown>>).map(([name, value]) => [name, attribute(value)]));
 }
 
 /** The attributes of a record whose history is inline and empty (a new instance's, a new generation's). */

@@ -34,7 +34,7 @@ export interface TaskWorkerDependencies {
    * with the result carried). Used for a `solo` task, the instance's only call in flight: its result then
    * needs no doorbell hop. A step that cannot apply it stores it in the inbox and rings itself.
    */
-  stepInstance?: (instanceId: string, message: InboxMessage, deadline?: number, headers?: MessageHeaders) => Promise<unknown>;
+  stepInstance?: (instanceId: string, message: InboxMessage, deadline?: number, headers?: MessageHeaders, snapshot?: unknown) => Promise<unknown>;
   /** @defaultValue tracing (unless the app turned it off) and the app's interceptors */
   interceptors?: InterceptorChain;
 }
@@ -179,7 +179,7 @@ export class TaskWorker {
 
   private async stepHere(task: ActivityTask, message: InboxMessage, deadline: number | undefined, headers: MessageHeaders | undefined): Promise<boolean> {
     try {
-      await this.deps.stepInstance!(task.instanceId, message, deadline, headers);
+      await this.deps.stepInstance!(task.instanceId, message, deadline, headers, task.snapshot);
       return true;
     } catch (error) {
       if (error instanceof SimulatedCrash) throw error;

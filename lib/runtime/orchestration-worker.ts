@@ -18,6 +18,7 @@ import {
   type InboxMessage,
   type InstanceRecord,
   type InstanceStore,
+  type StepCommit,
   type StepState,
   type TimerTask,
   type WorkQueues,
@@ -89,6 +90,8 @@ export interface StepOptions {
   queueAgeMs?: number;
   /** What delivering the doorbells cost (their sends, their share of the queue's receives and deletes and of the invocation): the step's ledger starts from it. */
   cost?: CostLedger;
+  /** The record as the step that sent the carried result's task left it (`ActivityTask.snapshot`): with `carriedOnly`, the step starts from it instead of reading. */
+  snapshot?: unknown;
 }
 
 /** What a step did. */
@@ -134,6 +137,10 @@ class Invocation {
   creating: InstanceRecord | undefined;
   /** The first commit of an eager start landed: the instance exists. */
   created = false;
+  /** A snapshot the doorbell's task carried (`StepOptions.snapshot`): the first attempt starts from it instead of reading. */
+  startFrom: unknown;
+  /** What the last commit left for its solo task to carry (`StepCommit.snapshot`). */
+  snapshot: unknown;
 
   constructor(
     options: StepOptions,
@@ -145,6 +152,7 @@ class Invocation {
     for (const message of options.messages ?? []) this.carried.set(message.messageId, message);
     this.takeOver = options.runInline ? 'inline' : undefined;
     this.maySkipRead = options.carriedOnly === true && this.carried.size > 0 && !options.redelivered && !options.runInline;
+    this.startFrom = this.maySkipRead ? options.snapshot : undefined;
     this.deadline = options.deadline;
   }
 
@@ -304,14 +312,20 @@ export class OrchestrationWorker {
   private async tryStep(instanceId: string, invocation: Invocation, repair: boolean): Promise<StepResult> {
     const { store, clock } = this.deps;
     const cached = invocation.creating ? undefined : this.cache.take(instanceId);
+    // A cold worker may start from the snapshot its task carried, once (a conflict reads).
+    const carried = !cached && invocation.startFrom !== undefined && store.loadStepFrom ? await store.loadStepFrom(instanceId, invocation.startFrom) : undefined;
+    invocation.startFrom = undefined;
+    const fromSnapshot = carried?.instance.status === 'Running' ? carried : undefined;
     // A warm executor of a running instance applies carried results without a read: a commit that finds
     // the chain moved on (another writer) is a conflict, and the next attempt reads.
-    const skipRead = invocation.maySkipRead && cached?.instance?.status === 'Running';
+    const skipRead = (invocation.maySkipRead && cached?.instance?.status === 'Running') || fromSnapshot !== undefined;
     const state = invocation.creating
       ? { instance: { ...invocation.creating }, history: [], afterEventId: 0, inbox: [] }
-      : skipRead
-        ? { instance: { ...cached.instance! }, history: [], afterEventId: cached.lastEventId, inbox: [] }
-        : await store.loadStep(instanceId, cached && { generation: cached.generation, eventId: cached.lastEventId, incarnation: cached.incarnation });
+      : fromSnapshot
+        ? fromSnapshot
+        : skipRead
+          ? { instance: { ...cached!.instance! }, history: [], afterEventId: cached!.lastEventId, inbox: [] }
+          : await store.loadStep(instanceId, cached && { generation: cached.generation, eventId: cached.lastEventId, incarnation: cached.incarnation });
     if (!state) {
       invocation.carried.clear();
       return 'missing';
@@ -464,7 +478,10 @@ export class OrchestrationWorker {
     this.deps.crash?.('step:before-commit', instance.instanceId);
     const append = [...stepEvents, ...numberEvents(tail, lastStepEventId, now)];
     next.lastEventId = next.generation === instance.generation ? instance.lastEventId + append.length : 0;
-    const result = await this.commitRecord(instance, recordChanged(instance, next) ? next : undefined, append, consumed, ending.enqueue, invocation);
+    // The step's one call is a queued activity and the only one in flight: its task may carry the record (dispatch's `solo`).
+    const scheduled = append.filter(isScheduleEvent);
+    const soloTask = next.status === 'Running' && next.generation === instance.generation && scheduled.length === 1 && scheduled[0]!.type === 'ActivityScheduled' && !this.isInline(scheduled[0]!) && executor.openCalls().length === 1;
+    const result = await this.commitRecord(instance, recordChanged(instance, next) ? next : undefined, append, consumed, ending.enqueue, invocation, soloTask);
     if (result !== 'stepped') return result;
     for (const id of carriedIds) invocation.carried.delete(id);
     next.cost = invocation.costBefore;
@@ -484,7 +501,7 @@ export class OrchestrationWorker {
    * Appends to the history chain and, when `next` is given, writes the record in the same commit
    * (status changes, the end, continue-as-new). On success `next` carries its new revision.
    */
-  private async commitRecord(instance: InstanceRecord, next: InstanceRecord | undefined, append: HistoryEvent[], consumed: string[], enqueue: InboxMessage[], invocation: Invocation): Promise<StepResult> {
+  private async commitRecord(instance: InstanceRecord, next: InstanceRecord | undefined, append: HistoryEvent[], consumed: string[], enqueue: InboxMessage[], invocation: Invocation, soloTask = false): Promise<StepResult> {
     if (next) {
       next.revision = instance.revision + 1;
       next.updatedAt = this.deps.clock.now();
@@ -495,22 +512,25 @@ export class OrchestrationWorker {
     const cost = addLedgers(addLedgers(invocation.costBefore, invocation.arrivedCost), spent);
     if (next) next.cost = cost;
     const outcome = { result: 'committed' as 'committed' | 'conflict' };
+    const commit: StepCommit = {
+      cost,
+      ...(next && next.status !== instance.status ? { statusChanged: true } : {}),
+      generation: instance.generation,
+      afterEventId: instance.lastEventId,
+      append,
+      consumed,
+      enqueue,
+      expectedRevision: instance.revision,
+      ...(instance.incarnation !== undefined ? { incarnation: instance.incarnation } : {}),
+      ...(next ? { instance: next } : {}),
+      ...(invocation.creating ? { creates: true as const } : {}),
+      ...(soloTask ? { wantsSnapshot: true } : {}),
+    };
     await this.phase(invocation, 'commit', append.length, async (phase) => {
-      outcome.result = await this.deps.store.commitStep(instance.instanceId, {
-        cost,
-        ...(next && next.status !== instance.status ? { statusChanged: true } : {}),
-        generation: instance.generation,
-        afterEventId: instance.lastEventId,
-        append,
-        consumed,
-        enqueue,
-        expectedRevision: instance.revision,
-        ...(instance.incarnation !== undefined ? { incarnation: instance.incarnation } : {}),
-        ...(next ? { instance: next } : {}),
-        ...(invocation.creating ? { creates: true as const } : {}),
-      });
+      outcome.result = await this.deps.store.commitStep(instance.instanceId, commit);
       if (outcome.result === 'conflict') phase.conflict = true;
     });
+    invocation.snapshot = commit.snapshot;
     if (outcome.result === 'conflict') {
       // What the step spent, its failed write included, counts with the commit that wins.
       invocation.cost.add(subtractLedgers(cost, addLedgers(invocation.costBefore, invocation.arrivedCost)));
@@ -749,7 +769,9 @@ export class OrchestrationWorker {
     // they send may start the instance's next step before they return (the local stack's pollers receive in this
     // process), and that step finds the executor warm instead of reading the instance.
     if (running && mayRelease && invocation.owned.size === 0 && invocation.takeOver === undefined) this.keepExecutor(live);
-    await this.dispatch(live.instance, toDispatch, generation, notifyParent, openCalls);
+    const snapshot = invocation.snapshot;
+    invocation.snapshot = undefined;
+    await this.dispatch(live.instance, toDispatch, generation, notifyParent, openCalls, undefined, snapshot);
     if (isTerminal(live.instance.status)) await this.runAfterEnd(live, unowned);
   }
 
@@ -795,17 +817,18 @@ export class OrchestrationWorker {
   }
 
   /** @param rounds the round of each call a rewind reopened (absent: a first run) */
-  private async dispatch(instance: InstanceRecord, scheduled: ScheduleEvent[], generation: number, notifyParent: boolean, openCalls?: number, rounds?: (taskId: number) => number): Promise<void> {
+  private async dispatch(instance: InstanceRecord, scheduled: ScheduleEvent[], generation: number, notifyParent: boolean, openCalls?: number, rounds?: (taskId: number) => number, snapshot?: unknown): Promise<void> {
     const { queues, clock } = this.deps;
     const activities: ActivityTask[] = [];
-    // The only call in flight: its worker may commit the result itself (no doorbell hop); in a fan-out they would race.
+    // The only call in flight: its worker may commit the result itself (no doorbell hop), starting from the
+    // record this step left when the store gave one; in a fan-out they would race.
     const solo = openCalls === 1 && scheduled.length === 1;
     const timers: TimerTask[] = [];
     const children: Promise<void>[] = [];
     for (const event of scheduled) {
       if (event.type === 'ActivityScheduled') {
         // A ctx.step has no registered code for the activity queue to run.
-        if (!event.step) activities.push({ ...this.activityTask(instance, event, generation, rounds?.(event.taskId)), ...(solo ? { solo } : {}) });
+        if (!event.step) activities.push({ ...this.activityTask(instance, event, generation, rounds?.(event.taskId)), ...(solo ? { solo, ...(snapshot !== undefined ? { snapshot } : {}) } : {}) });
       } else if (event.type === 'TimerCreated') {
         timers.push({ instanceId: instance.instanceId, generation, taskId: event.taskId, fireAt: event.fireAt, ...this.headers(instance) });
       } else if (event.type === 'SubOrchestrationScheduled') {

@@ -10,7 +10,7 @@ import { startDynamoDbLocal, type RunningEmulator } from '../../lib/local/dynamo
 import { MemoryBlobStore } from '../../lib/memory/memory-blob-store.js';
 import { MemoryWorkQueues } from '../../lib/memory/memory-queues.js';
 import { VirtualClock } from '../../lib/memory/virtual-clock.js';
-import type { InboxMessage, InstanceRecord } from '../../lib/ports.js';
+import type { InboxMessage, InstanceRecord, StepCommit } from '../../lib/ports.js';
 import { OrchestrationWorker } from '../../lib/runtime/orchestration-worker.js';
 import { PayloadCodec } from '../../lib/runtime/payload-codec.js';
 
@@ -382,6 +382,45 @@ describe('the DynamoDB store, beyond the contract', () => {
       } finally {
         retrying.destroy();
       }
+    });
+  });
+
+  describe('a snapshot for a solo task to carry', () => {
+    it('gives the step its result starts what a read would, without reading, compressed events included', async () => {
+      const codec = new PayloadCodec(new MemoryBlobStore());
+      const store = new DynamoDbInstanceStore({ client, tableName: TABLE, codec });
+      const id = `snapshot-${Date.now()}`;
+      await store.createInstance(record(id), start('in'));
+      const state = (await store.loadStep(id))!;
+      const running = { ...state.instance, status: 'Running' as const, revision: 1, lastEventId: 2 };
+      // 5,000 repeated characters are gzipped: the chunk holds binary.
+      const commit: StepCommit = { generation: 0, afterEventId: 0, append: scheduled(2, 0, 'z'.repeat(5_000)), consumed: ['start#0'], enqueue: [], expectedRevision: 0, incarnation: state.instance.incarnation, instance: running, statusChanged: true, wantsSnapshot: true };
+      expect(await store.commitStep(id, commit)).toBe('committed');
+      const snapshot = JSON.parse(JSON.stringify(commit.snapshot)) as unknown; // as a task message carries it
+      expect(JSON.stringify(snapshot)).toContain('B64');
+      const other = new DynamoDbInstanceStore({ client, tableName: TABLE, codec });
+      const fromSnapshot = (await other.loadStepFrom(id, snapshot))!;
+      const read = (await store.loadStep(id))!;
+      expect(fromSnapshot).toEqual({ ...read, inbox: [] });
+      expect(await plain(fromSnapshot.history, codec)).toEqual(await plain(read.history, codec));
+      // A snapshot of another instance, or not one at all, is not used.
+      expect(await other.loadStepFrom('someone-else', snapshot)).toBeUndefined();
+      expect(await other.loadStepFrom(id, { record: 'nonsense' })).toBeUndefined();
+    });
+
+    it('leaves a stale snapshot to fail its commit as a conflict: another step came first', async () => {
+      const codec = new PayloadCodec(new MemoryBlobStore());
+      const store = new DynamoDbInstanceStore({ client, tableName: TABLE, codec });
+      const id = `stale-snapshot-${Date.now()}`;
+      await store.createInstance(record(id), start('in'));
+      const state = (await store.loadStep(id))!;
+      const commit: StepCommit = { generation: 0, afterEventId: 0, append: scheduled(2, 0), consumed: ['start#0'], enqueue: [], expectedRevision: 0, incarnation: state.instance.incarnation, instance: { ...state.instance, status: 'Running' as const, revision: 1, lastEventId: 2 }, statusChanged: true, wantsSnapshot: true };
+      await store.commitStep(id, commit);
+      expect(await store.commitStep(id, { generation: 0, afterEventId: 2, append: scheduled(1, 2), consumed: [], enqueue: [], expectedRevision: 1, incarnation: state.instance.incarnation })).toBe('committed');
+      const late = new DynamoDbInstanceStore({ client, tableName: TABLE, codec });
+      const stale = (await late.loadStepFrom(id, commit.snapshot))!;
+      expect(stale.history).toHaveLength(2);
+      expect(await late.commitStep(id, { generation: 0, afterEventId: 2, append: scheduled(1, 2), consumed: [], enqueue: [], expectedRevision: 1, incarnation: state.instance.incarnation })).toBe('conflict');
     });
   });
 
