@@ -311,11 +311,15 @@ export class OrchestrationWorker {
 
   private async tryStep(instanceId: string, invocation: Invocation, repair: boolean): Promise<StepResult> {
     const { store, clock } = this.deps;
-    const cached = invocation.creating ? undefined : this.cache.take(instanceId);
-    // A cold worker may start from the snapshot its task carried, once (a conflict reads).
-    const carried = !cached && invocation.startFrom !== undefined && store.loadStepFrom ? await store.loadStepFrom(instanceId, invocation.startFrom) : undefined;
+    let cached = invocation.creating ? undefined : this.cache.take(instanceId);
+    // The snapshot the task carried (once: a conflict reads) is where a cold executor starts, and where a warm one
+    // that another worker's steps left behind does (its cached position would only fail the commit).
+    const carried = invocation.startFrom !== undefined && store.loadStepFrom ? await store.loadStepFrom(instanceId, invocation.startFrom) : undefined;
     invocation.startFrom = undefined;
-    const fromSnapshot = carried?.instance.status === 'Running' ? carried : undefined;
+    const behind = (position: CachedExecution, state: StepState) =>
+      position.incarnation !== state.instance.incarnation || position.generation !== state.instance.generation || position.lastEventId < state.instance.lastEventId;
+    const fromSnapshot = carried?.instance.status === 'Running' && (!cached || behind(cached, carried)) ? carried : undefined;
+    if (fromSnapshot) cached = undefined;
     // A warm executor of a running instance applies carried results without a read: a commit that finds
     // the chain moved on (another writer) is a conflict, and the next attempt reads.
     const skipRead = (invocation.maySkipRead && cached?.instance?.status === 'Running') || fromSnapshot !== undefined;
@@ -332,8 +336,8 @@ export class OrchestrationWorker {
     }
     const { instance } = state;
     // The newest ledger: the history's end as read, or the cached executor's when the read brought nothing newer.
-    const warm = cached && cached.instance && cached.generation === instance.generation && cached.incarnation === instance.incarnation && state.afterEventId === cached.lastEventId && state.history.length === 0;
-    invocation.costBefore = warm ? (cached.instance!.cost ?? instance.cost) : instance.cost;
+    const warm = cached?.instance && cached.generation === instance.generation && cached.incarnation === instance.incarnation && state.afterEventId === cached.lastEventId && state.history.length === 0 ? cached : undefined;
+    invocation.costBefore = warm ? (warm.instance!.cost ?? instance.cost) : instance.cost;
     if (warm) instance.cost = invocation.costBefore;
     invocation.info.orchestration = instance.name;
     invocation.info.version = instance.version;

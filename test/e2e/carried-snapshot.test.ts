@@ -1,0 +1,42 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { RequestCounter } from '../../bench/request-counter.js';
+import { createApp, silentLogger } from '../../lib/index.js';
+import { startLocalStack } from '../../lib/local/local-stack.js';
+
+/**
+ * The reads a solo task's snapshot saves (architecture decision 41), counted on the local stack: the activity
+ * function's step from a result starts from the record its task carried, whether its executor cache is cold
+ * (the first task after the start) or holds an executor that other workers' steps left behind (a task sent
+ * by the orchestrator after a timer).
+ */
+describe('a solo task carries the record its result\'s step starts from', () => {
+  it('reads only where no task carried the record: the timer\'s step', async () => {
+    const app = createApp({ logger: silentLogger });
+    app.activity('add', async (n: number) => n + 1, { timeout: '5s' });
+    app.orchestration('flow', async (ctx, n: number) => {
+      const first = await ctx.callActivity<number>('add', n);
+      await ctx.sleep('100ms');
+      return ctx.callActivity<number>('add', first * 10);
+    });
+    const dataDir = mkdtempSync(join(tmpdir(), 'perdure-snapshot-'));
+    const stack = await startLocalStack(app, { dataDir, logger: silentLogger, maxTimerHopSeconds: 1 });
+    try {
+      const counter = new RequestCounter();
+      counter.attach('DynamoDB', stack.runtime.clients.dynamodb);
+      const id = await stack.runtime.client.start('flow', 1);
+      const status = await stack.runtime.client.waitForCompletion(id, { timeout: '30s' });
+      expect(status).toMatchObject({ status: 'Completed', output: 21 });
+      counter.counts.delete('DynamoDB.GetItem'); // the waits above
+      // The start and its first step; the first result's step (a cold executor, from the snapshot); the timer's
+      // step (the orchestrator's cold executor: it reads); the last result's step (a warm executor left behind
+      // by the timer's step: from the snapshot).
+      expect(Object.fromEntries(counter.counts)).toEqual({ 'DynamoDB.PutItem': 1, 'DynamoDB.UpdateItem': 3, 'DynamoDB.Query': 1 });
+    } finally {
+      await stack.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
