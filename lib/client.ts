@@ -180,7 +180,8 @@ export interface ClientDependencies {
    * no read). Without it, or when it declines, `start` creates the instance and rings its doorbell.
    */
   eagerStart?: {
-    start(record: InstanceRecord, start: InboxMessage): Promise<'created' | 'not-created'>;
+    /** The status the first step left the new instance in; undefined when it did not create it. */
+    start(record: InstanceRecord, start: InboxMessage): Promise<InstanceStatusName | undefined>;
     /** Sends again what the instance's first step decided, if nothing has happened to it since. */
     resendStart(instanceId: string): Promise<void>;
   };
@@ -216,8 +217,19 @@ export class Client {
    * Starts an instance and returns its id. A second start with the same id is rejected with `InstanceExistsError`.
    * @example const id = await client.start('order', { orderId: 'o-1' }, { instanceId: 'order-o-1' });
    */
-  start(name: string, input?: unknown, options: StartOptions = {}): Promise<string> {
-    return this.intercepted({ operation: 'start', name, input, ...(options.instanceId !== undefined ? { instanceId: options.instanceId } : {}) }, async (call) => {
+  async start(name: string, input?: unknown, options: StartOptions = {}): Promise<string> {
+    return (await this.startInstance(name, input, options)).instanceId;
+  }
+
+  /**
+   * Starts an instance as `start` does, and returns its id with the status the start left it in: Running (or
+   * ended already) when the start ran its first step, Pending when that step waits for its doorbell.
+   * @example const { instanceId, status } = await client.startInstance('order', { orderId: 'o-1' });
+   */
+  async startInstance(name: string, input?: unknown, options: StartOptions = {}): Promise<{ instanceId: string; status: InstanceStatusName }> {
+    // The interceptors see a start's result as its id, whatever the status.
+    let status: InstanceStatusName = 'Pending';
+    const instanceId = await this.intercepted({ operation: 'start', name, input, ...(options.instanceId !== undefined ? { instanceId: options.instanceId } : {}) }, async (call) => {
       validateName(name, 'orchestration name');
       const instanceId = options.instanceId === undefined ? randomUUID() : validateInstanceId(options.instanceId);
       const priority = validatePriority(options.priority, this.deps.queues);
@@ -248,7 +260,11 @@ export class Client {
         event: { type: 'ExecutionStarted', name, version: definition.version, input: payload },
       };
       try {
-        if ((await this.deps.eagerStart?.start({ ...record }, start)) === 'created') return instanceId;
+        const started = await this.deps.eagerStart?.start({ ...record }, start);
+        if (started !== undefined) {
+          status = started;
+          return instanceId;
+        }
         await this.deps.store.createInstance(record, start);
       } catch (error) {
         if (!(error instanceof InstanceExistsError)) throw error;
@@ -265,6 +281,7 @@ export class Client {
       await this.ring(record);
       return instanceId;
     });
+    return { instanceId, status };
   }
 
   /**

@@ -143,8 +143,8 @@ export class HttpApi {
     if (unknownParameters.length) throw new HttpError('VALIDATION', `Unknown query parameter ${unknownParameters.join(', ')}: use instanceId, version or priority.`);
     const input = this.readJson(request);
     const { instanceId, version, priority } = request.query;
-    const id = await this.client.start(name, input, { instanceId, version, ...(priority !== undefined ? { priority: priority as Priority } : {}) });
-    return accepted(id, 'Pending');
+    const { instanceId: id, status } = await this.client.startInstance(name, input, { instanceId, version, ...(priority !== undefined ? { priority: priority as Priority } : {}) });
+    return accepted(id, status);
   }
 
   private async list(request: HttpRequest): Promise<HttpResponse> {
@@ -186,7 +186,8 @@ export class HttpApi {
     if (version !== undefined && typeof version !== 'string' && typeof version !== 'number') throw new HttpError('VALIDATION', '"version" must be a string or a number.');
     if (newId !== undefined && typeof newId !== 'string') throw new HttpError('VALIDATION', '"instanceId" must be a string.');
     const started = await this.client.restart(instanceId, { ...(version !== undefined ? { version } : {}), ...(newId !== undefined ? { instanceId: newId } : {}) });
-    return accepted(started, 'Pending');
+    // A restart is rare: its answer reads the status the new instance's start left it in.
+    return accepted(started, (await this.client.getStatus(started)).status);
   }
 
   private async suspend(request: HttpRequest, instanceId: string): Promise<HttpResponse> {

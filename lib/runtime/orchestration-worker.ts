@@ -17,6 +17,7 @@ import {
   type InboxEvent,
   type InboxMessage,
   type InstanceRecord,
+  type InstanceStatusName,
   type InstanceStore,
   type StepCommit,
   type StepState,
@@ -137,8 +138,8 @@ class Invocation {
   arrivedCost: CostLedger | undefined;
   /** An eager start: the instance does not exist until this invocation's first commit creates it (its record, as not yet stored). */
   creating: InstanceRecord | undefined;
-  /** The first commit of an eager start landed: the instance exists. */
-  created = false;
+  /** The first commit of an eager start landed: the instance exists, with this status. */
+  created: InstanceStatusName | undefined;
   /** A snapshot the doorbell's task carried (`StepOptions.snapshot`): the first attempt starts from it instead of reading. */
   startFrom: unknown;
   /** What the last commit left for its solo task to carry (`StepCommit.snapshot`). */
@@ -237,28 +238,29 @@ export class OrchestrationWorker {
    * Starts an instance eagerly: its first step runs here, in the caller's request, and creates the instance
    * with that step's history in one write; what the step decided is dispatched before this returns. So a start
    * costs no doorbell and no read, and its first activity is on its queue when the caller hears back.
-   * 'not-created' when nothing was written (the store cannot create the instance with its history, or the
-   * code failed before its commit): the caller then creates the instance and rings its doorbell, as without.
+   * Returns the status the step left the instance in (Running, or ended already); undefined when nothing was
+   * written (the store cannot create the instance with its history, or the code failed before its commit):
+   * the caller then creates the instance and rings its doorbell, as without.
    * `InstanceExistsError` when the id is taken. An error after the commit is the instance's: its doorbell is
    * rung as a repair, which dispatches what the step decided.
    */
-  async start(record: InstanceRecord, start: InboxMessage): Promise<'created' | 'not-created'> {
+  async start(record: InstanceRecord, start: InboxMessage): Promise<InstanceStatusName | undefined> {
     const info: StepInfo = { instanceId: record.instanceId, headers: record.headers ? [record.headers] : [], redelivered: false };
     const cost = new CostScope(undefined);
     const invocation = new Invocation({ messages: [start] }, info, cost);
     invocation.creating = record;
     try {
       await cost.run(() => this.interceptors.step(info, () => this.tryStep(record.instanceId, invocation, false)));
-      return invocation.created ? 'created' : 'not-created';
+      return invocation.created;
     } catch (error) {
       if (error instanceof InstanceExistsError || error instanceof SimulatedCrash) throw error;
-      if (!invocation.created) {
+      if (invocation.created === undefined) {
         this.deps.logger.warn('could not start the instance eagerly; starting it from its doorbell', { instanceId: record.instanceId, error: String(error) });
-        return 'not-created';
+        return undefined;
       }
       this.deps.logger.warn('the eager start of the instance committed and failed after; its doorbell repairs it', { instanceId: record.instanceId, error: String(error) });
       await this.ring(record, { repair: true });
-      return 'created';
+      return invocation.created;
     }
   }
 
@@ -546,7 +548,7 @@ export class OrchestrationWorker {
     invocation.arrivedCost = undefined;
     if (invocation.creating) {
       invocation.creating = undefined;
-      invocation.created = true;
+      invocation.created = next?.status ?? instance.status;
     }
     this.deps.crash?.('step:after-commit', instance.instanceId);
     return 'stepped';
@@ -660,7 +662,7 @@ export class OrchestrationWorker {
       const calls = live.executor.openCalls().filter((call): call is InlineCall => invocation.owned.has(call.taskId));
       if (calls.length === 0) return undefined;
       // An eager start runs in the caller's request: its inline calls go to an invocation of their own.
-      if (invocation.created || invocation.inlineSteps >= this.inline.maxStepsPerInvocation) return this.handOff(live.instance, invocation);
+      if (invocation.created !== undefined || invocation.inlineSteps >= this.inline.maxStepsPerInvocation) return this.handOff(live.instance, invocation);
       const remaining = invocation.remaining();
       // A registered activity whose timeout no longer fits this invocation (or that is no longer registered) goes to the activity queue.
       const queued = calls.filter((call) => !call.event.step && !((this.deps.app.findActivity(call.event.name)?.timeoutMs ?? Infinity) <= remaining));
@@ -892,7 +894,7 @@ export class OrchestrationWorker {
     };
     let started = child;
     try {
-      if (this.deps.eagerChildren && (await this.start({ ...child }, start)) === 'created') return;
+      if (this.deps.eagerChildren && (await this.start({ ...child }, start)) !== undefined) return;
       await store.createInstance(child, start);
     } catch (error) {
       if (!(error instanceof InstanceExistsError)) throw error;

@@ -74,13 +74,17 @@ describe('an eager start: the first step runs in the start', () => {
     expect(await client.getStatus(id)).toMatchObject({ status: 'Completed', output: 'paid 5: charged' });
   });
 
-  it('ends an orchestration that awaits nothing within the start', async () => {
+  it('ends an orchestration that awaits nothing within the start, and says so (startInstance, the HTTP API\'s 202)', async () => {
     const app = createApp({ logger: silentLogger });
     app.orchestration('echo', async (_ctx, input: string) => `echo ${input}`);
+    app.orchestration('again', async (ctx, round: number) => (round < 1 ? ctx.continueAsNew(round + 1) : 'done'));
     const { client, doorbells } = setUp(app);
-    const id = await client.start('echo', 'hi');
-    expect(await client.getStatus(id)).toMatchObject({ status: 'Completed', output: 'echo hi' });
+    const { instanceId, status } = await client.startInstance('echo', 'hi');
+    expect(status).toBe('Completed');
+    expect(await client.getStatus(instanceId)).toMatchObject({ status: 'Completed', output: 'echo hi' });
     expect(doorbells).toEqual([]);
+    // A start that falls back to the doorbell leaves the instance Pending.
+    expect(await client.startInstance('again', 0)).toMatchObject({ status: 'Pending' });
   });
 
   it('records a first step that throws as the instance failing, and still returns its id', async () => {
