@@ -437,12 +437,18 @@ export class DynamoDbInstanceStore implements InstanceStore {
   }
 
   async loadStepFrom(instanceId: string, snapshot: unknown): Promise<StepState | undefined> {
-    const item = fromSnapshot(snapshot);
-    if (item?.PK?.S !== pk(instanceId) || item.SK?.S !== META || item[INLINE.last]?.N === undefined) return undefined;
-    const { record } = await this.parseRecordItem(item);
-    if (record.incarnation === undefined) return undefined;
-    this.learn(instanceId, item);
-    return { instance: { ...record, lastEventId: Number(item[INLINE.last]!.N) }, history: await this.inlineEvents(item, 0), afterEventId: 0, inbox: [] };
+    try {
+      const item = fromSnapshot(snapshot);
+      if (item?.PK?.S !== pk(instanceId) || item.SK?.S !== META || item[INLINE.last]?.N === undefined) return undefined;
+      const { record } = await this.parseRecordItem(item);
+      if (record.incarnation === undefined) return undefined;
+      const state = { instance: { ...record, lastEventId: Number(item[INLINE.last]!.N) }, history: await this.inlineEvents(item, 0), afterEventId: 0, inbox: [] };
+      this.learn(instanceId, item);
+      return state;
+    } catch {
+      // Not a snapshot this store can read (a message changed on its way, an older format): the step reads instead.
+      return undefined;
+    }
   }
 
   /**

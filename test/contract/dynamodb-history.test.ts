@@ -406,6 +406,7 @@ describe('the DynamoDB store, beyond the contract', () => {
       // A snapshot of another instance, or not one at all, is not used.
       expect(await other.loadStepFrom('someone-else', snapshot)).toBeUndefined();
       expect(await other.loadStepFrom(id, { record: 'nonsense' })).toBeUndefined();
+      expect(await other.loadStepFrom(id, { record: { ...(snapshot as { record: object }).record, h: null } })).toBeUndefined();
     });
 
     it('leaves a stale snapshot to fail its commit as a conflict: another step came first', async () => {
