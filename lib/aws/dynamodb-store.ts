@@ -532,13 +532,16 @@ export class DynamoDbInstanceStore implements InstanceStore {
   /**
    * Whether an inline commit whose condition failed had landed before (its first try's response was lost):
    * its chunk is in the record, even behind later ones, or, when the inline history has moved into the
-   * chain since, its id is among those the chain's first chunk lists.
+   * chain since, it is the chain's chunk at its position (or, moved by an earlier Perdure, among the commits
+   * the chain's first chunk lists).
    */
   private async landed(instanceId: string, commit: StepCommit, commitId: string, item: Item | undefined): Promise<boolean> {
     if (commit.append.length === 0) return false;
     if (item?.[INLINE.chunks]?.L?.some((entry) => entry.M?.c?.S === commitId)) return true;
-    const { Item } = await this.client.send(new GetItemCommand({ TableName: this.table, Key: key(instanceId, chunkKey(commit.incarnation ?? '', commit.generation, 1)), ProjectionExpression: 'commits', ConsistentRead: true }));
-    return Item?.commits?.SS?.includes(commitId) === true;
+    const chunk = async (first: number) =>
+      (await this.client.send(new GetItemCommand({ TableName: this.table, Key: key(instanceId, chunkKey(commit.incarnation ?? '', commit.generation, first)), ProjectionExpression: '#commit, commits', ExpressionAttributeNames: { '#commit': 'commit' }, ConsistentRead: true }))).Item;
+    if ((await chunk(commit.append[0]!.eventId))?.commit?.S === commitId) return true;
+    return (await chunk(1))?.commits?.SS?.includes(commitId) === true;
   }
 
   /**
@@ -554,24 +557,21 @@ export class DynamoDbInstanceStore implements InstanceStore {
     if (seen.incarnation !== incarnation || seen.last !== commit.afterEventId || current.revision?.N !== String(commit.expectedRevision)) return 'conflict';
 
     const inlineChunks = (current[INLINE.chunks]?.L ?? []).map((entry) => entry.M!);
-    const stored = (await Promise.all(inlineChunks.map((chunk) => unpackBody(chunk, 'ev', this.codec)))).flat();
     const update = new RecordUpdate(commit, incarnation);
     if (movesOn) Object.entries(emptyInlineHistory()).forEach(([name, value]) => update.set(name, value));
     else update.remove(INLINE.chunks, INLINE.last, INLINE.bytes);
     const recordAttributes = commit.instance ? await this.recordFields(commit.instance, incarnation, commit.enqueue.find((message) => isStartId(message.messageId))) : undefined;
     if (recordAttributes) update.record(recordAttributes);
-    const chunks: Item[] = [];
-    if (stored.length > 0) {
-      chunks.push({
-        ...key(instanceId, chunkKey(incarnation, commit.generation, Number(inlineChunks[0]!.f!.N))),
-        last: { N: String(seen.last) },
-        commit: { S: `${commitId}:inline` },
-        // The commits whose chunks it holds: a commit that lost its response finds itself here.
-        commits: { SS: [...new Set(inlineChunks.map((chunk) => chunk.c!.S!))] },
-        [TABLE_SCHEMA.ttlAttribute]: { N: String(this.expiry()) },
-        ...(await packBody('ev', stored, [], this.codec, instanceId)),
-      });
-    }
+    // Each inline commit becomes a chunk item of its own, keyed where it starts: a step that read the history
+    // inline at any of their ends and appends after the move finds its position taken (a conflict), as in the
+    // chain. One chunk for them all would leave those positions free, and such an append would fork the history.
+    const chunks: Item[] = inlineChunks.map(({ f, l, c, ...body }) => ({
+      ...key(instanceId, chunkKey(incarnation, commit.generation, Number(f!.N))),
+      last: l!,
+      commit: c!,
+      [TABLE_SCHEMA.ttlAttribute]: { N: String(this.expiry()) },
+      ...body,
+    }));
     const chunk = packed && this.chunkItem(instanceId, incarnation, commit, commitId, packed);
     if (chunk) chunks.push(chunk);
     const { others, deferred } = await this.inboxWrites(instanceId, commit, 1 + chunks.length);

@@ -214,7 +214,7 @@ describe('the DynamoDB store, beyond the contract', () => {
       expect((await store.loadStep(id, { generation: 0, eventId: 2, incarnation: state.instance.incarnation }))!.history.map((event) => event.eventId)).toEqual([3]);
     });
 
-    it('moves into the chain as it grows, as one chunk, every event kept in order, and appends there after', async () => {
+    it('moves into the chain as it grows, a chunk per inline commit, every event kept in order, and appends there after', async () => {
       const store = new DynamoDbInstanceStore({ client, tableName: TABLE, codec: new PayloadCodec(new MemoryBlobStore()), inlineHistoryBytes: 1_000 });
       const id = `grows-${Date.now()}`;
       const running = await started(store, id);
@@ -224,8 +224,9 @@ describe('the DynamoDB store, beyond the contract', () => {
         last += 2;
         expect(last).toBeLessThan(40);
       }
-      // The inline history became the chain's first chunk, the step that did not fit the next.
-      expect(await chainKeys(id)).toEqual([`H#${running.incarnation}#000000#0000000001`, `H#${running.incarnation}#000000#${String(last - 1).padStart(10, '0')}`]);
+      // Each inline commit became a chunk of the chain at its own position (events 1-2, then two by two), the step that did not fit the next.
+      const positions = [1, ...Array.from({ length: (last - 2) / 2 }, (_, i) => 3 + 2 * i)];
+      expect(await chainKeys(id)).toEqual(positions.map((first) => `H#${running.incarnation}#000000#${String(first).padStart(10, '0')}`));
       expect((await meta(id)).h).toBeUndefined();
       expect(await store.commitStep(id, { generation: 0, afterEventId: last, append: scheduled(1, last), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
       const everything = Array.from({ length: last + 1 }, (_, i) => i + 1);
@@ -288,6 +289,23 @@ describe('the DynamoDB store, beyond the contract', () => {
       // Having seen that, it appends to the chain where the history ends.
       expect(await mine.commitStep(id, { generation: 0, afterEventId: 3, append: scheduled(1, 3, 'mine'), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
       expect((await mine.loadStep(id))!.history.map((event) => event.eventId)).toEqual([1, 2, 3, 4]);
+    });
+
+    it('gives a conflict, never a fork, to a step that read the history inline before the last inline commit and appends after the move', async () => {
+      const codec = new PayloadCodec(new MemoryBlobStore());
+      // One store for both steps (an orchestrator and an activity function in one process): it knows the history moved.
+      const store = new DynamoDbInstanceStore({ client, tableName: TABLE, codec, inlineHistoryBytes: 1_000 });
+      const id = `stale-inline-reader-${Date.now()}`;
+      const running = await started(store, id);
+      // Another step appends event 3 inline, then one too big for the record moves the history into the chain.
+      expect(await store.commitStep(id, { generation: 0, afterEventId: 2, append: scheduled(1, 2, 'theirs'), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
+      expect(await store.commitStep(id, { generation: 0, afterEventId: 3, append: scheduled(1, 3, 'z'.repeat(1_200)), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
+      expect((await meta(id)).hl).toBeUndefined();
+      // A step that read the history when it ended at event 2 appends event 3 too: its position is taken.
+      expect(await store.commitStep(id, { generation: 0, afterEventId: 2, append: scheduled(1, 2, 'stale'), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('conflict');
+      const history = (await store.loadStep(id))!.history;
+      expect(history.map((event) => event.eventId)).toEqual([1, 2, 3, 4]);
+      expect(await plain(history, codec)).toMatchObject([{}, {}, { input: 'theirs' }, {}]);
     });
 
     it('refuses an append from a step that read an earlier revision: a record changed by another writer is read again', async () => {
