@@ -176,7 +176,6 @@ export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: Aw
       crash: options.crash,
       poisonAfterCrashes,
       ...(executorCacheSize !== undefined ? { executorCacheSize } : {}),
-      eagerChildren: config.eagerStart !== false,
       inline: { activities: config.inlineActivities, maxStepsPerInvocation: config.maxInlineSteps },
       // Instances quarantined from crash evidence are listed with the dead letters, where operators look.
       onPoison: (instanceId, reason): Promise<void> => deadLetters.archive('orchestrations', { messageId: `crashed#${instanceId}#${clock.now()}`, instanceId, outcome: `instance quarantined: ${reason}`, body: JSON.stringify({ instanceId }), deadAt: clock.now() }),

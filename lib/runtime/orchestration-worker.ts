@@ -68,8 +68,6 @@ export interface WorkerDependencies {
   interceptors?: InterceptorChain;
   /** Signs the URLs of `actx.callbackUrls` in steps and inline activities; without it, that call says no key is configured. */
   callbackUrls?: CallbackUrlSigner;
-  /** A child starts as a client's start does with `eagerStart`: its first step runs in its parent's dispatch. @defaultValue false */
-  eagerChildren?: boolean;
 }
 
 /** What the doorbell (or the doorbells of one batch) that starts a step brings. */
@@ -894,7 +892,6 @@ export class OrchestrationWorker {
     };
     let started = child;
     try {
-      if (this.deps.eagerChildren && (await this.start({ ...child }, start)) !== undefined) return;
       await store.createInstance(child, start);
     } catch (error) {
       if (!(error instanceof InstanceExistsError)) throw error;
@@ -903,8 +900,6 @@ export class OrchestrationWorker {
       if (!sameChild) return failParent(error);
       // A child that already ended reports again: its result may have reached a parent that had ended (and was rewound since).
       if (isTerminal(existing.status)) return this.notifyParent(existing, now);
-      // One started eagerly by an earlier try of this dispatch may have died before sending its first step's work.
-      if (this.deps.eagerChildren && existing.status !== 'Pending') await this.resendStart(existing.instanceId);
       started = existing;
     }
     await this.ring(started);

@@ -25,7 +25,7 @@ function handQueues() {
   return { queues, doorbells, tasks, failNextSends: (count: number) => void (failSends = count) };
 }
 
-function setUp(app: App, crashAt?: CrashPoint, options: { eagerChildren?: boolean } = {}) {
+function setUp(app: App, crashAt?: CrashPoint) {
   const store = new MemoryInstanceStore();
   const hand = handQueues();
   const clock = { now: () => Date.now() };
@@ -38,7 +38,7 @@ function setUp(app: App, crashAt?: CrashPoint, options: { eagerChildren?: boolea
   };
   const deps = { app, store, queues: hand.queues, clock, logger: silentLogger };
   const starter = new OrchestrationWorker({ ...deps, crash });
-  const worker = new OrchestrationWorker({ ...deps, ...options });
+  const worker = new OrchestrationWorker(deps);
   const client = new Client({ ...deps, eagerStart: starter });
   /** Steps every doorbell rung so far, in order. */
   const ringAll = async () => {
@@ -172,26 +172,4 @@ describe('an eager start: the first step runs in the start', () => {
       expect((await client.getHistory('pay-crash')).filter((event) => event.type === 'ActivityScheduled')).toHaveLength(1);
     },
   );
-
-  it('starts a child in its parent\'s step the same way (eagerChildren): created with its first step, its task sent, no doorbell of its own', async () => {
-    const app = createApp({ logger: silentLogger });
-    app.activity('pack', async () => 'p-1');
-    app.activity('label', async (parcel: string) => `label for ${parcel}`);
-    app.orchestration('ship', async (ctx, parcel: string) => ctx.callActivity<string>('label', parcel));
-    app.orchestration('order', async (ctx) => {
-      const parcel = await ctx.callActivity<string>('pack');
-      return `shipped with ${await ctx.callSubOrchestration<string>('ship', parcel, { instanceId: 'order-1-ship' })}`;
-    });
-    const { client, worker, doorbells, tasks, ringAll } = setUp(app, undefined, { eagerChildren: true });
-    await client.start('order', undefined, { instanceId: 'order-1' });
-    await worker.step('order-1', completed(tasks[0]!, 'p-1'));
-    expect(await client.getStatus('order-1-ship')).toMatchObject({ status: 'Running' });
-    expect((await client.getHistory('order-1-ship')).map((event) => event.type)).toEqual(['StepStarted', 'ExecutionStarted', 'ActivityScheduled']);
-    expect(tasks.map((task) => [task.instanceId, task.name, task.input])).toEqual([['order-1', 'pack', undefined], ['order-1-ship', 'label', 'p-1']]);
-    expect(doorbells).toEqual([]);
-    // Its result reaches the parent as a child's does.
-    await worker.step('order-1-ship', completed(tasks[1]!, 'label for p-1'));
-    await ringAll();
-    expect(await client.getStatus('order-1')).toMatchObject({ status: 'Completed', output: 'shipped with label for p-1' });
-  });
 });
