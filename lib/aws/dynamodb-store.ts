@@ -342,7 +342,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
     if (commit.creates) return this.createStarted(instanceId, commit);
     const incarnation = commit.incarnation ?? '';
     // Tells this commit's own write from another's when a lost response makes the SDK send it again.
-    const commitId = randomUUID().replaceAll('-', '').slice(0, 16);
+    const commitId = newCommitId();
     const packed = commit.append.length ? await this.packEvents(instanceId, commit.append) : undefined;
     // A record known to keep its history in the chain does so for good (an incarnation's history never moves back
     // into its record); any other may keep it inline, which its write's condition checks.
@@ -412,8 +412,8 @@ export class DynamoDbInstanceStore implements InstanceStore {
   private async createStarted(instanceId: string, commit: StepCommit): Promise<'committed' | 'conflict'> {
     const instance = commit.instance;
     if (!instance || this.inlineHistoryBytes <= 0 || instance.generation !== commit.generation || commit.enqueue.length > 0 || commit.append.length === 0) return 'conflict';
-    const commitId = randomUUID().replaceAll('-', '').slice(0, 16);
-    const chunk = { M: { f: { N: String(commit.append[0]!.eventId) }, l: { N: String(commit.append.at(-1)!.eventId) }, c: { S: commitId }, ...(await this.packEvents(instanceId, commit.append)) } };
+    const commitId = newCommitId();
+    const chunk = inlineChunk(commit, commitId, await this.packEvents(instanceId, commit.append));
     const chunkBytes = valueBytes(chunk) + 1;
     if (chunkBytes > (isTerminal(instance.status) ? 2 : 1) * this.inlineHistoryBytes) return 'conflict';
     instance.incarnation = newIncarnation(instance.createdAt);
@@ -469,7 +469,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
       if (seen.incarnation !== incarnation || seen.last !== commit.afterEventId) return 'conflict';
       layout = seen;
     }
-    const chunk = packed && { M: { f: { N: String(commit.append[0]!.eventId) }, l: { N: String(commit.append.at(-1)!.eventId) }, c: { S: commitId }, ...packed } };
+    const chunk = packed && inlineChunk(commit, commitId, packed);
     const chunkBytes = chunk ? valueBytes(chunk) + 1 : 0;
     const movesOn = commit.instance !== undefined && commit.instance.generation !== commit.generation;
     // The step that ends the instance may take the record past the budget (twice it at most): its history
@@ -1004,6 +1004,14 @@ export class DynamoDbInstanceStore implements InstanceStore {
     const events = hasBody(item, 'ev') ? ((await unpackBody(item, 'ev', this.codec)) as HistoryEvent[]) : ((await this.codec.decode(JSON.parse(item.events!.S!))) as HistoryEvent[]);
     return events.map(readEvent);
   }
+}
+
+/** A commit's id: 16 hex digits, enough to tell its own write from another's. */
+const newCommitId = () => randomUUID().replaceAll('-', '').slice(0, 16);
+
+/** A commit's chunk inside a record's inline history: its first and last event, its id, its packed events. */
+function inlineChunk(commit: StepCommit, commitId: string, packed: Item): AttributeValue {
+  return { M: { f: { N: String(commit.append[0]!.eventId) }, l: { N: String(commit.append.at(-1)!.eventId) }, c: { S: commitId }, ...packed } };
 }
 
 /** A snapshot larger than this is not left for a task to carry (a record holding a large input). */
