@@ -218,8 +218,10 @@ async function afterTheDeadline(target: Target, instanceId: string): Promise<str
   if (!state) return 'not found after the run';
   const { instance, inbox } = state;
   const history = await target.client.getHistory(instanceId, { generation: instance.generation });
-  const last = history.slice(-3).map((event) => `${event.type}${'taskId' in event ? `#${event.taskId}` : ''}`);
-  return `after the run: ${instance.status} in generation ${instance.generation}, last events ${last.join(', ')}, ${inbox.length} inbox message(s)`;
+  const last = history.slice(-6).map((event) => `${event.type}${'taskId' in event ? `#${event.taskId}` : ''}`);
+  const flags = [instance.cancelRequested ? 'cancel requested' : '', instance.dispatchPending ? 'dispatch pending' : ''].filter(Boolean);
+  const messages = inbox.map((message) => `${message.event.type}${'taskId' in message.event ? `#${message.event.taskId}` : ''}`);
+  return `after the run: ${instance.status}${flags.length ? ` (${flags.join(', ')})` : ''} in generation ${instance.generation} at event ${instance.lastEventId}, last events ${last.join(', ')}, ${inbox.length} inbox message(s)${messages.length ? ` (${messages.join(', ')})` : ''}`;
 }
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
@@ -272,7 +274,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const want = expected.get(instanceId);
       const got = actual.get(instanceId);
       if (JSON.stringify(want) === JSON.stringify(got)) continue;
-      if (got?.status === 'NotSettled') late.push({ instanceId, violation: violations.length });
+      // Not settled, or a gate's child whose parent did not settle (nobody waited for it): where it stands says why.
+      if (got === undefined || got.status === 'NotSettled') late.push({ instanceId, violation: violations.length });
       violations.push(`${instanceId}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`);
     }
     ids = await allInstanceIds(target.store);
