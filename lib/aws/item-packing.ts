@@ -1,5 +1,6 @@
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { gunzipSync } from 'node:zlib';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { compress, estimateCompression } from '../runtime/compression.js';
 import type { PayloadCodec } from '../runtime/payload-codec.js';
 
 /**
@@ -35,20 +36,33 @@ export async function inlineFields(holder: Record<string, unknown>, fields: read
  */
 export async function packBody(name: string, body: unknown, slots: PayloadSlot[], codec: PayloadCodec, instanceId: string): Promise<Item> {
   const pending = [...slots];
+  // Each payload's JSON is made once, however many rounds it stays in the body.
+  const texts = new Map<PayloadSlot, string>();
+  const textOf = (slot: PayloadSlot) => {
+    let text = texts.get(slot);
+    if (text === undefined) texts.set(slot, (text = JSON.stringify((slot.holder[slot.field] as { v: unknown }).v) ?? ''));
+    return text;
+  };
   for (;;) {
     const json = JSON.stringify(body);
-    if (Buffer.byteLength(json) <= codec.compressAboveBytes) return { [name]: { S: json } };
-    const zipped = gzipSync(json);
-    if (zipped.length <= codec.inlineLimitBytes) return { [`${name}z`]: { B: zipped } };
+    const bytes = Buffer.from(json);
+    if (bytes.length <= codec.compressAboveBytes) return { [name]: { S: json } };
+    // A body that its sample says cannot fit even compressed (twice the limit leaves room for the sample's
+    // error) is not gzipped in vain: a large payload's bytes are often most of it, and gzip's time with them.
+    const estimate = estimateCompression(bytes);
+    if (estimate.ratio === undefined || bytes.length * estimate.ratio <= codec.inlineLimitBytes * 2) {
+      const zipped = compress(bytes, estimate);
+      if (zipped.length <= codec.inlineLimitBytes) return { [`${name}z`]: { B: zipped } };
+    }
     // Too big even compressed: move the largest payload still inline to the blob store, and try again.
-    const sizes = pending.map((slot) => JSON.stringify((slot.holder[slot.field] as { v: unknown }).v)?.length ?? 0);
+    const sizes = pending.map((slot) => textOf(slot).length);
     const largest = sizes.indexOf(Math.max(...sizes));
     if (largest < 0 || sizes[largest]! < 1_024) {
-      const { ref } = await codec.offload(body, instanceId);
+      const { ref } = await codec.offload(body, instanceId, json);
       return { [`${name}ref`]: { S: JSON.stringify(ref) } };
     }
     const [slot] = pending.splice(largest, 1);
-    slot!.holder[slot!.field] = await codec.offload((slot!.holder[slot!.field] as { v: unknown }).v, instanceId);
+    slot!.holder[slot!.field] = await codec.offload((slot!.holder[slot!.field] as { v: unknown }).v, instanceId, textOf(slot!));
   }
 }
 

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { gunzipSync } from 'node:zlib';
 import { PerdureError } from '../core/errors.js';
 import type { BlobStore } from '../ports.js';
+import { compress } from './compression.js';
 
 /**
  * How a payload is kept: inline JSON, inline gzip (base64), the value itself inside an item that is
@@ -86,7 +87,7 @@ export class PayloadCodec {
     // The same payload is often stored twice in a row (an input in the record and in its start message,
     // an output in the record and its event): when this codec already holds its object, skip gzip and PUT.
     if (this.cache.has(key)) return { ref: { key, size, sha256 } };
-    const zipped = gzipSync(json);
+    const zipped = compress(json);
     if (Math.ceil(zipped.length / 3) * 4 <= inlineLimitBytes) return { z: zipped.toString('base64') };
     await this.blobs.put(key, zipped);
     this.onOffload?.(size);
@@ -94,14 +95,13 @@ export class PayloadCodec {
     return { ref: { key, size, sha256 } };
   }
 
-  /** Puts a JSON value in the blob store (once per content) and returns its reference. */
-  async offload(value: unknown, instanceId: string): Promise<{ ref: BlobRef }> {
-    const json = JSON.stringify(value);
+  /** Puts a JSON value in the blob store (once per content) and returns its reference; `json` is its JSON text when the caller has it. */
+  async offload(value: unknown, instanceId: string, json = JSON.stringify(value)): Promise<{ ref: BlobRef }> {
     const size = Buffer.byteLength(json);
     const sha256 = createHash('sha256').update(json).digest('hex');
     const key = `${PayloadCodec.prefix(instanceId)}${sha256}`;
     if (!this.cache.has(key)) {
-      await this.blobs.put(key, gzipSync(json));
+      await this.blobs.put(key, compress(json));
       this.onOffload?.(size);
       this.remember(key, json, size);
     }
