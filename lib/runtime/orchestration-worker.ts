@@ -320,8 +320,15 @@ export class OrchestrationWorker {
     invocation.startFrom = undefined;
     const behind = (position: CachedExecution, state: StepState) =>
       position.incarnation !== state.instance.incarnation || position.generation !== state.instance.generation || position.lastEventId < state.instance.lastEventId;
-    const fromSnapshot = carried?.instance.status === 'Running' && (!cached || behind(cached, carried)) ? carried : undefined;
-    if (fromSnapshot) cached = undefined;
+    let fromSnapshot = carried?.instance.status === 'Running' && (!cached || behind(cached, carried)) ? carried : undefined;
+    if (fromSnapshot && cached) {
+      // A warm executor of the same run replays just the steps it missed, from the snapshot's history (its
+      // payloads are not loaded again); one of another run (a new generation, a rewind's) starts afresh.
+      const sameRun = cached.generation === fromSnapshot.instance.generation && cached.incarnation === fromSnapshot.instance.incarnation && cached.lastEventId > 0;
+      const position = cached.lastEventId;
+      if (sameRun && fromSnapshot.afterEventId === 0) fromSnapshot = { ...fromSnapshot, history: fromSnapshot.history.filter((event) => event.eventId > position), afterEventId: position };
+      else cached = undefined;
+    }
     // A warm executor of a running instance applies carried results without a read: a commit that finds
     // the chain moved on (another writer) is a conflict, and the next attempt reads.
     const skipRead = (invocation.maySkipRead && cached?.instance?.status === 'Running') || fromSnapshot !== undefined;

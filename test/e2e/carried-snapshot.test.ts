@@ -14,7 +14,9 @@ import { startLocalStack } from '../../lib/local/local-stack.js';
  */
 describe('a solo task carries the record its result\'s step starts from', () => {
   it('reads only where no task carried the record: the timer\'s step', async () => {
-    const app = createApp({ logger: silentLogger });
+    // The events each replay phase replays, in order.
+    const replays: number[] = [];
+    const app = createApp({ logger: silentLogger, interceptors: [{ phase: (phase, next) => (phase.name === 'replay' && replays.push(phase.events), next()) }] });
     app.activity('add', async (n: number) => n + 1, { timeout: '5s' });
     app.orchestration('flow', async (ctx, n: number) => {
       const first = await ctx.callActivity<number>('add', n);
@@ -34,6 +36,13 @@ describe('a solo task carries the record its result\'s step starts from', () => 
       // step (the orchestrator's cold executor: it reads); the last result's step (a warm executor left behind
       // by the timer's step: from the snapshot).
       expect(Object.fromEntries(counter.counts)).toEqual({ 'DynamoDB.PutItem': 1, 'DynamoDB.UpdateItem': 3, 'DynamoDB.Query': 1 });
+      // The activity function's executor, left behind by the timer's step, replays only the events it missed
+      // (the timer's step: StepStarted, TimerFired, ActivityScheduled), not the instance's whole history.
+      const history = await stack.runtime.client.getHistory(id);
+      const timerStep = history.filter((event) => event.type === 'TimerFired');
+      expect(timerStep).toHaveLength(1);
+      expect(replays.at(-1)).toBe(3);
+      expect(replays.every((events) => events < history.length - 3)).toBe(true);
     } finally {
       await stack.stop();
       rmSync(dataDir, { recursive: true, force: true });
