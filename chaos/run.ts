@@ -29,6 +29,8 @@ export interface ChaosOptions {
   rates?: FaultRates;
   /** Instances in flight at once. @defaultValue 50 */
   concurrency?: number;
+  /** Only programs with a gate (the driver cancels them) or a fragile call (it rewinds them): to chase a defect of one operation. */
+  only?: 'gate' | 'fragile';
   /** Prints progress. */
   log?: (line: string) => void;
 }
@@ -228,7 +230,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const began = performance.now();
   const { seed, log } = options;
   const concurrency = options.concurrency ?? 50;
-  const programs = generatePrograms(seed, options.instances);
+  const programs = options.only ? generatePrograms(seed, options.instances * 20).filter((program) => program[options.only!]).slice(0, options.instances) : generatePrograms(seed, options.instances);
   const effects: EffectCounter = new Map();
 
   // The reference: no faults, in memory.
