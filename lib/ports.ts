@@ -146,11 +146,11 @@ export interface StepCommit {
    * store sets the new record's `incarnation` in `instance`, in place.
    */
   creates?: true;
-  /** The step's one new call is a solo activity task: the store may leave `snapshot` for the step its result starts. */
+  /** The step sends activity tasks or timers: the store may leave `snapshot` for the step a result starts. */
   wantsSnapshot?: boolean;
   /**
    * Set in place by a store that can, when `wantsSnapshot`: the record as this commit left it, JSON, for
-   * `loadStepFrom` (the task carries it, and the step its result starts skips its read).
+   * `loadStepFrom` (the tasks and timers carry it, and the step a result starts skips its read).
    */
   snapshot?: unknown;
 }
@@ -270,7 +270,7 @@ export interface ActivityTask {
   scheduleToCloseAt?: number;
   /** What interceptors added (the W3C trace context, ...). */
   headers?: MessageHeaders;
-  /** A solo task's: the record as the step that sent it left it (`StepCommit.snapshot`), so the step its result starts need not read. */
+  /** The record as the step that sent the task left it (`StepCommit.snapshot`), so the step its result starts need not read. */
   snapshot?: unknown;
 }
 
@@ -284,6 +284,8 @@ export interface TimerTask {
   headers?: MessageHeaders;
   /** What the timer's earlier hops cost: it rides with the timer until it fires. */
   cost?: CostLedger;
+  /** The record as the step that set the timer left it (`StepCommit.snapshot`): the step it starts need not read. */
+  snapshot?: unknown;
 }
 
 /** What a doorbell carries besides the instance it wakes. */
@@ -294,6 +296,11 @@ export interface Doorbell {
   runInline?: boolean;
   /** A step may have died between its commit and its dispatch: re-dispatch the outstanding work first, as for a redelivered doorbell. */
   repair?: boolean;
+  /**
+   * The record as the step that sent the carried result's task or timer left it (`StepCommit.snapshot`): the
+   * step may start from it instead of reading (it is checked against the store when the step commits).
+   */
+  snapshot?: unknown;
   /** What interceptors added (the W3C trace context, ...). */
   headers?: MessageHeaders;
 }

@@ -97,6 +97,8 @@ export class QueueHandlers {
             carriedOnly: doorbells.every((doorbell) => (doorbell.messages?.length ?? 0) > 0),
             deadline: context.deadline,
             headers: doorbells.flatMap((doorbell) => (doorbell.headers ? [doorbell.headers] : [])),
+            // The doorbells of one dispatch (a fan-out's results) carry the same snapshot; a stale one costs a read.
+            snapshot: doorbells.findLast((doorbell) => doorbell.snapshot !== undefined)?.snapshot,
             ...(ages.length ? { queueAgeMs: Math.max(...ages) } : {}),
             cost: deliveryCost('SQS-FIFO', group.length, records.length),
           });

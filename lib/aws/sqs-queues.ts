@@ -41,6 +41,8 @@ export interface DoorbellMessage {
   dlqRounds?: number;
   /** What interceptors added (the W3C trace context): in the body, so that every queue and emulator carries it alike. */
   headers?: MessageHeaders;
+  /** The record the step may start from (`Doorbell.snapshot`). */
+  snapshot?: unknown;
 }
 
 /**
@@ -79,6 +81,7 @@ export class SqsWorkQueues implements WorkQueues {
     if (doorbell.repair) body.repair = true;
     if (doorbell.dlqRounds) body.dlqRounds = doorbell.dlqRounds;
     if (doorbell.headers) body.headers = doorbell.headers;
+    if (doorbell.snapshot !== undefined) body.snapshot = doorbell.snapshot;
     // A unique deduplication id: a doorbell must never be dropped; a spare one costs an idle step.
     await this.sendBatch(this.queueFor('orchestrator', doorbell.headers), [{ Id: '0', MessageBody: JSON.stringify(body), MessageGroupId: instanceId, MessageDeduplicationId: randomUUID() }]);
   }

@@ -156,7 +156,7 @@ export class TaskWorker {
   private async fire(timer: TimerTask): Promise<void> {
     const firing = { instanceId: timer.instanceId, taskId: timer.taskId, fireAt: timer.fireAt, lateMs: Math.max(0, this.deps.clock.now() - timer.fireAt), headers: timer.headers ?? {} };
     await this.interceptors.timer(firing, () =>
-      this.deliver(timer, messageIds.timer(timer.generation, timer.taskId), { type: 'TimerFired', taskId: timer.taskId }, this.interceptors.headers(timer.headers)),
+      this.deliver(timer, messageIds.timer(timer.generation, timer.taskId), { type: 'TimerFired', taskId: timer.taskId }, this.interceptors.headers(timer.headers), timer.snapshot),
     );
   }
 
@@ -173,7 +173,9 @@ export class TaskWorker {
     const stepped = task.solo && mayStep && this.deps.stepInstance ? await this.stepHere(task, message, deadline, headers) : false;
     // After a step here that failed, or a redelivery (a step here may have died), the doorbell asks for a repair:
     // that step may have committed without dispatching what it decided.
-    if (!stepped) await this.deps.queues.ringDoorbell(task.instanceId, { messages: [message], ...(task.solo && this.deps.stepInstance ? { repair: true } : {}), ...(headers ? { headers } : {}) });
+    const repair = task.solo === true && this.deps.stepInstance !== undefined;
+    // A repair reads the instance anyway; any other step may start from the record the task carried.
+    if (!stepped) await this.deps.queues.ringDoorbell(task.instanceId, { messages: [message], ...(repair ? { repair } : task.snapshot !== undefined ? { snapshot: task.snapshot } : {}), ...(headers ? { headers } : {}) });
     this.deps.crash?.('activity:before-ack', task.instanceId);
   }
 
@@ -189,8 +191,12 @@ export class TaskWorker {
   }
 
   /** The result rides the instance's doorbell; the step stores it in the inbox if it cannot apply it yet. */
-  private async deliver(task: { instanceId: string; generation: number }, messageId: string, event: InboxEvent, headers: MessageHeaders | undefined): Promise<void> {
-    await this.deps.queues.ringDoorbell(task.instanceId, { messages: [{ messageId, generation: task.generation, receivedAt: this.deps.clock.now(), event, ...costSoFar() }], ...(headers ? { headers } : {}) });
+  private async deliver(task: { instanceId: string; generation: number }, messageId: string, event: InboxEvent, headers: MessageHeaders | undefined, snapshot?: unknown): Promise<void> {
+    await this.deps.queues.ringDoorbell(task.instanceId, {
+      messages: [{ messageId, generation: task.generation, receivedAt: this.deps.clock.now(), event, ...costSoFar() }],
+      ...(headers ? { headers } : {}),
+      ...(snapshot !== undefined ? { snapshot } : {}),
+    });
   }
 }
 

@@ -91,7 +91,7 @@ export interface StepOptions {
   queueAgeMs?: number;
   /** What delivering the doorbells cost (their sends, their share of the queue's receives and deletes and of the invocation): the step's ledger starts from it. */
   cost?: CostLedger;
-  /** The record as the step that sent the carried result's task left it (`ActivityTask.snapshot`): with `carriedOnly`, the step starts from it instead of reading. */
+  /** The record as the step that sent the carried result's task or timer left it (`Doorbell.snapshot`): with `carriedOnly`, the step starts from it instead of reading. */
   snapshot?: unknown;
 }
 
@@ -99,6 +99,8 @@ export interface StepOptions {
 export type StepResult = StepOutcome;
 
 const MAX_CONFLICT_RETRIES = 8;
+/** A step that sends more tasks and timers than this does not have them carry its record: only the first result's step could use it. */
+const MAX_SNAPSHOT_CARRIERS = 10;
 /**
  * A step applies at most this many messages; the rest wait for the next step (the worker rings again).
  * Results of tasks can be many (a fan-out); other messages are deleted inside the commit's transaction,
@@ -140,7 +142,7 @@ class Invocation {
   created: InstanceStatusName | undefined;
   /** A snapshot the doorbell's task carried (`StepOptions.snapshot`): the first attempt starts from it instead of reading. */
   startFrom: unknown;
-  /** What the last commit left for its solo task to carry (`StepCommit.snapshot`). */
+  /** What the last commit left for its tasks and timers to carry (`StepCommit.snapshot`). */
   snapshot: unknown;
 
   constructor(
@@ -491,10 +493,10 @@ export class OrchestrationWorker {
     this.deps.crash?.('step:before-commit', instance.instanceId);
     const append = [...stepEvents, ...numberEvents(tail, lastStepEventId, now)];
     next.lastEventId = next.generation === instance.generation ? instance.lastEventId + append.length : 0;
-    // The step's one call is a queued activity and the only one in flight: its task may carry the record (dispatch's `solo`).
-    const scheduled = append.filter(isScheduleEvent);
-    const soloTask = next.status === 'Running' && next.generation === instance.generation && scheduled.length === 1 && scheduled[0]!.type === 'ActivityScheduled' && !this.isInline(scheduled[0]!) && executor.openCalls().length === 1;
-    const result = await this.commitRecord(instance, recordChanged(instance, next) ? next : undefined, append, consumed, ending.enqueue, invocation, soloTask);
+    // The step's queued activities and timers may carry the record as it leaves it: the step a result starts need not read.
+    const carriers = append.filter((event) => event.type === 'TimerCreated' || (event.type === 'ActivityScheduled' && !this.isInline(event))).length;
+    const wantsSnapshot = next.status === 'Running' && next.generation === instance.generation && carriers > 0 && carriers <= MAX_SNAPSHOT_CARRIERS;
+    const result = await this.commitRecord(instance, recordChanged(instance, next) ? next : undefined, append, consumed, ending.enqueue, invocation, wantsSnapshot);
     if (result !== 'stepped') return result;
     for (const id of carriedIds) invocation.carried.delete(id);
     next.cost = invocation.costBefore;
@@ -514,7 +516,7 @@ export class OrchestrationWorker {
    * Appends to the history chain and, when `next` is given, writes the record in the same commit
    * (status changes, the end, continue-as-new). On success `next` carries its new revision.
    */
-  private async commitRecord(instance: InstanceRecord, next: InstanceRecord | undefined, append: HistoryEvent[], consumed: string[], enqueue: InboxMessage[], invocation: Invocation, soloTask = false): Promise<StepResult> {
+  private async commitRecord(instance: InstanceRecord, next: InstanceRecord | undefined, append: HistoryEvent[], consumed: string[], enqueue: InboxMessage[], invocation: Invocation, wantsSnapshot = false): Promise<StepResult> {
     if (next) {
       next.revision = instance.revision + 1;
       next.updatedAt = this.deps.clock.now();
@@ -537,7 +539,7 @@ export class OrchestrationWorker {
       ...(instance.incarnation !== undefined ? { incarnation: instance.incarnation } : {}),
       ...(next ? { instance: next } : {}),
       ...(invocation.creating ? { creates: true as const } : {}),
-      ...(soloTask ? { wantsSnapshot: true } : {}),
+      ...(wantsSnapshot ? { wantsSnapshot } : {}),
     };
     await this.phase(invocation, 'commit', append.length, async (phase) => {
       outcome.result = await this.deps.store.commitStep(instance.instanceId, commit);
@@ -833,17 +835,19 @@ export class OrchestrationWorker {
   private async dispatch(instance: InstanceRecord, scheduled: ScheduleEvent[], generation: number, notifyParent: boolean, openCalls?: number, rounds?: (taskId: number) => number, snapshot?: unknown): Promise<void> {
     const { queues, clock } = this.deps;
     const activities: ActivityTask[] = [];
-    // The only call in flight: its worker may commit the result itself (no doorbell hop), starting from the
-    // record this step left when the store gave one; in a fan-out they would race.
+    // The only call in flight: its worker may commit the result itself (no doorbell hop); in a fan-out they would
+    // race. Each task and timer carries the record this step left, when the store gave one: where the result's
+    // step starts from it (a cold or stale executor), it need not read.
     const solo = openCalls === 1 && scheduled.length === 1;
+    const carried = snapshot !== undefined ? { snapshot } : {};
     const timers: TimerTask[] = [];
     const children: Promise<void>[] = [];
     for (const event of scheduled) {
       if (event.type === 'ActivityScheduled') {
         // A ctx.step has no registered code for the activity queue to run.
-        if (!event.step) activities.push({ ...this.activityTask(instance, event, generation, rounds?.(event.taskId)), ...(solo ? { solo, ...(snapshot !== undefined ? { snapshot } : {}) } : {}) });
+        if (!event.step) activities.push({ ...this.activityTask(instance, event, generation, rounds?.(event.taskId)), ...(solo ? { solo } : {}), ...carried });
       } else if (event.type === 'TimerCreated') {
-        timers.push({ instanceId: instance.instanceId, generation, taskId: event.taskId, fireAt: event.fireAt, ...this.headers(instance) });
+        timers.push({ instanceId: instance.instanceId, generation, taskId: event.taskId, fireAt: event.fireAt, ...this.headers(instance), ...carried });
       } else if (event.type === 'SubOrchestrationScheduled') {
         children.push(this.startChild(instance, generation, event));
       }
