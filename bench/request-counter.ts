@@ -1,13 +1,15 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import { addClientMiddleware } from '../lib/aws/client-middleware.js';
 
 /** Counts every AWS request a client sends, by service and operation, with SDK middleware. */
 export class RequestCounter {
   readonly counts = new Map<string, number>();
 
   attach(service: string, client: DynamoDBClient | SQSClient | S3Client): void {
-    (client.middlewareStack as { add: (mw: unknown, options: unknown) => void }).add(
+    addClientMiddleware(
+      client,
       (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: unknown) => {
         this.add(`${service}.${(context.commandName ?? 'Unknown').replace(/Command$/, '')}`);
         return next(args);

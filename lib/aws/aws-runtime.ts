@@ -143,7 +143,7 @@ export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: Aw
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? app.logger;
   const interceptors = runtimeInterceptors(app, options.metrics ? [metricsInterceptor(options.metrics)] : []);
-  const common = { region: config.region, ...(config.credentials ? { credentials: config.credentials } : {}) };
+  const common = { region: config.region, cacheMiddleware: true, ...(config.credentials ? { credentials: config.credentials } : {}) };
   const endpointOf = (service: 'dynamodb' | 'sqs' | 's3') => config.endpoints?.[service] ?? config.endpoint;
   const withEndpoint = (service: 'dynamodb' | 'sqs' | 's3') => (endpointOf(service) ? { endpoint: endpointOf(service) } : {});
   const unsigned = (service: string) => (options.signRequests === false ? { signer: fixedAuthorization(service, config.region, config.credentials?.accessKeyId ?? 'local') } : {});

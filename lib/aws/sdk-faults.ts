@@ -1,5 +1,6 @@
 import { ProvisionedThroughputExceededException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { InjectedFault, sleep, type CallFault, type FaultInjector } from '../faults.js';
+import { addClientMiddleware, type MiddlewareClient } from './client-middleware.js';
 
 /** The error a service returns for the fault, with the SDK's own classes where our code tells them apart. */
 function serviceError(service: string, operation: string, fault: Exclude<CallFault, 'slow'>): Error {
@@ -23,9 +24,6 @@ function serviceError(service: string, operation: string, fault: Exclude<CallFau
   return error;
 }
 
-interface MiddlewareClient {
-  middlewareStack: { add(middleware: unknown, options: { step: 'initialize'; name: string; priority?: 'high' | 'low' }): void };
-}
 
 /** The operation and the message count of an SDK command, as the middleware sees it. */
 interface MiddlewareArgs {
@@ -45,7 +43,8 @@ interface HandlerContext {
 export function injectSdkFaults(clients: Record<string, MiddlewareClient>, injector: FaultInjector, options: { duplicateQueues?: string[] } = {}): void {
   for (const [key, client] of Object.entries(clients)) {
     const service = key === 'dynamodb' ? 'DynamoDB' : key === 'sqs' ? 'SQS' : key === 's3' ? 'S3' : key;
-    client.middlewareStack.add(
+    addClientMiddleware(
+      client,
       (next: Next, context: HandlerContext) => async (args: MiddlewareArgs) => {
         const operation = (context.commandName ?? 'Unknown').replace(/Command$/, '');
         const fault = injector.callFault(`${service}.${operation}`);

@@ -2,6 +2,7 @@ import type { AttributeValue, DynamoDBClient, TransactWriteItem } from '@aws-sdk
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { UsageMeter } from '../ports.js';
+import { addClientMiddleware } from './client-middleware.js';
 import { itemBytes, putUnits, transactionUnits } from './write-pacing.js';
 
 type Item = Record<string, AttributeValue>;
@@ -59,7 +60,7 @@ function writeUnits(operation: string, input: DynamoDbInput): number {
 }
 
 function addMiddleware<I, O>(client: DynamoDBClient | SQSClient | S3Client, name: string, middleware: Middleware<I, O>): void {
-  (client.middlewareStack as { add: (mw: unknown, options: unknown) => void }).add(middleware, { step: 'initialize', name });
+  addClientMiddleware(client, middleware, { step: 'initialize', name });
 }
 
 /**

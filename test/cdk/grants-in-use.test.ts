@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PerdureStack } from '../../cdk/stack.js';
 import { createExampleApp } from '../../functions/example-app.js';
+import { addClientMiddleware } from '../../lib/aws/client-middleware.js';
 import { silentLogger } from '../../lib/index.js';
 import { startLocalStack, type LocalStack } from '../../lib/local/local-stack.js';
 import { waitUntil } from '../support.js';
@@ -48,7 +49,8 @@ describe('what each function does is what its role allows', () => {
       handlers[method] = (...args) => running.run(fn, () => original(...args));
     }
     for (const [service, client] of Object.entries(stack.runtime.clients)) {
-      (client.middlewareStack as { add: (mw: unknown, options: unknown) => void }).add(
+      addClientMiddleware(
+        client,
         (next: (args: { input: object }) => Promise<unknown>, context: { commandName?: string }) => async (args: { input: object }) => {
           const fn = running.getStore() ?? 'api';
           const actions = used.get(fn) ?? new Set<string>();

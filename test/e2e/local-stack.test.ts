@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createExampleApp } from '../../functions/example-app.js';
 import { createJsonLogger, silentLogger, type ActivityFailedError } from '../../lib/index.js';
 import { FaultInjector, SimulatedCrash } from '../../lib/faults.js';
+import { addClientMiddleware, removeClientMiddleware } from '../../lib/aws/client-middleware.js';
 import type { CrashPoint } from '../../lib/runtime/crash-points.js';
 
 /** Crashes the chosen instances' invocations at one crash point whenever `ran` says their code ran since; injects nothing else. */
@@ -156,7 +157,8 @@ describe('AWS runtime on the embedded local stack', () => {
   it('sends its DynamoDB and SQS requests to the emulators without SigV4 (they check none); S3 requests stay signed', async () => {
     const authorizations = new Map<string, string>();
     for (const [service, client] of Object.entries(stack.runtime.clients)) {
-      (client.middlewareStack as { add: (mw: unknown, options: unknown) => void }).add(
+      addClientMiddleware(
+        client,
         (next: (args: { request: { headers: Record<string, string> } }) => Promise<unknown>) => async (args: { request: { headers: Record<string, string> } }) => {
           authorizations.set(service, args.request.headers.authorization ?? '');
           return next(args);
@@ -217,8 +219,9 @@ describe('AWS runtime on the embedded local stack', () => {
   it("resumes an activity's retry from its heartbeat details (DynamoDB), each attempt extending its task's visibility (SQS)", async () => {
     const { runtime } = stack;
     const extended: (string | undefined)[] = [];
-    runtime.clients.sqs.middlewareStack.add(
-      (next, context) => async (args) => {
+    addClientMiddleware(
+      runtime.clients.sqs,
+      (next: (args: { input: object }) => Promise<unknown>, context: { commandName?: string }) => async (args: { input: object }) => {
         const result = await next(args);
         if (context.commandName === 'ChangeMessageVisibilityCommand') extended.push((args.input as { QueueUrl?: string }).QueueUrl);
         return result;
@@ -229,7 +232,7 @@ describe('AWS runtime on the embedded local stack', () => {
       const id = await runtime.client.start('resuming', 4);
       expect(await runtime.client.waitForCompletion(id, { timeout: '30s' })).toMatchObject({ status: 'Completed', output: { resumedFrom: 2, attempt: 2 } });
     } finally {
-      runtime.clients.sqs.middlewareStack.remove('recordExtensions');
+      removeClientMiddleware(runtime.clients.sqs, 'recordExtensions');
     }
     expect(extended).toEqual([stack.config.queues.activities, stack.config.queues.activities]);
   });
