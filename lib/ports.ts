@@ -272,6 +272,8 @@ export interface ActivityTask {
   headers?: MessageHeaders;
   /** The record as the step that sent the task left it (`StepCommit.snapshot`), so the step its result starts need not read. */
   snapshot?: unknown;
+  /** Where the instance's history ended when the task was sent (see `Doorbell.sentAt`). */
+  sentAt?: HistoryPosition;
 }
 
 /** A durable timer. */
@@ -286,6 +288,8 @@ export interface TimerTask {
   cost?: CostLedger;
   /** The record as the step that set the timer left it (`StepCommit.snapshot`): the step it starts need not read. */
   snapshot?: unknown;
+  /** Where the instance's history ended when the timer was set (see `Doorbell.sentAt`). */
+  sentAt?: HistoryPosition;
 }
 
 /** What a doorbell carries besides the instance it wakes. */
@@ -301,6 +305,11 @@ export interface Doorbell {
    * step may start from it instead of reading (it is checked against the store when the step commits).
    */
   snapshot?: unknown;
+  /**
+   * Where the instance's history ended when the carried result's task or timer was sent: a warm executor
+   * behind it reads what it missed first, instead of skipping its read and failing its commit.
+   */
+  sentAt?: HistoryPosition;
   /** What interceptors added (the W3C trace context, ...). */
   headers?: MessageHeaders;
 }

@@ -157,7 +157,7 @@ export class TestEnvironment {
     this.tasks = new TaskWorker({
       ...workerDeps,
       poisonAfterCrashes: options.poisonAfterCrashes,
-      stepInstance: (instanceId, message, deadline, headers, snapshot) => this.orchestrations.step(instanceId, { messages: [message], carriedOnly: true, deadline, ...(headers ? { headers: [headers] } : {}), ...(snapshot !== undefined ? { snapshot } : {}) }),
+      stepInstance: (instanceId, message, { headers, ...from }) => this.orchestrations.step(instanceId, { messages: [message], carriedOnly: true, ...from, ...(headers ? { headers: [headers] } : {}) }),
     });
     this.queues.attach({
       step: (instanceId, options) => this.orchestrations.step(instanceId, options),

@@ -190,7 +190,7 @@ export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: Aw
     ...deps,
     crash: options.crash,
     poisonAfterCrashes,
-    stepInstance: (instanceId, message, deadline, headers, snapshot) => activitySteps.step(instanceId, { messages: [message], carriedOnly: true, deadline, ...(headers ? { headers: [headers] } : {}), ...(snapshot !== undefined ? { snapshot } : {}) }),
+    stepInstance: (instanceId, message, { headers, ...from }) => activitySteps.step(instanceId, { messages: [message], carriedOnly: true, ...from, ...(headers ? { headers: [headers] } : {}) }),
     onPoison: async (task, reason) => {
       const body = JSON.stringify({ ...task, input: await codec.store(task.input, task.instanceId) });
       await deadLetters.archive('activities', { messageId: `crashed#${task.instanceId}#${task.generation}#${task.taskId}#${task.attempt}`, instanceId: task.instanceId, outcome: `call failed with PoisonMessageError: ${reason}`, body, deadAt: clock.now() });

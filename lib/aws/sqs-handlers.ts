@@ -2,7 +2,7 @@ import { addLedgers, emptyLedger, type CostLedger } from '../core/cost-ledger.js
 import { PoisonMessageError, toFailureDetails } from '../core/errors.js';
 import { InterceptorChain } from '../core/interceptors.js';
 import type { Logger } from '../core/logger.js';
-import { isTerminal, type ActivityTask, type Clock, type DeadLetterQueue, type InboxMessage, type InstanceRecord, type InstanceStore, type TimerTask } from '../ports.js';
+import { isTerminal, type ActivityTask, type Clock, type DeadLetterQueue, type HistoryPosition, type InboxMessage, type InstanceRecord, type InstanceStore, type TimerTask } from '../ports.js';
 import { poison, type TaskWorker } from '../runtime/activity-worker.js';
 import { messageIds } from '../runtime/messages.js';
 import type { OrchestrationWorker } from '../runtime/orchestration-worker.js';
@@ -99,6 +99,7 @@ export class QueueHandlers {
             headers: doorbells.flatMap((doorbell) => (doorbell.headers ? [doorbell.headers] : [])),
             // The doorbells of one dispatch (a fan-out's results) carry the same snapshot; a stale one costs a read.
             snapshot: doorbells.findLast((doorbell) => doorbell.snapshot !== undefined)?.snapshot,
+            sentAt: furthest(doorbells.map((doorbell) => doorbell.sentAt)),
             ...(ages.length ? { queueAgeMs: Math.max(...ages) } : {}),
             cost: deliveryCost('SQS-FIFO', group.length, records.length),
           });
@@ -252,4 +253,14 @@ function parseTask(body: string): Task {
 
 function result(failures: string[]): BatchResult {
   return { batchItemFailures: failures.map((itemIdentifier) => ({ itemIdentifier })) };
+}
+
+/** The furthest of the positions the doorbells of a batch carry (those of the newest incarnation and generation). */
+function furthest(positions: (HistoryPosition | undefined)[]): HistoryPosition | undefined {
+  let best: HistoryPosition | undefined;
+  for (const position of positions) {
+    if (!position) continue;
+    if (!best || position.generation > best.generation || (position.generation === best.generation && position.eventId > best.eventId)) best = position;
+  }
+  return best;
 }

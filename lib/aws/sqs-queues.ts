@@ -1,7 +1,7 @@
 import { ChangeMessageVisibilityCommand, SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
 import { randomUUID } from 'node:crypto';
 import type { MessageHeaders } from '../core/interceptors.js';
-import type { ActivityTask, Clock, Doorbell, InboxMessage, TimerTask, WorkQueues } from '../ports.js';
+import type { ActivityTask, Clock, Doorbell, HistoryPosition, InboxMessage, TimerTask, WorkQueues } from '../ports.js';
 import type { PayloadCodec } from '../runtime/payload-codec.js';
 import { priorityOf } from '../runtime/priority.js';
 import { readEvent, storeEvent } from './payload-fields.js';
@@ -43,6 +43,8 @@ export interface DoorbellMessage {
   headers?: MessageHeaders;
   /** The record the step may start from (`Doorbell.snapshot`). */
   snapshot?: unknown;
+  /** Where the history ended when the carried result's task or timer was sent (`Doorbell.sentAt`). */
+  sentAt?: HistoryPosition;
 }
 
 /**
@@ -82,6 +84,7 @@ export class SqsWorkQueues implements WorkQueues {
     if (doorbell.dlqRounds) body.dlqRounds = doorbell.dlqRounds;
     if (doorbell.headers) body.headers = doorbell.headers;
     if (doorbell.snapshot !== undefined) body.snapshot = doorbell.snapshot;
+    if (doorbell.sentAt) body.sentAt = doorbell.sentAt;
     // A unique deduplication id: a doorbell must never be dropped; a spare one costs an idle step.
     await this.sendBatch(this.queueFor('orchestrator', doorbell.headers), [{ Id: '0', MessageBody: JSON.stringify(body), MessageGroupId: instanceId, MessageDeduplicationId: randomUUID() }]);
   }

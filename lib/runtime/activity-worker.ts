@@ -5,7 +5,7 @@ import { attemptKeys } from '../core/crash-evidence.js';
 import { PoisonMessageError, toFailureDetails } from '../core/errors.js';
 import type { MessageHeaders, InterceptorChain } from '../core/interceptors.js';
 import type { Logger } from '../core/logger.js';
-import type { ActivityTask, Clock, InboxEvent, InboxMessage, InstanceStore, TimerTask, WorkQueues } from '../ports.js';
+import type { ActivityTask, Clock, HistoryPosition, InboxEvent, InboxMessage, InstanceStore, TimerTask, WorkQueues } from '../ports.js';
 import { runAttempt } from './attempt.js';
 import type { CallbackUrlSigner } from './callback-urls.js';
 import { CostScope, currentCostScope } from './cost-scope.js';
@@ -34,7 +34,7 @@ export interface TaskWorkerDependencies {
    * with the result carried). Used for a `solo` task, the instance's only call in flight: its result then
    * needs no doorbell hop. A step that cannot apply it stores it in the inbox and rings itself.
    */
-  stepInstance?: (instanceId: string, message: InboxMessage, deadline?: number, headers?: MessageHeaders, snapshot?: unknown) => Promise<unknown>;
+  stepInstance?: (instanceId: string, message: InboxMessage, options: { deadline?: number; headers?: MessageHeaders; snapshot?: unknown; sentAt?: HistoryPosition }) => Promise<unknown>;
   /** @defaultValue tracing (unless the app turned it off) and the app's interceptors */
   interceptors?: InterceptorChain;
 }
@@ -156,7 +156,7 @@ export class TaskWorker {
   private async fire(timer: TimerTask): Promise<void> {
     const firing = { instanceId: timer.instanceId, taskId: timer.taskId, fireAt: timer.fireAt, lateMs: Math.max(0, this.deps.clock.now() - timer.fireAt), headers: timer.headers ?? {} };
     await this.interceptors.timer(firing, () =>
-      this.deliver(timer, messageIds.timer(timer.generation, timer.taskId), { type: 'TimerFired', taskId: timer.taskId }, this.interceptors.headers(timer.headers), timer.snapshot),
+      this.deliver(timer, messageIds.timer(timer.generation, timer.taskId), { type: 'TimerFired', taskId: timer.taskId }, this.interceptors.headers(timer.headers), timer),
     );
   }
 
@@ -175,13 +175,16 @@ export class TaskWorker {
     // that step may have committed without dispatching what it decided.
     const repair = task.solo === true && this.deps.stepInstance !== undefined;
     // A repair reads the instance anyway; any other step may start from the record the task carried.
-    if (!stepped) await this.deps.queues.ringDoorbell(task.instanceId, { messages: [message], ...(repair ? { repair } : task.snapshot !== undefined ? { snapshot: task.snapshot } : {}), ...(headers ? { headers } : {}) });
+    if (!stepped) {
+      const from = { ...(task.snapshot !== undefined ? { snapshot: task.snapshot } : {}), ...(task.sentAt ? { sentAt: task.sentAt } : {}) };
+      await this.deps.queues.ringDoorbell(task.instanceId, { messages: [message], ...(repair ? { repair } : from), ...(headers ? { headers } : {}) });
+    }
     this.deps.crash?.('activity:before-ack', task.instanceId);
   }
 
   private async stepHere(task: ActivityTask, message: InboxMessage, deadline: number | undefined, headers: MessageHeaders | undefined): Promise<boolean> {
     try {
-      await this.deps.stepInstance!(task.instanceId, message, deadline, headers, task.snapshot);
+      await this.deps.stepInstance!(task.instanceId, message, { deadline, ...(headers ? { headers } : {}), ...(task.snapshot !== undefined ? { snapshot: task.snapshot } : {}), ...(task.sentAt ? { sentAt: task.sentAt } : {}) });
       return true;
     } catch (error) {
       if (error instanceof SimulatedCrash) throw error;
@@ -191,11 +194,12 @@ export class TaskWorker {
   }
 
   /** The result rides the instance's doorbell; the step stores it in the inbox if it cannot apply it yet. */
-  private async deliver(task: { instanceId: string; generation: number }, messageId: string, event: InboxEvent, headers: MessageHeaders | undefined, snapshot?: unknown): Promise<void> {
+  private async deliver(task: { instanceId: string; generation: number }, messageId: string, event: InboxEvent, headers: MessageHeaders | undefined, from: { snapshot?: unknown; sentAt?: HistoryPosition } = {}): Promise<void> {
     await this.deps.queues.ringDoorbell(task.instanceId, {
       messages: [{ messageId, generation: task.generation, receivedAt: this.deps.clock.now(), event, ...costSoFar() }],
       ...(headers ? { headers } : {}),
-      ...(snapshot !== undefined ? { snapshot } : {}),
+      ...(from.snapshot !== undefined ? { snapshot: from.snapshot } : {}),
+      ...(from.sentAt ? { sentAt: from.sentAt } : {}),
     });
   }
 }

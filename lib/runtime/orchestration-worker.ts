@@ -20,6 +20,7 @@ import {
   type InstanceStatusName,
   type InstanceStore,
   type StepCommit,
+  type HistoryPosition,
   type StepState,
   type TimerTask,
   type WorkQueues,
@@ -93,6 +94,8 @@ export interface StepOptions {
   cost?: CostLedger;
   /** The record as the step that sent the carried result's task or timer left it (`Doorbell.snapshot`): with `carriedOnly`, the step starts from it instead of reading. */
   snapshot?: unknown;
+  /** Where the history ended when the carried result's task or timer was sent (`Doorbell.sentAt`): a warm executor behind it reads first. */
+  sentAt?: HistoryPosition;
 }
 
 /** What a step did. */
@@ -144,6 +147,8 @@ class Invocation {
   startFrom: unknown;
   /** What the last commit left for its tasks and timers to carry (`StepCommit.snapshot`). */
   snapshot: unknown;
+  /** Where the history ended when the carried result's task or timer was sent (`StepOptions.sentAt`). */
+  readonly sentAt: HistoryPosition | undefined;
 
   constructor(
     options: StepOptions,
@@ -156,6 +161,7 @@ class Invocation {
     this.takeOver = options.runInline ? 'inline' : undefined;
     this.maySkipRead = options.carriedOnly === true && this.carried.size > 0 && !options.redelivered && !options.runInline;
     this.startFrom = this.maySkipRead ? options.snapshot : undefined;
+    this.sentAt = options.sentAt;
     this.deadline = options.deadline;
   }
 
@@ -332,8 +338,10 @@ export class OrchestrationWorker {
       else cached = undefined;
     }
     // A warm executor of a running instance applies carried results without a read: a commit that finds
-    // the chain moved on (another writer) is a conflict, and the next attempt reads.
-    const skipRead = (invocation.maySkipRead && cached?.instance?.status === 'Running') || fromSnapshot !== undefined;
+    // the chain moved on (another writer) is a conflict, and the next attempt reads and replays it all. One
+    // known to be behind where the history was when the result's call was sent reads just what it missed.
+    const knownBehind = cached !== undefined && invocation.sentAt !== undefined && behindPosition(cached, invocation.sentAt);
+    const skipRead = (invocation.maySkipRead && !knownBehind && cached?.instance?.status === 'Running') || fromSnapshot !== undefined;
     const state = invocation.creating
       ? { instance: { ...invocation.creating }, history: [], afterEventId: 0, inbox: [] }
       : fromSnapshot
@@ -839,7 +847,8 @@ export class OrchestrationWorker {
     // race. Each task and timer carries the record this step left, when the store gave one: where the result's
     // step starts from it (a cold or stale executor), it need not read.
     const solo = openCalls === 1 && scheduled.length === 1;
-    const carried = snapshot !== undefined ? { snapshot } : {};
+    const sentAt: HistoryPosition = { generation, eventId: instance.lastEventId, ...(instance.incarnation !== undefined ? { incarnation: instance.incarnation } : {}) };
+    const carried = { ...(snapshot !== undefined ? { snapshot } : {}), ...(instance.generation === generation ? { sentAt } : {}) };
     const timers: TimerTask[] = [];
     const children: Promise<void>[] = [];
     for (const event of scheduled) {
@@ -1230,4 +1239,10 @@ function sortInbox(inbox: InboxMessage[], generation: number, suspendedAtStart: 
   if (terminate) return { apply: [], consumed: inbox.map((m) => m.messageId), stale, terminate, deferred: false };
   const applied = suspended ? control : [...control, ...others];
   return { apply: applied.map((m) => m.event), consumed: [...stale, ...applied.map((m) => m.messageId)], stale, terminate, deferred: deferred && !suspended };
+}
+
+/** The cached executor is behind `position` (or of another run): its history ends before the position does. */
+function behindPosition(cached: CachedExecution, position: HistoryPosition): boolean {
+  if (position.incarnation !== undefined && cached.incarnation !== position.incarnation) return true;
+  return cached.generation !== position.generation ? cached.generation < position.generation : cached.lastEventId < position.eventId;
 }
