@@ -54,7 +54,7 @@ describe('tasks and timers carry the record the step they start begins from', ()
     app.activity('double', async (n: number) => n * 2, { timeout: '5s' });
     app.orchestration('fan', async (ctx, n: number) => {
       const parts = await Promise.all([ctx.callActivity<number>('double', n), ctx.callActivity<number>('double', n + 1)]);
-      return parts[0]! + parts[1]!;
+      return parts[0] + parts[1];
     });
     const dataDir = mkdtempSync(join(tmpdir(), 'perdure-snapshot-'));
     const stack = await startLocalStack(app, { dataDir, logger: silentLogger });
