@@ -215,7 +215,7 @@ async function drained(target: Target, ids: string[], deadlineMs: number): Promi
  * Where a program that did not settle in time stands once the run is over: one that settled since was only
  * slow (a loaded machine); one still waiting on a call with an empty inbox and nothing in flight was stranded.
  */
-async function afterTheDeadline(target: Target, instanceId: string): Promise<string> {
+async function afterTheDeadline(target: Target, instanceId: string, effects: EffectCounter): Promise<string> {
   const state = await target.store.loadStep(instanceId);
   if (!state) return 'not found after the run';
   const { instance, inbox } = state;
@@ -223,7 +223,10 @@ async function afterTheDeadline(target: Target, instanceId: string): Promise<str
   const last = history.slice(-6).map((event) => `${event.type}${'taskId' in event ? `#${event.taskId}` : ''}`);
   const flags = [instance.cancelRequested ? 'cancel requested' : '', instance.dispatchPending ? 'dispatch pending' : ''].filter(Boolean);
   const messages = inbox.map((message) => `${message.event.type}${'taskId' in message.event ? `#${message.event.taskId}` : ''}`);
-  return `after the run: ${instance.status}${flags.length ? ` (${flags.join(', ')})` : ''} in generation ${instance.generation} at event ${instance.lastEventId}, last events ${last.join(', ')}, ${inbox.length} inbox message(s)${messages.length ? ` (${messages.join(', ')})` : ''}`;
+  // The calls that ran: beyond what the history shows, the instance went further once (a history lost or forked).
+  const prefix = `faults/${instanceId}/`;
+  const ran = [...effects.keys()].filter((key) => key.startsWith(prefix) && !key.slice(prefix.length).includes('/')).map((key) => key.slice(prefix.length));
+  return `after the run: ${instance.status}${flags.length ? ` (${flags.join(', ')})` : ''} in generation ${instance.generation} at event ${instance.lastEventId} (incarnation ${instance.incarnation ?? '-'}, revision ${instance.revision}), last events ${last.join(', ')}, ${inbox.length} inbox message(s)${messages.length ? ` (${messages.join(', ')})` : ''}; its calls that ran: ${ran.join(', ') || 'none'}`;
 }
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
@@ -282,7 +285,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
     ids = await allInstanceIds(target.store);
     await drained(target, ids, 30_000);
-    for (const { instanceId, violation } of late) violations[violation] += `; ${await afterTheDeadline(target, instanceId)}`;
+    for (const { instanceId, violation } of late) violations[violation] += `; ${await afterTheDeadline(target, instanceId, effects)}`;
     violations.push(...(await checkRun({ client: target.client, store: target.store, ids, effects, run: 'faults', referenceEffects })));
   } finally {
     await target.close();
