@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Client } from '../../lib/client.js';
-import { createApp, silentLogger } from '../../lib/index.js';
+import { createApp, silentLogger, type App } from '../../lib/index.js';
 import { MemoryInstanceStore } from '../../lib/memory/memory-store.js';
 import { systemClock, type ActivityTask, type Doorbell, type TimerTask, type WorkQueues } from '../../lib/ports.js';
 import { TaskWorker } from '../../lib/runtime/activity-worker.js';
@@ -59,30 +59,8 @@ describe('the warm executor of a solo step', () => {
       await ctx.sleep('1s');
       ctx.continueAsNew(generation + 1);
     });
-    const store = new MemoryInstanceStore();
-    const doorbells: Doorbell[] = [];
-    const timers: TimerTask[] = [];
-    const queues: WorkQueues = {
-      ringDoorbell: async (_instanceId, doorbell) => void doorbells.push(doorbell ?? {}),
-      enqueueActivities: async (sent: ActivityTask[]) => {
-        for (const task of sent) await tasks.runActivity(task);
-      },
-      scheduleTimers: async (scheduled) => void timers.push(...scheduled),
-      extendActivityLease: async () => {},
-    };
-    const deps = { app, store, queues, clock: systemClock, logger: silentLogger };
-    const doorbellSteps = new OrchestrationWorker(deps);
-    const activitySteps = new OrchestrationWorker(deps);
-    const tasks = new TaskWorker({ ...deps, stepInstance: (instanceId, message, { deadline, sentAt }) => activitySteps.step(instanceId, { messages: [message], carriedOnly: true, deadline, ...(sentAt ? { sentAt } : {}) }) });
-
-    const id = await new Client(deps).start('twoGenerations', 0);
-    await doorbellSteps.step(id);
-    // Deliver every doorbell and fire every timer until nothing is left in flight.
-    while (doorbells.length > 0 || timers.length > 0) {
-      const doorbell = doorbells.shift();
-      if (doorbell) await doorbellSteps.step(id, { messages: doorbell.messages ?? [], carriedOnly: (doorbell.messages?.length ?? 0) > 0 });
-      else await tasks.fireTimer(timers.shift()!);
-    }
+    const { store, run } = twoWorkers(app);
+    const id = await run('twoGenerations', 0);
 
     expect(await store.getInstance(id)).toMatchObject({ status: 'Completed', generation: 1, output: 2 });
   });
@@ -104,31 +82,11 @@ describe('the warm executor of a solo step', () => {
       }
       return value;
     });
-    const store = new MemoryInstanceStore();
-    const doorbells: Doorbell[] = [];
-    const timers: TimerTask[] = [];
-    const queues: WorkQueues = {
-      ringDoorbell: async (_instanceId, doorbell) => void doorbells.push(doorbell ?? {}),
-      enqueueActivities: async (sent: ActivityTask[]) => {
-        for (const task of sent) await tasks.runActivity(task);
-      },
-      scheduleTimers: async (scheduled) => void timers.push(...scheduled),
-      extendActivityLease: async () => {},
-    };
-    const deps = { app, store, queues, clock: systemClock, logger: silentLogger };
-    const doorbellSteps = new OrchestrationWorker(deps);
-    const activitySteps = new OrchestrationWorker(deps);
-    const tasks = new TaskWorker({ ...deps, stepInstance: (instanceId, message, { deadline, sentAt }) => activitySteps.step(instanceId, { messages: [message], carriedOnly: true, deadline, ...(sentAt ? { sentAt } : {}) }) });
-
-    const id = await new Client(deps).start('alternate', 4);
-    await doorbellSteps.step(id);
+    const { store, run } = twoWorkers(app);
     let resultsByDoorbell = 0;
-    while (doorbells.length > 0 || timers.length > 0) {
-      const doorbell = doorbells.shift();
-      if (doorbell?.messages?.some((message) => message.event.type === 'ActivityCompleted')) resultsByDoorbell++;
-      if (doorbell) await doorbellSteps.step(id, { messages: doorbell.messages ?? [], carriedOnly: (doorbell.messages?.length ?? 0) > 0, ...(doorbell.sentAt ? { sentAt: doorbell.sentAt } : {}) });
-      else await tasks.fireTimer(timers.shift()!);
-    }
+    const id = await run('alternate', 4, (doorbell) => {
+      if (doorbell.messages?.some((message) => message.event.type === 'ActivityCompleted')) resultsByDoorbell++;
+    });
 
     expect(await store.getInstance(id)).toMatchObject({ status: 'Completed', output: 4 });
     expect(resultsByDoorbell).toBe(0); // every result was stepped by the activity's worker, every timer by the doorbell's
@@ -139,3 +97,41 @@ describe('the warm executor of a solo step', () => {
     expect(replays.every((events) => events <= 3)).toBe(true);
   });
 });
+
+/**
+ * A doorbell worker and an activity function's worker (each with its executor cache, as in the AWS runtime)
+ * over one memory store. `run` starts an instance, then delivers every doorbell (what it carries, as the queue
+ * handler passes it) and fires every timer until nothing is left in flight.
+ */
+function twoWorkers(app: App) {
+  const store = new MemoryInstanceStore();
+  const doorbells: Doorbell[] = [];
+  const timers: TimerTask[] = [];
+  const queues: WorkQueues = {
+    ringDoorbell: async (_instanceId, doorbell) => void doorbells.push(doorbell ?? {}),
+    enqueueActivities: async (sent: ActivityTask[]) => {
+      for (const task of sent) await tasks.runActivity(task);
+    },
+    scheduleTimers: async (scheduled) => void timers.push(...scheduled),
+    extendActivityLease: async () => {},
+  };
+  const deps = { app, store, queues, clock: systemClock, logger: silentLogger };
+  const doorbellSteps = new OrchestrationWorker(deps);
+  const activitySteps = new OrchestrationWorker(deps);
+  const tasks = new TaskWorker({ ...deps, stepInstance: (instanceId, message, { deadline, sentAt }) => activitySteps.step(instanceId, { messages: [message], carriedOnly: true, deadline, ...(sentAt ? { sentAt } : {}) }) });
+  const run = async (orchestration: string, input: unknown, onDoorbell: (doorbell: Doorbell) => void = () => undefined): Promise<string> => {
+    const id = await new Client(deps).start(orchestration, input);
+    await doorbellSteps.step(id);
+    while (doorbells.length > 0 || timers.length > 0) {
+      const doorbell = doorbells.shift();
+      if (!doorbell) {
+        await tasks.fireTimer(timers.shift()!);
+        continue;
+      }
+      onDoorbell(doorbell);
+      await doorbellSteps.step(id, { messages: doorbell.messages ?? [], carriedOnly: (doorbell.messages?.length ?? 0) > 0, ...(doorbell.sentAt ? { sentAt: doorbell.sentAt } : {}) });
+    }
+    return id;
+  };
+  return { store, run };
+}
