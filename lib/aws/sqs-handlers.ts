@@ -255,7 +255,7 @@ function result(failures: string[]): BatchResult {
   return { batchItemFailures: failures.map((itemIdentifier) => ({ itemIdentifier })) };
 }
 
-/** The furthest of the positions the doorbells of a batch carry (those of the newest incarnation and generation). */
+/** The furthest of the positions the doorbells of a batch carry, by generation then event (they are of one incarnation but after a rewind). */
 function furthest(positions: (HistoryPosition | undefined)[]): HistoryPosition | undefined {
   let best: HistoryPosition | undefined;
   for (const position of positions) {
