@@ -110,6 +110,8 @@ interface Target {
   /** A second worker stepping instances beside the queue's own: two workers on one instance. */
   rogue?: OrchestrationWorker;
   rogueIntervalMs: number;
+  /** Where the queued messages about an instance are (the local stack's queues). */
+  queuedFor?: (instanceId: string) => string[];
   close(): Promise<void>;
 }
 
@@ -226,7 +228,8 @@ async function afterTheDeadline(target: Target, instanceId: string, effects: Eff
   // The calls that ran: beyond what the history shows, the instance went further once (a history lost or forked).
   const prefix = `faults/${instanceId}/`;
   const ran = [...effects.keys()].filter((key) => key.startsWith(prefix) && !key.slice(prefix.length).includes('/')).map((key) => key.slice(prefix.length));
-  return `after the run: ${instance.status}${flags.length ? ` (${flags.join(', ')})` : ''} in generation ${instance.generation} at event ${instance.lastEventId} (incarnation ${instance.incarnation ?? '-'}, revision ${instance.revision}), last events ${last.join(', ')}, ${inbox.length} inbox message(s)${messages.length ? ` (${messages.join(', ')})` : ''}; its calls that ran: ${ran.join(', ') || 'none'}`;
+  const queued = target.queuedFor?.(instanceId) ?? [];
+  return `after the run: ${instance.status}${flags.length ? ` (${flags.join(', ')})` : ''} in generation ${instance.generation} at event ${instance.lastEventId} (incarnation ${instance.incarnation ?? '-'}, revision ${instance.revision}), last events ${last.join(', ')}, ${inbox.length} inbox message(s)${messages.length ? ` (${messages.join(', ')})` : ''}; its calls that ran: ${ran.join(', ') || 'none'}; queued: ${queued.length ? queued.join(' | ') : 'nothing'}`;
 }
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
@@ -267,7 +270,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       await stack.stop();
     };
     // Starts go through the stack's own client: their eager first steps run with its faults and crashes.
-    target = { client: observer.client, starter: stack.runtime.client, store: observer.store, rogue, rogueIntervalMs: 1_000, close };
+    target = { client: observer.client, starter: stack.runtime.client, store: observer.store, rogue, rogueIntervalMs: 1_000, queuedFor: (instanceId) => stack.queuedFor(instanceId), close };
   }
   const violations: string[] = [];
   let ids: string[] = [];

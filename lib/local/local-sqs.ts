@@ -13,6 +13,8 @@ interface StoredMessage {
   approximateFirstReceiveTimestamp?: number;
   sentTimestamp?: number;
   messageGroupId?: string;
+  /** A delayed message's time to become visible (ms since the epoch). */
+  delayUntil?: number;
   md5OfBody: string;
   md5OfMessageAttributes?: string;
   messageAttributes: Record<string, unknown>;
@@ -30,7 +32,11 @@ interface ReceivedMessage {
 
 /** fauxqs's queue (its class is not exported: these are the members the local stack uses). */
 interface FauxqsQueue {
+  name: string;
   attributes: Record<string, string>;
+  messages: StoredMessage[];
+  delayedMessages: StoredMessage[];
+  fifoDelayed: Map<string, StoredMessage[]>;
   inflightMessages: Map<string, { message: StoredMessage; receiptHandle: string; visibilityDeadline: number }>;
   fifoMessages: Map<string, StoredMessage[]>;
   fifoLockedGroups: Map<string, number>;
@@ -44,6 +50,7 @@ interface FauxqsQueue {
 }
 
 interface FauxqsSqsStore {
+  queues: Map<string, FauxqsQueue>;
   getQueue(url: string): FauxqsQueue | undefined;
   getQueueByArn(arn: string): FauxqsQueue | undefined;
   createQueue(...args: unknown[]): FauxqsQueue;
@@ -73,7 +80,7 @@ export interface QueueSource {
  * invocation gets all the doorbells of an instance that are waiting. The class is loaded from the file next
  * to fauxqs's entry point, as the S3 store is (fauxqs is pinned to an exact version for that reason).
  */
-export async function createLocalSqsStore(): Promise<{ store: object; source: QueueSource }> {
+export async function createLocalSqsStore(): Promise<{ store: object; source: QueueSource; find: (text: string) => string[] }> {
   const fauxqsFile = (path: string) => new URL(path, import.meta.resolve('fauxqs')).href;
   const { SqsStore } = (await import(fauxqsFile('./sqs/sqsStore.js'))) as { SqsStore: new () => FauxqsSqsStore };
 
@@ -121,7 +128,28 @@ export async function createLocalSqsStore(): Promise<{ store: object; source: Qu
       for (const handle of receiptHandles) if (queue.inflightMessages.has(handle)) queue.changeVisibility(handle, seconds);
     },
   };
-  return { store, source };
+  return { store, source, find: (text) => findMessages(store, text) };
+}
+
+/**
+ * Where the messages whose body holds `text` are (a diagnostic: the chaos run tells a stranded instance from a
+ * slow one by it): each as its queue, its state (waiting, in flight, delayed) and how often it was received.
+ */
+function findMessages(store: FauxqsSqsStore, text: string): string[] {
+  const found: string[] = [];
+  const note = (queue: FauxqsQueue, state: string, message: StoredMessage, until?: number) => {
+    if (!message.body.includes(text)) return;
+    const due = until === undefined ? '' : ` for ${Math.round((until - Date.now()) / 100) / 10} s more`;
+    found.push(`${queue.name}: ${state}${due}, received ${message.approximateReceiveCount} time(s), ${message.body.slice(0, 160)}`);
+  };
+  for (const queue of store.queues.values()) {
+    for (const message of queue.messages) note(queue, 'waiting', message);
+    for (const messages of queue.fifoMessages.values()) for (const message of messages) note(queue, 'waiting', message);
+    for (const { message, visibilityDeadline } of queue.inflightMessages.values()) note(queue, 'in flight', message, visibilityDeadline);
+    for (const message of queue.delayedMessages) note(queue, 'delayed', message, message.delayUntil);
+    for (const delayed of queue.fifoDelayed.values()) for (const message of delayed) note(queue, 'delayed', message, message.delayUntil);
+  }
+  return found;
 }
 
 /**

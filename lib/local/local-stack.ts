@@ -81,6 +81,8 @@ export interface LocalStack {
   metrics: MetricCounters;
   /** Fires the app's schedules (with `schedules: true`). */
   scheduler?: LocalScheduler;
+  /** Where the queued messages about an instance are (waiting, in flight, delayed), queue by queue: a diagnostic. */
+  queuedFor(instanceId: string): string[];
   stop(): Promise<void>;
 }
 
@@ -167,6 +169,7 @@ export async function startLocalStack(app: App, options: LocalStackOptions = {})
       config,
       metrics,
       ...(scheduler ? { scheduler } : {}),
+      queuedFor: (instanceId) => sqsS3.findMessages(`"instanceId":${JSON.stringify(instanceId)}`),
       stop: async () => {
         await scheduler?.stop();
         await Promise.all(pollers.map((poller) => poller.stop()));

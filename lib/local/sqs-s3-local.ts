@@ -20,6 +20,8 @@ export interface SqsS3LocalOptions {
 /** fauxqs, running: its endpoint, and its queues for the pollers in this process. */
 export interface RunningSqsS3 extends RunningEmulator {
   queues: QueueSource;
+  /** Where the messages whose body holds the text are, queue by queue (a diagnostic). */
+  findMessages(text: string): string[];
 }
 
 /**
@@ -61,6 +63,7 @@ export async function startSqsS3Local(options: SqsS3LocalOptions = {}): Promise<
     endpoint: `http://127.0.0.1:${port}`,
     port,
     queues: sqs.source,
+    findMessages: sqs.find,
     stop: () => (closed ??= app.close().then(() => undefined)),
   };
 }

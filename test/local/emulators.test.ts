@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTable, TABLE_SCHEMA } from '../../lib/aws/table.js';
 import { startDynamoDbLocal, type RunningEmulator } from '../../lib/local/dynamodb-local.js';
-import { startSqsS3Local } from '../../lib/local/sqs-s3-local.js';
+import { startSqsS3Local, type RunningSqsS3 } from '../../lib/local/sqs-s3-local.js';
 import { rawRequest } from './raw-http.js';
 
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -181,7 +181,7 @@ describe('DynamoDB Local and the temporary folder', () => {
 });
 
 describe('fauxqs SQS and S3 (embedded)', () => {
-  let emulator: RunningEmulator;
+  let emulator: RunningSqsS3;
   let sqs: SQSClient;
   let s3: S3Client;
   const dataDir = mkdtempSync(join(tmpdir(), 'perdure-s3-'));
@@ -252,6 +252,22 @@ describe('fauxqs SQS and S3 (embedded)', () => {
     expect(Messages?.map((message) => message.Body)).toEqual(['later']);
     const { SentTimestamp, ApproximateFirstReceiveTimestamp } = Messages![0]!.Attributes!;
     expect(Number(ApproximateFirstReceiveTimestamp) - Number(SentTimestamp)).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it('finds where the messages holding a text are: waiting, in flight (with its receives) or delayed, FIFO or not', async () => {
+    const plain = await sqs.send(new CreateQueueCommand({ QueueName: 'find-plain' }));
+    const fifo = await sqs.send(new CreateQueueCommand({ QueueName: 'find.fifo', Attributes: { FifoQueue: 'true' } }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: plain.QueueUrl, MessageBody: '{"instanceId":"i-1","task":1}' }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: plain.QueueUrl, MessageBody: '{"instanceId":"i-1","task":2}', DelaySeconds: 60 }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: plain.QueueUrl, MessageBody: '{"instanceId":"i-2"}' }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: fifo.QueueUrl, MessageBody: '{"instanceId":"i-1","doorbell":1}', MessageGroupId: 'i-1', MessageDeduplicationId: 'd1' }));
+    const { Messages } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: fifo.QueueUrl, VisibilityTimeout: 30 }));
+    expect(Messages).toHaveLength(1);
+    const found = emulator.findMessages('"instanceId":"i-1"').sort();
+    expect(found).toHaveLength(3);
+    expect(found[0]).toMatch(/^find-plain: delayed for (59|60)(\.\d)? s more, received 0 time\(s\), \{"instanceId":"i-1","task":2\}$/);
+    expect(found[1]).toBe('find-plain: waiting, received 0 time(s), {"instanceId":"i-1","task":1}');
+    expect(found[2]).toMatch(/^find\.fifo: in flight for (29|30)(\.\d)? s more, received 1 time\(s\), \{"instanceId":"i-1","doorbell":1\}$/);
   });
 
   it('sends a batch of 10 and delivers all of them', async () => {
