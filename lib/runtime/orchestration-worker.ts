@@ -1009,7 +1009,9 @@ export class OrchestrationWorker {
       if ((await this.deps.store.deliver(instanceId, message)) === 'delivered') delivered = true;
     }
     invocation.carried.clear();
-    if (delivered && result === 'conflict') await this.ring({ instanceId });
+    // A step that gave up (its commits kept conflicting, or repairs kept finding dispatch pending) leaves them to the
+    // next one, which nothing else may ring for. A suspended or quarantined instance's resume rings, a rewind's too.
+    if (delivered && (result === 'conflict' || result === 'repaired')) await this.ring({ instanceId });
   }
 
   /** Ends the instance from outside its code (terminated, or timed out): nothing of the code runs. */

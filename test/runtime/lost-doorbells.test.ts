@@ -50,6 +50,35 @@ describe('work lost with the queues (the local stack killed mid-flight)', () => 
   });
 });
 
+describe('a step that gives up', () => {
+  it('keeps the result it carried in the inbox and rings again when its repairs kept finding dispatch pending', async () => {
+    const app = createApp({ logger: silentLogger });
+    app.activity('charge', async () => 'charged');
+    app.orchestration('pay', async (ctx) => ctx.callActivity('charge'));
+    const store = new MemoryInstanceStore();
+    const { queues, doorbells } = handQueues();
+    const clock = { now: () => Date.now() };
+    const worker = new OrchestrationWorker({ app, store, queues, clock, logger: silentLogger });
+    const instanceId = await new Client({ app, store, queues, clock }).start('pay');
+    await worker.step(instanceId);
+    const record = (await store.getInstance(instanceId))!;
+    await store.updateInstance({ ...record, dispatchPending: true, revision: record.revision + 1 }, record.revision);
+    // The flag cannot be cleared (the record keeps changing under the repair): every attempt of the step repairs.
+    const clearing = store.updateInstance.bind(store);
+    store.updateInstance = async (instance, expected) => (instance.dispatchPending === false ? false : clearing(instance, expected));
+    doorbells.length = 0;
+    const result = { messageId: 'A#0#1', generation: 0, receivedAt: clock.now(), event: { type: 'ActivityCompleted' as const, taskId: 1, result: 'charged' } };
+    expect(await worker.step(instanceId, { messages: [result] })).toBe('repaired');
+    expect((await store.loadStep(instanceId))!.inbox.map((message) => message.messageId)).toEqual(['A#0#1']);
+    expect(doorbells.filter((ring) => ring.instanceId === instanceId && !ring.doorbell.messages)).toHaveLength(1);
+
+    // Once the record holds still, that doorbell's step applies the stored result.
+    store.updateInstance = clearing;
+    await worker.step(instanceId);
+    expect(await new Client({ app, store, queues, clock }).getStatus(instanceId)).toMatchObject({ status: 'Completed', output: 'charged' });
+  });
+});
+
 describe('crash evidence of activities', () => {
   it('a redelivered activity that ran to the end is not counted as a crash when it comes back again (its acknowledgement was lost, or it outlasted its invocation)', async () => {
     const app = createApp({ logger: silentLogger });
