@@ -1,6 +1,5 @@
-import { gunzipSync } from 'node:zlib';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { compress, estimateCompression } from '../runtime/compression.js';
+import { compress, decompress, estimateCompression } from '../runtime/compression.js';
 import type { PayloadCodec } from '../runtime/payload-codec.js';
 
 /**
@@ -70,7 +69,7 @@ export async function packBody(name: string, body: unknown, slots: PayloadSlot[]
 export async function unpackBody(item: Item, name: string, codec: PayloadCodec): Promise<unknown> {
   if (item[name]?.S !== undefined) return JSON.parse(item[name].S) as unknown;
   const zipped = item[`${name}z`]?.B;
-  if (zipped !== undefined) return JSON.parse(gunzipSync(zipped).toString()) as unknown;
+  if (zipped !== undefined) return JSON.parse(decompress(zipped).toString()) as unknown;
   const ref = item[`${name}ref`]?.S;
   if (ref !== undefined) return codec.decode({ ref: JSON.parse(ref) as never });
   return undefined;

@@ -1,4 +1,4 @@
-import { constants, gzipSync } from 'node:zlib';
+import { constants, gunzipSync, gzipSync } from 'node:zlib';
 
 /**
  * gzip with its effort fitted to the data. Payloads that repeat themselves (JSON, text) get gzip's default
@@ -10,6 +10,14 @@ import { constants, gzipSync } from 'node:zlib';
 /** Payloads up to this size are gzipped as they are: a sample would cost more than it saves. */
 const SAMPLE_ABOVE_BYTES = 32 * 1024;
 const SAMPLE_BYTES = 8 * 1024;
+/**
+ * zlib's sync calls grow their output a chunk at a time (16 KiB by default), and each chunk is another pass
+ * through its loop and another copy: sized to the output expected, a large payload takes one or two.
+ */
+const MIN_CHUNK_BYTES = 16 * 1024;
+const MAX_CHUNK_BYTES = 8 * 1024 * 1024;
+const chunkFor = (expectedBytes: number) => Math.min(MAX_CHUNK_BYTES, Math.max(MIN_CHUNK_BYTES, Math.ceil(expectedBytes)));
+
 /** When the search for repeats shrinks the sample less than this much more than Huffman coding alone does, it is skipped. */
 const REPEATS_MIN_GAIN = 0.9;
 
@@ -34,6 +42,11 @@ export function estimateCompression(data: Buffer): CompressionEstimate {
 /** gzips `data` (a JSON text, or its bytes), with the effort its estimate calls for (see above). */
 export function compress(data: string | Buffer, estimate?: CompressionEstimate): Buffer {
   const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-  const { repeats } = estimate ?? estimateCompression(bytes);
-  return gzipSync(bytes, repeats ? {} : { strategy: constants.Z_HUFFMAN_ONLY });
+  const { repeats, ratio } = estimate ?? estimateCompression(bytes);
+  return gzipSync(bytes, { ...(repeats ? {} : { strategy: constants.Z_HUFFMAN_ONLY }), chunkSize: chunkFor(bytes.length * (ratio ?? 1) * 1.05) });
+}
+
+/** gunzips `zipped`; `expectedBytes` (the size before gzip, when known) sizes zlib's output chunks. */
+export function decompress(zipped: Uint8Array, expectedBytes = zipped.length * 4): Buffer {
+  return gunzipSync(zipped, { chunkSize: chunkFor(expectedBytes) });
 }

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { gunzipSync } from 'node:zlib';
 import { PerdureError } from '../core/errors.js';
 import type { BlobStore } from '../ports.js';
-import { compress } from './compression.js';
+import { compress, decompress } from './compression.js';
 
 /**
  * How a payload is kept: inline JSON, inline gzip (base64), the value itself inside an item that is
@@ -126,7 +125,7 @@ export class PayloadCodec {
     if (!isStoredPayload(stored)) throw new PayloadIntegrityError(`Not an encoded payload: ${JSON.stringify(stored)?.slice(0, 80)}`);
     if ('v' in stored) return stored.v;
     if ('j' in stored) return JSON.parse(stored.j) as unknown;
-    if ('z' in stored) return JSON.parse(gunzipSync(Buffer.from(stored.z, 'base64')).toString()) as unknown;
+    if ('z' in stored) return JSON.parse(decompress(Buffer.from(stored.z, 'base64')).toString()) as unknown;
     return JSON.parse(await this.fetch(stored.ref)) as unknown;
   }
 
@@ -182,7 +181,7 @@ export class PayloadCodec {
     } catch (error) {
       throw new PayloadIntegrityError(`Payload object '${ref.key}' could not be read (${(error as Error).message}); it may have expired under the bucket's lifecycle rule or been deleted.`);
     }
-    const json = gunzipSync(body).toString();
+    const json = decompress(body, ref.size).toString();
     if (createHash('sha256').update(json).digest('hex') !== ref.sha256) {
       throw new PayloadIntegrityError(`Payload object '${ref.key}' does not match its sha256; it was changed after it was written.`);
     }

@@ -3,7 +3,7 @@ import { constants, gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { packBody, unpackBody, type PayloadSlot } from '../../lib/aws/item-packing.js';
 import { MemoryBlobStore } from '../../lib/memory/memory-blob-store.js';
-import { compress, estimateCompression } from '../../lib/runtime/compression.js';
+import { compress, decompress, estimateCompression } from '../../lib/runtime/compression.js';
 import { PayloadCodec } from '../../lib/runtime/payload-codec.js';
 
 /** Base64 of random bytes: a PDF or an image as JSON carries it. */
@@ -35,6 +35,13 @@ describe('compression fitted to the data', () => {
     // Huffman coding only is what the base64 got: the same bytes as asking zlib for it.
     const random = base64Json(100_000);
     expect(compress(random).equals(gzipSync(random, { strategy: constants.Z_HUFFMAN_ONLY }))).toBe(true);
+  });
+
+  it('gunzips whatever size it expects: too small a guess takes more chunks, too large one wastes nothing but memory', () => {
+    for (const json of [base64Json(300_000), recordsJson(5_000), '{"small":true}']) {
+      const zipped = gzipSync(json);
+      for (const expected of [undefined, 1, json.length, json.length * 10]) expect(decompress(zipped, expected).toString()).toBe(json);
+    }
   });
 });
 
