@@ -50,6 +50,11 @@ export interface AwsRuntimeConfig {
   /** Inline steps one orchestrator invocation commits before it hands over. @defaultValue 100 */
   maxInlineSteps?: number;
   /**
+   * Live executors each worker (the orchestrator's, the activity function's) keeps between steps
+   * (`PERDURE_EXECUTOR_CACHE_SIZE`). Each holds its orchestration's variables. @defaultValue 500
+   */
+  executorCacheSize?: number;
+  /**
    * A start runs the instance's first step in the caller's request and creates the instance with it: one
    * PutItem, no doorbell, no read (`PERDURE_EAGER_START`; architecture decision 40). @defaultValue true
    */
@@ -92,6 +97,7 @@ export function configFromEnvironment(env: NodeJS.ProcessEnv = process.env): Aws
     poisonAfterCrashes: number('PERDURE_POISON_AFTER_CRASHES'),
     inlineActivities: env.PERDURE_INLINE_ACTIVITIES === undefined ? undefined : env.PERDURE_INLINE_ACTIVITIES !== 'false',
     maxInlineSteps: number('PERDURE_MAX_INLINE_STEPS'),
+    executorCacheSize: number('PERDURE_EXECUTOR_CACHE_SIZE'),
     eagerStart: env.PERDURE_EAGER_START === undefined ? undefined : env.PERDURE_EAGER_START !== 'false',
     ...(env.PERDURE_DEPLOYED_SCHEDULES === undefined ? {} : { deployedSchedules: env.PERDURE_DEPLOYED_SCHEDULES.split(',').filter(Boolean) }),
     apiUrl: env.PERDURE_API_URL || undefined,
@@ -183,9 +189,9 @@ export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: Aw
   // Starts run first steps with a worker of their own (the API function's): its executors are not stepped again, so it keeps few.
   const client: Client = new Client({ ...deps, ...(config.eagerStart !== false ? { eagerStart: stepping(16) } : {}) });
   const deadLetters: DynamoDbDeadLetters = new DynamoDbDeadLetters({ dynamodb: clients.dynamodb, sqs: clients.sqs, tableName: config.tableName, activityQueueUrl: config.queues.activities, client });
-  const orchestrations = stepping();
+  const orchestrations = stepping(config.executorCacheSize);
   // The activity function steps instances with a worker (and executor cache) of its own, as its own Lambda function would.
-  const activitySteps = stepping();
+  const activitySteps = stepping(config.executorCacheSize);
   const tasks = new TaskWorker({
     ...deps,
     crash: options.crash,

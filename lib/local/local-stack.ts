@@ -37,6 +37,11 @@ export interface LocalStackOptions {
   inlineActivities?: boolean;
   /** @defaultValue 900 */
   maxTimerHopSeconds?: number;
+  /**
+   * Live executors the orchestrator's and the activity function's workers each keep between steps. The local
+   * stack is one process standing in for a fleet of Lambda instances, whose caches add up. @defaultValue 2000
+   */
+  executorCacheSize?: number;
   inlineLimitBytes?: number;
   logger?: Logger;
   /** The runtime's clock (tests move it forward to fire long timers). @defaultValue the system clock */
@@ -87,6 +92,8 @@ export interface LocalStack {
 }
 
 const NAMES = { table: 'perdure-local', bucket: 'perdure-local-payloads' };
+/** Four times a Lambda instance's: with 1,000 orders in flight (2,000 instances with their children), 157 activity steps/s against 138 with 500. */
+const LOCAL_EXECUTOR_CACHE_SIZE = 2_000;
 
 /**
  * The whole AWS runtime on this machine: DynamoDB Local and fauxqs (SQS + S3) on 127.0.0.1, the
@@ -116,6 +123,7 @@ export async function startLocalStack(app: App, options: LocalStackOptions = {})
       inlineLimitBytes: options.inlineLimitBytes,
       poisonAfterCrashes: options.poisonAfterCrashes,
       inlineActivities: options.inlineActivities,
+      executorCacheSize: options.executorCacheSize ?? LOCAL_EXECUTOR_CACHE_SIZE,
     };
     const bootstrap = createAwsRuntime(app, base, { logger, clock: options.clock });
     await ensureTable(bootstrap.clients.dynamodb, NAMES.table);
