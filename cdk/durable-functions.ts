@@ -96,7 +96,7 @@ export interface DurableFunctionsProps {
   readonly orchestratorTimeout?: Duration;
   /** One activity attempt; keep it above the activities' own timeouts. @defaultValue 5 minutes */
   readonly activityTimeout?: Duration;
-  /** Sizing and permissions of the orchestrator function for inline calls. @defaultValue the orchestrator's defaults */
+  /** Sizing and permissions of the orchestrator function (and of the timer function, which steps solo timers) for inline calls. @defaultValue the orchestrator's defaults */
   readonly inlineSteps?: InlineStepsProps;
   /**
    * Concurrency and batch size of each queue's event source. The defaults bound every queue below the
@@ -247,7 +247,8 @@ export class DurableFunctions extends Construct {
     };
     const orchestrator = queue('Orchestrator', Duration.seconds(orchestratorTimeout.toSeconds() * VISIBILITY_FACTOR), true);
     const activities = queue('Activities', Duration.seconds(activityTimeout.toSeconds() * VISIBILITY_FACTOR), false);
-    const timers = queue('Timers', Duration.seconds(shortTimeout.toSeconds() * VISIBILITY_FACTOR), false);
+    // The timer function steps instances (a solo timer's firing), inline steps included: it runs as long as the orchestrator.
+    const timers = queue('Timers', Duration.seconds(orchestratorTimeout.toSeconds() * VISIBILITY_FACTOR), false);
     this.queues = { orchestrator: orchestrator.main, activities: activities.main, timers: timers.main };
     if (props.priorityLane !== false) {
       this.priorityQueues = {
@@ -307,7 +308,7 @@ export class DurableFunctions extends Construct {
     this.functions = {
       orchestrator: fn('orchestrator', orchestratorTimeout, props.inlineSteps?.memorySize),
       activity: fn('activity', activityTimeout),
-      timer: fn('timer', shortTimeout),
+      timer: fn('timer', orchestratorTimeout, props.inlineSteps?.memorySize),
       activityDeadLetters: fn('activityDeadLetters', shortTimeout),
       orchestratorDeadLetters: fn('orchestratorDeadLetters', shortTimeout),
       api: fn('api', shortTimeout),
@@ -358,15 +359,15 @@ export class DurableFunctions extends Construct {
     allow(orchestratorFn, ['s3:GetObject', 's3:PutObject'], [objects]);
     send(orchestratorFn, ...doorbellQueues, ...activityQueues, timers.main);
 
-    // The activity function steps instances too: a solo task's result is committed as the instance's next step
-    // in the task's own invocation (one queue hop), which dispatches what that step decided, inline steps included.
-    allow(activity, tableActions.step, tableArns);
-    for (const statement of props.inlineSteps?.policies ?? []) activity.addToRolePolicy(statement);
-    allow(activity, ['s3:GetObject', 's3:PutObject'], [objects]);
-    send(activity, ...doorbellQueues, ...activityQueues, timers.main);
-
-    allow(timer, tableActions.deliver, [this.table.tableArn]);
-    send(timer, ...doorbellQueues, timers.main);
+    // The activity and timer functions step instances too: a solo task's result, or a solo timer's firing, is
+    // committed as the instance's next step in its own invocation (one queue hop), which dispatches what that step
+    // decided, inline steps included.
+    for (const stepper of [activity, timer]) {
+      allow(stepper, tableActions.step, tableArns);
+      for (const statement of props.inlineSteps?.policies ?? []) stepper.addToRolePolicy(statement);
+      allow(stepper, ['s3:GetObject', 's3:PutObject'], [objects]);
+      send(stepper, ...doorbellQueues, ...activityQueues, timers.main);
+    }
 
     for (const handler of [activityDeadLetters, orchestratorDeadLetters]) {
       allow(handler, tableActions.deliver, [this.table.tableArn]);
@@ -404,7 +405,7 @@ export class DurableFunctions extends Construct {
         removalPolicy,
       });
       // The functions that sign (steps and inline activities, queued activities) and the one that checks; the API's address for the URLs.
-      for (const signer of [orchestratorFn, activity, api]) {
+      for (const signer of [orchestratorFn, activity, timer, api]) {
         allow(signer, ['secretsmanager:GetSecretValue'], [this.callbackSigningKey.secretArn]);
         signer.addEnvironment('PERDURE_CALLBACK_KEY_SECRET', this.callbackSigningKey.secretArn);
         signer.addEnvironment('PERDURE_API_URL', this.api.apiEndpoint);

@@ -286,6 +286,11 @@ export interface TimerTask {
   headers?: MessageHeaders;
   /** What the timer's earlier hops cost: it rides with the timer until it fires. */
   cost?: CostLedger;
+  /**
+   * The instance had no other call in flight when the timer was set: the worker that fires it may commit
+   * `TimerFired` as the instance's next step itself, instead of sending it through the doorbell.
+   */
+  solo?: boolean;
   /** The record as the step that set the timer left it (`StepCommit.snapshot`): the step it starts need not read. */
   snapshot?: unknown;
   /** Where the instance's history ended when the timer was set (see `Doorbell.sentAt`). */

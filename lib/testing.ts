@@ -162,7 +162,7 @@ export class TestEnvironment {
     this.queues.attach({
       step: (instanceId, options) => this.orchestrations.step(instanceId, options),
       runActivity: (task, delivery) => this.tasks.runActivity(task, delivery),
-      fireTimer: (timer) => this.tasks.fireTimer(timer),
+      fireTimer: (timer, delivery) => this.tasks.fireTimer(timer, delivery),
     });
     this.client = new TestClient(deps, { store: this.store, queues: this.queues, timeSkipping: options.timeSkipping ?? true });
     this.schedules = new ScheduleService({ ...deps, client: this.client, states: new MemoryScheduleStates() });

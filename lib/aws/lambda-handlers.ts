@@ -31,7 +31,7 @@ export interface LambdaContext {
 export interface LambdaHandlers {
   orchestrator: (event: SqsEvent, context?: LambdaContext) => Promise<BatchResult>;
   activity: (event: SqsEvent, context?: LambdaContext) => Promise<BatchResult>;
-  timer: (event: SqsEvent) => Promise<BatchResult>;
+  timer: (event: SqsEvent, context?: LambdaContext) => Promise<BatchResult>;
   activityDeadLetters: (event: SqsEvent) => Promise<BatchResult>;
   orchestratorDeadLetters: (event: SqsEvent) => Promise<BatchResult>;
   api: (event: ApiGatewayV2Event) => Promise<HttpResponse>;
@@ -81,7 +81,7 @@ export function createLambdaHandlers(app: App, runtime: () => AwsRuntime = lazy(
   return {
     orchestrator: (event, context) => metered(() => runtime().handlers.doorbells(event.Records, invocation(context))),
     activity: (event, context) => metered(() => runtime().handlers.activities(event.Records, invocation(context))),
-    timer: (event) => metered(() => runtime().handlers.timers(event.Records)),
+    timer: (event, context) => metered(() => runtime().handlers.timers(event.Records, invocation(context))),
     activityDeadLetters: (event) => metered(() => runtime().handlers.activityDeadLetters(event.Records)),
     orchestratorDeadLetters: (event) => metered(() => runtime().handlers.orchestratorDeadLetters(event.Records)),
     api: (event) =>

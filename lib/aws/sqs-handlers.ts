@@ -126,12 +126,12 @@ export class QueueHandlers {
     });
   }
 
-  /** Timer hops: a due timer fires; one not yet due goes back on the queue for its next hop. */
-  async timers(records: QueueRecord[]): Promise<BatchResult> {
+  /** Timer hops: a due timer fires (a solo one steps its instance); one not yet due goes back on the queue for its next hop. */
+  async timers(records: QueueRecord[], context: InvocationContext = {}): Promise<BatchResult> {
     return this.each(records, async (record) => {
       const timer = JSON.parse(record.body) as TimerTask;
       const cost = deliveryCost('SQS', 1, records.length);
-      if (timer.fireAt <= this.deps.clock.now()) await this.deps.tasks.fireTimer(timer, { cost });
+      if (timer.fireAt <= this.deps.clock.now()) await this.deps.tasks.fireTimer(timer, { cost, redelivered: redelivered(record), deadline: context.deadline });
       else await this.deps.queues.scheduleTimers([{ ...timer, cost: addLedgers(timer.cost, cost) }]);
     });
   }

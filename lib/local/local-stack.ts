@@ -161,7 +161,7 @@ export async function startLocalStack(app: App, options: LocalStackOptions = {})
       // The priority lane's event sources: their own pollers, so a backlog of normal work does not hold its work up.
       poll(queues.orchestratorHigh!, slow('Lambda.orchestrator', (records, context) => handlers.doorbells(records, context)), 2),
       poll(queues.activitiesHigh!, slow('Lambda.activity', (records, context) => handlers.activities(records, context)), 2),
-      poll(queues.timers, (records) => handlers.timers(records), 1),
+      poll(queues.timers, (records, context) => handlers.timers(records, context), 1),
       poll(queues.activityDeadLetters!, (records) => handlers.activityDeadLetters(records), 1),
       poll(queues.orchestratorDeadLetters!, (records) => handlers.orchestratorDeadLetters(records), 1),
     ];

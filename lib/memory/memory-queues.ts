@@ -6,7 +6,7 @@ import type { VirtualClock } from './virtual-clock.js';
 export interface WorkHandlers {
   step(instanceId: string, options: { redelivered: boolean; messages: InboxMessage[]; runInline: boolean; carriedOnly: boolean; deadline?: number; headers: MessageHeaders[] }): Promise<unknown>;
   runActivity(task: ActivityTask, delivery: { redelivered: boolean; deadline?: number; receipt: string }): Promise<void>;
-  fireTimer(timer: TimerTask): Promise<void>;
+  fireTimer(timer: TimerTask, delivery: { redelivered: boolean; deadline?: number }): Promise<void>;
 }
 
 /** The doorbells of one instance waiting for its next step, merged as a FIFO group's batch would be. */
@@ -219,7 +219,7 @@ export class MemoryWorkQueues implements WorkQueues {
     for (const [key, timer] of this.timers) {
       if (timer.fireAt <= now) {
         this.timers.delete(key);
-        this.run(`timer ${timer.taskId} of ${timer.instanceId}`, () => this.handlers!.fireTimer(timer));
+        this.run(`timer ${timer.taskId} of ${timer.instanceId}`, (redelivered) => this.handlers!.fireTimer(timer, { redelivered, deadline: this.deadline() }));
       } else {
         next = Math.min(next, timer.fireAt);
       }

@@ -31,8 +31,8 @@ export interface TaskWorkerDependencies {
   onPoison?: (task: ActivityTask, reason: string) => Promise<void>;
   /**
    * Commits a result as the instance's next step in this invocation (the orchestration worker's `step`
-   * with the result carried). Used for a `solo` task, the instance's only call in flight: its result then
-   * needs no doorbell hop. A step that cannot apply it stores it in the inbox and rings itself.
+   * with the result carried). Used for a `solo` task or timer, the instance's only call in flight: its result
+   * (or firing) then needs no doorbell hop. A step that cannot apply it stores it in the inbox and rings itself.
    */
   stepInstance?: (instanceId: string, message: InboxMessage, options: { deadline?: number; headers?: MessageHeaders; snapshot?: unknown; sentAt?: HistoryPosition }) => Promise<unknown>;
   /** @defaultValue tracing (unless the app turned it off) and the app's interceptors */
@@ -62,8 +62,9 @@ export interface Delivery {
 }
 
 /**
- * Runs activity tasks and fires timers. A result travels to the instance in its doorbell, under an id
- * derived from the task, so a duplicate run is applied once. A redelivered task first records crash
+ * Runs activity tasks and fires timers. A result (or a firing) is the instance's next step, committed here
+ * when the call was the instance's only one in flight, or travels in its doorbell, under an id derived from
+ * the call, so a duplicate run is applied once. A redelivered task first records crash
  * evidence: one whose runs keep killing their invocation fails with a `PoisonMessageError` instead of
  * running again, while one that was only received and not run (throttling) counts nothing.
  */
@@ -148,16 +149,27 @@ export class TaskWorker {
     await this.finish(task, outcome, deadline, mayStep, headers);
   }
 
-  /** Fires a due timer: `TimerFired` goes to the instance with what the timer's hops and this delivery cost. */
-  fireTimer(timer: TimerTask, delivery: Pick<Delivery, 'cost'> = {}): Promise<void> {
-    return new CostScope(addLedgers(timer.cost, delivery.cost)).run(() => this.fire(timer));
+  /**
+   * Fires a due timer, with what the timer's hops and this delivery cost. A solo timer on its first delivery
+   * commits `TimerFired` as the instance's next step right here; otherwise (or when that fails) it rides the
+   * instance's doorbell, as a task's result does (see `finish`).
+   */
+  fireTimer(timer: TimerTask, delivery: Pick<Delivery, 'cost' | 'redelivered' | 'deadline'> = {}): Promise<void> {
+    return new CostScope(addLedgers(timer.cost, delivery.cost)).run(() => this.fire(timer, delivery));
   }
 
-  private async fire(timer: TimerTask): Promise<void> {
+  private async fire(timer: TimerTask, delivery: Pick<Delivery, 'redelivered' | 'deadline'>): Promise<void> {
     const firing = { instanceId: timer.instanceId, taskId: timer.taskId, fireAt: timer.fireAt, lateMs: Math.max(0, this.deps.clock.now() - timer.fireAt), headers: timer.headers ?? {} };
-    await this.interceptors.timer(firing, () =>
-      this.deliver(timer, messageIds.timer(timer.generation, timer.taskId), { type: 'TimerFired', taskId: timer.taskId }, this.interceptors.headers(timer.headers), timer),
-    );
+    // The firing is the interceptors' (a span, a count); the step it leads to is a step of its own, as from a doorbell.
+    let message: InboxMessage | undefined;
+    let headers: MessageHeaders | undefined;
+    await this.interceptors.timer(firing, async () => {
+      message = { messageId: messageIds.timer(timer.generation, timer.taskId), generation: timer.generation, receivedAt: this.deps.clock.now(), event: { type: 'TimerFired', taskId: timer.taskId }, ...costSoFar() };
+      headers = this.interceptors.headers(timer.headers);
+    });
+    // An interceptor that did not call on means no firing.
+    if (message) await this.record(timer, message, delivery.deadline, !delivery.redelivered, headers);
+    this.deps.crash?.('timer:before-ack', timer.instanceId);
   }
 
   /**
@@ -170,37 +182,33 @@ export class TaskWorker {
     const round = task.round ?? 0;
     const result = round > 0 && (event.type === 'ActivityCompleted' || event.type === 'ActivityFailed') ? { ...event, round } : event;
     const message: InboxMessage = { messageId: messageIds.activity(task.generation, task.taskId, round), generation: task.generation, receivedAt: this.deps.clock.now(), event: result, ...costSoFar() };
-    const stepped = task.solo && mayStep && this.deps.stepInstance ? await this.stepHere(task, message, deadline, headers) : false;
-    // After a step here that failed, or a redelivery (a step here may have died), the doorbell asks for a repair:
-    // that step may have committed without dispatching what it decided.
-    const repair = task.solo === true && this.deps.stepInstance !== undefined;
-    // A repair reads the instance anyway; any other step may start from the record the task carried.
-    if (!stepped) {
-      const from = { ...(task.snapshot !== undefined ? { snapshot: task.snapshot } : {}), ...(task.sentAt ? { sentAt: task.sentAt } : {}) };
-      await this.deps.queues.ringDoorbell(task.instanceId, { messages: [message], ...(repair ? { repair } : from), ...(headers ? { headers } : {}) });
-    }
+    await this.record(task, message, deadline, mayStep, headers);
     this.deps.crash?.('activity:before-ack', task.instanceId);
   }
 
-  private async stepHere(task: ActivityTask, message: InboxMessage, deadline: number | undefined, headers: MessageHeaders | undefined): Promise<boolean> {
+  /**
+   * Commits the message as the instance's next step in this invocation when the call was solo and may step
+   * (its first delivery), else sends it in the instance's doorbell. After a step here that failed, or a
+   * redelivery (a step here may have died), the doorbell asks for a repair: that step may have committed
+   * without dispatching what it decided. Any other doorbell's step may start from the record the call carried.
+   */
+  private async record(call: Pick<ActivityTask, 'instanceId' | 'solo' | 'snapshot' | 'sentAt'>, message: InboxMessage, deadline: number | undefined, mayStep: boolean, headers: MessageHeaders | undefined): Promise<void> {
+    const from = { ...(call.snapshot !== undefined ? { snapshot: call.snapshot } : {}), ...(call.sentAt ? { sentAt: call.sentAt } : {}) };
+    const stepped = call.solo && mayStep && this.deps.stepInstance ? await this.stepHere(call.instanceId, message, deadline, headers, from) : false;
+    if (stepped) return;
+    const repair = call.solo === true && this.deps.stepInstance !== undefined;
+    await this.deps.queues.ringDoorbell(call.instanceId, { messages: [message], ...(repair ? { repair } : from), ...(headers ? { headers } : {}) });
+  }
+
+  private async stepHere(instanceId: string, message: InboxMessage, deadline: number | undefined, headers: MessageHeaders | undefined, from: { snapshot?: unknown; sentAt?: HistoryPosition }): Promise<boolean> {
     try {
-      await this.deps.stepInstance!(task.instanceId, message, { deadline, ...(headers ? { headers } : {}), ...(task.snapshot !== undefined ? { snapshot: task.snapshot } : {}), ...(task.sentAt ? { sentAt: task.sentAt } : {}) });
+      await this.deps.stepInstance!(instanceId, message, { deadline, ...(headers ? { headers } : {}), ...from });
       return true;
     } catch (error) {
       if (error instanceof SimulatedCrash) throw error;
-      this.deps.logger.warn('could not commit the result in the activity invocation; sending it through the doorbell', { instanceId: task.instanceId, activity: task.name, error: (error as Error).message });
+      this.deps.logger.warn('could not commit in this invocation; sending it through the doorbell', { instanceId, event: message.event.type, error: (error as Error).message });
       return false;
     }
-  }
-
-  /** The result rides the instance's doorbell; the step stores it in the inbox if it cannot apply it yet. */
-  private async deliver(task: { instanceId: string; generation: number }, messageId: string, event: InboxEvent, headers: MessageHeaders | undefined, from: { snapshot?: unknown; sentAt?: HistoryPosition } = {}): Promise<void> {
-    await this.deps.queues.ringDoorbell(task.instanceId, {
-      messages: [{ messageId, generation: task.generation, receivedAt: this.deps.clock.now(), event, ...costSoFar() }],
-      ...(headers ? { headers } : {}),
-      ...(from.snapshot !== undefined ? { snapshot: from.snapshot } : {}),
-      ...(from.sentAt ? { sentAt: from.sentAt } : {}),
-    });
   }
 }
 

@@ -14,6 +14,8 @@ export type CrashPoint =
   | 'activity:before-record'
   /** The result is recorded; the task message is not acknowledged yet (a duplicate delivery follows). */
   | 'activity:before-ack'
+  /** The timer's firing is recorded (stepped, or in the doorbell); the timer message is not acknowledged yet. */
+  | 'timer:before-ack'
   /** The step committed inline calls; none of them has run yet. */
   | 'inline:before-run'
   /** Inline calls ran; their results are not committed yet (they will run again). */

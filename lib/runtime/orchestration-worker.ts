@@ -843,8 +843,8 @@ export class OrchestrationWorker {
   private async dispatch(instance: InstanceRecord, scheduled: ScheduleEvent[], generation: number, notifyParent: boolean, openCalls?: number, rounds?: (taskId: number) => number, snapshot?: unknown): Promise<void> {
     const { queues, clock } = this.deps;
     const activities: ActivityTask[] = [];
-    // The only call in flight: its worker may commit the result itself (no doorbell hop); in a fan-out they would
-    // race. Each task and timer carries the record this step left, when the store gave one: where the result's
+    // The only call in flight (a task or a timer): its worker may commit the result itself (no doorbell hop); in a
+    // fan-out they would race. Each task and timer carries the record this step left, when the store gave one: where the result's
     // step starts from it (a cold or stale executor), it need not read.
     const solo = openCalls === 1 && scheduled.length === 1;
     const sentAt: HistoryPosition = { generation, eventId: instance.lastEventId, ...(instance.incarnation !== undefined ? { incarnation: instance.incarnation } : {}) };
@@ -856,7 +856,7 @@ export class OrchestrationWorker {
         // A ctx.step has no registered code for the activity queue to run.
         if (!event.step) activities.push({ ...this.activityTask(instance, event, generation, rounds?.(event.taskId)), ...(solo ? { solo } : {}), ...carried });
       } else if (event.type === 'TimerCreated') {
-        timers.push({ instanceId: instance.instanceId, generation, taskId: event.taskId, fireAt: event.fireAt, ...this.headers(instance), ...carried });
+        timers.push({ instanceId: instance.instanceId, generation, taskId: event.taskId, fireAt: event.fireAt, ...this.headers(instance), ...(solo ? { solo } : {}), ...carried });
       } else if (event.type === 'SubOrchestrationScheduled') {
         children.push(this.startChild(instance, generation, event));
       }

@@ -80,14 +80,14 @@ describe('DurableFunctions construct', () => {
     const api = ofType('AWS::Lambda::Function').find(([, fn]) => fn.Properties.Handler === 'index.api')![1];
     expect(Object.keys(api.Properties.Environment.Variables)).toEqual(expect.arrayContaining(['PERDURE_ORCHESTRATOR_HIGH_QUEUE_URL', 'PERDURE_ACTIVITY_HIGH_QUEUE_URL']));
     // Whoever rings a doorbell can ring it on the lane; the activity dead-letter handler can send a task back to either activity queue;
-    // the activity function dispatches the tasks of the steps it commits (a lone task's result is committed in its invocation).
+    // the activity and timer functions dispatch the tasks of the steps they commit (a lone task's result, a lone timer's firing).
     const sendersTo = (name: string) =>
       ofType('AWS::IAM::Policy')
         .filter(([, policy]) => (policy.Properties.PolicyDocument.Statement as { Action: unknown; Resource: unknown }[]).some((st) => st.Action === 'sqs:SendMessage' && JSON.stringify(st.Resource).includes(`"${queueId(name)}"`)))
         .map(([id]) => /([A-Z][A-Za-z]*Function)ServiceRole/.exec(id)?.[1]?.replace(/^Durable/, '') ?? id);
     expect(sendersTo('OrchestratorHighQueue').sort()).toEqual(['ActivityDeadLettersFunction', 'ActivityFunction', 'ApiFunction', 'OrchestratorDeadLettersFunction', 'OrchestratorFunction', 'TimerFunction']);
-    expect(sendersTo('ActivitiesHighQueue').sort()).toEqual(['ActivityDeadLettersFunction', 'ActivityFunction', 'ApiFunction', 'OrchestratorFunction']);
-    expect(sendersTo('ActivitiesQueue').sort()).toEqual(['ActivityDeadLettersFunction', 'ActivityFunction', 'ApiFunction', 'OrchestratorFunction']);
+    expect(sendersTo('ActivitiesHighQueue').sort()).toEqual(['ActivityDeadLettersFunction', 'ActivityFunction', 'ApiFunction', 'OrchestratorFunction', 'TimerFunction']);
+    expect(sendersTo('ActivitiesQueue').sort()).toEqual(['ActivityDeadLettersFunction', 'ActivityFunction', 'ApiFunction', 'OrchestratorFunction', 'TimerFunction']);
     // A start's eager first step may start timers (a sleep, the instance's deadline).
     expect(sendersTo('TimersQueue').sort()).toEqual(['ActivityFunction', 'ApiFunction', 'OrchestratorFunction', 'TimerFunction']);
   });
@@ -159,15 +159,15 @@ describe('DurableFunctions construct', () => {
     const readers = ofType('AWS::IAM::Policy').filter(([, policy]) => JSON.stringify(policy.Properties.PolicyDocument).includes('secretsmanager:'));
     const readerRoles = readers.flatMap(([, policy]) => policy.Properties.Roles.map((role: { Ref: string }) => role.Ref)).sort();
     const rolesOf = (...handlers: string[]) => handlers.map((handler) => byHandler(handler)[1].Properties.Role['Fn::GetAtt'][0] as string).sort();
-    expect(readerRoles).toEqual(rolesOf('orchestrator', 'activity', 'api'));
-    for (const handler of ['orchestrator', 'activity', 'api']) {
+    expect(readerRoles).toEqual(rolesOf('orchestrator', 'activity', 'timer', 'api'));
+    for (const handler of ['orchestrator', 'activity', 'timer', 'api']) {
       const reads = statementsOf(byHandler(handler)[0]).filter((statement) => [statement.Action].flat().some((action) => action.startsWith('secretsmanager:')));
       expect(reads).toEqual([expect.objectContaining({ Action: 'secretsmanager:GetSecretValue', Resource: { Ref: secretId } })]);
       const variables = byHandler(handler)[1].Properties.Environment.Variables;
       expect(variables.PERDURE_CALLBACK_KEY_SECRET).toEqual({ Ref: secretId });
       expect(variables.PERDURE_API_URL).toEqual({ 'Fn::GetAtt': [ofType('AWS::ApiGatewayV2::Api')[0]![0], 'ApiEndpoint'] });
     }
-    for (const handler of ['timer', 'replayGate', 'shadowReplay']) expect(byHandler(handler)[1].Properties.Environment.Variables.PERDURE_CALLBACK_KEY_SECRET).toBeUndefined();
+    for (const handler of ['replayGate', 'shadowReplay']) expect(byHandler(handler)[1].Properties.Environment.Variables.PERDURE_CALLBACK_KEY_SECRET).toBeUndefined();
   });
 
   it('grants exact actions on named data resources: no wildcard actions, no "*" resources', () => {

@@ -62,16 +62,23 @@ describe('chosen faults in the in-memory runtime', () => {
     ['a lost response of the third commit', [{ operation: 'store.commitStep', nth: 3, fault: 'lost-response' }]],
     ['a throttled step load', [{ operation: 'store.loadStep', nth: 1, fault: 'throttle' }]],
     ['a failed timer dispatch', [{ operation: 'queues.scheduleTimers', nth: 1, fault: 'server-error' }]],
-    ['a failed doorbell', [{ operation: 'queues.ringDoorbell', nth: later - 1, fault: 'server-error' }]],
   ];
   const queued: [string, FaultRule[]][] = [
     ...common(3),
     ...crashesAt(['activity:before-record', 'activity:before-ack'], 3),
+    ['a crash where the timer fired, after its step', [{ operation: 'timer:before-ack', nth: 1, fault: 'crash' }]],
+    ['a failed doorbell', [{ operation: 'queues.ringDoorbell', nth: 2, fault: 'server-error' }]],
     ['a lost response of a doorbell carrying a result', [{ operation: 'queues.ringDoorbell', nth: 2, fault: 'lost-response' }]],
     ['a failed dispatch of activities', [{ operation: 'queues.enqueueActivities', nth: 2, fault: 'server-error' }]],
     ['a lost response of a dispatch of activities', [{ operation: 'queues.enqueueActivities', nth: 2, fault: 'lost-response' }]],
   ];
-  const inline: [string, FaultRule[]][] = [...common(2), ...crashesAt(['inline:before-run', 'inline:before-commit'], 2)];
+  const inline: [string, FaultRule[]][] = [
+    ...common(2),
+    ...crashesAt(['inline:before-run', 'inline:before-commit'], 2),
+    // The solo timer steps the instance where it fires; when that commit fails, the firing goes through the doorbell.
+    ['a failed commit where the timer fired', [{ operation: 'store.commitStep', nth: 4, fault: 'server-error' }]],
+    ['a crash where the timer fired, after its step', [{ operation: 'timer:before-ack', nth: 1, fault: 'crash' }]],
+  ];
 
   const runSaga = async (chosen: FaultRule[], options: { inline?: boolean } = {}) => {
     const { app, effects } = sagaApp(options);

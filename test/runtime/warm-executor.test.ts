@@ -59,7 +59,7 @@ describe('the warm executor of a solo step', () => {
       await ctx.sleep('1s');
       ctx.continueAsNew(generation + 1);
     });
-    const { store, run } = twoWorkers(app);
+    const { store, run } = twoWorkers(app, { timersByDoorbell: true });
     const id = await run('twoGenerations', 0);
 
     expect(await store.getInstance(id)).toMatchObject({ status: 'Completed', generation: 1, output: 2 });
@@ -82,7 +82,7 @@ describe('the warm executor of a solo step', () => {
       }
       return value;
     });
-    const { store, run } = twoWorkers(app);
+    const { store, run } = twoWorkers(app, { timersByDoorbell: true });
     let resultsByDoorbell = 0;
     const id = await run('alternate', 4, (doorbell) => {
       if (doorbell.messages?.some((message) => message.event.type === 'ActivityCompleted')) resultsByDoorbell++;
@@ -98,12 +98,76 @@ describe('the warm executor of a solo step', () => {
   });
 });
 
+describe('a solo timer', () => {
+  const sleeper = () => {
+    const phases: string[] = [];
+    const app = createApp({ logger: silentLogger, interceptors: [{ phase: async (phase, next) => void (await next(), phases.push(`${phase.name} ${phase.events}`)) }] });
+    app.activity('work', async (n: number) => n + 1);
+    app.orchestration('nap', async (ctx) => {
+      const first = await ctx.callActivity<number>('work', 0);
+      await ctx.sleep('1s');
+      return ctx.callActivity<number>('work', first);
+    });
+    app.orchestration('napAndWork', async (ctx) => {
+      const [, value] = await Promise.all([ctx.sleep('1s'), ctx.callActivity<number>('work', 0)]);
+      return value;
+    });
+    return { app, phases };
+  };
+
+  it('is stepped where it fires, by the worker that stepped the result before it: no doorbell, no replay', async () => {
+    const { app, phases } = sleeper();
+    const { store, run } = twoWorkers(app);
+    const rung: Doorbell[] = [];
+    const id = await run('nap', undefined, (doorbell) => rung.push(doorbell));
+    expect(await store.getInstance(id)).toMatchObject({ status: 'Completed', output: 2 });
+    expect(rung.filter((doorbell) => doorbell.messages?.length)).toEqual([]); // the start's own doorbell carries nothing
+    expect(phases).toEqual([
+      ...['advance 2', 'commit 3'], // the start
+      ...['replay 3', 'advance 2', 'commit 3'], // the first result, in the activity worker (cold: it replays the start)
+      'replay 3', // the start's own doorbell, in the doorbell worker: it catches up, and finds nothing to apply
+      ...['advance 2', 'commit 3'], // the timer, where it fired: the activity worker's executor is warm
+      ...['advance 2', 'commit 3'], // the last result
+    ]);
+  });
+
+  it('rings the doorbell when another call is in flight (their steps would race)', async () => {
+    const { app } = sleeper();
+    const { store, run } = twoWorkers(app);
+    const fired: string[] = [];
+    const id = await run('napAndWork', undefined, (doorbell) => fired.push(...(doorbell.messages ?? []).map((message) => message.event.type)));
+    expect(await store.getInstance(id)).toMatchObject({ status: 'Completed', output: 1 });
+    expect(fired).toEqual(expect.arrayContaining(['TimerFired', 'ActivityCompleted']));
+  });
+
+  it('rings the doorbell as a repair when redelivered, or when its step fails (either may have committed without dispatching)', async () => {
+    const { app } = sleeper();
+    const rung: Doorbell[] = [];
+    const queues: WorkQueues = { ringDoorbell: async (_id, doorbell) => void rung.push(doorbell ?? {}), enqueueActivities: async () => {}, scheduleTimers: async () => {}, extendActivityLease: async () => {} };
+    const deps = { app, store: new MemoryInstanceStore(), queues, clock: systemClock, logger: silentLogger };
+    let steps = 0;
+    const tasks = new TaskWorker({ ...deps, stepInstance: async () => {
+      steps++;
+      throw new Error('DynamoDB throttled the commit');
+    } });
+    const timer: TimerTask = { instanceId: 'nap-1', generation: 0, taskId: 2, fireAt: 0, solo: true, sentAt: { generation: 0, eventId: 6 } };
+    await tasks.fireTimer(timer, { redelivered: true });
+    expect(steps).toBe(0);
+    await tasks.fireTimer(timer);
+    expect(steps).toBe(1);
+    expect(rung).toHaveLength(2);
+    for (const doorbell of rung) expect(doorbell).toMatchObject({ repair: true, messages: [{ messageId: 'T#0#2', event: { type: 'TimerFired', taskId: 2 } }] });
+  });
+});
+
 /**
  * A doorbell worker and an activity function's worker (each with its executor cache, as in the AWS runtime)
  * over one memory store. `run` starts an instance, then delivers every doorbell (what it carries, as the queue
- * handler passes it) and fires every timer until nothing is left in flight.
+ * handler passes it) and fires every timer until nothing is left in flight. A solo timer steps the instance
+ * where it fires, as a solo task's result does; with `timersByDoorbell` every firing goes through the doorbell,
+ * as a timer's in a fan-out does, so that the two workers take turns.
  */
-function twoWorkers(app: App) {
+function twoWorkers(app: App, options: { timersByDoorbell?: boolean } = {}) {
   const store = new MemoryInstanceStore();
   const doorbells: Doorbell[] = [];
   const timers: TimerTask[] = [];
@@ -119,13 +183,14 @@ function twoWorkers(app: App) {
   const doorbellSteps = new OrchestrationWorker(deps);
   const activitySteps = new OrchestrationWorker(deps);
   const tasks = new TaskWorker({ ...deps, stepInstance: (instanceId, message, { deadline, sentAt }) => activitySteps.step(instanceId, { messages: [message], carriedOnly: true, deadline, ...(sentAt ? { sentAt } : {}) }) });
+  const timerTasks = options.timersByDoorbell ? new TaskWorker(deps) : tasks;
   const run = async (orchestration: string, input: unknown, onDoorbell: (doorbell: Doorbell) => void = () => undefined): Promise<string> => {
     const id = await new Client(deps).start(orchestration, input);
     await doorbellSteps.step(id);
     while (doorbells.length > 0 || timers.length > 0) {
       const doorbell = doorbells.shift();
       if (!doorbell) {
-        await tasks.fireTimer(timers.shift()!);
+        await timerTasks.fireTimer(timers.shift()!);
         continue;
       }
       onDoorbell(doorbell);
@@ -133,5 +198,5 @@ function twoWorkers(app: App) {
     }
     return id;
   };
-  return { store, run };
+  return { store, run, tasks };
 }
