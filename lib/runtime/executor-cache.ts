@@ -26,7 +26,7 @@ const MIN_IDLE_BEFORE_EVICTION_MS = 60_000;
  * the executors that are kept go on serving their instances (as many hits as the cache has room for).
  */
 export class ExecutorCache {
-  private readonly entries = new Map<string, CachedExecution & { usedAt: number }>();
+  private readonly entries = new Map<string, { execution: CachedExecution; usedAt: number }>();
 
   constructor(
     private readonly capacity: number,
@@ -36,14 +36,12 @@ export class ExecutorCache {
   /** Removes and returns the instance's entry: one step at a time owns an executor. */
   take(instanceId: string): CachedExecution | undefined {
     const entry = this.entries.get(instanceId);
-    if (!entry) return undefined;
     this.entries.delete(instanceId);
-    const { usedAt: _usedAt, ...execution } = entry;
-    return execution;
+    return entry?.execution;
   }
 
   /** Keeps the entry, unless the cache is full of entries in use (see above). */
-  put(instanceId: string, entry: CachedExecution): void {
+  put(instanceId: string, execution: CachedExecution): void {
     if (this.capacity <= 0) return;
     this.entries.delete(instanceId);
     const now = this.now();
@@ -52,7 +50,7 @@ export class ExecutorCache {
       if (now - oldest.usedAt < MIN_IDLE_BEFORE_EVICTION_MS) return;
       this.entries.delete(oldestId);
     }
-    this.entries.set(instanceId, { ...entry, usedAt: now });
+    this.entries.set(instanceId, { execution, usedAt: now });
   }
 
   get size(): number {
