@@ -92,7 +92,10 @@ export interface LocalStack {
 }
 
 const NAMES = { table: 'perdure-local', bucket: 'perdure-local-payloads' };
-/** Four times a Lambda instance's: with 1,000 orders in flight (2,000 instances with their children), 157 activity steps/s against 138 with 500. */
+/**
+ * Four times a Lambda instance's. With 1,000 orders in flight (2,000 instances with their children), this
+ * project's runs gave 139 to 157 activity steps/s, against 138 with 500 and 116 to 120 before the cache's admission.
+ */
 const LOCAL_EXECUTOR_CACHE_SIZE = 2_000;
 
 /**
