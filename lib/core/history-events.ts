@@ -31,6 +31,12 @@ export interface ParentRef {
   detached?: true;
   /** The round of the parent's call: n once a rewind of the parent undid the child's failure n times. @defaultValue 0 */
   round?: number;
+  /**
+   * The child was the parent's only call in flight when the parent started it, and the parent's history then
+   * ended at this event: the step that ends the child commits the child's result as the parent's next step
+   * right where it runs, as a solo task's result is (no doorbell hop).
+   */
+  solo?: { eventId: number; incarnation?: string };
 }
 
 export interface ExecutionStarted extends EventBase {

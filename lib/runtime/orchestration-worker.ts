@@ -101,6 +101,12 @@ export interface StepOptions {
 /** What a step did. */
 export type StepResult = StepOutcome;
 
+/**
+ * How an ended child tells its parent: by its doorbell; by a doorbell that asks for a repair; or, after the
+ * child's last commit, by a step of the parent right here when the child was its only call (`notifyParent`).
+ */
+type ParentNotice = 'ring' | 'repair' | { stepHere: true; deadline: number | undefined };
+
 const MAX_CONFLICT_RETRIES = 8;
 /** A step that sends more tasks and timers than this does not have them carry its record: only the first result's step could use it. */
 const MAX_SNAPSHOT_CARRIERS = 10;
@@ -794,7 +800,7 @@ export class OrchestrationWorker {
     if (running && mayRelease && invocation.owned.size === 0 && invocation.takeOver === undefined) this.keepExecutor(live);
     const snapshot = invocation.snapshot;
     invocation.snapshot = undefined;
-    await this.dispatch(live.instance, toDispatch, generation, notifyParent, openCalls, undefined, snapshot);
+    await this.dispatch(live.instance, toDispatch, generation, notifyParent && { stepHere: true, deadline: invocation.deadline }, openCalls, undefined, snapshot);
     if (isTerminal(live.instance.status)) await this.runAfterEnd(live, unowned);
   }
 
@@ -840,11 +846,11 @@ export class OrchestrationWorker {
   }
 
   /** @param rounds the round of each call a rewind reopened (absent: a first run) */
-  private async dispatch(instance: InstanceRecord, scheduled: ScheduleEvent[], generation: number, notifyParent: boolean, openCalls?: number, rounds?: (taskId: number) => number, snapshot?: unknown): Promise<void> {
+  private async dispatch(instance: InstanceRecord, scheduled: ScheduleEvent[], generation: number, notifyParent: ParentNotice | false, openCalls?: number, rounds?: (taskId: number) => number, snapshot?: unknown): Promise<void> {
     const { queues, clock } = this.deps;
     const activities: ActivityTask[] = [];
-    // The only call in flight (a task or a timer): its worker may commit the result itself (no doorbell hop); in a
-    // fan-out they would race. Each task and timer carries the record this step left, when the store gave one: where the result's
+    // The only call in flight (a task, a timer or a child): its worker may commit the result itself (no doorbell
+    // hop); in a fan-out they would race. Each task and timer carries the record this step left, when the store gave one: where the result's
     // step starts from it (a cold or stale executor), it need not read.
     const solo = openCalls === 1 && scheduled.length === 1;
     const sentAt: HistoryPosition = { generation, eventId: instance.lastEventId, ...(instance.incarnation !== undefined ? { incarnation: instance.incarnation } : {}) };
@@ -858,7 +864,7 @@ export class OrchestrationWorker {
       } else if (event.type === 'TimerCreated') {
         timers.push({ instanceId: instance.instanceId, generation, taskId: event.taskId, fireAt: event.fireAt, ...this.headers(instance), ...(solo ? { solo } : {}), ...carried });
       } else if (event.type === 'SubOrchestrationScheduled') {
-        children.push(this.startChild(instance, generation, event));
+        children.push(this.startChild(instance, generation, event, solo && !event.detached && instance.generation === generation ? sentAt : undefined));
       }
       // A child context and a callback send nothing: the code and the outside system settle them.
     }
@@ -866,7 +872,7 @@ export class OrchestrationWorker {
       this.enqueue(activities),
       timers.length ? queues.scheduleTimers(timers) : undefined,
       ...children,
-      notifyParent ? this.notifyParent(instance, clock.now()) : undefined,
+      notifyParent ? this.notifyParent(instance, clock.now(), notifyParent) : undefined,
       instance.generation !== generation ? this.ring(instance) : undefined,
     ]);
   }
@@ -876,9 +882,16 @@ export class OrchestrationWorker {
     await this.deps.queues.scheduleTimers([{ instanceId: instance.instanceId, generation: instance.generation, taskId: DEADLINE_TASK_ID, fireAt: instance.deadline!, ...this.headers(instance) }]);
   }
 
-  private async startChild(parent: InstanceRecord, generation: number, event: Extract<ScheduleEvent, { type: 'SubOrchestrationScheduled' }>): Promise<void> {
+  /** @param solo where the parent's history ended, when the child is its only call in flight (see `ParentRef.solo`) */
+  private async startChild(parent: InstanceRecord, generation: number, event: Extract<ScheduleEvent, { type: 'SubOrchestrationScheduled' }>, solo?: HistoryPosition): Promise<void> {
     const { app, store, clock } = this.deps;
-    const parentRef: ParentRef = { instanceId: parent.instanceId, generation, taskId: event.taskId, ...(event.detached ? { detached: true as const } : {}) };
+    const parentRef: ParentRef = {
+      instanceId: parent.instanceId,
+      generation,
+      taskId: event.taskId,
+      ...(event.detached ? { detached: true as const } : {}),
+      ...(solo ? { solo: { eventId: solo.eventId, ...(solo.incarnation !== undefined ? { incarnation: solo.incarnation } : {}) } } : {}),
+    };
     const now = clock.now();
     const failParent = (error: unknown) => this.ring(parent, { messages: [childResultMessage(parentRef, now, { error: toFailureDetails(error) })] });
     let version: string;
@@ -925,15 +938,34 @@ export class OrchestrationWorker {
     await this.ring(started);
   }
 
-  private async notifyParent(instance: InstanceRecord, now: number): Promise<void> {
+  /**
+   * Tells the parent how its child ended. The result of a solo child (`ParentRef.solo`) is the parent's next
+   * step: after the child's last commit (`stepHere`) it is committed right here, as a solo task's result is in
+   * the activity function. When that step fails, or after a redelivery of the child's last step (`repair`:
+   * such a step may have died between its commit and its dispatch), the parent's doorbell asks for a repair.
+   */
+  private async notifyParent(instance: InstanceRecord, now: number, via: ParentNotice = 'ring'): Promise<void> {
     const parent = instance.parent;
     if (!parent || parent.detached) return;
     const result: { output: unknown } | { error: FailureDetails } =
       instance.status === 'Completed'
         ? { output: instance.output }
         : { error: instance.error ?? { name: 'TerminatedError', message: `Sub-orchestration '${instance.instanceId}' was terminated.` } };
+    const message = childResultMessage(parent, now, result);
     // The parent's trace context is not the child's to know (the parent's step links to this one); its lane is the child's own.
-    await this.ring({ instanceId: parent.instanceId, headers: withPriority(undefined, priorityOf(instance.headers)) }, { messages: [childResultMessage(parent, now, result)] });
+    const lane = withPriority(undefined, priorityOf(instance.headers));
+    if (parent.solo && typeof via === 'object') {
+      const headers = this.interceptors.headers(lane);
+      const sentAt: HistoryPosition = { generation: parent.generation, eventId: parent.solo.eventId, ...(parent.solo.incarnation !== undefined ? { incarnation: parent.solo.incarnation } : {}) };
+      try {
+        await this.step(parent.instanceId, { messages: [message], carriedOnly: true, sentAt, ...(via.deadline !== undefined ? { deadline: via.deadline } : {}), ...(headers ? { headers: [headers] } : {}) });
+        return;
+      } catch (error) {
+        if (error instanceof SimulatedCrash) throw error;
+        this.deps.logger.warn("could not commit the child's result to its parent in this invocation; sending it through the doorbell", { instanceId: parent.instanceId, child: instance.instanceId, error: (error as Error).message });
+      }
+    }
+    await this.ring({ instanceId: parent.instanceId, headers: lane }, { messages: [message], ...(parent.solo && via !== 'ring' ? { repair: true } : {}) });
   }
 
   // --- crashes, repair, the inbox ---------------------------------------------------------------------
@@ -968,7 +1000,7 @@ export class OrchestrationWorker {
     const outstanding = history.filter((event): event is ScheduleEvent => isScheduleEvent(event) && !settled.has(event.taskId) && !(event.type === 'SubOrchestrationScheduled' && event.detached));
     for (const event of outstanding) if (event.type === 'ActivityScheduled' && event.step) invocation.recovering.add(event.taskId);
     const rounds = resultRounds(history);
-    await this.dispatch(instance, isTerminal(instance.status) ? [] : outstanding, instance.generation, isTerminal(instance.status), undefined, (taskId) => rounds.get(taskId) ?? 0);
+    await this.dispatch(instance, isTerminal(instance.status) ? [] : outstanding, instance.generation, isTerminal(instance.status) && 'repair', undefined, (taskId) => rounds.get(taskId) ?? 0);
     // The parent-close policy may not have reached the children before the crash.
     if (isTerminal(instance.status)) await this.closeChildren(instance, runningChildren(history), 'ended');
     else if (instance.cancelRequested) await this.closeChildren(instance, runningChildren(history), 'cancelled');

@@ -102,6 +102,41 @@ describe('chosen faults in the in-memory runtime', () => {
   it.each(queued)('%s: the instance completes, each result recorded once, each activity run at least once', async (_what, chosen) => runSaga(chosen));
   it.each(inline)('inline activities, %s: the instance completes, each result recorded once, each activity run at least once', async (_what, chosen) => runSaga(chosen, { inline: true }));
 
+  // A solo child's last step commits the child's result as the parent's next step, in the same invocation: a fault
+  // at any of the steps (the parent's there included) ends with the parent completed and each result recorded once.
+  const family: [string, FaultRule[]][] = [1, 2, 3, 4, 5, 6].flatMap((nth): [string, FaultRule[]][] => [
+    [`a crash after commit ${nth}`, [{ operation: 'step:after-commit', nth, fault: 'crash' }]],
+    [`a crash before the acknowledgement of step ${nth}`, [{ operation: 'step:before-ack', nth, fault: 'crash' }]],
+    [`a failed commit ${nth}`, [{ operation: 'store.commitStep', nth, fault: 'server-error' }]],
+  ]);
+  it.each(family)('a parent and its solo child, %s: both complete, each result recorded once', async (_what, chosen) => {
+    const app = createApp({ logger: silentLogger });
+    app.activity('work', async (n: number) => n + 1);
+    app.orchestration('child', async (ctx, n: number) => ctx.callActivity<number>('work', n));
+    app.orchestration('parent', async (ctx) => {
+      const first = await ctx.callActivity<number>('work', 0);
+      const fromChild = await ctx.callSubOrchestration<number>('child', first, { instanceId: 'family-child' });
+      return ctx.callActivity<number>('work', fromChild);
+    });
+    const faults = new FaultInjector(1, {}, chosen);
+    const env = await TestEnvironment.create(app, { faults });
+    try {
+      const id = await env.client.start('parent', undefined, { instanceId: 'family' });
+      expect(await env.client.waitForCompletion(id, { timeout: '10s' })).toMatchObject({ status: 'Completed', output: 3 });
+      await env.idle();
+      expect(faults.total).toBe(1);
+      for (const [instance, calls] of [[id, 3], ['family-child', 1]] as const) {
+        const history = await env.client.getHistory(instance);
+        const settled = history.filter((event) => event.type === 'ActivityCompleted' || event.type === 'SubOrchestrationCompleted').map((event) => (event as { taskId: number }).taskId);
+        expect(settled).toHaveLength(calls);
+        expect(new Set(settled).size).toBe(calls);
+        expect((await env.store.loadStep(instance))?.inbox).toEqual([]);
+      }
+    } finally {
+      await env.close();
+    }
+  });
+
   it('an inline commit that loses to another worker leaves its results to be applied, once, by the next step', async () => {
     const { app, effects } = sagaApp({ inline: true });
     // Between the inline run and its commit, a second worker steps the instance: the commit finds the chain moved on.

@@ -135,7 +135,7 @@ describe('a solo timer', () => {
     const { app } = sleeper();
     const { store, run } = twoWorkers(app);
     const fired: string[] = [];
-    const id = await run('napAndWork', undefined, (doorbell) => fired.push(...(doorbell.messages ?? []).map((message) => message.event.type)));
+    const id = await run('napAndWork', undefined, (doorbell) => void fired.push(...(doorbell.messages ?? []).map((message) => message.event.type)));
     expect(await store.getInstance(id)).toMatchObject({ status: 'Completed', output: 1 });
     expect(fired).toEqual(expect.arrayContaining(['TimerFired', 'ActivityCompleted']));
   });
@@ -160,6 +160,69 @@ describe('a solo timer', () => {
   });
 });
 
+describe('a solo child', () => {
+  const family = () => {
+    const app = createApp({ logger: silentLogger });
+    app.activity('work', async (n: number) => n + 1);
+    app.orchestration('child', async (ctx, n: number) => ctx.callActivity<number>('work', n));
+    app.orchestration('parent', async (ctx) => {
+      const first = await ctx.callActivity<number>('work', 0);
+      const fromChild = await ctx.callSubOrchestration<number>('child', first, { instanceId: `${ctx.instanceId}-child` });
+      return ctx.callActivity<number>('work', fromChild);
+    });
+    app.orchestration('childAndWork', async (ctx) => {
+      const [fromChild, own] = await Promise.all([ctx.callSubOrchestration<number>('child', 10, { instanceId: `${ctx.instanceId}-child` }), ctx.callActivity<number>('work', 0)]);
+      return fromChild + own;
+    });
+    return app;
+  };
+  const childResults = (rung: { doorbell: Doorbell; instanceId: string }[]) =>
+    rung.filter(({ doorbell }) => doorbell.messages?.some((message) => message.event.type === 'SubOrchestrationCompleted'));
+
+  it("commits the child's result as the parent's next step where the child ended: no doorbell for the parent", async () => {
+    const { store, run } = twoWorkers(family());
+    const rung: { doorbell: Doorbell; instanceId: string }[] = [];
+    const id = await run('parent', undefined, (doorbell, instanceId) => rung.push({ doorbell, instanceId }));
+    expect(await store.getInstance(id)).toMatchObject({ status: 'Completed', output: 3 });
+    expect(childResults(rung)).toEqual([]);
+    // The child's start is its doorbell; its result, like every activity's, was committed where it was made.
+    expect(rung.map(({ instanceId }) => instanceId)).toEqual([id, `${id}-child`]);
+    expect((await store.getInstance(`${id}-child`))?.parent).toMatchObject({ instanceId: id, taskId: 2, solo: { eventId: expect.any(Number) } });
+  });
+
+  it('rings the parent\'s doorbell when another call is in flight (their steps would race)', async () => {
+    const { store, run } = twoWorkers(family());
+    const rung: { doorbell: Doorbell; instanceId: string }[] = [];
+    const id = await run('childAndWork', undefined, (doorbell, instanceId) => rung.push({ doorbell, instanceId }));
+    expect(await store.getInstance(id)).toMatchObject({ status: 'Completed', output: 12 });
+    expect(childResults(rung).map(({ instanceId, doorbell }) => [instanceId, doorbell.repair ?? false])).toEqual([[id, false]]);
+    expect((await store.getInstance(`${id}-child`))?.parent?.solo).toBeUndefined();
+  });
+
+  it("rings the parent's doorbell as a repair when the parent's step fails there (it may have committed without dispatching)", async () => {
+    const store = new MemoryInstanceStore();
+    const commitStep = store.commitStep.bind(store);
+    let refused = 0;
+    store.commitStep = async (instanceId, commit) => {
+      if (refused === 0 && commit.append.some((event) => event.type === 'SubOrchestrationCompleted')) {
+        refused++;
+        throw new Error('DynamoDB throttled the commit');
+      }
+      return commitStep(instanceId, commit);
+    };
+    const { run } = twoWorkers(family(), { store });
+    const rung: { doorbell: Doorbell; instanceId: string }[] = [];
+    const id = await run('parent', undefined, (doorbell, instanceId) => rung.push({ doorbell, instanceId }));
+    expect(refused).toBe(1);
+    // The repair's re-dispatch finds the child ended, and it reports again (a duplicate the parent drops).
+    expect(childResults(rung).map(({ instanceId, doorbell }) => [instanceId, doorbell.repair ?? false])).toEqual([[id, true], [id, false]]);
+    expect(await store.getInstance(id)).toMatchObject({ status: 'Completed', output: 3 });
+    const history = await store.readHistory(id, 0);
+    expect(history.filter((event) => event.type === 'SubOrchestrationCompleted')).toHaveLength(1);
+    expect(history.filter((event) => event.type === 'ActivityScheduled')).toHaveLength(2);
+  });
+});
+
 /**
  * A doorbell worker and an activity function's worker (each with its executor cache, as in the AWS runtime)
  * over one memory store. `run` starts an instance, then delivers every doorbell (what it carries, as the queue
@@ -167,12 +230,12 @@ describe('a solo timer', () => {
  * where it fires, as a solo task's result does; with `timersByDoorbell` every firing goes through the doorbell,
  * as a timer's in a fan-out does, so that the two workers take turns.
  */
-function twoWorkers(app: App, options: { timersByDoorbell?: boolean } = {}) {
-  const store = new MemoryInstanceStore();
-  const doorbells: Doorbell[] = [];
+function twoWorkers(app: App, options: { timersByDoorbell?: boolean; store?: MemoryInstanceStore } = {}) {
+  const store = options.store ?? new MemoryInstanceStore();
+  const doorbells: { instanceId: string; doorbell: Doorbell }[] = [];
   const timers: TimerTask[] = [];
   const queues: WorkQueues = {
-    ringDoorbell: async (_instanceId, doorbell) => void doorbells.push(doorbell ?? {}),
+    ringDoorbell: async (instanceId, doorbell) => void doorbells.push({ instanceId, doorbell: doorbell ?? {} }),
     enqueueActivities: async (sent: ActivityTask[]) => {
       for (const task of sent) await tasks.runActivity(task);
     },
@@ -184,17 +247,19 @@ function twoWorkers(app: App, options: { timersByDoorbell?: boolean } = {}) {
   const activitySteps = new OrchestrationWorker(deps);
   const tasks = new TaskWorker({ ...deps, stepInstance: (instanceId, message, { deadline, sentAt }) => activitySteps.step(instanceId, { messages: [message], carriedOnly: true, deadline, ...(sentAt ? { sentAt } : {}) }) });
   const timerTasks = options.timersByDoorbell ? new TaskWorker(deps) : tasks;
-  const run = async (orchestration: string, input: unknown, onDoorbell: (doorbell: Doorbell) => void = () => undefined): Promise<string> => {
+  const run = async (orchestration: string, input: unknown, onDoorbell: (doorbell: Doorbell, instanceId: string) => void = () => undefined): Promise<string> => {
     const id = await new Client(deps).start(orchestration, input);
     await doorbellSteps.step(id);
     while (doorbells.length > 0 || timers.length > 0) {
-      const doorbell = doorbells.shift();
-      if (!doorbell) {
+      const rung = doorbells.shift();
+      if (!rung) {
         await timerTasks.fireTimer(timers.shift()!);
         continue;
       }
-      onDoorbell(doorbell);
-      await doorbellSteps.step(id, { messages: doorbell.messages ?? [], carriedOnly: (doorbell.messages?.length ?? 0) > 0, ...(doorbell.sentAt ? { sentAt: doorbell.sentAt } : {}) });
+      const { instanceId, doorbell } = rung;
+      onDoorbell(doorbell, instanceId);
+      const messages = doorbell.messages ?? [];
+      await doorbellSteps.step(instanceId, { messages, carriedOnly: messages.length > 0, redelivered: doorbell.repair === true, ...(doorbell.sentAt ? { sentAt: doorbell.sentAt } : {}) });
     }
     return id;
   };
