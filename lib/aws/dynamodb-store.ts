@@ -104,7 +104,18 @@ const isStartId = (messageId: string) => /^start#\d+$/.test(messageId);
  * What this store last saw of a record (read or written by this process): whether its history is inline, and
  * if so where it ends and how big it is, so a step that did not read can still pick its write and price it.
  */
-type RecordLayout = { inline: false; incarnation: string } | { inline: true; incarnation: string; last: number; historyBytes: number; chunks: number; sizes: AttributeSizes };
+type RecordLayout =
+  | { inline: false; incarnation: string }
+  | {
+      inline: true;
+      incarnation: string;
+      last: number;
+      historyBytes: number;
+      chunks: number;
+      sizes: AttributeSizes;
+      /** The inline history's chunks as this store last saw them: moving them into the chain then needs no read. */
+      history?: AttributeValue[];
+    };
 /** The bytes of each attribute of an item, as DynamoDB counts them (its name and its value). */
 type AttributeSizes = Record<string, number>;
 
@@ -476,7 +487,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
     // grows no more, and one larger write costs less than moving the history out.
     const budget = commit.instance && isTerminal(commit.instance.status) && !movesOn ? 2 * this.inlineHistoryBytes : this.inlineHistoryBytes;
     if (movesOn || layout.historyBytes + chunkBytes > budget || layout.chunks >= MAX_INLINE_CHUNKS) {
-      return this.moveToChain(instanceId, commit, commitId, packed, current, movesOn);
+      return this.moveToChain(instanceId, commit, commitId, packed, current ?? layout, movesOn);
     }
 
     const update = new RecordUpdate(commit, incarnation);
@@ -522,7 +533,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
     }
     this.layouts.set(instanceId, {
       ...layout,
-      ...(chunk ? { last: commit.append.at(-1)!.eventId, historyBytes: layout.historyBytes + chunkBytes, chunks: layout.chunks + 1 } : {}),
+      ...(chunk ? { last: commit.append.at(-1)!.eventId, historyBytes: layout.historyBytes + chunkBytes, chunks: layout.chunks + 1, ...(layout.history ? { history: [...layout.history, chunk] } : {}) } : {}),
       sizes: update.sizesAfter(layout.sizes),
     });
     await this.deleteKeys(deferred.map((messageId) => key(instanceId, messageKey(messageId))));
@@ -547,16 +558,25 @@ export class DynamoDbInstanceStore implements InstanceStore {
   /**
    * Ends a record's inline history: one transaction writes it as the chain's first chunk, this step's chunk
    * after it, and the record without it (or, at continue-as-new, with an empty one for the next generation).
+   * @param from the record as just read, or what this store knows of it (read first when that lacks its chunks)
    */
-  private async moveToChain(instanceId: string, commit: StepCommit, commitId: string, packed: Item | undefined, current: Item | undefined, movesOn: boolean): Promise<'committed' | 'conflict' | 'chain'> {
+  private async moveToChain(instanceId: string, commit: StepCommit, commitId: string, packed: Item | undefined, from: Item | RecordLayout | undefined, movesOn: boolean): Promise<'committed' | 'conflict' | 'chain'> {
     const incarnation = commit.incarnation!;
-    current ??= await this.readRecordItem(instanceId);
-    if (!current) return 'conflict';
-    const seen = this.learn(instanceId, current);
-    if (!seen.inline) return seen.incarnation === incarnation ? 'chain' : 'conflict';
-    if (seen.incarnation !== incarnation || seen.last !== commit.afterEventId || current.revision?.N !== String(commit.expectedRevision)) return 'conflict';
+    let seen: RecordLayout;
+    const known = from && isLayout(from) ? from : undefined;
+    if (known?.inline && known.history && known.incarnation === incarnation && known.last === commit.afterEventId) {
+      // The history as this store last saw it, at the step's position: the transaction's condition (the history's
+      // end, the revision, the incarnation) makes sure the record is still so.
+      seen = known;
+    } else {
+      const current = (from && !isLayout(from) ? from : undefined) ?? (await this.readRecordItem(instanceId));
+      if (!current) return 'conflict';
+      seen = this.learn(instanceId, current);
+      if (!seen.inline) return seen.incarnation === incarnation ? 'chain' : 'conflict';
+      if (seen.incarnation !== incarnation || seen.last !== commit.afterEventId || current.revision?.N !== String(commit.expectedRevision)) return 'conflict';
+    }
 
-    const inlineChunks = (current[INLINE.chunks]?.L ?? []).map((entry) => entry.M!);
+    const inlineChunks = (seen.history ?? []).map((entry) => entry.M!);
     const update = new RecordUpdate(commit, incarnation);
     if (movesOn) Object.entries(emptyInlineHistory()).forEach(([name, value]) => update.set(name, value));
     else update.remove(INLINE.chunks, INLINE.last, INLINE.bytes);
@@ -993,7 +1013,8 @@ export class DynamoDbInstanceStore implements InstanceStore {
     let layout: RecordLayout = { inline: false, incarnation };
     if (item[INLINE.last]) {
       const sizes = Object.fromEntries(Object.entries(item).map(([name, value]) => [name, Buffer.byteLength(name) + valueBytes(value)]));
-      layout = { inline: true, incarnation, last: Number(item[INLINE.last]!.N), historyBytes: Number(item[INLINE.bytes]?.N ?? 0), chunks: item[INLINE.chunks]?.L?.length ?? 0, sizes };
+      const history = item[INLINE.chunks]?.L;
+      layout = { inline: true, incarnation, last: Number(item[INLINE.last]!.N), historyBytes: Number(item[INLINE.bytes]?.N ?? 0), chunks: history?.length ?? 0, sizes, ...(history ? { history } : {}) };
     }
     this.layouts.set(instanceId, layout);
     return layout;
@@ -1004,6 +1025,10 @@ export class DynamoDbInstanceStore implements InstanceStore {
     const events = hasBody(item, 'ev') ? ((await unpackBody(item, 'ev', this.codec)) as HistoryEvent[]) : ((await this.codec.decode(JSON.parse(item.events!.S!))) as HistoryEvent[]);
     return events.map(readEvent);
   }
+}
+
+function isLayout(value: Item | RecordLayout): value is RecordLayout {
+  return typeof (value as { inline?: unknown }).inline === 'boolean';
 }
 
 /** A commit's id: 16 hex digits, enough to tell its own write from another's. */

@@ -274,6 +274,40 @@ describe('the DynamoDB store, beyond the contract', () => {
       }
     });
 
+    it('moves the history it saw into the chain without reading the record first; a record changed since gives a conflict, not a fork', async () => {
+      const sent: string[] = [];
+      const counted = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials, maxAttempts: 1 });
+      counted.middlewareStack.add((next, context) => async (args) => (sent.push(context.commandName!.replace(/Command$/, '')), next(args)), { step: 'initialize', name: 'countRequests' });
+      const codec = new PayloadCodec(new MemoryBlobStore());
+      const mine = new DynamoDbInstanceStore({ client: counted, tableName: TABLE, codec, inlineHistoryBytes: 1_000 });
+      const theirs = new DynamoDbInstanceStore({ client, tableName: TABLE, codec, inlineHistoryBytes: 1_000 });
+      try {
+        // It saw the history (its read), then appended to it: the move takes what it knows.
+        const id = `known-move-${Date.now()}`;
+        const running = await started(mine, id);
+        expect(await mine.commitStep(id, { generation: 0, afterEventId: 2, append: scheduled(1, 2, 'small'), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
+        sent.length = 0;
+        expect(await mine.commitStep(id, { generation: 0, afterEventId: 3, append: scheduled(1, 3, 'z'.repeat(1_200)), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
+        expect(sent).toEqual(['TransactWriteItems']);
+        expect((await meta(id)).hl).toBeUndefined();
+        expect(await plain((await theirs.loadStep(id))!.history, codec)).toMatchObject([{ eventId: 1 }, { eventId: 2 }, { input: 'small' }, { input: 'z'.repeat(1_200) }]);
+
+        // Another process appended after what it saw, or changed the record: its move is refused, and nothing forks.
+        for (const change of ['append', 'update'] as const) {
+          const other = `stale-move-${change}-${Date.now()}`;
+          const known = await started(mine, other);
+          await theirs.loadStep(other);
+          if (change === 'append') expect(await theirs.commitStep(other, { generation: 0, afterEventId: 2, append: scheduled(1, 2, 'theirs'), consumed: [], enqueue: [], expectedRevision: 1, incarnation: known.incarnation })).toBe('committed');
+          else expect(await theirs.updateInstance({ ...known, customStatus: '"busy"', revision: 2 }, 1)).toBe(true);
+          expect(await mine.commitStep(other, { generation: 0, afterEventId: 2, append: scheduled(1, 2, 'z'.repeat(1_200)), consumed: [], enqueue: [], expectedRevision: 1, incarnation: known.incarnation })).toBe('conflict');
+          expect(await chainKeys(other)).toEqual([]);
+          expect((await theirs.loadStep(other))!.history.map((event) => event.eventId)).toEqual(change === 'append' ? [1, 2, 3] : [1, 2]);
+        }
+      } finally {
+        counted.destroy();
+      }
+    });
+
     it('gives a conflict, never a fork, to a process that knew the inline history after another moved it', async () => {
       const codec = new PayloadCodec(new MemoryBlobStore());
       const mine = new DynamoDbInstanceStore({ client, tableName: TABLE, codec, inlineHistoryBytes: 1_000 });
