@@ -1,5 +1,6 @@
 import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { BlobStore } from '../ports.js';
+import { isGzip } from '../runtime/compression.js';
 
 /** Payload objects in an S3 bucket (encrypted at rest by the bucket's default encryption). */
 export class S3BlobStore implements BlobStore {
@@ -9,7 +10,8 @@ export class S3BlobStore implements BlobStore {
   ) {}
 
   async put(key: string, body: Uint8Array): Promise<void> {
-    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/gzip' }));
+    // A payload is kept gzipped, or as its JSON when gzip would not save enough (the payload codec decides).
+    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: isGzip(body) ? 'application/gzip' : 'application/json' }));
   }
 
   async get(key: string): Promise<Uint8Array> {

@@ -46,6 +46,11 @@ export function compress(data: string | Buffer, estimate?: CompressionEstimate):
   return gzipSync(bytes, { ...(repeats ? {} : { strategy: constants.Z_HUFFMAN_ONLY }), chunkSize: chunkFor(bytes.length * (ratio ?? 1) * 1.05) });
 }
 
+/** True when `data` starts as gzip does (its magic bytes: no JSON text starts with them). */
+export function isGzip(data: Uint8Array): boolean {
+  return data.length >= 2 && data[0] === 0x1f && data[1] === 0x8b;
+}
+
 /** gunzips `zipped`; `expectedBytes` (the size before gzip, when known) sizes zlib's output chunks. */
 export function decompress(zipped: Uint8Array, expectedBytes = zipped.length * 4): Buffer {
   return gunzipSync(zipped, { chunkSize: chunkFor(expectedBytes) });

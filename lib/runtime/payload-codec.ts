@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { PerdureError } from '../core/errors.js';
 import type { BlobStore } from '../ports.js';
-import { compress, decompress } from './compression.js';
+import { compress, decompress, estimateCompression, isGzip } from './compression.js';
 
 /**
  * How a payload is kept: inline JSON, inline gzip (base64), the value itself inside an item that is
@@ -13,6 +13,13 @@ export type StoredPayload =
   | { z: string }
   | { v: unknown }
   | { ref: BlobRef };
+
+/**
+ * A blob is kept gzipped only when gzip takes at least this share off it. Data that does not compress (base64 of
+ * a PDF or an image: gzip takes about a quarter off it, by Huffman coding alone) is kept as its JSON: S3 bills
+ * requests, not the bytes moved in its region, and gzip's time would be spent on every write and every read.
+ */
+const MIN_BLOB_SAVING = 0.3;
 
 /** Where an offloaded payload is, and how to check it. */
 export interface BlobRef {
@@ -86,9 +93,12 @@ export class PayloadCodec {
     // The same payload is often stored twice in a row (an input in the record and in its start message,
     // an output in the record and its event): when this codec already holds its object, skip gzip and PUT.
     if (this.cache.has(key)) return { ref: { key, size, sha256 } };
-    const zipped = compress(json);
-    if (Math.ceil(zipped.length / 3) * 4 <= inlineLimitBytes) return { z: zipped.toString('base64') };
-    await this.blobs.put(key, zipped);
+    const bytes = Buffer.from(json);
+    const estimate = estimateCompression(bytes);
+    // Gzipped to be kept inline, unless its sample says that cannot fit (twice the limit leaves room for the sample's error).
+    const zipped = estimate.ratio === undefined || size * estimate.ratio <= inlineLimitBytes * 2 ? compress(bytes, estimate) : undefined;
+    if (zipped && Math.ceil(zipped.length / 3) * 4 <= inlineLimitBytes) return { z: zipped.toString('base64') };
+    await this.blobs.put(key, zipped ? (zipped.length <= size * (1 - MIN_BLOB_SAVING) ? zipped : bytes) : blobBody(bytes, estimate));
     this.onOffload?.(size);
     this.remember(key, json, size);
     return { ref: { key, size, sha256 } };
@@ -100,7 +110,7 @@ export class PayloadCodec {
     const sha256 = createHash('sha256').update(json).digest('hex');
     const key = `${PayloadCodec.prefix(instanceId)}${sha256}`;
     if (!this.cache.has(key)) {
-      await this.blobs.put(key, compress(json));
+      await this.blobs.put(key, blobBody(Buffer.from(json)));
       this.onOffload?.(size);
       this.remember(key, json, size);
     }
@@ -181,7 +191,8 @@ export class PayloadCodec {
     } catch (error) {
       throw new PayloadIntegrityError(`Payload object '${ref.key}' could not be read (${(error as Error).message}); it may have expired under the bucket's lifecycle rule or been deleted.`);
     }
-    const json = decompress(body, ref.size).toString();
+    // Older blobs are all gzip; a newer one is its JSON when gzip would not have saved enough (`blobBody`).
+    const json = isGzip(body) ? decompress(body, ref.size).toString() : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString();
     if (createHash('sha256').update(json).digest('hex') !== ref.sha256) {
       throw new PayloadIntegrityError(`Payload object '${ref.key}' does not match its sha256; it was changed after it was written.`);
     }
@@ -203,6 +214,13 @@ export class PayloadCodec {
     this.cache.delete(key);
     this.cachedBytes -= entry.size;
   }
+}
+
+/** What a blob stores of a payload's JSON bytes: gzip when it saves enough (`MIN_BLOB_SAVING`), else the bytes themselves. */
+function blobBody(bytes: Buffer, estimate = estimateCompression(bytes)): Buffer {
+  if (estimate.ratio !== undefined && estimate.ratio > 1 - MIN_BLOB_SAVING) return bytes;
+  const zipped = compress(bytes, estimate);
+  return zipped.length <= bytes.length * (1 - MIN_BLOB_SAVING) ? zipped : bytes;
 }
 
 export function isStoredPayload(value: unknown): value is StoredPayload {

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { MemoryBlobStore } from '../../lib/memory/memory-blob-store.js';
 import { PayloadCodec, PayloadIntegrityError } from '../../lib/runtime/payload-codec.js';
@@ -53,6 +55,25 @@ describe('payload codec', () => {
     expect(blobs.keys()).toEqual([ref.key]);
     expect(JSON.stringify(first).length).toBeLessThan(200);
     expect(await codec.decode(first)).toEqual(value);
+  });
+
+  it('keeps a blob gzipped when gzip saves enough, and as its JSON when it does not (base64 of random bytes); reads both, and older gzip blobs', async () => {
+    const blobs = new MemoryBlobStore();
+    const codec = new PayloadCodec(blobs, { cacheBytes: 0 });
+    const text = { pdf: bigText(300_000) };
+    const random = { pdf: randomBytes(225_000).toString('base64') };
+    const storedText = (await codec.encode(text, 'order-1')) as { ref: { key: string } };
+    const storedRandom = (await codec.offload(random, 'order-1')) as { ref: { key: string } };
+    const textBlob = await blobs.get(storedText.ref.key);
+    const randomBlob = await blobs.get(storedRandom.ref.key);
+    expect([textBlob[0], textBlob[1]]).toEqual([0x1f, 0x8b]);
+    expect(textBlob.length).toBeLessThan(150_000);
+    expect(Buffer.from(randomBlob).toString()).toBe(JSON.stringify(random));
+    expect(await codec.decode(storedText)).toEqual(text);
+    expect(await codec.decode(storedRandom)).toEqual(random);
+    // Written by an earlier version, which gzipped every blob.
+    await blobs.put(storedRandom.ref.key, gzipSync(JSON.stringify(random)));
+    expect(await new PayloadCodec(blobs, { cacheBytes: 0 }).decode(storedRandom)).toEqual(random);
   });
 
   it('round-trips a 5 MB payload intact', async () => {
