@@ -42,6 +42,17 @@ export async function packBody(name: string, body: unknown, slots: PayloadSlot[]
     if (text === undefined) texts.set(slot, (text = JSON.stringify((slot.holder[slot.field] as { v: unknown }).v) ?? ''));
     return text;
   };
+  // A payload that cannot fit even compressed (its sample says so) leaves first: the body is then not turned
+  // into JSON with it inside, only to find it too big (a 300 KB invoice: its JSON made, copied and sampled twice).
+  for (let i = pending.length - 1; i >= 0; i--) {
+    const slot = pending[i]!;
+    if (jsonLengthAtLeast((slot.holder[slot.field] as { v: unknown }).v, codec.inlineLimitBytes * 4) <= codec.inlineLimitBytes * 4) continue;
+    const bytes = Buffer.from(textOf(slot));
+    const { ratio } = estimateCompression(bytes);
+    if (ratio === undefined || bytes.length * ratio <= codec.inlineLimitBytes * 2) continue;
+    pending.splice(i, 1);
+    slot.holder[slot.field] = await codec.offload((slot.holder[slot.field] as { v: unknown }).v, instanceId, textOf(slot), bytes);
+  }
   for (;;) {
     const json = JSON.stringify(body);
     const bytes = Buffer.from(json);
@@ -63,6 +74,25 @@ export async function packBody(name: string, body: unknown, slots: PayloadSlot[]
     const [slot] = pending.splice(largest, 1);
     slot!.holder[slot!.field] = await codec.offload((slot!.holder[slot!.field] as { v: unknown }).v, instanceId, textOf(slot!));
   }
+}
+
+/**
+ * At least how long `value`'s JSON is, counted until it passes `limit`: its strings' lengths, a few characters
+ * for anything else. Cheap (no JSON made): it tells a payload that may be large from one that cannot be.
+ */
+function jsonLengthAtLeast(value: unknown, limit: number): number {
+  let length = 0;
+  const stack: unknown[] = [value];
+  while (stack.length > 0 && length <= limit) {
+    const next = stack.pop();
+    if (typeof next === 'string') length += next.length + 2;
+    else if (next !== null && typeof next === 'object') {
+      const children = Array.isArray(next) ? next : Object.values(next);
+      length += 2 + children.length;
+      for (const child of children) stack.push(child);
+    } else length += 4;
+  }
+  return length;
 }
 
 /** The body `packBody` stored under `name`, or undefined when the item has none. */

@@ -104,13 +104,16 @@ export class PayloadCodec {
     return { ref: { key, size, sha256 } };
   }
 
-  /** Puts a JSON value in the blob store (once per content) and returns its reference; `json` is its JSON text when the caller has it. */
-  async offload(value: unknown, instanceId: string, json = JSON.stringify(value)): Promise<{ ref: BlobRef }> {
-    const size = Buffer.byteLength(json);
-    const sha256 = createHash('sha256').update(json).digest('hex');
+  /**
+   * Puts a JSON value in the blob store (once per content) and returns its reference; `json` is its JSON text
+   * and `bytes` that text's UTF-8, when the caller has them.
+   */
+  async offload(value: unknown, instanceId: string, json = JSON.stringify(value), bytes = Buffer.from(json)): Promise<{ ref: BlobRef }> {
+    const size = bytes.length;
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
     const key = `${PayloadCodec.prefix(instanceId)}${sha256}`;
     if (!this.cache.has(key)) {
-      await this.blobs.put(key, blobBody(Buffer.from(json)));
+      await this.blobs.put(key, blobBody(bytes));
       this.onOffload?.(size);
       this.remember(key, json, size);
     }
