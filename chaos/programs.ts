@@ -278,7 +278,13 @@ export async function checkRun(options: { client: Client; store: InstanceStore; 
       if (finished) for (const taskId of scheduled) if (!completions.has(taskId) && !excused(taskId)) violations.push(`${instanceId} g${generation}: task ${taskId} never completed`);
     }
     const state = await store.loadStep(instanceId);
-    if (state && state.inbox.length > 0) violations.push(`${instanceId}: ${state.inbox.length} inbox message(s) left: ${state.inbox.map((m) => m.messageId).join(', ')}`);
+    if (state && state.inbox.length > 0) {
+      // Where the instance stands says why nobody applied them (ended, set aside, or waiting for a doorbell nobody rang).
+      const { instance } = state;
+      const last = (await client.getHistory(instanceId, { generation: instance.generation })).slice(-6).map((event) => `${event.type}${'taskId' in event ? `#${event.taskId}` : ''}`);
+      const stands = `${instance.status}${instance.rewindRequested ? ' (rewind requested)' : ''} at event ${instance.lastEventId}, revision ${instance.revision}, last events ${last.join(', ')}`;
+      violations.push(`${instanceId}: ${state.inbox.length} inbox message(s) left: ${state.inbox.map((m) => `${m.messageId} ${m.event.type}`).join(', ')}; the instance is ${stands}`);
+    }
   }
   for (const key of options.referenceEffects) {
     if (!effects.get(`${run}/${key}`)) violations.push(`activity ${key} completed in the reference run but never ran in ${run}`);
