@@ -56,8 +56,7 @@ export interface AwsRuntimeConfig {
   executorCacheSize?: number;
   /**
    * A start runs the instance's first step in the caller's request and creates the instance with it: one
-   * PutItem, no doorbell, no read (`PERDURE_EAGER_START`; architecture decision 40). A child starts so too, in
-   * the step of its parent that starts it. @defaultValue true
+   * PutItem, no doorbell, no read (`PERDURE_EAGER_START`; architecture decision 40). @defaultValue true
    */
   eagerStart?: boolean;
   /** The schedules the stack's EventBridge Scheduler fires (the construct sets them); unknown when absent. */
@@ -184,7 +183,6 @@ export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: Aw
       poisonAfterCrashes,
       ...(executorCacheSize !== undefined ? { executorCacheSize } : {}),
       inline: { activities: config.inlineActivities, maxStepsPerInvocation: config.maxInlineSteps },
-      eagerChildren: config.eagerStart !== false,
       // Instances quarantined from crash evidence are listed with the dead letters, where operators look.
       onPoison: (instanceId, reason): Promise<void> => deadLetters.archive('orchestrations', { messageId: `crashed#${instanceId}#${clock.now()}`, instanceId, outcome: `instance quarantined: ${reason}`, body: JSON.stringify({ instanceId }), deadAt: clock.now() }),
     });

@@ -69,11 +69,6 @@ export interface WorkerDependencies {
   interceptors?: InterceptorChain;
   /** Signs the URLs of `actx.callbackUrls` in steps and inline activities; without it, that call says no key is configured. */
   callbackUrls?: CallbackUrlSigner;
-  /**
-   * A child's first step runs in the step that starts it and creates the child with that step's history (see
-   * `start`), instead of a record the child's first doorbell then reads. @defaultValue true
-   */
-  eagerChildren?: boolean;
 }
 
 /** What the doorbell (or the doorbells of one batch) that starts a step brings. */
@@ -930,9 +925,6 @@ export class OrchestrationWorker {
     };
     let started = child;
     try {
-      // Eagerly, the child's first step runs here and creates it: no doorbell, no read (undefined: nothing was written).
-      // A parent that ends in this step creates its children as before: a caller that saw the parent end finds them.
-      if (this.deps.eagerChildren !== false && !isTerminal(parent.status) && (await this.start({ ...child }, start)) !== undefined) return;
       await store.createInstance(child, start);
     } catch (error) {
       if (!(error instanceof InstanceExistsError)) throw error;
@@ -941,8 +933,6 @@ export class OrchestrationWorker {
       if (!sameChild) return failParent(error);
       // A child that already ended reports again: its result may have reached a parent that had ended (and was rewound since).
       if (isTerminal(existing.status)) return this.notifyParent(existing, now);
-      // Created by its eager first step, whose sends may not have gone (a try of this step that died): send them again.
-      if (existing.status !== 'Pending' && existing.revision === 1) await this.resendStart(existing.instanceId);
       started = existing;
     }
     await this.ring(started);

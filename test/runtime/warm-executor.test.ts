@@ -185,9 +185,8 @@ describe('a solo child', () => {
     const id = await run('parent', undefined, (doorbell, instanceId) => rung.push({ doorbell, instanceId }));
     expect(await store.getInstance(id)).toMatchObject({ status: 'Completed', output: 3 });
     expect(childResults(rung)).toEqual([]);
-    // Only the parent's start rang: the child's first step ran in the parent's step that started it, and its
-    // result, like every activity's, was committed where it was made.
-    expect(rung.map(({ instanceId }) => instanceId)).toEqual([id]);
+    // The child's start is its doorbell; its result, like every activity's, was committed where it was made.
+    expect(rung.map(({ instanceId }) => instanceId)).toEqual([id, `${id}-child`]);
     expect((await store.getInstance(`${id}-child`))?.parent).toMatchObject({ instanceId: id, taskId: 2, solo: { eventId: expect.any(Number) } });
   });
 
