@@ -25,8 +25,9 @@ function handQueues() {
 describe('work lost with the queues (the local stack killed mid-flight)', () => {
   it('a parent whose child finished before the crash gets the child’s result again when its dispatch is repaired', async () => {
     const app = createApp({ logger: silentLogger });
-    app.orchestration('child', async () => 'done');
-    app.orchestration('parent', async (ctx) => `child said ${await ctx.callSubOrchestration<string>('child')}`);
+    app.orchestration('child', async (_ctx, n: number) => `done ${n}`);
+    // Two children at once: neither is the parent's only call, so each rings its parent with its result.
+    app.orchestration('parent', async (ctx) => `children said ${(await Promise.all([1, 2].map((n) => ctx.callSubOrchestration<string>('child', n)))).join(', ')}`);
     const store = new MemoryInstanceStore();
     const { queues, doorbells } = handQueues();
     const clock = { now: () => Date.now() };
@@ -34,19 +35,21 @@ describe('work lost with the queues (the local stack killed mid-flight)', () => 
     const client = new Client({ app, store, queues, clock });
 
     const parentId = await client.start('parent');
-    await worker.step(parentId); // schedules and starts the child
-    const childId = doorbells.find((ring) => ring.instanceId !== parentId)!.instanceId;
-    await worker.step(childId); // the child completes and rings its parent with its result...
-    expect((await client.getStatus(childId)).status).toBe('Completed');
-    doorbells.length = 0; // ...and that doorbell is lost with the queue
+    await worker.step(parentId); // schedules and starts the children
+    const childIds = doorbells.filter((ring) => ring.instanceId !== parentId).map((ring) => ring.instanceId);
+    expect(childIds).toHaveLength(2);
+    for (const childId of childIds) await worker.step(childId); // each child completes and rings its parent with its result...
+    for (const childId of childIds) expect((await client.getStatus(childId)).status).toBe('Completed');
+    doorbells.length = 0; // ...and those doorbells are lost with the queue
 
     // The restart marks every unfinished instance for repair and rings it (lib/local/local-stack.ts).
     const parent = (await store.getInstance(parentId))!;
+    expect(parent.status).toBe('Running');
     await store.updateInstance({ ...parent, dispatchPending: true, revision: parent.revision + 1 }, parent.revision);
     await worker.step(parentId);
     for (let ring = doorbells.shift(); ring; ring = doorbells.shift()) await worker.step(ring.instanceId, { messages: ring.doorbell.messages ?? [] });
 
-    expect(await client.getStatus(parentId)).toMatchObject({ status: 'Completed', output: 'child said done' });
+    expect(await client.getStatus(parentId)).toMatchObject({ status: 'Completed', output: 'children said done 1, done 2' });
   });
 });
 
