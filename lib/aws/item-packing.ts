@@ -1,5 +1,5 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { compress, decompress, estimateCompression } from '../runtime/compression.js';
+import { compress, decompress, estimateCompression, mayFitCompressed } from '../runtime/compression.js';
 import type { PayloadCodec } from '../runtime/payload-codec.js';
 
 /**
@@ -48,8 +48,7 @@ export async function packBody(name: string, body: unknown, slots: PayloadSlot[]
     const slot = pending[i]!;
     if (jsonLengthAtLeast((slot.holder[slot.field] as { v: unknown }).v, codec.inlineLimitBytes * 4) <= codec.inlineLimitBytes * 4) continue;
     const bytes = Buffer.from(textOf(slot));
-    const { ratio } = estimateCompression(bytes);
-    if (ratio === undefined || bytes.length * ratio <= codec.inlineLimitBytes * 2) continue;
+    if (mayFitCompressed(bytes.length, estimateCompression(bytes), codec.inlineLimitBytes)) continue;
     pending.splice(i, 1);
     slot.holder[slot.field] = await codec.offload((slot.holder[slot.field] as { v: unknown }).v, instanceId, textOf(slot), bytes);
   }
@@ -60,7 +59,7 @@ export async function packBody(name: string, body: unknown, slots: PayloadSlot[]
     // A body that its sample says cannot fit even compressed (twice the limit leaves room for the sample's
     // error) is not gzipped in vain: a large payload's bytes are often most of it, and gzip's time with them.
     const estimate = estimateCompression(bytes);
-    if (estimate.ratio === undefined || bytes.length * estimate.ratio <= codec.inlineLimitBytes * 2) {
+    if (mayFitCompressed(bytes.length, estimate, codec.inlineLimitBytes)) {
       const zipped = compress(bytes, estimate);
       if (zipped.length <= codec.inlineLimitBytes) return { [`${name}z`]: { B: zipped } };
     }

@@ -39,6 +39,14 @@ export function estimateCompression(data: Buffer): CompressionEstimate {
   return { ratio: Math.min(searched, huffman) / sample.length, repeats };
 }
 
+/**
+ * False when the sample says `bytes` bytes cannot fit in `limit` even gzipped (twice the limit leaves room for
+ * the sample's error): gzipping them to find out would be in vain.
+ */
+export function mayFitCompressed(bytes: number, estimate: CompressionEstimate, limit: number): boolean {
+  return estimate.ratio === undefined || bytes * estimate.ratio <= limit * 2;
+}
+
 /** gzips `data` (a JSON text, or its bytes), with the effort its estimate calls for (see above). */
 export function compress(data: string | Buffer, estimate?: CompressionEstimate): Buffer {
   const bytes = typeof data === 'string' ? Buffer.from(data) : data;

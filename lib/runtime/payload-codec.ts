@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { PerdureError } from '../core/errors.js';
 import type { BlobStore } from '../ports.js';
-import { compress, decompress, estimateCompression, isGzip } from './compression.js';
+import { compress, decompress, estimateCompression, isGzip, mayFitCompressed } from './compression.js';
 
 /**
  * How a payload is kept: inline JSON, inline gzip (base64), the value itself inside an item that is
@@ -95,10 +95,10 @@ export class PayloadCodec {
     if (this.cache.has(key)) return { ref: { key, size, sha256 } };
     const bytes = Buffer.from(json);
     const estimate = estimateCompression(bytes);
-    // Gzipped to be kept inline, unless its sample says that cannot fit (twice the limit leaves room for the sample's error).
-    const zipped = estimate.ratio === undefined || size * estimate.ratio <= inlineLimitBytes * 2 ? compress(bytes, estimate) : undefined;
+    // Gzipped to be kept inline, unless its sample says that cannot fit.
+    const zipped = mayFitCompressed(size, estimate, inlineLimitBytes) ? compress(bytes, estimate) : undefined;
     if (zipped && Math.ceil(zipped.length / 3) * 4 <= inlineLimitBytes) return { z: zipped.toString('base64') };
-    await this.blobs.put(key, zipped ? (zipped.length <= size * (1 - MIN_BLOB_SAVING) ? zipped : bytes) : blobBody(bytes, estimate));
+    await this.blobs.put(key, blobBody(bytes, estimate, zipped));
     this.onOffload?.(size);
     this.remember(key, json, size);
     return { ref: { key, size, sha256 } };
@@ -219,11 +219,14 @@ export class PayloadCodec {
   }
 }
 
-/** What a blob stores of a payload's JSON bytes: gzip when it saves enough (`MIN_BLOB_SAVING`), else the bytes themselves. */
-function blobBody(bytes: Buffer, estimate = estimateCompression(bytes)): Buffer {
-  if (estimate.ratio !== undefined && estimate.ratio > 1 - MIN_BLOB_SAVING) return bytes;
-  const zipped = compress(bytes, estimate);
-  return zipped.length <= bytes.length * (1 - MIN_BLOB_SAVING) ? zipped : bytes;
+/**
+ * What a blob stores of a payload's JSON bytes: gzip when it saves enough (`MIN_BLOB_SAVING`), else the bytes
+ * themselves. `zipped`: the bytes gzipped already, when the caller has them.
+ */
+function blobBody(bytes: Buffer, estimate = estimateCompression(bytes), zipped?: Buffer): Buffer {
+  if (!zipped && estimate.ratio !== undefined && estimate.ratio > 1 - MIN_BLOB_SAVING) return bytes;
+  const gz = zipped ?? compress(bytes, estimate);
+  return gz.length <= bytes.length * (1 - MIN_BLOB_SAVING) ? gz : bytes;
 }
 
 export function isStoredPayload(value: unknown): value is StoredPayload {
