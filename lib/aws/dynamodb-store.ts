@@ -487,7 +487,7 @@ export class DynamoDbInstanceStore implements InstanceStore {
     // grows no more, and one larger write costs less than moving the history out.
     const budget = commit.instance && isTerminal(commit.instance.status) && !movesOn ? 2 * this.inlineHistoryBytes : this.inlineHistoryBytes;
     if (movesOn || layout.historyBytes + chunkBytes > budget || layout.chunks >= MAX_INLINE_CHUNKS) {
-      return this.moveToChain(instanceId, commit, commitId, packed, current ?? layout, movesOn);
+      return this.moveToChain(instanceId, commit, commitId, packed, current, movesOn, layout);
     }
 
     const update = new RecordUpdate(commit, incarnation);
@@ -558,18 +558,18 @@ export class DynamoDbInstanceStore implements InstanceStore {
   /**
    * Ends a record's inline history: one transaction writes it as the chain's first chunk, this step's chunk
    * after it, and the record without it (or, at continue-as-new, with an empty one for the next generation).
-   * @param from the record as just read, or what this store knows of it (read first when that lacks its chunks)
+   * @param current the record as just read, if it was
+   * @param known what this store knows of the record: with its chunks, the move needs no read
    */
-  private async moveToChain(instanceId: string, commit: StepCommit, commitId: string, packed: Item | undefined, from: Item | RecordLayout | undefined, movesOn: boolean): Promise<'committed' | 'conflict' | 'chain'> {
+  private async moveToChain(instanceId: string, commit: StepCommit, commitId: string, packed: Item | undefined, current: Item | undefined, movesOn: boolean, known?: RecordLayout): Promise<'committed' | 'conflict' | 'chain'> {
     const incarnation = commit.incarnation!;
     let seen: RecordLayout;
-    const known = from && isLayout(from) ? from : undefined;
-    if (known?.inline && known.history && known.incarnation === incarnation && known.last === commit.afterEventId) {
+    if (!current && known?.inline && known.history && known.incarnation === incarnation && known.last === commit.afterEventId) {
       // The history as this store last saw it, at the step's position: the transaction's condition (the history's
       // end, the revision, the incarnation) makes sure the record is still so.
       seen = known;
     } else {
-      const current = (from && !isLayout(from) ? from : undefined) ?? (await this.readRecordItem(instanceId));
+      current ??= await this.readRecordItem(instanceId);
       if (!current) return 'conflict';
       seen = this.learn(instanceId, current);
       if (!seen.inline) return seen.incarnation === incarnation ? 'chain' : 'conflict';
@@ -1025,10 +1025,6 @@ export class DynamoDbInstanceStore implements InstanceStore {
     const events = hasBody(item, 'ev') ? ((await unpackBody(item, 'ev', this.codec)) as HistoryEvent[]) : ((await this.codec.decode(JSON.parse(item.events!.S!))) as HistoryEvent[]);
     return events.map(readEvent);
   }
-}
-
-function isLayout(value: Item | RecordLayout): value is RecordLayout {
-  return typeof (value as { inline?: unknown }).inline === 'boolean';
 }
 
 /** A commit's id: 16 hex digits, enough to tell its own write from another's. */
