@@ -322,8 +322,10 @@ export class DurableFunctions extends Construct {
 
     const replay = { table: this.table, bucket: this.bucket, orchestrator: this.functions.orchestrator, makeFunction: fn, removalPolicy };
     if (props.replayGate !== false) {
-      // The API and the schedules start new instances on the latest version: their new code waits for the gate too.
-      this.replayGate = new ReplayGate(this, 'ReplayGate', replay, props.replayGate === true ? {} : props.replayGate).holdBack(this.functions.api, ...(this.schedules ? [this.schedules.function] : []));
+      // The API and the schedules start new instances on the latest version, and the activity and timer functions
+      // step instances (a solo task's result, a solo timer's firing): their new code waits for the gate too.
+      const { api, activity, timer } = this.functions;
+      this.replayGate = new ReplayGate(this, 'ReplayGate', replay, props.replayGate === true ? {} : props.replayGate).holdBack(api, activity, timer, ...(this.schedules ? [this.schedules.function] : []));
     }
     if (props.shadowReplay !== false) this.shadowReplay = new ShadowReplay(this, 'ShadowReplay', replay, props.shadowReplay);
 

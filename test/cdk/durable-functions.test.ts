@@ -265,8 +265,11 @@ describe('DurableFunctions construct', () => {
     const [checkId, check] = ofType('Custom::PerdureReplayGate')[0]!;
     expect(check.Properties).toMatchObject({ OrchestratorVersion: { 'Fn::GetAtt': [versionId, 'Version'] }, SamplePerVersion: 20, MaxEvents: 50_000 });
     expect((resources[aliasId] as { DependsOn?: string[] }).DependsOn).toContain(checkId);
-    // The API starts new instances on the latest version: its new code waits for the gate too.
-    expect((resources[byHandler('api')[0]] as { DependsOn?: string[] }).DependsOn).toContain(checkId);
+    // The API starts new instances on the latest version, and the activity and timer functions step instances
+    // (a solo task's result, a solo timer's firing): their new code waits for the gate too.
+    for (const handler of ['api', 'activity', 'timer']) expect((resources[byHandler(handler)[0]] as { DependsOn?: string[] }).DependsOn, handler).toContain(checkId);
+    // The dead-letter handlers only deliver failures to the inbox (no Query: they cannot step): they need not wait.
+    for (const handler of ['activityDeadLetters', 'orchestratorDeadLetters']) expect((resources[byHandler(handler)[0]] as { DependsOn?: string[] }).DependsOn ?? []).not.toContain(checkId);
 
     const orchestratorQueue = ofType('AWS::SQS::Queue').find(([id, q]) => q.Properties.FifoQueue && !id.includes('DeadLetters'))![0];
     const mapping = ofType('AWS::Lambda::EventSourceMapping').find(([, m]) => m.Properties.EventSourceArn['Fn::GetAtt'][0] === orchestratorQueue)![1];
