@@ -692,11 +692,14 @@ export class DynamoDbInstanceStore implements InstanceStore {
           ConditionExpression: 'revision = :expected',
           ExpressionAttributeNames: Object.fromEntries([...set, ...remove].map((name) => [`#${name}`, name])),
           ExpressionAttributeValues: { ...Object.fromEntries(set.map((name) => [`:${name}`, item[name]!])), ':expected': { N: String(expectedRevision) } },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
       return true;
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
+      // The SDK sent again an update whose response was lost: the record holds what this update wrote (its body
+      // carries its time and revision), so it landed. Another writer's record differs.
+      if (error instanceof ConditionalCheckFailedException) return error.Item !== undefined && set.every((name) => sameValue(error.Item![name], item[name]));
       throw error;
     }
   }
@@ -1271,4 +1274,13 @@ function unchangedMarker(marker: AttemptMarker | undefined): Pick<PutItemCommand
     ExpressionAttributeNames: { '#owner': 'owner' },
     ExpressionAttributeValues: { ':crashes': { N: String(marker.crashes) }, ':ended': { BOOL: marker.ended }, ...(marker.owner === undefined ? {} : { ':owner': { S: marker.owner } }) },
   };
+}
+
+/** Whether two attribute values hold the same scalar (a string, a number, bytes). */
+function sameValue(a: AttributeValue | undefined, b: AttributeValue | undefined): boolean {
+  if (!a || !b) return a === b;
+  if (a.S !== undefined || b.S !== undefined) return a.S === b.S;
+  if (a.N !== undefined || b.N !== undefined) return a.N === b.N;
+  if (a.B !== undefined || b.B !== undefined) return a.B !== undefined && b.B !== undefined && Buffer.from(a.B).equals(Buffer.from(b.B));
+  return false;
 }

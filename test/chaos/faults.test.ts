@@ -254,6 +254,34 @@ describe('rewind and cancel under duplicates and crashes', () => {
     }
   });
 
+  it.each([
+    ['its response was lost (the update landed)', true],
+    ['the child changed in between (it did not)', false],
+  ] as const)("a rewind whose update of the failed child reads as refused because %s still runs the child again", async (_why, landed) => {
+    const { app, service, fix } = fixableApp();
+    // A fault injector with no faults of its own: a step that throws has its doorbell delivered again.
+    const env = await TestEnvironment.create(app, { faults: new FaultInjector(0) });
+    try {
+      const id = await env.client.start('parent', null, { instanceId: `p-lost-${landed}` });
+      expect((await env.client.waitForCompletion(id)).status).toBe('Failed');
+      fix();
+      service.release();
+      const update = env.store.updateInstance.bind(env.store);
+      let refused = 0;
+      env.store.updateInstance = async (instance, expectedRevision) => {
+        if (instance.instanceId !== `${id}-kid` || !instance.rewindRequested || refused++ > 0) return update(instance, expectedRevision);
+        if (landed) await update(instance, expectedRevision);
+        return false;
+      };
+      await env.client.rewind(id);
+      expect(await env.client.waitForCompletion(id)).toMatchObject({ status: 'Completed', output: 'fixed' });
+      expect(refused).toBeGreaterThan(0);
+      expect((await env.client.getHistory(id)).filter((event) => event.type === 'ExecutionRewound')).toHaveLength(1);
+    } finally {
+      await env.close();
+    }
+  });
+
   it('a rewind retried after its doorbell failed rings again instead of refusing a Running instance', async () => {
     const { app, service, fix } = fixableApp();
     const env = await TestEnvironment.create(app);

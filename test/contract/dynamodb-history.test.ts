@@ -146,6 +146,40 @@ describe('the DynamoDB store, beyond the contract', () => {
     }
   });
 
+  it('counts a record update whose response was lost and retried by the SDK as done; another writer\'s change stays a refusal', async () => {
+    const retrying = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials, maxAttempts: 3 });
+    let lose = false;
+    // Inside the SDK's retry loop: the update takes effect, then its response is lost, and the SDK sends it again.
+    retrying.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (context.commandName === 'UpdateItemCommand' && lose) {
+          lose = false;
+          throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET', $metadata: {} });
+        }
+        return result;
+      },
+      { step: 'deserialize', name: 'loseUpdateResponse' },
+    );
+    try {
+      const store = new DynamoDbInstanceStore({ client: retrying, tableName: TABLE, codec: new PayloadCodec(new MemoryBlobStore()) });
+      const id = `update-retried-${Date.now()}`;
+      await store.createInstance(record(id, { status: 'Failed', revision: 3 }), start('in'));
+      const failed = (await store.getInstance(id))!;
+      lose = true;
+      // A rewind's update of a failed child: had it read as refused, the child would never have been asked to run again.
+      const rewinding = { ...failed, status: 'Running' as const, rewindRequested: true as const, updatedAt: failed.updatedAt + 1, revision: 4 };
+      expect(await store.updateInstance(rewinding, 3)).toBe(true);
+      expect(lose).toBe(false); // the response was lost, and the update sent twice
+      expect(await store.getInstance(id)).toMatchObject({ status: 'Running', rewindRequested: true, revision: 4 });
+      // Another update from the same revision, with other content, is refused: the record is not what it wrote.
+      expect(await store.updateInstance({ ...failed, status: 'Terminated', updatedAt: failed.updatedAt + 2, revision: 4 }, 3)).toBe(false);
+      expect(await store.getInstance(id)).toMatchObject({ status: 'Running', rewindRequested: true });
+    } finally {
+      retrying.destroy();
+    }
+  });
+
   it('upgrades an instance written by an earlier Perdure on first read, and carries it on', async () => {
     const codec = new PayloadCodec(new MemoryBlobStore());
     const store = new DynamoDbInstanceStore({ client, tableName: TABLE, codec });
