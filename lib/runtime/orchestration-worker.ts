@@ -1153,8 +1153,9 @@ export class OrchestrationWorker {
         asked = await store.updateInstance({ ...rest, status: 'Running', rewindRequested: true, parent: { ...child.parent, round: executor.roundOf(event.taskId) }, updatedAt: now, revision: child.revision + 1 }, child.revision);
         // Changed since it was read: by another try of this rewind (it asked), or by something else, and then this
         // step runs again (left Failed, the child would report its old failure, to a round the parent no longer waits on).
-        if (!asked && !(asked = (await store.getInstance(event.instanceId))?.rewindRequested === true)) {
-          throw new Error(`Child '${event.instanceId}' of '${instance.instanceId}' changed while it was being rewound; the rewind runs again.`);
+        if (!asked) {
+          asked = (await store.getInstance(event.instanceId))?.rewindRequested === true;
+          if (!asked) throw new Error(`Child '${event.instanceId}' of '${instance.instanceId}' changed while it was being rewound; the rewind runs again.`);
         }
       }
       if (asked) await this.ring(child);
