@@ -54,6 +54,22 @@ const scheduled = (count: number, from: number, input: unknown = 'x') =>
 const items = async (instanceId: string): Promise<Item[]> =>
   (await client.send(new QueryCommand({ TableName: TABLE, KeyConditionExpression: 'PK = :pk', ExpressionAttributeValues: { ':pk': { S: `I#${instanceId}` } }, ConsistentRead: true }))).Items ?? [];
 const plain = (events: HistoryEvent[], codec: PayloadCodec) => Promise.all(events.map(async (event) => ('input' in event ? { ...event, input: await codec.load(event.input) } : event)));
+/**
+ * A client whose `command` response is lost whenever `lose` says so, inside the SDK's retry loop (the deserialize
+ * step wraps each send): the request took effect, and the SDK sends it again.
+ */
+const losingClient = (command: string, lose: () => boolean | Promise<boolean>) => {
+  const retrying = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials, maxAttempts: 3 });
+  retrying.middlewareStack.add(
+    (next, context) => async (args) => {
+      const result = await next(args);
+      if (context.commandName === command && (await lose())) throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET', $metadata: {} });
+      return result;
+    },
+    { step: 'deserialize', name: 'loseResponse' },
+  );
+  return retrying;
+};
 
 describe('the DynamoDB store, beyond the contract', () => {
   // Both layouts of a history: inside the record (a new instance's, while it is small) and a chain of items.
@@ -116,17 +132,9 @@ describe('the DynamoDB store, beyond the contract', () => {
   it.each(layouts)('counts a one-write commit whose response was lost and retried by the SDK as committed, not as a conflict ($layout)', async ({ layout, inlineHistoryBytes }) => {
     const codec = new PayloadCodec(new MemoryBlobStore());
     const write = layout === 'chain' ? 'PutItemCommand' : 'UpdateItemCommand';
-    const retrying = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials, maxAttempts: 3 });
     let lost = 0;
-    // Inside the SDK's retry loop (the deserialize step wraps each send): the first write of the step takes effect, then its response is lost.
-    retrying.middlewareStack.add(
-      (next, context) => async (args) => {
-        const result = await next(args);
-        if (context.commandName === write && lost++ === 0) throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET', $metadata: {} });
-        return result;
-      },
-      { step: 'deserialize', name: 'loseFirstWriteResponse' },
-    );
+    // The first write of the step takes effect, then its response is lost.
+    const retrying = losingClient(write, () => lost++ === 0);
     try {
       const store = new DynamoDbInstanceStore({ client: retrying, tableName: TABLE, codec, inlineHistoryBytes });
       const id = `retried-${layout}-${Date.now()}`;
@@ -147,20 +155,13 @@ describe('the DynamoDB store, beyond the contract', () => {
   });
 
   it('counts a record update whose response was lost and retried by the SDK as done; another writer\'s change stays a refusal', async () => {
-    const retrying = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials, maxAttempts: 3 });
     let lose = false;
-    // Inside the SDK's retry loop: the update takes effect, then its response is lost, and the SDK sends it again.
-    retrying.middlewareStack.add(
-      (next, context) => async (args) => {
-        const result = await next(args);
-        if (context.commandName === 'UpdateItemCommand' && lose) {
-          lose = false;
-          throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET', $metadata: {} });
-        }
-        return result;
-      },
-      { step: 'deserialize', name: 'loseUpdateResponse' },
-    );
+    // The update takes effect, then its response is lost, and the SDK sends it again.
+    const retrying = losingClient('UpdateItemCommand', () => {
+      const now = lose;
+      lose = false;
+      return now;
+    });
     try {
       const store = new DynamoDbInstanceStore({ client: retrying, tableName: TABLE, codec: new PayloadCodec(new MemoryBlobStore()) });
       const id = `update-retried-${Date.now()}`;
@@ -276,24 +277,17 @@ describe('the DynamoDB store, beyond the contract', () => {
       { what: 'moved the history into the chain', size: 1_200, moved: true },
     ])('counts an inline commit whose response was lost as committed when, before the SDK resent it, another step $what', async ({ size, moved }) => {
       const codec = new PayloadCodec(new MemoryBlobStore());
-      const retrying = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials, maxAttempts: 3 });
       const theirs = new DynamoDbInstanceStore({ client, tableName: TABLE, codec, inlineHistoryBytes: 1_000 });
       const id = `lost-then-${moved ? 'moved' : 'appended'}-${Date.now()}`;
       let armed = false;
       // The first try of the update lands; before its lost response makes the SDK try again, another process appends.
-      retrying.middlewareStack.add(
-        (next, context) => async (args) => {
-          const result = await next(args);
-          if (context.commandName === 'UpdateItemCommand' && armed) {
-            armed = false;
-            await theirs.loadStep(id);
-            expect(await theirs.commitStep(id, { generation: 0, afterEventId: 3, append: scheduled(1, 3, 'y'.repeat(size)), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
-            throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET', $metadata: {} });
-          }
-          return result;
-        },
-        { step: 'deserialize', name: 'loseResponseThenAnotherWrites' },
-      );
+      const retrying = losingClient('UpdateItemCommand', async () => {
+        if (!armed) return false;
+        armed = false;
+        await theirs.loadStep(id);
+        expect(await theirs.commitStep(id, { generation: 0, afterEventId: 3, append: scheduled(1, 3, 'y'.repeat(size)), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
+        return true;
+      });
       const mine = new DynamoDbInstanceStore({ client: retrying, tableName: TABLE, codec, inlineHistoryBytes: 1_000 });
       let running: Awaited<ReturnType<typeof started>>;
       try {
