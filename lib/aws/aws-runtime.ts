@@ -155,10 +155,12 @@ export function createAwsRuntime(app: App, config: AwsRuntimeConfig, options: Aw
   const endpointOf = (service: 'dynamodb' | 'sqs' | 's3') => config.endpoints?.[service] ?? config.endpoint;
   const withEndpoint = (service: 'dynamodb' | 'sqs' | 's3') => (endpointOf(service) ? { endpoint: endpointOf(service) } : {});
   const emulated = (service: 'dynamodb' | 'sqs') => {
+    if (options.signRequests !== false) return withEndpoint(service);
+    const signer = fixedAuthorization(service, config.region, config.credentials?.accessKeyId ?? 'local');
     const endpoint = endpointOf(service);
-    if (options.signRequests !== false || !endpoint) return withEndpoint(service);
+    if (!endpoint) return { signer };
     const fixed = { url: new URL(endpoint) };
-    return { endpoint, endpointProvider: () => fixed, signer: fixedAuthorization(service, config.region, config.credentials?.accessKeyId ?? 'local') };
+    return { endpoint, endpointProvider: () => fixed, signer };
   };
   const clients = {
     dynamodb: new DynamoDBClient({ ...common, ...emulated('dynamodb') }),
