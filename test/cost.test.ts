@@ -19,12 +19,14 @@ function perExtraStep(short: Measurement, long: Measurement) {
 }
 
 describe('the cost of a step (counts on the local stack)', () => {
-  // Both runs are past the history a record keeps inside it (~6 steps), so their difference is a step of a long instance.
+  // Both runs are past the history a record keeps inside it (8 steps at most), so their difference is a step of a long instance.
   it('an inline step is one PutItem of one write unit, with no read and no queue', async () => {
     const [short, long] = await measureRuns([25, 45], 'inline');
     const step = perExtraStep(short!, long!);
     expect(step.requests).toEqual({ 'DynamoDB.PutItem': 1 });
-    expect(step.wru).toBe(1);
+    // One unit either way over the 20 steps: the move into the chain (once in each run) is priced by the bytes it
+    // moves, which differ by a few (deflated timestamps) and may fall either side of a KB.
+    expect(Math.abs(step.wru - 1)).toBeLessThanOrEqual(1 / 20);
   }, 120_000);
 
   it('a queued step is one PutItem, one task sent and its deletion: one queue hop, no read, one write unit', async () => {

@@ -1,10 +1,11 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { compress, decompress, estimateCompression, mayFitCompressed } from '../runtime/compression.js';
+import { compress, decompress, deflateWithDictionary, estimateCompression, inflateWithDictionary, mayFitCompressed } from '../runtime/compression.js';
 import type { PayloadCodec } from '../runtime/payload-codec.js';
 
 /**
  * Items whose body (a step's events, an instance record) is stored as one unit: JSON as a string while it
- * is small, gzipped bytes (a DynamoDB binary) above the codec's compression threshold, and, when even the
+ * is small (or, when the caller names a preset dictionary, deflated with it, if that is smaller), gzipped
+ * bytes (a DynamoDB binary) above the codec's compression threshold, and, when even the
  * compressed body would pass the codec's inline limit, with its largest payloads moved to S3 one by one
  * (the whole body last). So the bytes stored, not the JSON's size, decide what leaves the item, and a
  * payload is compressed once, with its neighbours, instead of base64-encoded inside JSON.
@@ -30,10 +31,10 @@ export async function inlineFields(holder: Record<string, unknown>, fields: read
 }
 
 /**
- * The attributes that hold `body` under `name`: `<name>` (JSON), `<name>z` (gzip) or `<name>ref` (a
- * reference to the body in the blob store).
+ * The attributes that hold `body` under `name`: `<name>` (JSON), `<name>d` (deflated with the preset
+ * `dictionary`: small bodies only), `<name>z` (gzip) or `<name>ref` (a reference to the body in the blob store).
  */
-export async function packBody(name: string, body: unknown, slots: PayloadSlot[], codec: PayloadCodec, instanceId: string): Promise<Item> {
+export async function packBody(name: string, body: unknown, slots: PayloadSlot[], codec: PayloadCodec, instanceId: string, dictionary?: number): Promise<Item> {
   const pending = [...slots];
   // Each payload's JSON is made once, however many rounds it stays in the body.
   const texts = new Map<PayloadSlot, string>();
@@ -55,7 +56,11 @@ export async function packBody(name: string, body: unknown, slots: PayloadSlot[]
   for (;;) {
     const json = JSON.stringify(body);
     const bytes = Buffer.from(json);
-    if (bytes.length <= codec.compressAboveBytes) return { [name]: { S: json } };
+    if (bytes.length <= codec.compressAboveBytes) {
+      if (dictionary === undefined) return { [name]: { S: json } };
+      const deflated = deflateWithDictionary(bytes, dictionary);
+      return deflated.length < bytes.length ? { [`${name}d`]: { B: deflated } } : { [name]: { S: json } };
+    }
     // A body that its sample says cannot fit even compressed (twice the limit leaves room for the sample's
     // error) is not gzipped in vain: a large payload's bytes are often most of it, and gzip's time with them.
     const estimate = estimateCompression(bytes);
@@ -97,6 +102,8 @@ function jsonLengthAtLeast(value: unknown, limit: number): number {
 /** The body `packBody` stored under `name`, or undefined when the item has none. */
 export async function unpackBody(item: Item, name: string, codec: PayloadCodec): Promise<unknown> {
   if (item[name]?.S !== undefined) return JSON.parse(item[name].S) as unknown;
+  const deflated = item[`${name}d`]?.B;
+  if (deflated !== undefined) return JSON.parse(inflateWithDictionary(deflated).toString()) as unknown;
   const zipped = item[`${name}z`]?.B;
   if (zipped !== undefined) return JSON.parse(decompress(zipped).toString()) as unknown;
   const ref = item[`${name}ref`]?.S;
@@ -106,5 +113,5 @@ export async function unpackBody(item: Item, name: string, codec: PayloadCodec):
 
 /** True when the item holds a body under `name` in any of its forms. */
 export function hasBody(item: Item, name: string): boolean {
-  return item[name] !== undefined || item[`${name}z`] !== undefined || item[`${name}ref`] !== undefined;
+  return item[name] !== undefined || item[`${name}d`] !== undefined || item[`${name}z`] !== undefined || item[`${name}ref`] !== undefined;
 }

@@ -49,6 +49,9 @@ const record = (instanceId: string, overrides: Partial<InstanceRecord> = {}): In
   ...overrides,
 });
 const start = (input: unknown): InboxMessage => ({ messageId: 'start#0', generation: 0, receivedAt: Date.now(), event: { type: 'ExecutionStarted', name: 'order', version: '1', input } });
+/** Text that does not compress: the store deflates a step's events, and a filler that compressed would fit where a test needs it not to. */
+const noise = (chars: number) => randomBytes(chars).toString('base64').slice(0, chars);
+const NOISE_1200 = noise(1_200);
 const scheduled = (count: number, from: number, input: unknown = 'x') =>
   numberEvents(Array.from({ length: count }, (_, i) => ({ type: 'ActivityScheduled' as const, taskId: from + i + 1, name: 'work', input, attempt: 1, idempotencyKey: `k${from + i}` })), from, Date.now());
 const items = async (instanceId: string): Promise<Item[]> =>
@@ -255,7 +258,7 @@ describe('the DynamoDB store, beyond the contract', () => {
       const running = await started(store, id);
       let last = 2;
       while ((await meta(id)).hl) {
-        expect(await store.commitStep(id, { generation: 0, afterEventId: last, append: scheduled(2, last, 'y'.repeat(100)), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
+        expect(await store.commitStep(id, { generation: 0, afterEventId: last, append: scheduled(2, last, noise(100)), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
         last += 2;
         expect(last).toBeLessThan(40);
       }
@@ -285,7 +288,7 @@ describe('the DynamoDB store, beyond the contract', () => {
         if (!armed) return false;
         armed = false;
         await theirs.loadStep(id);
-        expect(await theirs.commitStep(id, { generation: 0, afterEventId: 3, append: scheduled(1, 3, 'y'.repeat(size)), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
+        expect(await theirs.commitStep(id, { generation: 0, afterEventId: 3, append: scheduled(1, 3, noise(size)), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
         return true;
       });
       const mine = new DynamoDbInstanceStore({ client: retrying, tableName: TABLE, codec, inlineHistoryBytes: 1_000 });
@@ -315,10 +318,10 @@ describe('the DynamoDB store, beyond the contract', () => {
         const running = await started(mine, id);
         expect(await mine.commitStep(id, { generation: 0, afterEventId: 2, append: scheduled(1, 2, 'small'), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
         sent.length = 0;
-        expect(await mine.commitStep(id, { generation: 0, afterEventId: 3, append: scheduled(1, 3, 'z'.repeat(1_200)), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
+        expect(await mine.commitStep(id, { generation: 0, afterEventId: 3, append: scheduled(1, 3, NOISE_1200), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
         expect(sent).toEqual(['TransactWriteItems']);
         expect((await meta(id)).hl).toBeUndefined();
-        expect(await plain((await theirs.loadStep(id))!.history, codec)).toMatchObject([{ eventId: 1 }, { eventId: 2 }, { input: 'small' }, { input: 'z'.repeat(1_200) }]);
+        expect(await plain((await theirs.loadStep(id))!.history, codec)).toMatchObject([{ eventId: 1 }, { eventId: 2 }, { input: 'small' }, { input: NOISE_1200 }]);
 
         // Another process appended after what it saw, or changed the record: its move is refused, and nothing forks.
         for (const change of ['append', 'update'] as const) {
@@ -327,7 +330,7 @@ describe('the DynamoDB store, beyond the contract', () => {
           await theirs.loadStep(other);
           if (change === 'append') expect(await theirs.commitStep(other, { generation: 0, afterEventId: 2, append: scheduled(1, 2, 'theirs'), consumed: [], enqueue: [], expectedRevision: 1, incarnation: known.incarnation })).toBe('committed');
           else expect(await theirs.updateInstance({ ...known, customStatus: '"busy"', revision: 2 }, 1)).toBe(true);
-          expect(await mine.commitStep(other, { generation: 0, afterEventId: 2, append: scheduled(1, 2, 'z'.repeat(1_200)), consumed: [], enqueue: [], expectedRevision: 1, incarnation: known.incarnation })).toBe('conflict');
+          expect(await mine.commitStep(other, { generation: 0, afterEventId: 2, append: scheduled(1, 2, NOISE_1200), consumed: [], enqueue: [], expectedRevision: 1, incarnation: known.incarnation })).toBe('conflict');
           expect(await chainKeys(other)).toEqual([]);
           expect((await theirs.loadStep(other))!.history.map((event) => event.eventId)).toEqual(change === 'append' ? [1, 2, 3] : [1, 2]);
         }
@@ -344,7 +347,7 @@ describe('the DynamoDB store, beyond the contract', () => {
       const running = await started(mine, id);
       await theirs.loadStep(id);
       // Theirs appends a step too big for the record: the history moves into the chain.
-      expect(await theirs.commitStep(id, { generation: 0, afterEventId: 2, append: scheduled(1, 2, 'z'.repeat(1_200)), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
+      expect(await theirs.commitStep(id, { generation: 0, afterEventId: 2, append: scheduled(1, 2, NOISE_1200), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
       expect((await meta(id)).hl).toBeUndefined();
       // Mine still takes the history to be inline and to end at event 2.
       expect(await mine.commitStep(id, { generation: 0, afterEventId: 2, append: scheduled(1, 2, 'mine'), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('conflict');
@@ -361,7 +364,7 @@ describe('the DynamoDB store, beyond the contract', () => {
       const running = await started(store, id);
       // Another step appends event 3 inline, then one too big for the record moves the history into the chain.
       expect(await store.commitStep(id, { generation: 0, afterEventId: 2, append: scheduled(1, 2, 'theirs'), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
-      expect(await store.commitStep(id, { generation: 0, afterEventId: 3, append: scheduled(1, 3, 'z'.repeat(1_200)), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
+      expect(await store.commitStep(id, { generation: 0, afterEventId: 3, append: scheduled(1, 3, NOISE_1200), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('committed');
       expect((await meta(id)).hl).toBeUndefined();
       // A step that read the history when it ended at event 2 appends event 3 too: its position is taken.
       expect(await store.commitStep(id, { generation: 0, afterEventId: 2, append: scheduled(1, 2, 'stale'), consumed: [], enqueue: [], expectedRevision: 1, incarnation: running.incarnation })).toBe('conflict');
@@ -433,7 +436,7 @@ describe('the DynamoDB store, beyond the contract', () => {
     });
 
     it.each([
-      { why: 'a first step too big for the record', inlineHistoryBytes: 1_000, append: () => scheduled(1, 0, 'x'.repeat(1_200)) },
+      { why: 'a first step too big for the record', inlineHistoryBytes: 1_000, append: () => scheduled(1, 0, NOISE_1200) },
       { why: 'a store that keeps no history inline', inlineHistoryBytes: 0, append: () => scheduled(1, 0) },
     ])('declines $why with a conflict and writes nothing (the caller then creates the instance as usual)', async ({ inlineHistoryBytes, append }) => {
       const store = new DynamoDbInstanceStore({ client, tableName: TABLE, codec: new PayloadCodec(new MemoryBlobStore()), inlineHistoryBytes });
@@ -503,6 +506,41 @@ describe('the DynamoDB store, beyond the contract', () => {
       expect(stale.history).toHaveLength(2);
       expect(await late.commitStep(id, { generation: 0, afterEventId: 2, append: scheduled(1, 2), consumed: [], enqueue: [], expectedRevision: 1, incarnation: state.instance.incarnation })).toBe('conflict');
     });
+  });
+
+  it.each(layouts)("deflates a step's small events with the events' dictionary, and reads the JSON chunks an earlier Perdure wrote beside them ($layout)", async ({ layout, inlineHistoryBytes }) => {
+    const codec = new PayloadCodec(new MemoryBlobStore());
+    const store = new DynamoDbInstanceStore({ client, tableName: TABLE, codec, inlineHistoryBytes });
+    const id = `deflated-${layout}-${Date.now()}`;
+    await store.createInstance(record(id), start('in'));
+    const state = (await store.loadStep(id))!;
+    const incarnation = state.instance.incarnation;
+    const first = scheduled(2, 0, { orderId: id, amount: 120 });
+    expect(await store.commitStep(id, { generation: 0, afterEventId: 0, append: first, consumed: ['start#0'], enqueue: [], expectedRevision: 0, incarnation, instance: { ...state.instance, status: 'Running', revision: 1, lastEventId: 2 }, statusChanged: true })).toBe('committed');
+    // The chunk as an earlier Perdure wrote it (its events as JSON), in the record or in the chain.
+    const chunkOf = async () => {
+      const stored = await items(id);
+      const meta = stored.find((item) => item.SK!.S === 'META')!;
+      return { meta, chunk: layout === 'inline' ? meta.h!.L![0]!.M! : stored.find((item) => item.SK!.S!.startsWith('H#'))! };
+    };
+    const { meta, chunk } = await chunkOf();
+    expect(chunk.evd?.B).toBeInstanceOf(Uint8Array);
+    expect(chunk.ev).toBeUndefined();
+    const json = JSON.stringify(await plain(await store.readHistory(id, 0), codec));
+    expect(chunk.evd!.B!.length).toBeLessThan(Buffer.byteLength(json) / 2);
+    const { evd: _deflated, ...older } = chunk;
+    const asJson = { ...older, ev: { S: JSON.stringify(first.map((event) => ({ ...event, input: { v: (event as { input?: unknown }).input } }))) } };
+    if (layout === 'inline') await client.send(new PutItemCommand({ TableName: TABLE, Item: { ...meta, h: { L: [{ M: asJson }] } } }));
+    else await client.send(new PutItemCommand({ TableName: TABLE, Item: asJson }));
+
+    // A process that reads the older chunk appends a deflated one after it; both read back as written.
+    const other = new DynamoDbInstanceStore({ client, tableName: TABLE, codec, inlineHistoryBytes });
+    const read = (await other.loadStep(id))!;
+    expect(await plain(read.history, codec)).toEqual(await plain(first, codec));
+    const second = scheduled(1, 2, 'next');
+    expect(await other.commitStep(id, { generation: 0, afterEventId: 2, append: second, consumed: [], enqueue: [], expectedRevision: 1, incarnation })).toBe('committed');
+    expect(await plain(await store.readHistory(id, 0), codec)).toEqual([...first, ...second]);
+    expect(await plain((await new DynamoDbInstanceStore({ client, tableName: TABLE, codec, inlineHistoryBytes }).loadStep(id))!.history, codec)).toEqual([...first, ...second]);
   });
 
   it('decides what leaves an item by the bytes it stores: JSON that compresses stays as binary, what does not goes to S3', async () => {
