@@ -63,6 +63,10 @@ describe("a step's events deflated with a preset dictionary", () => {
     expect(deflated.length).toBeLessThan(json.length * 0.4);
     expect(deflated.length).toBeLessThan(deflateRawSync(json).length * 0.75);
     expect(inflateWithDictionary(deflated).toString()).toBe(json.toString());
+    // A body far larger than the 8 KiB window (a codec that compresses only above 64 KiB) round-trips too.
+    const large = Buffer.from(JSON.stringify(Array.from({ length: 120 }, (_, i) => JSON.parse(stepEvents(`order-${i}`, 1_795_901_198_151 + i * 977)) as unknown)));
+    expect(large.length).toBeGreaterThan(40_000);
+    expect(inflateWithDictionary(deflateWithDictionary(large, EVENTS_DICTIONARY)).equals(large)).toBe(true);
   });
 
   it('is frozen: a body deflated with dictionary 1 must inflate with exactly its bytes in every later Perdure', () => {
