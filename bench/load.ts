@@ -12,6 +12,8 @@
  *
  * Run: npm run load -- [--instances 200,1000] [--workloads order,chain] [--probes 5] [--time-limit 600]
  *                     [--kill-instances 1000] [--no-kill] [--stack-node-args=--cpu-prof]
+ * On Lambda's Node (22, with AsyncLocalStorage as Node 24 implements it):
+ *   NODE_OPTIONS=--experimental-async-context-frame .ci/with-node 22 npm run load
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
@@ -367,7 +369,11 @@ function table(headers: string[], rows: string[][]): void {
 
 const s = (ms: number) => (Number.isFinite(ms) ? (ms / 1000).toFixed(1) : '-');
 
-console.log(`load: ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${availableParallelism()} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+// Node 20 and 22 implement AsyncLocalStorage (the determinism guard, the cost scope) with async hooks that every
+// promise pays for, unless Node 22 is started with --experimental-async-context-frame; Node 24 does without them.
+const stackFlags = [...NODE_ARGS, ...(process.env.NODE_OPTIONS ?? '').split(' ')];
+const contextFrames = Number(process.versions.node.split('.')[0]) >= 24 ? !stackFlags.includes('--no-async-context-frame') : stackFlags.includes('--experimental-async-context-frame');
+console.log(`load: ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${availableParallelism()} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, AsyncLocalStorage on ${contextFrames ? 'async context frames' : 'async hooks'}`);
 const results: BurstResult[] = [];
 for (const key of values.workloads.split(',')) {
   for (const n of SIZES) results.push(await burst(key, n));
