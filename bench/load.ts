@@ -12,8 +12,7 @@
  *
  * Run: npm run load -- [--instances 200,1000] [--workloads order,chain] [--probes 5] [--time-limit 600]
  *                     [--kill-instances 1000] [--no-kill] [--stack-node-args=--cpu-prof]
- * On Lambda's Node (22, with AsyncLocalStorage as Node 24 implements it):
- *   NODE_OPTIONS=--experimental-async-context-frame .ci/with-node 22 npm run load
+ * On the Node the construct deploys to Lambda (24): npm run load:node24
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';

@@ -1,6 +1,7 @@
 import { App, Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Runtime } from 'aws-cdk-lib/aws-lambda';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkWithCdkNag, PerdureStack } from '../../cdk/stack.js';
@@ -131,17 +132,24 @@ describe('DurableFunctions construct', () => {
     });
   });
 
-  it('runs eight functions of the handlers module on Node.js 22, arm64, with the resource names in their environment', () => {
+  it('runs eight functions of the handlers module on Node.js 24, arm64, with the resource names in their environment', () => {
     const functions = ofType('AWS::Lambda::Function').filter(([, fn]) => fn.Properties.Handler?.startsWith('index.'));
     expect(functions.map(([, fn]) => fn.Properties.Handler as string).sort()).toEqual(
       ['index.activity', 'index.activityDeadLetters', 'index.api', 'index.orchestrator', 'index.orchestratorDeadLetters', 'index.replayGate', 'index.shadowReplay', 'index.timer'],
     );
     for (const [, fn] of functions) {
-      expect(fn.Properties.Runtime).toBe('nodejs22.x');
+      expect(fn.Properties.Runtime).toBe('nodejs24.x');
       expect(fn.Properties.Architectures).toEqual(['arm64']);
       expect(Object.keys(fn.Properties.Environment.Variables)).toEqual(expect.arrayContaining(['PERDURE_TABLE', 'PERDURE_BUCKET', 'PERDURE_ORCHESTRATOR_QUEUE_URL', 'PERDURE_ACTIVITY_QUEUE_URL', 'PERDURE_TIMER_QUEUE_URL']));
     }
   });
+
+  it('runs the functions on Node.js 22 when asked, bundled for it, and refuses a runtime Perdure does not run on', () => {
+    const node22 = Object.values(synth({ runtime: Runtime.NODEJS_22_X }).toJSON().Resources as Resources).filter((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Handler?.startsWith('index.'));
+    expect(node22).toHaveLength(8);
+    for (const fn of node22) expect(fn.Properties.Runtime).toBe('nodejs22.x');
+    expect(() => synth({ runtime: Runtime.NODEJS_20_X })).toThrow(/runtime nodejs20\.x is not one Perdure runs on; use Runtime\.NODEJS_24_X \(the default\) or Runtime\.NODEJS_22_X/);
+  }, 120_000);
 
   it('requires IAM (SigV4) authorization on every API route by default, but the signed callback route', () => {
     const routes = ofType('AWS::ApiGatewayV2::Route');

@@ -113,7 +113,7 @@ describe('the packed package, installed into a fresh app', () => {
     // The app's functions; the replay gate's custom resource provider is a function of the CDK's own.
     const functions = Object.values(template.Resources).filter((resource) => resource.Type === 'AWS::Lambda::Function' && resource.Properties.Handler.startsWith('index.'));
     expect(functions.map((fn) => fn.Properties.Handler).sort()).toEqual(['index.activity', 'index.activityDeadLetters', 'index.api', 'index.orchestrator', 'index.orchestratorDeadLetters', 'index.replayGate', 'index.scheduleFired', 'index.shadowReplay', 'index.timer']);
-    for (const fn of functions) expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Environment: { Variables: { PERDURE_RETENTION_DAYS: '7' } } });
+    for (const fn of functions) expect(fn.Properties).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'], Environment: { Variables: { PERDURE_RETENTION_DAYS: '7' } } });
     // The app's schedule, passed as schedules: app.schedules().
     const morning = Object.values(template.Resources).filter((resource) => resource.Type === 'AWS::Scheduler::Schedule' && (JSON.parse(resource.Properties.Target.Input) as { schedule?: string }).schedule === 'morning');
     expect(morning.map((resource) => [resource.Properties.ScheduleExpression, resource.Properties.ScheduleExpressionTimezone])).toEqual([['cron(0 8 ? * MON-FRI *)', 'America/New_York']]);
