@@ -95,7 +95,8 @@ export interface DurableFunctionsProps {
   /**
    * The functions' Node.js runtime: `Runtime.NODEJS_24_X` or `Runtime.NODEJS_22_X` (both run the whole suite in
    * CI). Node 24 keeps `AsyncLocalStorage` (the determinism guard's and the cost ledger's scope) in async context
-   * frames instead of async hooks, and did a step for about a fifth less CPU in this project's load runs.
+   * frames instead of async hooks, and did a step for a tenth less CPU than Node 22 in this project's load runs
+   * (4.5 against 5.0–5.2 ms of Node CPU per step of the order saga).
    * @defaultValue Runtime.NODEJS_24_X
    */
   readonly runtime?: Runtime;
