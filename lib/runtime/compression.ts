@@ -65,20 +65,20 @@ export function decompress(zipped: Uint8Array, expectedBytes = zipped.length * 4
   return gunzipSync(zipped, { chunkSize: chunkFor(expectedBytes) });
 }
 
+/** The dictionary that `deflateWithDictionary` primes deflate with for a step's events. */
+export const EVENTS_DICTIONARY = 1;
+
 /**
  * Preset dictionaries by the id a deflated body starts with. An id, once written, is read for good: a new
  * dictionary takes a new id, and none is ever changed or removed.
  */
-const PRESET_DICTIONARIES: ReadonlyMap<number, Buffer> = new Map([[1, Buffer.from(EVENTS_DICTIONARY_V1)]]);
+const PRESET_DICTIONARIES: ReadonlyMap<number, Buffer> = new Map([[EVENTS_DICTIONARY, Buffer.from(EVENTS_DICTIONARY_V1)]]);
 /**
  * The window of these deflate streams: 8 KiB, past the dictionary and the small bodies it is for, and every
  * reader's too (raw deflate does not record it). zlib's default of 32 KiB costs an inflate three times the
  * time (its window allocated and cleared for a few hundred bytes).
  */
 const PRESET_WINDOW_BITS = 13;
-
-/** The dictionary that `deflateWithDictionary` primes deflate with for a step's events. */
-export const EVENTS_DICTIONARY = 1;
 
 /**
  * Raw deflate of `data`, primed with a preset dictionary: what small JSON that shares its vocabulary with the
