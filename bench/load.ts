@@ -10,13 +10,20 @@
  * Then the crash run: N orders, the stack killed with SIGKILL (with its JVM) mid-load, started again on
  * the same data folder, and the same checks: nothing lost, nothing doubled.
  *
+ * The stack runs on Node 24, the runtime the construct deploys the functions to (`nodejs24.x`; installed once from
+ * the npm registry by .ci/with-node), whatever Node runs this script; `--stack-node current` runs it on this one.
+ * Each burst starts on a fresh stack warmed by a first burst of `--warm-up` instances of the same workload (200),
+ * as a function's Lambda processes are warm in steady state: that burst's rate is printed as the cold one.
+ *
  * Run: npm run load -- [--instances 200,1000] [--workloads order,chain] [--probes 5] [--time-limit 600]
- *                     [--kill-instances 1000] [--no-kill] [--stack-node-args=--cpu-prof]
- * On the Node the construct deploys to Lambda (24): npm run load:node24
+ *                     [--warm-up 200] [--stack-node 24|22|current] [--kill-instances 1000] [--no-kill]
+ *                     [--stack-node-args=--cpu-prof]
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { StackProcess, type ByProcess } from './stack-process.js';
 
@@ -29,12 +36,29 @@ const { values } = parseArgs({
     'kill-instances': { type: 'string', default: '1000' },
     'no-kill': { type: 'boolean', default: false },
     'stack-node-args': { type: 'string', default: '' },
+    'stack-node': { type: 'string', default: '24' },
+    'warm-up': { type: 'string', default: '200' },
   },
 });
 const SIZES = values.instances.split(',').map(Number);
 const PROBES = Number(values.probes);
 const TIME_LIMIT_MS = Number(values['time-limit']) * 1000;
 const NODE_ARGS = values['stack-node-args'].split(' ').filter(Boolean);
+const WARM_UP = Number(values['warm-up']);
+
+/** The Node binary the stack runs on: the pinned release of a major (.ci/with-node installs it once), or this process's. */
+function stackNode(choice: string): { binary: string; note?: string } {
+  if (choice === 'current') return { binary: process.execPath };
+  const withNode = fileURLToPath(new URL('../.ci/with-node', import.meta.url));
+  try {
+    return { binary: execFileSync(withNode, [choice, 'node', '-p', 'process.execPath'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim() };
+  } catch (error) {
+    const reason = String((error as { stderr?: string }).stderr || (error as Error).message).trim().split('\n').at(-1);
+    return { binary: process.execPath, note: `Node ${choice} could not be installed (${reason}); the stack runs on this process's Node instead` };
+  }
+}
+const STACK_NODE = stackNode(values['stack-node']);
+const STACK_NODE_VERSION = execFileSync(STACK_NODE.binary, ['-p', 'process.version'], { encoding: 'utf8' }).trim();
 
 // ---------------------------------------------------------------------------------------------------
 // Workloads
@@ -208,6 +232,8 @@ interface BurstResult {
   stepsPerSecond: number;
   latency: { p50: number; p95: number; p99: number };
   alone: number;
+  /** Activity steps/s of the warm-up burst on the fresh stack. */
+  cold: number | undefined;
   probes: number[];
   /** The latency of the probes started with priority 'high'. */
   laneProbes: number[];
@@ -234,19 +260,41 @@ async function aloneLatency(base: string, workload: Workload, tag: string): Prom
   return median(latencies);
 }
 
+/**
+ * The warm-up: WARM_UP instances at once on the fresh stack, waited for. Node's and DynamoDB Local's JIT compilers
+ * start cold: 200 orders on a fresh stack cost 6.0 + 5.1 ms of CPU per activity step (the stack's Node + DynamoDB Local)
+ * against 4.4 + 3.7 on a warm one. Returns that burst's activity steps/s.
+ */
+async function warmUp(base: string, workload: Workload, tag: string): Promise<number | undefined> {
+  if (WARM_UP <= 0) return undefined;
+  const ids = Array.from({ length: WARM_UP }, (_, i) => `${tag}-warm-up-${i}`);
+  process.stdout.write(`warm-up of ${WARM_UP}...`);
+  const began = Date.now();
+  await Promise.all(ids.map((id) => start(base, workload, id)));
+  if (!(await waitUntilIdle(base, began + TIME_LIMIT_MS))) throw new Error(`the warm-up of ${WARM_UP} ${workload.name} instances did not finish within the time limit`);
+  const done = new Map((await listAll(base, 'Completed')).map((status) => [status.instanceId, Date.parse(status.updatedAt)]));
+  const missing = ids.filter((id) => !done.has(id));
+  if (missing.length > 0) throw new Error(`${missing.length} warm-up instances did not complete (${missing.slice(0, 5).join(', ')})`);
+  const cold = (WARM_UP * workload.activitySteps) / ((Math.max(...ids.map((id) => done.get(id)!)) - began) / 1000);
+  process.stdout.write(` ${cold.toFixed(0)} steps/s cold; `);
+  return cold;
+}
+
 async function burst(workloadKey: string, n: number): Promise<BurstResult> {
   const workload = WORKLOADS[workloadKey]!;
   const dataDir = mkdtempSync(join(tmpdir(), 'perdure-load-'));
-  const stack = await StackProcess.start({ dataDir, nodeArgs: NODE_ARGS });
+  const stack = await StackProcess.start({ dataDir, node: STACK_NODE.binary, nodeArgs: NODE_ARGS });
   try {
     const base = stack.url;
+    process.stdout.write(`  ${workload.name}, N=${n}: `);
+    const cold = await warmUp(base, workload, `${workloadKey}${n}`);
     const alone = await aloneLatency(base, workload, `${workloadKey}${n}`);
     const ids = Array.from({ length: n }, (_, i) => `${workloadKey}${n}-${i}`);
     const sentAt = new Map<string, number>();
     const cpuBefore = stack.cpuMs();
     const began = Date.now();
     const deadline = began + TIME_LIMIT_MS;
-    process.stdout.write(`  ${workload.name}, N=${n}: alone ${(alone / 1000).toFixed(2)} s; starting ${n} at once...`);
+    process.stdout.write(`alone ${(alone / 1000).toFixed(2)} s; starting ${n} at once...`);
     let accepted = 0;
     const accepting = Promise.all(ids.map(async (id) => {
       sentAt.set(id, await start(base, workload, id));
@@ -300,6 +348,7 @@ async function burst(workloadKey: string, n: number): Promise<BurstResult> {
       stepsPerSecond: verdict.activitySteps / seconds,
       latency: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) },
       alone,
+      cold,
       probes: probeIds.map(latencyOf).filter((value): value is number => value !== undefined),
       laneProbes: laneProbeIds.map(latencyOf).filter((value): value is number => value !== undefined),
       rss,
@@ -329,7 +378,7 @@ async function crashRun(n: number): Promise<CrashResult> {
   const dataDir = mkdtempSync(join(tmpdir(), 'perdure-load-kill-'));
   const began = Date.now();
   try {
-    let stack = await StackProcess.start({ dataDir });
+    let stack = await StackProcess.start({ dataDir, node: STACK_NODE.binary });
     const ids = Array.from({ length: n }, (_, i) => `kill${n}-${i}`);
     process.stdout.write(`  order saga, N=${n}: starting...`);
     await Promise.all(ids.map((id) => start(stack.url, workload, id)));
@@ -342,7 +391,7 @@ async function crashRun(n: number): Promise<CrashResult> {
     }
     await stack.kill();
     process.stdout.write(` killed with SIGKILL after ${completedBeforeKill} completed; restarting...`);
-    stack = await StackProcess.start({ dataDir });
+    stack = await StackProcess.start({ dataDir, node: STACK_NODE.binary });
     try {
       const idle = await waitUntilIdle(stack.url, Date.now() + TIME_LIMIT_MS);
       console.log(idle ? ' done' : ' TIME LIMIT');
@@ -371,15 +420,16 @@ const s = (ms: number) => (Number.isFinite(ms) ? (ms / 1000).toFixed(1) : '-');
 // Node 20 and 22 implement AsyncLocalStorage (the determinism guard, the cost scope) with async hooks that every
 // promise pays for, unless Node 22 is started with --experimental-async-context-frame; Node 24 does without them.
 const stackFlags = [...NODE_ARGS, ...(process.env.NODE_OPTIONS ?? '').split(' ')];
-const contextFrames = Number(process.versions.node.split('.')[0]) >= 24 ? !stackFlags.includes('--no-async-context-frame') : stackFlags.includes('--experimental-async-context-frame');
-console.log(`load: ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${availableParallelism()} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, AsyncLocalStorage on ${contextFrames ? 'async context frames' : 'async hooks'}`);
+const contextFrames = Number(STACK_NODE_VERSION.slice(1).split('.')[0]) >= 24 ? !stackFlags.includes('--no-async-context-frame') : stackFlags.includes('--experimental-async-context-frame');
+console.log(`load: ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${availableParallelism()} cores, ${Math.round(totalmem() / 2 ** 30)} GiB; the stack on Node ${STACK_NODE_VERSION} (AsyncLocalStorage on ${contextFrames ? 'async context frames' : 'async hooks'}), this script on ${process.version}`);
+if (STACK_NODE.note) console.log(`load: ${STACK_NODE.note}`);
 const results: BurstResult[] = [];
 for (const key of values.workloads.split(',')) {
   for (const n of SIZES) results.push(await burst(key, n));
 }
 console.log('');
 table(
-  ['workload', 'N', 'inst/s', 'activity steps/s', 'latency p50 / p95 / p99 (s)', 'alone (s)', 'probes p50 (s)', 'probe / alone', 'high-priority probes p50 (s)', 'high probe / alone', 'peak RSS node + java (MB)', 'CPU ms per step node + java', 'checks'],
+  ['workload', 'N', 'inst/s', 'activity steps/s', `cold: warm-up of ${WARM_UP}`, 'latency p50 / p95 / p99 (s)', 'alone (s)', 'probes p50 (s)', 'probe / alone', 'high-priority probes p50 (s)', 'high probe / alone', 'peak RSS node + java (MB)', 'CPU ms per step node + java', 'checks'],
   results.map((r) => {
     const probe = median(r.probes);
     const laneProbe = median(r.laneProbes);
@@ -389,6 +439,7 @@ table(
       String(r.n),
       r.instancesPerSecond.toFixed(1),
       r.stepsPerSecond.toFixed(0),
+      r.cold === undefined ? '-' : r.cold.toFixed(0),
       `${s(r.latency.p50)} / ${s(r.latency.p95)} / ${s(r.latency.p99)}`,
       (r.alone / 1000).toFixed(2),
       `${s(probe)} (${r.probes.length})`,

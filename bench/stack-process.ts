@@ -12,6 +12,8 @@ const READY = /is up in [\d.]+ s: (http:\/\/\S+)/;
 
 export interface StackProcessOptions {
   dataDir: string;
+  /** The Node binary the stack runs on. @defaultValue this process's */
+  node?: string;
   /** Extra flags for the stack's Node process, e.g. `--cpu-prof`. */
   nodeArgs?: string[];
   /** Extra environment variables. */
@@ -42,7 +44,7 @@ export class StackProcess {
 
   static async start(options: StackProcessOptions): Promise<StackProcess> {
     // detached: the stack leads a process group of its own (with DynamoDB Local's JVM), so that a kill reaches both.
-    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', 'functions/local.ts'], {
+    const child = spawn(options.node ?? process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', 'functions/local.ts'], {
       cwd: ROOT,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
